@@ -1,0 +1,94 @@
+package dev.panllama.bindings;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class NativeLibrariesTest {
+
+    @TempDir
+    Path temp;
+
+    @Test
+    void explicitFolderWithoutLibrariesIsAnErrorNamingTheFolderAndTheFix() throws IOException {
+        Path empty = Files.createDirectory(temp.resolve("empty"));
+        var error = assertThrows(NativeLibraryException.class,
+                () -> NativeLibraries.locate(empty.toString(), null, new NativeCache(temp.resolve("cache"))));
+        assertTrue(error.getMessage().contains(empty.toString()), error.getMessage());
+        assertTrue(error.getMessage().contains("-D" + NativeLibraries.DIR_PROPERTY), error.getMessage());
+        assertTrue(error.getMessage().contains("scripts/build-native"), error.getMessage());
+    }
+
+    @Test
+    void propertyWinsOverEnvironmentAndCache() throws IOException {
+        Path byProperty = Files.createDirectory(temp.resolve("property"));
+        Files.writeString(byProperty.resolve(NativeLibraries.sharedLibraryName("ggml")), "");
+        var found = NativeLibraries.locate(byProperty.toString(), temp.resolve("nowhere").toString(),
+                new NativeCache(temp.resolve("cache")));
+        assertEquals(byProperty.toAbsolutePath(), found.directory());
+        assertEquals(LoadedLibraries.Origin.SYSTEM_PROPERTY, found.origin());
+    }
+
+    @Test
+    void nothingAnywhereListsEveryPlaceLookedIn() {
+        NativeCache emptyCache = new NativeCache(temp.resolve("cache"));
+        var error = assertThrows(NativeLibraryException.class, () -> NativeLibraries.locate(null, null, emptyCache));
+        String message = error.getMessage();
+        assertTrue(message.contains(NativeLibraries.sharedLibraryName("ggml")), message);
+        assertTrue(message.contains(emptyCache.hostLibraries(NativePin.current()).toString()), message);
+        assertTrue(message.contains(NativeLibraries.DIR_ENV), message);
+        assertTrue(message.contains("jar resources"), message);
+        assertTrue(message.contains("scripts/build-native"), message);
+    }
+
+    @Test
+    void buildCacheIsFoundWithoutAnySetting() throws IOException {
+        NativeCache cache = new NativeCache(temp.resolve("cache"));
+        Path host = Files.createDirectories(cache.hostLibraries(NativePin.current()));
+        Files.writeString(host.resolve(NativeLibraries.sharedLibraryName("ggml")), "");
+        var found = NativeLibraries.locate(null, "", cache);
+        assertEquals(host, found.directory());
+        assertEquals(LoadedLibraries.Origin.BUILD_CACHE, found.origin());
+    }
+
+    @Test
+    void packedLibrariesAreUnpackedOnceAndChecked() throws IOException {
+        Path first = NativeLibraries.extractFromJar("/packed/good/", hash -> temp.resolve("unpacked-" + hash));
+        assertNotNull(first);
+        assertEquals("not a real library\n", Files.readString(first.resolve("libggml-example.so")));
+        assertEquals("second file\n", Files.readString(first.resolve("libggml-other.so.0")));
+
+        // A second start finds the unpacked copy and writes nothing.
+        Files.writeString(first.resolve("marker"), "kept");
+        Path second = NativeLibraries.extractFromJar("/packed/good/", hash -> temp.resolve("unpacked-" + hash));
+        assertEquals(first, second);
+        assertTrue(Files.exists(second.resolve("marker")));
+    }
+
+    @Test
+    void packedLibraryThatFailsItsChecksumIsRefused() {
+        var error = assertThrows(NativeLibraryException.class,
+                () -> NativeLibraries.extractFromJar("/packed/corrupt/", hash -> temp.resolve("bad-" + hash)));
+        assertTrue(error.getMessage().contains("libggml-example.so"), error.getMessage());
+        try (var left = Files.list(temp)) {
+            assertFalse(left.anyMatch(p -> p.getFileName().toString().startsWith("bad-")));
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void jarWithoutLibrariesForThisPlatformIsNoMatch() {
+        assertNull(NativeLibraries.extractFromJar("/packed/none/", hash -> temp.resolve("x-" + hash)));
+    }
+}

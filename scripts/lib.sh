@@ -1,0 +1,83 @@
+# Shared helpers for the scripts in this folder; source it, do not run it.
+# Everything here prints one clear line and exits non-zero when something is missing.
+
+PANLLAMA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PANLLAMA_CACHE="${PANLLAMA_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/panllama}"
+PANLLAMA_MIN_JAVA=25
+
+die() { echo "panllama: $*" >&2; exit 1; }
+
+# Reads native/ggml.lock into LOCK_PACKAGE, LOCK_VERSION and LOCK_INTEGRITY.
+read_lock() {
+    local lock="$PANLLAMA_ROOT/native/ggml.lock"
+    [ -f "$lock" ] || die "missing $lock"
+    LOCK_PACKAGE=$(sed -n 's/^package=//p' "$lock")
+    LOCK_VERSION=$(sed -n 's/^version=//p' "$lock")
+    LOCK_INTEGRITY=$(sed -n 's/^integrity=//p' "$lock")
+    [ -n "$LOCK_PACKAGE" ] && [ -n "$LOCK_VERSION" ] && [ -n "$LOCK_INTEGRITY" ] \
+        || die "$lock must define package=, version= and integrity="
+    GGML_CACHE="$PANLLAMA_CACHE/ggml/$LOCK_VERSION"
+}
+
+# The major version of the JDK at $1, or nothing when $1 is not a JDK.
+jdk_major() {
+    [ -x "$1/bin/java" ] && [ -x "$1/bin/javac" ] && [ -f "$1/release" ] || return 0
+    sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$1/release"
+}
+
+# Sets JAVA_HOME to a JDK of at least $PANLLAMA_MIN_JAVA: JAVA_HOME itself when new enough,
+# else the newest one in the usual install folders.
+find_jdk() {
+    local major
+    if [ -n "${JAVA_HOME:-}" ]; then
+        major=$(jdk_major "$JAVA_HOME")
+        if [ -n "$major" ] && [ "$major" -ge "$PANLLAMA_MIN_JAVA" ]; then
+            export JAVA_HOME; return 0
+        fi
+    fi
+    local best="" best_major=0 candidate
+    for candidate in /usr/lib/jvm/* /opt/java/* /opt/jdk* /usr/local/jdk* /usr/java/* \
+                     "$HOME"/.sdkman/candidates/java/* "$HOME"/.jdks/* \
+                     /Library/Java/JavaVirtualMachines/*/Contents/Home; do
+        [ -d "$candidate" ] || continue
+        major=$(jdk_major "$candidate")
+        if [ -n "$major" ] && [ "$major" -ge "$PANLLAMA_MIN_JAVA" ] && [ "$major" -gt "$best_major" ]; then
+            best="$candidate"; best_major="$major"
+        fi
+    done
+    [ -n "$best" ] || die "no JDK $PANLLAMA_MIN_JAVA or newer found (JAVA_HOME=${JAVA_HOME:-unset}, /usr/lib/jvm, /opt, ~/.sdkman, ~/.jdks): install one, e.g. Temurin 25, and set JAVA_HOME"
+    export JAVA_HOME="$best"
+}
+
+require_tool() {
+    command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed; $2"
+}
+
+# Makes sure the pinned llama.cpp tree is unpacked at $GGML_SOURCE (call read_lock first): downloads
+# the npm package, checks its sha512 against the lock and clones the git bundle inside it.
+ensure_source() {
+    GGML_SOURCE="$GGML_CACHE/source"
+    [ -f "$GGML_SOURCE/.panllama-complete" ] && return 0
+    require_tool npm "install Node.js and npm (the pinned source comes from the npm registry)"
+    require_tool openssl "install openssl (it checks the download's sha512)"
+    require_tool git "install git (it unpacks the pinned llama.cpp bundle)"
+    mkdir -p "$GGML_CACHE"
+    local work; work=$(mktemp -d "$GGML_CACHE/fetch.XXXXXX")
+    echo "panllama: fetching $LOCK_PACKAGE@$LOCK_VERSION from the npm registry" >&2
+    if ! (cd "$work" && npm pack --silent "$LOCK_PACKAGE@$LOCK_VERSION" >/dev/null); then
+        rm -rf "$work"; die "could not download $LOCK_PACKAGE@$LOCK_VERSION from the npm registry"
+    fi
+    local tarball actual
+    tarball=$(ls "$work"/*.tgz)
+    actual="sha512-$(openssl dgst -sha512 -binary "$tarball" | base64 | tr -d '\n')"
+    if [ "$actual" != "$LOCK_INTEGRITY" ]; then
+        rm -rf "$work"
+        die "integrity mismatch for $LOCK_PACKAGE@$LOCK_VERSION: native/ggml.lock says $LOCK_INTEGRITY, the download is $actual; refusing to build"
+    fi
+    tar -xzf "$tarball" -C "$work" package/llama/gitRelease.bundle
+    if ! git clone --quiet "$work/package/llama/gitRelease.bundle" "$work/tree" 2>/dev/null; then
+        rm -rf "$work"; die "the llama.cpp bundle in $LOCK_PACKAGE@$LOCK_VERSION could not be unpacked"
+    fi
+    rm -rf "$GGML_SOURCE" && mv "$work/tree" "$GGML_SOURCE" && rm -rf "$work"
+    touch "$GGML_SOURCE/.panllama-complete"
+}
