@@ -1,0 +1,125 @@
+package dev.panllama.ggml;
+
+import dev.panllama.bindings.NativeLibraries;
+import dev.panllama.bindings.ggml.Ggml;
+import dev.panllama.bindings.ggml.ggml_backend_dev_props;
+import dev.panllama.bindings.ggml.ggml_backend_feature;
+import dev.panllama.bindings.ggml.ggml_backend_get_features_t;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A device that a loaded ggml backend offers (the CPU, a CUDA GPU, ...). Devices live as long as the
+ * process: ggml registers them when its libraries load and never frees them.
+ */
+public final class BackendDevice {
+
+    /** What kind of device ggml says it is ({@code enum ggml_backend_dev_type}). */
+    public enum Kind { CPU, GPU, INTEGRATED_GPU, ACCELERATOR, META }
+
+    private final MemorySegment handle;
+
+    private BackendDevice(MemorySegment handle) {
+        this.handle = handle;
+    }
+
+    /** Every device of every loaded backend, in ggml's order (GPUs before the CPU). */
+    public static List<BackendDevice> all() {
+        NativeLibraries.load();
+        long count = Ggml.ggml_backend_dev_count();
+        List<BackendDevice> devices = new ArrayList<>();
+        for (long i = 0; i < count; i++) {
+            devices.add(new BackendDevice(Ggml.ggml_backend_dev_get(i)));
+        }
+        return devices;
+    }
+
+    /** The CPU device, which every build has. */
+    public static BackendDevice cpu() {
+        return all().stream().filter(d -> d.kind() == Kind.CPU).findFirst()
+                .orElseThrow(() -> new IllegalStateException("the ggml libraries loaded without a CPU backend"));
+    }
+
+    /** The device panllama computes on by default: the first GPU where one is present, else the CPU. */
+    public static BackendDevice preferred() {
+        Optional<BackendDevice> gpu = all().stream().filter(d -> d.kind() == Kind.GPU).findFirst();
+        return gpu.orElseGet(BackendDevice::cpu);
+    }
+
+    MemorySegment handle() {
+        return handle;
+    }
+
+    /** ggml's short name, e.g. {@code CPU} or {@code CUDA0}. */
+    public String name() {
+        return Ggml.ggml_backend_dev_name(handle).reinterpret(Long.MAX_VALUE).getString(0);
+    }
+
+    /** The hardware, e.g. the CPU model or the GPU's product name. */
+    public String description() {
+        return Ggml.ggml_backend_dev_description(handle).reinterpret(Long.MAX_VALUE).getString(0);
+    }
+
+    public Kind kind() {
+        return Kind.values()[Ggml.ggml_backend_dev_type(handle)];
+    }
+
+    /** Total memory in bytes, as the backend reports it (host RAM for the CPU). */
+    public long memoryTotal() {
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment props = ggml_backend_dev_props.allocate(scratch);
+            Ggml.ggml_backend_dev_get_props(handle, props);
+            return ggml_backend_dev_props.memory_total(props);
+        }
+    }
+
+    /** The name of the backend that offers this device, e.g. {@code CPU} or {@code CUDA}. */
+    public String backendName() {
+        return Ggml.ggml_backend_reg_name(registry()).reinterpret(Long.MAX_VALUE).getString(0);
+    }
+
+    /**
+     * The features the backend was built with and found, e.g. {@code AVX2 = 1} for the CPU; empty when
+     * the backend reports none.
+     */
+    public Map<String, String> features() {
+        Map<String, String> features = new LinkedHashMap<>();
+        MemorySegment function = procAddress("ggml_backend_get_features");
+        if (function.equals(MemorySegment.NULL)) {
+            return features;
+        }
+        MemorySegment array = ggml_backend_get_features_t.invoke(function, registry());
+        long stride = ggml_backend_feature.sizeof();
+        for (long i = 0; ; i++) {
+            MemorySegment feature = array.reinterpret((i + 1) * stride).asSlice(i * stride, stride);
+            MemorySegment name = ggml_backend_feature.name(feature);
+            if (name.equals(MemorySegment.NULL)) {
+                return features;
+            }
+            features.put(name.reinterpret(Long.MAX_VALUE).getString(0),
+                    ggml_backend_feature.value(feature).reinterpret(Long.MAX_VALUE).getString(0));
+        }
+    }
+
+    MemorySegment registry() {
+        return Ggml.ggml_backend_dev_backend_reg(handle);
+    }
+
+    /** A function the backend exports by name, or NULL when it has none of that name. */
+    MemorySegment procAddress(String function) {
+        try (Arena scratch = Arena.ofConfined()) {
+            return Ggml.ggml_backend_reg_get_proc_address(registry(), scratch.allocateFrom(function));
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name() + " (" + description() + ")";
+    }
+}

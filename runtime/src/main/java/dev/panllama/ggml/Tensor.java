@@ -1,0 +1,124 @@
+package dev.panllama.ggml;
+
+import dev.panllama.bindings.ggml.Ggml;
+import dev.panllama.bindings.ggml.ggml_tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A tensor described in a {@link GgmlContext}: its type and shape, and (once the context is allocated
+ * on a backend) its data. Valid as long as its context is open.
+ */
+public final class Tensor {
+
+    private final GgmlContext context;
+    private final MemorySegment handle;   // struct ggml_tensor, bounded by the context's arena
+
+    Tensor(GgmlContext context, MemorySegment raw) {
+        this.context = context;
+        this.handle = raw.reinterpret(ggml_tensor.sizeof(), context.arena(), null);
+    }
+
+    GgmlContext context() {
+        return context;
+    }
+
+    MemorySegment handle() {
+        return handle;
+    }
+
+    public GgmlType type() {
+        return GgmlType.fromId(ggml_tensor.type(handle));
+    }
+
+    /** Elements along dimension {@code dim} (0 innermost); 1 past the tensor's own dimensions. */
+    public long ne(int dim) {
+        return ggml_tensor.ne(handle, dim);
+    }
+
+    /** Stride in bytes along dimension {@code dim}. */
+    public long nb(int dim) {
+        return ggml_tensor.nb(handle, dim);
+    }
+
+    public long elementCount() {
+        return Ggml.ggml_nelements(handle);
+    }
+
+    public long byteSize() {
+        return Ggml.ggml_nbytes(handle);
+    }
+
+    boolean isTransposed() {
+        return Ggml.ggml_is_transposed(handle);
+    }
+
+    public String name() {
+        return ggml_tensor.name(handle).getString(0);
+    }
+
+    /** Names the tensor (ggml keeps up to 63 bytes); returns this tensor. */
+    public Tensor name(String name) {
+        try (Arena scratch = Arena.ofConfined()) {
+            Ggml.ggml_set_name(handle, scratch.allocateFrom(name));
+        }
+        return this;
+    }
+
+    String shapeString() {
+        return "[" + ne(0) + ", " + ne(1) + ", " + ne(2) + ", " + ne(3) + "]";
+    }
+
+    /** Copies {@code values} into the tensor's data: F32 tensors only, one value per element. */
+    public void write(float[] values) {
+        requireF32(values.length);
+        try (Arena scratch = Arena.ofConfined()) {
+            write(scratch.allocateFrom(ValueLayout.JAVA_FLOAT, values));
+        }
+    }
+
+    /** Copies {@link #byteSize()} bytes of raw tensor data (in this tensor's type) from {@code data}. */
+    public void write(MemorySegment data) {
+        requireData();
+        if (data.byteSize() != byteSize()) {
+            throw new IllegalArgumentException("tensor " + name() + " takes " + byteSize() + " bytes, not " + data.byteSize());
+        }
+        Ggml.ggml_backend_tensor_set(handle, data, 0, byteSize());
+    }
+
+    /** The tensor's data as floats: F32 tensors only. */
+    public float[] readFloats() {
+        requireF32(elementCount());
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment data = scratch.allocate(byteSize());
+            Ggml.ggml_backend_tensor_get(handle, data, 0, byteSize());
+            return data.toArray(ValueLayout.JAVA_FLOAT);
+        }
+    }
+
+    private void requireF32(long count) {
+        if (type() != GgmlType.F32) {
+            throw new IllegalArgumentException("tensor " + name() + " is " + type() + ", not F32");
+        }
+        if (count != elementCount()) {
+            throw new IllegalArgumentException("tensor " + name() + " has " + elementCount() + " elements, not " + count);
+        }
+        requireData();
+    }
+
+    private void requireData() {
+        if (ggml_tensor.buffer(handle).equals(MemorySegment.NULL)) {
+            throw new IllegalStateException("tensor " + name() + " has no data yet: allocate its context on a backend first");
+        }
+        if (!Ggml.ggml_is_contiguous(handle)) {
+            throw new IllegalStateException("tensor " + name() + " is a non-contiguous view");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name() + " " + type() + " " + shapeString();
+    }
+}
