@@ -1,0 +1,46 @@
+package dev.panllama.cli;
+
+import dev.panllama.bindings.LoadedLibraries;
+import dev.panllama.bindings.NativeLibraries;
+import dev.panllama.bindings.NativePin;
+import dev.panllama.ggml.BackendDevice;
+
+import java.io.PrintWriter;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/** What this panllama runs on: version, ggml pin and libraries, devices, CPU features. */
+final class SystemReport {
+
+    private SystemReport() {
+    }
+
+    static void print(PrintWriter out, String version) {
+        NativePin pin = NativePin.current();
+        LoadedLibraries libraries = NativeLibraries.load();
+        out.printf("panllama %s on Java %s (%s)%n", version, Runtime.version(), NativeLibraries.platform());
+        out.printf("ggml     %s@%s, %s backends, from %s (%s)%n", pin.packageName(), pin.version(),
+                libraries.modular() ? "loadable" : "linked", libraries.directory(), libraries.origin().description());
+
+        List<BackendDevice> devices = BackendDevice.all();
+        out.println("devices:");
+        for (BackendDevice device : devices) {
+            out.printf("  %-8s %-4s %s, %s%n", device.name(), device.kind(), device.description(),
+                    gibibytes(device.memoryTotal()));
+        }
+        BackendDevice preferred = BackendDevice.preferred();
+        out.println(preferred.kind() == BackendDevice.Kind.CPU
+                ? "using    CPU (no GPU backend found a device)"
+                : "using    " + preferred.name() + " (" + preferred.description() + ")");
+
+        Map<String, String> features = BackendDevice.cpu().features();
+        out.println("cpu      " + features.entrySet().stream()
+                .map(e -> "1".equals(e.getValue()) ? e.getKey() : e.getKey() + "=" + e.getValue())
+                .collect(Collectors.joining(" ")));
+    }
+
+    private static String gibibytes(long bytes) {
+        return String.format("%.1f GiB", bytes / (1024.0 * 1024 * 1024));
+    }
+}
