@@ -132,6 +132,7 @@ public final class NativeLibraries {
                         + ". Rebuild it with: " + BUILD_COMMAND, e);
             }
         }
+        GgmlLog.install();
         boolean modular = hasBackendModules(directory);
         if (modular) {
             try (Arena arena = Arena.ofConfined()) {
