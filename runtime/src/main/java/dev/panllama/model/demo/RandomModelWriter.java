@@ -1,0 +1,208 @@
+package dev.panllama.model.demo;
+
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.ggml.Quantization;
+import dev.panllama.gguf.GgufFile;
+import dev.panllama.gguf.GgufMetadata;
+import dev.panllama.gguf.GgufValue;
+import dev.panllama.gguf.GgufWriter;
+import dev.panllama.model.ModelKey;
+import dev.panllama.model.TensorName;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+
+/**
+ * Writes a model with seeded random weights and a real tokenizer vocabulary (copied from a GGUF
+ * vocabulary file such as llama.cpp's {@code models/ggml-vocab-llama-bpe.gguf}). Tensors are made one
+ * at a time as the writer reaches them, so memory stays at one tensor whatever the model's size.
+ */
+public final class RandomModelWriter {
+
+    private static final String[] TOKENIZER_KEYS = {
+        "tokenizer.ggml.model", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+        "tokenizer.ggml.scores", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+        "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id",
+    };
+    /** Strength of the per-expert feature in the embeddings and of the router's reading of it. */
+    private static final float ROUTING_FEATURE = 3f;
+
+    private RandomModelWriter() {
+    }
+
+    public static void write(RandomModelSpec spec, Path vocabulary, Path target) throws IOException {
+        int vocabSize;
+        GgufWriter writer = new GgufWriter();
+        try (GgufFile vocab = GgufFile.open(vocabulary)) {
+            GgufMetadata source = vocab.metadata();
+            vocabSize = source.getArray("tokenizer.ggml.tokens").length();
+            putHyperparameters(writer, spec, vocabSize);
+            for (String key : TOKENIZER_KEYS) {
+                source.find(key).ifPresent(value -> writer.put(key, value));
+            }
+        }
+        writer.put("tokenizer.ggml.pre", spec.preTokenizer());
+        writer.put("tokenizer.ggml.add_bos_token", GgufValue.ofBool(true));
+        writer.put("tokenizer.ggml.add_eos_token", GgufValue.ofBool(false));
+        putTensors(writer, spec, vocabSize);
+        writer.write(target);
+    }
+
+    private static void putHyperparameters(GgufWriter writer, RandomModelSpec spec, int vocabSize) {
+        String arch = spec.architecture();
+        writer.put(ModelKey.ARCHITECTURE.of(arch), arch)
+                .put(ModelKey.NAME.of(arch), "panllama random " + arch + " seed " + spec.seed())
+                .put(ModelKey.FILE_TYPE.of(arch), GgufValue.ofUint32(fileType(spec.weightType())))
+                .put(ModelKey.VOCAB_SIZE.of(arch), GgufValue.ofUint32(vocabSize))
+                .put(ModelKey.CONTEXT_LENGTH.of(arch), GgufValue.ofUint32(spec.contextLength()))
+                .put(ModelKey.EMBEDDING_LENGTH.of(arch), GgufValue.ofUint32(spec.embedding()))
+                .put(ModelKey.BLOCK_COUNT.of(arch), GgufValue.ofUint32(spec.layers()))
+                .put(ModelKey.FEED_FORWARD_LENGTH.of(arch), GgufValue.ofUint32(spec.feedForward()))
+                .put(ModelKey.HEAD_COUNT.of(arch), GgufValue.ofUint32(spec.heads()))
+                .put(ModelKey.HEAD_COUNT_KV.of(arch), GgufValue.ofUint32(spec.kvHeads()))
+                .put(ModelKey.KEY_LENGTH.of(arch), GgufValue.ofUint32(spec.headSize()))
+                .put(ModelKey.VALUE_LENGTH.of(arch), GgufValue.ofUint32(spec.headSize()))
+                .put(ModelKey.ROPE_DIMENSION_COUNT.of(arch), GgufValue.ofUint32(spec.headSize()))
+                .put(ModelKey.ROPE_FREQ_BASE.of(arch), GgufValue.ofFloat32(spec.ropeBase()))
+                .put(ModelKey.RMS_EPSILON.of(arch), GgufValue.ofFloat32(spec.rmsEpsilon()));
+        if (spec.experts() > 0) {
+            writer.put(ModelKey.EXPERT_COUNT.of(arch), GgufValue.ofUint32(spec.experts()))
+                    .put(ModelKey.EXPERT_USED_COUNT.of(arch), GgufValue.ofUint32(spec.expertsUsed()))
+                    .put(ModelKey.EXPERT_FEED_FORWARD_LENGTH.of(arch), GgufValue.ofUint32(spec.expertFeedForward()))
+                    .put(ModelKey.INTERLEAVE_MOE_LAYER_STEP.of(arch), GgufValue.ofUint32(spec.moeLayerStep()));
+        }
+        if (spec.slidingWindow() >= 0) {
+            writer.put(ModelKey.SLIDING_WINDOW.of(arch), GgufValue.ofUint32(spec.slidingWindow()));
+        }
+        if (spec.windowPattern() > 0) {
+            writer.put(ModelKey.SLIDING_WINDOW_PATTERN.of(arch), GgufValue.ofUint32(spec.windowPattern()));
+        }
+    }
+
+    /** llama.cpp's {@code general.file_type} for a model mostly of {@code type}. */
+    private static int fileType(GgmlType type) {
+        return switch (type) {
+            case F32 -> 0;
+            case F16 -> 1;
+            case Q4_0 -> 2;
+            case Q4_1 -> 3;
+            case Q8_0 -> 7;
+            case Q5_0 -> 8;
+            case Q5_1 -> 9;
+            case Q2_K -> 10;
+            case Q3_K -> 12;
+            case Q4_K -> 15;
+            case Q5_K -> 17;
+            case Q6_K -> 18;
+            case BF16 -> 32;
+            default -> 1024;   // LLAMA_FTYPE_GUESSED: the converter did not say
+        };
+    }
+
+    private static void putTensors(GgufWriter writer, RandomModelSpec spec, int vocabSize) {
+        int n = spec.embedding();
+        int qSize = spec.heads() * spec.headSize();
+        int kvSize = spec.kvHeads() * spec.headSize();
+        GgmlType matrix = spec.weightType();
+
+        writer.tensor(TensorName.TOKEN_EMBD.of(), matrix, new long[] {n, vocabSize},
+                generated(spec, TensorName.TOKEN_EMBD.of(), matrix, n, vocabSize, 1, Init.EMBEDDING));
+        for (int layer = 0; layer < spec.layers(); layer++) {
+            norm(writer, spec, TensorName.ATTN_NORM.of(layer), n);
+            dense(writer, spec, TensorName.ATTN_Q.of(layer), n, qSize);
+            dense(writer, spec, TensorName.ATTN_K.of(layer), n, kvSize);
+            dense(writer, spec, TensorName.ATTN_V.of(layer), n, kvSize);
+            dense(writer, spec, TensorName.ATTN_OUT.of(layer), qSize, n);
+            norm(writer, spec, TensorName.FFN_NORM.of(layer), n);
+            if (spec.isMoeLayer(layer)) {
+                int ff = spec.expertFeedForward();
+                int e = spec.experts();
+                String router = TensorName.FFN_GATE_INP.of(layer);
+                // The router stays F32, as llama-quantize leaves it.
+                writer.tensor(router, GgmlType.F32, new long[] {n, e},
+                        generated(spec, router, GgmlType.F32, n, e, 1, spec.separableRouting() ? Init.ROUTER : Init.DENSE));
+                experts(writer, spec, TensorName.FFN_GATE_EXPS.of(layer), n, ff, e);
+                experts(writer, spec, TensorName.FFN_UP_EXPS.of(layer), n, ff, e);
+                experts(writer, spec, TensorName.FFN_DOWN_EXPS.of(layer), ff, n, e);
+                if (spec.architecture().equals("llama4")) {
+                    dense(writer, spec, TensorName.FFN_GATE_SHEXP.of(layer), n, ff);
+                    dense(writer, spec, TensorName.FFN_UP_SHEXP.of(layer), n, ff);
+                    dense(writer, spec, TensorName.FFN_DOWN_SHEXP.of(layer), ff, n);
+                }
+            } else {
+                dense(writer, spec, TensorName.FFN_GATE.of(layer), n, spec.feedForward());
+                dense(writer, spec, TensorName.FFN_UP.of(layer), n, spec.feedForward());
+                dense(writer, spec, TensorName.FFN_DOWN.of(layer), spec.feedForward(), n);
+            }
+        }
+        norm(writer, spec, TensorName.OUTPUT_NORM.of(), n);
+        if (!spec.tiedOutput()) {
+            dense(writer, spec, TensorName.OUTPUT.of(), n, vocabSize);
+        }
+    }
+
+    private enum Init { DENSE, EMBEDDING, NORM, ROUTER }
+
+    private static void norm(GgufWriter writer, RandomModelSpec spec, String name, int n) {
+        writer.tensor(name, GgmlType.F32, new long[] {n}, generated(spec, name, GgmlType.F32, n, 1, 1, Init.NORM));
+    }
+
+    private static void dense(GgufWriter writer, RandomModelSpec spec, String name, int in, int out) {
+        writer.tensor(name, spec.weightType(), new long[] {in, out}, generated(spec, name, spec.weightType(), in, out, 1, Init.DENSE));
+    }
+
+    private static void experts(GgufWriter writer, RandomModelSpec spec, String name, int in, int out, int experts) {
+        writer.tensor(name, spec.weightType(), new long[] {in, out, experts},
+                generated(spec, name, spec.weightType(), in, out, experts, Init.DENSE));
+    }
+
+    /** One tensor's data, made when the writer asks for it: F32 values from the seed, then quantized. */
+    private static GgufWriter.TensorData generated(RandomModelSpec spec, String name, GgmlType type,
+                                                   int rowLength, int rows, int matrices, Init init) {
+        return out -> {
+            long count = (long) rowLength * rows * matrices;
+            SplittableRandom random = new SplittableRandom(spec.seed() * 1_000_003L + name.hashCode());
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment values = arena.allocate(ValueLayout.JAVA_FLOAT, count);
+                double scale = 1 / Math.sqrt(rowLength);
+                for (long i = 0; i < count; i++) {
+                    long row = i / rowLength;
+                    int column = (int) (i % rowLength);
+                    float value = switch (init) {
+                        case NORM -> (float) (1 + 0.1 * random.nextGaussian());
+                        case DENSE -> (float) (random.nextGaussian() * scale);
+                        case EMBEDDING -> (float) (random.nextGaussian() * 0.5
+                                + (spec.separableRouting() ? routingFeature(spec, row, column) : 0));
+                        case ROUTER -> (float) (random.nextGaussian() * scale * 0.1
+                                + (column == row ? ROUTING_FEATURE : 0));
+                    };
+                    values.setAtIndex(ValueLayout.JAVA_FLOAT, i, value);
+                }
+                MemorySegment data = values;
+                if (type != GgmlType.F32) {
+                    data = arena.allocate((long) rows * matrices * type.rowBytes(rowLength));
+                    Quantization.quantize(type, values, (long) rows * matrices, rowLength, data);
+                }
+                GgufWriter.TensorData.of(data).writeTo(out);
+            }
+        };
+    }
+
+    /**
+     * Token {@code token} carries feature strength on two expert dimensions: its first choice strongly,
+     * its second less, so that top-1 and top-2 routing both have clear margins.
+     */
+    private static double routingFeature(RandomModelSpec spec, long token, int column) {
+        int experts = spec.experts();
+        if (experts == 0 || column >= experts) {
+            return 0;
+        }
+        int first = (int) (token % experts);
+        int second = experts < 2 ? -1 : (int) ((first + 1 + (token / experts) % (experts - 1)) % experts);
+        return column == first ? ROUTING_FEATURE : column == second ? ROUTING_FEATURE / 2 : 0;
+    }
+}

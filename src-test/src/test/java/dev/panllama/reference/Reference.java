@@ -1,0 +1,93 @@
+package dev.panllama.reference;
+
+import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.NativePin;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Runs llama.cpp's libllama from the reference build ({@code scripts/build-native --reference}) in a
+ * child JVM through {@link ReferenceMain}, with the settings a parity test names.
+ */
+public final class Reference {
+
+    /** The settings both sides must share for a comparison to mean anything. */
+    public record Settings(int ubatch, int threads, int contextLength) {
+    }
+
+    private final Path workDir;
+
+    public Reference(Path workDir) {
+        this.workDir = workDir;
+        Path library = NativeCache.user().referenceBinaries(NativePin.current()).resolve("libllama.so");
+        if (!Files.exists(library)) {
+            throw new IllegalStateException(library + " is missing: run scripts/build-native --reference");
+        }
+    }
+
+    public int[] tokenize(Path model, String text) throws IOException {
+        Path in = Files.writeString(Files.createTempFile(workDir, "text", ".txt"), text);
+        Path out = Files.createTempFile(workDir, "ids", ".bin");
+        run("tokenize", model.toString(), in.toString(), out.toString());
+        return ReferenceMain.readInts(out);
+    }
+
+    /** Logits of prompt positions {@code firstOutput..} (teacher-forced), one float[] per position. */
+    public float[][] logits(Path model, int[] tokens, int firstOutput, Settings settings, int vocabSize) throws IOException {
+        Path in = Files.createTempFile(workDir, "tokens", ".bin");
+        ReferenceMain.writeInts(in, tokens);
+        Path out = Files.createTempFile(workDir, "logits", ".bin");
+        run("logits", model.toString(), in.toString(), out.toString(), String.valueOf(settings.ubatch()),
+                String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(firstOutput));
+        ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(out)).order(ByteOrder.LITTLE_ENDIAN);
+        Files.delete(out);
+        float[][] rows = new float[tokens.length - firstOutput][vocabSize];
+        for (float[] row : rows) {
+            bytes.asFloatBuffer().get(row);
+            bytes.position(bytes.position() + 4 * vocabSize);
+        }
+        return rows;
+    }
+
+    /** Greedy continuation of {@code prompt} for {@code steps} tokens. */
+    public int[] greedy(Path model, int[] prompt, int steps, Settings settings) throws IOException {
+        Path in = Files.createTempFile(workDir, "tokens", ".bin");
+        ReferenceMain.writeInts(in, prompt);
+        Path out = Files.createTempFile(workDir, "ids", ".bin");
+        run("generate", model.toString(), in.toString(), out.toString(), String.valueOf(settings.ubatch()),
+                String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(steps));
+        return ReferenceMain.readInts(out);
+    }
+
+    private void run(String... args) throws IOException {
+        List<String> command = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"),
+                ReferenceMain.class.getName()));
+        command.addAll(List.of(args));
+        Path log = Files.createTempFile(workDir, "reference", ".log");
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            int code = process.waitFor();
+            if (code != 0) {
+                throw new IllegalStateException("the reference failed (" + code + "): " + tail(log));
+            }
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while the reference ran", e);
+        }
+    }
+
+    private static String tail(Path log) throws IOException {
+        List<String> lines = Files.readAllLines(log);
+        return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
+    }
+}

@@ -1,0 +1,177 @@
+package dev.panllama.reference;
+
+import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.NativePin;
+import dev.panllama.reference.llama.Llama;
+import dev.panllama.reference.llama.llama_batch;
+import dev.panllama.reference.llama.llama_context_params;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+/**
+ * The reference side of the parity tests: llama.cpp's libllama from the reference build, run in a
+ * process of its own so that its ggml never meets panllama's. {@link Reference} starts it.
+ *
+ * <pre>
+ * logits   MODEL TOKENS OUT UBATCH THREADS CTX FIRST_OUTPUT   evaluate the prompt in one batch, write float32
+ *                                                             logits of positions FIRST_OUTPUT.. row by row
+ * generate MODEL TOKENS OUT UBATCH THREADS CTX STEPS          greedy continuation, int32 ids
+ * tokenize MODEL TEXT OUT                                      int32 ids, special tokens parsed, BOS added
+ * </pre>
+ * Token files are little-endian int32.
+ */
+public final class ReferenceMain {
+
+    private static final int FLASH_ATTN_ENABLED = 1;
+    private static final int GGML_TYPE_F16 = 1;
+
+    private ReferenceMain() {
+    }
+
+    public static void main(String[] args) throws IOException {
+        Path library = NativeCache.user().referenceBinaries(NativePin.current()).resolve("libllama.so");
+        System.load(library.toString());
+        Llama.llama_backend_init();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment modelParams = Llama.llama_model_default_params(arena);
+            MemorySegment model = Llama.llama_model_load_from_file(arena.allocateFrom(args[1]), modelParams);
+            if (model.equals(MemorySegment.NULL)) {
+                throw new IllegalStateException("libllama could not load " + args[1]);
+            }
+            MemorySegment vocab = Llama.llama_model_get_vocab(model);
+            switch (args[0]) {
+                case "tokenize" -> writeInts(Path.of(args[3]), tokenize(arena, vocab, Files.readString(Path.of(args[2]))));
+                case "logits", "generate" -> {
+                    int[] tokens = readInts(Path.of(args[2]));
+                    int ubatch = Integer.parseInt(args[4]);
+                    int threads = Integer.parseInt(args[5]);
+                    int contextLength = Integer.parseInt(args[6]);
+                    int last = Integer.parseInt(args[7]);
+                    MemorySegment context = newContext(arena, model, tokens.length, ubatch, threads, contextLength);
+                    int nVocab = Llama.llama_vocab_n_tokens(vocab);
+                    if (args[0].equals("logits")) {
+                        writeLogits(Path.of(args[3]), decode(context, tokens, 0, last), tokens.length - last, nVocab);
+                    } else {
+                        writeInts(Path.of(args[3]), greedy(context, tokens, last, nVocab));
+                    }
+                    Llama.llama_free(context);
+                }
+                default -> throw new IllegalArgumentException("unknown mode " + args[0]);
+            }
+            Llama.llama_model_free(model);
+        }
+    }
+
+    private static MemorySegment newContext(Arena arena, MemorySegment model, int tokens, int ubatch, int threads, int contextLength) {
+        MemorySegment params = Llama.llama_context_default_params(arena);
+        llama_context_params.n_ctx(params, contextLength);
+        llama_context_params.n_batch(params, Math.max(tokens, ubatch));
+        llama_context_params.n_ubatch(params, ubatch);
+        llama_context_params.n_threads(params, threads);
+        llama_context_params.n_threads_batch(params, threads);
+        llama_context_params.flash_attn_type(params, FLASH_ATTN_ENABLED);
+        llama_context_params.type_k(params, GGML_TYPE_F16);
+        llama_context_params.type_v(params, GGML_TYPE_F16);
+        llama_context_params.no_perf(params, true);
+        MemorySegment context = Llama.llama_init_from_model(model, params);
+        if (context.equals(MemorySegment.NULL)) {
+            throw new IllegalStateException("libllama could not create a context");
+        }
+        return context;
+    }
+
+    /** Decodes {@code tokens} at positions start.., asking for logits from index firstOutput on; returns the context. */
+    private static MemorySegment decode(MemorySegment context, int[] tokens, int start, int firstOutput) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment batch = Llama.llama_batch_init(arena, tokens.length, 0, 1);
+            llama_batch.n_tokens(batch, tokens.length);
+            MemorySegment token = llama_batch.token(batch).reinterpret(4L * tokens.length);
+            MemorySegment pos = llama_batch.pos(batch).reinterpret(4L * tokens.length);
+            MemorySegment nSeq = llama_batch.n_seq_id(batch).reinterpret(4L * tokens.length);
+            MemorySegment seqIds = llama_batch.seq_id(batch).reinterpret(8L * tokens.length);
+            MemorySegment logits = llama_batch.logits(batch).reinterpret(tokens.length);
+            for (int i = 0; i < tokens.length; i++) {
+                token.setAtIndex(ValueLayout.JAVA_INT, i, tokens[i]);
+                pos.setAtIndex(ValueLayout.JAVA_INT, i, start + i);
+                nSeq.setAtIndex(ValueLayout.JAVA_INT, i, 1);
+                seqIds.getAtIndex(ValueLayout.ADDRESS, i).reinterpret(4).set(ValueLayout.JAVA_INT, 0, 0);
+                logits.set(ValueLayout.JAVA_BYTE, i, (byte) (i >= firstOutput ? 1 : 0));
+            }
+            int status = Llama.llama_decode(context, batch);
+            if (status != 0) {
+                throw new IllegalStateException("llama_decode returned " + status);
+            }
+            Llama.llama_batch_free(batch);
+        }
+        return context;
+    }
+
+    private static int[] greedy(MemorySegment context, int[] prompt, int steps, int nVocab) {
+        int[] generated = new int[steps];
+        decode(context, prompt, 0, prompt.length - 1);
+        int position = prompt.length;
+        for (int step = 0; step < steps; step++) {
+            MemorySegment row = Llama.llama_get_logits_ith(context, -1).reinterpret(4L * nVocab);
+            int best = argmax(row, nVocab);
+            generated[step] = best;
+            decode(context, new int[] {best}, position++, 0);
+        }
+        return generated;
+    }
+
+    private static int argmax(MemorySegment row, int n) {
+        int best = 0;
+        for (int i = 1; i < n; i++) {
+            if (row.getAtIndex(ValueLayout.JAVA_FLOAT, i) > row.getAtIndex(ValueLayout.JAVA_FLOAT, best)) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private static int[] tokenize(Arena arena, MemorySegment vocab, String text) {
+        MemorySegment utf8 = arena.allocateFrom(text);
+        int length = (int) utf8.byteSize() - 1;
+        int capacity = length + 16;
+        MemorySegment ids = arena.allocate(ValueLayout.JAVA_INT, capacity);
+        int n = Llama.llama_tokenize(vocab, utf8, length, ids, capacity, true, true);
+        if (n < 0) {
+            throw new IllegalStateException("llama_tokenize needs room for " + -n + " tokens");
+        }
+        return ids.asSlice(0, 4L * n).toArray(ValueLayout.JAVA_INT);
+    }
+
+    private static void writeLogits(Path out, MemorySegment context, int rows, int nVocab) throws IOException {
+        try (FileChannel channel = FileChannel.open(out, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            for (int i = 0; i < rows; i++) {
+                ByteBuffer row = Llama.llama_get_logits_ith(context, i).reinterpret(4L * nVocab).asByteBuffer();
+                while (row.hasRemaining()) {
+                    channel.write(row);
+                }
+            }
+        }
+    }
+
+    static int[] readInts(Path file) throws IOException {
+        ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
+        int[] values = new int[bytes.remaining() / 4];
+        bytes.asIntBuffer().get(values);
+        return values;
+    }
+
+    static void writeInts(Path file, int[] values) throws IOException {
+        ByteBuffer bytes = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.asIntBuffer().put(values);
+        Files.write(file, bytes.array());
+    }
+}
