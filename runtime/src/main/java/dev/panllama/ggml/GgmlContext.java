@@ -136,17 +136,230 @@ public final class GgmlContext implements AutoCloseable {
         return wrap(Ggml.ggml_rms_norm(handle, a.handle(), eps), "rmsNorm");
     }
 
-    /** The context's one graph, computing {@code output} and everything it depends on. */
-    public ComputeGraph graph(Tensor output) {
-        own(output);
+    /** Sums along the innermost dimension: {@code [n, ...]} to {@code [1, ...]}. */
+    public Tensor sumRows(Tensor a) {
+        own(a);
+        reserveTensor();
+        return wrap(Ggml.ggml_sum_rows(handle, a.handle()), "sumRows");
+    }
+
+    /** {@code a / b} element-wise, b broadcast over a. */
+    public Tensor div(Tensor a, Tensor b) {
+        checkBroadcast("div", a, b);
+        reserveTensor();
+        return wrap(Ggml.ggml_div(handle, a.handle(), b.handle()), "div");
+    }
+
+    /** Each element limited to {@code [min, max]}. */
+    public Tensor clamp(Tensor a, float min, float max) {
+        own(a);
+        reserveTensor();
+        return wrap(Ggml.ggml_clamp(handle, a.handle(), min, max), "clamp");
+    }
+
+    /** {@code x * s}. */
+    public Tensor scale(Tensor a, float s) {
+        own(a);
+        reserveTensor();
+        return wrap(Ggml.ggml_scale(handle, a.handle(), s), "scale");
+    }
+
+    public Tensor sigmoid(Tensor a) {
+        own(a);
+        reserveTensor();
+        return wrap(Ggml.ggml_sigmoid(handle, a.handle()), "sigmoid");
+    }
+
+    /** {@code silu(gate) * up}, element-wise, for gated feed-forward blocks. */
+    public Tensor swiglu(Tensor gate, Tensor up) {
+        checkSameShape("swiglu", gate, up);
+        reserveTensor();
+        return wrap(Ggml.ggml_swiglu_split(handle, gate.handle(), up.handle()), "swiglu");
+    }
+
+    /** Rows of {@code data} picked by the I32 indices in {@code rows} (dequantized to F32). */
+    public Tensor getRows(Tensor data, Tensor rows) {
+        own(data);
+        own(rows);
+        requireType("getRows indices", rows, GgmlType.I32);
+        reserveTensor();
+        return wrap(Ggml.ggml_get_rows(handle, data.handle(), rows.handle()), "getRows");
+    }
+
+    /**
+     * Writes the rows of {@code source} into {@code destination} at the I64 row indices {@code rows},
+     * converting to the destination's type; returns the destination as the op's result.
+     */
+    public Tensor setRows(Tensor destination, Tensor source, Tensor rows) {
+        own(destination);
+        own(source);
+        own(rows);
+        requireType("setRows indices", rows, GgmlType.I64);
+        if (destination.ne(0) != source.ne(0) || source.ne(1) != rows.ne(0)) {
+            throw new IllegalArgumentException("setRows needs rows of " + destination.ne(0) + " and one index per row, got "
+                    + source.shapeString() + " and " + rows.shapeString());
+        }
+        reserveTensor();
+        return wrap(Ggml.ggml_set_rows(handle, destination.handle(), source.handle(), rows.handle()), "setRows");
+    }
+
+    /** The same data seen with shape {@code ne}; the element count must not change. */
+    public Tensor reshape(Tensor a, long... ne) {
+        own(a);
+        long count = 1;
+        for (long n : ne) {
+            count *= n;
+        }
+        if (count != a.elementCount() || ne.length < 1 || ne.length > 4) {
+            throw new IllegalArgumentException("cannot reshape " + a.shapeString() + " to " + java.util.Arrays.toString(ne));
+        }
+        if (!Ggml.ggml_is_contiguous(a.handle())) {
+            throw new IllegalArgumentException("cannot reshape the non-contiguous " + a.shapeString());
+        }
+        reserveTensor();
+        MemorySegment raw = switch (ne.length) {
+            case 1 -> Ggml.ggml_reshape_1d(handle, a.handle(), ne[0]);
+            case 2 -> Ggml.ggml_reshape_2d(handle, a.handle(), ne[0], ne[1]);
+            case 3 -> Ggml.ggml_reshape_3d(handle, a.handle(), ne[0], ne[1], ne[2]);
+            default -> Ggml.ggml_reshape_4d(handle, a.handle(), ne[0], ne[1], ne[2], ne[3]);
+        };
+        return wrap(raw, "reshape");
+    }
+
+    /** A 2-D view: {@code ne0 x ne1} elements, rows {@code nb1} bytes apart, from byte {@code offset}. */
+    public Tensor view(Tensor a, long ne0, long ne1, long nb1, long offset) {
+        own(a);
+        checkView(a, (ne1 - 1) * nb1 + a.type().rowBytes(ne0), offset);
+        reserveTensor();
+        return wrap(Ggml.ggml_view_2d(handle, a.handle(), ne0, ne1, nb1, offset), "view");
+    }
+
+    /** A 3-D view with row stride {@code nb1} and slice stride {@code nb2}. */
+    public Tensor view(Tensor a, long ne0, long ne1, long ne2, long nb1, long nb2, long offset) {
+        own(a);
+        checkView(a, (ne2 - 1) * nb2 + (ne1 - 1) * nb1 + a.type().rowBytes(ne0), offset);
+        reserveTensor();
+        return wrap(Ggml.ggml_view_3d(handle, a.handle(), ne0, ne1, ne2, nb1, nb2, offset), "view");
+    }
+
+    /** Dimension {@code i} of {@code a} becomes dimension {@code axes[i]} of the result. */
+    public Tensor permute(Tensor a, int axis0, int axis1, int axis2, int axis3) {
+        own(a);
+        reserveTensor();
+        return wrap(Ggml.ggml_permute(handle, a.handle(), axis0, axis1, axis2, axis3), "permute");
+    }
+
+    /** A contiguous copy. */
+    public Tensor cont(Tensor a) {
+        own(a);
+        reserveTensor();
+        return wrap(Ggml.ggml_cont(handle, a.handle()), "cont");
+    }
+
+    /** {@code a} repeated to the shape {@code ne0 x ne1 x ne2 x ne3} (each a multiple of a's). */
+    public Tensor repeat(Tensor a, long ne0, long ne1, long ne2, long ne3) {
+        own(a);
+        if (ne0 % a.ne(0) != 0 || ne1 % a.ne(1) != 0 || ne2 % a.ne(2) != 0 || ne3 % a.ne(3) != 0) {
+            throw new IllegalArgumentException("cannot repeat " + a.shapeString() + " to [" + ne0 + ", " + ne1 + ", " + ne2 + ", " + ne3 + "]");
+        }
+        reserveTensor();
+        return wrap(Ggml.ggml_repeat_4d(handle, a.handle(), ne0, ne1, ne2, ne3), "repeat");
+    }
+
+    /** Indices (I32) of the {@code k} largest values of each row, largest first. */
+    public Tensor topK(Tensor a, int k) {
+        own(a);
+        if (k < 1 || k > a.ne(0)) {
+            throw new IllegalArgumentException("topK of " + k + " from rows of " + a.ne(0));
+        }
+        reserveTensor();
+        reserveTensor();   // the argsort it views
+        return wrap(Ggml.ggml_argsort_top_k(handle, a.handle(), k), "topK");
+    }
+
+    /**
+     * Matrix products with one matrix per selected expert: {@code experts [k, m, n_expert]},
+     * {@code b [k, n_expert_used or 1, n_tokens]}, {@code ids} I32 {@code [n_expert_used, n_tokens]}.
+     */
+    public Tensor mulMatId(Tensor experts, Tensor b, Tensor ids) {
+        own(experts);
+        own(b);
+        own(ids);
+        requireType("mulMatId ids", ids, GgmlType.I32);
+        if (experts.ne(0) != b.ne(0) || b.ne(2) != ids.ne(1) || (b.ne(1) != 1 && b.ne(1) != ids.ne(0))) {
+            throw new IllegalArgumentException("mulMatId shapes do not fit: experts " + experts.shapeString() + ", b "
+                    + b.shapeString() + ", ids " + ids.shapeString());
+        }
+        reserveTensor();
+        return wrap(Ggml.ggml_mul_mat_id(handle, experts.handle(), b.handle(), ids.handle()), "mulMatId");
+    }
+
+    /** Rotary position embedding, ggml's {@code rope_ext}; {@code freqFactors} may be null. */
+    public Tensor rope(Tensor a, Tensor positions, Tensor freqFactors, Rope rope) {
+        own(a);
+        own(positions);
+        requireType("rope positions", positions, GgmlType.I32);
+        if (positions.ne(0) != a.ne(2)) {
+            throw new IllegalArgumentException("rope needs one position per token: " + positions.shapeString() + " for " + a.shapeString());
+        }
+        MemorySegment factors = MemorySegment.NULL;
+        if (freqFactors != null) {
+            own(freqFactors);
+            factors = freqFactors.handle();
+        }
+        reserveTensor();
+        return wrap(Ggml.ggml_rope_ext(handle, a.handle(), positions.handle(), factors, rope.dimensions(), rope.mode(),
+                rope.originalContext(), rope.freqBase(), rope.freqScale(), rope.extFactor(), rope.attnFactor(),
+                rope.betaFast(), rope.betaSlow()), "rope");
+    }
+
+    /**
+     * Flash attention: {@code q [d, n_tokens, n_head]}, {@code k}/{@code v} {@code [d, n_kv, n_head_kv]} (F16),
+     * {@code mask} F16 {@code [n_kv, n_tokens]} of 0 and -inf. Result {@code [d, n_head, n_tokens]}, accumulated in F32.
+     */
+    public Tensor flashAttention(Tensor q, Tensor k, Tensor v, Tensor mask, float scale) {
+        own(q);
+        own(k);
+        own(v);
+        own(mask);
+        if (q.ne(0) != k.ne(0) || k.ne(1) != v.ne(1) || q.ne(2) % k.ne(2) != 0 || mask.ne(0) != k.ne(1) || mask.ne(1) < q.ne(1)) {
+            throw new IllegalArgumentException("flash attention shapes do not fit: q " + q.shapeString() + ", k "
+                    + k.shapeString() + ", v " + v.shapeString() + ", mask " + mask.shapeString());
+        }
+        reserveTensor();
+        MemorySegment result = Ggml.ggml_flash_attn_ext(handle, q.handle(), k.handle(), v.handle(), mask.handle(), scale, 0f, 0f);
+        Ggml.ggml_prec_set_acc(result, Ggml.GGML_PREC_F32());
+        return wrap(result, "flashAttention");
+    }
+
+    /** Marks {@code tensor} as a graph input: the allocator gives it memory of its own, filled before compute. */
+    public Tensor input(Tensor tensor) {
+        own(tensor);
+        Ggml.ggml_set_input(tensor.handle());
+        return tensor;
+    }
+
+    /** Marks {@code tensor} as a graph output: its memory is not reused before the caller reads it. */
+    public Tensor output(Tensor tensor) {
+        own(tensor);
+        Ggml.ggml_set_output(tensor.handle());
+        return tensor;
+    }
+
+    /** The context's one graph, empty: expand it with the tensors to compute, in order. */
+    public ComputeGraph newGraph() {
         if (graphMade) {
             throw new IllegalStateException("this context has made its graph already; expand that one");
         }
         graphMade = true;
         MemorySegment graph = Ggml.ggml_new_graph_custom(handle, maxTensors, false);
-        ComputeGraph result = new ComputeGraph(this, graph.reinterpret(arena, null));
-        result.expand(output);
-        return result;
+        return new ComputeGraph(this, graph.reinterpret(arena, null));
+    }
+
+    /** The context's one graph, computing {@code output} and everything it depends on. */
+    public ComputeGraph graph(Tensor output) {
+        own(output);
+        return newGraph().expand(output);
     }
 
     /**
@@ -163,6 +376,36 @@ public final class GgmlContext implements AutoCloseable {
         long size = Ggml.ggml_backend_buffer_get_size(owned);
         allocatedBytes += size;
         return size;
+    }
+
+    /**
+     * Places tensors of this context in host memory that already holds their data (a memory-mapped
+     * file), without copying: a buffer of {@code device} wraps {@code region} and each tensor's data
+     * points at its offset in it. The region must outlive this context.
+     */
+    public void placeInHostMemory(BackendDevice device, MemorySegment region, java.util.Map<Tensor, Long> offsets) {
+        long maxTensor = 0;
+        for (var entry : offsets.entrySet()) {
+            own(entry.getKey());
+            long end = entry.getValue() + entry.getKey().byteSize();
+            if (entry.getValue() < 0 || end > region.byteSize()) {
+                throw new IllegalArgumentException("tensor " + entry.getKey().name() + " lies outside the memory region");
+            }
+            maxTensor = Math.max(maxTensor, entry.getKey().byteSize());
+        }
+        MemorySegment buffer = Ggml.ggml_backend_dev_buffer_from_host_ptr(device.handle(), region, region.byteSize(), maxTensor);
+        if (buffer.equals(MemorySegment.NULL)) {
+            throw new IllegalStateException(device.name() + " cannot use host memory in place");
+        }
+        MemorySegment owned = buffer.reinterpret(arena, Ggml::ggml_backend_buffer_free);
+        Ggml.ggml_backend_buffer_set_usage(owned, Ggml.GGML_BACKEND_BUFFER_USAGE_WEIGHTS());
+        for (var entry : offsets.entrySet()) {
+            MemorySegment address = region.asSlice(entry.getValue(), entry.getKey().byteSize());
+            int status = Ggml.ggml_backend_tensor_alloc(owned, entry.getKey().handle(), address);
+            if (status != 0) {
+                throw new IllegalStateException("could not place tensor " + entry.getKey().name() + " (ggml status " + status + ")");
+            }
+        }
     }
 
     /** Bytes of backend memory this context owns. */
@@ -189,9 +432,35 @@ public final class GgmlContext implements AutoCloseable {
         return new Tensor(this, raw);
     }
 
+    /**
+     * Checks that {@code tensor}'s context is still open. Operands may come from other contexts (a
+     * graph reads the weights' context); ggml only needs them alive while the graph is used.
+     */
     void own(Tensor tensor) {
-        if (tensor.context() != this) {
-            throw new IllegalArgumentException("tensor " + tensor.name() + " belongs to another context");
+        if (!tensor.context().arena.scope().isAlive()) {
+            throw new IllegalStateException("tensor's context is closed");
+        }
+    }
+
+    private static void requireType(String what, Tensor tensor, GgmlType type) {
+        if (tensor.type() != type) {
+            throw new IllegalArgumentException(what + " must be " + type + ", not " + tensor.type());
+        }
+    }
+
+    private void checkSameShape(String op, Tensor a, Tensor b) {
+        own(a);
+        own(b);
+        for (int i = 0; i < 4; i++) {
+            if (a.ne(i) != b.ne(i)) {
+                throw new IllegalArgumentException(op + " needs equal shapes, got " + a.shapeString() + " and " + b.shapeString());
+            }
+        }
+    }
+
+    private static void checkView(Tensor a, long extent, long offset) {
+        if (offset < 0 || extent < 0 || offset + extent > a.byteSize()) {
+            throw new IllegalArgumentException("view of " + extent + " bytes at " + offset + " lies outside " + a.shapeString());
         }
     }
 

@@ -88,6 +88,22 @@ public final class Tensor {
         Ggml.ggml_backend_tensor_set(handle, data, 0, byteSize());
     }
 
+    /** Copies {@code values} into an I32 tensor, one value per element. */
+    public void write(int[] values) {
+        requireType(GgmlType.I32, values.length);
+        try (Arena scratch = Arena.ofConfined()) {
+            write(scratch.allocateFrom(ValueLayout.JAVA_INT, values));
+        }
+    }
+
+    /** Copies {@code values} into an I64 tensor, one value per element. */
+    public void write(long[] values) {
+        requireType(GgmlType.I64, values.length);
+        try (Arena scratch = Arena.ofConfined()) {
+            write(scratch.allocateFrom(ValueLayout.JAVA_LONG, values));
+        }
+    }
+
     /** The tensor's data as floats: F32 tensors only. */
     public float[] readFloats() {
         requireF32(elementCount());
@@ -99,8 +115,12 @@ public final class Tensor {
     }
 
     private void requireF32(long count) {
-        if (type() != GgmlType.F32) {
-            throw new IllegalArgumentException("tensor " + name() + " is " + type() + ", not F32");
+        requireType(GgmlType.F32, count);
+    }
+
+    private void requireType(GgmlType expected, long count) {
+        if (type() != expected) {
+            throw new IllegalArgumentException("tensor " + name() + " is " + type() + ", not " + expected);
         }
         if (count != elementCount()) {
             throw new IllegalArgumentException("tensor " + name() + " has " + elementCount() + " elements, not " + count);

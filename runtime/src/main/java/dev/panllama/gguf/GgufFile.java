@@ -29,17 +29,19 @@ public final class GgufFile implements AutoCloseable {
 
     private final Arena arena;
     private final List<Path> parts;
-    private final List<MemorySegment> dataSections;
+    private final List<MemorySegment> mappings;
+    private final List<Long> dataOffsets;
     private final int version;
     private final int alignment;
     private final GgufMetadata metadata;
     private final Map<String, GgufTensorInfo> tensors;
 
-    private GgufFile(Arena arena, List<Path> parts, List<MemorySegment> dataSections, int version, int alignment,
-                     GgufMetadata metadata, Map<String, GgufTensorInfo> tensors) {
+    private GgufFile(Arena arena, List<Path> parts, List<MemorySegment> mappings, List<Long> dataOffsets, int version,
+                     int alignment, GgufMetadata metadata, Map<String, GgufTensorInfo> tensors) {
         this.arena = arena;
         this.parts = parts;
-        this.dataSections = dataSections;
+        this.mappings = mappings;
+        this.dataOffsets = dataOffsets;
         this.version = version;
         this.alignment = alignment;
         this.metadata = metadata;
@@ -55,7 +57,8 @@ public final class GgufFile implements AutoCloseable {
         List<Path> parts = partsOf(path);
         Arena arena = Arena.ofShared();
         try {
-            List<MemorySegment> sections = new ArrayList<>();
+            List<MemorySegment> mappings = new ArrayList<>();
+            List<Long> dataOffsets = new ArrayList<>();
             Map<String, GgufTensorInfo> tensors = new LinkedHashMap<>();
             GgufParser.Parsed first = null;
             for (int part = 0; part < parts.size(); part++) {
@@ -71,9 +74,10 @@ public final class GgufFile implements AutoCloseable {
                         throw new GgufException(file + ": tensor " + info.name() + " appears in two parts of the split model");
                     }
                 }
-                sections.add(mapped.asSlice(Math.min(parsed.dataOffset(), mapped.byteSize())));
+                mappings.add(mapped);
+                dataOffsets.add(parsed.dataOffset());
             }
-            return new GgufFile(arena, parts, List.copyOf(sections), first.version(), first.alignment(),
+            return new GgufFile(arena, parts, List.copyOf(mappings), List.copyOf(dataOffsets), first.version(), first.alignment(),
                     first.metadata(), Collections.unmodifiableMap(tensors));
         } catch (RuntimeException e) {
             arena.close();
@@ -150,12 +154,17 @@ public final class GgufFile implements AutoCloseable {
 
     /** The tensor's bytes, a slice of the mapped file. */
     public MemorySegment data(GgufTensorInfo info) {
-        return dataSections.get(info.part()).asSlice(info.offset(), info.byteSize());
+        return mappings.get(info.part()).asSlice(fileOffset(info), info.byteSize());
     }
 
-    /** The whole data section of one part: what a backend buffer wraps to use the weights in place. */
-    public MemorySegment dataSection(int part) {
-        return dataSections.get(part);
+    /** The whole mapping of one part (page-aligned): what a backend buffer wraps to use the weights in place. */
+    public MemorySegment mapping(int part) {
+        return mappings.get(part);
+    }
+
+    /** Where the tensor's data starts in its part's file. */
+    public long fileOffset(GgufTensorInfo info) {
+        return dataOffsets.get(info.part()) + info.offset();
     }
 
     /** Total size of all parts in bytes. */

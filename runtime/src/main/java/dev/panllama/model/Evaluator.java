@@ -1,0 +1,113 @@
+package dev.panllama.model;
+
+import dev.panllama.ggml.Backend;
+import dev.panllama.ggml.ComputeGraph;
+import dev.panllama.ggml.GgmlContext;
+import dev.panllama.ggml.Scheduler;
+import dev.panllama.ggml.Tensor;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Runs a model over one token sequence: feeds tokens in micro-batches, keeps their keys and values
+ * in the KV cache, and returns the logits asked for. Prompt processing and single-token decoding are
+ * the same call with more or fewer tokens. Not thread-safe: one sequence, one caller at a time.
+ */
+public final class Evaluator implements AutoCloseable {
+
+    private final ModelConfig config;
+    private final GraphBuilder builder;
+    private final ModelWeights weights;
+    private final KvCache cache;
+    private final Scheduler scheduler;
+    private final int maxBatch;
+
+    Evaluator(ModelConfig config, GraphBuilder builder, ModelWeights weights, Backend backend, int contextLength, int maxBatch) {
+        this.config = config;
+        this.builder = builder;
+        this.weights = weights;
+        this.maxBatch = maxBatch;
+        this.cache = new KvCache(config, backend, contextLength, maxBatch);
+        try {
+            this.scheduler = Scheduler.create(List.of(backend), GraphBuilder.maxTensors(config));
+        } catch (RuntimeException e) {
+            cache.close();
+            throw e;
+        }
+    }
+
+    /** How many tokens the sequence holds: the position of the next one. */
+    public long position() {
+        return cache.length();
+    }
+
+    public int contextLength() {
+        return cache.contextLength();
+    }
+
+    /** Forgets the sequence. */
+    public void reset() {
+        cache.clear();
+    }
+
+    /**
+     * Appends {@code tokens} to the sequence and returns the logits after each of
+     * {@code tokens[firstOutput..]}, one row of {@code n_vocab} per token.
+     */
+    public float[][] evaluate(int[] tokens, int firstOutput) {
+        if (firstOutput < 0 || firstOutput > tokens.length) {
+            throw new IllegalArgumentException("firstOutput " + firstOutput + " is outside 0.." + tokens.length);
+        }
+        for (int token : tokens) {
+            if (token < 0 || token >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + token + " is outside the vocabulary of " + config.vocabSize());
+            }
+        }
+        if (cache.length() + tokens.length > cache.contextLength()) {
+            throw new IllegalStateException("the context of " + cache.contextLength() + " tokens cannot take "
+                    + tokens.length + " more after " + cache.length());
+        }
+        float[][] logits = new float[tokens.length - firstOutput][];
+        for (int from = 0; from < tokens.length; from += maxBatch) {
+            int to = Math.min(tokens.length, from + maxBatch);
+            int batchFirstOutput = Math.min(Math.max(firstOutput - from, 0), to - from);
+            float[][] batch = evaluateBatch(Arrays.copyOfRange(tokens, from, to), batchFirstOutput);
+            System.arraycopy(batch, 0, logits, from + batchFirstOutput - firstOutput, batch.length);
+        }
+        return logits;
+    }
+
+    private float[][] evaluateBatch(int[] tokens, int firstOutput) {
+        long start = cache.length();
+        cache.append(start, tokens.length);
+        // A graph needs at least one output row; when none is wanted, the last one is computed and dropped.
+        int computedFrom = Math.min(firstOutput, tokens.length - 1);
+        try (GgmlContext ctx = GgmlContext.create(GraphBuilder.maxTensors(config))) {
+            ComputeGraph graph = ctx.newGraph();
+            BatchInputs inputs = new BatchInputs(ctx, config, cache, start, tokens, computedFrom);
+            Tensor logits = builder.build(new GraphBlocks(ctx, graph, config, cache), weights, inputs);
+            graph.expand(logits);
+            scheduler.allocate(graph);
+            inputs.fill(config);
+            scheduler.compute(graph);
+            float[][] computed = rows(logits.readFloats(), inputs.outputCount());
+            return Arrays.copyOfRange(computed, firstOutput - computedFrom, computed.length);
+        }
+    }
+
+    private float[][] rows(float[] flat, int count) {
+        int vocab = config.vocabSize();
+        float[][] rows = new float[count][];
+        for (int i = 0; i < count; i++) {
+            rows[i] = Arrays.copyOfRange(flat, i * vocab, (i + 1) * vocab);
+        }
+        return rows;
+    }
+
+    @Override
+    public void close() {
+        scheduler.close();
+        cache.close();
+    }
+}

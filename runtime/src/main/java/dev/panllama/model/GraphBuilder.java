@@ -1,0 +1,17 @@
+package dev.panllama.model;
+
+import dev.panllama.ggml.Tensor;
+
+/** Builds one architecture's forward graph for a micro-batch. */
+public interface GraphBuilder {
+
+    /**
+     * Adds the forward pass to {@code graph} and returns the logits, F32 {@code [n_vocab, n_outputs]}.
+     */
+    Tensor build(GraphBlocks blocks, ModelWeights weights, BatchInputs inputs);
+
+    /** The most tensors a graph of {@code config} can need, to size its context. */
+    static int maxTensors(ModelConfig config) {
+        return config.layers() * (96 + 4 * config.expertsUsed()) + 64;
+    }
+}

@@ -1,0 +1,81 @@
+package dev.panllama.model;
+
+import dev.panllama.ggml.Backend;
+import dev.panllama.ggml.BackendDevice;
+import dev.panllama.gguf.GgufFile;
+import dev.panllama.gguf.GgufMetadata;
+
+import java.nio.file.Path;
+
+/**
+ * An open model: its GGUF mapped, its configuration read, its weights placed for ggml, a backend to
+ * compute on. Evaluators made from it share all of that; closing the model closes the backend and
+ * unmaps the file, after which its evaluators refuse use.
+ */
+public final class Model implements AutoCloseable {
+
+    private final GgufFile file;
+    private final Architecture architecture;
+    private final ModelConfig config;
+    private final Backend backend;
+    private final ModelWeights weights;
+
+    private Model(GgufFile file, Architecture architecture, ModelConfig config, Backend backend, ModelWeights weights) {
+        this.file = file;
+        this.architecture = architecture;
+        this.config = config;
+        this.backend = backend;
+        this.weights = weights;
+    }
+
+    /**
+     * Opens the model at {@code path} to compute on the CPU with {@code threads} threads.
+     *
+     * @throws dev.panllama.gguf.GgufException         when the file is not a usable GGUF
+     * @throws UnsupportedArchitectureException        when its architecture is not implemented
+     */
+    public static Model open(Path path, int threads) {
+        GgufFile file = GgufFile.open(path);
+        Backend backend = null;
+        try {
+            Architecture architecture = Architecture.of(file.metadata());
+            ModelConfig config = architecture.configure(file.metadata());
+            backend = Backend.cpu(threads);
+            ModelWeights weights = ModelWeights.load(file, config, BackendDevice.cpu());
+            return new Model(file, architecture, config, backend, weights);
+        } catch (RuntimeException e) {
+            if (backend != null) {
+                backend.close();
+            }
+            file.close();
+            throw e;
+        }
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public GgufMetadata metadata() {
+        return file.metadata();
+    }
+
+    public Architecture architecture() {
+        return architecture;
+    }
+
+    /** A new evaluator with a cache of {@code contextLength} tokens, taking micro-batches of up to {@code maxBatch}. */
+    public Evaluator newEvaluator(int contextLength, int maxBatch) {
+        if (contextLength < 1 || maxBatch < 1) {
+            throw new IllegalArgumentException("context length and batch size must be positive");
+        }
+        return new Evaluator(config, architecture.graphBuilder(), weights, backend, contextLength, maxBatch);
+    }
+
+    @Override
+    public void close() {
+        weights.close();
+        backend.close();
+        file.close();
+    }
+}
