@@ -31,11 +31,24 @@ public final class Reference {
         }
     }
 
+    /** Token ids of {@code text}, BOS added and special tokens parsed, as a prompt is tokenized. */
     public int[] tokenize(Path model, String text) throws IOException {
-        Path in = Files.writeString(Files.createTempFile(workDir, "text", ".txt"), text);
+        return tokenize(model, List.of(text), true, true).getFirst();
+    }
+
+    /** Token ids of each text, in one run of the reference. Texts must not contain NUL. */
+    public List<int[]> tokenize(Path model, List<String> texts, boolean addSpecial, boolean parseSpecial) throws IOException {
+        Path in = Files.writeString(Files.createTempFile(workDir, "texts", ".txt"), String.join("\0", texts));
         Path out = Files.createTempFile(workDir, "ids", ".bin");
-        run("tokenize", model.toString(), in.toString(), out.toString());
-        return ReferenceMain.readInts(out);
+        run("tokenize", model.toString(), in.toString(), out.toString(), String.valueOf(addSpecial), String.valueOf(parseSpecial));
+        int[] flat = ReferenceMain.readInts(out);
+        List<int[]> result = new ArrayList<>();
+        for (int at = 0; at < flat.length; ) {
+            int n = flat[at++];
+            result.add(java.util.Arrays.copyOfRange(flat, at, at + n));
+            at += n;
+        }
+        return result;
     }
 
     /** Logits of prompt positions {@code firstOutput..} (teacher-forced), one float[] per position. */

@@ -5,6 +5,7 @@ import dev.panllama.bindings.NativePin;
 import dev.panllama.reference.llama.Llama;
 import dev.panllama.reference.llama.llama_batch;
 import dev.panllama.reference.llama.llama_context_params;
+import dev.panllama.reference.llama.llama_model_params;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -25,8 +26,10 @@ import java.nio.file.StandardOpenOption;
  * logits   MODEL TOKENS OUT UBATCH THREADS CTX FIRST_OUTPUT   evaluate the prompt in one batch, write float32
  *                                                             logits of positions FIRST_OUTPUT.. row by row
  * generate MODEL TOKENS OUT UBATCH THREADS CTX STEPS          greedy continuation, int32 ids
- * tokenize MODEL TEXT OUT                                      int32 ids, special tokens parsed, BOS added
+ * tokenize MODEL TEXTS OUT ADD_SPECIAL PARSE_SPECIAL          TEXTS holds texts separated by NUL; OUT holds,
+ *                                                             per text, its id count then its ids (int32)
  * </pre>
+ * MODEL may hold only a vocabulary for {@code tokenize}.
  * Token files are little-endian int32.
  */
 public final class ReferenceMain {
@@ -43,13 +46,26 @@ public final class ReferenceMain {
         Llama.llama_backend_init();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment modelParams = Llama.llama_model_default_params(arena);
+            llama_model_params.vocab_only(modelParams, args[0].equals("tokenize"));
             MemorySegment model = Llama.llama_model_load_from_file(arena.allocateFrom(args[1]), modelParams);
             if (model.equals(MemorySegment.NULL)) {
                 throw new IllegalStateException("libllama could not load " + args[1]);
             }
             MemorySegment vocab = Llama.llama_model_get_vocab(model);
             switch (args[0]) {
-                case "tokenize" -> writeInts(Path.of(args[3]), tokenize(arena, vocab, Files.readString(Path.of(args[2]))));
+                case "tokenize" -> {
+                    boolean addSpecial = Boolean.parseBoolean(args[4]);
+                    boolean parseSpecial = Boolean.parseBoolean(args[5]);
+                    java.util.List<Integer> out = new java.util.ArrayList<>();
+                    for (String text : Files.readString(Path.of(args[2])).split("\0", -1)) {
+                        int[] ids = tokenize(arena, vocab, text, addSpecial, parseSpecial);
+                        out.add(ids.length);
+                        for (int id : ids) {
+                            out.add(id);
+                        }
+                    }
+                    writeInts(Path.of(args[3]), out.stream().mapToInt(Integer::intValue).toArray());
+                }
                 case "logits", "generate" -> {
                     int[] tokens = readInts(Path.of(args[2]));
                     int ubatch = Integer.parseInt(args[4]);
@@ -138,12 +154,12 @@ public final class ReferenceMain {
         return best;
     }
 
-    private static int[] tokenize(Arena arena, MemorySegment vocab, String text) {
+    private static int[] tokenize(Arena arena, MemorySegment vocab, String text, boolean addSpecial, boolean parseSpecial) {
         MemorySegment utf8 = arena.allocateFrom(text);
         int length = (int) utf8.byteSize() - 1;
         int capacity = length + 16;
         MemorySegment ids = arena.allocate(ValueLayout.JAVA_INT, capacity);
-        int n = Llama.llama_tokenize(vocab, utf8, length, ids, capacity, true, true);
+        int n = Llama.llama_tokenize(vocab, utf8, length, ids, capacity, addSpecial, parseSpecial);
         if (n < 0) {
             throw new IllegalStateException("llama_tokenize needs room for " + -n + " tokens");
         }
