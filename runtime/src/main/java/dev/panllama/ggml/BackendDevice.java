@@ -3,6 +3,7 @@ package dev.panllama.ggml;
 import dev.panllama.bindings.NativeLibraries;
 import dev.panllama.bindings.ggml.Ggml;
 import dev.panllama.bindings.ggml.ggml_backend_dev_props;
+import dev.panllama.bindings.ggml.ggml_backend_dev_get_extra_bufts_t;
 import dev.panllama.bindings.ggml.ggml_backend_feature;
 import dev.panllama.bindings.ggml.ggml_backend_get_features_t;
 
@@ -104,6 +105,26 @@ public final class BackendDevice {
             }
             features.put(name.reinterpret(Long.MAX_VALUE).getString(0),
                     ggml_backend_feature.value(feature).reinterpret(Long.MAX_VALUE).getString(0));
+        }
+    }
+
+    /**
+     * The device's extra buffer types, best first (for the CPU: CPU_REPACK where the CPU has the
+     * instructions its kernels need); empty when it has none.
+     */
+    public List<BufferType> extraBufferTypes() {
+        List<BufferType> types = new ArrayList<>();
+        MemorySegment function = procAddress("ggml_backend_dev_get_extra_bufts");
+        if (function.equals(MemorySegment.NULL)) {
+            return types;
+        }
+        MemorySegment array = ggml_backend_dev_get_extra_bufts_t.invoke(function, handle).reinterpret(Long.MAX_VALUE);
+        for (long i = 0; ; i++) {
+            MemorySegment type = array.getAtIndex(java.lang.foreign.ValueLayout.ADDRESS, i);
+            if (type.equals(MemorySegment.NULL)) {
+                return types;
+            }
+            types.add(new BufferType(type));
         }
     }
 

@@ -25,6 +25,7 @@ public final class GgmlContext implements AutoCloseable {
     private int tensors;
     private boolean graphMade;
     private long allocatedBytes;
+    private MemorySegment lastBuffer = MemorySegment.NULL;
 
     private GgmlContext(Arena arena, MemorySegment handle, int maxTensors) {
         this.arena = arena;
@@ -364,6 +365,19 @@ public final class GgmlContext implements AutoCloseable {
 
     /**
      * Allocates the data of every tensor made so far in one buffer of {@code backend}, owned by this
+     * context, and fills it with zeros. Returns the buffer's size in bytes.
+     */
+    public long allocateZeroed(Backend backend) {
+        MemorySegment before = lastBuffer;
+        long size = allocate(backend);
+        if (lastBuffer != before) {
+            Ggml.ggml_backend_buffer_clear(lastBuffer, (byte) 0);
+        }
+        return size;
+    }
+
+    /**
+     * Allocates the data of every tensor made so far in one buffer of {@code backend}, owned by this
      * context. Returns the buffer's size in bytes.
      */
     public long allocate(Backend backend) {
@@ -373,6 +387,24 @@ public final class GgmlContext implements AutoCloseable {
                     + " (out of memory, or no unallocated tensors)");
         }
         MemorySegment owned = buffer.reinterpret(arena, Ggml::ggml_backend_buffer_free);
+        lastBuffer = owned;
+        long size = Ggml.ggml_backend_buffer_get_size(owned);
+        allocatedBytes += size;
+        return size;
+    }
+
+    /**
+     * Allocates the data of every tensor made so far in one buffer of {@code type}, owned by this
+     * context. Returns the buffer's size in bytes.
+     */
+    public long allocate(BufferType type) {
+        MemorySegment buffer = Ggml.ggml_backend_alloc_ctx_tensors_from_buft(handle, type.handle());
+        if (buffer.equals(MemorySegment.NULL)) {
+            throw new IllegalStateException("could not allocate the tensors in " + type.name() + " memory");
+        }
+        MemorySegment owned = buffer.reinterpret(arena, Ggml::ggml_backend_buffer_free);
+        Ggml.ggml_backend_buffer_set_usage(owned, Ggml.GGML_BACKEND_BUFFER_USAGE_WEIGHTS());
+        lastBuffer = owned;
         long size = Ggml.ggml_backend_buffer_get_size(owned);
         allocatedBytes += size;
         return size;

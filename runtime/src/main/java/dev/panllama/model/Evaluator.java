@@ -73,7 +73,9 @@ public final class Evaluator implements AutoCloseable {
             int to = Math.min(tokens.length, from + maxBatch);
             int batchFirstOutput = Math.min(Math.max(firstOutput - from, 0), to - from);
             float[][] batch = evaluateBatch(Arrays.copyOfRange(tokens, from, to), batchFirstOutput);
-            System.arraycopy(batch, 0, logits, from + batchFirstOutput - firstOutput, batch.length);
+            if (batch.length > 0) {
+                System.arraycopy(batch, 0, logits, from + batchFirstOutput - firstOutput, batch.length);
+            }
         }
         return logits;
     }

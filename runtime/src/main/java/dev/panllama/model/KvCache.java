@@ -77,7 +77,9 @@ public final class KvCache implements AutoCloseable {
                 keys[i] = context.newTensor(GgmlType.F16, config.kvWidth(), cells).name("cache_k_l" + i);
                 values[i] = context.newTensor(GgmlType.F16, config.kvWidth(), cells).name("cache_v_l" + i);
             }
-            context.allocate(backend);
+            // Zeroed: cells no position has reached yet are masked, but flash attention still reads
+            // them, and leftover bytes of freed memory can be NaN, which masking does not cancel.
+            context.allocateZeroed(backend);
         } catch (RuntimeException e) {
             context.close();
             throw e;

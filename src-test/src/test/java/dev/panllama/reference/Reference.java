@@ -99,8 +99,12 @@ public final class Reference {
         }
     }
 
+    /** The lines of the log that say what went wrong, else its end. */
     private static String tail(Path log) throws IOException {
         List<String> lines = Files.readAllLines(log);
-        return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
+        List<String> errors = lines.stream()
+                .filter(l -> l.contains("GGML_ASSERT") || l.contains("error") || l.contains("Exception") || l.contains("failed"))
+                .limit(10).toList();
+        return log + "\n" + String.join("\n", errors.isEmpty() ? lines.subList(Math.max(0, lines.size() - 20), lines.size()) : errors);
     }
 }

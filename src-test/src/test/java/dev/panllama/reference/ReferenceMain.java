@@ -75,7 +75,7 @@ public final class ReferenceMain {
                     MemorySegment context = newContext(arena, model, tokens.length, ubatch, threads, contextLength);
                     int nVocab = Llama.llama_vocab_n_tokens(vocab);
                     if (args[0].equals("logits")) {
-                        writeLogits(Path.of(args[3]), decode(context, tokens, 0, last), tokens.length - last, nVocab);
+                        writeLogits(Path.of(args[3]), decode(context, tokens, 0, last), last, tokens.length - last, nVocab);
                     } else {
                         writeInts(Path.of(args[3]), greedy(context, tokens, last, nVocab));
                     }
@@ -166,11 +166,11 @@ public final class ReferenceMain {
         return ids.asSlice(0, 4L * n).toArray(ValueLayout.JAVA_INT);
     }
 
-    private static void writeLogits(Path out, MemorySegment context, int rows, int nVocab) throws IOException {
+    private static void writeLogits(Path out, MemorySegment context, int first, int rows, int nVocab) throws IOException {
         try (FileChannel channel = FileChannel.open(out, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
             for (int i = 0; i < rows; i++) {
-                ByteBuffer row = Llama.llama_get_logits_ith(context, i).reinterpret(4L * nVocab).asByteBuffer();
+                ByteBuffer row = Llama.llama_get_logits_ith(context, first + i).reinterpret(4L * nVocab).asByteBuffer();
                 while (row.hasRemaining()) {
                     channel.write(row);
                 }

@@ -1,0 +1,212 @@
+package dev.panllama.parity;
+
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.gguf.GgufFile;
+import dev.panllama.model.Evaluator;
+import dev.panllama.model.Model;
+import dev.panllama.model.demo.RandomModelSpec;
+import dev.panllama.model.demo.RandomModelWriter;
+import dev.panllama.reference.Reference;
+import dev.panllama.tokenizer.Tokenizer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Logits of panllama and of the reference llama.cpp (libllama of the same pinned tree) for the same
+ * random-weight model and prompt, teacher-forced, with the same settings: micro-batch size, threads,
+ * flash attention on, F16 KV cache. Per position the error is max|difference| / max|logit|; the median
+ * over positions must be at most 1e-3 for F32/F16 weights and 1e-2 for quantized ones, and the top-1
+ * token must agree at 95% (90% quantized) of positions. Each case also reports how many greedy steps
+ * agree before the first divergence.
+ */
+class ModelParityTest {
+
+    private static final int THREADS = 2;
+    private static Path work;
+    private static Reference reference;
+    private static String prompt;
+
+    @BeforeAll
+    static void setUp() throws IOException {
+        work = Files.createTempDirectory("panllama-parity");
+        reference = new Reference(work);
+        prompt = SampleText.prose(7, 90);
+    }
+
+    @AfterAll
+    static void cleanUp() throws IOException {
+        try (Stream<Path> files = Files.walk(work)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+    }
+
+    record Case(String name, RandomModelSpec spec, int ubatch) {
+        boolean quantized() {
+            return spec.weightType().isQuantized();
+        }
+
+        @Override
+        public String toString() {
+            return name + " " + spec.weightType() + " ubatch " + ubatch;
+        }
+    }
+
+    static Stream<Arguments> cases() {
+        RandomModelSpec scout = RandomModelSpec.scoutLike(GgmlType.F32, 11);
+        // Maverick-like: MoE on every second layer, dense layers between; no QK norm only at 128 experts.
+        RandomModelSpec maverick = scout.withExperts(4, 1, 2).withLayers(4);
+        RandomModelSpec pattern2 = scout.withWindow(-1, 2).withTiedOutput(true);
+        RandomModelSpec top2 = scout.withExperts(6, 2, 1);
+        return Stream.of(
+                new Case("scout-like", scout, 512),
+                new Case("scout-like", retype(scout, GgmlType.Q4_K, 12), 512),
+                new Case("maverick-like", retype(maverick, GgmlType.F16, 13), 512),
+                new Case("maverick-like", retype(maverick, GgmlType.Q8_0, 14), 32),
+                new Case("pattern-2", retype(pattern2, GgmlType.Q4_0, 15), 512),
+                new Case("top-2", retype(top2, GgmlType.F32, 16), 64),
+                new Case("top-2 unseparated", retype(top2, GgmlType.Q4_K, 17).withSeparableRouting(false), 512),
+                new Case("dense llama", retype(scout, GgmlType.F16, 18).asDenseLlama(), 512)
+        ).map(Arguments::of);
+    }
+
+    static RandomModelSpec retype(RandomModelSpec spec, GgmlType type, long seed) {
+        return new RandomModelSpec(spec.architecture(), spec.layers(), spec.embedding(), spec.heads(), spec.kvHeads(),
+                spec.headSize(), spec.feedForward(), spec.experts(), spec.expertsUsed(), spec.expertFeedForward(),
+                spec.moeLayerStep(), spec.slidingWindow(), spec.windowPattern(), spec.contextLength(), spec.ropeBase(),
+                spec.rmsEpsilon(), type, spec.tiedOutput(), spec.separableRouting(), spec.preTokenizer(), seed);
+    }
+
+    private static Path write(Case c) throws IOException {
+        Path model = work.resolve(c.name().replace(' ', '-') + "-" + c.spec().weightType() + ".gguf");
+        RandomModelWriter.write(c.spec(), TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf"), model);
+        return model;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void promptLogitsMatchTheReference(Case c) throws IOException {
+        Path model = write(c);
+        Reference.Settings settings = new Reference.Settings(c.ubatch(), THREADS, 4096);
+        int[] ids = sameTokens(model, prompt);
+        float[][] expected = reference.logits(model, ids, 0, settings, 128256);
+        float[][] actual;
+        int[] greedy;
+        try (Model m = Model.open(model, THREADS); Evaluator evaluator = m.newEvaluator(settings.contextLength(), c.ubatch())) {
+            actual = evaluator.evaluate(ids, 0);
+            evaluator.reset();
+            greedy = greedy(evaluator, ids, 16);
+        }
+        int[] expectedGreedy = reference.greedy(model, ids, 16, settings);
+        Comparison comparison = Comparison.of(expected, actual);
+        int agreeing = 0;
+        while (agreeing < greedy.length && greedy[agreeing] == expectedGreedy[agreeing]) {
+            agreeing++;
+        }
+        System.out.printf("parity %-28s %d positions: median %.2e, max %.2e, top-1 agrees %.1f%%, greedy agrees %d of %d steps%n",
+                c, ids.length, comparison.median(), comparison.max(), 100 * comparison.top1Agreement(), agreeing, greedy.length);
+        comparison.assertWithin(c.quantized() ? 1e-2 : 1e-3, c.quantized() ? 0.90 : 0.95, c.toString());
+    }
+
+    /** The long prompt: past Llama 4's chunk of 8192 tokens, so chunked attention and the NoPE temperature both act. */
+    @Test
+    void longPromptPastTheChunk() throws IOException {
+        RandomModelSpec spec = new RandomModelSpec("llama4", 4, 256, 2, 1, 128, 512, 4, 1, 256, 1, -1, 0, 16384,
+                500000f, 1e-5f, GgmlType.F32, true, true, "llama4", 21);
+        Case c = new Case("long prompt", spec, 512);
+        Path model = write(c);
+        int[] ids = sameTokens(model, SampleText.prose(8, 5200));
+        assertTrue(ids.length > 8192 + 64, "the prompt must pass the chunk: " + ids.length + " tokens");
+        int compared = 48;
+        int firstOutput = ids.length - compared;
+        Reference.Settings settings = new Reference.Settings(512, THREADS, 16384);
+        float[][] expected = reference.logits(model, ids, firstOutput, settings, 128256);
+        float[][] actual;
+        try (Model m = Model.open(model, THREADS); Evaluator evaluator = m.newEvaluator(settings.contextLength(), 512)) {
+            actual = evaluator.evaluate(ids, firstOutput);
+        }
+        Comparison comparison = Comparison.of(expected, actual);
+        System.out.printf("parity %-28s %d tokens, last %d positions: median %.2e, max %.2e, top-1 agrees %.1f%%%n",
+                c, ids.length, compared, comparison.median(), comparison.max(), 100 * comparison.top1Agreement());
+        comparison.assertWithin(1e-3, 0.95, c.toString());
+    }
+
+    private static int[] sameTokens(Path model, String text) throws IOException {
+        int[] expected = reference.tokenize(model, text);
+        int[] actual;
+        try (GgufFile file = GgufFile.open(model)) {
+            actual = Tokenizer.of(file.metadata()).encode(text, true, true);
+        }
+        assertArrayEquals(expected, actual, "the prompt's token ids differ from the reference's");
+        return actual;
+    }
+
+    private static int[] greedy(Evaluator evaluator, int[] prompt, int steps) {
+        int[] generated = new int[steps];
+        float[][] logits = evaluator.evaluate(prompt, prompt.length - 1);
+        for (int step = 0; step < steps; step++) {
+            generated[step] = argmax(logits[logits.length - 1]);
+            logits = evaluator.evaluate(new int[] {generated[step]}, 0);
+        }
+        return generated;
+    }
+
+    static int argmax(float[] row) {
+        int best = 0;
+        for (int i = 1; i < row.length; i++) {
+            if (row[i] > row[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** Per-position relative errors and top-1 agreement of two logit matrices. */
+    record Comparison(double[] errors, double top1Agreement) {
+        static Comparison of(float[][] expected, float[][] actual) {
+            assertTrue(expected.length == actual.length, "row counts differ: " + expected.length + " vs " + actual.length);
+            double[] errors = new double[expected.length];
+            int agree = 0;
+            for (int p = 0; p < expected.length; p++) {
+                double maxDiff = 0, maxLogit = 0;
+                for (int v = 0; v < expected[p].length; v++) {
+                    maxDiff = Math.max(maxDiff, Math.abs(expected[p][v] - actual[p][v]));
+                    maxLogit = Math.max(maxLogit, Math.abs(expected[p][v]));
+                }
+                errors[p] = maxDiff / maxLogit;
+                if (argmax(expected[p]) == argmax(actual[p])) {
+                    agree++;
+                }
+            }
+            return new Comparison(errors, agree / (double) expected.length);
+        }
+
+        double median() {
+            double[] sorted = errors.clone();
+            Arrays.sort(sorted);
+            return sorted[sorted.length / 2];
+        }
+
+        double max() {
+            return Arrays.stream(errors).max().orElse(0);
+        }
+
+        void assertWithin(double medianLimit, double top1Limit, String name) {
+            assertTrue(median() <= medianLimit, name + ": median relative error " + median() + " > " + medianLimit);
+            assertTrue(top1Agreement() >= top1Limit, name + ": top-1 agreement " + top1Agreement() + " < " + top1Limit);
+        }
+    }
+}
