@@ -29,6 +29,11 @@ public record NativeCache(Path root) {
         return pinned(pin).resolve("source");
     }
 
+    /** The pinned tree's tokenizer vocabularies and test vectors ({@code models/ggml-vocab-*.gguf}). */
+    public Path vocabularies(NativePin pin) {
+        return source(pin).resolve("models");
+    }
+
     /** The ggml libraries last built for this machine ({@code scripts/build-native}). */
     public Path hostLibraries(NativePin pin) {
         return pinned(pin).resolve("host");

@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class TokenizerVectorsTest {
 
     static Path models() {
-        return NativeCache.user().source(NativePin.current()).resolve("models");
+        return NativeCache.user().vocabularies(NativePin.current());
     }
 
     record Case(String text, int[] ids) {

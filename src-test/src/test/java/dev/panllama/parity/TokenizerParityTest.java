@@ -28,7 +28,7 @@ class TokenizerParityTest {
     Path temp;
 
     static Path vocabulary(String name) {
-        return NativeCache.user().source(NativePin.current()).resolve("models").resolve(name);
+        return NativeCache.user().vocabularies(NativePin.current()).resolve(name);
     }
 
     /** The llama-bpe vocabulary relabelled with Llama 4's pre-tokenizer. */
