@@ -27,7 +27,7 @@ public final class Backend implements AutoCloseable {
         if (raw.equals(MemorySegment.NULL)) {
             throw new IllegalStateException("could not initialize the " + device.name() + " backend");
         }
-        Arena arena = Arena.ofShared();
+        Arena arena = NativeResources.openArena();
         return new Backend(device, arena, raw.reinterpret(arena, Ggml::ggml_backend_free));
     }
 
@@ -72,6 +72,6 @@ public final class Backend implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        NativeResources.close(arena);
     }
 }

@@ -108,6 +108,11 @@ public final class BackendDevice {
         }
     }
 
+    /** The device's plain memory. */
+    public BufferType bufferType() {
+        return new BufferType(Ggml.ggml_backend_dev_buffer_type(handle));
+    }
+
     /**
      * The device's extra buffer types, best first (for the CPU: CPU_REPACK where the CPU has the
      * instructions its kernels need); empty when it has none.

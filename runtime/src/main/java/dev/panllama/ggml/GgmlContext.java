@@ -43,7 +43,7 @@ public final class GgmlContext implements AutoCloseable {
         }
         NativeLibraries.load();
         long size = maxTensors * Ggml.ggml_tensor_overhead() + Ggml.ggml_graph_overhead_custom(maxTensors, false);
-        Arena arena = Arena.ofShared();
+        Arena arena = NativeResources.openArena();
         try (Arena scratch = Arena.ofConfined()) {
             MemorySegment params = ggml_init_params.allocate(scratch);
             ggml_init_params.mem_size(params, size);
@@ -51,7 +51,7 @@ public final class GgmlContext implements AutoCloseable {
             ggml_init_params.no_alloc(params, true);
             MemorySegment raw = Ggml.ggml_init(params);
             if (raw.equals(MemorySegment.NULL)) {
-                arena.close();
+                NativeResources.close(arena);
                 throw new OutOfMemoryError("ggml_init could not reserve " + size + " bytes");
             }
             return new GgmlContext(arena, raw.reinterpret(arena, Ggml::ggml_free), maxTensors);
@@ -447,7 +447,7 @@ public final class GgmlContext implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        NativeResources.close(arena);
     }
 
     private void reserveTensor() {

@@ -23,14 +23,14 @@ public final class Scheduler implements AutoCloseable {
 
     /** A scheduler over {@code backends}, in order of preference; the CPU backend must be last. */
     public static Scheduler create(List<Backend> backends, int maxGraphNodes) {
-        Arena arena = Arena.ofShared();
+        Arena arena = NativeResources.openArena();
         MemorySegment array = arena.allocate(java.lang.foreign.ValueLayout.ADDRESS, backends.size());
         for (int i = 0; i < backends.size(); i++) {
             array.setAtIndex(java.lang.foreign.ValueLayout.ADDRESS, i, backends.get(i).handle());
         }
         MemorySegment raw = Ggml.ggml_backend_sched_new(array, MemorySegment.NULL, backends.size(), maxGraphNodes, false, true);
         if (raw.equals(MemorySegment.NULL)) {
-            arena.close();
+            NativeResources.close(arena);
             throw new IllegalStateException("ggml could not create a scheduler");
         }
         return new Scheduler(arena, raw.reinterpret(arena, Ggml::ggml_backend_sched_free));
@@ -54,6 +54,6 @@ public final class Scheduler implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        NativeResources.close(arena);
     }
 }

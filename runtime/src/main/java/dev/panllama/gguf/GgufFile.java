@@ -1,6 +1,8 @@
 package dev.panllama.gguf;
 
 import java.io.IOException;
+import dev.panllama.ggml.NativeResources;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
@@ -55,7 +57,7 @@ public final class GgufFile implements AutoCloseable {
      */
     public static GgufFile open(Path path) {
         List<Path> parts = partsOf(path);
-        Arena arena = Arena.ofShared();
+        Arena arena = NativeResources.openArena();
         try {
             List<MemorySegment> mappings = new ArrayList<>();
             List<Long> dataOffsets = new ArrayList<>();
@@ -80,7 +82,7 @@ public final class GgufFile implements AutoCloseable {
             return new GgufFile(arena, parts, List.copyOf(mappings), List.copyOf(dataOffsets), first.version(), first.alignment(),
                     first.metadata(), Collections.unmodifiableMap(tensors));
         } catch (RuntimeException e) {
-            arena.close();
+            NativeResources.close(arena);
             throw e;
         }
     }
@@ -182,6 +184,6 @@ public final class GgufFile implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        NativeResources.close(arena);
     }
 }

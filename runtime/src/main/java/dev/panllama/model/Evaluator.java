@@ -3,6 +3,7 @@ package dev.panllama.model;
 import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
+import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.Scheduler;
 import dev.panllama.ggml.Tensor;
 
@@ -23,12 +24,13 @@ public final class Evaluator implements AutoCloseable {
     private final Scheduler scheduler;
     private final int maxBatch;
 
-    Evaluator(ModelConfig config, GraphBuilder builder, ModelWeights weights, Backend backend, int contextLength, int maxBatch) {
+    Evaluator(ModelConfig config, GraphBuilder builder, ModelWeights weights, Backend backend, int contextLength, int maxBatch,
+              GgmlType cacheType) {
         this.config = config;
         this.builder = builder;
         this.weights = weights;
         this.maxBatch = maxBatch;
-        this.cache = new KvCache(config, backend, contextLength, maxBatch);
+        this.cache = new KvCache(config, backend, contextLength, maxBatch, cacheType);
         try {
             this.scheduler = Scheduler.create(List.of(backend), GraphBuilder.maxTensors(config));
         } catch (RuntimeException e) {
@@ -49,6 +51,17 @@ public final class Evaluator implements AutoCloseable {
     /** Forgets the sequence. */
     public void reset() {
         cache.clear();
+    }
+
+    /**
+     * Keeps the first {@code position} tokens of the sequence and forgets the rest, or everything when
+     * the cache cannot keep exactly those; returns how many tokens are kept.
+     */
+    public long keep(long position) {
+        if (!cache.truncate(Math.min(position, cache.length()))) {
+            cache.clear();
+        }
+        return cache.length();
     }
 
     /**

@@ -8,7 +8,8 @@ import dev.panllama.ggml.Tensor;
 import java.util.Arrays;
 
 /**
- * The keys and values of every layer, F16 on the backend, for one sequence. Global layers keep one
+ * The keys and values of every layer, on the backend (F16 by default, or a quantized type such as
+ * Q8_0 that flash attention reads directly), for one sequence. Global layers keep one
  * cell per position of the context; chunked layers keep a ring of {@code chunk + maxBatch} cells,
  * enough for any query of a batch to see its whole chunk (a query never looks before its chunk's
  * start, and a batch overwrites only cells older than that).
@@ -62,7 +63,7 @@ public final class KvCache implements AutoCloseable {
     private final Cells chunked;
     private final int contextLength;
 
-    public KvCache(ModelConfig config, Backend backend, int contextLength, int maxBatch) {
+    public KvCache(ModelConfig config, Backend backend, int contextLength, int maxBatch, GgmlType type) {
         this.config = config;
         this.contextLength = contextLength;
         this.global = new Cells(contextLength, false);
@@ -74,8 +75,8 @@ public final class KvCache implements AutoCloseable {
             values = new Tensor[config.layers()];
             for (int i = 0; i < config.layers(); i++) {
                 int cells = cellsOf(i).count;
-                keys[i] = context.newTensor(GgmlType.F16, config.kvWidth(), cells).name("cache_k_l" + i);
-                values[i] = context.newTensor(GgmlType.F16, config.kvWidth(), cells).name("cache_v_l" + i);
+                keys[i] = context.newTensor(type, config.kvWidth(), cells).name("cache_k_l" + i);
+                values[i] = context.newTensor(type, config.kvWidth(), cells).name("cache_v_l" + i);
             }
             // Zeroed: cells no position has reached yet are masked, but flash attention still reads
             // them, and leftover bytes of freed memory can be NaN, which masking does not cancel.
@@ -129,6 +130,32 @@ public final class KvCache implements AutoCloseable {
             }
             cells.nextPosition = start + count;
         }
+    }
+
+    /**
+     * Forgets positions from {@code position} on, so the sequence continues from there (a chat turn
+     * that shares its start with the last one). Returns false when a chunked layer's ring has already
+     * overwritten what the kept positions need; the caller must then start over.
+     */
+    boolean truncate(long position) {
+        if (position < 0 || position > global.nextPosition) {
+            throw new IllegalArgumentException("cannot keep " + position + " of " + global.nextPosition + " positions");
+        }
+        if (chunked.ring && config.chunkSize() > 0) {
+            long oldestKept = chunked.nextPosition - chunked.count;
+            if (oldestKept > position / config.chunkSize() * config.chunkSize()) {
+                return false;
+            }
+        }
+        for (Cells cells : new Cells[] {global, chunked}) {
+            for (int c = 0; c < cells.count; c++) {
+                if (cells.positionOfCell[c] >= position) {
+                    cells.positionOfCell[c] = -1;
+                }
+            }
+            cells.nextPosition = position;
+        }
+        return true;
     }
 
     /** Forgets everything: the next batch starts at position 0. */

@@ -2,6 +2,7 @@ package dev.panllama.model;
 
 import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.BackendDevice;
+import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufMetadata;
 
@@ -35,13 +36,18 @@ public final class Model implements AutoCloseable {
      * @throws UnsupportedArchitectureException        when its architecture is not implemented
      */
     public static Model open(Path path, int threads) {
+        return open(path, threads, true);
+    }
+
+    /** As {@link #open(Path, int)}; with {@code mmap} false the weights are read into memory instead of mapped. */
+    public static Model open(Path path, int threads, boolean mmap) {
         GgufFile file = GgufFile.open(path);
         Backend backend = null;
         try {
             Architecture architecture = Architecture.of(file.metadata());
             ModelConfig config = architecture.configure(file.metadata());
             backend = Backend.cpu(threads);
-            ModelWeights weights = ModelWeights.load(file, config, BackendDevice.cpu());
+            ModelWeights weights = ModelWeights.load(file, config, BackendDevice.cpu(), mmap);
             return new Model(file, architecture, config, backend, weights);
         } catch (RuntimeException e) {
             if (backend != null) {
@@ -64,12 +70,20 @@ public final class Model implements AutoCloseable {
         return architecture;
     }
 
-    /** A new evaluator with a cache of {@code contextLength} tokens, taking micro-batches of up to {@code maxBatch}. */
+    /** A new evaluator with an F16 cache of {@code contextLength} tokens, taking micro-batches of up to {@code maxBatch}. */
     public Evaluator newEvaluator(int contextLength, int maxBatch) {
+        return newEvaluator(contextLength, maxBatch, GgmlType.F16);
+    }
+
+    /** A new evaluator whose KV cache holds {@code cacheType} (F16, or Q8_0/Q4_0 to save memory). */
+    public Evaluator newEvaluator(int contextLength, int maxBatch, GgmlType cacheType) {
         if (contextLength < 1 || maxBatch < 1) {
             throw new IllegalArgumentException("context length and batch size must be positive");
         }
-        return new Evaluator(config, architecture.graphBuilder(), weights, backend, contextLength, maxBatch);
+        if (cacheType != GgmlType.F16 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
+            throw new IllegalArgumentException("the KV cache can be F16, Q8_0 or Q4_0, not " + cacheType);
+        }
+        return new Evaluator(config, architecture.graphBuilder(), weights, backend, contextLength, maxBatch, cacheType);
     }
 
     @Override

@@ -50,10 +50,10 @@ public final class ModelWeights implements AutoCloseable {
      * Loads the weights of {@code config} from {@code file} for {@code device}. Weights that the
      * device's repacking buffer types can hold (matrices multiplied by activations, in types such as
      * Q4_0 and Q4_K) are copied into them, converted for its faster kernels, as llama.cpp does; all
-     * others stay in the mapped file.
+     * others stay in the mapped file, or with {@code mmap} false are read into the device's memory.
      */
-    public static ModelWeights load(GgufFile file, ModelConfig config, BackendDevice device) {
-        Loader loader = new Loader(file, config, device, config.layers() * 16 + 8);
+    public static ModelWeights load(GgufFile file, ModelConfig config, BackendDevice device, boolean mmap) {
+        Loader loader = new Loader(file, config, device, mmap, config.layers() * 16 + 8);
         try {
             long n = config.embedding();
             Tensor embedding = loader.require(TensorName.TOKEN_EMBD.of(), Use.GET_ROWS, n, config.vocabSize());
@@ -85,14 +85,16 @@ public final class ModelWeights implements AutoCloseable {
         final ModelConfig config;
         final BackendDevice device;
         final List<BufferType> repacking;
+        final boolean mmap;
         final int capacity;
         final GgmlContext mapped;
         final Map<BufferType, GgmlContext> repacked = new LinkedHashMap<>();
         final Map<Integer, Map<Tensor, Long>> placements = new HashMap<>();
         final Map<Tensor, GgufTensorInfo> sources = new LinkedHashMap<>();
 
-        Loader(GgufFile file, ModelConfig config, BackendDevice device, int capacity) {
+        Loader(GgufFile file, ModelConfig config, BackendDevice device, boolean mmap, int capacity) {
             this.file = file;
+            this.mmap = mmap;
             this.config = config;
             this.device = device;
             this.repacking = device.extraBufferTypes();
@@ -119,6 +121,9 @@ public final class ModelWeights implements AutoCloseable {
                         + ", the model's hyperparameters need " + Arrays.toString(shape));
             }
             BufferType repackInto = repackingFor(info.type(), shape, use);
+            if (repackInto == null && !mmap) {
+                repackInto = device.bufferType();
+            }
             if (repackInto == null) {
                 Tensor tensor = mapped.newTensor(info.type(), shape).name(name);
                 placements.computeIfAbsent(info.part(), p -> new LinkedHashMap<>()).put(tensor, file.fileOffset(info));

@@ -1,0 +1,133 @@
+package dev.panllama.api;
+
+import dev.panllama.chat.ChatFormat;
+import dev.panllama.chat.Message;
+import dev.panllama.model.Evaluator;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Flow;
+import java.util.concurrent.SubmissionPublisher;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * A conversation with a model: a system prompt, the messages so far and the model's chat format. Each
+ * {@code send} adds the user's message, generates the reply and adds it too. The KV cache keeps the
+ * conversation between turns: a new turn evaluates only what the last one did not.
+ *
+ * <p>One thread at a time; {@link #cancel()} may be called from any thread to stop the reply being
+ * generated (it ends with {@link Generation.StopReason#CANCELLED}, keeping what was said so far).
+ */
+public final class Chat implements AutoCloseable {
+
+    private final LlamaModel model;
+    private final Evaluator evaluator;
+    private final Generator generator;
+    private final List<Message> messages = new ArrayList<>();
+    private final AtomicBoolean cancelled = new AtomicBoolean();
+    private ChatFormat format;
+    private boolean closed;
+
+    Chat(LlamaModel model, Evaluator evaluator, ChatFormat format, String systemPrompt) {
+        this.model = model;
+        this.evaluator = evaluator;
+        this.generator = new Generator(evaluator, model.tokenizer());
+        this.format = format;
+        if (systemPrompt != null && !systemPrompt.isEmpty()) {
+            messages.add(Message.system(systemPrompt));
+        }
+    }
+
+    /** The conversation so far. */
+    public List<Message> messages() {
+        checkOpen();
+        return List.copyOf(messages);
+    }
+
+    public ChatFormat format() {
+        return format;
+    }
+
+    /** Replaces the system prompt (the conversation stays). */
+    public void systemPrompt(String prompt) {
+        checkOpen();
+        messages.removeIf(m -> m.role().equals("system"));
+        if (prompt != null && !prompt.isEmpty()) {
+            messages.addFirst(Message.system(prompt));
+        }
+    }
+
+    /** Forgets the conversation but keeps the system prompt. */
+    public void reset() {
+        checkOpen();
+        messages.removeIf(m -> !m.role().equals("system"));
+        generator.reset();
+    }
+
+    /** Replaces the conversation with {@code history} (for example one saved earlier). */
+    public void load(List<Message> history) {
+        checkOpen();
+        messages.clear();
+        messages.addAll(history);
+    }
+
+    /** Sends {@code text} and returns the whole reply. */
+    public Generation send(String text, GenerationOptions options) {
+        return send(text, options, piece -> { });
+    }
+
+    /** Sends {@code text}, streaming the reply to {@code onText} piece by piece as it is generated. */
+    public Generation send(String text, GenerationOptions options, Consumer<String> onText) {
+        checkOpen();
+        cancelled.set(false);
+        messages.add(Message.user(text));
+        int[] prompt = model.tokenizer().encode(format.render(messages, true), true, true);
+        Generation generation;
+        try {
+            generation = generator.generate(prompt, options, onText, cancelled);
+        } catch (RuntimeException e) {
+            messages.removeLast();
+            throw e;
+        }
+        messages.add(Message.assistant(generation.text()));
+        return generation;
+    }
+
+    /** Sends {@code text}; the reply as a lazy stream of text pieces, generated as it is consumed. */
+    public Stream<String> stream(String text, GenerationOptions options) {
+        checkOpen();
+        return TokenStreams.stream(sink -> send(text, options, sink), this::cancel);
+    }
+
+    /**
+     * Sends {@code text}; the reply as a {@link Flow.Publisher} of text pieces, generated on a thread
+     * of its own once subscribed. Cancelling the subscription cancels the generation.
+     */
+    public Flow.Publisher<String> publish(String text, GenerationOptions options) {
+        checkOpen();
+        return TokenStreams.publisher(sink -> send(text, options, sink), this::cancel);
+    }
+
+    /** Stops the reply being generated, from any thread. */
+    public void cancel() {
+        cancelled.set(true);
+    }
+
+    private void checkOpen() {
+        model.checkOpen();
+        if (closed) {
+            throw new IllegalStateException("the chat is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            evaluator.close();
+            model.forget(this);
+        }
+    }
+}

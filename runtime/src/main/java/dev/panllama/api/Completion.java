@@ -1,0 +1,72 @@
+package dev.panllama.api;
+
+import dev.panllama.model.Evaluator;
+
+import java.util.concurrent.Flow;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * Completion of raw prompts, without a chat format. Successive prompts that share a start reuse the
+ * cached tokens. One thread at a time, {@link #cancel()} excepted.
+ */
+public final class Completion implements AutoCloseable {
+
+    private final LlamaModel model;
+    private final Evaluator evaluator;
+    private final Generator generator;
+    private final AtomicBoolean cancelled = new AtomicBoolean();
+    private boolean closed;
+
+    Completion(LlamaModel model, Evaluator evaluator) {
+        this.model = model;
+        this.evaluator = evaluator;
+        this.generator = new Generator(evaluator, model.tokenizer());
+    }
+
+    /** Continues {@code prompt} (BOS added as the vocabulary says, special tokens parsed). */
+    public Generation complete(String prompt, GenerationOptions options, Consumer<String> onText) {
+        return complete(model.tokenizer().encode(prompt, true, true), options, onText);
+    }
+
+    /** Continues a prompt given as token ids. */
+    public Generation complete(int[] prompt, GenerationOptions options, Consumer<String> onText) {
+        checkOpen();
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("the prompt is empty");
+        }
+        cancelled.set(false);
+        return generator.generate(prompt, options, onText, cancelled);
+    }
+
+    public Stream<String> stream(String prompt, GenerationOptions options) {
+        checkOpen();
+        return TokenStreams.stream(sink -> complete(prompt, options, sink), this::cancel);
+    }
+
+    public Flow.Publisher<String> publish(String prompt, GenerationOptions options) {
+        checkOpen();
+        return TokenStreams.publisher(sink -> complete(prompt, options, sink), this::cancel);
+    }
+
+    public void cancel() {
+        cancelled.set(true);
+    }
+
+    private void checkOpen() {
+        model.checkOpen();
+        if (closed) {
+            throw new IllegalStateException("the completion is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            evaluator.close();
+            model.forget(this);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+package dev.panllama.api;
+
+import dev.panllama.model.Evaluator;
+import dev.panllama.sampling.Sampler;
+import dev.panllama.tokenizer.StreamingDecoder;
+import dev.panllama.tokenizer.Tokenizer;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+
+/**
+ * The generation loop: evaluates what the sequence lacks of the prompt, then samples, decodes and
+ * evaluates one token at a time until a stop condition. Text reaches the sink as soon as it can no
+ * longer turn out to be the start of a stop string.
+ */
+final class Generator {
+
+    private final Evaluator evaluator;
+    private final Tokenizer tokenizer;
+    /** The tokens the evaluator's cache holds, in order. */
+    private final List<Integer> sequence = new ArrayList<>();
+
+    Generator(Evaluator evaluator, Tokenizer tokenizer) {
+        this.evaluator = evaluator;
+        this.tokenizer = tokenizer;
+    }
+
+    void reset() {
+        evaluator.reset();
+        sequence.clear();
+    }
+
+    Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, AtomicBoolean cancelled) {
+        int reused = reusablePrefix(prompt);
+        int[] fresh = java.util.Arrays.copyOfRange(prompt, reused, prompt.length);
+        if (fresh.length == 0) {
+            // The whole prompt is cached: step back one token to get its logits again.
+            evaluator.keep(prompt.length - 1);
+            sequence.subList(prompt.length - 1, sequence.size()).clear();
+            fresh = new int[] {prompt[prompt.length - 1]};
+        }
+        if (evaluator.position() + fresh.length >= evaluator.contextLength()) {
+            throw new IllegalStateException("the prompt of " + prompt.length + " tokens does not fit the context of "
+                    + evaluator.contextLength() + " tokens");
+        }
+        Sampler sampler = new Sampler(options.sampling());
+        for (int token : prompt) {
+            sampler.accept(token);
+        }
+
+        long start = System.nanoTime();
+        float[] logits = evaluator.evaluate(fresh, fresh.length - 1)[0];
+        for (int token : fresh) {
+            sequence.add(token);
+        }
+        long promptDone = System.nanoTime();
+
+        StreamingDecoder decoder = tokenizer.streamingDecoder();
+        StringBuilder text = new StringBuilder();
+        int emitted = 0;
+        List<Integer> generated = new ArrayList<>();
+        Generation.StopReason reason;
+        while (true) {
+            if (cancelled.get()) {
+                reason = Generation.StopReason.CANCELLED;
+                break;
+            }
+            if (options.maxTokens() >= 0 && generated.size() >= options.maxTokens()) {
+                reason = Generation.StopReason.MAX_TOKENS;
+                break;
+            }
+            int token = sampler.sample(logits);
+            if (tokenizer.vocabulary().isEndOfGeneration(token)) {
+                reason = Generation.StopReason.END_OF_TURN;
+                break;
+            }
+            generated.add(token);
+            sampler.accept(token);
+            text.append(decoder.next(token, false));
+            int stopAt = firstStop(text, options.stopStrings());
+            if (stopAt >= 0) {
+                text.setLength(stopAt);
+                reason = Generation.StopReason.STOP_STRING;
+                break;
+            }
+            int safe = text.length() - heldBack(text, options.stopStrings());
+            if (safe > emitted) {
+                sink.accept(text.substring(emitted, safe));
+                emitted = safe;
+            }
+            if (evaluator.position() + 1 >= evaluator.contextLength()) {
+                reason = Generation.StopReason.CONTEXT_FULL;
+                break;
+            }
+            logits = evaluator.evaluate(new int[] {token}, 0)[0];
+            sequence.add(token);
+        }
+        if (reason != Generation.StopReason.STOP_STRING) {
+            text.append(decoder.flush());
+        }
+        if (text.length() > emitted) {
+            sink.accept(text.substring(emitted));
+        }
+        long end = System.nanoTime();
+        return new Generation(text.toString(), prompt, generated.stream().mapToInt(Integer::intValue).toArray(), reason,
+                fresh.length, (promptDone - start) / 1e6, (end - promptDone) / 1e6);
+    }
+
+    /** Keeps the cached tokens the prompt starts with, forgets the rest; returns how many are kept. */
+    private int reusablePrefix(int[] prompt) {
+        int common = 0;
+        while (common < sequence.size() && common < prompt.length && sequence.get(common) == prompt[common]) {
+            common++;
+        }
+        int kept = (int) evaluator.keep(common);
+        sequence.subList(kept, sequence.size()).clear();
+        return kept;
+    }
+
+    private static int firstStop(CharSequence text, List<String> stops) {
+        int first = -1;
+        for (String stop : stops) {
+            int at = text.toString().indexOf(stop);
+            if (at >= 0 && (first < 0 || at < first)) {
+                first = at;
+            }
+        }
+        return first;
+    }
+
+    /** How many trailing characters could still be the start of a stop string. */
+    private static int heldBack(CharSequence text, List<String> stops) {
+        int held = 0;
+        for (String stop : stops) {
+            for (int length = Math.min(stop.length() - 1, text.length()); length > held; length--) {
+                if (text.subSequence(text.length() - length, text.length()).toString().equals(stop.substring(0, length))) {
+                    held = length;
+                    break;
+                }
+            }
+        }
+        return held;
+    }
+}

@@ -1,0 +1,157 @@
+package dev.panllama.api;
+
+import dev.panllama.chat.ChatFormat;
+import dev.panllama.chat.JinjaChatFormat;
+import dev.panllama.gguf.GgufMetadata;
+import dev.panllama.model.Evaluator;
+import dev.panllama.model.Model;
+import dev.panllama.model.ModelConfig;
+import dev.panllama.tokenizer.Tokenizer;
+import dev.panllama.tokenizer.Vocabulary;
+
+import java.nio.file.Path;
+import java.util.Optional;
+
+/**
+ * A language model opened from a GGUF file: the entry point of panllama's Java API.
+ *
+ * <pre>{@code
+ * try (LlamaModel model = LlamaModel.open(Path.of("model.gguf"), ModelOptions.defaults());
+ *      Chat chat = model.newChat("You are terse.")) {
+ *     chat.send("Name three rivers.", System.out::print);
+ * }
+ * }</pre>
+ *
+ * <p>Thread safety: a model may be shared; {@link #newChat} and {@link #newCompletion} may be called
+ * from any thread. Each {@link Chat} or {@link Completion} holds its own KV cache and is used by one
+ * thread at a time (its {@code cancel()} excepted). After {@link #close()} every method of the model,
+ * and of the chats and completions made from it, throws {@link IllegalStateException}; closing frees
+ * all native memory, the chats' caches included.
+ */
+public final class LlamaModel implements AutoCloseable {
+
+    private final Model model;
+    private final Tokenizer tokenizer;
+    private final ModelOptions options;
+    private final int contextLength;
+    private final java.util.Set<AutoCloseable> sessions = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
+
+    private LlamaModel(Model model, Tokenizer tokenizer, ModelOptions options) {
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.options = options;
+        int trained = model.config().contextLength();
+        this.contextLength = options.contextLength() > 0 ? options.contextLength() : Math.min(trained, 8192);
+    }
+
+    /**
+     * Opens the GGUF model at {@code path}.
+     *
+     * @throws dev.panllama.gguf.GgufException                   the file is missing or not a usable GGUF
+     * @throws dev.panllama.model.UnsupportedArchitectureException its architecture is not implemented
+     */
+    public static LlamaModel open(Path path, ModelOptions options) {
+        Model model = Model.open(path, options.threads(), options.mmap());
+        try {
+            return new LlamaModel(model, Tokenizer.of(model.metadata()), options);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+
+    public GgufMetadata metadata() {
+        checkOpen();
+        return model.metadata();
+    }
+
+    public ModelConfig config() {
+        checkOpen();
+        return model.config();
+    }
+
+    public Tokenizer tokenizer() {
+        checkOpen();
+        return tokenizer;
+    }
+
+    public Vocabulary vocabulary() {
+        return tokenizer().vocabulary();
+    }
+
+    /** Tokens a chat or completion of this model can hold. */
+    public int contextLength() {
+        return contextLength;
+    }
+
+    /** The model's own chat template ({@code tokenizer.chat_template}), when its file has one. */
+    public Optional<String> chatTemplate() {
+        return metadata().findString("tokenizer.chat_template");
+    }
+
+    /**
+     * The chat format to use: the file's Jinja template when it has one, else the built-in format of
+     * its architecture (Llama 4's for llama4, Llama 3's for llama).
+     */
+    public ChatFormat defaultChatFormat() {
+        Vocabulary vocabulary = vocabulary();
+        Optional<String> template = chatTemplate();
+        if (template.isPresent()) {
+            String bos = vocabulary.bos() >= 0 ? vocabulary.text(vocabulary.bos()) : "";
+            String eos = vocabulary.eos() >= 0 ? vocabulary.text(vocabulary.eos()) : "";
+            return new JinjaChatFormat(template.get(), bos, eos);
+        }
+        return model.config().architecture().equals("llama4") ? new ChatFormat.Llama4() : new ChatFormat.Llama3();
+    }
+
+    /** A chat with the model's default format and {@code systemPrompt} (none when null or empty). */
+    public Chat newChat(String systemPrompt) {
+        return newChat(systemPrompt, defaultChatFormat());
+    }
+
+    public Chat newChat(String systemPrompt, ChatFormat format) {
+        Chat chat = new Chat(this, newEvaluator(), format, systemPrompt);
+        sessions.add(chat);
+        return chat;
+    }
+
+    /** Completion of raw prompts, without a chat format. */
+    public Completion newCompletion() {
+        Completion completion = new Completion(this, newEvaluator());
+        sessions.add(completion);
+        return completion;
+    }
+
+    private Evaluator newEvaluator() {
+        checkOpen();
+        return model.newEvaluator(contextLength, options.batchSize(), options.cacheType());
+    }
+
+    void forget(AutoCloseable session) {
+        sessions.remove(session);
+    }
+
+    void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("the model is closed");
+        }
+    }
+
+    /** Closes every chat and completion still open, then the model. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        for (AutoCloseable session : java.util.List.copyOf(sessions)) {
+            try {
+                session.close();
+            } catch (Exception ignored) {
+                // each session frees what it owns; nothing to add
+            }
+        }
+        model.close();
+    }
+}

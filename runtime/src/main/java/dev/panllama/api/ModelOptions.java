@@ -1,0 +1,55 @@
+package dev.panllama.api;
+
+import dev.panllama.ggml.GgmlType;
+
+/**
+ * How a model is opened. Validated on construction, with messages that name the option.
+ *
+ * @param threads       CPU threads for computing (default: the machine's cores)
+ * @param contextLength tokens a chat or completion can hold; 0 takes the model's trained length,
+ *                      capped at 8192 to keep the cache small unless asked
+ * @param batchSize     tokens per micro-batch of prompt processing (llama.cpp's ubatch, default 512)
+ * @param cacheType     element type of the KV cache: F16 (default), Q8_0 or Q4_0
+ * @param mmap          map the weights from the file (default) rather than reading them into memory
+ */
+public record ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap) {
+
+    public ModelOptions {
+        if (threads < 1) {
+            throw new IllegalArgumentException("--threads must be at least 1, not " + threads);
+        }
+        if (contextLength < 0) {
+            throw new IllegalArgumentException("--ctx-size must be 0 (the model's) or positive, not " + contextLength);
+        }
+        if (batchSize < 1) {
+            throw new IllegalArgumentException("--ubatch-size must be at least 1, not " + batchSize);
+        }
+        if (cacheType != GgmlType.F16 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
+            throw new IllegalArgumentException("--cache-type must be f16, q8_0 or q4_0, not " + cacheType);
+        }
+    }
+
+    public static ModelOptions defaults() {
+        return new ModelOptions(Runtime.getRuntime().availableProcessors(), 0, 512, GgmlType.F16, true);
+    }
+
+    public ModelOptions withThreads(int value) {
+        return new ModelOptions(value, contextLength, batchSize, cacheType, mmap);
+    }
+
+    public ModelOptions withContextLength(int value) {
+        return new ModelOptions(threads, value, batchSize, cacheType, mmap);
+    }
+
+    public ModelOptions withBatchSize(int value) {
+        return new ModelOptions(threads, contextLength, value, cacheType, mmap);
+    }
+
+    public ModelOptions withCacheType(GgmlType value) {
+        return new ModelOptions(threads, contextLength, batchSize, value, mmap);
+    }
+
+    public ModelOptions withMmap(boolean value) {
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, value);
+    }
+}

@@ -1,0 +1,90 @@
+package dev.panllama.chat;
+
+import java.util.List;
+
+/**
+ * How a model expects a conversation laid out as text. The rendering leaves out the beginning-of-text
+ * token: the tokenizer adds it where the vocabulary asks for one.
+ */
+public sealed interface ChatFormat permits ChatFormat.Llama4, ChatFormat.Llama3, ChatFormat.ChatMl, JinjaChatFormat {
+
+    /**
+     * The conversation as the model's prompt; with {@code openAssistantTurn} it ends where the
+     * assistant's reply begins.
+     */
+    String render(List<Message> messages, boolean openAssistantTurn);
+
+    String name();
+
+    /** Llama 4: {@code <|header_start|>role<|header_end|>\n\ncontent<|eot|>}. */
+    record Llama4() implements ChatFormat {
+        @Override
+        public String render(List<Message> messages, boolean openAssistantTurn) {
+            StringBuilder out = new StringBuilder();
+            for (Message message : messages) {
+                out.append("<|header_start|>").append(message.role()).append("<|header_end|>\n\n")
+                        .append(message.content()).append("<|eot|>");
+            }
+            if (openAssistantTurn) {
+                out.append("<|header_start|>assistant<|header_end|>\n\n");
+            }
+            return out.toString();
+        }
+
+        @Override
+        public String name() {
+            return "llama4";
+        }
+    }
+
+    /** Llama 3: {@code <|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>}. */
+    record Llama3() implements ChatFormat {
+        @Override
+        public String render(List<Message> messages, boolean openAssistantTurn) {
+            StringBuilder out = new StringBuilder();
+            for (Message message : messages) {
+                out.append("<|start_header_id|>").append(message.role()).append("<|end_header_id|>\n\n")
+                        .append(message.content()).append("<|eot_id|>");
+            }
+            if (openAssistantTurn) {
+                out.append("<|start_header_id|>assistant<|end_header_id|>\n\n");
+            }
+            return out.toString();
+        }
+
+        @Override
+        public String name() {
+            return "llama3";
+        }
+    }
+
+    /** ChatML: {@code <|im_start|>role\ncontent<|im_end|>\n}. */
+    record ChatMl() implements ChatFormat {
+        @Override
+        public String render(List<Message> messages, boolean openAssistantTurn) {
+            StringBuilder out = new StringBuilder();
+            for (Message message : messages) {
+                out.append("<|im_start|>").append(message.role()).append('\n').append(message.content()).append("<|im_end|>\n");
+            }
+            if (openAssistantTurn) {
+                out.append("<|im_start|>assistant\n");
+            }
+            return out.toString();
+        }
+
+        @Override
+        public String name() {
+            return "chatml";
+        }
+    }
+
+    /** The built-in format of that name: {@code llama4}, {@code llama3} or {@code chatml}. */
+    static ChatFormat builtIn(String name) {
+        return switch (name) {
+            case "llama4" -> new Llama4();
+            case "llama3" -> new Llama3();
+            case "chatml" -> new ChatMl();
+            default -> throw new IllegalArgumentException("unknown chat format '" + name + "'; built in: llama4, llama3, chatml");
+        };
+    }
+}

@@ -1,0 +1,145 @@
+package dev.panllama.sampling;
+
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Picks tokens from logits by {@link SamplingOptions}. Holds the random state and the recent tokens
+ * the penalties look at, so one sampler serves one generation stream; not thread-safe.
+ */
+public final class Sampler {
+
+    private final SamplingOptions options;
+    private final SplittableRandom random;
+    private int[] history = new int[64];
+    private int historyLength;
+
+    public Sampler(SamplingOptions options) {
+        this.options = options;
+        this.random = new SplittableRandom(options.seed());
+    }
+
+    /** Records a token of the context (prompt or generated) for the repetition penalties. */
+    public void accept(int token) {
+        if (historyLength == history.length) {
+            history = Arrays.copyOf(history, history.length * 2);
+        }
+        history[historyLength++] = token;
+    }
+
+    /** The next token for {@code logits} (which it may change). */
+    public int sample(float[] logits) {
+        applyPenalties(logits);
+        if (options.isGreedy()) {
+            return argmax(logits);
+        }
+        Integer[] order = candidates(logits);
+        int kept = order.length;
+        if (options.topK() > 0) {
+            kept = Math.min(kept, options.topK());
+        }
+        // Probabilities of the survivors (softmax at temperature 1, as llama.cpp's filters use).
+        double max = logits[order[0]];
+        double[] probabilities = new double[kept];
+        double sum = 0;
+        for (int i = 0; i < kept; i++) {
+            probabilities[i] = Math.exp(logits[order[i]] - max);
+            sum += probabilities[i];
+        }
+        if (options.topP() < 1) {
+            double cumulative = 0;
+            for (int i = 0; i < kept; i++) {
+                cumulative += probabilities[i] / sum;
+                if (cumulative >= options.topP()) {
+                    kept = i + 1;
+                    break;
+                }
+            }
+        }
+        if (options.minP() > 0) {
+            double threshold = options.minP() * probabilities[0];
+            int i = 1;
+            while (i < kept && probabilities[i] >= threshold) {
+                i++;
+            }
+            kept = i;
+        }
+        double[] weights = new double[kept];
+        double total = 0;
+        for (int i = 0; i < kept; i++) {
+            weights[i] = Math.exp((logits[order[i]] - max) / options.temperature());
+            total += weights[i];
+        }
+        double draw = random.nextDouble() * total;
+        for (int i = 0; i < kept; i++) {
+            draw -= weights[i];
+            if (draw <= 0) {
+                return order[i];
+            }
+        }
+        return order[kept - 1];
+    }
+
+    private void applyPenalties(float[] logits) {
+        boolean repeat = options.repeatPenalty() != 1f;
+        boolean frequency = options.frequencyPenalty() != 0f || options.presencePenalty() != 0f;
+        if ((!repeat && !frequency) || options.repeatLastN() == 0) {
+            return;
+        }
+        int window = options.repeatLastN() < 0 ? historyLength : Math.min(options.repeatLastN(), historyLength);
+        Map<Integer, Integer> counts = new HashMap<>();
+        for (int i = historyLength - window; i < historyLength; i++) {
+            counts.merge(history[i], 1, Integer::sum);
+        }
+        counts.forEach((token, count) -> {
+            if (token < 0 || token >= logits.length) {
+                return;
+            }
+            if (repeat) {
+                logits[token] = logits[token] > 0 ? logits[token] / options.repeatPenalty() : logits[token] * options.repeatPenalty();
+            }
+            logits[token] -= count * options.frequencyPenalty() + options.presencePenalty();
+        });
+    }
+
+    /** Token ids by descending logit: all of them, or the top-k when that is smaller. */
+    private Integer[] candidates(float[] logits) {
+        int k = options.topK() > 0 ? Math.min(options.topK(), logits.length) : logits.length;
+        if (k == logits.length) {
+            Integer[] all = new Integer[logits.length];
+            for (int i = 0; i < all.length; i++) {
+                all[i] = i;
+            }
+            Arrays.sort(all, (a, b) -> Float.compare(logits[b], logits[a]));
+            return all;
+        }
+        // A bounded selection: keep the k best in a small sorted array.
+        int[] best = new int[k];
+        int size = 0;
+        for (int token = 0; token < logits.length; token++) {
+            float value = logits[token];
+            if (size == k && value <= logits[best[k - 1]]) {
+                continue;
+            }
+            int at = size == k ? k - 1 : size++;
+            while (at > 0 && logits[best[at - 1]] < value) {
+                best[at] = best[at - 1];
+                at--;
+            }
+            best[at] = token;
+        }
+        return Arrays.stream(best).boxed().toArray(Integer[]::new);
+    }
+
+    static int argmax(float[] logits) {
+        int best = 0;
+        for (int i = 1; i < logits.length; i++) {
+            if (logits[i] > logits[best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+}

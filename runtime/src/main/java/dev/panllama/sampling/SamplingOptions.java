@@ -1,0 +1,60 @@
+package dev.panllama.sampling;
+
+/**
+ * How the next token is picked from the logits, with llama.cpp's defaults. Applied in llama.cpp's
+ * order: repetition penalties, top-k, top-p, min-p, temperature, then a seeded random draw. A
+ * temperature of 0 (or {@link #greedy()}) always takes the most likely token.
+ *
+ * @param repeatLastN how many recent tokens the penalties look at (0: none, -1: the whole context)
+ * @param seed        the random seed; the same seed, prompt and options give the same output
+ */
+public record SamplingOptions(float temperature, int topK, float topP, float minP,
+                              float repeatPenalty, int repeatLastN, float frequencyPenalty, float presencePenalty,
+                              long seed) {
+
+    public SamplingOptions {
+        if (!(temperature >= 0) || Float.isInfinite(temperature)) {
+            throw new IllegalArgumentException("--temp must be 0 or more, not " + temperature);
+        }
+        if (topK < 0) {
+            throw new IllegalArgumentException("--top-k must be 0 (off) or more, not " + topK);
+        }
+        if (!(topP > 0 && topP <= 1)) {
+            throw new IllegalArgumentException("--top-p must be within (0, 1], not " + topP);
+        }
+        if (!(minP >= 0 && minP <= 1)) {
+            throw new IllegalArgumentException("--min-p must be within [0, 1], not " + minP);
+        }
+        if (!(repeatPenalty > 0) || Float.isInfinite(repeatPenalty)) {
+            throw new IllegalArgumentException("--repeat-penalty must be positive, not " + repeatPenalty);
+        }
+        if (repeatLastN < -1) {
+            throw new IllegalArgumentException("--repeat-last-n must be -1, 0 or more, not " + repeatLastN);
+        }
+        if (!Float.isFinite(frequencyPenalty) || !Float.isFinite(presencePenalty)) {
+            throw new IllegalArgumentException("penalties must be finite numbers");
+        }
+    }
+
+    /** llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no penalties. */
+    public static SamplingOptions defaults(long seed) {
+        return new SamplingOptions(0.8f, 40, 0.95f, 0.05f, 1.0f, 64, 0f, 0f, seed);
+    }
+
+    /** Always the most likely token. */
+    public static SamplingOptions greedy() {
+        return new SamplingOptions(0f, 40, 0.95f, 0.05f, 1.0f, 64, 0f, 0f, 0);
+    }
+
+    public boolean isGreedy() {
+        return temperature == 0f;
+    }
+
+    public SamplingOptions withTemperature(float value) {
+        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed);
+    }
+
+    public SamplingOptions withSeed(long value) {
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value);
+    }
+}

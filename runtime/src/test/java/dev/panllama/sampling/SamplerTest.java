@@ -1,0 +1,63 @@
+package dev.panllama.sampling;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class SamplerTest {
+
+    private static float[] logits() {
+        return new float[] {1f, 5f, 3f, 4.9f, -2f, 0f};
+    }
+
+    @Test
+    void greedyTakesTheLargest() {
+        assertEquals(1, new Sampler(SamplingOptions.greedy()).sample(logits()));
+    }
+
+    @Test
+    void topKOfOneIsGreedyWhateverTheTemperature() {
+        SamplingOptions options = new SamplingOptions(5f, 1, 1f, 0f, 1f, 64, 0f, 0f, 9);
+        Sampler sampler = new Sampler(options);
+        for (int i = 0; i < 50; i++) {
+            assertEquals(1, sampler.sample(logits()));
+        }
+    }
+
+    @Test
+    void sameSeedSameDraws() {
+        SamplingOptions options = SamplingOptions.defaults(1234).withTemperature(2f);
+        Sampler a = new Sampler(options);
+        Sampler b = new Sampler(options);
+        for (int i = 0; i < 100; i++) {
+            assertEquals(a.sample(logits()), b.sample(logits()));
+        }
+    }
+
+    @Test
+    void minPDropsUnlikelyTokens() {
+        // With min-p 0.5 only tokens with at least half the top probability survive: ids 1 and 3.
+        SamplingOptions options = new SamplingOptions(1f, 0, 1f, 0.5f, 1f, 64, 0f, 0f, 5);
+        Sampler sampler = new Sampler(options);
+        for (int i = 0; i < 200; i++) {
+            int token = sampler.sample(logits());
+            assertTrue(token == 1 || token == 3, "sampled " + token);
+        }
+    }
+
+    @Test
+    void repetitionPenaltyTurnsAwayFromRecentTokens() {
+        SamplingOptions options = new SamplingOptions(0f, 40, 0.95f, 0.05f, 2f, 64, 0f, 0f, 0);
+        Sampler sampler = new Sampler(options);
+        sampler.accept(1);
+        assertEquals(3, sampler.sample(logits()), "token 1's logit 5 halves to 2.5, below token 3's 4.9");
+    }
+
+    @Test
+    void optionsNameTheBadValue() {
+        var error = assertThrows(IllegalArgumentException.class, () -> new SamplingOptions(0.8f, 40, 1.5f, 0.05f, 1f, 64, 0, 0, 0));
+        assertTrue(error.getMessage().contains("--top-p"), error.getMessage());
+    }
+}
