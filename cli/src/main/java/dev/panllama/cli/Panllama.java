@@ -13,16 +13,26 @@ import java.util.Properties;
 import java.util.concurrent.Callable;
 
 /**
- * The {@code panllama} command. Until chat exists, run without a subcommand it reports the build: the
- * version, the ggml pin, the backends it found and the CPU features.
+ * The {@code panllama} command: one class per subcommand, over the Java API. Run without a
+ * subcommand it reports the build: the version, the ggml pin, the backends it found and the CPU
+ * features. Errors print one line (the stack trace with {@code --verbose}) and exit non-zero:
+ * 2 for bad usage, 3 when the native libraries are missing, 1 otherwise.
  */
 @Command(name = "panllama",
         mixinStandardHelpOptions = true,
         versionProvider = Panllama.Version.class,
-        description = "Runs Llama 4 class models on a workstation, over ggml.")
+        description = "Runs Llama 4 class models on a workstation, over ggml. Without a command: what it runs on.",
+        subcommands = {ChatCommand.class, GenerateCommand.class, TokenizeCommand.class, InfoCommand.class,
+                BenchCommand.class, ListCommand.class, picocli.AutoComplete.GenerateCompletion.class})
 public final class Panllama implements Callable<Integer> {
 
-    @Option(names = "--verbose", description = "Print stack traces with errors.")
+    @Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,
+            description = "Print stack traces with errors, and ggml's own log.")
+    void verbose(boolean on) {
+        verbose = on;
+        dev.panllama.bindings.GgmlLog.verbose(on);
+    }
+
     boolean verbose;
 
     @CommandLine.Spec
@@ -42,12 +52,13 @@ public final class Panllama implements Callable<Integer> {
     static int run(String[] args, PrintWriter out, PrintWriter err) {
         Panllama command = new Panllama();
         CommandLine commandLine = new CommandLine(command).setOut(out).setErr(err);
+        commandLine.getSubcommands().get("generate-completion").getCommandSpec().usageMessage().hidden(false);
         commandLine.setExecutionExceptionHandler((exception, line, parsed) -> {
             line.getErr().println("panllama: " + userMessage(exception));
             if (command.verbose) {
                 exception.printStackTrace(line.getErr());
             }
-            return exception instanceof NativeLibraryException ? 3 : 1;
+            return exception instanceof NativeLibraryException ? 3 : exception instanceof IllegalArgumentException ? 2 : 1;
         });
         return commandLine.execute(args);
     }

@@ -122,6 +122,10 @@ public final class Chat implements AutoCloseable {
         }
     }
 
+    Evaluator evaluator() {
+        return evaluator;
+    }
+
     @Override
     public void close() {
         if (!closed) {

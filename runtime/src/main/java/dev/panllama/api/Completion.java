@@ -40,6 +40,20 @@ public final class Completion implements AutoCloseable {
         return generator.generate(prompt, options, onText, cancelled);
     }
 
+    /**
+     * Continues {@code prompt}, also handing {@code onLogits} the logits of its last
+     * {@code promptLogits} positions (all of them for {@link Integer#MAX_VALUE}) and of each generated token.
+     */
+    public Generation complete(int[] prompt, GenerationOptions options, Consumer<String> onText,
+                               LogitsListener onLogits, int promptLogits) {
+        checkOpen();
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("the prompt is empty");
+        }
+        cancelled.set(false);
+        return generator.generate(prompt, options, onText, cancelled, onLogits, promptLogits);
+    }
+
     public Stream<String> stream(String prompt, GenerationOptions options) {
         checkOpen();
         return TokenStreams.stream(sink -> complete(prompt, options, sink), this::cancel);
@@ -59,6 +73,10 @@ public final class Completion implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("the completion is closed");
         }
+    }
+
+    Evaluator evaluator() {
+        return evaluator;
     }
 
     @Override

@@ -33,6 +33,16 @@ final class Generator {
     }
 
     Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, AtomicBoolean cancelled) {
+        return generate(prompt, options, sink, cancelled, LogitsListener.NONE, 0);
+    }
+
+    /**
+     * Generates after {@code prompt}; {@code onLogits} receives the logits of the last
+     * {@code promptLogits} prompt positions evaluated now (after any reused prefix), then of every
+     * generated token, in order.
+     */
+    Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, AtomicBoolean cancelled,
+                        LogitsListener onLogits, int promptLogits) {
         int reused = reusablePrefix(prompt);
         int[] fresh = java.util.Arrays.copyOfRange(prompt, reused, prompt.length);
         if (fresh.length == 0) {
@@ -51,7 +61,13 @@ final class Generator {
         }
 
         long start = System.nanoTime();
-        float[] logits = evaluator.evaluate(fresh, fresh.length - 1)[0];
+        int firstOutput = Math.max(0, Math.min(fresh.length - 1, fresh.length - promptLogits));
+        long firstPosition = evaluator.position() + firstOutput;
+        float[][] promptRows = evaluator.evaluate(fresh, firstOutput);
+        float[] logits = promptRows[promptRows.length - 1];
+        for (int i = promptRows.length - Math.min(promptLogits, promptRows.length); i < promptRows.length; i++) {
+            onLogits.accept(firstPosition + i, promptRows[i]);
+        }
         for (int token : fresh) {
             sequence.add(token);
         }
@@ -94,7 +110,9 @@ final class Generator {
                 reason = Generation.StopReason.CONTEXT_FULL;
                 break;
             }
+            long position = evaluator.position();
             logits = evaluator.evaluate(new int[] {token}, 0)[0];
+            onLogits.accept(position, logits.clone());
             sequence.add(token);
         }
         if (reason != Generation.StopReason.STOP_STRING) {

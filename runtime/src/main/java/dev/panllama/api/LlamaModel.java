@@ -66,6 +66,11 @@ public final class LlamaModel implements AutoCloseable {
         return model.metadata();
     }
 
+    /** The options the model was opened with. */
+    public ModelOptions options() {
+        return options;
+    }
+
     public ModelConfig config() {
         checkOpen();
         return model.config();
@@ -112,6 +117,7 @@ public final class LlamaModel implements AutoCloseable {
 
     public Chat newChat(String systemPrompt, ChatFormat format) {
         Chat chat = new Chat(this, newEvaluator(), format, systemPrompt);
+        sessions.remove(chat.evaluator());
         sessions.add(chat);
         return chat;
     }
@@ -119,13 +125,20 @@ public final class LlamaModel implements AutoCloseable {
     /** Completion of raw prompts, without a chat format. */
     public Completion newCompletion() {
         Completion completion = new Completion(this, newEvaluator());
+        sessions.remove(completion.evaluator());
         sessions.add(completion);
         return completion;
     }
 
-    private Evaluator newEvaluator() {
+    /**
+     * Low-level access: an evaluator that turns token ids into logits, with this model's context
+     * length, batch size and cache type. Closed with the model if not before.
+     */
+    public Evaluator newEvaluator() {
         checkOpen();
-        return model.newEvaluator(contextLength, options.batchSize(), options.cacheType());
+        Evaluator evaluator = model.newEvaluator(contextLength, options.batchSize(), options.cacheType());
+        sessions.add(evaluator);
+        return evaluator;
     }
 
     void forget(AutoCloseable session) {

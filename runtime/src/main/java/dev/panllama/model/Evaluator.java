@@ -120,6 +120,11 @@ public final class Evaluator implements AutoCloseable {
         return rows;
     }
 
+    /** The model's configuration (vocabulary size, context, layers...). */
+    public ModelConfig config() {
+        return config;
+    }
+
     @Override
     public void close() {
         scheduler.close();

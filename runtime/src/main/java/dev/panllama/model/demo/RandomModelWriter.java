@@ -35,6 +35,11 @@ public final class RandomModelWriter {
     }
 
     public static void write(RandomModelSpec spec, Path vocabulary, Path target) throws IOException {
+        write(spec, vocabulary, target, java.util.Map.of());
+    }
+
+    /** As {@link #write(RandomModelSpec, Path, Path)}, with {@code extra} metadata (a chat template, say). */
+    public static void write(RandomModelSpec spec, Path vocabulary, Path target, java.util.Map<String, GgufValue> extra) throws IOException {
         int vocabSize;
         GgufWriter writer = new GgufWriter();
         try (GgufFile vocab = GgufFile.open(vocabulary)) {
@@ -48,6 +53,7 @@ public final class RandomModelWriter {
         writer.put("tokenizer.ggml.pre", spec.preTokenizer());
         writer.put("tokenizer.ggml.add_bos_token", GgufValue.ofBool(true));
         writer.put("tokenizer.ggml.add_eos_token", GgufValue.ofBool(false));
+        extra.forEach(writer::put);
         putTensors(writer, spec, vocabSize);
         writer.write(target);
     }

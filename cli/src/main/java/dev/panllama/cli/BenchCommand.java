@@ -1,0 +1,189 @@
+package dev.panllama.cli;
+
+import dev.panllama.api.LlamaModel;
+import dev.panllama.gguf.GgufFile;
+import dev.panllama.gguf.GgufTensorInfo;
+import dev.panllama.model.Evaluator;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.Callable;
+
+/**
+ * Prompt processing and generation speed, measured as llama-bench measures them: {@code ppN} evaluates
+ * N random tokens from an empty context, {@code tgN} generates N tokens one at a time from an empty
+ * context; each test runs once to warm up, then {@code -r} times.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure prompt processing (pp) and generation (tg) speed, as llama-bench does.")
+final class BenchCommand implements Callable<Integer> {
+
+    @Mixin
+    ModelArgs model;
+
+    @Option(names = {"-p", "--n-prompt"}, split = ",", paramLabel = "N", description = "Prompt lengths to test (default: 512).")
+    List<Integer> prompts = List.of(512);
+
+    @Option(names = {"-n", "--n-gen"}, split = ",", paramLabel = "N", description = "Generation lengths to test (default: 128).")
+    List<Integer> generations = List.of(128);
+
+    @Option(names = {"-r", "--repetitions"}, paramLabel = "N", description = "Repetitions of each test (default: 5).")
+    int repetitions = 5;
+
+    @Option(names = {"-o", "--output"}, paramLabel = "md|json", description = "Output format (default: md).")
+    String output = "md";
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    record Result(String test, int nPrompt, int nGen, double[] seconds) {
+        double[] tokensPerSecond() {
+            int tokens = nPrompt + nGen;
+            double[] rates = new double[seconds.length];
+            for (int i = 0; i < seconds.length; i++) {
+                rates[i] = tokens / seconds[i];
+            }
+            return rates;
+        }
+    }
+
+    @Override
+    public Integer call() {
+        if (!output.equals("md") && !output.equals("json")) {
+            throw new IllegalArgumentException("-o must be md or json, not " + output);
+        }
+        if (repetitions < 1) {
+            throw new IllegalArgumentException("-r must be at least 1, not " + repetitions);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        Path file = model.requireModel();
+        int longest = 1;
+        for (int n : prompts) {
+            longest = Math.max(longest, n);
+        }
+        for (int n : generations) {
+            longest = Math.max(longest, n);
+        }
+        if (model.contextLength == 0) {
+            model.contextLength = longest + 1;
+        }
+        List<Result> results = new ArrayList<>();
+        long parameters = 0;
+        long size = 0;
+        try (GgufFile gguf = GgufFile.open(file)) {
+            for (GgufTensorInfo tensor : gguf.tensors()) {
+                parameters += tensor.elementCount();
+                size += tensor.byteSize();
+            }
+        }
+        try (LlamaModel llama = model.open(file, spec.commandLine().getErr()); Evaluator evaluator = llama.newEvaluator()) {
+            Random random = new Random(42);
+            int vocab = llama.config().vocabSize();
+            for (int n : prompts) {
+                if (n > 0) {
+                    results.add(measure("pp" + n, n, 0, () -> {
+                        evaluator.reset();
+                        evaluator.evaluate(random.ints(n, 0, vocab).toArray(), n - 1);
+                    }));
+                }
+            }
+            for (int n : generations) {
+                if (n > 0) {
+                    results.add(measure("tg" + n, 0, n, () -> {
+                        evaluator.reset();
+                        for (int i = 0; i < n; i++) {
+                            evaluator.evaluate(new int[] {random.nextInt(vocab)}, 0);
+                        }
+                    }));
+                }
+            }
+            String type = llama.config().architecture() + " " + llama.metadata().findString("general.name").orElse("");
+            if (output.equals("json")) {
+                out.println(Json.write(json(results, file, type.trim(), size, parameters, model.options().threads())));
+            } else {
+                markdown(out, results, type.trim(), size, parameters, model.options().threads());
+            }
+        }
+        return 0;
+    }
+
+    private Result measure(String test, int nPrompt, int nGen, Runnable run) {
+        run.run();   // warm-up, as llama-bench does
+        double[] seconds = new double[repetitions];
+        for (int i = 0; i < repetitions; i++) {
+            long start = System.nanoTime();
+            run.run();
+            seconds[i] = (System.nanoTime() - start) / 1e9;
+        }
+        return new Result(test, nPrompt, nGen, seconds);
+    }
+
+    private static double mean(double[] values) {
+        double sum = 0;
+        for (double v : values) {
+            sum += v;
+        }
+        return sum / values.length;
+    }
+
+    private static double stddev(double[] values) {
+        if (values.length < 2) {
+            return 0;
+        }
+        double mean = mean(values);
+        double sum = 0;
+        for (double v : values) {
+            sum += (v - mean) * (v - mean);
+        }
+        return Math.sqrt(sum / (values.length - 1));
+    }
+
+    private static void markdown(PrintWriter out, List<Result> results, String type, long size, long parameters, int threads) {
+        out.println("| model                          |       size |     params | backend    | threads |            test |                  t/s |");
+        out.println("| ------------------------------ | ---------: | ---------: | ---------- | ------: | --------------: | -------------------: |");
+        for (Result r : results) {
+            double[] rates = r.tokensPerSecond();
+            out.printf("| %-30s | %10s | %10s | %-10s | %7d | %15s | %20s |%n", type, InfoCommand.bytes(size),
+                    InfoCommand.count(parameters), "CPU", threads, r.test(),
+                    String.format("%.2f ± %.2f", mean(rates), stddev(rates)));
+        }
+    }
+
+    private static List<Object> json(List<Result> results, Path file, String type, long size, long parameters, int threads) {
+        List<Object> rows = new ArrayList<>();
+        for (Result r : results) {
+            double[] rates = r.tokensPerSecond();
+            List<Long> samplesNs = new ArrayList<>();
+            List<Double> samplesTs = new ArrayList<>();
+            for (int i = 0; i < r.seconds().length; i++) {
+                samplesNs.add((long) (r.seconds()[i] * 1e9));
+                samplesTs.add(rates[i]);
+            }
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("model_filename", file.toString());
+            row.put("model_type", type);
+            row.put("model_size", size);
+            row.put("model_n_params", parameters);
+            row.put("backends", "CPU");
+            row.put("n_threads", threads);
+            row.put("n_prompt", r.nPrompt());
+            row.put("n_gen", r.nGen());
+            row.put("avg_ns", (long) (mean(r.seconds()) * 1e9));
+            row.put("stddev_ns", (long) (stddev(r.seconds()) * 1e9));
+            row.put("avg_ts", mean(rates));
+            row.put("stddev_ts", stddev(rates));
+            row.put("samples_ns", samplesNs);
+            row.put("samples_ts", samplesTs);
+            rows.add(row);
+        }
+        return rows;
+    }
+}

@@ -1,0 +1,123 @@
+package dev.panllama.cli;
+
+import dev.panllama.api.Completion;
+import dev.panllama.api.Generation;
+import dev.panllama.api.GenerationOptions;
+import dev.panllama.api.LlamaModel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Continue a prompt (text of -p, a file of -f, or standard input) and print the result.")
+final class GenerateCommand implements Callable<Integer> {
+
+    @Mixin
+    ModelArgs model;
+
+    @Mixin
+    SamplingArgs sampling;
+
+    @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "The prompt.")
+    String prompt;
+
+    @Option(names = {"-f", "--file"}, paramLabel = "FILE", description = "Read the prompt from FILE.")
+    Path file;
+
+    @Option(names = {"-n", "--n-predict"}, paramLabel = "N", description = "Tokens to generate; -1 until the end of the text (default: 128).")
+    int maxTokens = 128;
+
+    @Option(names = "--stop", paramLabel = "TEXT", description = "Stop before TEXT (repeatable).")
+    List<String> stops = List.of();
+
+    @Option(names = "--json", description = "Print prompt ids, generated ids, text and timings as JSON.")
+    boolean json;
+
+    @Option(names = "--logits-out", paramLabel = "FILE", description = "Write float32 logits of every evaluated position, row after row.")
+    Path logitsOut;
+
+    @Option(names = "--logits-last", paramLabel = "N", description = "With --logits-out: only the last N prompt positions, then the generated ones.")
+    Integer logitsLast;
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        Path modelFile = model.requireModel();
+        String text = Prompts.read(prompt, file, System.in);
+        GenerationOptions options = new GenerationOptions(maxTokens, stops, sampling.options());
+        try (LlamaModel llama = model.open(modelFile, err); Completion completion = llama.newCompletion();
+             LogitsFile logits = logitsOut == null ? null : new LogitsFile(logitsOut)) {
+            int[] ids = llama.tokenizer().encode(text, true, true);
+            int promptLogits = logitsOut == null ? 0 : logitsLast == null ? Integer.MAX_VALUE : logitsLast;
+            Generation generation = completion.complete(ids, options, json ? piece -> { } : piece -> {
+                out.print(piece);
+                out.flush();
+            }, logits == null ? dev.panllama.api.LogitsListener.NONE : logits, promptLogits);
+            if (json) {
+                Map<String, Object> result = new LinkedHashMap<>();
+                result.put("prompt_ids", generation.promptIds());
+                result.put("generated_ids", generation.generatedIds());
+                result.put("text", generation.text());
+                result.put("stop_reason", generation.stopReason().name().toLowerCase(java.util.Locale.ROOT));
+                Map<String, Object> timings = new LinkedHashMap<>();
+                timings.put("prompt_tokens", generation.promptTokens());
+                timings.put("prompt_ms", generation.promptMillis());
+                timings.put("prompt_tokens_per_second", generation.promptTokensPerSecond());
+                timings.put("generated_tokens", generation.generatedIds().length);
+                timings.put("generation_ms", generation.generatedMillis());
+                timings.put("generated_tokens_per_second", generation.generatedTokensPerSecond());
+                result.put("timings", timings);
+                out.println(Json.write(result));
+            } else {
+                out.println();
+                err.printf("prompt: %d tokens, %.1f t/s | generated: %d tokens, %.1f t/s%n", generation.promptTokens(),
+                        generation.promptTokensPerSecond(), generation.generatedIds().length, generation.generatedTokensPerSecond());
+            }
+        }
+        return 0;
+    }
+
+    /** Appends float32 logit rows to a file as they come. */
+    private static final class LogitsFile implements dev.panllama.api.LogitsListener, AutoCloseable {
+        private final FileChannel channel;
+
+        LogitsFile(Path path) throws IOException {
+            channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+        }
+
+        @Override
+        public void accept(long position, float[] logits) {
+            ByteBuffer bytes = ByteBuffer.allocate(logits.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+            bytes.asFloatBuffer().put(logits);
+            try {
+                while (bytes.hasRemaining()) {
+                    channel.write(bytes);
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot write the logits: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            channel.close();
+        }
+    }
+}

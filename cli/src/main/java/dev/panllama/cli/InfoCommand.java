@@ -1,0 +1,109 @@
+package dev.panllama.cli;
+
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.gguf.GgufArray;
+import dev.panllama.gguf.GgufFile;
+import dev.panllama.gguf.GgufTensorInfo;
+import dev.panllama.gguf.GgufValue;
+import dev.panllama.model.Architecture;
+import dev.panllama.model.ModelConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+
+@Command(name = "info", mixinStandardHelpOptions = true,
+        description = "Describe a GGUF model: architecture, metadata, tensors by type, size and a memory estimate.")
+final class InfoCommand implements Callable<Integer> {
+
+    @Mixin
+    ModelArgs model;
+
+    @Option(names = "--tensors", description = "List every tensor.")
+    boolean listTensors;
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        try (GgufFile gguf = GgufFile.open(model.requireModel())) {
+            String arch = gguf.metadata().findString("general.architecture").orElse("(none)");
+            out.printf("file          %s%s%n", gguf.parts().getFirst(), gguf.parts().size() > 1 ? " (+" + (gguf.parts().size() - 1) + " parts)" : "");
+            out.printf("gguf          version %d, alignment %d, %s%n", gguf.version(), gguf.alignment(), bytes(gguf.fileBytes()));
+            out.printf("architecture  %s%n", arch);
+            gguf.metadata().findString("general.name").ifPresent(name -> out.printf("name          %s%n", name));
+
+            Map<GgmlType, long[]> byType = new TreeMap<>();
+            long parameters = 0;
+            long weightBytes = 0;
+            for (GgufTensorInfo tensor : gguf.tensors()) {
+                long[] totals = byType.computeIfAbsent(tensor.type(), t -> new long[3]);
+                totals[0]++;
+                totals[1] += tensor.elementCount();
+                totals[2] += tensor.byteSize();
+                parameters += tensor.elementCount();
+                weightBytes += tensor.byteSize();
+            }
+            out.printf("parameters    %s (%d tensors, %.2f bits per weight)%n", count(parameters), gguf.tensors().size(),
+                    parameters == 0 ? 0.0 : weightBytes * 8.0 / parameters);
+            out.println("tensors by type:");
+            byType.forEach((type, totals) -> out.printf("  %-8s %5d tensors %12s parameters %10s%n",
+                    type, totals[0], count(totals[1]), bytes(totals[2])));
+
+            try {
+                ModelConfig config = Architecture.of(gguf.metadata()).configure(gguf.metadata());
+                int context = model.contextLength > 0 ? model.contextLength : Math.min(config.contextLength(), 8192);
+                long cache = 0;
+                for (int layer = 0; layer < config.layers(); layer++) {
+                    long cells = config.isChunked(layer) ? Math.min(context, config.chunkSize() + 512L) : context;
+                    cache += 2 * cells * config.kvWidth() * 2L;
+                }
+                out.printf("layers        %d (%d heads, %d KV heads, head %d), embedding %d, vocabulary %d%n",
+                        config.layers(), config.heads(), config.kvHeads(), config.headSize(), config.embedding(), config.vocabSize());
+                if (config.experts() > 0) {
+                    out.printf("experts       %d, %d used per token, expert FFN %d%n", config.experts(), config.expertsUsed(), config.expertFeedForward());
+                }
+                out.printf("memory        about %s: weights %s + F16 KV cache %s for %d tokens%n",
+                        bytes(weightBytes + cache), bytes(weightBytes), bytes(cache), context);
+            } catch (RuntimeException unsupported) {
+                out.printf("panllama      cannot run it: %s%n", unsupported.getMessage());
+            }
+
+            out.println("metadata:");
+            gguf.metadata().asMap().forEach((key, value) -> out.printf("  %-44s %s%n", key, describe(value)));
+            if (listTensors) {
+                out.println("tensors:");
+                gguf.tensors().forEach(t -> out.printf("  %-40s %-8s %s%n", t.name(), t.type(), java.util.Arrays.toString(t.shape())));
+            }
+        }
+        return 0;
+    }
+
+    private static String describe(GgufValue value) {
+        if (value.value() instanceof GgufArray array) {
+            return array.elementType() + "[" + array.length() + "]";
+        }
+        String text = String.valueOf(value.value()).replace("\n", "\\n");
+        return text.length() > 80 ? text.substring(0, 77) + "..." : text;
+    }
+
+    static String bytes(long bytes) {
+        if (bytes >= 1L << 30) {
+            return String.format("%.2f GiB", bytes / (double) (1L << 30));
+        }
+        return String.format("%.2f MiB", bytes / (double) (1L << 20));
+    }
+
+    static String count(long n) {
+        if (n >= 1_000_000_000L) {
+            return String.format("%.2f B", n / 1e9);
+        }
+        return String.format("%.2f M", n / 1e6);
+    }
+}

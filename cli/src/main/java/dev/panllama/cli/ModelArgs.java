@@ -1,0 +1,73 @@
+package dev.panllama.cli;
+
+import dev.panllama.api.LlamaModel;
+import dev.panllama.api.ModelOptions;
+import dev.panllama.ggml.GgmlType;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+
+/** The options that open a model, named as llama.cpp names them. */
+final class ModelArgs {
+
+    @Option(names = {"-m", "--model"}, paramLabel = "FILE", description = "GGUF model file (first part of a split model).")
+    Path model;
+
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads (default: all cores).")
+    Integer threads;
+
+    @Option(names = {"-c", "--ctx-size"}, paramLabel = "N", description = "Context length in tokens (default: the model's, at most 8192).")
+    int contextLength;
+
+    @Option(names = {"-ub", "--ubatch-size"}, paramLabel = "N", description = "Tokens per micro-batch of prompt processing (default: 512).")
+    int batchSize = 512;
+
+    @Option(names = {"-ctk", "--cache-type"}, paramLabel = "TYPE", description = "KV cache type: f16 (default), q8_0 or q4_0.")
+    String cacheType = "f16";
+
+    @Option(names = "--no-mmap", description = "Read the weights into memory instead of mapping the file.")
+    boolean noMmap;
+
+    ModelOptions options() {
+        GgmlType type;
+        try {
+            type = GgmlType.valueOf(cacheType.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--cache-type must be f16, q8_0 or q4_0, not " + cacheType);
+        }
+        ModelOptions defaults = ModelOptions.defaults();
+        return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap);
+    }
+
+    /** The model file, checked to exist. */
+    Path requireModel() {
+        if (model == null) {
+            throw new IllegalArgumentException("no model given: use -m FILE (panllama list shows GGUF files already on this machine)");
+        }
+        if (!Files.isRegularFile(model)) {
+            throw new IllegalArgumentException(model + ": no such file");
+        }
+        return model;
+    }
+
+    /** Opens the model, saying on {@code err} what it loads and how long it took. */
+    LlamaModel open(Path file, PrintWriter err) {
+        ModelOptions options = options();
+        err.printf("loading %s ...", file);
+        err.flush();
+        long start = System.nanoTime();
+        LlamaModel opened;
+        try {
+            opened = LlamaModel.open(file, options);
+        } catch (RuntimeException e) {
+            err.println(" failed");
+            throw e;
+        }
+        err.printf(" done in %.1f s (%s, %d threads, context %d)%n", (System.nanoTime() - start) / 1e9,
+                opened.config().architecture(), options.threads(), opened.contextLength());
+        return opened;
+    }
+}

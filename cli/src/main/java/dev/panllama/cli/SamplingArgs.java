@@ -1,0 +1,44 @@
+package dev.panllama.cli;
+
+import dev.panllama.sampling.SamplingOptions;
+import picocli.CommandLine.Option;
+
+/** Sampling options, named as llama.cpp names them. */
+final class SamplingArgs {
+
+    @Option(names = {"-s", "--seed"}, paramLabel = "N", description = "Random seed (default: a new one each run).")
+    Long seed;
+
+    @Option(names = "--temp", paramLabel = "T", description = "Temperature; 0 is greedy (default: 0.8).")
+    float temperature = 0.8f;
+
+    @Option(names = "--top-k", paramLabel = "N", description = "Keep the N most likely tokens; 0 keeps all (default: 40).")
+    int topK = 40;
+
+    @Option(names = "--top-p", paramLabel = "P", description = "Keep the most likely tokens up to probability P (default: 0.95).")
+    float topP = 0.95f;
+
+    @Option(names = "--min-p", paramLabel = "P", description = "Drop tokens below P times the top probability (default: 0.05).")
+    float minP = 0.05f;
+
+    @Option(names = "--repeat-penalty", paramLabel = "X", description = "Penalize repeated tokens; 1 is off (default: 1).")
+    float repeatPenalty = 1f;
+
+    @Option(names = "--repeat-last-n", paramLabel = "N", description = "Tokens the penalties look back at; -1 all (default: 64).")
+    int repeatLastN = 64;
+
+    @Option(names = "--frequency-penalty", paramLabel = "X", description = "Subtract X per earlier occurrence (default: 0).")
+    float frequencyPenalty;
+
+    @Option(names = "--presence-penalty", paramLabel = "X", description = "Subtract X once if the token occurred (default: 0).")
+    float presencePenalty;
+
+    @Option(names = "--greedy", description = "Always take the most likely token (same as --temp 0).")
+    boolean greedy;
+
+    SamplingOptions options() {
+        long resolvedSeed = seed != null ? seed : System.nanoTime();
+        return new SamplingOptions(greedy ? 0f : temperature, topK, topP, minP, repeatPenalty, repeatLastN,
+                frequencyPenalty, presencePenalty, resolvedSeed);
+    }
+}
