@@ -9,23 +9,34 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * The graph inputs of one micro-batch: token ids, positions, which rows to output, the attention
+ * The graph inputs of a micro-batch: token ids, positions, which rows to output, the attention
  * temperature of NoPE layers, and per group of layers (global, chunked) the cache cells the batch
- * writes and the attention mask. Declared while the graph is built, filled once it is allocated.
+ * writes and the attention mask. Declared for a {@link Shape} while the graph is built and refilled
+ * for every batch of that shape (the graph is reused while the shape repeats).
  */
 final class BatchInputs {
 
     private static final short F16_ZERO = 0;
     private static final short F16_MINUS_INFINITY = (short) 0xFC00;
 
+    /**
+     * What a graph's topology depends on: batch size, output rows and the cells attention reads.
+     * Two batches of one shape run on the same graph.
+     */
+    record Shape(int tokens, int outputs, int globalCells, int chunkedCells) {
+        static Shape of(KvCache cache, ModelConfig config, long start, int tokens, int outputs) {
+            long last = start + tokens - 1;
+            return new Shape(tokens, outputs, cache.globalCells().cellsInUse(last),
+                    config.hasChunkedLayers() ? cache.chunkedCells().cellsInUse(last) : 0);
+        }
+    }
+
     /** The inputs of one group of layers. */
     record Group(KvCache.Cells cells, int cellsInUse, Tensor cellIndices, Tensor mask) {
         // cellIndices: I64 [n_tokens]; mask: F16 [cellsInUse, n_tokens], 0 where a query may look, -inf elsewhere
     }
 
-    final long start;
-    final int[] tokenIds;
-    final int firstOutput;
+    final Shape shape;
     final Tensor tokens;         // I32 [n_tokens]
     final Tensor positions;      // I32 [n_tokens]
     final Tensor outputRows;     // I32 [n_outputs]
@@ -34,24 +45,20 @@ final class BatchInputs {
     final Group chunked;         // null without chunked layers
     private final int chunkSize;
 
-    BatchInputs(GgmlContext ctx, ModelConfig config, KvCache cache, long start, int[] tokenIds, int firstOutput) {
-        this.start = start;
-        this.tokenIds = tokenIds;
-        this.firstOutput = firstOutput;
+    BatchInputs(GgmlContext ctx, ModelConfig config, KvCache cache, Shape shape) {
+        this.shape = shape;
         this.chunkSize = config.chunkSize();
-        int n = tokenIds.length;
-        long last = start + n - 1;
+        int n = shape.tokens();
         tokens = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_tokens"));
         positions = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_pos"));
-        outputRows = ctx.input(ctx.newTensor(GgmlType.I32, n - firstOutput).name("inp_out_ids"));
+        outputRows = ctx.input(ctx.newTensor(GgmlType.I32, shape.outputs()).name("inp_out_ids"));
         temperature = config.temperatureTuning()
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
-        global = group(ctx, cache.globalCells(), last, n, "global");
-        chunked = config.hasChunkedLayers() ? group(ctx, cache.chunkedCells(), last, n, "chunked") : null;
+        global = group(ctx, cache.globalCells(), shape.globalCells(), n, "global");
+        chunked = config.hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n, "chunked") : null;
     }
 
-    private static Group group(GgmlContext ctx, KvCache.Cells cells, long last, int n, String name) {
-        int inUse = cells.cellsInUse(last);
+    private static Group group(GgmlContext ctx, KvCache.Cells cells, int inUse, int n, String name) {
         return new Group(cells, inUse,
                 ctx.input(ctx.newTensor(GgmlType.I64, n).name("kv_idxs_" + name)),
                 ctx.input(ctx.newTensor(GgmlType.F16, inUse, n).name("kq_mask_" + name)));
@@ -61,12 +68,8 @@ final class BatchInputs {
         return config.isChunked(layer) ? chunked : global;
     }
 
-    int outputCount() {
-        return tokenIds.length - firstOutput;
-    }
-
-    /** Writes every input; the graph must be allocated. */
-    void fill(ModelConfig config) {
+    /** Writes every input for the batch {@code tokenIds} at positions {@code start..}; the graph must be allocated. */
+    void fill(ModelConfig config, long start, int[] tokenIds, int firstOutput) {
         int n = tokenIds.length;
         tokens.write(tokenIds);
         int[] pos = new int[n];
@@ -86,14 +89,13 @@ final class BatchInputs {
             }
             temperature.write(scale);
         }
-        fill(global, false);
+        fill(global, false, start, n);
         if (chunked != null) {
-            fill(chunked, true);
+            fill(chunked, true, start, n);
         }
     }
 
-    private void fill(Group group, boolean isChunked) {
-        int n = tokenIds.length;
+    private void fill(Group group, boolean isChunked, long start, int n) {
         long[] cells = new long[n];
         for (int i = 0; i < n; i++) {
             cells[i] = group.cells().cellOf(start + i);

@@ -98,26 +98,43 @@ public final class Evaluator implements AutoCloseable {
         cache.append(start, tokens.length);
         // A graph needs at least one output row; when none is wanted, the last one is computed and dropped.
         int computedFrom = Math.min(firstOutput, tokens.length - 1);
-        try (GgmlContext ctx = GgmlContext.create(GraphBuilder.maxTensors(config))) {
-            ComputeGraph graph = ctx.newGraph();
-            BatchInputs inputs = new BatchInputs(ctx, config, cache, start, tokens, computedFrom);
-            Tensor logits = builder.build(new GraphBlocks(ctx, graph, config, cache), weights, inputs);
-            graph.expand(logits);
-            scheduler.allocate(graph);
-            inputs.fill(config);
-            scheduler.compute(graph);
-            float[][] computed = rows(logits.readFloats(), inputs.outputCount());
-            return Arrays.copyOfRange(computed, firstOutput - computedFrom, computed.length);
+        BatchInputs.Shape shape = BatchInputs.Shape.of(cache, config, start, tokens.length, tokens.length - computedFrom);
+        if (graph == null || !graph.inputs().shape.equals(shape)) {
+            buildGraph(shape);
+        }
+        graph.inputs().fill(config, start, tokens, computedFrom);
+        scheduler.compute(graph.graph());
+        float[][] computed = graph.logits().readRows(config.vocabSize(), shape.outputs());
+        return Arrays.copyOfRange(computed, firstOutput - computedFrom, computed.length);
+    }
+
+    /** The graph of the last batch: kept while batches of the same shape follow (decoding, mostly). */
+    private record BuiltGraph(GgmlContext ctx, ComputeGraph graph, BatchInputs inputs, Tensor logits) {
+    }
+
+    private BuiltGraph graph;
+
+    private void buildGraph(BatchInputs.Shape shape) {
+        closeGraph();
+        GgmlContext ctx = GgmlContext.create(GraphBuilder.maxTensors(config));
+        try {
+            ComputeGraph computeGraph = ctx.newGraph();
+            BatchInputs inputs = new BatchInputs(ctx, config, cache, shape);
+            Tensor logits = builder.build(new GraphBlocks(ctx, computeGraph, config, cache), weights, inputs);
+            computeGraph.expand(logits);
+            scheduler.allocate(computeGraph);
+            graph = new BuiltGraph(ctx, computeGraph, inputs, logits);
+        } catch (RuntimeException e) {
+            ctx.close();
+            throw e;
         }
     }
 
-    private float[][] rows(float[] flat, int count) {
-        int vocab = config.vocabSize();
-        float[][] rows = new float[count][];
-        for (int i = 0; i < count; i++) {
-            rows[i] = Arrays.copyOfRange(flat, i * vocab, (i + 1) * vocab);
+    private void closeGraph() {
+        if (graph != null) {
+            graph.ctx().close();
+            graph = null;
         }
-        return rows;
     }
 
     /** The model's configuration (vocabulary size, context, layers...). */
@@ -127,6 +144,7 @@ public final class Evaluator implements AutoCloseable {
 
     @Override
     public void close() {
+        closeGraph();
         scheduler.close();
         cache.close();
     }
