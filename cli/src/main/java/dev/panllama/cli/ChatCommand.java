@@ -69,15 +69,13 @@ final class ChatCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        Path file = model.model;
+        Path file = model.model == null && model.hf == null ? null : model.requireModel();
         if (file == null) {
             err.println("""
                     No model given: starting panllama's demo model (Llama 4 architecture, random weights, real Llama 3 tokenizer).
                     Its replies are meaningless. To chat with a real model: panllama chat -m MODEL.gguf
                     (panllama list shows the GGUF files already on this machine).""");
             file = DemoModel.ensure();
-        } else {
-            model.requireModel();
         }
         GenerationOptions options = new GenerationOptions(maxTokens, List.of(), sampling.options());
         try (LlamaModel llama = model.open(file, err);

@@ -2,6 +2,8 @@ package dev.panllama.cli;
 
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
+import dev.panllama.bindings.NativeCache;
+import dev.panllama.hub.HubDownloader;
 import dev.panllama.ggml.GgmlType;
 import picocli.CommandLine.Option;
 
@@ -15,6 +17,10 @@ final class ModelArgs {
 
     @Option(names = {"-m", "--model"}, paramLabel = "FILE", description = "GGUF model file (first part of a split model).")
     Path model;
+
+    @Option(names = {"-hf", "--hf"}, paramLabel = "OWNER/REPO[:QUANT]",
+            description = "Download the model from the Hugging Face hub (default quantization Q4_K_M) into the cache, then use it.")
+    String hf;
 
     @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads (default: all cores).")
     Integer threads;
@@ -42,8 +48,14 @@ final class ModelArgs {
         return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap);
     }
 
-    /** The model file, checked to exist. */
+    /** The model file, checked to exist (downloaded first for --hf). */
     Path requireModel() {
+        if (hf != null) {
+            if (model != null) {
+                throw new IllegalArgumentException("give -m or --hf, not both");
+            }
+            model = download(hf);
+        }
         if (model == null) {
             throw new IllegalArgumentException("no model given: use -m FILE (panllama list shows GGUF files already on this machine)");
         }
@@ -51,6 +63,30 @@ final class ModelArgs {
             throw new IllegalArgumentException(model + ": no such file");
         }
         return model;
+    }
+
+    private static Path download(String reference) {
+        HubDownloader hub = HubDownloader.fromEnvironment(NativeCache.user().root().resolve("hf"));
+        long[] shown = {-1};
+        try {
+            Path file = hub.fetch(reference, (done, total) -> {
+                long percent = total > 0 ? done * 100 / total : -1;
+                if (percent != shown[0]) {
+                    shown[0] = percent;
+                    System.err.printf("\rdownloading %s: %s %s", reference, percent >= 0 ? percent + "%" : "",
+                            InfoCommand.bytes(done));
+                }
+            });
+            if (shown[0] >= 0) {
+                System.err.println();
+            }
+            return file;
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("downloading " + reference + " failed: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("download interrupted");
+        }
     }
 
     /** Opens the model, saying on {@code err} what it loads and how long it took. */
