@@ -92,18 +92,26 @@ final class ModelArgs {
     /** Opens the model, saying on {@code err} what it loads and how long it took. */
     LlamaModel open(Path file, PrintWriter err) {
         ModelOptions options = options();
-        err.printf("loading %s ...", file);
-        err.flush();
+        String name = file.getFileName().toString();
         long start = System.nanoTime();
+        int[] shown = {-1};
+        boolean terminal = System.console() != null && System.console().isTerminal();
         LlamaModel opened;
         try {
-            opened = LlamaModel.open(file, options);
+            opened = LlamaModel.open(file, options, fraction -> {
+                int filled = (int) Math.round(fraction * 30);
+                if (terminal && filled != shown[0]) {
+                    shown[0] = filled;
+                    err.printf("\rloading %s [%s%s] %3d%%", name, "#".repeat(filled), " ".repeat(30 - filled), Math.round(fraction * 100));
+                    err.flush();
+                }
+            });
         } catch (RuntimeException e) {
-            err.println(" failed");
+            err.println(shown[0] < 0 ? "loading " + name + ": failed" : " failed");
             throw e;
         }
-        err.printf(" done in %.1f s (%s, %d threads, context %d)%n", (System.nanoTime() - start) / 1e9,
-                opened.config().architecture(), options.threads(), opened.contextLength());
+        err.printf("%sloaded %s in %.1f s (%s, %d threads, context %d)%n", shown[0] < 0 ? "" : System.lineSeparator(), name,
+                (System.nanoTime() - start) / 1e9, opened.config().architecture(), options.threads(), opened.contextLength());
         return opened;
     }
 }

@@ -52,7 +52,15 @@ public final class LlamaModel implements AutoCloseable {
      * @throws dev.panllama.model.UnsupportedArchitectureException its architecture is not implemented
      */
     public static LlamaModel open(Path path, ModelOptions options) {
-        Model model = Model.open(path, options.threads(), options.mmap());
+        return open(path, options, fraction -> { });
+    }
+
+    /**
+     * As {@link #open(Path, ModelOptions)}, telling {@code progress} the fraction of the weights loaded
+     * (from 0 to 1, on the opening thread), for a progress bar.
+     */
+    public static LlamaModel open(Path path, ModelOptions options, java.util.function.DoubleConsumer progress) {
+        Model model = Model.open(path, options.threads(), options.mmap(), progress);
         try {
             return new LlamaModel(model, Tokenizer.of(model.metadata()), options);
         } catch (RuntimeException e) {

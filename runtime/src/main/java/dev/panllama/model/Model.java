@@ -41,13 +41,18 @@ public final class Model implements AutoCloseable {
 
     /** As {@link #open(Path, int)}; with {@code mmap} false the weights are read into memory instead of mapped. */
     public static Model open(Path path, int threads, boolean mmap) {
+        return open(path, threads, mmap, fraction -> { });
+    }
+
+    /** As {@link #open(Path, int, boolean)}, telling {@code progress} the fraction of the weights loaded. */
+    public static Model open(Path path, int threads, boolean mmap, java.util.function.DoubleConsumer progress) {
         GgufFile file = GgufFile.open(path);
         Backend backend = null;
         try {
             Architecture architecture = Architecture.of(file.metadata());
             ModelConfig config = architecture.configure(file.metadata());
             backend = Backend.cpu(threads);
-            ModelWeights weights = ModelWeights.load(file, config, BackendDevice.cpu(), mmap);
+            ModelWeights weights = ModelWeights.load(file, config, BackendDevice.cpu(), mmap, progress);
             return new Model(file, architecture, config, backend, weights);
         } catch (RuntimeException e) {
             if (backend != null) {

@@ -53,6 +53,12 @@ public final class ModelWeights implements AutoCloseable {
      * others stay in the mapped file, or with {@code mmap} false are read into the device's memory.
      */
     public static ModelWeights load(GgufFile file, ModelConfig config, BackendDevice device, boolean mmap) {
+        return load(file, config, device, mmap, fraction -> { });
+    }
+
+    /** As {@link #load(GgufFile, ModelConfig, BackendDevice, boolean)}, telling {@code progress} the fraction done. */
+    public static ModelWeights load(GgufFile file, ModelConfig config, BackendDevice device, boolean mmap,
+                                    java.util.function.DoubleConsumer progress) {
         Loader loader = new Loader(file, config, device, mmap, config.layers() * 16 + 8);
         try {
             long n = config.embedding();
@@ -68,7 +74,7 @@ public final class ModelWeights implements AutoCloseable {
             for (int i = 0; i < config.layers(); i++) {
                 layers.add(loader.layer(config, i));
             }
-            long repacked = loader.place(device);
+            long repacked = loader.place(device, progress);
             return new ModelWeights(loader.contexts(), embedding, outputNorm, output, ropeFactors, List.copyOf(layers), repacked);
         } catch (RuntimeException e) {
             loader.contexts().forEach(GgmlContext::close);
@@ -197,13 +203,20 @@ public final class ModelWeights implements AutoCloseable {
         }
 
         /** Maps the file-backed tensors in place and copies the others into their buffers; returns bytes copied. */
-        long place(BackendDevice device) {
+        long place(BackendDevice device, java.util.function.DoubleConsumer progress) {
             placements.forEach((part, offsets) -> mapped.placeInHostMemory(device, file.mapping(part), offsets));
             long copied = 0;
             for (var entry : repacked.entrySet()) {
                 copied += entry.getValue().allocate(entry.getKey());
             }
-            sources.forEach((tensor, info) -> tensor.write(file.data(info)));
+            long total = sources.values().stream().mapToLong(GgufTensorInfo::byteSize).sum();
+            long written = 0;
+            for (var entry : sources.entrySet()) {
+                entry.getKey().write(file.data(entry.getValue()));
+                written += entry.getValue().byteSize();
+                progress.accept(total == 0 ? 1 : written / (double) total);
+            }
+            progress.accept(1);
             return copied;
         }
     }
