@@ -7,8 +7,6 @@ import dev.panllama.model.Evaluator;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Flow;
-import java.util.concurrent.SubmissionPublisher;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -20,20 +18,13 @@ import java.util.stream.Stream;
  * <p>One thread at a time; {@link #cancel()} may be called from any thread to stop the reply being
  * generated (it ends with {@link Generation.StopReason#CANCELLED}, keeping what was said so far).
  */
-public final class Chat implements AutoCloseable {
+public final class Chat extends Session {
 
-    private final LlamaModel model;
-    private final Evaluator evaluator;
-    private final Generator generator;
     private final List<Message> messages = new ArrayList<>();
-    private final AtomicBoolean cancelled = new AtomicBoolean();
-    private ChatFormat format;
-    private boolean closed;
+    private final ChatFormat format;
 
     Chat(LlamaModel model, Evaluator evaluator, ChatFormat format, String systemPrompt) {
-        this.model = model;
-        this.evaluator = evaluator;
-        this.generator = new Generator(evaluator, model.tokenizer());
+        super(model, evaluator);
         this.format = format;
         if (systemPrompt != null && !systemPrompt.isEmpty()) {
             messages.add(Message.system(systemPrompt));
@@ -108,30 +99,5 @@ public final class Chat implements AutoCloseable {
     public Flow.Publisher<String> publish(String text, GenerationOptions options) {
         checkOpen();
         return TokenStreams.publisher(sink -> send(text, options, sink), this::cancel);
-    }
-
-    /** Stops the reply being generated, from any thread. */
-    public void cancel() {
-        cancelled.set(true);
-    }
-
-    private void checkOpen() {
-        model.checkOpen();
-        if (closed) {
-            throw new IllegalStateException("the chat is closed");
-        }
-    }
-
-    Evaluator evaluator() {
-        return evaluator;
-    }
-
-    @Override
-    public void close() {
-        if (!closed) {
-            closed = true;
-            evaluator.close();
-            model.forget(this);
-        }
     }
 }

@@ -3,7 +3,6 @@ package dev.panllama.api;
 import dev.panllama.model.Evaluator;
 
 import java.util.concurrent.Flow;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -11,18 +10,10 @@ import java.util.stream.Stream;
  * Completion of raw prompts, without a chat format. Successive prompts that share a start reuse the
  * cached tokens. One thread at a time, {@link #cancel()} excepted.
  */
-public final class Completion implements AutoCloseable {
-
-    private final LlamaModel model;
-    private final Evaluator evaluator;
-    private final Generator generator;
-    private final AtomicBoolean cancelled = new AtomicBoolean();
-    private boolean closed;
+public final class Completion extends Session {
 
     Completion(LlamaModel model, Evaluator evaluator) {
-        this.model = model;
-        this.evaluator = evaluator;
-        this.generator = new Generator(evaluator, model.tokenizer());
+        super(model, evaluator);
     }
 
     /** Continues {@code prompt} (BOS added as the vocabulary says, special tokens parsed). */
@@ -62,29 +53,5 @@ public final class Completion implements AutoCloseable {
     public Flow.Publisher<String> publish(String prompt, GenerationOptions options) {
         checkOpen();
         return TokenStreams.publisher(sink -> complete(prompt, options, sink), this::cancel);
-    }
-
-    public void cancel() {
-        cancelled.set(true);
-    }
-
-    private void checkOpen() {
-        model.checkOpen();
-        if (closed) {
-            throw new IllegalStateException("the completion is closed");
-        }
-    }
-
-    Evaluator evaluator() {
-        return evaluator;
-    }
-
-    @Override
-    public void close() {
-        if (!closed) {
-            closed = true;
-            evaluator.close();
-            model.forget(this);
-        }
     }
 }

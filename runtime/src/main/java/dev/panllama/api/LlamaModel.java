@@ -125,7 +125,7 @@ public final class LlamaModel implements AutoCloseable {
 
     public Chat newChat(String systemPrompt, ChatFormat format) {
         Chat chat = new Chat(this, newEvaluator(), format, systemPrompt);
-        sessions.remove(chat.evaluator());
+        sessions.remove(chat.evaluator);
         sessions.add(chat);
         return chat;
     }
@@ -133,7 +133,7 @@ public final class LlamaModel implements AutoCloseable {
     /** Completion of raw prompts, without a chat format. */
     public Completion newCompletion() {
         Completion completion = new Completion(this, newEvaluator());
-        sessions.remove(completion.evaluator());
+        sessions.remove(completion.evaluator);
         sessions.add(completion);
         return completion;
     }

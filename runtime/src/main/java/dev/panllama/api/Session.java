@@ -1,0 +1,45 @@
+package dev.panllama.api;
+
+import dev.panllama.model.Evaluator;
+
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * What chats and completions share: one sequence in a KV cache of their own, the generation loop over
+ * it, cancellation from any thread, and a lifetime inside the model's.
+ */
+abstract sealed class Session implements AutoCloseable permits Chat, Completion {
+
+    final LlamaModel model;
+    final Evaluator evaluator;
+    final Generator generator;
+    final AtomicBoolean cancelled = new AtomicBoolean();
+    private boolean closed;
+
+    Session(LlamaModel model, Evaluator evaluator) {
+        this.model = model;
+        this.evaluator = evaluator;
+        this.generator = new Generator(evaluator, model.tokenizer());
+    }
+
+    /** Stops the generation under way, from any thread; it ends with {@link Generation.StopReason#CANCELLED}. */
+    public void cancel() {
+        cancelled.set(true);
+    }
+
+    void checkOpen() {
+        model.checkOpen();
+        if (closed) {
+            throw new IllegalStateException("this " + getClass().getSimpleName().toLowerCase(java.util.Locale.ROOT) + " is closed");
+        }
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            evaluator.close();
+            model.forget(this);
+        }
+    }
+}
