@@ -29,6 +29,38 @@ public final class Quantization {
     }
 
     /**
+     * Converts {@code elements} values of {@code type} (F16, BF16 or a quantized type) from
+     * {@code source} to F32 in {@code target}, as ggml's own dequantizers do.
+     */
+    public static void toFloat(GgmlType type, MemorySegment source, long elements, MemorySegment target) {
+        NativeLibraries.load();
+        if (source.byteSize() < type.rowBytes(elements) || target.byteSize() < elements * Float.BYTES) {
+            throw new IllegalArgumentException("converting " + elements + " " + type + " values needs "
+                    + type.rowBytes(elements) + " source and " + elements * Float.BYTES + " target bytes");
+        }
+        switch (type) {
+            case F32 -> MemorySegment.copy(source, 0, target, 0, elements * Float.BYTES);
+            case F16 -> Ggml.ggml_fp16_to_fp32_row(source, target, elements);
+            case BF16 -> Ggml.ggml_bf16_to_fp32_row(source, target, elements);
+            default -> {
+                MemorySegment traits = Ggml.ggml_get_type_traits(type.id())
+                        .reinterpret(dev.panllama.bindings.ggml.ggml_type_traits.sizeof());
+                MemorySegment toFloat = dev.panllama.bindings.ggml.ggml_type_traits.to_float(traits);
+                if (toFloat.equals(MemorySegment.NULL)) {
+                    throw new IllegalArgumentException("ggml cannot convert " + type + " to F32");
+                }
+                dev.panllama.bindings.ggml.ggml_to_float_t.invoke(toFloat, source, target, elements);
+            }
+        }
+    }
+
+    /** Whether {@code data} is well-formed {@code type} data (no NaN or infinite scales, for example). */
+    public static boolean isValid(GgmlType type, MemorySegment data) {
+        NativeLibraries.load();
+        return Ggml.ggml_validate_row_data(type.id(), data, data.byteSize());
+    }
+
+    /**
      * Quantizes {@code rows} rows of {@code rowLength} F32 values from {@code source} into
      * {@code target}, which must hold exactly {@code rows * type.rowBytes(rowLength)} bytes.
      * Returns the bytes written.
@@ -41,7 +73,7 @@ public final class Quantization {
             throw new IllegalArgumentException(type + " needs an importance matrix");
         }
         long expected = rows * type.rowBytes(rowLength);
-        if (source.byteSize() != rows * rowLength * ValueLayout.JAVA_FLOAT.byteSize() || target.byteSize() != expected) {
+        if (source.byteSize() < rows * rowLength * ValueLayout.JAVA_FLOAT.byteSize() || target.byteSize() < expected) {
             throw new IllegalArgumentException("quantizing " + rows + " x " + rowLength + " to " + type + " takes "
                     + rows * rowLength * 4 + " source bytes and " + expected + " target bytes, not "
                     + source.byteSize() + " and " + target.byteSize());

@@ -96,10 +96,21 @@ public final class GgufWriter {
         return (int) alignment;
     }
 
-    /** Writes the file to a temporary file beside {@code target}, then renames it into place. */
+    /**
+     * Writes the file to a temporary file beside {@code target}, then renames it into place. A failure,
+     * or the process being stopped (Ctrl-C), leaves neither the temporary file nor a partial target.
+     */
     public void write(Path target) throws IOException {
         Path absolute = target.toAbsolutePath();
         Path temporary = Files.createTempFile(absolute.getParent(), "." + absolute.getFileName(), ".partial");
+        Thread cleanup = new Thread(() -> {
+            try {
+                Files.deleteIfExists(temporary);
+            } catch (IOException ignored) {
+                // the process is ending; nothing more can be done
+            }
+        });
+        Runtime.getRuntime().addShutdownHook(cleanup);
         try {
             try (FileChannel out = FileChannel.open(temporary, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 write(out);
@@ -108,6 +119,11 @@ public final class GgufWriter {
             Files.move(temporary, absolute, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } finally {
             Files.deleteIfExists(temporary);
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook runs anyway
+            }
         }
     }
 

@@ -1,0 +1,89 @@
+package dev.panllama.cli;
+
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.quantize.FileType;
+import dev.panllama.quantize.Quantizer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "quantize", mixinStandardHelpOptions = true,
+        description = "Quantize a GGUF model (F32, F16 or BF16) to a smaller type, as llama-quantize does: same types, same bytes.")
+final class QuantizeCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "IN.gguf", description = "The model to quantize; it is only read.")
+    Path input;
+
+    @Parameters(index = "1", paramLabel = "OUT.gguf", description = "The file to write (replaced only once complete).")
+    Path output;
+
+    @Parameters(index = "2", paramLabel = "TYPE", description = "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K, IQ4_NL, IQ4_XS, TQ1_0, TQ2_0, F16, BF16, F32.")
+    String type;
+
+    @Option(names = "--allow-requantize", description = "Allow an already quantized input (quality suffers).")
+    boolean allowRequantize;
+
+    @Option(names = "--pure", description = "Every quantized tensor of the default type: no mix bumps.")
+    boolean pure;
+
+    @Option(names = "--output-tensor-type", paramLabel = "TYPE", description = "The type of output.weight.")
+    String outputType;
+
+    @Option(names = "--token-embedding-type", paramLabel = "TYPE", description = "The type of token_embd.weight.")
+    String embeddingType;
+
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads (default: all cores).")
+    int threads = Runtime.getRuntime().availableProcessors();
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (!Files.isRegularFile(input)) {
+            throw new IllegalArgumentException(input + ": no such file");
+        }
+        Quantizer.Options options = new Quantizer.Options(FileType.of(type), allowRequantize, pure,
+                tensorType("--output-tensor-type", outputType), tensorType("--token-embedding-type", embeddingType), threads);
+        boolean terminal = System.console() != null && System.console().isTerminal();
+        long started = System.nanoTime();
+        Quantizer.Summary summary = Quantizer.quantize(input, output, options, (done, total, bytes, allBytes) -> {
+            if (terminal) {
+                double seconds = (System.nanoTime() - started) / 1e9;
+                double fraction = allBytes == 0 ? 1 : bytes / (double) allBytes;
+                long eta = fraction > 0 ? Math.round(seconds / fraction - seconds) : 0;
+                int filled = (int) Math.round(fraction * 30);
+                err.printf("\r[%s%s] %3d%% %d/%d tensors, %s, ETA %ds ", "#".repeat(filled), " ".repeat(30 - filled),
+                        Math.round(fraction * 100), done, total, InfoCommand.bytes(bytes), eta);
+                err.flush();
+            }
+        });
+        if (terminal) {
+            err.println();
+        }
+        out.printf("quantized %s to %s as %s: %d tensors, %s -> %s (%.2f -> %.2f bits per weight) in %.1f s%n",
+                input, output, options.type(), summary.tensors(), InfoCommand.bytes(summary.bytesBefore()),
+                InfoCommand.bytes(summary.bytesAfter()), summary.bitsPerWeightBefore(), summary.bitsPerWeightAfter(), summary.seconds());
+        return 0;
+    }
+
+    private static GgmlType tensorType(String option, String name) {
+        if (name == null) {
+            return null;
+        }
+        try {
+            return GgmlType.valueOf(name.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(option + ": unknown tensor type '" + name + "'");
+        }
+    }
+}

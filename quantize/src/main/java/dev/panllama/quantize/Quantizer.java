@@ -1,0 +1,213 @@
+package dev.panllama.quantize;
+
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.ggml.Quantization;
+import dev.panllama.gguf.GgufException;
+import dev.panllama.gguf.GgufFile;
+import dev.panllama.gguf.GgufMetadata;
+import dev.panllama.gguf.GgufTensorInfo;
+import dev.panllama.gguf.GgufValue;
+import dev.panllama.gguf.GgufWriter;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.WritableByteChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * GGUF to GGUF quantization, as llama-quantize makes it: the same type for every tensor, the same
+ * bytes (ggml quantizes, on several threads), the same metadata. Tensors are read from the mapped
+ * input and written one slab of rows at a time, so memory stays near {@link #SLAB_BYTES} plus one
+ * output slab whatever the model's size. The output is written beside its target and renamed into
+ * place when whole; the input is only read.
+ */
+public final class Quantizer {
+
+    /** Upper bound of the working memory of one slab: source rows, their F32 form and the result. */
+    public static final long SLAB_BYTES = 128L << 20;
+    private static final int QUANTIZATION_VERSION = 2;
+    private static final Pattern LAYER = Pattern.compile("blk\\.(\\d+)\\..*");
+
+    /** What to make. {@code outputType} and {@code embeddingType} may be null (the mix decides). */
+    public record Options(FileType type, boolean allowRequantize, boolean pure, GgmlType outputType,
+                          GgmlType embeddingType, int threads) {
+        public Options {
+            if (threads < 1) {
+                throw new IllegalArgumentException("--threads must be at least 1, not " + threads);
+            }
+        }
+    }
+
+    /** Told after each tensor. */
+    @FunctionalInterface
+    public interface Progress {
+        void update(int tensorsDone, int tensors, long bytesDone, long bytesTotal);
+    }
+
+    /** What a quantization did. */
+    public record Summary(int tensors, long parameters, long bytesBefore, long bytesAfter, double seconds) {
+        public double bitsPerWeightBefore() {
+            return parameters == 0 ? 0 : bytesBefore * 8.0 / parameters;
+        }
+
+        public double bitsPerWeightAfter() {
+            return parameters == 0 ? 0 : bytesAfter * 8.0 / parameters;
+        }
+    }
+
+    private Quantizer() {
+    }
+
+    /** The order llama-quantize visits and writes tensors in: by layer (model-wide ones first), then by name. */
+    static List<GgufTensorInfo> inLlamaOrder(List<GgufTensorInfo> tensors) {
+        return tensors.stream().sorted(Comparator.comparingInt((GgufTensorInfo t) -> layerOf(t.name()))
+                .thenComparing(GgufTensorInfo::name)).toList();
+    }
+
+    private static int layerOf(String name) {
+        Matcher m = LAYER.matcher(name);
+        return m.matches() ? Integer.parseInt(m.group(1)) : -1;
+    }
+
+    public static Summary quantize(Path input, Path output, Options options, Progress progress) throws IOException {
+        if (input.toAbsolutePath().normalize().equals(output.toAbsolutePath().normalize())
+                || (Files.exists(output) && Files.isSameFile(input, output))) {
+            throw new IllegalArgumentException("the output must not be the input (" + input + ")");
+        }
+        long start = System.nanoTime();
+        try (GgufFile file = GgufFile.open(input)) {
+            GgufMetadata metadata = file.metadata();
+            List<GgufTensorInfo> tensors = inLlamaOrder(file.tensors());
+            TypeSelector selector = new TypeSelector(model(metadata, tensors), new TypeSelector.Options(
+                    options.type(), options.pure(), options.outputType(), options.embeddingType()));
+
+            GgufWriter writer = new GgufWriter().putAll(metadata)
+                    .remove("split.no").remove("split.count").remove("split.tensors.count")
+                    .put("general.quantization_version", GgufValue.ofUint32(QUANTIZATION_VERSION))
+                    .put("general.file_type", GgufValue.ofUint32(options.type().id()));
+            long before = 0, after = 0, parameters = 0;
+            long[] done = {0};
+            int[] count = {0};
+            long total = tensors.stream().mapToLong(GgufTensorInfo::byteSize).sum();
+            try (ExecutorService pool = Executors.newFixedThreadPool(options.threads())) {
+                for (GgufTensorInfo tensor : tensors) {
+                    GgmlType target = selector.select(tensor);
+                    if (target != tensor.type() && tensor.type().isQuantized() && !options.allowRequantize()) {
+                        throw new IllegalArgumentException("tensor " + tensor.name() + " is already " + tensor.type()
+                                + "; requantizing loses quality, allow it with --allow-requantize");
+                    }
+                    GgufTensorInfo converted = new GgufTensorInfo(tensor.name(), target, tensor.shape(), 0, 0);
+                    before += tensor.byteSize();
+                    after += converted.byteSize();
+                    parameters += tensor.elementCount();
+                    MemorySegment source = file.data(tensor);
+                    writer.tensor(tensor.name(), target, tensor.shape(), out -> {
+                        if (target == tensor.type()) {
+                            GgufWriter.TensorData.of(source).writeTo(out);
+                        } else {
+                            convert(tensor, target, source, out, pool, options.threads());
+                        }
+                        done[0] += tensor.byteSize();
+                        progress.update(++count[0], tensors.size(), done[0], total);
+                    });
+                }
+                writer.write(output);
+            }
+            return new Summary(tensors.size(), parameters, before, after, (System.nanoTime() - start) / 1e9);
+        }
+    }
+
+    private static TypeSelector.Model model(GgufMetadata metadata, List<GgufTensorInfo> tensors) {
+        String arch = metadata.getString("general.architecture");
+        int heads = firstInt(metadata, arch + ".attention.head_count", 1);
+        int attentionV = (int) tensors.stream().filter(t -> t.name().contains("attn_v.weight")
+                || t.name().contains("attn_qkv.weight") || t.name().contains("attn_kv_b.weight")).count();
+        boolean tied = tensors.stream().noneMatch(t -> t.name().equals("output.weight"));
+        return new TypeSelector.Model(arch, metadata.getInt(arch + ".block_count"), heads,
+                firstInt(metadata, arch + ".attention.head_count_kv", heads),
+                metadata.findInt(arch + ".expert_count").orElse(0), tied, attentionV);
+    }
+
+    private static int firstInt(GgufMetadata metadata, String key, int fallback) {
+        var value = metadata.find(key);
+        if (value.isEmpty()) {
+            return fallback;
+        }
+        if (value.get().value() instanceof dev.panllama.gguf.GgufArray array) {
+            int[] values = array.ints();
+            return values.length == 0 ? fallback : values[0];
+        }
+        return metadata.getInt(key);
+    }
+
+    /** Converts one tensor slab by slab: to F32, then to the target type in row chunks on the pool. */
+    private static void convert(GgufTensorInfo tensor, GgmlType target, MemorySegment source, WritableByteChannel out,
+                                ExecutorService pool, int threads) throws IOException {
+        long rowLength = tensor.dim(0);
+        long rows = tensor.elementCount() / rowLength;
+        long sourceRow = tensor.type().rowBytes(rowLength);
+        long targetRow = target.rowBytes(rowLength);
+        long rowCost = sourceRow + targetRow + rowLength * Float.BYTES;
+        long slabRows = Math.max(1, Math.min(rows, SLAB_BYTES / rowCost));
+        // Shared: the pool's threads read and write these buffers.
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment floats = arena.allocate(slabRows * rowLength * Float.BYTES, 64);
+            MemorySegment result = arena.allocate(slabRows * targetRow, 64);
+            for (long row = 0; row < rows; row += slabRows) {
+                long n = Math.min(slabRows, rows - row);
+                MemorySegment slab = source.asSlice(row * sourceRow, n * sourceRow);
+                Quantization.toFloat(tensor.type(), slab, n * rowLength, floats);
+                MemorySegment converted = result.asSlice(0, n * targetRow);
+                if (target == GgmlType.F32) {
+                    MemorySegment.copy(floats, 0, converted, 0, n * targetRow);
+                } else {
+                    quantizeRows(target, floats, converted, n, rowLength, pool, threads);
+                }
+                if (target.isQuantized() && !Quantization.isValid(target, converted)) {
+                    throw new GgufException("tensor " + tensor.name() + ": ggml produced invalid " + target
+                            + " data (the source has NaN or infinite values?)");
+                }
+                ByteBuffer bytes = converted.asByteBuffer();
+                while (bytes.hasRemaining()) {
+                    out.write(bytes);
+                }
+            }
+        }
+    }
+
+    private static void quantizeRows(GgmlType target, MemorySegment floats, MemorySegment converted, long rows,
+                                     long rowLength, ExecutorService pool, int threads) throws IOException {
+        long rowsPerTask = Math.max(1, (rows + threads - 1) / threads);
+        long floatRow = rowLength * Float.BYTES;
+        long targetRow = target.rowBytes(rowLength);
+        List<Future<?>> tasks = new ArrayList<>();
+        for (long first = 0; first < rows; first += rowsPerTask) {
+            long count = Math.min(rowsPerTask, rows - first);
+            MemorySegment from = floats.asSlice(first * floatRow, count * floatRow);
+            MemorySegment to = converted.asSlice(first * targetRow, count * targetRow);
+            tasks.add(pool.submit(() -> Quantization.quantize(target, from, count, rowLength, to)));
+        }
+        try {
+            for (Future<?> task : tasks) {
+                task.get();
+            }
+        } catch (ExecutionException e) {
+            throw new IOException("quantizing failed: " + e.getCause().getMessage(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while quantizing", e);
+        }
+    }
+}
