@@ -40,9 +40,12 @@ public final class Quantizer {
     private static final int QUANTIZATION_VERSION = 2;
     private static final Pattern LAYER = Pattern.compile("blk\\.(\\d+)\\..*");
 
-    /** What to make. {@code outputType} and {@code embeddingType} may be null (the mix decides). */
+    /**
+     * What to make. {@code outputType} and {@code embeddingType} may be null (the mix decides);
+     * {@code importance} is an imatrix GGUF, or null.
+     */
     public record Options(FileType type, boolean allowRequantize, boolean pure, GgmlType outputType,
-                          GgmlType embeddingType, int threads) {
+                          GgmlType embeddingType, int threads, Path importance) {
         public Options {
             if (threads < 1) {
                 throw new IllegalArgumentException("--threads must be at least 1, not " + threads);
@@ -87,16 +90,28 @@ public final class Quantizer {
             throw new IllegalArgumentException("the output must not be the input (" + input + ")");
         }
         long start = System.nanoTime();
+        ImportanceMatrix importance = options.importance() == null ? null : ImportanceMatrix.load(options.importance());
         try (GgufFile file = GgufFile.open(input)) {
             GgufMetadata metadata = file.metadata();
             List<GgufTensorInfo> tensors = inLlamaOrder(file.tensors());
             TypeSelector selector = new TypeSelector(model(metadata, tensors), new TypeSelector.Options(
-                    options.type(), options.pure(), options.outputType(), options.embeddingType()));
+                    options.type(), options.pure(), options.outputType(), options.embeddingType(), importance != null));
 
             GgufWriter writer = new GgufWriter().putAll(metadata)
                     .remove("split.no").remove("split.count").remove("split.tensors.count")
                     .put("general.quantization_version", GgufValue.ofUint32(QUANTIZATION_VERSION))
                     .put("general.file_type", GgufValue.ofUint32(options.type().id()));
+            if (importance != null) {
+                // The record llama-quantize leaves of the importance matrix it used.
+                writer.put("quantize.imatrix.file", options.importance().toString());
+                if (!importance.datasets().isEmpty()) {
+                    writer.put("quantize.imatrix.dataset", importance.datasets().getFirst());
+                }
+                writer.put("quantize.imatrix.entries_count", GgufValue.ofUint32(importance.entries()));
+                if (importance.chunks() > 0) {
+                    writer.put("quantize.imatrix.chunks_count", GgufValue.ofUint32(importance.chunks()));
+                }
+            }
             long before = 0, after = 0, parameters = 0;
             long[] done = {0};
             int[] count = {0};
@@ -113,11 +128,12 @@ public final class Quantizer {
                     after += converted.byteSize();
                     parameters += tensor.elementCount();
                     MemorySegment source = file.data(tensor);
+                    float[] weights = target == tensor.type() ? null : importanceOf(importance, tensor);
                     writer.tensor(tensor.name(), target, tensor.shape(), out -> {
                         if (target == tensor.type()) {
                             GgufWriter.TensorData.of(source).writeTo(out);
                         } else {
-                            convert(tensor, target, source, out, pool, options.threads());
+                            convert(tensor, target, source, weights, out, pool, options.threads());
                         }
                         done[0] += tensor.byteSize();
                         progress.update(++count[0], tensors.size(), done[0], total);
@@ -127,6 +143,22 @@ public final class Quantizer {
             }
             return new Summary(tensors.size(), parameters, before, after, (System.nanoTime() - start) / 1e9);
         }
+    }
+
+    /** The tensor's column importance, one row per expert; null without a matrix or an entry for it. */
+    private static float[] importanceOf(ImportanceMatrix importance, GgufTensorInfo tensor) {
+        if (importance == null) {
+            return null;
+        }
+        float[] values = importance.of(tensor.name()).orElse(null);
+        if (values != null && values.length != tensor.dim(0) * tensor.dim(2)) {
+            if (tensor.name().equals("token_embd.weight")) {
+                return null;
+            }
+            throw new IllegalArgumentException("the importance matrix has " + values.length + " values for "
+                    + tensor.name() + ", which needs " + tensor.dim(0) * tensor.dim(2));
+        }
+        return values;
     }
 
     private static TypeSelector.Model model(GgufMetadata metadata, List<GgufTensorInfo> tensors) {
@@ -153,8 +185,8 @@ public final class Quantizer {
     }
 
     /** Converts one tensor slab by slab: to F32, then to the target type in row chunks on the pool. */
-    private static void convert(GgufTensorInfo tensor, GgmlType target, MemorySegment source, WritableByteChannel out,
-                                ExecutorService pool, int threads) throws IOException {
+    private static void convert(GgufTensorInfo tensor, GgmlType target, MemorySegment source, float[] importance,
+                                WritableByteChannel out, ExecutorService pool, int threads) throws IOException {
         long rowLength = tensor.dim(0);
         long rows = tensor.elementCount() / rowLength;
         long sourceRow = tensor.type().rowBytes(rowLength);
@@ -165,6 +197,8 @@ public final class Quantizer {
         try (Arena arena = Arena.ofShared()) {
             MemorySegment floats = arena.allocate(slabRows * rowLength * Float.BYTES, 64);
             MemorySegment result = arena.allocate(slabRows * targetRow, 64);
+            MemorySegment weights = importance == null ? MemorySegment.NULL
+                    : arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_FLOAT, importance);
             for (long row = 0; row < rows; row += slabRows) {
                 long n = Math.min(slabRows, rows - row);
                 MemorySegment slab = source.asSlice(row * sourceRow, n * sourceRow);
@@ -173,7 +207,7 @@ public final class Quantizer {
                 if (target == GgmlType.F32) {
                     MemorySegment.copy(floats, 0, converted, 0, n * targetRow);
                 } else {
-                    quantizeRows(target, floats, converted, n, rowLength, pool, threads);
+                    quantizeRows(target, floats, converted, row, n, tensor.dim(1), rowLength, weights, pool, threads);
                 }
                 if (target.isQuantized() && !Quantization.isValid(target, converted)) {
                     throw new GgufException("tensor " + tensor.name() + ": ggml produced invalid " + target
@@ -187,17 +221,26 @@ public final class Quantizer {
         }
     }
 
-    private static void quantizeRows(GgmlType target, MemorySegment floats, MemorySegment converted, long rows,
-                                     long rowLength, ExecutorService pool, int threads) throws IOException {
+    /**
+     * Quantizes the slab's {@code rows} rows (the tensor's rows {@code firstRow..}) in tasks on the pool.
+     * A task never crosses from one expert's matrix into the next: each has its own importance row.
+     */
+    private static void quantizeRows(GgmlType target, MemorySegment floats, MemorySegment converted, long firstRow,
+                                     long rows, long rowsPerExpert, long rowLength, MemorySegment importance,
+                                     ExecutorService pool, int threads) throws IOException {
         long rowsPerTask = Math.max(1, (rows + threads - 1) / threads);
         long floatRow = rowLength * Float.BYTES;
         long targetRow = target.rowBytes(rowLength);
         List<Future<?>> tasks = new ArrayList<>();
-        for (long first = 0; first < rows; first += rowsPerTask) {
-            long count = Math.min(rowsPerTask, rows - first);
+        for (long first = 0; first < rows; ) {
+            long global = firstRow + first;
+            long count = Math.min(Math.min(rowsPerTask, rows - first), rowsPerExpert - global % rowsPerExpert);
             MemorySegment from = floats.asSlice(first * floatRow, count * floatRow);
             MemorySegment to = converted.asSlice(first * targetRow, count * targetRow);
-            tasks.add(pool.submit(() -> Quantization.quantize(target, from, count, rowLength, to)));
+            MemorySegment weights = importance.equals(MemorySegment.NULL) ? importance
+                    : importance.asSlice(global / rowsPerExpert * floatRow, floatRow);
+            tasks.add(pool.submit(() -> Quantization.quantize(target, from, count, rowLength, to, weights)));
+            first += count;
         }
         try {
             for (Future<?> task : tasks) {

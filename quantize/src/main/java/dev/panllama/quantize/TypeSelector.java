@@ -34,7 +34,7 @@ final class TypeSelector {
     }
 
     /** The options that change the choice. */
-    record Options(FileType fileType, boolean pure, GgmlType outputType, GgmlType embeddingType) {
+    record Options(FileType fileType, boolean pure, GgmlType outputType, GgmlType embeddingType, boolean importance) {
     }
 
     private enum Category { OUTPUT, TOKEN_EMBD, ATTENTION_QKV, ATTENTION_V, ATTENTION_K, ATTENTION_Q, ATTENTION_OUTPUT, FFN_UP, FFN_GATE, FFN_DOWN, OTHER }
@@ -190,12 +190,15 @@ final class TypeSelector {
                     if (moreBits(layer, layers)) {
                         type = GgmlType.Q6_K;
                     }
-                } else if (layer < layers / 8 && (f == FileType.IQ4_NL || f == FileType.IQ4_XS)) {
+                } else if (layer < layers / 8 && (f == FileType.IQ4_NL || f == FileType.IQ4_XS) && !options.importance()) {
                     type = GgmlType.Q5_K;
                 } else if (f == FileType.Q5_K_M && moreBits(layer, layers)) {
                     type = GgmlType.Q6_K;
                 } else if (f == FileType.Q4_K_S && layer < layers / 8) {
                     type = GgmlType.Q5_K;
+                } else if ((f == FileType.Q4_0 || f == FileType.Q5_0) && options.importance() && layer < layers / 8) {
+                    // The first ffn_down layers go wild even with an importance matrix at Q4_0/Q5_0.
+                    type = f == FileType.Q4_0 ? GgmlType.Q4_1 : GgmlType.Q5_1;
                 }
                 ffnDown++;
                 return type;

@@ -66,11 +66,25 @@ public final class Quantization {
      * Returns the bytes written.
      */
     public static long quantize(GgmlType type, MemorySegment source, long rows, long rowLength, MemorySegment target) {
+        return quantize(type, source, rows, rowLength, target, MemorySegment.NULL);
+    }
+
+    /**
+     * As {@link #quantize(GgmlType, MemorySegment, long, long, MemorySegment)}, weighting each column
+     * by {@code importance} ({@code rowLength} floats, or NULL for none): an importance matrix, as
+     * llama.cpp's imatrix tool measures it, lets the quantizer keep the columns that matter.
+     */
+    public static long quantize(GgmlType type, MemorySegment source, long rows, long rowLength, MemorySegment target,
+                                MemorySegment importance) {
         if (!canQuantizeTo(type)) {
             throw new IllegalArgumentException("ggml cannot quantize to " + type);
         }
-        if (requiresImportanceMatrix(type)) {
+        boolean weighted = !importance.equals(MemorySegment.NULL);
+        if (!weighted && requiresImportanceMatrix(type)) {
             throw new IllegalArgumentException(type + " needs an importance matrix");
+        }
+        if (weighted && importance.byteSize() < rowLength * Float.BYTES) {
+            throw new IllegalArgumentException("the importance matrix needs " + rowLength + " values per row");
         }
         long expected = rows * type.rowBytes(rowLength);
         if (source.byteSize() < rows * rowLength * ValueLayout.JAVA_FLOAT.byteSize() || target.byteSize() < expected) {
@@ -78,6 +92,6 @@ public final class Quantization {
                     + rows * rowLength * 4 + " source bytes and " + expected + " target bytes, not "
                     + source.byteSize() + " and " + target.byteSize());
         }
-        return Ggml.ggml_quantize_chunk(type.id(), source, target, 0, rows, rowLength, MemorySegment.NULL);
+        return Ggml.ggml_quantize_chunk(type.id(), source, target, 0, rows, rowLength, importance);
     }
 }

@@ -31,10 +31,11 @@ public final class GgufWriter {
     public interface TensorData {
         void writeTo(WritableByteChannel out) throws IOException;
 
-        /** Data already in memory or mapped. */
+        /** Data already in memory or mapped (a heap segment of any primitive array will do, little-endian). */
         static TensorData of(MemorySegment bytes) {
             return out -> {
-                ByteBuffer buffer = bytes.asByteBuffer();
+                boolean viewable = bytes.isNative() || bytes.heapBase().map(base -> base instanceof byte[]).orElse(false);
+                ByteBuffer buffer = viewable ? bytes.asByteBuffer() : ByteBuffer.wrap(bytes.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
                 while (buffer.hasRemaining()) {
                     out.write(buffer);
                 }

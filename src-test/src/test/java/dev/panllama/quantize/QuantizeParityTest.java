@@ -90,7 +90,7 @@ class QuantizeParityTest {
             Path expected = temp.resolve("ref-" + type + "-" + input.getFileName());
             Path actual = temp.resolve("ours-" + type + "-" + input.getFileName());
             reference(input, expected, type);
-            Quantizer.quantize(input, actual, new Quantizer.Options(FileType.of(type), false, false, null, null, 2),
+            Quantizer.quantize(input, actual, new Quantizer.Options(FileType.of(type), false, false, null, null, 2, null),
                     (done, total, bytes, all) -> { });
             assertSameFiles(expected, actual);
             Files.delete(expected);
@@ -103,23 +103,76 @@ class QuantizeParityTest {
         Path expected = temp.resolve("ref-options.gguf");
         Path actual = temp.resolve("ours-options.gguf");
         reference(moe, expected, "Q4_K_M", "--pure", "--output-tensor-type", "q8_0", "--token-embedding-type", "q4_0");
-        Quantizer.quantize(moe, actual, new Quantizer.Options(FileType.Q4_K_M, false, true, GgmlType.Q8_0, GgmlType.Q4_0, 2),
+        Quantizer.quantize(moe, actual, new Quantizer.Options(FileType.Q4_K_M, false, true, GgmlType.Q8_0, GgmlType.Q4_0, 2, null),
                 (done, total, bytes, all) -> { });
         assertSameFiles(expected, actual);
+    }
+
+    /** An imatrix GGUF for {@code model}: random positive sums, counts per expert, one expert never seen. */
+    private static Path importanceMatrix(Path model) throws IOException {
+        Path file = temp.resolve("imatrix.gguf");
+        java.util.Random random = new java.util.Random(5);
+        dev.panllama.gguf.GgufWriter writer = new dev.panllama.gguf.GgufWriter()
+                .put("imatrix.datasets", dev.panllama.gguf.GgufValue.of(dev.panllama.gguf.GgufArray.ofStrings("calibration.txt")))
+                .put("imatrix.chunk_count", dev.panllama.gguf.GgufValue.ofUint32(10))
+                .put("imatrix.chunk_size", dev.panllama.gguf.GgufValue.ofUint32(512));
+        try (GgufFile gguf = GgufFile.open(model)) {
+            for (GgufTensorInfo tensor : gguf.tensors()) {
+                if (tensor.dimensions() < 2 || tensor.name().contains("norm") || tensor.name().contains("gate_inp")) {
+                    continue;
+                }
+                int columns = (int) tensor.dim(0);
+                int experts = (int) tensor.dim(2);
+                float[] sums = new float[columns * experts];
+                float[] counts = new float[experts];
+                for (int i = 0; i < sums.length; i++) {
+                    sums[i] = 1 + 100 * random.nextFloat();
+                }
+                for (int e = 0; e < experts; e++) {
+                    counts[e] = e == experts - 1 && experts > 1 ? 0 : 10 + random.nextInt(50);
+                }
+                writer.tensor(tensor.name() + ".in_sum2", GgmlType.F32, new long[] {columns, experts},
+                        dev.panllama.gguf.GgufWriter.TensorData.of(java.lang.foreign.MemorySegment.ofArray(sums)));
+                writer.tensor(tensor.name() + ".counts", GgmlType.F32, new long[] {1, experts},
+                        dev.panllama.gguf.GgufWriter.TensorData.of(java.lang.foreign.MemorySegment.ofArray(counts)));
+            }
+        }
+        writer.write(file);
+        return file;
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"Q4_K_M", "IQ4_XS", "Q4_0"})
+    void importanceMatrixAsLlamaQuantizeUsesIt(String type) throws Exception {
+        Path imatrix = importanceMatrix(moe);
+        Path expected = temp.resolve("ref-imatrix-" + type + ".gguf");
+        Path actual = temp.resolve("ours-imatrix-" + type + ".gguf");
+        reference(moe, expected, type, "--imatrix", imatrix.toString());
+        Quantizer.quantize(moe, actual, new Quantizer.Options(FileType.of(type), false, false, null, null, 2, imatrix),
+                (done, total, bytes, all) -> { });
+        assertSameFiles(expected, actual);
+        // ... and the matrix made a difference.
+        Path plain = temp.resolve("plain-" + type + ".gguf");
+        Quantizer.quantize(moe, plain, new Quantizer.Options(FileType.of(type), false, false, null, null, 2, null),
+                (done, total, bytes, all) -> { });
+        try (GgufFile weighted = GgufFile.open(actual); GgufFile unweighted = GgufFile.open(plain)) {
+            GgufTensorInfo q = weighted.tensor("blk.1.attn_q.weight");
+            assertTrue(weighted.data(q).mismatch(unweighted.data(unweighted.tensor(q.name()))) != -1);
+        }
     }
 
     @Test
     void badInputsFailCleanlyAndLeaveNothingBehind() throws Exception {
         var same = assertThrows(IllegalArgumentException.class, () -> Quantizer.quantize(moe, moe,
-                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1), (a, b, c, d) -> { }));
+                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1, null), (a, b, c, d) -> { }));
         assertTrue(same.getMessage().contains("must not be the input"), same.getMessage());
         assertThrows(IllegalArgumentException.class, () -> FileType.of("Q9_X"));
 
         Path quantized = temp.resolve("q8.gguf");
-        Quantizer.quantize(moe, quantized, new Quantizer.Options(FileType.Q8_0, false, false, null, null, 2), (a, b, c, d) -> { });
+        Quantizer.quantize(moe, quantized, new Quantizer.Options(FileType.Q8_0, false, false, null, null, 2, null), (a, b, c, d) -> { });
         Path requantized = temp.resolve("requantized.gguf");
         var requantize = assertThrows(IllegalArgumentException.class, () -> Quantizer.quantize(quantized, requantized,
-                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1), (a, b, c, d) -> { }));
+                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1, null), (a, b, c, d) -> { }));
         assertTrue(requantize.getMessage().contains("--allow-requantize"), requantize.getMessage());
         assertFalse(Files.exists(requantized));
 
@@ -128,7 +181,7 @@ class QuantizeParityTest {
         Files.write(truncated, java.util.Arrays.copyOf(whole, whole.length / 3));
         Path out = temp.resolve("from-truncated.gguf");
         assertThrows(GgufException.class, () -> Quantizer.quantize(truncated, out,
-                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1), (a, b, c, d) -> { }));
+                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1, null), (a, b, c, d) -> { }));
         try (var files = Files.list(temp)) {
             assertTrue(files.noneMatch(p -> p.getFileName().toString().contains("from-truncated")), "nothing left behind");
         }
