@@ -39,6 +39,9 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--token-embedding-type", paramLabel = "TYPE", description = "The type of token_embd.weight.")
     String embeddingType;
 
+    @Option(names = "--keep-split", description = "Quantize a split model into as many parts, OUT-00001-of-0000N.gguf and on.")
+    boolean keepSplit;
+
     @Option(names = "--imatrix", paramLabel = "FILE", description = "An importance matrix (llama.cpp's imatrix GGUF) to weigh the quantization by.")
     Path imatrix;
 
@@ -56,7 +59,7 @@ final class QuantizeCommand implements Callable<Integer> {
             throw new IllegalArgumentException(input + ": no such file");
         }
         Quantizer.Options options = new Quantizer.Options(FileType.of(type), allowRequantize, pure,
-                tensorType("--output-tensor-type", outputType), tensorType("--token-embedding-type", embeddingType), threads, imatrix);
+                tensorType("--output-tensor-type", outputType), tensorType("--token-embedding-type", embeddingType), threads, imatrix, keepSplit);
         boolean terminal = System.console() != null && System.console().isTerminal();
         long started = System.nanoTime();
         Quantizer.Summary summary = Quantizer.quantize(input, output, options, (done, total, bytes, allBytes) -> {

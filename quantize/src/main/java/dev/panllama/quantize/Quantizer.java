@@ -42,10 +42,11 @@ public final class Quantizer {
 
     /**
      * What to make. {@code outputType} and {@code embeddingType} may be null (the mix decides);
-     * {@code importance} is an imatrix GGUF, or null.
+     * {@code importance} is an imatrix GGUF, or null; with {@code keepSplit} a split input gives a
+     * split output of as many parts, named {@code OUT-00001-of-0000N.gguf} like llama-quantize's.
      */
     public record Options(FileType type, boolean allowRequantize, boolean pure, GgmlType outputType,
-                          GgmlType embeddingType, int threads, Path importance) {
+                          GgmlType embeddingType, int threads, Path importance, boolean keepSplit) {
         public Options {
             if (threads < 1) {
                 throw new IllegalArgumentException("--threads must be at least 1, not " + threads);
@@ -73,10 +74,29 @@ public final class Quantizer {
     private Quantizer() {
     }
 
-    /** The order llama-quantize visits and writes tensors in: by layer (model-wide ones first), then by name. */
-    static List<GgufTensorInfo> inLlamaOrder(List<GgufTensorInfo> tensors) {
-        return tensors.stream().sorted(Comparator.comparingInt((GgufTensorInfo t) -> layerOf(t.name()))
-                .thenComparing(GgufTensorInfo::name)).toList();
+    /**
+     * The order llama-quantize visits and writes tensors in: by layer (model-wide ones first), then by
+     * name; with {@code keepSplit}, by part and place in the part instead.
+     */
+    static List<GgufTensorInfo> inLlamaOrder(List<GgufTensorInfo> tensors, boolean keepSplit) {
+        Comparator<GgufTensorInfo> order = keepSplit
+                ? Comparator.comparingInt(GgufTensorInfo::part).thenComparingLong(GgufTensorInfo::offset)
+                : Comparator.comparingInt((GgufTensorInfo t) -> layerOf(t.name())).thenComparing(GgufTensorInfo::name);
+        return tensors.stream().sorted(order).toList();
+    }
+
+    /** Where each part goes: OUT itself, or with keepSplit OUT (less .gguf) -0000i-of-0000N.gguf. */
+    static List<Path> outputParts(Path output, boolean keepSplit, int parts) {
+        if (!keepSplit) {
+            return List.of(output);
+        }
+        String name = output.getFileName().toString();
+        String prefix = name.endsWith(".gguf") ? name.substring(0, name.length() - ".gguf".length()) : name;
+        List<Path> paths = new ArrayList<>();
+        for (int i = 1; i <= parts; i++) {
+            paths.add(output.resolveSibling(String.format("%s-%05d-of-%05d.gguf", prefix, i, parts)));
+        }
+        return paths;
     }
 
     private static int layerOf(String name) {
@@ -93,7 +113,14 @@ public final class Quantizer {
         ImportanceMatrix importance = options.importance() == null ? null : ImportanceMatrix.load(options.importance());
         try (GgufFile file = GgufFile.open(input)) {
             GgufMetadata metadata = file.metadata();
-            List<GgufTensorInfo> tensors = inLlamaOrder(file.tensors());
+            List<GgufTensorInfo> tensors = inLlamaOrder(file.tensors(), options.keepSplit());
+            int parts = options.keepSplit() ? file.parts().size() : 1;
+            List<Path> outputs = outputParts(output, options.keepSplit(), parts);
+            for (Path part : outputs) {
+                if (file.parts().stream().anyMatch(p -> p.toAbsolutePath().normalize().equals(part.toAbsolutePath().normalize()))) {
+                    throw new IllegalArgumentException("the output must not be the input (" + part + ")");
+                }
+            }
             TypeSelector selector = new TypeSelector(model(metadata, tensors), new TypeSelector.Options(
                     options.type(), options.pure(), options.outputType(), options.embeddingType(), importance != null));
 
@@ -110,6 +137,18 @@ public final class Quantizer {
                 writer.put("quantize.imatrix.entries_count", GgufValue.ofUint32(importance.entries()));
                 if (importance.chunks() > 0) {
                     writer.put("quantize.imatrix.chunks_count", GgufValue.ofUint32(importance.chunks()));
+                }
+            }
+            // The first part holds the metadata; the others only say which part they are, as llama-quantize's do.
+            List<GgufWriter> writers = new ArrayList<>(List.of(writer));
+            for (int i = 1; i < parts; i++) {
+                writers.add(new GgufWriter());
+            }
+            if (options.keepSplit()) {
+                for (int i = 0; i < parts; i++) {
+                    writers.get(i).put("split.no", new GgufValue(dev.panllama.gguf.GgufValueType.UINT16, (long) i))
+                            .put("split.count", new GgufValue(dev.panllama.gguf.GgufValueType.UINT16, (long) parts))
+                            .put("split.tensors.count", GgufValue.ofInt32(tensors.size()));
                 }
             }
             long before = 0, after = 0, parameters = 0;
@@ -129,7 +168,7 @@ public final class Quantizer {
                     parameters += tensor.elementCount();
                     MemorySegment source = file.data(tensor);
                     float[] weights = target == tensor.type() ? null : importanceOf(importance, tensor);
-                    writer.tensor(tensor.name(), target, tensor.shape(), out -> {
+                    writers.get(options.keepSplit() ? tensor.part() : 0).tensor(tensor.name(), target, tensor.shape(), out -> {
                         if (target == tensor.type()) {
                             GgufWriter.TensorData.of(source).writeTo(out);
                         } else {
@@ -139,7 +178,9 @@ public final class Quantizer {
                         progress.update(++count[0], tensors.size(), done[0], total);
                     });
                 }
-                writer.write(output);
+                for (int i = 0; i < parts; i++) {
+                    writers.get(i).write(outputs.get(i));
+                }
             }
             return new Summary(tensors.size(), parameters, before, after, (System.nanoTime() - start) / 1e9);
         }

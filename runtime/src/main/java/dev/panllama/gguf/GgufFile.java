@@ -56,7 +56,15 @@ public final class GgufFile implements AutoCloseable {
      * @throws GgufException when a file is missing, unreadable or not a valid GGUF
      */
     public static GgufFile open(Path path) {
-        List<Path> parts = partsOf(path);
+        return open(partsOf(path), true);
+    }
+
+    /** Opens one part of a split model on its own (its tensors only), or any single file. */
+    public static GgufFile openPart(Path path) {
+        return open(List.of(path), false);
+    }
+
+    private static GgufFile open(List<Path> parts, boolean checkSplit) {
         Arena arena = NativeResources.openArena();
         try {
             List<MemorySegment> mappings = new ArrayList<>();
@@ -69,7 +77,9 @@ public final class GgufFile implements AutoCloseable {
                 GgufParser.Parsed parsed = GgufParser.parse(file, mapped, part);
                 if (first == null) {
                     first = parsed;
-                    checkSplitCount(file, parsed.metadata(), parts.size());
+                    if (checkSplit) {
+                        checkSplitCount(file, parsed.metadata(), parts.size());
+                    }
                 }
                 for (GgufTensorInfo info : parsed.tensors()) {
                     if (tensors.putIfAbsent(info.name(), info) != null) {

@@ -90,7 +90,7 @@ class QuantizeParityTest {
             Path expected = temp.resolve("ref-" + type + "-" + input.getFileName());
             Path actual = temp.resolve("ours-" + type + "-" + input.getFileName());
             reference(input, expected, type);
-            Quantizer.quantize(input, actual, new Quantizer.Options(FileType.of(type), false, false, null, null, 2, null),
+            Quantizer.quantize(input, actual, new Quantizer.Options(FileType.of(type), false, false, null, null, 2, null, false),
                     (done, total, bytes, all) -> { });
             assertSameFiles(expected, actual);
             Files.delete(expected);
@@ -103,7 +103,7 @@ class QuantizeParityTest {
         Path expected = temp.resolve("ref-options.gguf");
         Path actual = temp.resolve("ours-options.gguf");
         reference(moe, expected, "Q4_K_M", "--pure", "--output-tensor-type", "q8_0", "--token-embedding-type", "q4_0");
-        Quantizer.quantize(moe, actual, new Quantizer.Options(FileType.Q4_K_M, false, true, GgmlType.Q8_0, GgmlType.Q4_0, 2, null),
+        Quantizer.quantize(moe, actual, new Quantizer.Options(FileType.Q4_K_M, false, true, GgmlType.Q8_0, GgmlType.Q4_0, 2, null, false),
                 (done, total, bytes, all) -> { });
         assertSameFiles(expected, actual);
     }
@@ -148,12 +148,12 @@ class QuantizeParityTest {
         Path expected = temp.resolve("ref-imatrix-" + type + ".gguf");
         Path actual = temp.resolve("ours-imatrix-" + type + ".gguf");
         reference(moe, expected, type, "--imatrix", imatrix.toString());
-        Quantizer.quantize(moe, actual, new Quantizer.Options(FileType.of(type), false, false, null, null, 2, imatrix),
+        Quantizer.quantize(moe, actual, new Quantizer.Options(FileType.of(type), false, false, null, null, 2, imatrix, false),
                 (done, total, bytes, all) -> { });
         assertSameFiles(expected, actual);
         // ... and the matrix made a difference.
         Path plain = temp.resolve("plain-" + type + ".gguf");
-        Quantizer.quantize(moe, plain, new Quantizer.Options(FileType.of(type), false, false, null, null, 2, null),
+        Quantizer.quantize(moe, plain, new Quantizer.Options(FileType.of(type), false, false, null, null, 2, null, false),
                 (done, total, bytes, all) -> { });
         try (GgufFile weighted = GgufFile.open(actual); GgufFile unweighted = GgufFile.open(plain)) {
             GgufTensorInfo q = weighted.tensor("blk.1.attn_q.weight");
@@ -162,17 +162,57 @@ class QuantizeParityTest {
     }
 
     @Test
+    void splitModelsStaySplitWithKeepSplit() throws Exception {
+        // The MoE model in two parts, split where llama.cpp's gguf-split would put a boundary: after layer 3.
+        Path first = temp.resolve("split-00001-of-00002.gguf");
+        Path second = temp.resolve("split-00002-of-00002.gguf");
+        try (GgufFile whole = GgufFile.open(moe)) {
+            dev.panllama.gguf.GgufWriter one = new dev.panllama.gguf.GgufWriter().putAll(whole.metadata());
+            dev.panllama.gguf.GgufWriter two = new dev.panllama.gguf.GgufWriter();
+            for (dev.panllama.gguf.GgufWriter part : List.of(one, two)) {
+                part.put("split.no", new dev.panllama.gguf.GgufValue(dev.panllama.gguf.GgufValueType.UINT16, part == one ? 0L : 1L))
+                        .put("split.count", new dev.panllama.gguf.GgufValue(dev.panllama.gguf.GgufValueType.UINT16, 2L))
+                        .put("split.tensors.count", dev.panllama.gguf.GgufValue.ofInt32(whole.tensors().size()));
+            }
+            for (GgufTensorInfo tensor : Quantizer.inLlamaOrder(whole.tensors(), false)) {
+                boolean late = tensor.name().startsWith("blk.") && Integer.parseInt(tensor.name().split("\\.")[1]) >= 4;
+                (late ? two : one).tensor(tensor.name(), tensor.type(), tensor.shape(), dev.panllama.gguf.GgufWriter.TensorData.of(whole.data(tensor)));
+            }
+            one.write(first);
+            two.write(second);
+        }
+        reference(first, temp.resolve("ref-kept.gguf"), "Q4_K_M", "--keep-split");
+        Quantizer.quantize(first, temp.resolve("ours-kept.gguf"), new Quantizer.Options(FileType.Q4_K_M, false, false, null, null, 2, null, true),
+                (done, total, bytes, all) -> { });
+        for (String part : List.of("-00001-of-00002.gguf", "-00002-of-00002.gguf")) {
+            assertSameParts(temp.resolve("ref-kept" + part), temp.resolve("ours-kept" + part));
+        }
+    }
+
+    /** One part of a split file each: the same metadata, tensors, types and bytes. */
+    private static void assertSameParts(Path expected, Path actual) throws IOException {
+        try (GgufFile reference = GgufFile.openPart(expected); GgufFile ours = GgufFile.openPart(actual)) {
+            assertEquals(reference.metadata().asMap(), ours.metadata().asMap());
+            assertEquals(reference.tensors().stream().map(GgufTensorInfo::name).toList(), ours.tensors().stream().map(GgufTensorInfo::name).toList());
+            for (GgufTensorInfo tensor : reference.tensors()) {
+                assertEquals(tensor.type(), ours.tensor(tensor.name()).type(), tensor.name());
+                assertEquals(-1, reference.data(tensor).mismatch(ours.data(ours.tensor(tensor.name()))), tensor.name());
+            }
+        }
+    }
+
+    @Test
     void badInputsFailCleanlyAndLeaveNothingBehind() throws Exception {
         var same = assertThrows(IllegalArgumentException.class, () -> Quantizer.quantize(moe, moe,
-                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1, null), (a, b, c, d) -> { }));
+                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1, null, false), (a, b, c, d) -> { }));
         assertTrue(same.getMessage().contains("must not be the input"), same.getMessage());
         assertThrows(IllegalArgumentException.class, () -> FileType.of("Q9_X"));
 
         Path quantized = temp.resolve("q8.gguf");
-        Quantizer.quantize(moe, quantized, new Quantizer.Options(FileType.Q8_0, false, false, null, null, 2, null), (a, b, c, d) -> { });
+        Quantizer.quantize(moe, quantized, new Quantizer.Options(FileType.Q8_0, false, false, null, null, 2, null, false), (a, b, c, d) -> { });
         Path requantized = temp.resolve("requantized.gguf");
         var requantize = assertThrows(IllegalArgumentException.class, () -> Quantizer.quantize(quantized, requantized,
-                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1, null), (a, b, c, d) -> { }));
+                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1, null, false), (a, b, c, d) -> { }));
         assertTrue(requantize.getMessage().contains("--allow-requantize"), requantize.getMessage());
         assertFalse(Files.exists(requantized));
 
@@ -181,7 +221,7 @@ class QuantizeParityTest {
         Files.write(truncated, java.util.Arrays.copyOf(whole, whole.length / 3));
         Path out = temp.resolve("from-truncated.gguf");
         assertThrows(GgufException.class, () -> Quantizer.quantize(truncated, out,
-                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1, null), (a, b, c, d) -> { }));
+                new Quantizer.Options(FileType.Q4_0, false, false, null, null, 1, null, false), (a, b, c, d) -> { }));
         try (var files = Files.list(temp)) {
             assertTrue(files.noneMatch(p -> p.getFileName().toString().contains("from-truncated")), "nothing left behind");
         }
