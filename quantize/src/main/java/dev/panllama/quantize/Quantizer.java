@@ -29,8 +29,8 @@ import java.util.regex.Pattern;
 /**
  * GGUF to GGUF quantization, as llama-quantize makes it: the same type for every tensor, the same
  * bytes (ggml quantizes, on several threads), the same metadata. Tensors are read from the mapped
- * input and written one slab of rows at a time, so memory stays near {@link #SLAB_BYTES} plus one
- * output slab whatever the model's size. The output is written beside its target and renamed into
+ * input, whose pages are released once a tensor is done, and written one slab of rows at a time, so
+ * memory stays near {@link #SLAB_BYTES} plus the largest tensor's mapped pages whatever the model's size. The output is written beside its target and renamed into
  * place when whole; the input is only read.
  */
 public final class Quantizer {
@@ -174,6 +174,8 @@ public final class Quantizer {
                         } else {
                             convert(tensor, target, source, weights, out, pool, options.threads());
                         }
+                        // Done with these pages of the input: let them go, so resident memory stays bounded.
+                        source.unload();
                         done[0] += tensor.byteSize();
                         progress.update(++count[0], tensors.size(), done[0], total);
                     });
