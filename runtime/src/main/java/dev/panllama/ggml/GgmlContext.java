@@ -440,6 +440,14 @@ public final class GgmlContext implements AutoCloseable {
         }
     }
 
+    /**
+     * Host memory owned by this context, freed with it: a staging area for data on its way into
+     * tensors, reused batch after batch instead of allocated each time.
+     */
+    public MemorySegment allocateHost(long bytes) {
+        return arena.allocate(bytes, 64);
+    }
+
     /** Bytes of backend memory this context owns. */
     public long allocatedBytes() {
         return allocatedBytes;

@@ -4,7 +4,6 @@ import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.Tensor;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -44,6 +43,8 @@ final class BatchInputs {
     final Group global;
     final Group chunked;         // null without chunked layers
     private final int chunkSize;
+    /** Host memory the inputs are written through, sized for the largest (the masks): no allocation per batch. */
+    private final MemorySegment staging;
 
     BatchInputs(GgmlContext ctx, ModelConfig config, KvCache cache, Shape shape) {
         this.shape = shape;
@@ -56,6 +57,8 @@ final class BatchInputs {
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
         global = group(ctx, cache.globalCells(), shape.globalCells(), n, "global");
         chunked = config.hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n, "chunked") : null;
+        long largest = Math.max(8L * n, 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * n);
+        staging = ctx.allocateHost(largest);
     }
 
     private static Group group(GgmlContext ctx, KvCache.Cells cells, int inUse, int n, String name) {
@@ -71,23 +74,21 @@ final class BatchInputs {
     /** Writes every input for the batch {@code tokenIds} at positions {@code start..}; the graph must be allocated. */
     void fill(ModelConfig config, long start, int[] tokenIds, int firstOutput) {
         int n = tokenIds.length;
-        tokens.write(tokenIds);
-        int[] pos = new int[n];
+        MemorySegment.copy(tokenIds, 0, staging, ValueLayout.JAVA_INT, 0, n);
+        tokens.write(staging.asSlice(0, 4L * n));
         for (int i = 0; i < n; i++) {
-            pos[i] = Math.toIntExact(start + i);
+            staging.setAtIndex(ValueLayout.JAVA_INT, i, Math.toIntExact(start + i));
         }
-        positions.write(pos);
-        int[] rows = new int[n - firstOutput];
-        for (int i = 0; i < rows.length; i++) {
-            rows[i] = firstOutput + i;
+        positions.write(staging.asSlice(0, 4L * n));
+        for (int i = 0; i < n - firstOutput; i++) {
+            staging.setAtIndex(ValueLayout.JAVA_INT, i, firstOutput + i);
         }
-        outputRows.write(rows);
+        outputRows.write(staging.asSlice(0, 4L * (n - firstOutput)));
         if (temperature != null) {
-            float[] scale = new float[n];
             for (int i = 0; i < n; i++) {
-                scale[i] = config.temperature(start + i);
+                staging.setAtIndex(ValueLayout.JAVA_FLOAT, i, config.temperature(start + i));
             }
-            temperature.write(scale);
+            temperature.write(staging.asSlice(0, 4L * n));
         }
         fill(global, false, start, n);
         if (chunked != null) {
@@ -96,25 +97,22 @@ final class BatchInputs {
     }
 
     private void fill(Group group, boolean isChunked, long start, int n) {
-        long[] cells = new long[n];
         for (int i = 0; i < n; i++) {
-            cells[i] = group.cells().cellOf(start + i);
+            staging.setAtIndex(ValueLayout.JAVA_LONG, i, group.cells().cellOf(start + i));
         }
-        group.cellIndices().write(cells);
+        group.cellIndices().write(staging.asSlice(0, 8L * n));
         long[] held = group.cells().positionOfCell;
-        try (Arena scratch = Arena.ofConfined()) {
-            MemorySegment mask = scratch.allocate(ValueLayout.JAVA_SHORT, (long) group.cellsInUse() * n);
-            for (int i = 0; i < n; i++) {
-                long query = start + i;
-                long earliest = isChunked ? query / chunkSize * chunkSize : 0;
-                long row = (long) i * group.cellsInUse();
-                for (int c = 0; c < group.cellsInUse(); c++) {
-                    long key = held[c];
-                    boolean visible = key >= earliest && key <= query;
-                    mask.setAtIndex(ValueLayout.JAVA_SHORT, row + c, visible ? F16_ZERO : F16_MINUS_INFINITY);
-                }
+        MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse() * n);
+        for (int i = 0; i < n; i++) {
+            long query = start + i;
+            long earliest = isChunked ? query / chunkSize * chunkSize : 0;
+            long row = (long) i * group.cellsInUse();
+            for (int c = 0; c < group.cellsInUse(); c++) {
+                long key = held[c];
+                boolean visible = key >= earliest && key <= query;
+                mask.setAtIndex(ValueLayout.JAVA_SHORT, row + c, visible ? F16_ZERO : F16_MINUS_INFINITY);
             }
-            group.mask().write(mask);
         }
+        group.mask().write(mask);
     }
 }
