@@ -37,6 +37,10 @@ final class ModelArgs {
     @Option(names = "--no-mmap", description = "Read the weights into memory instead of mapping the file.")
     boolean noMmap;
 
+    @Option(names = {"-dev", "--device"}, paramLabel = "NAME",
+            description = "Where to compute: auto (a GPU when one is found, default), cpu, or a device such as CUDA0.")
+    String device = "auto";
+
     ModelOptions options() {
         GgmlType type;
         try {
@@ -45,7 +49,7 @@ final class ModelArgs {
             throw new IllegalArgumentException("--cache-type must be f16, q8_0 or q4_0, not " + cacheType);
         }
         ModelOptions defaults = ModelOptions.defaults();
-        return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap);
+        return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap, device);
     }
 
     /** The model file, checked to exist (downloaded first for --hf). */
@@ -110,8 +114,8 @@ final class ModelArgs {
             err.println(shown[0] < 0 ? "loading " + name + ": failed" : " failed");
             throw e;
         }
-        err.printf("%sloaded %s in %.1f s (%s, %d threads, context %d)%n", shown[0] < 0 ? "" : System.lineSeparator(), name,
-                (System.nanoTime() - start) / 1e9, opened.config().architecture(), options.threads(), opened.contextLength());
+        err.printf("%sloaded %s in %.1f s (%s on %s, %d threads, context %d)%n", shown[0] < 0 ? "" : System.lineSeparator(), name,
+                (System.nanoTime() - start) / 1e9, opened.config().architecture(), opened.device(), options.threads(), opened.contextLength());
         return opened;
     }
 }

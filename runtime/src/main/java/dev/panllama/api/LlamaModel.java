@@ -2,6 +2,7 @@ package dev.panllama.api;
 
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.JinjaChatFormat;
+import dev.panllama.ggml.BackendDevice;
 import dev.panllama.gguf.GgufMetadata;
 import dev.panllama.model.Evaluator;
 import dev.panllama.model.Model;
@@ -60,7 +61,7 @@ public final class LlamaModel implements AutoCloseable {
      * (from 0 to 1, on the opening thread), for a progress bar.
      */
     public static LlamaModel open(Path path, ModelOptions options, java.util.function.DoubleConsumer progress) {
-        Model model = Model.open(path, options.threads(), options.mmap(), progress);
+        Model model = Model.open(path, options.threads(), options.mmap(), progress, BackendDevice.named(options.device()));
         try {
             return new LlamaModel(model, Tokenizer.of(model.metadata()), options);
         } catch (RuntimeException e) {
@@ -72,6 +73,12 @@ public final class LlamaModel implements AutoCloseable {
     public GgufMetadata metadata() {
         checkOpen();
         return model.metadata();
+    }
+
+    /** The device the model computes on (a GPU's name, or CPU). */
+    public String device() {
+        checkOpen();
+        return model.device().name();
     }
 
     /** The options the model was opened with. */

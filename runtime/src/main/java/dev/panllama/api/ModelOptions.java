@@ -11,8 +11,10 @@ import dev.panllama.ggml.GgmlType;
  * @param batchSize     tokens per micro-batch of prompt processing (llama.cpp's ubatch, default 512)
  * @param cacheType     element type of the KV cache: F16 (default), Q8_0 or Q4_0
  * @param mmap          map the weights from the file (default) rather than reading them into memory
+ * @param device        where to compute: {@code auto} (a GPU when one is found, else the CPU), {@code cpu},
+ *                      or a device's name such as {@code CUDA0}
  */
-public record ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap) {
+public record ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device) {
 
     public ModelOptions {
         if (threads < 1) {
@@ -27,29 +29,36 @@ public record ModelOptions(int threads, int contextLength, int batchSize, GgmlTy
         if (cacheType != GgmlType.F16 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
             throw new IllegalArgumentException("--cache-type must be f16, q8_0 or q4_0, not " + cacheType);
         }
+        if (device == null || device.isBlank()) {
+            throw new IllegalArgumentException("--device must name a device (auto, cpu, CUDA0, ...)");
+        }
     }
 
     public static ModelOptions defaults() {
-        return new ModelOptions(Runtime.getRuntime().availableProcessors(), 0, 512, GgmlType.F16, true);
+        return new ModelOptions(Runtime.getRuntime().availableProcessors(), 0, 512, GgmlType.F16, true, "auto");
     }
 
     public ModelOptions withThreads(int value) {
-        return new ModelOptions(value, contextLength, batchSize, cacheType, mmap);
+        return new ModelOptions(value, contextLength, batchSize, cacheType, mmap, device);
     }
 
     public ModelOptions withContextLength(int value) {
-        return new ModelOptions(threads, value, batchSize, cacheType, mmap);
+        return new ModelOptions(threads, value, batchSize, cacheType, mmap, device);
     }
 
     public ModelOptions withBatchSize(int value) {
-        return new ModelOptions(threads, contextLength, value, cacheType, mmap);
+        return new ModelOptions(threads, contextLength, value, cacheType, mmap, device);
     }
 
     public ModelOptions withCacheType(GgmlType value) {
-        return new ModelOptions(threads, contextLength, batchSize, value, mmap);
+        return new ModelOptions(threads, contextLength, batchSize, value, mmap, device);
+    }
+
+    public ModelOptions withDevice(String value) {
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, value);
     }
 
     public ModelOptions withMmap(boolean value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, value);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, value, device);
     }
 }

@@ -53,6 +53,22 @@ public final class BackendDevice {
         return gpu.orElseGet(BackendDevice::cpu);
     }
 
+    /**
+     * The device named {@code name}: {@code auto} for {@link #preferred()}, {@code cpu}, or a device's
+     * name such as {@code CUDA0} (any case).
+     *
+     * @throws IllegalArgumentException naming the devices there are
+     */
+    public static BackendDevice named(String name) {
+        if (name.equalsIgnoreCase("auto")) {
+            return preferred();
+        }
+        List<BackendDevice> devices = all();
+        return devices.stream().filter(d -> d.name().equalsIgnoreCase(name)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("no device '" + name + "'; there are: auto, "
+                        + String.join(", ", devices.stream().map(BackendDevice::name).toList())));
+    }
+
     MemorySegment handle() {
         return handle;
     }

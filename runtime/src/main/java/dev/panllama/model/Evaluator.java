@@ -24,15 +24,15 @@ public final class Evaluator implements AutoCloseable {
     private final Scheduler scheduler;
     private final int maxBatch;
 
-    Evaluator(ModelConfig config, GraphBuilder builder, ModelWeights weights, Backend backend, int contextLength, int maxBatch,
-              GgmlType cacheType) {
+    Evaluator(ModelConfig config, GraphBuilder builder, ModelWeights weights, List<Backend> backends, int contextLength,
+              int maxBatch, GgmlType cacheType) {
         this.config = config;
         this.builder = builder;
         this.weights = weights;
         this.maxBatch = maxBatch;
-        this.cache = new KvCache(config, backend, contextLength, maxBatch, cacheType);
+        this.cache = new KvCache(config, backends.getFirst(), contextLength, maxBatch, cacheType);
         try {
-            this.scheduler = Scheduler.create(List.of(backend), GraphBuilder.maxTensors(config));
+            this.scheduler = Scheduler.create(backends, GraphBuilder.maxTensors(config));
         } catch (RuntimeException e) {
             cache.close();
             throw e;

@@ -7,10 +7,13 @@ import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufMetadata;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
- * An open model: its GGUF mapped, its configuration read, its weights placed for ggml, a backend to
- * compute on. Evaluators made from it share all of that; closing the model closes the backend and
+ * An open model: its GGUF mapped, its configuration read, its weights placed for ggml, the backends to
+ * compute on (a GPU's first where one is used, the CPU's always). Evaluators made from it share all of
+ * that; closing the model closes the backends and
  * unmaps the file, after which its evaluators refuse use.
  */
 public final class Model implements AutoCloseable {
@@ -18,14 +21,14 @@ public final class Model implements AutoCloseable {
     private final GgufFile file;
     private final Architecture architecture;
     private final ModelConfig config;
-    private final Backend backend;
+    private final List<Backend> backends;   // the compute device's first, the CPU's last
     private final ModelWeights weights;
 
-    private Model(GgufFile file, Architecture architecture, ModelConfig config, Backend backend, ModelWeights weights) {
+    private Model(GgufFile file, Architecture architecture, ModelConfig config, List<Backend> backends, ModelWeights weights) {
         this.file = file;
         this.architecture = architecture;
         this.config = config;
-        this.backend = backend;
+        this.backends = backends;
         this.weights = weights;
     }
 
@@ -46,21 +49,36 @@ public final class Model implements AutoCloseable {
 
     /** As {@link #open(Path, int, boolean)}, telling {@code progress} the fraction of the weights loaded. */
     public static Model open(Path path, int threads, boolean mmap, java.util.function.DoubleConsumer progress) {
+        return open(path, threads, mmap, progress, BackendDevice.cpu());
+    }
+
+    /**
+     * Opens the model to compute on {@code device}. On a GPU every weight is copied into its memory and
+     * the CPU backend stays beside it for what the GPU cannot do; on the CPU the weights are mapped.
+     */
+    public static Model open(Path path, int threads, boolean mmap, java.util.function.DoubleConsumer progress,
+                             BackendDevice device) {
         GgufFile file = GgufFile.open(path);
-        Backend backend = null;
+        List<Backend> backends = new ArrayList<>();
         try {
             Architecture architecture = Architecture.of(file.metadata());
             ModelConfig config = architecture.configure(file.metadata());
-            backend = Backend.cpu(threads);
-            ModelWeights weights = ModelWeights.load(file, config, BackendDevice.cpu(), mmap, progress);
-            return new Model(file, architecture, config, backend, weights);
-        } catch (RuntimeException e) {
-            if (backend != null) {
-                backend.close();
+            if (device.kind() != BackendDevice.Kind.CPU) {
+                backends.add(Backend.open(device));
             }
+            backends.add(Backend.cpu(threads));
+            ModelWeights weights = ModelWeights.load(file, config, device, mmap, progress);
+            return new Model(file, architecture, config, List.copyOf(backends), weights);
+        } catch (RuntimeException e) {
+            backends.forEach(Backend::close);
             file.close();
             throw e;
         }
+    }
+
+    /** The device the model computes on. */
+    public BackendDevice device() {
+        return backends.getFirst().device();
     }
 
     public ModelConfig config() {
@@ -88,13 +106,13 @@ public final class Model implements AutoCloseable {
         if (cacheType != GgmlType.F16 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
             throw new IllegalArgumentException("the KV cache can be F16, Q8_0 or Q4_0, not " + cacheType);
         }
-        return new Evaluator(config, architecture.graphBuilder(), weights, backend, contextLength, maxBatch, cacheType);
+        return new Evaluator(config, architecture.graphBuilder(), weights, backends, contextLength, maxBatch, cacheType);
     }
 
     @Override
     public void close() {
         weights.close();
-        backend.close();
+        backends.forEach(Backend::close);
         file.close();
     }
 }

@@ -91,7 +91,7 @@ public final class ModelWeights implements AutoCloseable {
         final ModelConfig config;
         final BackendDevice device;
         final List<BufferType> repacking;
-        final boolean mmap;
+        final boolean copyAll;
         final int capacity;
         final GgmlContext mapped;
         final Map<BufferType, GgmlContext> repacked = new LinkedHashMap<>();
@@ -100,10 +100,12 @@ public final class ModelWeights implements AutoCloseable {
 
         Loader(GgufFile file, ModelConfig config, BackendDevice device, boolean mmap, int capacity) {
             this.file = file;
-            this.mmap = mmap;
             this.config = config;
             this.device = device;
-            this.repacking = device.extraBufferTypes();
+            // Repacking is the CPU's; a GPU takes every weight into its own memory.
+            boolean cpu = device.kind() == BackendDevice.Kind.CPU;
+            this.repacking = cpu ? device.extraBufferTypes() : List.of();
+            this.copyAll = !cpu || !mmap;
             this.capacity = capacity;
             this.mapped = GgmlContext.create(capacity);
         }
@@ -127,7 +129,7 @@ public final class ModelWeights implements AutoCloseable {
                         + ", the model's hyperparameters need " + Arrays.toString(shape));
             }
             BufferType repackInto = repackingFor(info.type(), shape, use);
-            if (repackInto == null && !mmap) {
+            if (repackInto == null && copyAll) {
                 repackInto = device.bufferType();
             }
             if (repackInto == null) {

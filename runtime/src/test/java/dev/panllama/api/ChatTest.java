@@ -146,6 +146,15 @@ class ChatTest {
     }
 
     @Test
+    void deviceIsChosenByName() {
+        try (LlamaModel model = LlamaModel.open(modelFile, OPTIONS.withDevice("cpu"))) {
+            assertEquals("CPU", model.device());
+        }
+        var error = assertThrows(IllegalArgumentException.class, () -> LlamaModel.open(modelFile, OPTIONS.withDevice("TPU7")));
+        assertTrue(error.getMessage().contains("no device 'TPU7'") && error.getMessage().contains("CPU"), error.getMessage());
+    }
+
+    @Test
     void defaultFormatIsLlama4ForLlama4Models() {
         try (LlamaModel model = LlamaModel.open(modelFile, OPTIONS)) {
             assertTrue(model.defaultChatFormat() instanceof ChatFormat.Llama4);

@@ -105,7 +105,7 @@ class ModelParityTest {
         float[][] expected = reference.logits(model, ids, 0, settings, 128256);
         float[][] actual;
         int[] greedy;
-        try (Model m = Model.open(model, THREADS); Evaluator evaluator = m.newEvaluator(settings.contextLength(), c.ubatch())) {
+        try (Model m = open(model); Evaluator evaluator = m.newEvaluator(settings.contextLength(), c.ubatch())) {
             actual = evaluator.evaluate(ids, 0);
             evaluator.reset();
             greedy = greedy(evaluator, ids, 16);
@@ -135,13 +135,18 @@ class ModelParityTest {
         Reference.Settings settings = new Reference.Settings(512, THREADS, 16384);
         float[][] expected = reference.logits(model, ids, firstOutput, settings, 128256);
         float[][] actual;
-        try (Model m = Model.open(model, THREADS); Evaluator evaluator = m.newEvaluator(settings.contextLength(), 512)) {
+        try (Model m = open(model); Evaluator evaluator = m.newEvaluator(settings.contextLength(), 512)) {
             actual = evaluator.evaluate(ids, firstOutput);
         }
         Comparison comparison = Comparison.of(expected, actual);
         System.out.printf("parity %-28s %d tokens, last %d positions: median %.2e, max %.2e, top-1 agrees %.1f%%%n",
                 c, ids.length, compared, comparison.median(), comparison.max(), 100 * comparison.top1Agreement());
         comparison.assertWithin(1e-3, 0.95, c.toString());
+    }
+
+    /** The model on the device panllama prefers: a GPU where scripts/test-cuda runs this suite, else the CPU. */
+    private static Model open(Path model) {
+        return Model.open(model, THREADS, true, fraction -> { }, dev.panllama.ggml.BackendDevice.preferred());
     }
 
     private static int[] sameTokens(Path model, String text) throws IOException {

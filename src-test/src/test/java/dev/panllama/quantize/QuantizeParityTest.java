@@ -55,7 +55,7 @@ class QuantizeParityTest {
 
     private static void reference(Path in, Path out, String type, String... flags) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>();
-        command.add(NativeCache.user().referenceBinaries(NativePin.current()).resolve("llama-quantize").toString());
+        command.add(dev.panllama.reference.ReferenceMain.binaries().resolve("llama-quantize").toString());
         command.addAll(List.of(flags));
         command.addAll(List.of(in.toString(), out.toString(), type, "2"));
         Path log = Files.createTempFile(temp, "llama-quantize", ".log");

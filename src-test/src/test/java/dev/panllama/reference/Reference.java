@@ -25,9 +25,10 @@ public final class Reference {
 
     public Reference(Path workDir) {
         this.workDir = workDir;
-        Path library = NativeCache.user().referenceBinaries(NativePin.current()).resolve("libllama.so");
+        Path library = ReferenceMain.binaries().resolve("libllama.so");
         if (!Files.exists(library)) {
-            throw new IllegalStateException(library + " is missing: run scripts/build-native --reference");
+            throw new IllegalStateException(library + " is missing: run scripts/build-native --reference"
+                    + " (or point " + ReferenceMain.BINARIES_ENV + " at a reference build)");
         }
     }
 

@@ -34,6 +34,8 @@ import java.nio.file.StandardOpenOption;
  */
 public final class ReferenceMain {
 
+    /** Names another reference build's bin folder (the CUDA one, say) instead of the default. */
+    static final String BINARIES_ENV = "PANLLAMA_REFERENCE_BIN";
     private static final int FLASH_ATTN_ENABLED = 1;
     private static final int GGML_TYPE_F16 = 1;
 
@@ -41,7 +43,7 @@ public final class ReferenceMain {
     }
 
     public static void main(String[] args) throws IOException {
-        Path library = NativeCache.user().referenceBinaries(NativePin.current()).resolve("libllama.so");
+        Path library = binaries().resolve("libllama.so");
         System.load(library.toString());
         Llama.llama_backend_init();
         try (Arena arena = Arena.ofConfined()) {
@@ -85,6 +87,12 @@ public final class ReferenceMain {
             }
             Llama.llama_model_free(model);
         }
+    }
+
+    /** The reference build's bin folder: {@value #BINARIES_ENV}, else the default reference build. */
+    public static Path binaries() {
+        String override = System.getenv(BINARIES_ENV);
+        return override != null && !override.isBlank() ? Path.of(override) : NativeCache.user().referenceBinaries(NativePin.current());
     }
 
     private static MemorySegment newContext(Arena arena, MemorySegment model, int tokens, int ubatch, int threads, int contextLength) {
