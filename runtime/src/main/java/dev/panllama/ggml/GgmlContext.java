@@ -25,7 +25,6 @@ public final class GgmlContext implements AutoCloseable {
     private int tensors;
     private boolean graphMade;
     private long allocatedBytes;
-    private MemorySegment lastBuffer = MemorySegment.NULL;
 
     private GgmlContext(Arena arena, MemorySegment handle, int maxTensors) {
         this.arena = arena;
@@ -368,12 +367,9 @@ public final class GgmlContext implements AutoCloseable {
      * context, and fills it with zeros. Returns the buffer's size in bytes.
      */
     public long allocateZeroed(Backend backend) {
-        MemorySegment before = lastBuffer;
-        long size = allocate(backend);
-        if (lastBuffer != before) {
-            Ggml.ggml_backend_buffer_clear(lastBuffer, (byte) 0);
-        }
-        return size;
+        MemorySegment buffer = allocateOn(backend);
+        Ggml.ggml_backend_buffer_clear(buffer, (byte) 0);
+        return Ggml.ggml_backend_buffer_get_size(buffer);
     }
 
     /**
@@ -381,16 +377,12 @@ public final class GgmlContext implements AutoCloseable {
      * context. Returns the buffer's size in bytes.
      */
     public long allocate(Backend backend) {
-        MemorySegment buffer = Ggml.ggml_backend_alloc_ctx_tensors(handle, backend.handle());
-        if (buffer.equals(MemorySegment.NULL)) {
-            throw new IllegalStateException("could not allocate the tensors on " + backend.name()
-                    + " (out of memory, or no unallocated tensors)");
-        }
-        MemorySegment owned = buffer.reinterpret(arena, Ggml::ggml_backend_buffer_free);
-        lastBuffer = owned;
-        long size = Ggml.ggml_backend_buffer_get_size(owned);
-        allocatedBytes += size;
-        return size;
+        return Ggml.ggml_backend_buffer_get_size(allocateOn(backend));
+    }
+
+    private MemorySegment allocateOn(Backend backend) {
+        return adopt(Ggml.ggml_backend_alloc_ctx_tensors(handle, backend.handle()),
+                "on " + backend.name() + " (out of memory, or no unallocated tensors)");
     }
 
     /**
@@ -398,16 +390,20 @@ public final class GgmlContext implements AutoCloseable {
      * context. Returns the buffer's size in bytes.
      */
     public long allocate(BufferType type) {
-        MemorySegment buffer = Ggml.ggml_backend_alloc_ctx_tensors_from_buft(handle, type.handle());
+        MemorySegment buffer = adopt(Ggml.ggml_backend_alloc_ctx_tensors_from_buft(handle, type.handle()),
+                "in " + type.name() + " memory");
+        Ggml.ggml_backend_buffer_set_usage(buffer, Ggml.GGML_BACKEND_BUFFER_USAGE_WEIGHTS());
+        return Ggml.ggml_backend_buffer_get_size(buffer);
+    }
+
+    /** Takes ownership of a freshly allocated buffer: freed when this context closes. */
+    private MemorySegment adopt(MemorySegment buffer, String where) {
         if (buffer.equals(MemorySegment.NULL)) {
-            throw new IllegalStateException("could not allocate the tensors in " + type.name() + " memory");
+            throw new IllegalStateException("could not allocate the tensors " + where);
         }
         MemorySegment owned = buffer.reinterpret(arena, Ggml::ggml_backend_buffer_free);
-        Ggml.ggml_backend_buffer_set_usage(owned, Ggml.GGML_BACKEND_BUFFER_USAGE_WEIGHTS());
-        lastBuffer = owned;
-        long size = Ggml.ggml_backend_buffer_get_size(owned);
-        allocatedBytes += size;
-        return size;
+        allocatedBytes += Ggml.ggml_backend_buffer_get_size(owned);
+        return owned;
     }
 
     /**
