@@ -23,8 +23,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * GGUF to GGUF quantization, as llama-quantize makes it: the same type for every tensor, the same
@@ -38,7 +36,6 @@ public final class Quantizer {
     /** Upper bound of the working memory of one slab: source rows, their F32 form and the result. */
     public static final long SLAB_BYTES = 128L << 20;
     private static final int QUANTIZATION_VERSION = 2;
-    private static final Pattern LAYER = Pattern.compile("blk\\.(\\d+)\\..*");
 
     /**
      * What to make. {@code outputType} and {@code embeddingType} may be null (the mix decides);
@@ -81,7 +78,7 @@ public final class Quantizer {
     static List<GgufTensorInfo> inLlamaOrder(List<GgufTensorInfo> tensors, boolean keepSplit) {
         Comparator<GgufTensorInfo> order = keepSplit
                 ? Comparator.comparingInt(GgufTensorInfo::part).thenComparingLong(GgufTensorInfo::offset)
-                : Comparator.comparingInt((GgufTensorInfo t) -> layerOf(t.name())).thenComparing(GgufTensorInfo::name);
+                : Comparator.comparingInt((GgufTensorInfo t) -> TypeSelector.layerInName(t.name())).thenComparing(GgufTensorInfo::name);
         return tensors.stream().sorted(order).toList();
     }
 
@@ -97,11 +94,6 @@ public final class Quantizer {
             paths.add(output.resolveSibling(String.format("%s-%05d-of-%05d.gguf", prefix, i, parts)));
         }
         return paths;
-    }
-
-    private static int layerOf(String name) {
-        Matcher m = LAYER.matcher(name);
-        return m.matches() ? Integer.parseInt(m.group(1)) : -1;
     }
 
     public static Summary quantize(Path input, Path output, Options options, Progress progress) throws IOException {
@@ -206,25 +198,13 @@ public final class Quantizer {
 
     private static TypeSelector.Model model(GgufMetadata metadata, List<GgufTensorInfo> tensors) {
         String arch = metadata.getString("general.architecture");
-        int heads = firstInt(metadata, arch + ".attention.head_count", 1);
+        int heads = metadata.findIntOrFirst(arch + ".attention.head_count").orElse(1);
         int attentionV = (int) tensors.stream().filter(t -> t.name().contains("attn_v.weight")
                 || t.name().contains("attn_qkv.weight") || t.name().contains("attn_kv_b.weight")).count();
         boolean tied = tensors.stream().noneMatch(t -> t.name().equals("output.weight"));
         return new TypeSelector.Model(arch, metadata.getInt(arch + ".block_count"), heads,
-                firstInt(metadata, arch + ".attention.head_count_kv", heads),
+                metadata.findIntOrFirst(arch + ".attention.head_count_kv").orElse(heads),
                 metadata.findInt(arch + ".expert_count").orElse(0), tied, attentionV);
-    }
-
-    private static int firstInt(GgufMetadata metadata, String key, int fallback) {
-        var value = metadata.find(key);
-        if (value.isEmpty()) {
-            return fallback;
-        }
-        if (value.get().value() instanceof dev.panllama.gguf.GgufArray array) {
-            int[] values = array.ints();
-            return values.length == 0 ? fallback : values[0];
-        }
-        return metadata.getInt(key);
     }
 
     /** Converts one tensor slab by slab: to F32, then to the target type in row chunks on the pool. */

@@ -122,14 +122,20 @@ final class TypeSelector {
         return layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
     }
 
+    /** The layer number in a tensor's name ({@code blk.N.}), or -1 for a model-wide tensor. */
+    static int layerInName(String name) {
+        Matcher m = LAYER.matcher(name);
+        return m.matches() ? Integer.parseInt(m.group(1)) : -1;
+    }
+
     /** The layer a per-layer tensor belongs to: from its name with experts, else from the visit counter. */
     private int layerOf(String name, int counter) {
         if (Math.max(1, model.experts()) > 1) {
-            Matcher m = LAYER.matcher(name);
-            if (!m.matches()) {
+            int layer = layerInName(name);
+            if (layer < 0) {
                 throw new IllegalArgumentException("cannot tell the layer of tensor " + name);
             }
-            return Integer.parseInt(m.group(1));
+            return layer;
         }
         return counter;
     }

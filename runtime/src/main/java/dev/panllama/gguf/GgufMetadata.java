@@ -59,6 +59,31 @@ public final class GgufMetadata {
         return find(key).map(v -> toInt(key, v));
     }
 
+    /**
+     * An integer that a file may also store once per layer, as an array: the value, or the array's
+     * first element. Architectures read head counts and FFN sizes this way.
+     */
+    public int getIntOrFirst(String key) {
+        GgufValue value = require(key);
+        if (value.value() instanceof GgufArray array) {
+            int[] values = array.ints();
+            if (values.length == 0) {
+                throw new GgufException("metadata key " + key + " is an empty array");
+            }
+            return values[0];
+        }
+        return toInt(key, value);
+    }
+
+    /** As {@link #getIntOrFirst(String)}; empty when the key is missing or holds an empty array. */
+    public Optional<Integer> findIntOrFirst(String key) {
+        GgufValue value = values.get(key);
+        if (value == null || (value.value() instanceof GgufArray array && array.length() == 0)) {
+            return Optional.empty();
+        }
+        return Optional.of(getIntOrFirst(key));
+    }
+
     public long getLong(String key) {
         return integer(key, require(key));
     }

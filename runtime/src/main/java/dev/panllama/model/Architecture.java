@@ -31,19 +31,6 @@ public sealed interface Architecture permits Llama4Architecture, LlamaArchitectu
                 .orElseThrow(() -> new UnsupportedArchitectureException(name, ALL.stream().map(Architecture::name).toList()));
     }
 
-    /** Reads an integer key or, where the file holds one value per layer, the first of them. */
-    static int intOrFirst(GgufMetadata metadata, String key) {
-        var value = metadata.find(key).orElseThrow(() -> new GgufException("missing metadata key " + key));
-        if (value.value() instanceof dev.panllama.gguf.GgufArray array) {
-            int[] values = array.ints();
-            if (values.length == 0) {
-                throw new GgufException("metadata key " + key + " is an empty array");
-            }
-            return values[0];
-        }
-        return metadata.getInt(key);
-    }
-
     /** Checks a positive value, naming the key when it is not. */
     static int positive(int value, String key) {
         if (value <= 0) {

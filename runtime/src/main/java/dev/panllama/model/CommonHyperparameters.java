@@ -15,9 +15,9 @@ record CommonHyperparameters(
         if (layers > 4096) {
             throw new GgufException("metadata key " + ModelKey.BLOCK_COUNT.of(arch) + " says " + layers + " layers");
         }
-        int heads = Architecture.positive(Architecture.intOrFirst(metadata, ModelKey.HEAD_COUNT.of(arch)), ModelKey.HEAD_COUNT.of(arch));
+        int heads = Architecture.positive(metadata.getIntOrFirst(ModelKey.HEAD_COUNT.of(arch)), ModelKey.HEAD_COUNT.of(arch));
         int kvHeads = metadata.contains(ModelKey.HEAD_COUNT_KV.of(arch))
-                ? Architecture.positive(Architecture.intOrFirst(metadata, ModelKey.HEAD_COUNT_KV.of(arch)), ModelKey.HEAD_COUNT_KV.of(arch))
+                ? Architecture.positive(metadata.getIntOrFirst(ModelKey.HEAD_COUNT_KV.of(arch)), ModelKey.HEAD_COUNT_KV.of(arch))
                 : heads;
         if (heads % kvHeads != 0) {
             throw new GgufException(arch + " has " + heads + " query heads, not a multiple of its " + kvHeads + " KV heads");
@@ -43,7 +43,7 @@ record CommonHyperparameters(
                 Architecture.positive(metadata.getInt(ModelKey.CONTEXT_LENGTH.of(arch)), ModelKey.CONTEXT_LENGTH.of(arch)),
                 embedding, layers, heads, kvHeads, headSize,
                 metadata.findInt(ModelKey.FEED_FORWARD_LENGTH.of(arch)).isPresent()
-                        ? Architecture.intOrFirst(metadata, ModelKey.FEED_FORWARD_LENGTH.of(arch)) : 0,
+                        ? metadata.getIntOrFirst(ModelKey.FEED_FORWARD_LENGTH.of(arch)) : 0,
                 experts, expertsUsed,
                 metadata.getFloat(ModelKey.RMS_EPSILON.of(arch)),
                 metadata.findFloat(ModelKey.ROPE_FREQ_BASE.of(arch)).orElse(10000f),

@@ -47,7 +47,7 @@ public final class Llama4Architecture implements Architecture {
         int layers = common.layers();
         int moeStep = metadata.getInt(ModelKey.INTERLEAVE_MOE_LAYER_STEP.of(arch));
         int expertFeedForward = Architecture.positive(
-                Architecture.intOrFirst(metadata, ModelKey.EXPERT_FEED_FORWARD_LENGTH.of(arch)), ModelKey.EXPERT_FEED_FORWARD_LENGTH.of(arch));
+                metadata.getIntOrFirst(ModelKey.EXPERT_FEED_FORWARD_LENGTH.of(arch)), ModelKey.EXPERT_FEED_FORWARD_LENGTH.of(arch));
         boolean[] moe = new boolean[layers];
         for (int i = 0; i < layers; i++) {
             moe[i] = moeStep > 0 && (i + 1) % moeStep == 0;
