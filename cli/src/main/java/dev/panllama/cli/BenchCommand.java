@@ -1,5 +1,6 @@
 package dev.panllama.cli;
 
+import dev.panllama.json.JsonWriter;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufTensorInfo;
@@ -107,7 +108,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             String type = llama.config().architecture() + " " + llama.metadata().findString("general.name").orElse("");
             if (output.equals("json")) {
-                out.println(Json.write(json(results, file, type.trim(), size, parameters, model.options().threads())));
+                out.println(JsonWriter.write(json(results, file, type.trim(), size, parameters, model.options().threads())));
             } else {
                 markdown(out, results, type.trim(), size, parameters, model.options().threads());
             }

@@ -1,5 +1,6 @@
 package dev.panllama.cli;
 
+import dev.panllama.json.JsonWriter;
 import dev.panllama.api.Completion;
 import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
@@ -84,7 +85,7 @@ final class GenerateCommand implements Callable<Integer> {
                 timings.put("generation_ms", generation.generatedMillis());
                 timings.put("generated_tokens_per_second", generation.generatedTokensPerSecond());
                 result.put("timings", timings);
-                out.println(Json.write(result));
+                out.println(JsonWriter.write(result));
             } else {
                 out.println();
                 err.printf("prompt: %d tokens, %.1f t/s | generated: %d tokens, %.1f t/s%n", generation.promptTokens(),

@@ -1,5 +1,6 @@
 package dev.panllama.cli;
 
+import dev.panllama.json.JsonWriter;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.tokenizer.Tokenizer;
 import picocli.CommandLine.Command;
@@ -61,7 +62,7 @@ final class TokenizeCommand implements Callable<Integer> {
                 token.put("piece", new String(tokenizer.pieceBytes(id, true), StandardCharsets.UTF_8));
                 tokens.add(token);
             }
-            out.println(Json.write(Map.of("tokens", tokens)));
+            out.println(JsonWriter.write(Map.of("tokens", tokens)));
         } else if (pieces) {
             for (int id : ids) {
                 out.printf("%6d -> '%s'%n", id, new String(tokenizer.pieceBytes(id, true), StandardCharsets.UTF_8));

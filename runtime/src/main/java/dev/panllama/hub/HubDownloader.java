@@ -1,5 +1,7 @@
 package dev.panllama.hub;
 
+import dev.panllama.json.JsonReader;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;

@@ -1,4 +1,4 @@
-package dev.panllama.hub;
+package dev.panllama.json;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -6,10 +6,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Reads JSON text into maps, lists, strings, numbers (as Double), booleans and null: enough for the
- * Hugging Face hub's API answers. Malformed input is an {@link IllegalArgumentException} with its offset.
+ * Reads JSON text into maps (in their order), lists, strings, numbers (as Double), booleans and null:
+ * the hub's API answers and a checkpoint's config and tokenizer files. Malformed input is an
+ * {@link IllegalArgumentException} with its offset.
  */
-final class JsonReader {
+public final class JsonReader {
 
     private static final int MAX_DEPTH = 64;
 
@@ -20,7 +21,7 @@ final class JsonReader {
         this.text = text;
     }
 
-    static Object parse(String text) {
+    public static Object parse(String text) {
         JsonReader reader = new JsonReader(text);
         Object value = reader.value(0);
         reader.skipSpace();

@@ -1,14 +1,14 @@
-package dev.panllama.cli;
+package dev.panllama.json;
 
 import java.util.Map;
 
-/** Writes the JSON the commands print: maps, lists, arrays, strings, numbers, booleans. */
-final class Json {
+/** Writes JSON text: maps, lists, int arrays, strings, numbers, booleans and null; anything else as its string. */
+public final class JsonWriter {
 
-    private Json() {
+    private JsonWriter() {
     }
 
-    static String write(Object value) {
+    public static String write(Object value) {
         StringBuilder out = new StringBuilder();
         write(value, out);
         return out.toString();
