@@ -14,14 +14,14 @@ import java.util.regex.Pattern;
  * cannot divide. Its counters follow the order in which llama-quantize visits tensors (by layer, then
  * name), so one selector serves one file, visited in that order.
  */
-final class TypeSelector {
+public final class TypeSelector {
 
     /**
      * What the selection needs of the model.
      *
      * @param attentionV how many attn_v (or fused QKV) tensors the file has
      */
-    record Model(String architecture, int layers, int heads, int kvHeads, int experts, boolean tiedEmbeddings,
+    public record Model(String architecture, int layers, int heads, int kvHeads, int experts, boolean tiedEmbeddings,
                  int attentionV) {
         int groupSize() {
             return heads / Math.max(1, kvHeads);
@@ -34,7 +34,7 @@ final class TypeSelector {
     }
 
     /** The options that change the choice. */
-    record Options(FileType fileType, boolean pure, GgmlType outputType, GgmlType embeddingType, boolean importance) {
+    public record Options(FileType fileType, boolean pure, GgmlType outputType, GgmlType embeddingType, boolean importance) {
     }
 
     private enum Category { OUTPUT, TOKEN_EMBD, ATTENTION_QKV, ATTENTION_V, ATTENTION_K, ATTENTION_Q, ATTENTION_OUTPUT, FFN_UP, FFN_GATE, FFN_DOWN, OTHER }
@@ -46,7 +46,7 @@ final class TypeSelector {
     private int attentionV;
     private int ffnDown;
 
-    TypeSelector(Model model, Options options) {
+    public TypeSelector(Model model, Options options) {
         this.model = model;
         this.options = options;
     }
@@ -63,7 +63,7 @@ final class TypeSelector {
     }
 
     /** The type {@code tensor} gets; call once per tensor, in llama-quantize's order. */
-    GgmlType select(GgufTensorInfo tensor) {
+    public GgmlType select(GgufTensorInfo tensor) {
         if (!allowsQuantization(tensor, true)) {
             return tensor.type();
         }
@@ -123,7 +123,7 @@ final class TypeSelector {
     }
 
     /** The layer number in a tensor's name ({@code blk.N.}), or -1 for a model-wide tensor. */
-    static int layerInName(String name) {
+    public static int layerInName(String name) {
         Matcher m = LAYER.matcher(name);
         return m.matches() ? Integer.parseInt(m.group(1)) : -1;
     }

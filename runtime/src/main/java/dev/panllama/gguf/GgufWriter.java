@@ -103,6 +103,12 @@ public final class GgufWriter {
      */
     public void write(Path target) throws IOException {
         Path absolute = target.toAbsolutePath();
+        long needed = dataBytes();
+        long free = Files.getFileStore(absolute.getParent()).getUsableSpace();
+        if (free < needed) {
+            throw new IOException(String.format("not enough disk space for %s: it needs %,d bytes, the disk has %,d free;"
+                    + " nothing was written", target, needed, free));
+        }
         Path temporary = Files.createTempFile(absolute.getParent(), "." + absolute.getFileName(), ".partial");
         Thread cleanup = new Thread(() -> {
             try {
@@ -116,6 +122,14 @@ public final class GgufWriter {
             try (FileChannel out = FileChannel.open(temporary, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 write(out);
                 out.force(false);
+            } catch (IOException e) {
+                boolean full = String.valueOf(e.getMessage()).contains("No space left")
+                        || Files.getFileStore(absolute.getParent()).getUsableSpace() < (1 << 20);
+                if (full) {
+                    throw new IOException("the disk filled up while writing " + target + " (" + e.getMessage()
+                            + "); the partial file was removed", e);
+                }
+                throw e;
             }
             Files.move(temporary, absolute, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } finally {
@@ -126,6 +140,12 @@ public final class GgufWriter {
                 // the hook runs anyway
             }
         }
+    }
+
+    /** The bytes of tensor data the file will have, padding included: all but the header. */
+    public long dataBytes() {
+        int alignment = alignment();
+        return tensors.values().stream().mapToLong(t -> GgufParser.align(t.byteSize(), alignment)).sum();
     }
 
     /** Writes the whole file to {@code out}. */

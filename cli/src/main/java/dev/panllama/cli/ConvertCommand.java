@@ -1,0 +1,63 @@
+package dev.panllama.cli;
+
+import dev.panllama.convert.Converter;
+import dev.panllama.quantize.FileType;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "convert", mixinStandardHelpOptions = true,
+        description = {"Convert a Hugging Face checkpoint (Llama 4 or Llama 3: config.json, *.safetensors, tokenizer.json)"
+                + " to GGUF, as llama.cpp's convert_hf_to_gguf.py does, quantizing in the same pass when TYPE is quantized.",
+                "The vision tower of a multimodal checkpoint is left out."})
+final class ConvertCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "CHECKPOINT_DIR", description = "The checkpoint folder; it is only read.")
+    Path checkpoint;
+
+    @Parameters(index = "1", paramLabel = "OUT.gguf", description = "The file to write (replaced only once complete).")
+    Path output;
+
+    @Option(names = "--type", paramLabel = "TYPE", description = "F32, F16, BF16, Q8_0 (as llama.cpp's converter writes them),"
+            + " or a quantization mix such as Q4_K_M or Q4_0 (as llama-quantize makes it from F16)."
+            + " Default: BF16 or F16, as the checkpoint's weights are.")
+    String type;
+
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads (default: all cores).")
+    int threads = Runtime.getRuntime().availableProcessors();
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        Converter.Options options = new Converter.Options(type == null ? null : FileType.of(type), threads);
+        boolean terminal = System.console() != null && System.console().isTerminal();
+        long started = System.nanoTime();
+        Converter.Summary summary = Converter.convert(checkpoint, output, options, (done, total, parameters, allParameters) -> {
+            if (terminal) {
+                double seconds = (System.nanoTime() - started) / 1e9;
+                double fraction = allParameters == 0 ? 1 : parameters / (double) allParameters;
+                long eta = fraction > 0 ? Math.round(seconds / fraction - seconds) : 0;
+                int filled = (int) Math.round(fraction * 30);
+                err.printf("\r[%s%s] %3d%% %d/%d tensors, ETA %ds ", "#".repeat(filled), " ".repeat(30 - filled),
+                        Math.round(fraction * 100), done, total, eta);
+                err.flush();
+            }
+        }, notice -> err.println("panllama: note: " + notice));
+        if (terminal) {
+            err.println();
+        }
+        out.printf("converted %s to %s (%s, %s): %d tensors, %,d parameters, %s (%.2f bits per weight) in %.1f s%n",
+                checkpoint, output, summary.architecture(), summary.type(), summary.tensors(), summary.parameters(),
+                InfoCommand.bytes(summary.bytes()), summary.bitsPerWeight(), summary.seconds());
+        return 0;
+    }
+}
