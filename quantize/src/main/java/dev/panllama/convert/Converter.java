@@ -75,6 +75,8 @@ public final class Converter {
             CheckpointLayout layout = CheckpointLayout.of(checkpoint.config());
             HfTokenizer tokenizer = HfTokenizer.read(checkpoint.directory(), checkpoint.config());
             FileType type = options.type() != null ? options.type() : autoType(checkpoint);
+            // A quantization mix is made as llama.cpp users make it: convert (auto type), then llama-quantize.
+            FileType base = CONVERTER_TYPES.contains(type) ? type : autoType(checkpoint);
             List<PlannedTensor> plan = inLlamaOrder(layout.plan(checkpoint.tensors(), notices));
 
             String arch = layout.architecture();
@@ -95,12 +97,12 @@ public final class Converter {
             long bytes = 0;
             try (ExecutorService pool = Executors.newFixedThreadPool(options.threads())) {
                 for (PlannedTensor tensor : plan) {
-                    GgmlType converted = converterType(tensor, selector == null ? type : FileType.F16);
+                    GgmlType converted = converterType(tensor, base);
                     GgmlType target = selector == null ? converted
                             : selector.select(new GgufTensorInfo(tensor.name(), converted, tensor.shape(), 0, 0));
                     bytes += target.rowBytes(tensor.rowLength()) * tensor.rows();
                     writer.tensor(tensor.name(), target, tensor.shape(), out -> {
-                        write(tensor, target, out, pool, options.threads());
+                        write(tensor, converted, target, out, pool, options.threads());
                         done[0] += tensor.rows() * tensor.rowLength();
                         progress.update(++count[0], plan.size(), done[0], parameters);
                     });
@@ -153,16 +155,23 @@ public final class Converter {
         return new TypeSelector.Model(layout.architecture(), layout.layers, layout.heads, layout.kvHeads, experts, tied, attentionV);
     }
 
-    /** Streams one tensor slab by slab: rows read as F32 and converted on the pool, then written. */
-    private static void write(PlannedTensor tensor, GgmlType target, WritableByteChannel out, ExecutorService pool, int threads)
-            throws IOException {
+    /**
+     * Streams one tensor slab by slab: rows read as F32 and converted on the pool, then written. When
+     * {@code target} is a quantized type, the rows first pass through the {@code converted} type, so the
+     * bytes are those llama-quantize makes from the converted file.
+     */
+    private static void write(PlannedTensor tensor, GgmlType converted, GgmlType target, WritableByteChannel out,
+                              ExecutorService pool, int threads) throws IOException {
         long rowLength = tensor.rowLength();
         long rows = tensor.rows();
         long targetRow = target.rowBytes(rowLength);
-        long slabRows = Math.max(1, Math.min(rows, SLAB_BYTES / (rowLength * Float.BYTES + targetRow)));
+        boolean roundFirst = target != converted && converted != GgmlType.F32;
+        long convertedRow = roundFirst ? converted.rowBytes(rowLength) : 0;
+        long slabRows = Math.max(1, Math.min(rows, SLAB_BYTES / (rowLength * Float.BYTES + targetRow + convertedRow)));
         try (Arena arena = Arena.ofShared()) {
             MemorySegment floats = arena.allocate(slabRows * rowLength * Float.BYTES, 64);
             MemorySegment result = arena.allocate(slabRows * targetRow, 64);
+            MemorySegment rounded = roundFirst ? arena.allocate(slabRows * convertedRow, 64) : MemorySegment.NULL;
             for (long row = 0; row < rows; row += slabRows) {
                 long n = Math.min(slabRows, rows - row);
                 long rowsPerTask = Math.max(1, (n + threads - 1) / threads);
@@ -175,6 +184,11 @@ public final class Converter {
                         MemorySegment in = floats.asSlice(from * rowLength * Float.BYTES, count * rowLength * Float.BYTES);
                         MemorySegment to = result.asSlice(from * targetRow, count * targetRow);
                         tensor.source().read(sourceRow, count, rowLength, in);
+                        if (roundFirst) {
+                            MemorySegment through = rounded.asSlice(from * convertedRow, count * convertedRow);
+                            Quantization.quantize(converted, in, count, rowLength, through);
+                            Quantization.toFloat(converted, through, count * rowLength, in);
+                        }
                         if (target == GgmlType.F32) {
                             MemorySegment.copy(in, 0, to, 0, to.byteSize());
                         } else {

@@ -98,13 +98,13 @@ public final class Model implements AutoCloseable {
         return newEvaluator(contextLength, maxBatch, GgmlType.F16);
     }
 
-    /** A new evaluator whose KV cache holds {@code cacheType} (F16, or Q8_0/Q4_0 to save memory). */
+    /** A new evaluator whose KV cache holds {@code cacheType}: F16, F32 for exact comparisons, or Q8_0/Q4_0 to save memory. */
     public Evaluator newEvaluator(int contextLength, int maxBatch, GgmlType cacheType) {
         if (contextLength < 1 || maxBatch < 1) {
             throw new IllegalArgumentException("context length and batch size must be positive");
         }
-        if (cacheType != GgmlType.F16 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
-            throw new IllegalArgumentException("the KV cache can be F16, Q8_0 or Q4_0, not " + cacheType);
+        if (cacheType != GgmlType.F16 && cacheType != GgmlType.F32 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
+            throw new IllegalArgumentException("the KV cache can be F16, F32, Q8_0 or Q4_0, not " + cacheType);
         }
         return new Evaluator(config, architecture.graphBuilder(), weights, backends, contextLength, maxBatch, cacheType);
     }

@@ -8,7 +8,7 @@ import java.util.Random;
  * Seeded text that exercises tokenizers: words in many scripts, case changes, contractions, numbers of
  * every length, punctuation runs, code, emoji, unusual whitespace and the special-token spellings.
  */
-final class SampleText {
+public final class SampleText {
 
     private static final String[] WORDS = {
         "Hello", "world", "THE", "quick", "brOwn", "fox", "Äpfel", "naïve", "façade", "Straße", "ÉCOLE", "über",
@@ -49,7 +49,7 @@ final class SampleText {
     }
 
     /** A long prose-like text of about {@code tokens} tokens, for prompts. */
-    static String prose(long seed, int words) {
+    public static String prose(long seed, int words) {
         Random random = new Random(seed);
         StringBuilder text = new StringBuilder();
         for (int w = 0; w < words; w++) {

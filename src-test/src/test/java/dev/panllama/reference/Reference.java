@@ -18,7 +18,15 @@ import java.util.List;
 public final class Reference {
 
     /** The settings both sides must share for a comparison to mean anything. */
-    public record Settings(int ubatch, int threads, int contextLength) {
+    /**
+     * {@code exact}: keys and values kept in F32 and attention without flash attention (whose CPU kernel
+     * rounds through F16), for comparisons finer than F16's precision; otherwise an F16 cache and flash
+     * attention, as llama.cpp runs by default.
+     */
+    public record Settings(int ubatch, int threads, int contextLength, boolean exact) {
+        public Settings(int ubatch, int threads, int contextLength) {
+            this(ubatch, threads, contextLength, false);
+        }
     }
 
     private final Path workDir;
@@ -58,7 +66,8 @@ public final class Reference {
         ReferenceMain.writeInts(in, tokens);
         Path out = Files.createTempFile(workDir, "logits", ".bin");
         run("logits", model.toString(), in.toString(), out.toString(), String.valueOf(settings.ubatch()),
-                String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(firstOutput));
+                String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(firstOutput),
+                String.valueOf(settings.exact()));
         ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(out)).order(ByteOrder.LITTLE_ENDIAN);
         Files.delete(out);
         float[][] rows = new float[tokens.length - firstOutput][vocabSize];
@@ -75,7 +84,8 @@ public final class Reference {
         ReferenceMain.writeInts(in, prompt);
         Path out = Files.createTempFile(workDir, "ids", ".bin");
         run("generate", model.toString(), in.toString(), out.toString(), String.valueOf(settings.ubatch()),
-                String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(steps));
+                String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(steps),
+                String.valueOf(settings.exact()));
         return ReferenceMain.readInts(out);
     }
 

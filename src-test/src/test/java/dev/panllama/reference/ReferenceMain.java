@@ -36,7 +36,9 @@ public final class ReferenceMain {
 
     /** Names another reference build's bin folder (the CUDA one, say) instead of the default. */
     static final String BINARIES_ENV = "PANLLAMA_REFERENCE_BIN";
+    private static final int FLASH_ATTN_DISABLED = 0;
     private static final int FLASH_ATTN_ENABLED = 1;
+    private static final int GGML_TYPE_F32 = 0;
     private static final int GGML_TYPE_F16 = 1;
 
     private ReferenceMain() {
@@ -74,7 +76,8 @@ public final class ReferenceMain {
                     int threads = Integer.parseInt(args[5]);
                     int contextLength = Integer.parseInt(args[6]);
                     int last = Integer.parseInt(args[7]);
-                    MemorySegment context = newContext(arena, model, tokens.length, ubatch, threads, contextLength);
+                    boolean exact = Boolean.parseBoolean(args[8]);
+                    MemorySegment context = newContext(arena, model, tokens.length, ubatch, threads, contextLength, exact);
                     int nVocab = Llama.llama_vocab_n_tokens(vocab);
                     if (args[0].equals("logits")) {
                         writeLogits(Path.of(args[3]), decode(context, tokens, 0, last), last, tokens.length - last, nVocab);
@@ -95,16 +98,17 @@ public final class ReferenceMain {
         return override != null && !override.isBlank() ? Path.of(override) : NativeCache.user().referenceBinaries(NativePin.current());
     }
 
-    private static MemorySegment newContext(Arena arena, MemorySegment model, int tokens, int ubatch, int threads, int contextLength) {
+    private static MemorySegment newContext(Arena arena, MemorySegment model, int tokens, int ubatch, int threads, int contextLength,
+                                            boolean exact) {
         MemorySegment params = Llama.llama_context_default_params(arena);
         llama_context_params.n_ctx(params, contextLength);
         llama_context_params.n_batch(params, Math.max(tokens, ubatch));
         llama_context_params.n_ubatch(params, ubatch);
         llama_context_params.n_threads(params, threads);
         llama_context_params.n_threads_batch(params, threads);
-        llama_context_params.flash_attn_type(params, FLASH_ATTN_ENABLED);
-        llama_context_params.type_k(params, GGML_TYPE_F16);
-        llama_context_params.type_v(params, GGML_TYPE_F16);
+        llama_context_params.flash_attn_type(params, exact ? FLASH_ATTN_DISABLED : FLASH_ATTN_ENABLED);
+        llama_context_params.type_k(params, exact ? GGML_TYPE_F32 : GGML_TYPE_F16);
+        llama_context_params.type_v(params, exact ? GGML_TYPE_F32 : GGML_TYPE_F16);
         llama_context_params.no_perf(params, true);
         MemorySegment context = Llama.llama_init_from_model(model, params);
         if (context.equals(MemorySegment.NULL)) {
