@@ -24,7 +24,7 @@ final class ConvertCommand implements Callable<Integer> {
     Path output;
 
     @Option(names = "--type", paramLabel = "TYPE", description = "F32, F16, BF16, Q8_0 (as llama.cpp's converter writes them),"
-            + " or a quantization mix such as Q4_K_M or Q4_0 (as llama-quantize makes it from F16)."
+            + " or a quantization mix such as Q4_K_M or Q4_0 (as llama-quantize makes it of the converted file)."
             + " Default: BF16 or F16, as the checkpoint's weights are.")
     String type;
 

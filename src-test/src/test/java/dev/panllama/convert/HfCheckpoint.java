@@ -23,7 +23,7 @@ import java.util.SplittableRandom;
  * tokenizer_config.json made from a pinned llama.cpp vocabulary (llama-bpe, Llama 3's tokenizer).
  * The weights stay in memory, rounded to the checkpoint's dtype, for a test's own forward pass.
  */
-final class HfCheckpoint {
+public final class HfCheckpoint {
 
     /** Llama 3's pre-tokenizer regex, as its tokenizer.json has it. */
     static final String LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"
@@ -33,7 +33,7 @@ final class HfCheckpoint {
      * What to write. {@code llama4}: a Llama4ForConditionalGeneration with a small vision tower beside
      * the language model; otherwise a LlamaForCausalLM. {@code dtype} is F32, F16 or BF16.
      */
-    record Spec(boolean llama4, int layers, int hidden, int heads, int kvHeads, int headDim, int feedForward,
+    public record Spec(boolean llama4, int layers, int hidden, int heads, int kvHeads, int headDim, int feedForward,
                 int experts, int expertsUsed, int expertFeedForward, int moeStep, String dtype, int shards,
                 boolean ropeScaling, boolean tied, long seed) {
     }
@@ -51,7 +51,7 @@ final class HfCheckpoint {
         this.vocabSize = vocabSize;
     }
 
-    static HfCheckpoint write(Spec spec, Path vocabulary, Path directory) throws IOException {
+    public static HfCheckpoint write(Spec spec, Path vocabulary, Path directory) throws IOException {
         Files.createDirectories(directory);
         GgufMetadata vocab;
         try (GgufFile file = GgufFile.open(vocabulary)) {

@@ -1,5 +1,6 @@
 package dev.panllama.e2e;
 
+import dev.panllama.e2e.PanllamaProcess.Run;
 import dev.panllama.api.Completion;
 import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
@@ -20,19 +21,14 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -48,26 +44,8 @@ class CliEndToEndTest {
     static Path model;
     static final String PROMPT = "The rivers of Europe include";
 
-    record Run(int exitCode, String out, String err) {
-    }
-
-    static Path jar() {
-        Path jar = Path.of("..", "cli", "target", "panllama.jar").toAbsolutePath().normalize();
-        assertTrue(Files.isRegularFile(jar), jar + " is missing: build with mvn package");
-        return jar;
-    }
-
     static Run panllama(String stdin, String... args) throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", jar().toString()));
-        command.addAll(List.of(args));
-        Path out = Files.createTempFile(temp, "out", ".txt");
-        Path err = Files.createTempFile(temp, "err", ".txt");
-        Process process = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-        process.getOutputStream().write(stdin.getBytes(StandardCharsets.UTF_8));
-        process.getOutputStream().close();
-        assertTrue(process.waitFor(5, TimeUnit.MINUTES), "panllama " + String.join(" ", args) + " did not finish");
-        return new Run(process.exitValue(), Files.readString(out), Files.readString(err));
+        return PanllamaProcess.run(temp, stdin, args);
     }
 
     @BeforeAll
@@ -144,11 +122,7 @@ class CliEndToEndTest {
     }
 
     private static void assertFails(Run run, String message) {
-        assertNotEquals(0, run.exitCode(), run.out());
-        List<String> errors = run.err().lines().filter(l -> l.startsWith("panllama:")).toList();
-        assertEquals(1, errors.size(), run.err());
-        assertTrue(errors.getFirst().contains(message), errors.getFirst());
-        assertFalse(run.err().contains("\tat "), "no stack trace without --verbose: " + run.err());
+        PanllamaProcess.assertFails(run, message);
     }
 
     @Test
