@@ -19,9 +19,11 @@ import java.util.function.Consumer;
  */
 final class Llama4Layout extends CheckpointLayout {
 
-    /** llama.cpp fixes the chunk of chunked attention and the NoPE pattern instead of reading them. */
+    /** llama.cpp fixes the chunk of chunked attention and the NoPE pattern instead of reading them from the GGUF. */
     private static final int LLAMA_CPP_CHUNK = 8192;
     private static final int LLAMA_CPP_NOPE_INTERVAL = 4;
+    /** llama.cpp leaves out the QK norm for the 128-expert model (Maverick) and keeps it otherwise. */
+    private static final int LLAMA_CPP_NO_QK_NORM_EXPERTS = 128;
 
     private final int experts;
     private final int expertsUsed;
@@ -69,6 +71,11 @@ final class Llama4Layout extends CheckpointLayout {
     void noticeFixedSettings(Consumer<String> notices) {
         config.findInt("attention_chunk_size").filter(chunk -> chunk != LLAMA_CPP_CHUNK).ifPresent(chunk ->
                 notices.accept("config.json's attention_chunk_size is " + chunk + "; GGUF readers use " + LLAMA_CPP_CHUNK));
+        boolean qkNorm = config.find("use_qk_norm").map(Boolean.TRUE::equals).orElse(true);
+        if (qkNorm != (experts != LLAMA_CPP_NO_QK_NORM_EXPERTS)) {
+            notices.accept("config.json's use_qk_norm is " + qkNorm + "; GGUF readers decide it by the expert count"
+                    + " (off only with " + LLAMA_CPP_NO_QK_NORM_EXPERTS + " experts, as Maverick has)");
+        }
         if (config.find("no_rope_layers").orElse(null) instanceof List<?> flags && !flags.isEmpty()) {
             for (int layer = 0; layer < flags.size(); layer++) {
                 boolean rope = !Double.valueOf(0).equals(flags.get(layer));
