@@ -109,7 +109,7 @@ abstract sealed class CheckpointLayout permits Llama4Layout, LlamaLayout {
         Tensors tensors = new Tensors(checkpoint);
         List<PlannedTensor> plan = new ArrayList<>();
         ropeFactors().ifPresent(factors -> plan.add(new PlannedTensor(TensorName.ROPE_FREQS.of(),
-                new long[] {factors.length}, TensorSource.values(factors))));
+                new long[] {factors.length}, TensorSource.values(factors), null)));
         plan.add(asIs(TensorName.TOKEN_EMBD.of(), tensors.take("model.embed_tokens.weight", vocab, hidden)));
         plan.add(asIs(TensorName.OUTPUT_NORM.of(), tensors.take("model.norm.weight", hidden)));
         if (tensors.has("lm_head.weight")) {
@@ -131,9 +131,9 @@ abstract sealed class CheckpointLayout permits Llama4Layout, LlamaLayout {
         plan.add(asIs(TensorName.ATTN_NORM.of(layer), tensors.take(prefix + "input_layernorm.weight", hidden)));
         SafetensorsFile.Tensor q = tensors.take(prefix + "self_attn.q_proj.weight", (long) heads * headDim, hidden);
         SafetensorsFile.Tensor k = tensors.take(prefix + "self_attn.k_proj.weight", (long) kvHeads * headDim, hidden);
-        plan.add(interleaveRope ? new PlannedTensor(TensorName.ATTN_Q.of(layer), ggufShape(q), TensorSource.ropeInterleaved(q, heads))
+        plan.add(interleaveRope ? new PlannedTensor(TensorName.ATTN_Q.of(layer), ggufShape(q), TensorSource.ropeInterleaved(q, heads), q)
                 : asIs(TensorName.ATTN_Q.of(layer), q));
-        plan.add(interleaveRope ? new PlannedTensor(TensorName.ATTN_K.of(layer), ggufShape(k), TensorSource.ropeInterleaved(k, kvHeads))
+        plan.add(interleaveRope ? new PlannedTensor(TensorName.ATTN_K.of(layer), ggufShape(k), TensorSource.ropeInterleaved(k, kvHeads), k)
                 : asIs(TensorName.ATTN_K.of(layer), k));
         plan.add(asIs(TensorName.ATTN_V.of(layer), tensors.take(prefix + "self_attn.v_proj.weight", (long) kvHeads * headDim, hidden)));
         plan.add(asIs(TensorName.ATTN_OUT.of(layer), tensors.take(prefix + "self_attn.o_proj.weight", hidden, (long) heads * headDim)));
@@ -186,7 +186,7 @@ abstract sealed class CheckpointLayout permits Llama4Layout, LlamaLayout {
 
     /** A tensor taken as it is: only its shape is written innermost first. */
     protected static PlannedTensor asIs(String name, SafetensorsFile.Tensor tensor) {
-        return new PlannedTensor(name, ggufShape(tensor), TensorSource.rows(tensor));
+        return new PlannedTensor(name, ggufShape(tensor), TensorSource.rows(tensor), tensor);
     }
 
     protected static long[] ggufShape(SafetensorsFile.Tensor tensor) {

@@ -103,6 +103,10 @@ public final class Converter {
                     bytes += target.rowBytes(tensor.rowLength()) * tensor.rows();
                     writer.tensor(tensor.name(), target, tensor.shape(), out -> {
                         write(tensor, converted, target, out, pool, options.threads());
+                        if (tensor.origin() != null) {
+                            // Done with these pages of the shard: let them go, so resident memory stays bounded.
+                            tensor.origin().data().unload();
+                        }
                         done[0] += tensor.rows() * tensor.rowLength();
                         progress.update(++count[0], plan.size(), done[0], parameters);
                     });

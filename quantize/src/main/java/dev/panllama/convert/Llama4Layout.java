@@ -99,12 +99,12 @@ final class Llama4Layout extends CheckpointLayout {
         SafetensorsFile.Tensor gateUp = tensors.take(prefix + "experts.gate_up_proj", experts, hidden, 2L * expertFeedForward);
         long[] gateUpShape = {hidden, expertFeedForward, experts};
         plan.add(new PlannedTensor(TensorName.FFN_GATE_EXPS.of(layer), gateUpShape,
-                TensorSource.transposedColumns(gateUp, 0, expertFeedForward)));
+                TensorSource.transposedColumns(gateUp, 0, expertFeedForward), gateUp));
         plan.add(new PlannedTensor(TensorName.FFN_UP_EXPS.of(layer), gateUpShape,
-                TensorSource.transposedColumns(gateUp, expertFeedForward, expertFeedForward)));
+                TensorSource.transposedColumns(gateUp, expertFeedForward, expertFeedForward), gateUp));
         SafetensorsFile.Tensor down = tensors.take(prefix + "experts.down_proj", experts, expertFeedForward, hidden);
         plan.add(new PlannedTensor(TensorName.FFN_DOWN_EXPS.of(layer), new long[] {expertFeedForward, hidden, experts},
-                TensorSource.transposedColumns(down, 0, hidden)));
+                TensorSource.transposedColumns(down, 0, hidden), down));
         planFeedForward(prefix + "shared_expert.", layer, expertFeedForward, tensors, plan,
                 TensorName.FFN_GATE_SHEXP, TensorName.FFN_UP_SHEXP, TensorName.FFN_DOWN_SHEXP);
     }

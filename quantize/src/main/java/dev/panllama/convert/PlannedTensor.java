@@ -2,9 +2,10 @@ package dev.panllama.convert;
 
 /**
  * One tensor of the GGUF a conversion writes: its GGUF name, its shape innermost first (GGUF's order,
- * the reverse of PyTorch's) and where its rows come from.
+ * the reverse of PyTorch's), where its rows come from, and the checkpoint tensor they are read from
+ * (null for values the converter makes), whose mapped pages are let go once the tensor is written.
  */
-record PlannedTensor(String name, long[] shape, TensorSource source) {
+record PlannedTensor(String name, long[] shape, TensorSource source, SafetensorsFile.Tensor origin) {
 
     long rowLength() {
         return shape[0];

@@ -109,7 +109,9 @@ public final class GgufWriter {
             throw new IOException(String.format("not enough disk space for %s: it needs %,d bytes, the disk has %,d free;"
                     + " nothing was written", target, needed, free));
         }
-        Path temporary = Files.createTempFile(absolute.getParent(), "." + absolute.getFileName(), ".partial");
+        // Not Files.createTempFile: its owner-only permissions would stay on the renamed model file.
+        Path temporary = absolute.resolveSibling("." + absolute.getFileName() + "."
+                + Long.toUnsignedString(java.util.concurrent.ThreadLocalRandom.current().nextLong(), 36) + ".partial");
         Thread cleanup = new Thread(() -> {
             try {
                 Files.deleteIfExists(temporary);
@@ -119,7 +121,7 @@ public final class GgufWriter {
         });
         Runtime.getRuntime().addShutdownHook(cleanup);
         try {
-            try (FileChannel out = FileChannel.open(temporary, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            try (FileChannel out = FileChannel.open(temporary, StandardOpenOption.WRITE, StandardOpenOption.CREATE_NEW)) {
                 write(out);
                 out.force(false);
             } catch (IOException e) {

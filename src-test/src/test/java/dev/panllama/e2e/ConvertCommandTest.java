@@ -43,6 +43,9 @@ class ConvertCommandTest {
         assertEquals(0, run.exitCode(), run.err());
         assertTrue(run.out().contains("(llama4, Q8_0)"), run.out());
         assertTrue(run.err().contains("note: left out the vision tower"), run.err());
+        Path plain = Files.createFile(temp.resolve("plain-file"));
+        assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(out),
+                "the model gets the permissions of any new file, not a temporary file's owner-only ones");
         Run info = PanllamaProcess.run(temp, "", "info", "-m", out.toString());
         assertTrue(info.out().contains("architecture  llama4"), info.out());
         Run generated = PanllamaProcess.run(temp, "", "generate", "-m", out.toString(), "-p", "Hello", "-n", "4", "--greedy", "-t", "2");
