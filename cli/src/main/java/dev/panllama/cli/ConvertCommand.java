@@ -39,22 +39,11 @@ final class ConvertCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         Converter.Options options = new Converter.Options(type == null ? null : FileType.of(type), threads);
-        boolean terminal = System.console() != null && System.console().isTerminal();
-        long started = System.nanoTime();
-        Converter.Summary summary = Converter.convert(checkpoint, output, options, (done, total, parameters, allParameters) -> {
-            if (terminal) {
-                double seconds = (System.nanoTime() - started) / 1e9;
-                double fraction = allParameters == 0 ? 1 : parameters / (double) allParameters;
-                long eta = fraction > 0 ? Math.round(seconds / fraction - seconds) : 0;
-                int filled = (int) Math.round(fraction * 30);
-                err.printf("\r[%s%s] %3d%% %d/%d tensors, ETA %ds ", "#".repeat(filled), " ".repeat(30 - filled),
-                        Math.round(fraction * 100), done, total, eta);
-                err.flush();
-            }
-        }, notice -> err.println("panllama: note: " + notice));
-        if (terminal) {
-            err.println();
-        }
+        ProgressBar bar = new ProgressBar(err);
+        Converter.Summary summary = Converter.convert(checkpoint, output, options, (done, total, parameters, allParameters) ->
+                bar.show(allParameters == 0 ? 1 : parameters / (double) allParameters, done + "/" + total + " tensors"),
+                notice -> err.println("panllama: note: " + notice));
+        bar.finish();
         out.printf("converted %s to %s (%s, %s): %d tensors, %,d parameters, %s (%.2f bits per weight) in %.1f s%n",
                 checkpoint, output, summary.architecture(), summary.type(), summary.tensors(), summary.parameters(),
                 InfoCommand.bytes(summary.bytes()), summary.bitsPerWeight(), summary.seconds());

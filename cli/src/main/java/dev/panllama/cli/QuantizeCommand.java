@@ -60,22 +60,10 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         Quantizer.Options options = new Quantizer.Options(FileType.of(type), allowRequantize, pure,
                 tensorType("--output-tensor-type", outputType), tensorType("--token-embedding-type", embeddingType), threads, imatrix, keepSplit);
-        boolean terminal = System.console() != null && System.console().isTerminal();
-        long started = System.nanoTime();
-        Quantizer.Summary summary = Quantizer.quantize(input, output, options, (done, total, bytes, allBytes) -> {
-            if (terminal) {
-                double seconds = (System.nanoTime() - started) / 1e9;
-                double fraction = allBytes == 0 ? 1 : bytes / (double) allBytes;
-                long eta = fraction > 0 ? Math.round(seconds / fraction - seconds) : 0;
-                int filled = (int) Math.round(fraction * 30);
-                err.printf("\r[%s%s] %3d%% %d/%d tensors, %s, ETA %ds ", "#".repeat(filled), " ".repeat(30 - filled),
-                        Math.round(fraction * 100), done, total, InfoCommand.bytes(bytes), eta);
-                err.flush();
-            }
-        });
-        if (terminal) {
-            err.println();
-        }
+        ProgressBar bar = new ProgressBar(err);
+        Quantizer.Summary summary = Quantizer.quantize(input, output, options, (done, total, bytes, allBytes) ->
+                bar.show(allBytes == 0 ? 1 : bytes / (double) allBytes, done + "/" + total + " tensors, " + InfoCommand.bytes(bytes)));
+        bar.finish();
         out.printf("quantized %s to %s as %s: %d tensors, %s -> %s (%.2f -> %.2f bits per weight) in %.1f s%n",
                 input, output, options.type(), summary.tensors(), InfoCommand.bytes(summary.bytesBefore()),
                 InfoCommand.bytes(summary.bytesAfter()), summary.bitsPerWeightBefore(), summary.bitsPerWeightAfter(), summary.seconds());

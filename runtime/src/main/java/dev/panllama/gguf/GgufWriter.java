@@ -103,6 +103,9 @@ public final class GgufWriter {
      */
     public void write(Path target) throws IOException {
         Path absolute = target.toAbsolutePath();
+        if (!Files.isDirectory(absolute.getParent())) {
+            throw new IOException("cannot write " + target + ": the folder " + absolute.getParent() + " does not exist");
+        }
         long needed = dataBytes();
         long free = Files.getFileStore(absolute.getParent()).getUsableSpace();
         if (free < needed) {
