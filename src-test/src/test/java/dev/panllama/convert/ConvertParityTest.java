@@ -90,7 +90,7 @@ class ConvertParityTest {
         List<String> notices = new ArrayList<>();
         Converter.convert(directory, gguf, new Converter.Options(FileType.F32, 2), (a, b, c, d) -> { }, notices::add);
 
-        assertTokenizerIsTheVocabulary(gguf);
+        assertTokenizerIsTheVocabulary(gguf, spec.llama4() ? "llama4" : "llama-bpe");
         int[] tokens = reference.tokenize(gguf, SampleText.prose(3, 24));
         double[][] expected = new HfForwardPass(checkpoint).logits(tokens);
         float[][] fromReference = reference.logits(gguf, tokens, 0, new Reference.Settings(512, 2, 4096, true), checkpoint.vocabSize);
@@ -172,7 +172,7 @@ class ConvertParityTest {
         assertEquals(0, process.exitValue(), "llama-quantize failed: " + Files.readString(log));
     }
 
-    private static void assertTokenizerIsTheVocabulary(Path gguf) throws IOException {
+    private static void assertTokenizerIsTheVocabulary(Path gguf, String preTokenizer) throws IOException {
         try (GgufFile converted = GgufFile.open(gguf); GgufFile vocab = GgufFile.open(vocabulary())) {
             GgufMetadata ours = converted.metadata(), theirs = vocab.metadata();
             for (String key : List.of("tokenizer.ggml.tokens", "tokenizer.ggml.merges")) {
@@ -180,7 +180,7 @@ class ConvertParityTest {
             }
             assertArrayEquals(theirs.getArray("tokenizer.ggml.token_type").ints(), ours.getArray("tokenizer.ggml.token_type").ints());
             assertEquals("gpt2", ours.getString("tokenizer.ggml.model"));
-            assertEquals("llama-bpe", ours.getString("tokenizer.ggml.pre"));
+            assertEquals(preTokenizer, ours.getString("tokenizer.ggml.pre"));
             assertEquals(theirs.getInt("tokenizer.ggml.bos_token_id"), ours.getInt("tokenizer.ggml.bos_token_id"));
             assertEquals(theirs.getInt("tokenizer.ggml.eos_token_id"), ours.getInt("tokenizer.ggml.eos_token_id"));
             assertEquals(Boolean.TRUE, ours.findBool("tokenizer.ggml.add_bos_token").orElse(null));

@@ -28,6 +28,10 @@ public final class HfCheckpoint {
     /** Llama 3's pre-tokenizer regex, as its tokenizer.json has it. */
     static final String LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}"
             + "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    /** Llama 4's (GPT-4o's) pre-tokenizer regex, as its tokenizer.json has it. */
+    static final String LLAMA4_REGEX = "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+"
+            + "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*"
+            + "(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
     /**
      * What to write. {@code llama4}: a Llama4ForConditionalGeneration with a small vision tower beside
@@ -62,7 +66,7 @@ public final class HfCheckpoint {
         checkpoint.makeWeights();
         checkpoint.writeShards(directory);
         Files.writeString(directory.resolve("config.json"), JsonWriter.write(checkpoint.config));
-        writeTokenizer(vocab, directory);
+        writeTokenizer(vocab, spec.llama4() ? LLAMA4_REGEX : LLAMA3_REGEX, directory);
         return checkpoint;
     }
 
@@ -261,8 +265,11 @@ public final class HfCheckpoint {
         }
     }
 
-    /** tokenizer.json and tokenizer_config.json as Llama 3's look, from the vocabulary GGUF's tokens and merges. */
-    private static void writeTokenizer(GgufMetadata vocab, Path directory) throws IOException {
+    /**
+     * tokenizer.json and tokenizer_config.json as Llama 3's and 4's look, from the vocabulary GGUF's
+     * tokens and merges, with the pre-tokenizer {@code regex}.
+     */
+    private static void writeTokenizer(GgufMetadata vocab, String regex, Path directory) throws IOException {
         String[] tokens = vocab.getArray("tokenizer.ggml.tokens").strings();
         int[] types = vocab.getArray("tokenizer.ggml.token_type").ints();
         Map<String, Object> model = new LinkedHashMap<>();
@@ -305,7 +312,7 @@ public final class HfCheckpoint {
         tokenizer.put("added_tokens", added);
         tokenizer.put("normalizer", null);
         tokenizer.put("pre_tokenizer", Map.of("type", "Sequence", "pretokenizers", List.of(
-                Map.of("type", "Split", "pattern", Map.of("Regex", LLAMA3_REGEX), "behavior", "Isolated", "invert", false),
+                Map.of("type", "Split", "pattern", Map.of("Regex", regex), "behavior", "Isolated", "invert", false),
                 Map.of("type", "ByteLevel", "add_prefix_space", false, "trim_offsets", true, "use_regex", false))));
         tokenizer.put("post_processor", Map.of("type", "Sequence", "processors", List.of(
                 Map.of("type", "ByteLevel", "add_prefix_space", true, "trim_offsets", false, "use_regex", true),
