@@ -94,8 +94,9 @@ final class Generator {
             }
             generated.add(token);
             sampler.accept(token);
+            int before = text.length();
             text.append(decoder.next(token, false));
-            int stopAt = firstStop(text, options.stopStrings());
+            int stopAt = firstStop(text, before, options.stopStrings());
             if (stopAt >= 0) {
                 text.setLength(stopAt);
                 reason = Generation.StopReason.STOP_STRING;
@@ -137,10 +138,14 @@ final class Generator {
         return kept;
     }
 
-    private static int firstStop(CharSequence text, List<String> stops) {
+    /**
+     * Where the first stop string in {@code text} begins, or -1. The text before {@code newFrom} held
+     * none, so only occurrences that end in the new characters are looked for.
+     */
+    private static int firstStop(StringBuilder text, int newFrom, List<String> stops) {
         int first = -1;
         for (String stop : stops) {
-            int at = text.toString().indexOf(stop);
+            int at = text.indexOf(stop, Math.max(0, newFrom - stop.length() + 1));
             if (at >= 0 && (first < 0 || at < first)) {
                 first = at;
             }
