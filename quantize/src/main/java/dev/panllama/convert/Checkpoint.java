@@ -145,6 +145,24 @@ public final class Checkpoint implements AutoCloseable {
         return files;
     }
 
+    /** Whether {@code file} is one this checkpoint is read from: a shard, or one of its JSON or template files. */
+    public boolean readsFrom(Path file) throws IOException {
+        Path target = file.toAbsolutePath().normalize();
+        List<Path> read = new ArrayList<>();
+        shards.forEach(shard -> read.add(shard.path()));
+        for (String name : List.of("config.json", INDEX, "tokenizer.json", "tokenizer_config.json",
+                "chat_template.jinja", "chat_template.json")) {
+            read.add(directory.resolve(name));
+        }
+        for (Path path : read) {
+            if (path.toAbsolutePath().normalize().equals(target)
+                    || (Files.exists(path) && Files.exists(target) && Files.isSameFile(path, target))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     public Path directory() {
         return directory;
     }

@@ -72,6 +72,9 @@ public final class Converter {
         }
         long start = System.nanoTime();
         try (Checkpoint checkpoint = Checkpoint.open(directory)) {
+            if (checkpoint.readsFrom(output)) {
+                throw new IllegalArgumentException("the output must not be one of the checkpoint's own files (" + output + ")");
+            }
             CheckpointLayout layout = CheckpointLayout.of(checkpoint.config());
             HfTokenizer tokenizer = HfTokenizer.read(checkpoint.directory(), checkpoint.config());
             FileType type = options.type() != null ? options.type() : autoType(checkpoint);

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -78,6 +79,13 @@ class ConvertCommandTest {
         Path noTokenizer = checkpoint("no-tokenizer");
         Files.delete(noTokenizer.resolve("tokenizer.json"));
         assertRefused(noTokenizer, "tokenizer.json is missing");
+
+        Path ontoItself = checkpoint("onto-itself");
+        Path shardOut = ontoItself.resolve("model-00001-of-00002.safetensors");
+        byte[] shardBytes = Files.readAllBytes(shardOut);
+        Run ontoAShard = PanllamaProcess.run(temp, "", "convert", ontoItself.toString(), shardOut.toString());
+        PanllamaProcess.assertFails(ontoAShard, "the output must not be one of the checkpoint's own files");
+        assertArrayEquals(shardBytes, Files.readAllBytes(shardOut), "the shard is untouched");
 
         Run notAFolder = PanllamaProcess.run(temp, "", "convert", temp.resolve("nowhere").toString(), temp.resolve("x.gguf").toString());
         PanllamaProcess.assertFails(notAFolder, "is not a folder");
