@@ -1,7 +1,5 @@
 package dev.panllama.convert;
 
-import dev.panllama.json.JsonReader;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -81,13 +79,7 @@ public final class Checkpoint implements AutoCloseable {
         if (!Files.isRegularFile(file)) {
             return null;
         }
-        Object parsed;
-        try {
-            parsed = JsonReader.parse(Files.readString(file));
-        } catch (IllegalArgumentException e) {
-            throw new CheckpointException(file + ": " + e.getMessage());
-        }
-        if (!(parsed instanceof Map<?, ?> top) || !(top.get("weight_map") instanceof Map<?, ?> map)) {
+        if (!(JsonFiles.readObject(file).get("weight_map") instanceof Map<?, ?> map)) {
             throw new CheckpointException(file + " has no weight_map");
         }
         Map<String, String> index = new LinkedHashMap<>();

@@ -84,6 +84,9 @@ abstract sealed class CheckpointLayout permits Llama4Layout, LlamaLayout {
 
     abstract int feedForwardLength();
 
+    /** Routed experts per MoE layer; 0 for a dense model. */
+    abstract int experts();
+
     /** Tells of config.json settings a GGUF cannot carry; most architectures have none. */
     void noticeFixedSettings(Consumer<String> notices) {
     }

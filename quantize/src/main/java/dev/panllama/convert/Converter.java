@@ -12,12 +12,10 @@ import dev.panllama.quantize.TypeSelector;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
@@ -80,7 +78,9 @@ public final class Converter {
             FileType type = options.type() != null ? options.type() : autoType(checkpoint);
             // A quantization mix is made as llama.cpp users make it: convert (auto type), then llama-quantize.
             FileType base = CONVERTER_TYPES.contains(type) ? type : autoType(checkpoint);
-            List<PlannedTensor> plan = inLlamaOrder(layout.plan(checkpoint.tensors(), notices));
+            // Model-wide tensors first, then by layer and name: the order llama-quantize visits and writes.
+            List<PlannedTensor> plan = layout.plan(checkpoint.tensors(), notices).stream()
+                    .sorted(TypeSelector.llamaOrder(PlannedTensor::name)).toList();
 
             String arch = layout.architecture();
             GgufWriter writer = new GgufWriter()
@@ -92,7 +92,9 @@ public final class Converter {
                     .put("general.quantization_version", GgufValue.ofUint32(QUANTIZATION_VERSION));
             tokenizer.writeTo(writer);
 
-            TypeSelector selector = CONVERTER_TYPES.contains(type) ? null : new TypeSelector(selectorModel(layout, plan),
+            TypeSelector selector = CONVERTER_TYPES.contains(type) ? null : new TypeSelector(
+                    TypeSelector.Model.of(arch, layout.layers, layout.heads, layout.kvHeads, layout.experts(),
+                            plan.stream().map(PlannedTensor::name).toList()),
                     new TypeSelector.Options(type, false, null, null, false));
             long parameters = plan.stream().mapToLong(t -> t.rows() * t.rowLength()).sum();
             long[] done = {0};
@@ -148,20 +150,6 @@ public final class Converter {
         return wanted;
     }
 
-    /** Model-wide tensors first, then by layer and name: the order llama-quantize visits and writes. */
-    private static List<PlannedTensor> inLlamaOrder(List<PlannedTensor> plan) {
-        return plan.stream().sorted(Comparator.comparingInt((PlannedTensor t) -> TypeSelector.layerInName(t.name()))
-                .thenComparing(PlannedTensor::name)).toList();
-    }
-
-    private static TypeSelector.Model selectorModel(CheckpointLayout layout, List<PlannedTensor> plan) {
-        boolean tied = plan.stream().noneMatch(t -> t.name().equals("output.weight"));
-        int attentionV = (int) plan.stream().filter(t -> t.name().contains("attn_v.weight")).count();
-        int experts = layout instanceof Llama4Layout ? (int) plan.stream()
-                .filter(t -> t.name().contains("ffn_gate_inp")).mapToLong(t -> t.shape()[1]).findFirst().orElse(0) : 0;
-        return new TypeSelector.Model(layout.architecture(), layout.layers, layout.heads, layout.kvHeads, experts, tied, attentionV);
-    }
-
     /**
      * Streams one tensor slab by slab: rows read as F32 and converted on the pool, then written. When
      * {@code target} is a quantized type, the rows first pass through the {@code converted} type, so the
@@ -204,10 +192,7 @@ public final class Converter {
                     }));
                 }
                 await(tasks, tensor.name());
-                ByteBuffer bytes = result.asSlice(0, n * targetRow).asByteBuffer();
-                while (bytes.hasRemaining()) {
-                    out.write(bytes);
-                }
+                GgufWriter.TensorData.of(result.asSlice(0, n * targetRow)).writeTo(out);
             }
         }
     }

@@ -1,7 +1,5 @@
 package dev.panllama.convert;
 
-import dev.panllama.json.JsonReader;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,16 +27,8 @@ public final class HfConfig {
         if (!Files.isRegularFile(file)) {
             throw new CheckpointException(file + " is missing: a Hugging Face checkpoint folder has a config.json");
         }
-        Object parsed;
-        try {
-            parsed = JsonReader.parse(Files.readString(file));
-        } catch (IllegalArgumentException e) {
-            throw new CheckpointException(file + ": " + e.getMessage());
-        }
-        if (!(parsed instanceof Map<?, ?> top)) {
-            throw new CheckpointException(file + " is not a JSON object");
-        }
-        Map<String, Object> merged = new LinkedHashMap<>((Map<String, Object>) top);
+        Map<String, Object> top = JsonFiles.readObject(file);
+        Map<String, Object> merged = new LinkedHashMap<>(top);
         if (top.get("text_config") instanceof Map<?, ?> text) {
             merged.putAll((Map<String, Object>) text);
         }

@@ -4,7 +4,6 @@ import dev.panllama.gguf.GgufArray;
 import dev.panllama.gguf.GgufValue;
 import dev.panllama.gguf.GgufValueType;
 import dev.panllama.gguf.GgufWriter;
-import dev.panllama.json.JsonReader;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -62,14 +61,13 @@ final class HfTokenizer {
         this.chatTemplate = chatTemplate;
     }
 
-    @SuppressWarnings("unchecked")
     static HfTokenizer read(Path directory, HfConfig config) throws IOException {
         Path file = directory.resolve("tokenizer.json");
         if (!Files.isRegularFile(file)) {
             throw new CheckpointException(file + " is missing: panllama converts checkpoints with a tokenizer.json"
                     + " (byte-level BPE, as Llama 3 and 4 have)");
         }
-        Map<String, Object> tokenizer = object(file, parse(file));
+        Map<String, Object> tokenizer = JsonFiles.readObject(file);
         Map<String, Object> model = object(file, tokenizer.get("model"));
         if (!"BPE".equals(model.get("type"))) {
             throw new CheckpointException(file + ": the tokenizer model is " + model.get("type") + "; panllama converts BPE tokenizers");
@@ -119,7 +117,7 @@ final class HfTokenizer {
         Map<String, Object> tokenizerConfig = Map.of();
         Path configFile = directory.resolve("tokenizer_config.json");
         if (Files.isRegularFile(configFile)) {
-            tokenizerConfig = object(configFile, parse(configFile));
+            tokenizerConfig = JsonFiles.readObject(configFile);
         }
         Map<String, Integer> specialIds = new LinkedHashMap<>();
         Map<String, Boolean> addSpecial = new LinkedHashMap<>();
@@ -218,7 +216,7 @@ final class HfTokenizer {
             return Optional.of(Files.readString(jinja));
         }
         Path json = directory.resolve("chat_template.json");
-        if (Files.isRegularFile(json) && object(json, parse(json)).get("chat_template") instanceof String template) {
+        if (Files.isRegularFile(json) && JsonFiles.readObject(json).get("chat_template") instanceof String template) {
             return Optional.of(template);
         }
         return Optional.empty();
@@ -244,14 +242,6 @@ final class HfTokenizer {
 
     int size() {
         return tokens.size();
-    }
-
-    private static Object parse(Path file) throws IOException {
-        try {
-            return JsonReader.parse(Files.readString(file));
-        } catch (IllegalArgumentException e) {
-            throw new CheckpointException(file + ": " + e.getMessage());
-        }
     }
 
     @SuppressWarnings("unchecked")

@@ -55,6 +55,11 @@ final class Llama4Layout extends CheckpointLayout {
     }
 
     @Override
+    int experts() {
+        return experts;
+    }
+
+    @Override
     void putArchitectureMetadata(GgufWriter writer) {
         writer.put(ModelKey.EXPERT_COUNT.of("llama4"), GgufValue.ofUint32(experts))
                 .put(ModelKey.EXPERT_USED_COUNT.of("llama4"), GgufValue.ofUint32(expertsUsed))

@@ -29,6 +29,11 @@ final class LlamaLayout extends CheckpointLayout {
     }
 
     @Override
+    int experts() {
+        return 0;
+    }
+
+    @Override
     void putArchitectureMetadata(GgufWriter writer) {
         // Nothing beyond the shared keys: a dense Llama has no experts.
     }

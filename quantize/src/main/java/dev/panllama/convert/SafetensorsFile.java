@@ -141,20 +141,22 @@ public final class SafetensorsFile implements AutoCloseable {
             }
             long[] shape = longs(path, name, "shape", fields.get("shape"), -1);
             long[] offsets = longs(path, name, "data_offsets", fields.get("data_offsets"), 2);
-            long elements = 1;
-            for (long d : shape) {
-                elements = Math.multiplyHigh(elements, d) != 0 ? -1 : elements * d;
-                if (elements < 0) {
-                    throw bad(path, name, "its shape " + java.util.Arrays.toString(shape) + " is too large");
+            long bytes;
+            try {
+                bytes = dtype.bytes;
+                for (long d : shape) {
+                    bytes = Math.multiplyExact(bytes, d);
                 }
+            } catch (ArithmeticException e) {
+                throw bad(path, name, "its shape " + java.util.Arrays.toString(shape) + " is too large");
             }
             if (offsets[0] > offsets[1] || offsets[1] > data.byteSize()) {
                 throw bad(path, name, "its data [" + offsets[0] + ", " + offsets[1] + ") lies outside the file's "
                         + data.byteSize() + " data bytes (truncated?)");
             }
-            if (offsets[1] - offsets[0] != elements * dtype.bytes) {
+            if (offsets[1] - offsets[0] != bytes) {
                 throw bad(path, name, "its shape " + java.util.Arrays.toString(shape) + " of " + dtype + " needs "
-                        + elements * dtype.bytes + " bytes, its data has " + (offsets[1] - offsets[0]));
+                        + bytes + " bytes, its data has " + (offsets[1] - offsets[0]));
             }
             tensors.put(name, new Tensor(name, dtype, shape, data.asSlice(offsets[0], offsets[1] - offsets[0]), path));
         }

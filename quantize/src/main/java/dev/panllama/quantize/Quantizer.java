@@ -12,7 +12,6 @@ import dev.panllama.gguf.GgufWriter;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteBuffer;
 import java.nio.channels.WritableByteChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -78,7 +77,7 @@ public final class Quantizer {
     static List<GgufTensorInfo> inLlamaOrder(List<GgufTensorInfo> tensors, boolean keepSplit) {
         Comparator<GgufTensorInfo> order = keepSplit
                 ? Comparator.comparingInt(GgufTensorInfo::part).thenComparingLong(GgufTensorInfo::offset)
-                : Comparator.comparingInt((GgufTensorInfo t) -> TypeSelector.layerInName(t.name())).thenComparing(GgufTensorInfo::name);
+                : TypeSelector.llamaOrder(GgufTensorInfo::name);
         return tensors.stream().sorted(order).toList();
     }
 
@@ -199,12 +198,9 @@ public final class Quantizer {
     private static TypeSelector.Model model(GgufMetadata metadata, List<GgufTensorInfo> tensors) {
         String arch = metadata.getString("general.architecture");
         int heads = metadata.findIntOrFirst(arch + ".attention.head_count").orElse(1);
-        int attentionV = (int) tensors.stream().filter(t -> t.name().contains("attn_v.weight")
-                || t.name().contains("attn_qkv.weight") || t.name().contains("attn_kv_b.weight")).count();
-        boolean tied = tensors.stream().noneMatch(t -> t.name().equals("output.weight"));
-        return new TypeSelector.Model(arch, metadata.getInt(arch + ".block_count"), heads,
+        return TypeSelector.Model.of(arch, metadata.getInt(arch + ".block_count"), heads,
                 metadata.findIntOrFirst(arch + ".attention.head_count_kv").orElse(heads),
-                metadata.findInt(arch + ".expert_count").orElse(0), tied, attentionV);
+                metadata.findInt(arch + ".expert_count").orElse(0), tensors.stream().map(GgufTensorInfo::name).toList());
     }
 
     /** Converts one tensor slab by slab: to F32, then to the target type in row chunks on the pool. */
@@ -236,10 +232,7 @@ public final class Quantizer {
                     throw new GgufException("tensor " + tensor.name() + ": ggml produced invalid " + target
                             + " data (the source has NaN or infinite values?)");
                 }
-                ByteBuffer bytes = converted.asByteBuffer();
-                while (bytes.hasRemaining()) {
-                    out.write(bytes);
-                }
+                GgufWriter.TensorData.of(converted).writeTo(out);
             }
         }
     }

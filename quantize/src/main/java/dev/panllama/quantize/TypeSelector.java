@@ -3,6 +3,9 @@ package dev.panllama.quantize;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufTensorInfo;
 
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -31,6 +34,22 @@ public final class TypeSelector {
         boolean is70B() {
             return architecture.equals("llama") && layers == 80 && heads != kvHeads;
         }
+
+        /**
+         * The model as its GGUF tensor names show the rest: embeddings tied when there is no
+         * output.weight, and attn_v counted with fused QKV and KV-B tensors, as llama.cpp counts them.
+         */
+        public static Model of(String architecture, int layers, int heads, int kvHeads, int experts, Collection<String> tensorNames) {
+            boolean tied = !tensorNames.contains("output.weight");
+            int attentionV = (int) tensorNames.stream().filter(n -> n.contains("attn_v.weight")
+                    || n.contains("attn_qkv.weight") || n.contains("attn_kv_b.weight")).count();
+            return new Model(architecture, layers, heads, kvHeads, experts, tied, attentionV);
+        }
+    }
+
+    /** The order llama-quantize visits and writes tensors in: model-wide ones first, then by layer, then by name. */
+    public static <T> Comparator<T> llamaOrder(Function<T, String> name) {
+        return Comparator.comparingInt((T t) -> layerInName(name.apply(t))).thenComparing(name);
     }
 
     /** The options that change the choice. */

@@ -11,7 +11,6 @@ import dev.panllama.model.Model;
 import dev.panllama.parity.SampleText;
 import dev.panllama.quantize.FileType;
 import dev.panllama.reference.Reference;
-import dev.panllama.reference.ReferenceMain;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -20,10 +19,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -136,7 +133,7 @@ class ConvertParityTest {
     }
 
     @Test
-    void aQuantizedConversionIsWhatLlamaQuantizeMakesOfTheConvertedFile() throws IOException, InterruptedException {
+    void aQuantizedConversionIsWhatLlamaQuantizeMakesOfTheConvertedFile() throws IOException {
         Path directory = work.resolve("llama4-q");
         HfCheckpoint.write(llama4(), vocabulary(), directory);
         Path converted = work.resolve("llama4-auto.gguf");
@@ -146,7 +143,7 @@ class ConvertParityTest {
             Path ours = work.resolve("llama4-" + type + ".gguf");
             Converter.convert(directory, ours, new Converter.Options(FileType.of(type), 2), (a, b, c, d) -> { }, n -> { });
             Path theirs = work.resolve("llama4-" + type + "-reference.gguf");
-            llamaQuantize(converted, theirs, type);
+            reference.quantize(converted, theirs, type);
             try (GgufFile expected = GgufFile.open(theirs); GgufFile actual = GgufFile.open(ours)) {
                 assertEquals(names(expected), names(actual), type + ": tensor names");
                 for (GgufTensorInfo tensor : expected.tensors()) {
@@ -162,14 +159,6 @@ class ConvertParityTest {
 
     private static List<String> names(GgufFile file) {
         return file.tensors().stream().map(GgufTensorInfo::name).sorted().toList();
-    }
-
-    private static void llamaQuantize(Path in, Path out, String type) throws IOException, InterruptedException {
-        Path log = Files.createTempFile(work, "llama-quantize", ".log");
-        Process process = new ProcessBuilder(ReferenceMain.binaries().resolve("llama-quantize").toString(),
-                in.toString(), out.toString(), type, "2").redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        assertTrue(process.waitFor(5, TimeUnit.MINUTES));
-        assertEquals(0, process.exitValue(), "llama-quantize failed: " + Files.readString(log));
     }
 
     private static void assertTokenizerIsTheVocabulary(Path gguf, String preTokenizer) throws IOException {

@@ -22,8 +22,6 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -76,11 +74,7 @@ class FullDiskTest {
                                     String... more) throws Exception {
         String[] args = java.util.stream.Stream.concat(command.stream(), java.util.Arrays.stream(more)).toArray(String[]::new);
         Container.ExecResult run = container.execInContainer(args);
-        assertNotEquals(0, run.getExitCode(), run.getStdout());
-        List<String> errors = run.getStderr().lines().filter(l -> l.startsWith("panllama:") && !l.startsWith("panllama: note:")).toList();
-        assertEquals(1, errors.size(), run.getStderr());
-        assertTrue(errors.getFirst().contains(message), errors.getFirst());
-        assertFalse(run.getStderr().contains("\tat "), run.getStderr());
+        PanllamaProcess.assertFails(new PanllamaProcess.Run(run.getExitCode(), run.getStdout(), run.getStderr()), message);
         Container.ExecResult left = container.execInContainer("ls", "-A", disk);
         assertEquals("", left.getStdout().strip(), "nothing may be left on " + disk);
     }

@@ -15,7 +15,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.testcontainers.containers.Container;
 import org.testcontainers.containers.GenericContainer;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 

@@ -8,6 +8,7 @@ import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufTensorInfo;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
+import dev.panllama.reference.Reference;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -19,7 +20,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -53,15 +53,8 @@ class QuantizeParityTest {
                 10000f, 1e-5f, GgmlType.F32, true, false, "llama-bpe", 32), vocabulary(), odd);
     }
 
-    private static void reference(Path in, Path out, String type, String... flags) throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>();
-        command.add(dev.panllama.reference.ReferenceMain.binaries().resolve("llama-quantize").toString());
-        command.addAll(List.of(flags));
-        command.addAll(List.of(in.toString(), out.toString(), type, "2"));
-        Path log = Files.createTempFile(temp, "llama-quantize", ".log");
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        assertTrue(process.waitFor(10, TimeUnit.MINUTES));
-        assertEquals(0, process.exitValue(), "llama-quantize failed: " + Files.readString(log));
+    private static void reference(Path in, Path out, String type, String... flags) throws IOException {
+        new Reference(temp).quantize(in, out, type, flags);
     }
 
     private static void assertSameFiles(Path expected, Path actual) {

@@ -1,15 +1,14 @@
 package dev.panllama.reference;
 
-import dev.panllama.bindings.NativeCache;
-import dev.panllama.bindings.NativePin;
-
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Runs llama.cpp's libllama from the reference build ({@code scripts/build-native --reference}) in a
@@ -89,6 +88,18 @@ public final class Reference {
         return ReferenceMain.readInts(out);
     }
 
+    /**
+     * The reference llama-quantize: {@code in} to {@code out} as {@code type} on two threads, with
+     * llama-quantize's own {@code flags} before the files; at most ten minutes.
+     */
+    public void quantize(Path in, Path out, String type, String... flags) throws IOException {
+        List<String> command = new ArrayList<>();
+        command.add(ReferenceMain.binaries().resolve("llama-quantize").toString());
+        command.addAll(List.of(flags));
+        command.addAll(List.of(in.toString(), out.toString(), type, "2"));
+        execute(command, "llama-quantize", Duration.ofMinutes(10));
+    }
+
     private void run(String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -96,17 +107,26 @@ public final class Reference {
                 "-cp", System.getProperty("java.class.path"),
                 ReferenceMain.class.getName()));
         command.addAll(List.of(args));
-        Path log = Files.createTempFile(workDir, "reference", ".log");
+        execute(command, "reference", null);
+    }
+
+    /** Runs {@code command} with its output in a log; a failure, or running past {@code limit} (if any), throws. */
+    private void execute(List<String> command, String name, Duration limit) throws IOException {
+        Path log = Files.createTempFile(workDir, name, ".log");
         Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
+            if (limit != null && !process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
+                process.destroyForcibly();
+                throw new IllegalStateException(name + " ran past " + limit + ": " + tail(log));
+            }
             int code = process.waitFor();
             if (code != 0) {
-                throw new IllegalStateException("the reference failed (" + code + "): " + tail(log));
+                throw new IllegalStateException(name + " failed (" + code + "): " + tail(log));
             }
         } catch (InterruptedException e) {
             process.destroyForcibly();
             Thread.currentThread().interrupt();
-            throw new IOException("interrupted while the reference ran", e);
+            throw new IOException("interrupted while " + name + " ran", e);
         }
     }
 
