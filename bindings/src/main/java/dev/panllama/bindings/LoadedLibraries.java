@@ -1,6 +1,9 @@
 package dev.panllama.bindings;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 
 /**
  * The ggml libraries in this process: the folder they came from and how panllama found it.
@@ -11,6 +14,36 @@ import java.nio.file.Path;
  *                   linked into libggml (builds tuned for one machine)
  */
 public record LoadedLibraries(Path directory, Origin origin, boolean modular) {
+
+    /**
+     * The CPU backend's library mapped into this process, e.g. {@code libggml-cpu-zen4.so} (the
+     * variant ggml chose for this CPU from a portable build) or {@code libggml-cpu.so.0} (a build tuned
+     * for this machine); empty where the process map cannot be read (not Linux).
+     */
+    public Optional<Path> cpuLibrary() {
+        Path maps = Path.of("/proc/self/maps");
+        if (!Files.isReadable(maps)) {
+            return Optional.empty();
+        }
+        try (var lines = Files.lines(maps)) {
+            // Each line ends with the mapped file's path, when the mapping has one.
+            return lines.map(line -> line.substring(line.lastIndexOf(' ') + 1))
+                    .filter(path -> path.startsWith("/"))
+                    .map(Path::of)
+                    .filter(path -> path.getFileName().toString().startsWith("libggml-cpu"))
+                    .findFirst();
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** The CPU variant's name: {@code zen4} for {@code libggml-cpu-zen4.so}, {@code native} for a tuned build. */
+    public Optional<String> cpuVariant() {
+        return cpuLibrary().map(path -> {
+            String name = path.getFileName().toString();
+            return name.startsWith("libggml-cpu-") ? name.substring("libggml-cpu-".length(), name.indexOf('.')) : "native";
+        });
+    }
 
     /** The places searched, in order. */
     public enum Origin {

@@ -4,13 +4,13 @@ import dev.panllama.bindings.LoadedLibraries;
 import dev.panllama.bindings.NativeLibraries;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.ggml.BackendDevice;
+import dev.panllama.ggml.BufferType;
 
 import java.io.PrintWriter;
 import java.util.List;
-import java.util.Map;
 import java.util.stream.Collectors;
 
-/** What this panllama runs on: version, ggml pin and libraries, devices, CPU features. */
+/** What this panllama runs on: version, ggml pin and libraries, devices, the CPU variant, its features and weight buffer types. */
 final class SystemReport {
 
     private SystemReport() {
@@ -34,10 +34,17 @@ final class SystemReport {
                 ? "using    CPU (no GPU backend found a device)"
                 : "using    " + preferred.name() + " (" + preferred.description() + ")");
 
-        Map<String, String> features = BackendDevice.cpu().features();
-        out.println("cpu      " + features.entrySet().stream()
+        BackendDevice cpu = BackendDevice.cpu();
+        out.println("cpu      " + libraries.cpuVariant().map(variant -> "variant " + variant + " ("
+                        + libraries.cpuLibrary().orElseThrow().getFileName() + "), ").orElse("")
+                + cpu.features().entrySet().stream()
                 .map(e -> "1".equals(e.getValue()) ? e.getKey() : e.getKey() + "=" + e.getValue())
                 .collect(Collectors.joining(" ")));
+        List<BufferType> usable = cpu.usableExtraBufferTypes();
+        out.println("buffers  " + (cpu.extraBufferTypes().isEmpty() ? "none beyond CPU"
+                : cpu.extraBufferTypes().stream()
+                        .map(type -> usable.contains(type) ? type.name() : type.name() + " (not used: ggml's AMX kernels crash at this pin)")
+                        .collect(Collectors.joining(", "))) + " for weights on the CPU");
     }
 
     private static String gibibytes(long bytes) {

@@ -149,6 +149,19 @@ public final class BackendDevice {
         }
     }
 
+    /**
+     * The extra buffer types panllama stores weights in: all of {@link #extraBufferTypes()} but ggml's
+     * {@code AMX} one, whose kernels crash at this pin on Sapphire Rapids and later Xeons (see
+     * scripts/build-native). panllama's own builds have no AMX type; libraries a user points
+     * {@code PANLLAMA_NATIVE_DIR} at may.
+     */
+    public List<BufferType> usableExtraBufferTypes() {
+        return extraBufferTypes().stream().filter(type -> !type.name().equals(AMX_BUFFER_TYPE)).toList();
+    }
+
+    /** The name of ggml's AMX buffer type. */
+    public static final String AMX_BUFFER_TYPE = "AMX";
+
     MemorySegment registry() {
         return Ggml.ggml_backend_dev_backend_reg(handle);
     }

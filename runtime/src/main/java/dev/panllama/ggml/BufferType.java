@@ -49,6 +49,17 @@ public final class BufferType {
         }
     }
 
+    /** The same ggml buffer type, however many wrappers name it. */
+    @Override
+    public boolean equals(Object other) {
+        return other instanceof BufferType type && type.handle.equals(handle);
+    }
+
+    @Override
+    public int hashCode() {
+        return handle.hashCode();
+    }
+
     @Override
     public String toString() {
         return name();

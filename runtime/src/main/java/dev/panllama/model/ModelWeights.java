@@ -104,7 +104,7 @@ public final class ModelWeights implements AutoCloseable {
             this.device = device;
             // Repacking is the CPU's; a GPU takes every weight into its own memory.
             boolean cpu = device.kind() == BackendDevice.Kind.CPU;
-            this.repacking = cpu ? device.extraBufferTypes() : List.of();
+            this.repacking = cpu ? device.usableExtraBufferTypes() : List.of();
             this.copyAll = !cpu || !mmap;
             this.capacity = capacity;
             this.mapped = GgmlContext.create(capacity);

@@ -24,8 +24,6 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -68,8 +66,8 @@ class CliEndToEndTest {
     void generateJsonEqualsTheJavaApi() throws Exception {
         Run run = panllama("", "generate", "-m", model.toString(), "-p", PROMPT, "-n", "12", "--greedy", "--json", "-t", "2");
         assertEquals(0, run.exitCode(), run.err());
-        int[] cliIds = ints(run.out(), "generated_ids");
-        int[] cliPrompt = ints(run.out(), "prompt_ids");
+        int[] cliIds = PanllamaProcess.ints(run.out(), "generated_ids");
+        int[] cliPrompt = PanllamaProcess.ints(run.out(), "prompt_ids");
         Generation api;
         try (LlamaModel llama = LlamaModel.open(model, ModelOptions.defaults().withThreads(2));
              Completion completion = llama.newCompletion()) {
@@ -93,7 +91,7 @@ class CliEndToEndTest {
                 "-t", "2", "--logits-out", logits.toString(), "--logits-last", "1");
         assertEquals(0, generated.exitCode(), generated.err());
         int[] expected = reference.greedy(model, referenceIds, 10, new Reference.Settings(512, 2, 8192));
-        assertArrayEquals(expected, ints(generated.out(), "generated_ids"));
+        assertArrayEquals(expected, PanllamaProcess.ints(generated.out(), "generated_ids"));
 
         // One row for the last prompt position, then one per generated token.
         float[][] rows = floats(logits, 128256);
@@ -136,11 +134,6 @@ class CliEndToEndTest {
         assertTrue(info.out().contains("Q4_K"), info.out());
     }
 
-    private static int[] ints(String json, String field) {
-        Matcher m = Pattern.compile("\"" + field + "\":\\[([0-9,]*)]").matcher(json);
-        assertTrue(m.find(), field + " in " + json);
-        return m.group(1).isEmpty() ? new int[0] : Arrays.stream(m.group(1).split(",")).mapToInt(Integer::parseInt).toArray();
-    }
 
     private static float[][] floats(Path file, int vocab) throws IOException {
         ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);

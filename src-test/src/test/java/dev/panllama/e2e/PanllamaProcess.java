@@ -5,8 +5,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -23,20 +27,35 @@ final class PanllamaProcess {
     private PanllamaProcess() {
     }
 
+    /** The jar Maven builds, which takes its native libraries from the build cache. */
     static Path jar() {
         Path jar = Path.of("..", "cli", "target", "panllama.jar").toAbsolutePath().normalize();
         assertTrue(Files.isRegularFile(jar), jar + " is missing: build with mvn package");
         return jar;
     }
 
+    /** The distributed jar (scripts/package), with every portable CPU variant of ggml inside. */
+    static Path distributionJar() {
+        Path jar = Path.of("..", "cli", "target", "dist", "panllama.jar").toAbsolutePath().normalize();
+        assertTrue(Files.isRegularFile(jar), jar + " is missing: build it with scripts/package");
+        return jar;
+    }
+
     /** Runs {@code panllama args} with {@code stdin} as its input; its output goes through files in {@code temp}. */
     static Run run(Path temp, String stdin, String... args) throws IOException, InterruptedException {
+        return run(jar(), Map.of(), temp, stdin, args);
+    }
+
+    /** As {@link #run(Path, String, String...)}, from {@code jar} and with {@code environment} added. */
+    static Run run(Path jar, Map<String, String> environment, Path temp, String stdin, String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", jar().toString()));
+                "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString()));
         command.addAll(List.of(args));
         Path out = Files.createTempFile(temp, "out", ".txt");
         Path err = Files.createTempFile(temp, "err", ".txt");
-        Process process = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile());
+        builder.environment().putAll(environment);
+        Process process = builder.start();
         process.getOutputStream().write(stdin.getBytes(StandardCharsets.UTF_8));
         process.getOutputStream().close();
         assertTrue(process.waitFor(5, TimeUnit.MINUTES), "panllama " + String.join(" ", args) + " did not finish");
@@ -50,5 +69,12 @@ final class PanllamaProcess {
         assertEquals(1, errors.size(), run.err());
         assertTrue(errors.getFirst().contains(message), errors.getFirst());
         assertFalse(run.err().contains("\tat "), "no stack trace without --verbose: " + run.err());
+    }
+
+    /** The integer array {@code field} of the command's {@code --json} output. */
+    static int[] ints(String json, String field) {
+        Matcher m = Pattern.compile("\"" + field + "\":\\[([0-9,]*)]").matcher(json);
+        assertTrue(m.find(), field + " in " + json);
+        return m.group(1).isEmpty() ? new int[0] : Arrays.stream(m.group(1).split(",")).mapToInt(Integer::parseInt).toArray();
     }
 }

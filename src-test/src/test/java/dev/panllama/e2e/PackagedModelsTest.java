@@ -1,0 +1,100 @@
+package dev.panllama.e2e;
+
+import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.NativePin;
+import dev.panllama.e2e.PanllamaProcess.Run;
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.model.demo.RandomModelSpec;
+import dev.panllama.model.demo.RandomModelWriter;
+import dev.panllama.reference.Reference;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The distributed jar as a user runs it, in a process of its own with an empty cache, so that ggml
+ * picks its CPU variant from the jar for this machine (on a Xeon with AMX, the one most likely to
+ * crash): the demo model, a Q4_K_M and a Q8_0 model generate the reference llama.cpp's greedy ids.
+ * A native crash is a failed run here, never a dead test JVM.
+ */
+class PackagedModelsTest {
+
+    private static final String PROMPT = "The rivers of Europe include";
+    private static final int STEPS = 12;
+
+    @TempDir
+    static Path temp;
+    static Map<String, String> emptyCache;
+    static Reference reference;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        emptyCache = Map.of("PANLLAMA_CACHE", Files.createDirectories(temp.resolve("cache")).toString());
+        reference = new Reference(temp);
+    }
+
+    static Run panllama(String... args) throws Exception {
+        return PanllamaProcess.run(PanllamaProcess.distributionJar(), emptyCache, temp, "", args);
+    }
+
+    @Test
+    void systemReportNamesTheCpuVariantAndItsBufferTypes() throws Exception {
+        Run report = panllama();
+        assertEquals(0, report.exitCode(), report.err());
+        assertTrue(report.out().contains("(the panllama jar)"), report.out());
+        Matcher variant = Pattern.compile("cpu +variant (\\S+) \\(libggml-cpu-\\1\\.so\\)").matcher(report.out());
+        assertTrue(variant.find(), "the variant ggml chose: " + report.out());
+        assertTrue(report.out().lines().anyMatch(l -> l.startsWith("buffers ")), report.out());
+        assertFalse(report.out().contains("AMX"), report.out());
+    }
+
+    @Test
+    void demoModel() throws Exception {
+        Run run = panllama("generate", "-p", PROMPT, "-n", String.valueOf(STEPS), "--greedy", "--json", "-t", "2");
+        Path demo = temp.resolve("cache/demo/panllama-demo-llama4-" + NativePin.current().version() + ".gguf");
+        assertGeneratesTheReferenceIds(run, demo);
+    }
+
+    @Test
+    void q4KMModel() throws Exception {
+        Path f16 = temp.resolve("scout-f16.gguf");
+        RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.F16, 41), vocabulary(), f16);
+        Path q4km = temp.resolve("scout-q4_k_m.gguf");
+        reference.quantize(f16, q4km, "Q4_K_M");
+        assertGeneratesTheReferenceIds(generate(q4km), q4km);
+    }
+
+    @Test
+    void q8_0Model() throws Exception {
+        Path q8 = temp.resolve("maverick-q8_0.gguf");
+        RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 42).withExperts(4, 1, 2), vocabulary(), q8);
+        assertGeneratesTheReferenceIds(generate(q8), q8);
+    }
+
+    private static Run generate(Path model) throws Exception {
+        return panllama("generate", "-m", model.toString(), "-p", PROMPT, "-n", String.valueOf(STEPS), "--greedy", "--json", "-t", "2");
+    }
+
+    private static void assertGeneratesTheReferenceIds(Run run, Path model) throws Exception {
+        assertEquals(0, run.exitCode(), "panllama exited " + run.exitCode() + ": " + run.err());
+        int[] prompt = PanllamaProcess.ints(run.out(), "prompt_ids");
+        assertArrayEquals(reference.tokenize(model, PROMPT), prompt);
+        int[] expected = reference.greedy(model, prompt, STEPS, new Reference.Settings(512, 2, 8192));
+        assertArrayEquals(expected, PanllamaProcess.ints(run.out(), "generated_ids"));
+    }
+
+    private static Path vocabulary() {
+        return NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
+    }
+}
