@@ -4,7 +4,7 @@ import dev.panllama.json.JsonWriter;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufTensorInfo;
-import dev.panllama.model.Evaluator;
+import dev.panllama.eval.Evaluator;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -87,7 +87,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         try (LlamaModel llama = model.open(file, spec.commandLine().getErr()); Evaluator evaluator = llama.newEvaluator()) {
             Random random = new Random(42);
-            int vocab = llama.config().vocabSize();
+            int vocab = llama.config().dims().vocabSize();
             for (int n : prompts) {
                 if (n > 0) {
                     results.add(measure("pp" + n, n, 0, () -> {

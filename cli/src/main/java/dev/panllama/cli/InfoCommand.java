@@ -6,6 +6,8 @@ import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufTensorInfo;
 import dev.panllama.gguf.GgufValue;
 import dev.panllama.model.Architecture;
+import dev.panllama.model.Dimensions;
+import dev.panllama.model.Experts;
 import dev.panllama.model.ModelConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -58,16 +60,18 @@ final class InfoCommand implements Callable<Integer> {
 
             try {
                 ModelConfig config = Architecture.of(gguf.metadata()).configure(gguf.metadata());
-                int context = model.contextLength > 0 ? model.contextLength : Math.min(config.contextLength(), 8192);
+                Dimensions dims = config.dims();
+                int context = model.contextLength > 0 ? model.contextLength : Math.min(dims.contextLength(), 8192);
                 long cache = 0;
-                for (int layer = 0; layer < config.layers(); layer++) {
-                    long cells = config.isChunked(layer) ? Math.min(context, config.chunkSize() + 512L) : context;
-                    cache += 2 * cells * config.kvWidth() * 2L;
+                for (int layer = 0; layer < dims.layers(); layer++) {
+                    long cells = config.plan().isChunked(layer) ? Math.min(context, config.plan().chunkSize() + 512L) : context;
+                    cache += 2 * cells * dims.kvWidth() * 2L;
                 }
                 out.printf("layers        %d (%d heads, %d KV heads, head %d), embedding %d, vocabulary %d%n",
-                        config.layers(), config.heads(), config.kvHeads(), config.headSize(), config.embedding(), config.vocabSize());
-                if (config.experts() > 0) {
-                    out.printf("experts       %d, %d used per token, expert FFN %d%n", config.experts(), config.expertsUsed(), config.expertFeedForward());
+                        dims.layers(), dims.heads(), dims.kvHeads(), dims.headSize(), dims.embedding(), dims.vocabSize());
+                Experts experts = config.experts();
+                if (experts.count() > 0) {
+                    out.printf("experts       %d, %d used per token, expert FFN %d%n", experts.count(), experts.used(), experts.feedForward());
                 }
                 out.printf("memory        about %s: weights %s + F16 KV cache %s for %d tokens%n",
                         bytes(weightBytes + cache), bytes(weightBytes), bytes(cache), context);

@@ -3,13 +3,14 @@ package dev.panllama.convert;
 import dev.panllama.gguf.GgufValue;
 import dev.panllama.gguf.GgufWriter;
 import dev.panllama.model.ModelKey;
-import dev.panllama.model.TensorName;
+import dev.panllama.model.WeightSpec;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
@@ -59,7 +60,14 @@ abstract sealed class CheckpointLayout permits Llama4Layout, LlamaLayout {
     /** The architecture's own keys and tensors. */
     abstract void putArchitectureMetadata(GgufWriter writer);
 
-    abstract void planLayer(int layer, Tensors tensors, List<PlannedTensor> plan);
+    /**
+     * Where a layer weight the shared part does not know comes from (feed-forward blocks, experts);
+     * empty for an optional one the checkpoint lacks.
+     */
+    abstract Optional<PlannedTensor> planFamilyWeight(WeightSpec weight, Tensors tensors);
+
+    /** Whether Q and K rows are reordered for ggml's RoPE: the checkpoint's RoPE rotates halves (Llama 3). */
+    abstract boolean interleavesRope();
 
     /** The metadata llama.cpp's converter writes from config.json, tokenizer aside. */
     final void putMetadata(GgufWriter writer) {
@@ -106,59 +114,68 @@ abstract sealed class CheckpointLayout permits Llama4Layout, LlamaLayout {
         throw new CheckpointException(config.file() + ": RoPE scaling '" + type + "' is not one panllama converts (llama3, linear)");
     }
 
-    /** Every GGUF tensor, model-wide ones first, then layer by layer. */
-    final List<PlannedTensor> plan(Map<String, SafetensorsFile.Tensor> checkpoint, Consumer<String> notices) {
+    /**
+     * Every GGUF tensor of the model family's list ({@code weights}, for the metadata this layout
+     * wrote), each with the checkpoint tensor it comes from.
+     */
+    final List<PlannedTensor> plan(List<WeightSpec> weights, Map<String, SafetensorsFile.Tensor> checkpoint, Consumer<String> notices) {
         noticeFixedSettings(notices);
         Tensors tensors = new Tensors(checkpoint);
         List<PlannedTensor> plan = new ArrayList<>();
-        ropeFactors().ifPresent(factors -> plan.add(new PlannedTensor(TensorName.ROPE_FREQS.of(),
-                new long[] {factors.length}, TensorSource.values(factors), null)));
-        plan.add(asIs(TensorName.TOKEN_EMBD.of(), tensors.take("model.embed_tokens.weight", vocab, hidden)));
-        plan.add(asIs(TensorName.OUTPUT_NORM.of(), tensors.take("model.norm.weight", hidden)));
-        if (tensors.has("lm_head.weight")) {
-            plan.add(asIs(TensorName.OUTPUT.of(), tensors.take("lm_head.weight", vocab, hidden)));
-        }
-        for (int layer = 0; layer < layers; layer++) {
-            planLayer(layer, tensors, plan);
+        for (WeightSpec weight : weights) {
+            planWeight(weight, tensors).ifPresent(plan::add);
         }
         tensors.finish(notices);
         return plan;
     }
 
-    /**
-     * The attention block and both norms of a layer. With {@code interleaveRope} the Q and K rows are
-     * reordered for a checkpoint whose RoPE rotates halves (Llama 3); Llama 4 already rotates pairs.
-     */
-    protected final void planAttention(int layer, Tensors tensors, List<PlannedTensor> plan, boolean interleaveRope) {
-        String prefix = "model.layers." + layer + ".";
-        plan.add(asIs(TensorName.ATTN_NORM.of(layer), tensors.take(prefix + "input_layernorm.weight", hidden)));
-        SafetensorsFile.Tensor q = tensors.take(prefix + "self_attn.q_proj.weight", (long) heads * headDim, hidden);
-        SafetensorsFile.Tensor k = tensors.take(prefix + "self_attn.k_proj.weight", (long) kvHeads * headDim, hidden);
-        plan.add(interleaveRope ? new PlannedTensor(TensorName.ATTN_Q.of(layer), ggufShape(q), TensorSource.ropeInterleaved(q, heads), q)
-                : asIs(TensorName.ATTN_Q.of(layer), q));
-        plan.add(interleaveRope ? new PlannedTensor(TensorName.ATTN_K.of(layer), ggufShape(k), TensorSource.ropeInterleaved(k, kvHeads), k)
-                : asIs(TensorName.ATTN_K.of(layer), k));
-        plan.add(asIs(TensorName.ATTN_V.of(layer), tensors.take(prefix + "self_attn.v_proj.weight", (long) kvHeads * headDim, hidden)));
-        plan.add(asIs(TensorName.ATTN_OUT.of(layer), tensors.take(prefix + "self_attn.o_proj.weight", hidden, (long) heads * headDim)));
-        plan.add(asIs(TensorName.FFN_NORM.of(layer), tensors.take(prefix + "post_attention_layernorm.weight", hidden)));
+    /** The weights every Llama names alike; the family's own through {@link #planFamilyWeight}. */
+    private Optional<PlannedTensor> planWeight(WeightSpec weight, Tensors tensors) {
+        String layer = "model.layers." + weight.layer() + ".";
+        return switch (weight.tensor()) {
+            case ROPE_FREQS -> ropeFactors().map(factors ->
+                    new PlannedTensor(weight.name(), weight.shape(), TensorSource.values(factors), null));
+            case TOKEN_EMBD -> Optional.of(asIs(weight, tensors, "model.embed_tokens.weight"));
+            case OUTPUT_NORM -> Optional.of(asIs(weight, tensors, "model.norm.weight"));
+            case OUTPUT -> tensors.has("lm_head.weight") ? Optional.of(asIs(weight, tensors, "lm_head.weight")) : Optional.empty();
+            case ATTN_NORM -> Optional.of(asIs(weight, tensors, layer + "input_layernorm.weight"));
+            case ATTN_Q -> Optional.of(rotated(weight, tensors, layer + "self_attn.q_proj.weight", heads));
+            case ATTN_K -> Optional.of(rotated(weight, tensors, layer + "self_attn.k_proj.weight", kvHeads));
+            case ATTN_V -> Optional.of(asIs(weight, tensors, layer + "self_attn.v_proj.weight"));
+            case ATTN_OUT -> Optional.of(asIs(weight, tensors, layer + "self_attn.o_proj.weight"));
+            case FFN_NORM -> Optional.of(asIs(weight, tensors, layer + "post_attention_layernorm.weight"));
+            default -> planFamilyWeight(weight, tensors);
+        };
     }
 
-    /** A plain gate/up/down feed-forward block under {@code prefix} ({@code mlp.} or {@code feed_forward.}). */
-    protected final void planFeedForward(String prefix, int layer, int length, Tensors tensors, List<PlannedTensor> plan,
-                                         TensorName gate, TensorName up, TensorName down) {
-        plan.add(asIs(gate.of(layer), tensors.take(prefix + "gate_proj.weight", length, hidden)));
-        plan.add(asIs(up.of(layer), tensors.take(prefix + "up_proj.weight", length, hidden)));
-        plan.add(asIs(down.of(layer), tensors.take(prefix + "down_proj.weight", hidden, length)));
+    /** Q or K: as it is, or with its rows reordered for ggml's RoPE. */
+    private PlannedTensor rotated(WeightSpec weight, Tensors tensors, String name, int headCount) {
+        if (!interleavesRope()) {
+            return asIs(weight, tensors, name);
+        }
+        SafetensorsFile.Tensor tensor = tensors.take(name, pytorchShape(weight));
+        return new PlannedTensor(weight.name(), weight.shape(), TensorSource.ropeInterleaved(tensor, headCount), tensor);
+    }
+
+    /** A gate, up or down projection of a plain feed-forward block under {@code prefix} ({@code mlp.} or {@code feed_forward.}). */
+    protected static PlannedTensor feedForwardWeight(WeightSpec weight, Tensors tensors, String prefix) {
+        String projection = switch (weight.tensor()) {
+            case FFN_GATE, FFN_GATE_SHEXP -> "gate_proj";
+            case FFN_UP, FFN_UP_SHEXP -> "up_proj";
+            case FFN_DOWN, FFN_DOWN_SHEXP -> "down_proj";
+            default -> throw new IllegalArgumentException(weight + " is not a feed-forward projection");
+        };
+        return asIs(weight, tensors, prefix + projection + ".weight");
     }
 
     /**
      * The per-dimension-pair divisors of llama3-type RoPE scaling, as llama.cpp's converter computes
      * them: 1 for high frequencies, the factor for low ones, a smooth blend between.
      */
-    private java.util.Optional<float[]> ropeFactors() {
+    private Optional<float[]> ropeFactors() {
         Map<String, Object> scaling = config.object("rope_scaling");
         if (!"llama3".equalsIgnoreCase(String.valueOf(scaling.getOrDefault("rope_type", scaling.get("type"))))) {
-            return java.util.Optional.empty();
+            return Optional.empty();
         }
         double base = config.findNumber("rope_theta").orElse(10000.0);
         double factor = number(scaling, "factor", 8.0);
@@ -180,20 +197,25 @@ abstract sealed class CheckpointLayout permits Llama4Layout, LlamaLayout {
                 factors[i] = (float) (1 / ((1 - smooth) / factor + smooth));
             }
         }
-        return java.util.Optional.of(factors);
+        return Optional.of(factors);
     }
 
     private static double number(Map<String, Object> map, String key, double fallback) {
         return map.get(key) instanceof Double d ? d : fallback;
     }
 
-    /** A tensor taken as it is: only its shape is written innermost first. */
-    protected static PlannedTensor asIs(String name, SafetensorsFile.Tensor tensor) {
-        return new PlannedTensor(name, ggufShape(tensor), TensorSource.rows(tensor), tensor);
+    /**
+     * The checkpoint tensor {@code name} taken as it is for {@code weight}: the same values, its shape
+     * the weight's written outermost first (PyTorch's order).
+     */
+    protected static PlannedTensor asIs(WeightSpec weight, Tensors tensors, String name) {
+        SafetensorsFile.Tensor tensor = tensors.take(name, pytorchShape(weight));
+        return new PlannedTensor(weight.name(), weight.shape(), TensorSource.rows(tensor), tensor);
     }
 
-    protected static long[] ggufShape(SafetensorsFile.Tensor tensor) {
-        long[] shape = tensor.shape().clone();
+    /** A GGUF shape (innermost first) in PyTorch's order (outermost first). */
+    protected static long[] pytorchShape(WeightSpec weight) {
+        long[] shape = weight.shape();
         for (int i = 0, j = shape.length - 1; i < j; i++, j--) {
             long t = shape[i];
             shape[i] = shape[j];
@@ -208,6 +230,7 @@ abstract sealed class CheckpointLayout permits Llama4Layout, LlamaLayout {
      */
     final class Tensors {
         private final Map<String, SafetensorsFile.Tensor> remaining = new LinkedHashMap<>();
+        private final Map<String, SafetensorsFile.Tensor> taken = new LinkedHashMap<>();
 
         Tensors(Map<String, SafetensorsFile.Tensor> checkpoint) {
             checkpoint.forEach((name, tensor) -> remaining.put(name.startsWith("language_model.")
@@ -235,7 +258,14 @@ abstract sealed class CheckpointLayout permits Llama4Layout, LlamaLayout {
                 throw new CheckpointException("tensor " + name + " is " + tensor.dtype()
                         + "; panllama converts F32, F16 and BF16 checkpoints (dequantize it first)");
             }
+            taken.put(name, tensor);
             return tensor;
+        }
+
+        /** As {@link #take}, for a tensor several GGUF tensors are made from (Llama 4's fused expert gate and up). */
+        SafetensorsFile.Tensor takeShared(String name, long... shape) {
+            SafetensorsFile.Tensor earlier = taken.get(name);
+            return earlier != null ? earlier : take(name, shape);
         }
 
         /** What is left must be a vision tower (left out, with a notice) or a buffer llama.cpp drops too. */

@@ -5,7 +5,9 @@ import dev.panllama.ggml.Quantization;
 import dev.panllama.gguf.GgufTensorInfo;
 import dev.panllama.gguf.GgufValue;
 import dev.panllama.gguf.GgufWriter;
+import dev.panllama.model.Architecture;
 import dev.panllama.model.ModelKey;
+import dev.panllama.model.WeightSpec;
 import dev.panllama.quantize.FileType;
 import dev.panllama.quantize.TypeSelector;
 
@@ -78,16 +80,18 @@ public final class Converter {
             FileType type = options.type() != null ? options.type() : autoType(checkpoint);
             // A quantization mix is made as llama.cpp users make it: convert (auto type), then llama-quantize.
             FileType base = CONVERTER_TYPES.contains(type) ? type : autoType(checkpoint);
-            // Model-wide tensors first, then by layer and name: the order llama-quantize visits and writes.
-            List<PlannedTensor> plan = layout.plan(checkpoint.tensors(), notices).stream()
-                    .sorted(TypeSelector.llamaOrder(PlannedTensor::name)).toList();
-
             String arch = layout.architecture();
             GgufWriter writer = new GgufWriter()
                     .put(ModelKey.ARCHITECTURE.of(arch), arch)
                     .put("general.type", "model")
                     .put(ModelKey.NAME.of(arch), directory.toAbsolutePath().normalize().getFileName().toString());
             layout.putMetadata(writer);
+            // The weights are the ones the model family lists for that metadata, as a reader will expect them.
+            Architecture architecture = Architecture.named(arch);
+            List<WeightSpec> weights = architecture.weights(architecture.configure(writer.metadata()));
+            // Model-wide tensors first, then by layer and name: the order llama-quantize visits and writes.
+            List<PlannedTensor> plan = layout.plan(weights, checkpoint.tensors(), notices).stream()
+                    .sorted(TypeSelector.llamaOrder(PlannedTensor::name)).toList();
             writer.put(ModelKey.FILE_TYPE.of(arch), GgufValue.ofUint32(type.id()))
                     .put("general.quantization_version", GgufValue.ofUint32(QUANTIZATION_VERSION));
             tokenizer.writeTo(writer);

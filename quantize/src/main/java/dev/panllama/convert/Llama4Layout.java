@@ -4,8 +4,11 @@ import dev.panllama.gguf.GgufValue;
 import dev.panllama.gguf.GgufWriter;
 import dev.panllama.model.ModelKey;
 import dev.panllama.model.TensorName;
+import dev.panllama.model.WeightSpec;
+import dev.panllama.model.llama4.Llama4;
 
 import java.util.List;
+import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
@@ -18,12 +21,6 @@ import java.util.function.Consumer;
  * width and {@code intermediate_size_mlp} the dense layers'.
  */
 final class Llama4Layout extends CheckpointLayout {
-
-    /** llama.cpp fixes the chunk of chunked attention and the NoPE pattern instead of reading them from the GGUF. */
-    private static final int LLAMA_CPP_CHUNK = 8192;
-    private static final int LLAMA_CPP_NOPE_INTERVAL = 4;
-    /** llama.cpp leaves out the QK norm for the 128-expert model (Maverick) and keeps it otherwise. */
-    private static final int LLAMA_CPP_NO_QK_NORM_EXPERTS = 128;
 
     private final int experts;
     private final int expertsUsed;
@@ -74,17 +71,17 @@ final class Llama4Layout extends CheckpointLayout {
 
     @Override
     void noticeFixedSettings(Consumer<String> notices) {
-        config.findInt("attention_chunk_size").filter(chunk -> chunk != LLAMA_CPP_CHUNK).ifPresent(chunk ->
-                notices.accept("config.json's attention_chunk_size is " + chunk + "; GGUF readers use " + LLAMA_CPP_CHUNK));
+        config.findInt("attention_chunk_size").filter(chunk -> chunk != Llama4.CHUNK).ifPresent(chunk ->
+                notices.accept("config.json's attention_chunk_size is " + chunk + "; GGUF readers use " + Llama4.CHUNK));
         boolean qkNorm = config.find("use_qk_norm").map(Boolean.TRUE::equals).orElse(true);
-        if (qkNorm != (experts != LLAMA_CPP_NO_QK_NORM_EXPERTS)) {
+        if (qkNorm != Llama4.usesQkNorm(experts)) {
             notices.accept("config.json's use_qk_norm is " + qkNorm + "; GGUF readers decide it by the expert count"
-                    + " (off only with " + LLAMA_CPP_NO_QK_NORM_EXPERTS + " experts, as Maverick has)");
+                    + " (off only for Maverick's)");
         }
         if (config.find("no_rope_layers").orElse(null) instanceof List<?> flags && !flags.isEmpty()) {
             for (int layer = 0; layer < flags.size(); layer++) {
                 boolean rope = !Double.valueOf(0).equals(flags.get(layer));
-                if (rope != ((layer + 1) % LLAMA_CPP_NOPE_INTERVAL != 0)) {
+                if (rope != Llama4.usesRope(layer)) {
                     notices.accept("config.json's no_rope_layers differ from every fourth layer, which GGUF readers assume");
                     break;
                 }
@@ -93,24 +90,32 @@ final class Llama4Layout extends CheckpointLayout {
     }
 
     @Override
-    void planLayer(int layer, Tensors tensors, List<PlannedTensor> plan) {
-        planAttention(layer, tensors, plan, false);
-        String prefix = "model.layers." + layer + ".feed_forward.";
-        if ((layer + 1) % moeStep != 0) {
-            planFeedForward(prefix, layer, denseFeedForward, tensors, plan, TensorName.FFN_GATE, TensorName.FFN_UP, TensorName.FFN_DOWN);
-            return;
-        }
-        plan.add(asIs(TensorName.FFN_GATE_INP.of(layer), tensors.take(prefix + "router.weight", experts, hidden)));
-        SafetensorsFile.Tensor gateUp = tensors.take(prefix + "experts.gate_up_proj", experts, hidden, 2L * expertFeedForward);
-        long[] gateUpShape = {hidden, expertFeedForward, experts};
-        plan.add(new PlannedTensor(TensorName.FFN_GATE_EXPS.of(layer), gateUpShape,
-                TensorSource.transposedColumns(gateUp, 0, expertFeedForward), gateUp));
-        plan.add(new PlannedTensor(TensorName.FFN_UP_EXPS.of(layer), gateUpShape,
-                TensorSource.transposedColumns(gateUp, expertFeedForward, expertFeedForward), gateUp));
-        SafetensorsFile.Tensor down = tensors.take(prefix + "experts.down_proj", experts, expertFeedForward, hidden);
-        plan.add(new PlannedTensor(TensorName.FFN_DOWN_EXPS.of(layer), new long[] {expertFeedForward, hidden, experts},
-                TensorSource.transposedColumns(down, 0, hidden), down));
-        planFeedForward(prefix + "shared_expert.", layer, expertFeedForward, tensors, plan,
-                TensorName.FFN_GATE_SHEXP, TensorName.FFN_UP_SHEXP, TensorName.FFN_DOWN_SHEXP);
+    boolean interleavesRope() {
+        return false;
+    }
+
+    /**
+     * Dense blocks and shared experts as they are; the router as it is; the fused expert gate and up
+     * projections split, and both expert matrices read transposed.
+     */
+    @Override
+    Optional<PlannedTensor> planFamilyWeight(WeightSpec weight, Tensors tensors) {
+        String prefix = "model.layers." + weight.layer() + ".feed_forward.";
+        long[] shape = weight.shape();
+        return Optional.of(switch (weight.tensor()) {
+            case FFN_GATE, FFN_UP, FFN_DOWN -> feedForwardWeight(weight, tensors, prefix);
+            case FFN_GATE_SHEXP, FFN_UP_SHEXP, FFN_DOWN_SHEXP -> feedForwardWeight(weight, tensors, prefix + "shared_expert.");
+            case FFN_GATE_INP -> asIs(weight, tensors, prefix + "router.weight");
+            case FFN_GATE_EXPS, FFN_UP_EXPS -> {
+                SafetensorsFile.Tensor gateUp = tensors.takeShared(prefix + "experts.gate_up_proj", experts, hidden, 2L * expertFeedForward);
+                long firstColumn = weight.tensor() == TensorName.FFN_GATE_EXPS ? 0 : expertFeedForward;
+                yield new PlannedTensor(weight.name(), shape, TensorSource.transposedColumns(gateUp, firstColumn, expertFeedForward), gateUp);
+            }
+            case FFN_DOWN_EXPS -> {
+                SafetensorsFile.Tensor down = tensors.take(prefix + "experts.down_proj", experts, expertFeedForward, hidden);
+                yield new PlannedTensor(weight.name(), shape, TensorSource.transposedColumns(down, 0, hidden), down);
+            }
+            default -> throw new IllegalArgumentException(weight + " is not a Llama 4 weight");
+        });
     }
 }

@@ -1,9 +1,9 @@
 package dev.panllama.convert;
 
 import dev.panllama.gguf.GgufWriter;
-import dev.panllama.model.TensorName;
+import dev.panllama.model.WeightSpec;
 
-import java.util.List;
+import java.util.Optional;
 
 /**
  * Llama 3 (and 3.1 to 3.3): dense layers. Hugging Face's RoPE rotates the two halves of each head,
@@ -39,9 +39,12 @@ final class LlamaLayout extends CheckpointLayout {
     }
 
     @Override
-    void planLayer(int layer, Tensors tensors, List<PlannedTensor> plan) {
-        planAttention(layer, tensors, plan, true);
-        planFeedForward("model.layers." + layer + ".mlp.", layer, feedForward, tensors, plan,
-                TensorName.FFN_GATE, TensorName.FFN_UP, TensorName.FFN_DOWN);
+    boolean interleavesRope() {
+        return true;
+    }
+
+    @Override
+    Optional<PlannedTensor> planFamilyWeight(WeightSpec weight, Tensors tensors) {
+        return Optional.of(feedForwardWeight(weight, tensors, "model.layers." + weight.layer() + ".mlp."));
     }
 }

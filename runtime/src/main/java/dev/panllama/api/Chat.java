@@ -2,7 +2,7 @@ package dev.panllama.api;
 
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.Message;
-import dev.panllama.model.Evaluator;
+import dev.panllama.eval.Evaluator;
 
 import java.util.ArrayList;
 import java.util.List;

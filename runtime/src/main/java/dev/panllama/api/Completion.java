@@ -1,6 +1,6 @@
 package dev.panllama.api;
 
-import dev.panllama.model.Evaluator;
+import dev.panllama.eval.Evaluator;
 
 import java.util.concurrent.Flow;
 import java.util.function.Consumer;

@@ -1,6 +1,6 @@
 package dev.panllama.api;
 
-import dev.panllama.model.Evaluator;
+import dev.panllama.eval.Evaluator;
 import dev.panllama.sampling.Sampler;
 import dev.panllama.tokenizer.StreamingDecoder;
 import dev.panllama.tokenizer.Tokenizer;
@@ -19,8 +19,6 @@ final class Generator {
 
     private final Evaluator evaluator;
     private final Tokenizer tokenizer;
-    /** The tokens the evaluator's cache holds, in order. */
-    private final List<Integer> sequence = new ArrayList<>();
 
     Generator(Evaluator evaluator, Tokenizer tokenizer) {
         this.evaluator = evaluator;
@@ -29,7 +27,6 @@ final class Generator {
 
     void reset() {
         evaluator.reset();
-        sequence.clear();
     }
 
     Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, AtomicBoolean cancelled) {
@@ -43,15 +40,15 @@ final class Generator {
      */
     Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, AtomicBoolean cancelled,
                         LogitsListener onLogits, int promptLogits) {
-        int reused = reusablePrefix(prompt);
+        int reused = evaluator.keepCommonPrefix(prompt);
         int[] fresh = java.util.Arrays.copyOfRange(prompt, reused, prompt.length);
         if (fresh.length == 0) {
             // The whole prompt is cached: step back one token to get its logits again.
             evaluator.keep(prompt.length - 1);
-            sequence.subList(prompt.length - 1, sequence.size()).clear();
             fresh = new int[] {prompt[prompt.length - 1]};
         }
-        if (evaluator.position() + fresh.length >= evaluator.contextLength()) {
+        // One position must stay free for the first generated token.
+        if (fresh.length >= evaluator.room()) {
             throw new IllegalStateException("the prompt of " + prompt.length + " tokens does not fit the context of "
                     + evaluator.contextLength() + " tokens");
         }
@@ -67,9 +64,6 @@ final class Generator {
         float[] logits = promptRows[promptRows.length - 1];
         for (int i = promptRows.length - Math.min(promptLogits, promptRows.length); i < promptRows.length; i++) {
             onLogits.accept(firstPosition + i, promptRows[i]);
-        }
-        for (int token : fresh) {
-            sequence.add(token);
         }
         long promptDone = System.nanoTime();
 
@@ -107,14 +101,13 @@ final class Generator {
                 sink.accept(text.substring(emitted, safe));
                 emitted = safe;
             }
-            if (evaluator.position() + 1 >= evaluator.contextLength()) {
+            if (evaluator.room() <= 1) {
                 reason = Generation.StopReason.CONTEXT_FULL;
                 break;
             }
             long position = evaluator.position();
             logits = evaluator.evaluate(new int[] {token}, 0)[0];
             onLogits.accept(position, logits.clone());
-            sequence.add(token);
         }
         if (reason != Generation.StopReason.STOP_STRING) {
             text.append(decoder.flush());
@@ -125,17 +118,6 @@ final class Generator {
         long end = System.nanoTime();
         return new Generation(text.toString(), prompt, generated.stream().mapToInt(Integer::intValue).toArray(), reason,
                 fresh.length, (promptDone - start) / 1e6, (end - promptDone) / 1e6);
-    }
-
-    /** Keeps the cached tokens the prompt starts with, forgets the rest; returns how many are kept. */
-    private int reusablePrefix(int[] prompt) {
-        int common = 0;
-        while (common < sequence.size() && common < prompt.length && sequence.get(common) == prompt[common]) {
-            common++;
-        }
-        int kept = (int) evaluator.keep(common);
-        sequence.subList(kept, sequence.size()).clear();
-        return kept;
     }
 
     /**

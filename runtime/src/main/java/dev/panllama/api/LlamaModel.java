@@ -4,7 +4,7 @@ import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.JinjaChatFormat;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.gguf.GgufMetadata;
-import dev.panllama.model.Evaluator;
+import dev.panllama.eval.Evaluator;
 import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
 import dev.panllama.tokenizer.Tokenizer;
@@ -42,7 +42,7 @@ public final class LlamaModel implements AutoCloseable {
         this.model = model;
         this.tokenizer = tokenizer;
         this.options = options;
-        int trained = model.config().contextLength();
+        int trained = model.config().dims().contextLength();
         this.contextLength = options.contextLength() > 0 ? options.contextLength() : Math.min(trained, 8192);
     }
 
@@ -151,7 +151,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     public Evaluator newEvaluator() {
         checkOpen();
-        Evaluator evaluator = model.newEvaluator(contextLength, options.batchSize(), options.cacheType());
+        Evaluator evaluator = new Evaluator(model, contextLength, options.batchSize(), options.cacheType());
         sessions.add(evaluator);
         return evaluator;
     }

@@ -68,6 +68,11 @@ public final class GgufWriter {
         return this;
     }
 
+    /** The metadata put so far, as a reader would see it. */
+    public GgufMetadata metadata() {
+        return new GgufMetadata(metadata);
+    }
+
     public GgufWriter remove(String key) {
         metadata.remove(key);
         return this;

@@ -15,101 +15,120 @@ public final class GraphBlocks {
     private final GgmlContext ctx;
     private final ComputeGraph graph;
     private final ModelConfig config;
-    private final KvCache cache;
+    private final Dimensions dims;
 
-    GraphBlocks(GgmlContext ctx, ComputeGraph graph, ModelConfig config, KvCache cache) {
+    public GraphBlocks(GgmlContext ctx, ComputeGraph graph, ModelConfig config) {
         this.ctx = ctx;
         this.graph = graph;
         this.config = config;
-        this.cache = cache;
+        this.dims = config.dims();
     }
 
-    GgmlContext ctx() {
+    public GgmlContext ctx() {
         return ctx;
     }
 
-    ComputeGraph graph() {
-        return graph;
-    }
-
-    ModelConfig config() {
+    public ModelConfig config() {
         return config;
     }
 
     /** RMS norm along rows, then the learned per-channel weight. */
-    Tensor rmsNorm(Tensor x, Tensor weight) {
-        return ctx.mul(ctx.rmsNorm(x, config.rmsEpsilon()), weight);
+    public Tensor rmsNorm(Tensor x, Tensor weight) {
+        return ctx.mul(rmsNorm(x), weight);
+    }
+
+    /** RMS norm along rows without a weight (Llama 4's QK norm). */
+    public Tensor rmsNorm(Tensor x) {
+        return ctx.rmsNorm(x, dims.rmsEpsilon());
     }
 
     /** Q, K, V of a layer, shaped {@code [head, n_head(_kv), n_tokens]}. */
-    Tensor[] qkv(LayerWeights layer, Tensor x) {
+    public Tensor[] qkv(LayerWeights layer, Tensor x) {
         long tokens = x.ne(1);
-        Tensor q = ctx.reshape(ctx.mulMat(layer.wq(), x), config.headSize(), config.heads(), tokens);
-        Tensor k = ctx.reshape(ctx.mulMat(layer.wk(), x), config.headSize(), config.kvHeads(), tokens);
-        Tensor v = ctx.reshape(ctx.mulMat(layer.wv(), x), config.headSize(), config.kvHeads(), tokens);
+        Tensor q = ctx.reshape(ctx.mulMat(layer.wq(), x), dims.headSize(), dims.heads(), tokens);
+        Tensor k = ctx.reshape(ctx.mulMat(layer.wk(), x), dims.headSize(), dims.kvHeads(), tokens);
+        Tensor v = ctx.reshape(ctx.mulMat(layer.wv(), x), dims.headSize(), dims.kvHeads(), tokens);
         return new Tensor[] {q, k, v};
     }
 
     /** Rotates {@code x [head, n_heads, n_tokens]} by position, with the layer's frequency base. */
-    Tensor rope(Tensor x, BatchInputs inputs, Tensor freqFactors, int layer) {
-        float base = config.isChunked(layer) ? config.ropeBaseChunked() : config.ropeBase();
-        return ctx.rope(x, inputs.positions, freqFactors, Rope.plain(config.ropeDimensions(), config.contextLength(), base));
+    public Tensor rope(Tensor x, GraphInputs inputs, Tensor freqFactors, int layer) {
+        return ctx.rope(x, inputs.positions(), freqFactors,
+                Rope.plain(config.rope().dimensions(), dims.contextLength(), config.rope().baseOf(config.plan(), layer)));
+    }
+
+    /** The token embeddings of the batch: {@code [n_embd, n_tokens]}. */
+    public Tensor embed(ModelWeights weights, GraphInputs inputs) {
+        return ctx.getRows(weights.tokenEmbedding(), inputs.tokens());
+    }
+
+    /**
+     * The attention block's output added to its input, the feed-forward block's input. After the last
+     * layer's attention only the rows whose logits are wanted go on.
+     */
+    public Tensor attentionResidual(Tensor attended, Tensor residual, int layer, GraphInputs inputs) {
+        if (layer == dims.layers() - 1) {
+            attended = ctx.getRows(attended, inputs.outputRows());
+            residual = ctx.getRows(residual, inputs.outputRows());
+        }
+        return ctx.add(attended, residual);
     }
 
     /**
      * Stores K and V of the batch in the layer's cache cells, attends with flash attention over the
      * cells the mask allows, and projects the heads back: {@code [n_embd, n_tokens]}.
      */
-    Tensor attention(LayerWeights weights, int layer, Tensor q, Tensor k, Tensor v, BatchInputs inputs) {
-        BatchInputs.Group group = inputs.groupOf(config, layer);
+    public Tensor attention(LayerWeights weights, int layer, Tensor q, Tensor k, Tensor v, GraphInputs inputs) {
+        GraphInputs.KvView kv = inputs.kv(layer);
         long tokens = q.ne(2);
-        Tensor keys = cache.keys(layer);
-        Tensor values = cache.values(layer);
-        graph.expand(ctx.setRows(keys, ctx.reshape(k, config.kvWidth(), tokens), group.cellIndices()));
-        graph.expand(ctx.setRows(values, ctx.reshape(v, config.kvWidth(), tokens), group.cellIndices()));
+        Tensor keys = kv.keys();
+        Tensor values = kv.values();
+        graph.expand(ctx.setRows(keys, ctx.reshape(k, dims.kvWidth(), tokens), kv.cellIndices()));
+        graph.expand(ctx.setRows(values, ctx.reshape(v, dims.kvWidth(), tokens), kv.cellIndices()));
 
-        long cells = group.cellsInUse();
-        long headBytes = keys.type().rowBytes(config.headSize());
-        Tensor cachedK = ctx.view(keys, config.headSize(), config.kvHeads(), cells, headBytes, keys.nb(1), 0);
-        Tensor cachedV = ctx.view(values, config.headSize(), config.kvHeads(), cells, headBytes, values.nb(1), 0);
+        long cells = kv.cellsInUse();
+        long headBytes = keys.type().rowBytes(dims.headSize());
+        Tensor cachedK = ctx.view(keys, dims.headSize(), dims.kvHeads(), cells, headBytes, keys.nb(1), 0);
+        Tensor cachedV = ctx.view(values, dims.headSize(), dims.kvHeads(), cells, headBytes, values.nb(1), 0);
         Tensor attended = ctx.flashAttention(
                 ctx.permute(q, 0, 2, 1, 3),          // [head, n_tokens, n_head]
                 ctx.permute(cachedK, 0, 2, 1, 3),    // [head, cells, n_head_kv]
                 ctx.permute(cachedV, 0, 2, 1, 3),
-                group.mask(), config.attentionScale());  // [head, n_head, n_tokens]
-        Tensor merged = ctx.reshape(attended, config.queryWidth(), tokens);
+                kv.mask(), dims.attentionScale());   // [head, n_head, n_tokens]
+        Tensor merged = ctx.reshape(attended, dims.queryWidth(), tokens);
         return ctx.mulMat(weights.wo(), merged);
     }
 
     /** {@code down · (silu(gate · x) * (up · x))}. */
-    Tensor gatedFeedForward(Tensor x, Tensor gate, Tensor up, Tensor down) {
+    public Tensor gatedFeedForward(Tensor x, Tensor gate, Tensor up, Tensor down) {
         return ctx.mulMat(down, ctx.swiglu(ctx.mulMat(gate, x), ctx.mulMat(up, x)));
     }
 
     /**
      * The routed experts of a mixture-of-experts layer for {@code x [n_embd, n_tokens]}: the router
      * picks {@code expertsUsed} experts per token, whose gated feed-forward outputs are weighted and
-     * summed. With {@link ModelConfig.ExpertGating#SIGMOID_BEFORE_EXPERTS} the weights scale each
+     * summed. With {@link Experts.Gating#SIGMOID_BEFORE_EXPERTS} the weights scale each
      * expert's input instead of its output.
      */
-    Tensor experts(LayerWeights layer, Tensor x) {
+    public Tensor experts(LayerWeights layer, Tensor x) {
         long n = x.ne(0);
         long tokens = x.ne(1);
-        int used = config.expertsUsed();
-        boolean sigmoid = config.gating() == ModelConfig.ExpertGating.SIGMOID_BEFORE_EXPERTS;
+        Experts experts = config.experts();
+        int used = experts.used();
+        boolean sigmoid = experts.gating() == Experts.Gating.SIGMOID_BEFORE_EXPERTS;
 
         Tensor logits = ctx.mulMat(layer.router(), x);                       // [n_expert, n_tokens]
         Tensor probabilities = sigmoid ? ctx.sigmoid(logits) : ctx.softMax(logits);
         // Llama 4 ranks experts by raw logit; the sigmoid only weighs the chosen ones.
         Tensor selected = ctx.topK(sigmoid ? logits : probabilities, used);  // I32 [used, n_tokens]
-        Tensor weights = ctx.getRows(ctx.reshape(probabilities, 1, config.experts(), tokens), selected); // [1, used, n_tokens]
+        Tensor weights = ctx.getRows(ctx.reshape(probabilities, 1, experts.count(), tokens), selected); // [1, used, n_tokens]
         if (!sigmoid) {
             Tensor flat = ctx.reshape(weights, used, tokens);
             Tensor sum = ctx.clamp(ctx.sumRows(flat), 6.103515625e-5f, Float.POSITIVE_INFINITY);
             weights = ctx.reshape(ctx.div(flat, sum), 1, used, tokens);
         }
-        if (config.expertWeightsScale() != 0f && config.expertWeightsScale() != 1f) {
-            weights = ctx.scale(weights, config.expertWeightsScale());
+        if (experts.weightsScale() != 0f && experts.weightsScale() != 1f) {
+            weights = ctx.scale(weights, experts.weightsScale());
         }
         graph.expand(weights);
 
@@ -135,7 +154,7 @@ public final class GraphBlocks {
     }
 
     /** Final norm and output head: logits {@code [n_vocab, n_outputs]}. */
-    Tensor logits(ModelWeights weights, Tensor x) {
+    public Tensor logits(ModelWeights weights, Tensor x) {
         return ctx.output(ctx.mulMat(weights.output(), rmsNorm(x, weights.outputNorm())));
     }
 }

@@ -2,25 +2,30 @@ package dev.panllama.model;
 
 import dev.panllama.ggml.Tensor;
 
+import java.util.Map;
+
 /**
- * One transformer block's weights. A dense block has {@code ffnGate/Up/Down}; a mixture-of-experts
- * block has the router and the stacked experts, and for Llama 4 a shared expert; the absent ones are null.
+ * One transformer block's weights, as the graph code reads them. A dense block has
+ * {@code ffnGate/Up/Down}; a mixture-of-experts block has the router and the stacked experts, and for
+ * Llama 4 a shared expert; the absent ones are null. Shapes are in {@link WeightLists}.
  */
 public record LayerWeights(
-        Tensor attnNorm,      // F32 [n_embd]
-        Tensor wq,            // [n_embd, n_head * head]
-        Tensor wk,            // [n_embd, n_head_kv * head]
-        Tensor wv,            // [n_embd, n_head_kv * head]
-        Tensor wo,            // [n_head * head, n_embd]
-        Tensor ffnNorm,       // F32 [n_embd]
-        Tensor ffnGate,       // [n_embd, n_ff]
-        Tensor ffnUp,         // [n_embd, n_ff]
-        Tensor ffnDown,       // [n_ff, n_embd]
-        Tensor router,        // [n_embd, n_expert]
-        Tensor expertsGate,   // [n_embd, n_ff_exp, n_expert]
-        Tensor expertsUp,     // [n_embd, n_ff_exp, n_expert]
-        Tensor expertsDown,   // [n_ff_exp, n_embd, n_expert]
-        Tensor sharedGate,    // [n_embd, n_ff_exp]
-        Tensor sharedUp,      // [n_embd, n_ff_exp]
-        Tensor sharedDown) {  // [n_ff_exp, n_embd]
+        Tensor attnNorm, Tensor wq, Tensor wk, Tensor wv, Tensor wo, Tensor ffnNorm,
+        Tensor ffnGate, Tensor ffnUp, Tensor ffnDown,
+        Tensor router, Tensor expertsGate, Tensor expertsUp, Tensor expertsDown,
+        Tensor sharedGate, Tensor sharedUp, Tensor sharedDown) {
+
+    /** Layer {@code layer}'s weights among {@code loaded}, by GGUF name. */
+    static LayerWeights of(int layer, Map<String, Tensor> loaded) {
+        return new LayerWeights(
+                loaded.get(TensorName.ATTN_NORM.of(layer)), loaded.get(TensorName.ATTN_Q.of(layer)),
+                loaded.get(TensorName.ATTN_K.of(layer)), loaded.get(TensorName.ATTN_V.of(layer)),
+                loaded.get(TensorName.ATTN_OUT.of(layer)), loaded.get(TensorName.FFN_NORM.of(layer)),
+                loaded.get(TensorName.FFN_GATE.of(layer)), loaded.get(TensorName.FFN_UP.of(layer)),
+                loaded.get(TensorName.FFN_DOWN.of(layer)),
+                loaded.get(TensorName.FFN_GATE_INP.of(layer)), loaded.get(TensorName.FFN_GATE_EXPS.of(layer)),
+                loaded.get(TensorName.FFN_UP_EXPS.of(layer)), loaded.get(TensorName.FFN_DOWN_EXPS.of(layer)),
+                loaded.get(TensorName.FFN_GATE_SHEXP.of(layer)), loaded.get(TensorName.FFN_UP_SHEXP.of(layer)),
+                loaded.get(TensorName.FFN_DOWN_SHEXP.of(layer)));
+    }
 }

@@ -2,18 +2,19 @@ package dev.panllama.model;
 
 import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.BackendDevice;
-import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufMetadata;
+import dev.panllama.placement.WeightPlacement;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.DoubleConsumer;
 
 /**
- * An open model: its GGUF mapped, its configuration read, its weights placed for ggml, the backends to
- * compute on (a GPU's first where one is used, the CPU's always). Evaluators made from it share all of
- * that; closing the model closes the backends and
+ * An open model: its GGUF mapped, its family and configuration read, its weights placed for ggml, the
+ * backends to compute on (a GPU's first where one is used, the CPU's always). Evaluators made over it
+ * ({@code dev.panllama.eval.Evaluator}) share all of that; closing the model closes the backends and
  * unmaps the file, after which its evaluators refuse use.
  */
 public final class Model implements AutoCloseable {
@@ -23,6 +24,7 @@ public final class Model implements AutoCloseable {
     private final ModelConfig config;
     private final List<Backend> backends;   // the compute device's first, the CPU's last
     private final ModelWeights weights;
+    private volatile boolean closed;
 
     private Model(GgufFile file, Architecture architecture, ModelConfig config, List<Backend> backends, ModelWeights weights) {
         this.file = file;
@@ -39,25 +41,16 @@ public final class Model implements AutoCloseable {
      * @throws UnsupportedArchitectureException        when its architecture is not implemented
      */
     public static Model open(Path path, int threads) {
-        return open(path, threads, true);
-    }
-
-    /** As {@link #open(Path, int)}; with {@code mmap} false the weights are read into memory instead of mapped. */
-    public static Model open(Path path, int threads, boolean mmap) {
-        return open(path, threads, mmap, fraction -> { });
-    }
-
-    /** As {@link #open(Path, int, boolean)}, telling {@code progress} the fraction of the weights loaded. */
-    public static Model open(Path path, int threads, boolean mmap, java.util.function.DoubleConsumer progress) {
-        return open(path, threads, mmap, progress, BackendDevice.cpu());
+        return open(path, threads, true, fraction -> { }, BackendDevice.cpu());
     }
 
     /**
-     * Opens the model to compute on {@code device}. On a GPU every weight is copied into its memory and
-     * the CPU backend stays beside it for what the GPU cannot do; on the CPU the weights are mapped.
+     * Opens the model to compute on {@code device} with {@code threads} CPU threads. On a GPU every
+     * weight is copied into its memory and the CPU backend stays beside it for what the GPU cannot do;
+     * on the CPU the weights are mapped, or with {@code mmap} false read into memory. {@code progress}
+     * hears the fraction of the weights loaded.
      */
-    public static Model open(Path path, int threads, boolean mmap, java.util.function.DoubleConsumer progress,
-                             BackendDevice device) {
+    public static Model open(Path path, int threads, boolean mmap, DoubleConsumer progress, BackendDevice device) {
         GgufFile file = GgufFile.open(path);
         List<Backend> backends = new ArrayList<>();
         try {
@@ -67,7 +60,8 @@ public final class Model implements AutoCloseable {
                 backends.add(Backend.open(device));
             }
             backends.add(Backend.cpu(threads));
-            ModelWeights weights = ModelWeights.load(file, config, device, mmap, progress);
+            ModelWeights weights = ModelWeights.load(file, architecture.weights(config), config.dims().layers(),
+                    new WeightPlacement(device, mmap, config.experts().used()), progress);
             return new Model(file, architecture, config, List.copyOf(backends), weights);
         } catch (RuntimeException e) {
             backends.forEach(Backend::close);
@@ -93,26 +87,32 @@ public final class Model implements AutoCloseable {
         return architecture;
     }
 
-    /** A new evaluator with an F16 cache of {@code contextLength} tokens, taking micro-batches of up to {@code maxBatch}. */
-    public Evaluator newEvaluator(int contextLength, int maxBatch) {
-        return newEvaluator(contextLength, maxBatch, GgmlType.F16);
+    /** The weights, for the graph. */
+    public ModelWeights weights() {
+        checkOpen();
+        return weights;
     }
 
-    /** A new evaluator whose KV cache holds {@code cacheType}: F16, F32 for exact comparisons, or Q8_0/Q4_0 to save memory. */
-    public Evaluator newEvaluator(int contextLength, int maxBatch, GgmlType cacheType) {
-        if (contextLength < 1 || maxBatch < 1) {
-            throw new IllegalArgumentException("context length and batch size must be positive");
+    /** The backends to compute on: the compute device's first, the CPU's last. */
+    public List<Backend> backends() {
+        checkOpen();
+        return backends;
+    }
+
+    /** @throws IllegalStateException once the model is closed */
+    public void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("the model is closed");
         }
-        if (cacheType != GgmlType.F16 && cacheType != GgmlType.F32 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
-            throw new IllegalArgumentException("the KV cache can be F16, F32, Q8_0 or Q4_0, not " + cacheType);
-        }
-        return new Evaluator(config, architecture.graphBuilder(), weights, backends, contextLength, maxBatch, cacheType);
     }
 
     @Override
     public void close() {
-        weights.close();
-        backends.forEach(Backend::close);
-        file.close();
+        if (!closed) {
+            closed = true;
+            weights.close();
+            backends.forEach(Backend::close);
+            file.close();
+        }
     }
 }

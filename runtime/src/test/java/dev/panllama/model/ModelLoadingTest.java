@@ -2,6 +2,7 @@ package dev.panllama.model;
 
 import dev.panllama.bindings.NativeCache;
 import dev.panllama.bindings.NativePin;
+import dev.panllama.eval.Evaluator;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufException;
 import dev.panllama.gguf.GgufFile;
@@ -46,16 +47,16 @@ class ModelLoadingTest {
     void llama4LayerPatternsFollowLlamaCpp() {
         try (Model model = Model.open(scout, 2)) {
             ModelConfig config = model.config();
-            assertEquals(8192, config.chunkSize());
+            assertEquals(8192, config.plan().chunkSize());
             // Layers 0-2 chunked with RoPE, layer 3 global and NoPE with the attention temperature.
-            assertTrue(config.isChunked(0) && config.isChunked(1) && config.isChunked(2));
-            assertFalse(config.isChunked(3));
-            assertTrue(config.usesRope(0) && config.usesRope(2));
-            assertFalse(config.usesRope(3));
-            assertTrue(config.temperatureTuning());
-            assertTrue(config.qkNorm());
-            assertEquals(1.0f, config.temperature(100));
-            assertEquals((float) (Math.log(2) * 0.1 + 1), config.temperature(8191));
+            assertTrue(config.plan().isChunked(0) && config.plan().isChunked(1) && config.plan().isChunked(2));
+            assertFalse(config.plan().isChunked(3));
+            assertTrue(config.plan().usesRope(0) && config.plan().usesRope(2));
+            assertFalse(config.plan().usesRope(3));
+            assertTrue(config.temperatureTuning().isPresent());
+            assertTrue(config.plan().qkNorm());
+            assertEquals(1.0f, config.temperatureTuning().orElseThrow().at(100));
+            assertEquals((float) (Math.log(2) * 0.1 + 1), config.temperatureTuning().orElseThrow().at(8191));
         }
     }
 
@@ -67,14 +68,14 @@ class ModelLoadingTest {
     void noSlidingWindowMeansRopeAndGlobalAttentionEverywhere() throws IOException {
         Path file = temp.resolve("no-window.gguf");
         RandomModelWriter.write(small().withWindow(0, 0), vocabulary(), file);
-        try (Model model = Model.open(file, 2); Evaluator evaluator = model.newEvaluator(512, 64)) {
+        try (Model model = Model.open(file, 2); Evaluator evaluator = new Evaluator(model, 512, 64)) {
             ModelConfig config = model.config();
-            assertEquals(0, config.chunkSize());
-            for (int layer = 0; layer < config.layers(); layer++) {
-                assertTrue(config.usesRope(layer), "layer " + layer + " uses RoPE");
-                assertFalse(config.isChunked(layer), "layer " + layer + " attends globally");
+            assertEquals(0, config.plan().chunkSize());
+            for (int layer = 0; layer < config.plan().count(); layer++) {
+                assertTrue(config.plan().usesRope(layer), "layer " + layer + " uses RoPE");
+                assertFalse(config.plan().isChunked(layer), "layer " + layer + " attends globally");
             }
-            assertFalse(config.temperatureTuning());
+            assertFalse(config.temperatureTuning().isPresent());
             float[][] logits = evaluator.evaluate(new int[] {128000, 9906, 1917, 0, 1115, 374, 264, 1296}, 0);
             assertEquals(8, logits.length);
             for (float[] row : logits) {
@@ -88,7 +89,7 @@ class ModelLoadingTest {
     @Test
     void decodingTokenByTokenGivesThePromptsLogits() {
         int[] prompt = {128000, 9906, 1917, 0, 1115, 374, 264, 1296, 315, 279};
-        try (Model model = Model.open(scout, 2); Evaluator evaluator = model.newEvaluator(256, 64)) {
+        try (Model model = Model.open(scout, 2); Evaluator evaluator = new Evaluator(model, 256, 64)) {
             float[][] batched = evaluator.evaluate(prompt, 0);
             evaluator.reset();
             for (int i = 0; i < prompt.length; i++) {
@@ -127,7 +128,7 @@ class ModelLoadingTest {
 
     @Test
     void evaluatorRefusesTokensOutsideTheVocabularyAndAFullContext() {
-        try (Model model = Model.open(scout, 1); Evaluator evaluator = model.newEvaluator(4, 4)) {
+        try (Model model = Model.open(scout, 1); Evaluator evaluator = new Evaluator(model, 4, 4)) {
             assertThrows(IllegalArgumentException.class, () -> evaluator.evaluate(new int[] {-1}, 0));
             assertThrows(IllegalArgumentException.class, () -> evaluator.evaluate(new int[] {200000}, 0));
             evaluator.evaluate(new int[] {1, 2, 3}, 3);

@@ -6,7 +6,7 @@ import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufMetadata;
 import dev.panllama.gguf.GgufTensorInfo;
-import dev.panllama.model.Evaluator;
+import dev.panllama.eval.Evaluator;
 import dev.panllama.model.Model;
 import dev.panllama.parity.SampleText;
 import dev.panllama.quantize.FileType;
@@ -92,7 +92,7 @@ class ConvertParityTest {
         double[][] expected = new HfForwardPass(checkpoint).logits(tokens);
         float[][] fromReference = reference.logits(gguf, tokens, 0, new Reference.Settings(512, 2, 4096, true), checkpoint.vocabSize);
         float[][] fromPanllama;
-        try (Model model = Model.open(gguf, 2); Evaluator evaluator = model.newEvaluator(4096, 512, GgmlType.F32)) {
+        try (Model model = Model.open(gguf, 2); Evaluator evaluator = new Evaluator(model, 4096, 512, GgmlType.F32)) {
             fromPanllama = evaluator.evaluate(tokens, 0);
         }
         double referenceError = maxRelativeError(expected, fromReference);

@@ -2,7 +2,7 @@ package dev.panllama.parity;
 
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufFile;
-import dev.panllama.model.Evaluator;
+import dev.panllama.eval.Evaluator;
 import dev.panllama.model.Model;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
@@ -105,7 +105,7 @@ class ModelParityTest {
         float[][] expected = reference.logits(model, ids, 0, settings, 128256);
         float[][] actual;
         int[] greedy;
-        try (Model m = open(model); Evaluator evaluator = m.newEvaluator(settings.contextLength(), c.ubatch())) {
+        try (Model m = open(model); Evaluator evaluator = new Evaluator(m, settings.contextLength(), c.ubatch())) {
             actual = evaluator.evaluate(ids, 0);
             evaluator.reset();
             greedy = greedy(evaluator, ids, 16);
@@ -135,7 +135,7 @@ class ModelParityTest {
         Reference.Settings settings = new Reference.Settings(512, THREADS, 16384);
         float[][] expected = reference.logits(model, ids, firstOutput, settings, 128256);
         float[][] actual;
-        try (Model m = open(model); Evaluator evaluator = m.newEvaluator(settings.contextLength(), 512)) {
+        try (Model m = open(model); Evaluator evaluator = new Evaluator(m, settings.contextLength(), 512)) {
             actual = evaluator.evaluate(ids, firstOutput);
         }
         Comparison comparison = Comparison.of(expected, actual);

@@ -76,8 +76,4 @@ public record RandomModelSpec(
         return new RandomModelSpec("llama", layers, embedding, heads, kvHeads, headSize, feedForward, 0, 0, 0, 1,
                 -1, 0, contextLength, ropeBase, rmsEpsilon, weightType, tiedOutput, false, "llama-bpe", seed);
     }
-
-    boolean isMoeLayer(int layer) {
-        return experts > 0 && (layer + 1) % moeLayerStep == 0;
-    }
 }

@@ -6,8 +6,11 @@ import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufMetadata;
 import dev.panllama.gguf.GgufValue;
 import dev.panllama.gguf.GgufWriter;
+import dev.panllama.model.Architecture;
+import dev.panllama.model.ModelConfig;
 import dev.panllama.model.ModelKey;
-import dev.panllama.model.TensorName;
+import dev.panllama.model.TensorRole;
+import dev.panllama.model.WeightSpec;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -18,7 +21,8 @@ import java.util.SplittableRandom;
 
 /**
  * Writes a model with seeded random weights and a real tokenizer vocabulary (copied from a GGUF
- * vocabulary file such as llama.cpp's {@code models/ggml-vocab-llama-bpe.gguf}). Tensors are made one
+ * vocabulary file such as llama.cpp's {@code models/ggml-vocab-llama-bpe.gguf}). Its tensors are the
+ * ones the model family lists for the hyperparameters written ({@link Architecture#weights}), made one
  * at a time as the writer reaches them, so memory stays at one tensor whatever the model's size.
  */
 public final class RandomModelWriter {
@@ -54,7 +58,7 @@ public final class RandomModelWriter {
         writer.put("tokenizer.ggml.add_bos_token", GgufValue.ofBool(true));
         writer.put("tokenizer.ggml.add_eos_token", GgufValue.ofBool(false));
         extra.forEach(writer::put);
-        putTensors(writer, spec, vocabSize);
+        putTensors(writer, spec);
         writer.write(target);
     }
 
@@ -109,62 +113,35 @@ public final class RandomModelWriter {
         };
     }
 
-    private static void putTensors(GgufWriter writer, RandomModelSpec spec, int vocabSize) {
-        int n = spec.embedding();
-        int qSize = spec.heads() * spec.headSize();
-        int kvSize = spec.kvHeads() * spec.headSize();
-        GgmlType matrix = spec.weightType();
-
-        writer.tensor(TensorName.TOKEN_EMBD.of(), matrix, new long[] {n, vocabSize},
-                generated(spec, TensorName.TOKEN_EMBD.of(), matrix, n, vocabSize, 1, Init.EMBEDDING));
-        for (int layer = 0; layer < spec.layers(); layer++) {
-            norm(writer, spec, TensorName.ATTN_NORM.of(layer), n);
-            dense(writer, spec, TensorName.ATTN_Q.of(layer), n, qSize);
-            dense(writer, spec, TensorName.ATTN_K.of(layer), n, kvSize);
-            dense(writer, spec, TensorName.ATTN_V.of(layer), n, kvSize);
-            dense(writer, spec, TensorName.ATTN_OUT.of(layer), qSize, n);
-            norm(writer, spec, TensorName.FFN_NORM.of(layer), n);
-            if (spec.isMoeLayer(layer)) {
-                int ff = spec.expertFeedForward();
-                int e = spec.experts();
-                String router = TensorName.FFN_GATE_INP.of(layer);
-                // The router stays F32, as llama-quantize leaves it.
-                writer.tensor(router, GgmlType.F32, new long[] {n, e},
-                        generated(spec, router, GgmlType.F32, n, e, 1, spec.separableRouting() ? Init.ROUTER : Init.DENSE));
-                experts(writer, spec, TensorName.FFN_GATE_EXPS.of(layer), n, ff, e);
-                experts(writer, spec, TensorName.FFN_UP_EXPS.of(layer), n, ff, e);
-                experts(writer, spec, TensorName.FFN_DOWN_EXPS.of(layer), ff, n, e);
-                if (spec.architecture().equals("llama4")) {
-                    dense(writer, spec, TensorName.FFN_GATE_SHEXP.of(layer), n, ff);
-                    dense(writer, spec, TensorName.FFN_UP_SHEXP.of(layer), n, ff);
-                    dense(writer, spec, TensorName.FFN_DOWN_SHEXP.of(layer), ff, n);
-                }
-            } else {
-                dense(writer, spec, TensorName.FFN_GATE.of(layer), n, spec.feedForward());
-                dense(writer, spec, TensorName.FFN_UP.of(layer), n, spec.feedForward());
-                dense(writer, spec, TensorName.FFN_DOWN.of(layer), spec.feedForward(), n);
+    /** Every weight the model's family lists, in its order, made from the seed as the writer reaches it. */
+    private static void putTensors(GgufWriter writer, RandomModelSpec spec) {
+        Architecture architecture = Architecture.named(spec.architecture());
+        ModelConfig config = architecture.configure(writer.metadata());
+        for (WeightSpec weight : architecture.weights(config)) {
+            boolean present = switch (weight.tensor()) {
+                case ROPE_FREQS -> false;
+                case OUTPUT -> !spec.tiedOutput();
+                default -> true;
+            };
+            if (!present) {
+                continue;
             }
-        }
-        norm(writer, spec, TensorName.OUTPUT_NORM.of(), n);
-        if (!spec.tiedOutput()) {
-            dense(writer, spec, TensorName.OUTPUT.of(), n, vocabSize);
+            // Norms are F32, and so is the router, as llama-quantize leaves it.
+            GgmlType type = weight.use() == WeightSpec.Use.ELEMENTWISE || weight.role() == TensorRole.ROUTER
+                    ? GgmlType.F32 : spec.weightType();
+            Init init = switch (weight.role()) {
+                case NORM -> Init.NORM;
+                case EMBEDDING -> Init.EMBEDDING;
+                case ROUTER -> spec.separableRouting() ? Init.ROUTER : Init.DENSE;
+                default -> Init.DENSE;
+            };
+            long[] shape = weight.shape();
+            writer.tensor(weight.name(), type, shape, generated(spec, weight.name(), type, (int) shape[0],
+                    shape.length > 1 ? (int) shape[1] : 1, shape.length > 2 ? (int) shape[2] : 1, init));
         }
     }
 
     private enum Init { DENSE, EMBEDDING, NORM, ROUTER }
-
-    private static void norm(GgufWriter writer, RandomModelSpec spec, String name, int n) {
-        writer.tensor(name, GgmlType.F32, new long[] {n}, generated(spec, name, GgmlType.F32, n, 1, 1, Init.NORM));
-    }
-
-    private static void dense(GgufWriter writer, RandomModelSpec spec, String name, int in, int out) {
-        writer.tensor(name, spec.weightType(), new long[] {in, out}, generated(spec, name, spec.weightType(), in, out, 1, Init.DENSE));
-    }
-
-    private static void experts(GgufWriter writer, RandomModelSpec spec, String name, int in, int out, int experts) {
-        writer.tensor(name, spec.weightType(), new long[] {in, out, experts},
-                generated(spec, name, spec.weightType(), in, out, experts, Init.DENSE));
-    }
 
     /** One tensor's data, made when the writer asks for it: F32 values from the seed, then quantized. */
     private static GgufWriter.TensorData generated(RandomModelSpec spec, String name, GgmlType type,

@@ -1,8 +1,11 @@
-package dev.panllama.model;
+package dev.panllama.eval;
 
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.Tensor;
+import dev.panllama.model.GraphInputs;
+import dev.panllama.model.ModelConfig;
+import dev.panllama.model.TemperatureTuning;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -13,7 +16,7 @@ import java.lang.foreign.ValueLayout;
  * writes and the attention mask. Declared for a {@link Shape} while the graph is built and refilled
  * for every batch of that shape (the graph is reused while the shape repeats).
  */
-final class BatchInputs {
+final class BatchInputs implements GraphInputs {
 
     private static final short F16_ZERO = 0;
     private static final short F16_MINUS_INFINITY = (short) 0xFC00;
@@ -23,56 +26,80 @@ final class BatchInputs {
      * Two batches of one shape run on the same graph.
      */
     record Shape(int tokens, int outputs, int globalCells, int chunkedCells) {
-        static Shape of(KvCache cache, ModelConfig config, long start, int tokens, int outputs) {
+        static Shape of(KvCache cache, boolean chunkedLayers, long start, int tokens, int outputs) {
             long last = start + tokens - 1;
             return new Shape(tokens, outputs, cache.globalCells().cellsInUse(last),
-                    config.hasChunkedLayers() ? cache.chunkedCells().cellsInUse(last) : 0);
+                    chunkedLayers ? cache.chunkedCells().cellsInUse(last) : 0);
         }
     }
 
     /** The inputs of one group of layers. */
-    record Group(KvCache.Cells cells, int cellsInUse, Tensor cellIndices, Tensor mask) {
+    private record Group(KvCells cells, int cellsInUse, Tensor cellIndices, Tensor mask) {
         // cellIndices: I64 [n_tokens]; mask: F16 [cellsInUse, n_tokens], 0 where a query may look, -inf elsewhere
     }
 
     final Shape shape;
-    final Tensor tokens;         // I32 [n_tokens]
-    final Tensor positions;      // I32 [n_tokens]
-    final Tensor outputRows;     // I32 [n_outputs]
-    final Tensor temperature;    // F32 [1, 1, n_tokens], or null
-    final Group global;
-    final Group chunked;         // null without chunked layers
-    private final int chunkSize;
+    private final ModelConfig config;
+    private final KvCache cache;
+    private final Tensor tokens;         // I32 [n_tokens]
+    private final Tensor positions;      // I32 [n_tokens]
+    private final Tensor outputRows;     // I32 [n_outputs]
+    private final Tensor temperature;    // F32 [1, 1, n_tokens], or null
+    private final Group global;
+    private final Group chunked;         // null without chunked layers
     /** Host memory the inputs are written through, sized for the largest (the masks): no allocation per batch. */
     private final MemorySegment staging;
 
     BatchInputs(GgmlContext ctx, ModelConfig config, KvCache cache, Shape shape) {
         this.shape = shape;
-        this.chunkSize = config.chunkSize();
+        this.config = config;
+        this.cache = cache;
         int n = shape.tokens();
         tokens = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_tokens"));
         positions = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_pos"));
         outputRows = ctx.input(ctx.newTensor(GgmlType.I32, shape.outputs()).name("inp_out_ids"));
-        temperature = config.temperatureTuning()
+        temperature = config.temperatureTuning().isPresent()
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
         global = group(ctx, cache.globalCells(), shape.globalCells(), n, "global");
-        chunked = config.hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n, "chunked") : null;
+        chunked = config.plan().hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n, "chunked") : null;
         long largest = Math.max(8L * n, 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * n);
         staging = ctx.allocateHost(largest);
     }
 
-    private static Group group(GgmlContext ctx, KvCache.Cells cells, int inUse, int n, String name) {
+    private static Group group(GgmlContext ctx, KvCells cells, int inUse, int n, String name) {
         return new Group(cells, inUse,
                 ctx.input(ctx.newTensor(GgmlType.I64, n).name("kv_idxs_" + name)),
                 ctx.input(ctx.newTensor(GgmlType.F16, inUse, n).name("kq_mask_" + name)));
     }
 
-    Group groupOf(ModelConfig config, int layer) {
-        return config.isChunked(layer) ? chunked : global;
+    @Override
+    public Tensor tokens() {
+        return tokens;
+    }
+
+    @Override
+    public Tensor positions() {
+        return positions;
+    }
+
+    @Override
+    public Tensor outputRows() {
+        return outputRows;
+    }
+
+    @Override
+    public Tensor temperature() {
+        return temperature;
+    }
+
+    @Override
+    public KvView kv(int layer) {
+        Group group = config.plan().isChunked(layer) ? chunked : global;
+        return new KvView(cache.keys(layer), cache.values(layer), group.cellIndices(), group.mask(), group.cellsInUse());
     }
 
     /** Writes every input for the batch {@code tokenIds} at positions {@code start..}; the graph must be allocated. */
-    void fill(ModelConfig config, long start, int[] tokenIds, int firstOutput) {
+    void fill(long start, int[] tokenIds, int firstOutput) {
         int n = tokenIds.length;
         MemorySegment.copy(tokenIds, 0, staging, ValueLayout.JAVA_INT, 0, n);
         tokens.write(staging.asSlice(0, 4L * n));
@@ -85,30 +112,31 @@ final class BatchInputs {
         }
         outputRows.write(staging.asSlice(0, 4L * (n - firstOutput)));
         if (temperature != null) {
+            TemperatureTuning tuning = config.temperatureTuning().orElseThrow();
             for (int i = 0; i < n; i++) {
-                staging.setAtIndex(ValueLayout.JAVA_FLOAT, i, config.temperature(start + i));
+                staging.setAtIndex(ValueLayout.JAVA_FLOAT, i, tuning.at(start + i));
             }
             temperature.write(staging.asSlice(0, 4L * n));
         }
-        fill(global, false, start, n);
+        fill(global, 0, start, n);
         if (chunked != null) {
-            fill(chunked, true, start, n);
+            fill(chunked, config.plan().chunkSize(), start, n);
         }
     }
 
-    private void fill(Group group, boolean isChunked, long start, int n) {
+    /** A group's cell indices and mask; {@code chunkSize} 0 for global attention. */
+    private void fill(Group group, int chunkSize, long start, int n) {
         for (int i = 0; i < n; i++) {
             staging.setAtIndex(ValueLayout.JAVA_LONG, i, group.cells().cellOf(start + i));
         }
         group.cellIndices().write(staging.asSlice(0, 8L * n));
-        long[] held = group.cells().positionOfCell;
         MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse() * n);
         for (int i = 0; i < n; i++) {
             long query = start + i;
-            long earliest = isChunked ? query / chunkSize * chunkSize : 0;
+            long earliest = chunkSize > 0 ? query / chunkSize * chunkSize : 0;
             long row = (long) i * group.cellsInUse();
             for (int c = 0; c < group.cellsInUse(); c++) {
-                long key = held[c];
+                long key = group.cells().positionIn(c);
                 boolean visible = key >= earliest && key <= query;
                 mask.setAtIndex(ValueLayout.JAVA_SHORT, row + c, visible ? F16_ZERO : F16_MINUS_INFINITY);
             }

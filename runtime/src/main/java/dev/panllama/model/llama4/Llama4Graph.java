@@ -1,7 +1,13 @@
-package dev.panllama.model;
+package dev.panllama.model.llama4;
 
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.Tensor;
+import dev.panllama.model.GraphBlocks;
+import dev.panllama.model.GraphBuilder;
+import dev.panllama.model.GraphInputs;
+import dev.panllama.model.LayerPlan;
+import dev.panllama.model.LayerWeights;
+import dev.panllama.model.ModelWeights;
 
 /**
  * The Llama 4 forward pass (llama.cpp: {@code src/models/llama4.cpp}). Per layer: RMS norm;
@@ -13,34 +19,27 @@ import dev.panllama.ggml.Tensor;
 final class Llama4Graph implements GraphBuilder {
 
     @Override
-    public Tensor build(GraphBlocks blocks, ModelWeights weights, BatchInputs inputs) {
+    public Tensor build(GraphBlocks blocks, ModelWeights weights, GraphInputs inputs) {
         GgmlContext ctx = blocks.ctx();
-        ModelConfig config = blocks.config();
-        Tensor x = ctx.getRows(weights.tokenEmbedding(), inputs.tokens);        // [n_embd, n_tokens]
-        for (int il = 0; il < config.layers(); il++) {
+        LayerPlan plan = blocks.config().plan();
+        Tensor x = blocks.embed(weights, inputs);                              // [n_embd, n_tokens]
+        for (int il = 0; il < plan.count(); il++) {
             LayerWeights layer = weights.layer(il);
-            Tensor residual = x;
             Tensor[] qkv = blocks.qkv(layer, blocks.rmsNorm(x, layer.attnNorm()));
             Tensor q = qkv[0], k = qkv[1];
-            if (config.usesRope(il)) {
+            if (plan.usesRope(il)) {
                 q = blocks.rope(q, inputs, weights.ropeFactors(), il);
                 k = blocks.rope(k, inputs, weights.ropeFactors(), il);
-                if (config.qkNorm()) {
-                    q = ctx.rmsNorm(q, config.rmsEpsilon());
-                    k = ctx.rmsNorm(k, config.rmsEpsilon());
+                if (plan.qkNorm()) {
+                    q = blocks.rmsNorm(q);
+                    k = blocks.rmsNorm(k);
                 }
-            } else if (inputs.temperature != null) {
-                q = ctx.mul(q, inputs.temperature);
+            } else if (inputs.temperature() != null) {
+                q = ctx.mul(q, inputs.temperature());
             }
-            Tensor attended = blocks.attention(layer, il, q, k, qkv[2], inputs);
-            if (il == config.layers() - 1) {
-                // Only the rows whose logits are wanted go on through the last feed-forward block.
-                attended = ctx.getRows(attended, inputs.outputRows);
-                residual = ctx.getRows(residual, inputs.outputRows);
-            }
-            Tensor ffnInput = ctx.add(attended, residual);
+            Tensor ffnInput = blocks.attentionResidual(blocks.attention(layer, il, q, k, qkv[2], inputs), x, il, inputs);
             Tensor normed = blocks.rmsNorm(ffnInput, layer.ffnNorm());
-            Tensor ffn = config.isMoe(il)
+            Tensor ffn = plan.isMoe(il)
                     ? ctx.add(blocks.experts(layer, normed),
                               blocks.gatedFeedForward(normed, layer.sharedGate(), layer.sharedUp(), layer.sharedDown()))
                     : blocks.gatedFeedForward(normed, layer.ffnGate(), layer.ffnUp(), layer.ffnDown());

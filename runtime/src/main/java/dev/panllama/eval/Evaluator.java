@@ -1,38 +1,55 @@
-package dev.panllama.model;
+package dev.panllama.eval;
 
-import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.Scheduler;
 import dev.panllama.ggml.Tensor;
+import dev.panllama.model.GraphBlocks;
+import dev.panllama.model.GraphBuilder;
+import dev.panllama.model.Model;
+import dev.panllama.model.ModelConfig;
 
 import java.util.Arrays;
-import java.util.List;
 
 /**
  * Runs a model over one token sequence: feeds tokens in micro-batches, keeps their keys and values
  * in the KV cache, and returns the logits asked for. Prompt processing and single-token decoding are
- * the same call with more or fewer tokens. Not thread-safe: one sequence, one caller at a time.
+ * the same call with more or fewer tokens. It knows the tokens its cache holds, so callers ask it what
+ * a new prompt shares with them rather than keep a copy. Not thread-safe: one sequence, one caller at a
+ * time. Once its model is closed every call throws {@link IllegalStateException}.
  */
 public final class Evaluator implements AutoCloseable {
 
+    private final Model model;
     private final ModelConfig config;
     private final GraphBuilder builder;
-    private final ModelWeights weights;
     private final KvCache cache;
     private final Scheduler scheduler;
     private final int maxBatch;
+    /** The tokens the cache holds, in order: {@code tokens[0 .. cache.length())}. */
+    private int[] tokens = new int[64];
 
-    Evaluator(ModelConfig config, GraphBuilder builder, ModelWeights weights, List<Backend> backends, int contextLength,
-              int maxBatch, GgmlType cacheType) {
-        this.config = config;
-        this.builder = builder;
-        this.weights = weights;
+    /** An evaluator with an F16 cache of {@code contextLength} tokens, taking micro-batches of up to {@code maxBatch}. */
+    public Evaluator(Model model, int contextLength, int maxBatch) {
+        this(model, contextLength, maxBatch, GgmlType.F16);
+    }
+
+    /** As {@link #Evaluator(Model, int, int)} with a cache of {@code cacheType}: F16, F32 for exact comparisons, or Q8_0/Q4_0 to save memory. */
+    public Evaluator(Model model, int contextLength, int maxBatch, GgmlType cacheType) {
+        if (contextLength < 1 || maxBatch < 1) {
+            throw new IllegalArgumentException("context length and batch size must be positive");
+        }
+        if (cacheType != GgmlType.F16 && cacheType != GgmlType.F32 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
+            throw new IllegalArgumentException("the KV cache can be F16, F32, Q8_0 or Q4_0, not " + cacheType);
+        }
+        this.model = model;
+        this.config = model.config();
+        this.builder = model.architecture().graph();
         this.maxBatch = maxBatch;
-        this.cache = new KvCache(config, backends.getFirst(), contextLength, maxBatch, cacheType);
+        this.cache = new KvCache(config.dims(), config.plan(), model.backends().getFirst(), contextLength, maxBatch, cacheType);
         try {
-            this.scheduler = Scheduler.create(backends, GraphBuilder.maxTensors(config));
+            this.scheduler = Scheduler.create(model.backends(), GraphBuilder.maxTensors(config));
         } catch (RuntimeException e) {
             cache.close();
             throw e;
@@ -42,6 +59,11 @@ public final class Evaluator implements AutoCloseable {
     /** How many tokens the sequence holds: the position of the next one. */
     public long position() {
         return cache.length();
+    }
+
+    /** How many more tokens the context takes. */
+    public long room() {
+        return cache.room();
     }
 
     public int contextLength() {
@@ -64,20 +86,31 @@ public final class Evaluator implements AutoCloseable {
         return cache.length();
     }
 
+    /** Keeps the longest start of the sequence that {@code prompt} shares, as {@link #keep} can; returns its length. */
+    public int keepCommonPrefix(int[] prompt) {
+        int common = 0;
+        long held = cache.length();
+        while (common < held && common < prompt.length && tokens[common] == prompt[common]) {
+            common++;
+        }
+        return (int) keep(common);
+    }
+
     /**
      * Appends {@code tokens} to the sequence and returns the logits after each of
      * {@code tokens[firstOutput..]}, one row of {@code n_vocab} per token.
      */
     public float[][] evaluate(int[] tokens, int firstOutput) {
+        model.checkOpen();
         if (firstOutput < 0 || firstOutput > tokens.length) {
             throw new IllegalArgumentException("firstOutput " + firstOutput + " is outside 0.." + tokens.length);
         }
         for (int token : tokens) {
-            if (token < 0 || token >= config.vocabSize()) {
-                throw new IllegalArgumentException("token id " + token + " is outside the vocabulary of " + config.vocabSize());
+            if (token < 0 || token >= config.dims().vocabSize()) {
+                throw new IllegalArgumentException("token id " + token + " is outside the vocabulary of " + config.dims().vocabSize());
             }
         }
-        if (cache.length() + tokens.length > cache.contextLength()) {
+        if (tokens.length > cache.room()) {
             throw new IllegalStateException("the context of " + cache.contextLength() + " tokens cannot take "
                     + tokens.length + " more after " + cache.length());
         }
@@ -93,19 +126,29 @@ public final class Evaluator implements AutoCloseable {
         return logits;
     }
 
-    private float[][] evaluateBatch(int[] tokens, int firstOutput) {
+    private float[][] evaluateBatch(int[] batchTokens, int firstOutput) {
         long start = cache.length();
-        cache.append(start, tokens.length);
+        cache.append(batchTokens.length);
+        remember(start, batchTokens);
         // A graph needs at least one output row; when none is wanted, the last one is computed and dropped.
-        int computedFrom = Math.min(firstOutput, tokens.length - 1);
-        BatchInputs.Shape shape = BatchInputs.Shape.of(cache, config, start, tokens.length, tokens.length - computedFrom);
+        int computedFrom = Math.min(firstOutput, batchTokens.length - 1);
+        BatchInputs.Shape shape = BatchInputs.Shape.of(cache, config.plan().hasChunkedLayers(), start, batchTokens.length,
+                batchTokens.length - computedFrom);
         if (graph == null || !graph.inputs().shape.equals(shape)) {
             buildGraph(shape);
         }
-        graph.inputs().fill(config, start, tokens, computedFrom);
+        graph.inputs().fill(start, batchTokens, computedFrom);
         scheduler.compute(graph.graph());
-        float[][] computed = graph.logits().readRows(config.vocabSize(), shape.outputs());
+        float[][] computed = graph.logits().readRows(config.dims().vocabSize(), shape.outputs());
         return Arrays.copyOfRange(computed, firstOutput - computedFrom, computed.length);
+    }
+
+    private void remember(long start, int[] batchTokens) {
+        int end = Math.toIntExact(start + batchTokens.length);
+        if (end > tokens.length) {
+            tokens = Arrays.copyOf(tokens, Math.max(end, 2 * tokens.length));
+        }
+        System.arraycopy(batchTokens, 0, tokens, (int) start, batchTokens.length);
     }
 
     /** The graph of the last batch: kept while batches of the same shape follow (decoding, mostly). */
@@ -120,7 +163,7 @@ public final class Evaluator implements AutoCloseable {
         try {
             ComputeGraph computeGraph = ctx.newGraph();
             BatchInputs inputs = new BatchInputs(ctx, config, cache, shape);
-            Tensor logits = builder.build(new GraphBlocks(ctx, computeGraph, config, cache), weights, inputs);
+            Tensor logits = builder.build(new GraphBlocks(ctx, computeGraph, config), model.weights(), inputs);
             computeGraph.expand(logits);
             scheduler.allocate(computeGraph);
             graph = new BuiltGraph(ctx, computeGraph, inputs, logits);

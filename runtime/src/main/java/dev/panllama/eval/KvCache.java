@@ -1,0 +1,129 @@
+package dev.panllama.eval;
+
+import dev.panllama.ggml.Backend;
+import dev.panllama.ggml.GgmlContext;
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.ggml.Tensor;
+import dev.panllama.model.Dimensions;
+import dev.panllama.model.LayerPlan;
+
+/**
+ * The keys and values of every layer, on the backend (F16 by default, or a quantized type such as
+ * Q8_0 that flash attention reads directly), for one sequence, and the one owner of how many positions
+ * it holds. Global layers keep one cell per position of the context; chunked layers keep a ring of
+ * {@code chunk + maxBatch} cells, enough for any query of a batch to see its whole chunk (a query never
+ * looks before its chunk's start, and a batch overwrites only cells older than that).
+ */
+final class KvCache implements AutoCloseable {
+
+    private final LayerPlan plan;
+    private final GgmlContext context;
+    private final Tensor[] keys;     // [n_head_kv * head, cells] per layer
+    private final Tensor[] values;   // [n_head_kv * head, cells] per layer
+    private final KvCells global;
+    private final KvCells chunked;
+    private final int contextLength;
+    private long length;
+
+    KvCache(Dimensions dims, LayerPlan plan, Backend backend, int contextLength, int maxBatch, GgmlType type) {
+        this.plan = plan;
+        this.contextLength = contextLength;
+        this.global = new KvCells(contextLength, false);
+        int chunkCells = plan.chunkSize() == 0 ? 0 : Math.min(contextLength, plan.chunkSize() + maxBatch);
+        this.chunked = new KvCells(Math.max(chunkCells, 1), chunkCells < contextLength);
+        this.context = GgmlContext.create(2 * plan.count());
+        try {
+            keys = new Tensor[plan.count()];
+            values = new Tensor[plan.count()];
+            for (int i = 0; i < plan.count(); i++) {
+                int cells = cellsOf(i).count;
+                keys[i] = context.newTensor(type, dims.kvWidth(), cells).name("cache_k_l" + i);
+                values[i] = context.newTensor(type, dims.kvWidth(), cells).name("cache_v_l" + i);
+            }
+            // Zeroed: cells no position has reached yet are masked, but flash attention still reads
+            // them, and leftover bytes of freed memory can be NaN, which masking does not cancel.
+            context.allocateZeroed(backend);
+        } catch (RuntimeException e) {
+            context.close();
+            throw e;
+        }
+    }
+
+    KvCells cellsOf(int layer) {
+        return plan.isChunked(layer) ? chunked : global;
+    }
+
+    KvCells globalCells() {
+        return global;
+    }
+
+    KvCells chunkedCells() {
+        return chunked;
+    }
+
+    Tensor keys(int layer) {
+        return keys[layer];
+    }
+
+    Tensor values(int layer) {
+        return values[layer];
+    }
+
+    int contextLength() {
+        return contextLength;
+    }
+
+    /** The next position to fill: how many tokens the cache holds. */
+    long length() {
+        return length;
+    }
+
+    /** How many more tokens fit. */
+    long room() {
+        return contextLength - length;
+    }
+
+    /** Records that positions {@code length .. length + count - 1} are being written by the next batch. */
+    void append(int count) {
+        if (count > room()) {
+            throw new IllegalStateException("the context of " + contextLength + " tokens cannot take "
+                    + count + " more after " + length);
+        }
+        global.store(length, count);
+        chunked.store(length, count);
+        length += count;
+    }
+
+    /**
+     * Forgets positions from {@code position} on, so the sequence continues from there (a chat turn
+     * that shares its start with the last one). Returns false when a chunked layer's ring has already
+     * overwritten what the kept positions need; the caller must then start over.
+     */
+    boolean truncate(long position) {
+        if (position < 0 || position > length) {
+            throw new IllegalArgumentException("cannot keep " + position + " of " + length + " positions");
+        }
+        if (chunked.ring && plan.chunkSize() > 0) {
+            long oldestKept = length - chunked.count;
+            if (oldestKept > position / plan.chunkSize() * plan.chunkSize()) {
+                return false;
+            }
+        }
+        global.forgetFrom(position);
+        chunked.forgetFrom(position);
+        length = position;
+        return true;
+    }
+
+    /** Forgets everything: the next batch starts at position 0. */
+    void clear() {
+        global.forgetFrom(0);
+        chunked.forgetFrom(0);
+        length = 0;
+    }
+
+    @Override
+    public void close() {
+        context.close();
+    }
+}
