@@ -1,5 +1,6 @@
 package dev.panllama.convert;
 
+import dev.panllama.ggml.NativeResources;
 import dev.panllama.json.JsonReader;
 
 import java.io.IOException;
@@ -22,7 +23,7 @@ import java.util.Map;
  * One memory-mapped safetensors file: an 8-byte little-endian header length, a JSON header naming each
  * tensor's dtype, shape and byte range, then the data. Every range is checked against the file and
  * the shape before anything reads it, so a truncated or hostile file is a {@link CheckpointException},
- * never a crash. The mapping lives until {@link #close()}.
+ * never a crash. The mapping lives until {@link #close()} and is counted in {@link NativeResources#live()}.
  */
 public final class SafetensorsFile implements AutoCloseable {
 
@@ -90,8 +91,8 @@ public final class SafetensorsFile implements AutoCloseable {
     }
 
     public static SafetensorsFile open(Path path) throws IOException {
-        // Shared: the converter's threads read rows of one tensor side by side.
-        Arena arena = Arena.ofShared();
+        // Shared (as every counted arena is): the converter's threads read rows of one tensor side by side.
+        Arena arena = NativeResources.openArena();
         try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = channel.size();
             if (size < 8) {
@@ -109,7 +110,7 @@ public final class SafetensorsFile implements AutoCloseable {
             MemorySegment data = mapped.asSlice(8 + headerLength);
             return new SafetensorsFile(path, arena, parseHeader(path, header, data));
         } catch (IOException | RuntimeException e) {
-            arena.close();
+            NativeResources.close(arena);
             throw e;
         }
     }
@@ -192,6 +193,6 @@ public final class SafetensorsFile implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        NativeResources.close(arena);
     }
 }

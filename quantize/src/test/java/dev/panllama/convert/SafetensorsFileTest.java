@@ -1,5 +1,7 @@
 package dev.panllama.convert;
 
+import dev.panllama.ggml.NativeResources;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -56,6 +58,20 @@ class SafetensorsFileTest {
             assertEquals(-0.25f, file.tensors().get("c").get(1));
             assertEquals(3, file.tensors().size(), "__metadata__ is not a tensor");
         }
+    }
+
+    @Test
+    void theMappingIsCountedAsANativeResourceUntilClosed() throws IOException {
+        int before = NativeResources.live();
+        SafetensorsFile file = SafetensorsFile.open(write(sample()));
+        assertEquals(before + 1, NativeResources.live());
+        file.close();
+        assertEquals(before, NativeResources.live(), "closing the file frees its mapping");
+        file.close();
+        assertEquals(before, NativeResources.live(), "closing twice does nothing");
+        assertRefused(java.util.Arrays.copyOf(sample(), 40), "truncated");
+        assertThrows(IOException.class, () -> SafetensorsFile.open(temp.resolve("missing.safetensors")));
+        assertEquals(before, NativeResources.live(), "a refused or missing file leaves nothing open");
     }
 
     @Test

@@ -6,6 +6,9 @@ import dev.panllama.bindings.ggml.ggml_init_params;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * A ggml context: the arena in which tensors and graphs are described. It holds only their metadata
@@ -72,19 +75,17 @@ public final class GgmlContext implements AutoCloseable {
         }
         for (long n : ne) {
             if (n < 1) {
-                throw new IllegalArgumentException("tensor dimensions must be positive: " + java.util.Arrays.toString(ne));
+                throw new IllegalArgumentException("tensor dimensions must be positive: " + Arrays.toString(ne));
             }
         }
         type.rowBytes(ne[0]);
-        reserveTensor();
         int id = type.id();
-        MemorySegment raw = switch (ne.length) {
+        return op("new tensor", () -> switch (ne.length) {
             case 1 -> Ggml.ggml_new_tensor_1d(handle, id, ne[0]);
             case 2 -> Ggml.ggml_new_tensor_2d(handle, id, ne[0], ne[1]);
             case 3 -> Ggml.ggml_new_tensor_3d(handle, id, ne[0], ne[1], ne[2]);
             default -> Ggml.ggml_new_tensor_4d(handle, id, ne[0], ne[1], ne[2], ne[3]);
-        };
-        return wrap(raw, "new tensor");
+        });
     }
 
     /**
@@ -92,8 +93,7 @@ public final class GgmlContext implements AutoCloseable {
      * from {@code a [k, m, ...]} (any type) and {@code b [k, n, ...]}, with a's batch dimensions broadcast.
      */
     public Tensor mulMat(Tensor a, Tensor b) {
-        own(a);
-        own(b);
+        own(a, b);
         if (a.ne(0) != b.ne(0) || b.ne(2) % a.ne(2) != 0 || b.ne(3) % a.ne(3) != 0) {
             throw new IllegalArgumentException("mulMat needs a [k, m, p, q] and b [k, n, p*i, q*j], got a "
                     + a.shapeString() + " and b " + b.shapeString());
@@ -101,29 +101,31 @@ public final class GgmlContext implements AutoCloseable {
         if (a.isTransposed()) {
             throw new IllegalArgumentException("mulMat cannot take a transposed a: " + a.shapeString());
         }
-        reserveTensor();
-        return wrap(Ggml.ggml_mul_mat(handle, a.handle(), b.handle()), "mulMat");
+        return op("mulMat", () -> Ggml.ggml_mul_mat(handle, a.handle(), b.handle()));
     }
 
     /** {@code a + b}, b broadcast over a (each of a's dimensions a multiple of b's). */
     public Tensor add(Tensor a, Tensor b) {
         checkBroadcast("add", a, b);
-        reserveTensor();
-        return wrap(Ggml.ggml_add(handle, a.handle(), b.handle()), "add");
+        return op("add", () -> Ggml.ggml_add(handle, a.handle(), b.handle()));
     }
 
     /** {@code a * b} element-wise, b broadcast over a. */
     public Tensor mul(Tensor a, Tensor b) {
         checkBroadcast("mul", a, b);
-        reserveTensor();
-        return wrap(Ggml.ggml_mul(handle, a.handle(), b.handle()), "mul");
+        return op("mul", () -> Ggml.ggml_mul(handle, a.handle(), b.handle()));
+    }
+
+    /** {@code a / b} element-wise, b broadcast over a. */
+    public Tensor div(Tensor a, Tensor b) {
+        checkBroadcast("div", a, b);
+        return op("div", () -> Ggml.ggml_div(handle, a.handle(), b.handle()));
     }
 
     /** Softmax along the innermost dimension. */
     public Tensor softMax(Tensor a) {
         own(a);
-        reserveTensor();
-        return wrap(Ggml.ggml_soft_max(handle, a.handle()), "softMax");
+        return op("softMax", () -> Ggml.ggml_soft_max(handle, a.handle()));
     }
 
     /** {@code x / sqrt(mean(x²) + eps)} along the innermost dimension. */
@@ -132,58 +134,48 @@ public final class GgmlContext implements AutoCloseable {
         if (!(eps > 0)) {
             throw new IllegalArgumentException("rmsNorm needs a positive epsilon, not " + eps);
         }
-        reserveTensor();
-        return wrap(Ggml.ggml_rms_norm(handle, a.handle(), eps), "rmsNorm");
+        return op("rmsNorm", () -> Ggml.ggml_rms_norm(handle, a.handle(), eps));
     }
 
     /** Sums along the innermost dimension: {@code [n, ...]} to {@code [1, ...]}. */
     public Tensor sumRows(Tensor a) {
         own(a);
-        reserveTensor();
-        return wrap(Ggml.ggml_sum_rows(handle, a.handle()), "sumRows");
-    }
-
-    /** {@code a / b} element-wise, b broadcast over a. */
-    public Tensor div(Tensor a, Tensor b) {
-        checkBroadcast("div", a, b);
-        reserveTensor();
-        return wrap(Ggml.ggml_div(handle, a.handle(), b.handle()), "div");
+        return op("sumRows", () -> Ggml.ggml_sum_rows(handle, a.handle()));
     }
 
     /** Each element limited to {@code [min, max]}. */
     public Tensor clamp(Tensor a, float min, float max) {
         own(a);
-        reserveTensor();
-        return wrap(Ggml.ggml_clamp(handle, a.handle(), min, max), "clamp");
+        return op("clamp", () -> Ggml.ggml_clamp(handle, a.handle(), min, max));
     }
 
     /** {@code x * s}. */
     public Tensor scale(Tensor a, float s) {
         own(a);
-        reserveTensor();
-        return wrap(Ggml.ggml_scale(handle, a.handle(), s), "scale");
+        return op("scale", () -> Ggml.ggml_scale(handle, a.handle(), s));
     }
 
     public Tensor sigmoid(Tensor a) {
         own(a);
-        reserveTensor();
-        return wrap(Ggml.ggml_sigmoid(handle, a.handle()), "sigmoid");
+        return op("sigmoid", () -> Ggml.ggml_sigmoid(handle, a.handle()));
     }
 
     /** {@code silu(gate) * up}, element-wise, for gated feed-forward blocks. */
     public Tensor swiglu(Tensor gate, Tensor up) {
-        checkSameShape("swiglu", gate, up);
-        reserveTensor();
-        return wrap(Ggml.ggml_swiglu_split(handle, gate.handle(), up.handle()), "swiglu");
+        own(gate, up);
+        for (int i = 0; i < 4; i++) {
+            if (gate.ne(i) != up.ne(i)) {
+                throw new IllegalArgumentException("swiglu needs equal shapes, got " + gate.shapeString() + " and " + up.shapeString());
+            }
+        }
+        return op("swiglu", () -> Ggml.ggml_swiglu_split(handle, gate.handle(), up.handle()));
     }
 
     /** Rows of {@code data} picked by the I32 indices in {@code rows} (dequantized to F32). */
     public Tensor getRows(Tensor data, Tensor rows) {
-        own(data);
-        own(rows);
+        own(data, rows);
         requireType("getRows indices", rows, GgmlType.I32);
-        reserveTensor();
-        return wrap(Ggml.ggml_get_rows(handle, data.handle(), rows.handle()), "getRows");
+        return op("getRows", () -> Ggml.ggml_get_rows(handle, data.handle(), rows.handle()));
     }
 
     /**
@@ -191,69 +183,56 @@ public final class GgmlContext implements AutoCloseable {
      * converting to the destination's type; returns the destination as the op's result.
      */
     public Tensor setRows(Tensor destination, Tensor source, Tensor rows) {
-        own(destination);
-        own(source);
-        own(rows);
+        own(destination, source, rows);
         requireType("setRows indices", rows, GgmlType.I64);
         if (destination.ne(0) != source.ne(0) || source.ne(1) != rows.ne(0)) {
             throw new IllegalArgumentException("setRows needs rows of " + destination.ne(0) + " and one index per row, got "
                     + source.shapeString() + " and " + rows.shapeString());
         }
-        reserveTensor();
-        return wrap(Ggml.ggml_set_rows(handle, destination.handle(), source.handle(), rows.handle()), "setRows");
+        return op("setRows", () -> Ggml.ggml_set_rows(handle, destination.handle(), source.handle(), rows.handle()));
     }
 
     /** The same data seen with shape {@code ne}; the element count must not change. */
     public Tensor reshape(Tensor a, long... ne) {
         own(a);
-        long count = 1;
-        for (long n : ne) {
-            count *= n;
-        }
-        if (count != a.elementCount() || ne.length < 1 || ne.length > 4) {
-            throw new IllegalArgumentException("cannot reshape " + a.shapeString() + " to " + java.util.Arrays.toString(ne));
+        if (ne.length < 1 || ne.length > 4 || elementCount(ne) != a.elementCount()) {
+            throw new IllegalArgumentException("cannot reshape " + a.shapeString() + " to " + Arrays.toString(ne));
         }
         if (!Ggml.ggml_is_contiguous(a.handle())) {
             throw new IllegalArgumentException("cannot reshape the non-contiguous " + a.shapeString());
         }
-        reserveTensor();
-        MemorySegment raw = switch (ne.length) {
+        return op("reshape", () -> switch (ne.length) {
             case 1 -> Ggml.ggml_reshape_1d(handle, a.handle(), ne[0]);
             case 2 -> Ggml.ggml_reshape_2d(handle, a.handle(), ne[0], ne[1]);
             case 3 -> Ggml.ggml_reshape_3d(handle, a.handle(), ne[0], ne[1], ne[2]);
             default -> Ggml.ggml_reshape_4d(handle, a.handle(), ne[0], ne[1], ne[2], ne[3]);
-        };
-        return wrap(raw, "reshape");
+        });
     }
 
     /** A 2-D view: {@code ne0 x ne1} elements, rows {@code nb1} bytes apart, from byte {@code offset}. */
     public Tensor view(Tensor a, long ne0, long ne1, long nb1, long offset) {
         own(a);
         checkView(a, (ne1 - 1) * nb1 + a.type().rowBytes(ne0), offset);
-        reserveTensor();
-        return wrap(Ggml.ggml_view_2d(handle, a.handle(), ne0, ne1, nb1, offset), "view");
+        return op("view", () -> Ggml.ggml_view_2d(handle, a.handle(), ne0, ne1, nb1, offset));
     }
 
     /** A 3-D view with row stride {@code nb1} and slice stride {@code nb2}. */
     public Tensor view(Tensor a, long ne0, long ne1, long ne2, long nb1, long nb2, long offset) {
         own(a);
         checkView(a, (ne2 - 1) * nb2 + (ne1 - 1) * nb1 + a.type().rowBytes(ne0), offset);
-        reserveTensor();
-        return wrap(Ggml.ggml_view_3d(handle, a.handle(), ne0, ne1, ne2, nb1, nb2, offset), "view");
+        return op("view", () -> Ggml.ggml_view_3d(handle, a.handle(), ne0, ne1, ne2, nb1, nb2, offset));
     }
 
     /** Dimension {@code i} of {@code a} becomes dimension {@code axes[i]} of the result. */
     public Tensor permute(Tensor a, int axis0, int axis1, int axis2, int axis3) {
         own(a);
-        reserveTensor();
-        return wrap(Ggml.ggml_permute(handle, a.handle(), axis0, axis1, axis2, axis3), "permute");
+        return op("permute", () -> Ggml.ggml_permute(handle, a.handle(), axis0, axis1, axis2, axis3));
     }
 
     /** A contiguous copy. */
     public Tensor cont(Tensor a) {
         own(a);
-        reserveTensor();
-        return wrap(Ggml.ggml_cont(handle, a.handle()), "cont");
+        return op("cont", () -> Ggml.ggml_cont(handle, a.handle()));
     }
 
     /** {@code a} repeated to the shape {@code ne0 x ne1 x ne2 x ne3} (each a multiple of a's). */
@@ -262,8 +241,7 @@ public final class GgmlContext implements AutoCloseable {
         if (ne0 % a.ne(0) != 0 || ne1 % a.ne(1) != 0 || ne2 % a.ne(2) != 0 || ne3 % a.ne(3) != 0) {
             throw new IllegalArgumentException("cannot repeat " + a.shapeString() + " to [" + ne0 + ", " + ne1 + ", " + ne2 + ", " + ne3 + "]");
         }
-        reserveTensor();
-        return wrap(Ggml.ggml_repeat_4d(handle, a.handle(), ne0, ne1, ne2, ne3), "repeat");
+        return op("repeat", () -> Ggml.ggml_repeat_4d(handle, a.handle(), ne0, ne1, ne2, ne3));
     }
 
     /** Indices (I32) of the {@code k} largest values of each row, largest first. */
@@ -272,9 +250,8 @@ public final class GgmlContext implements AutoCloseable {
         if (k < 1 || k > a.ne(0)) {
             throw new IllegalArgumentException("topK of " + k + " from rows of " + a.ne(0));
         }
-        reserveTensor();
         reserveTensor();   // the argsort it views
-        return wrap(Ggml.ggml_argsort_top_k(handle, a.handle(), k), "topK");
+        return op("topK", () -> Ggml.ggml_argsort_top_k(handle, a.handle(), k));
     }
 
     /**
@@ -282,35 +259,29 @@ public final class GgmlContext implements AutoCloseable {
      * {@code b [k, n_expert_used or 1, n_tokens]}, {@code ids} I32 {@code [n_expert_used, n_tokens]}.
      */
     public Tensor mulMatId(Tensor experts, Tensor b, Tensor ids) {
-        own(experts);
-        own(b);
-        own(ids);
+        own(experts, b, ids);
         requireType("mulMatId ids", ids, GgmlType.I32);
         if (experts.ne(0) != b.ne(0) || b.ne(2) != ids.ne(1) || (b.ne(1) != 1 && b.ne(1) != ids.ne(0))) {
             throw new IllegalArgumentException("mulMatId shapes do not fit: experts " + experts.shapeString() + ", b "
                     + b.shapeString() + ", ids " + ids.shapeString());
         }
-        reserveTensor();
-        return wrap(Ggml.ggml_mul_mat_id(handle, experts.handle(), b.handle(), ids.handle()), "mulMatId");
+        return op("mulMatId", () -> Ggml.ggml_mul_mat_id(handle, experts.handle(), b.handle(), ids.handle()));
     }
 
     /** Rotary position embedding, ggml's {@code rope_ext}; {@code freqFactors} may be null. */
     public Tensor rope(Tensor a, Tensor positions, Tensor freqFactors, Rope rope) {
-        own(a);
-        own(positions);
+        own(a, positions);
         requireType("rope positions", positions, GgmlType.I32);
         if (positions.ne(0) != a.ne(2)) {
             throw new IllegalArgumentException("rope needs one position per token: " + positions.shapeString() + " for " + a.shapeString());
         }
-        MemorySegment factors = MemorySegment.NULL;
         if (freqFactors != null) {
             own(freqFactors);
-            factors = freqFactors.handle();
         }
-        reserveTensor();
-        return wrap(Ggml.ggml_rope_ext(handle, a.handle(), positions.handle(), factors, rope.dimensions(), rope.mode(),
-                rope.originalContext(), rope.freqBase(), rope.freqScale(), rope.extFactor(), rope.attnFactor(),
-                rope.betaFast(), rope.betaSlow()), "rope");
+        MemorySegment factors = freqFactors == null ? MemorySegment.NULL : freqFactors.handle();
+        return op("rope", () -> Ggml.ggml_rope_ext(handle, a.handle(), positions.handle(), factors, rope.dimensions(),
+                rope.mode(), rope.originalContext(), rope.freqBase(), rope.freqScale(), rope.extFactor(), rope.attnFactor(),
+                rope.betaFast(), rope.betaSlow()));
     }
 
     /**
@@ -318,18 +289,15 @@ public final class GgmlContext implements AutoCloseable {
      * {@code mask} F16 {@code [n_kv, n_tokens]} of 0 and -inf. Result {@code [d, n_head, n_tokens]}, accumulated in F32.
      */
     public Tensor flashAttention(Tensor q, Tensor k, Tensor v, Tensor mask, float scale) {
-        own(q);
-        own(k);
-        own(v);
-        own(mask);
+        own(q, k, v, mask);
         if (q.ne(0) != k.ne(0) || k.ne(1) != v.ne(1) || q.ne(2) % k.ne(2) != 0 || mask.ne(0) != k.ne(1) || mask.ne(1) < q.ne(1)) {
             throw new IllegalArgumentException("flash attention shapes do not fit: q " + q.shapeString() + ", k "
                     + k.shapeString() + ", v " + v.shapeString() + ", mask " + mask.shapeString());
         }
-        reserveTensor();
-        MemorySegment result = Ggml.ggml_flash_attn_ext(handle, q.handle(), k.handle(), v.handle(), mask.handle(), scale, 0f, 0f);
-        Ggml.ggml_prec_set_acc(result, Ggml.GGML_PREC_F32());
-        return wrap(result, "flashAttention");
+        Tensor result = op("flashAttention",
+                () -> Ggml.ggml_flash_attn_ext(handle, q.handle(), k.handle(), v.handle(), mask.handle(), scale, 0f, 0f));
+        Ggml.ggml_prec_set_acc(result.handle(), Ggml.GGML_PREC_F32());
+        return result;
     }
 
     /** Marks {@code tensor} as a graph input: the allocator gives it memory of its own, filled before compute. */
@@ -381,7 +349,7 @@ public final class GgmlContext implements AutoCloseable {
     }
 
     private MemorySegment allocateOn(Backend backend) {
-        return adopt(Ggml.ggml_backend_alloc_ctx_tensors(handle, backend.handle()),
+        return allocated(Ggml.ggml_backend_alloc_ctx_tensors(handle, backend.handle()),
                 "on " + backend.name() + " (out of memory, or no unallocated tensors)");
     }
 
@@ -390,20 +358,25 @@ public final class GgmlContext implements AutoCloseable {
      * context. Returns the buffer's size in bytes.
      */
     public long allocate(BufferType type) {
-        MemorySegment buffer = adopt(Ggml.ggml_backend_alloc_ctx_tensors_from_buft(handle, type.handle()),
+        MemorySegment buffer = allocated(Ggml.ggml_backend_alloc_ctx_tensors_from_buft(handle, type.handle()),
                 "in " + type.name() + " memory");
         Ggml.ggml_backend_buffer_set_usage(buffer, Ggml.GGML_BACKEND_BUFFER_USAGE_WEIGHTS());
         return Ggml.ggml_backend_buffer_get_size(buffer);
     }
 
-    /** Takes ownership of a freshly allocated buffer: freed when this context closes. */
-    private MemorySegment adopt(MemorySegment buffer, String where) {
-        if (buffer.equals(MemorySegment.NULL)) {
-            throw new IllegalStateException("could not allocate the tensors " + where);
-        }
-        MemorySegment owned = buffer.reinterpret(arena, Ggml::ggml_backend_buffer_free);
+    /** Adopts a buffer just allocated for this context's tensors and counts it in {@link #allocatedBytes()}. */
+    private MemorySegment allocated(MemorySegment buffer, String where) {
+        MemorySegment owned = adopt(buffer, "could not allocate the tensors " + where);
         allocatedBytes += Ggml.ggml_backend_buffer_get_size(owned);
         return owned;
+    }
+
+    /** Takes ownership of a fresh buffer, freed when this context closes; a null one is refused with {@code failure}. */
+    private MemorySegment adopt(MemorySegment buffer, String failure) {
+        if (buffer.equals(MemorySegment.NULL)) {
+            throw new IllegalStateException(failure);
+        }
+        return buffer.reinterpret(arena, Ggml::ggml_backend_buffer_free);
     }
 
     /**
@@ -411,7 +384,7 @@ public final class GgmlContext implements AutoCloseable {
      * file), without copying: a buffer of {@code device} wraps {@code region} and each tensor's data
      * points at its offset in it. The region must outlive this context.
      */
-    public void placeInHostMemory(BackendDevice device, MemorySegment region, java.util.Map<Tensor, Long> offsets) {
+    public void placeInHostMemory(BackendDevice device, MemorySegment region, Map<Tensor, Long> offsets) {
         long maxTensor = 0;
         for (var entry : offsets.entrySet()) {
             own(entry.getKey());
@@ -421,11 +394,8 @@ public final class GgmlContext implements AutoCloseable {
             }
             maxTensor = Math.max(maxTensor, entry.getKey().byteSize());
         }
-        MemorySegment buffer = Ggml.ggml_backend_dev_buffer_from_host_ptr(device.handle(), region, region.byteSize(), maxTensor);
-        if (buffer.equals(MemorySegment.NULL)) {
-            throw new IllegalStateException(device.name() + " cannot use host memory in place");
-        }
-        MemorySegment owned = buffer.reinterpret(arena, Ggml::ggml_backend_buffer_free);
+        MemorySegment owned = adopt(Ggml.ggml_backend_dev_buffer_from_host_ptr(device.handle(), region, region.byteSize(), maxTensor),
+                device.name() + " cannot use host memory in place");
         Ggml.ggml_backend_buffer_set_usage(owned, Ggml.GGML_BACKEND_BUFFER_USAGE_WEIGHTS());
         for (var entry : offsets.entrySet()) {
             MemorySegment address = region.asSlice(entry.getValue(), entry.getKey().byteSize());
@@ -454,6 +424,22 @@ public final class GgmlContext implements AutoCloseable {
         NativeResources.close(arena);
     }
 
+    /**
+     * Makes one op's result: refuses if this context is closed or full, then calls ggml ({@code make})
+     * and wraps what it returns. Operands are checked by the caller, before this.
+     */
+    private Tensor op(String what, Supplier<MemorySegment> make) {
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("this context is closed");
+        }
+        reserveTensor();
+        MemorySegment raw = make.get();
+        if (raw.equals(MemorySegment.NULL)) {
+            throw new IllegalStateException(what + " returned no tensor");
+        }
+        return new Tensor(this, raw);
+    }
+
     private void reserveTensor() {
         if (tensors == maxTensors) {
             throw new IllegalStateException("this context is full: it was made for " + maxTensors + " tensors");
@@ -461,36 +447,33 @@ public final class GgmlContext implements AutoCloseable {
         tensors++;
     }
 
-    private Tensor wrap(MemorySegment raw, String what) {
-        if (raw.equals(MemorySegment.NULL)) {
-            throw new IllegalStateException(what + " returned no tensor");
+    /**
+     * Checks that each tensor's context is still open. Operands may come from other contexts (a graph
+     * reads the weights' context); ggml only needs them alive while the graph is used.
+     */
+    void own(Tensor... operands) {
+        for (Tensor tensor : operands) {
+            if (!tensor.context().arena.scope().isAlive()) {
+                throw new IllegalStateException("tensor's context is closed");
+            }
         }
-        return new Tensor(this, raw);
     }
 
-    /**
-     * Checks that {@code tensor}'s context is still open. Operands may come from other contexts (a
-     * graph reads the weights' context); ggml only needs them alive while the graph is used.
-     */
-    void own(Tensor tensor) {
-        if (!tensor.context().arena.scope().isAlive()) {
-            throw new IllegalStateException("tensor's context is closed");
+    /** The element count of shape {@code ne}, or -1 where a dimension is not positive or the count overflows. */
+    private static long elementCount(long[] ne) {
+        long count = 1;
+        for (long n : ne) {
+            if (n < 1 || count > Long.MAX_VALUE / n) {
+                return -1;
+            }
+            count *= n;
         }
+        return count;
     }
 
     private static void requireType(String what, Tensor tensor, GgmlType type) {
         if (tensor.type() != type) {
             throw new IllegalArgumentException(what + " must be " + type + ", not " + tensor.type());
-        }
-    }
-
-    private void checkSameShape(String op, Tensor a, Tensor b) {
-        own(a);
-        own(b);
-        for (int i = 0; i < 4; i++) {
-            if (a.ne(i) != b.ne(i)) {
-                throw new IllegalArgumentException(op + " needs equal shapes, got " + a.shapeString() + " and " + b.shapeString());
-            }
         }
     }
 
@@ -501,8 +484,7 @@ public final class GgmlContext implements AutoCloseable {
     }
 
     private void checkBroadcast(String op, Tensor a, Tensor b) {
-        own(a);
-        own(b);
+        own(a, b);
         for (int i = 0; i < 4; i++) {
             if (a.ne(i) % b.ne(i) != 0) {
                 throw new IllegalArgumentException(op + " cannot broadcast " + b.shapeString() + " over " + a.shapeString());

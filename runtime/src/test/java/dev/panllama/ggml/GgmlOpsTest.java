@@ -252,6 +252,31 @@ class GgmlOpsTest {
     }
 
     @Test
+    void opsRefuseAClosedContextOrOperand() {
+        GgmlContext weights = GgmlContext.create(2);
+        Tensor w = weights.newTensor(GgmlType.F32, 4);
+        try (GgmlContext ctx = GgmlContext.create(4)) {
+            Tensor a = ctx.newTensor(GgmlType.F32, 4);
+            weights.close();
+            assertThrows(IllegalStateException.class, () -> ctx.add(a, w));
+            assertThrows(IllegalStateException.class, () -> ctx.softMax(w));
+            ctx.close();
+            assertThrows(IllegalStateException.class, () -> ctx.newTensor(GgmlType.F32, 4));
+            assertThrows(IllegalStateException.class, () -> ctx.softMax(a));
+        }
+    }
+
+    @Test
+    void reshapeRefusesDimensionsThatAreNotPositive() {
+        try (GgmlContext ctx = GgmlContext.create(2)) {
+            Tensor a = ctx.newTensor(GgmlType.F32, 4);
+            assertThrows(IllegalArgumentException.class, () -> ctx.reshape(a, -1, -4));
+            assertThrows(IllegalArgumentException.class, () -> ctx.reshape(a, 4, 1, 1, 1, 1));
+            assertEquals(2, ctx.reshape(a, 2, 2).ne(1));
+        }
+    }
+
+    @Test
     void dataNeedsAnAllocatedContext() {
         try (GgmlContext ctx = GgmlContext.create(4)) {
             Tensor a = ctx.newTensor(GgmlType.F32, 4);
