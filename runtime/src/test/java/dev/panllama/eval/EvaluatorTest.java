@@ -1,0 +1,72 @@
+package dev.panllama.eval;
+
+import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.NativePin;
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.model.Model;
+import dev.panllama.model.demo.RandomModelSpec;
+import dev.panllama.model.demo.RandomModelWriter;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The evaluator's sequence: what it holds, what a new prompt can reuse, and its lifetime inside the model's. */
+class EvaluatorTest {
+
+    @TempDir
+    static Path temp;
+    static Path model;
+
+    @BeforeAll
+    static void writeModel() throws IOException {
+        model = temp.resolve("scout.gguf");
+        RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 11).withTiedOutput(true),
+                NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), model);
+    }
+
+    @Test
+    void positionAndRoomFollowTheTokensEvaluated() {
+        try (Model m = Model.open(model, 2); Evaluator evaluator = new Evaluator(m, 64, 16)) {
+            evaluator.evaluate(new int[] {1, 2, 3, 4, 5}, 4);
+            assertEquals(5, evaluator.position());
+            assertEquals(59, evaluator.room());
+            evaluator.keep(2);
+            assertEquals(2, evaluator.position());
+            assertEquals(62, evaluator.room());
+        }
+    }
+
+    @Test
+    void aPromptReusesTheStartItSharesWithTheSequence() {
+        try (Model m = Model.open(model, 2); Evaluator evaluator = new Evaluator(m, 64, 16)) {
+            float[] fresh = evaluator.evaluate(new int[] {10, 11, 12, 13}, 3)[0];
+            assertEquals(2, evaluator.keepCommonPrefix(new int[] {10, 11, 99, 13}));
+            assertEquals(2, evaluator.position());
+            float[] again = evaluator.evaluate(new int[] {12, 13}, 1)[0];
+            assertArrayEquals(fresh, again, 1e-5f, "the kept prefix gives the logits a fresh run gives");
+            assertEquals(0, evaluator.keepCommonPrefix(new int[] {7}));
+        }
+    }
+
+    /** A reused graph must not reach ggml once the model's backends and weights are gone. */
+    @Test
+    void anEvaluatorUsedAfterItsModelIsClosedThrows() {
+        Model m = Model.open(model, 2);
+        try (Evaluator evaluator = new Evaluator(m, 64, 16)) {
+            evaluator.evaluate(new int[] {1}, 0);
+            m.close();
+            var error = assertThrows(IllegalStateException.class, () -> evaluator.evaluate(new int[] {2}, 0));
+            assertTrue(error.getMessage().contains("closed"), error.getMessage());
+        } finally {
+            m.close();
+        }
+    }
+}
