@@ -35,12 +35,8 @@ public final class WeightLists {
 
     /** A dense layer's gated feed-forward block. */
     public static List<WeightSpec> feedForward(ModelConfig config, int layer) {
-        long n = config.dims().embedding();
-        long ff = config.dims().feedForward();
-        return List.of(
-                WeightSpec.of(TensorName.FFN_GATE, layer, TensorRole.FEED_FORWARD, Use.MUL_MAT, n, ff),
-                WeightSpec.of(TensorName.FFN_UP, layer, TensorRole.FEED_FORWARD, Use.MUL_MAT, n, ff),
-                WeightSpec.of(TensorName.FFN_DOWN, layer, TensorRole.FEED_FORWARD, Use.MUL_MAT, ff, n));
+        return gatedBlock(layer, TensorRole.FEED_FORWARD, config.dims().embedding(), config.dims().feedForward(),
+                TensorName.FFN_GATE, TensorName.FFN_UP, TensorName.FFN_DOWN);
     }
 
     /** A MoE layer's router and routed experts, stacked one matrix per expert. */
@@ -57,11 +53,15 @@ public final class WeightLists {
 
     /** A MoE layer's shared expert, which every token runs. */
     public static List<WeightSpec> sharedExpert(ModelConfig config, int layer) {
-        long n = config.dims().embedding();
-        long ff = config.experts().feedForward();
+        return gatedBlock(layer, TensorRole.SHARED_EXPERT, config.dims().embedding(), config.experts().feedForward(),
+                TensorName.FFN_GATE_SHEXP, TensorName.FFN_UP_SHEXP, TensorName.FFN_DOWN_SHEXP);
+    }
+
+    /** {@code down · (silu(gate · x) * (up · x))}: gate and up {@code [n, ff]}, down {@code [ff, n]}. */
+    private static List<WeightSpec> gatedBlock(int layer, TensorRole role, long n, long ff, TensorName gate, TensorName up, TensorName down) {
         return List.of(
-                WeightSpec.of(TensorName.FFN_GATE_SHEXP, layer, TensorRole.SHARED_EXPERT, Use.MUL_MAT, n, ff),
-                WeightSpec.of(TensorName.FFN_UP_SHEXP, layer, TensorRole.SHARED_EXPERT, Use.MUL_MAT, n, ff),
-                WeightSpec.of(TensorName.FFN_DOWN_SHEXP, layer, TensorRole.SHARED_EXPERT, Use.MUL_MAT, ff, n));
+                WeightSpec.of(gate, layer, role, Use.MUL_MAT, n, ff),
+                WeightSpec.of(up, layer, role, Use.MUL_MAT, n, ff),
+                WeightSpec.of(down, layer, role, Use.MUL_MAT, ff, n));
     }
 }
