@@ -122,7 +122,7 @@ final class BenchCommand implements Callable<Integer> {
         for (int i = 0; i < repetitions; i++) {
             long start = System.nanoTime();
             run.run();
-            seconds[i] = (System.nanoTime() - start) / 1e9;
+            seconds[i] = Units.secondsSince(start);
         }
         return new Result(test, nPrompt, nGen, seconds);
     }
@@ -152,9 +152,9 @@ final class BenchCommand implements Callable<Integer> {
         out.println("| ------------------------------ | ---------: | ---------: | ---------- | ------: | --------------: | -------------------: |");
         for (Result r : results) {
             double[] rates = r.tokensPerSecond();
-            out.printf("| %-30s | %10s | %10s | %-10s | %7d | %15s | %20s |%n", type, InfoCommand.bytes(size),
-                    InfoCommand.count(parameters), "CPU", threads, r.test(),
-                    String.format("%.2f ± %.2f", mean(rates), stddev(rates)));
+            out.printf("| %-30s | %10s | %10s | %-10s | %7d | %15s | %20s |%n", type, Units.bytes(size),
+                    Units.count(parameters), "CPU", threads, r.test(),
+                    Units.spread(mean(rates), stddev(rates)));
         }
     }
 

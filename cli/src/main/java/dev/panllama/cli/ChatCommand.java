@@ -217,8 +217,8 @@ final class ChatCommand implements Callable<Integer> {
         }
 
         private static String stats(Generation g) {
-            return String.format("[prompt %d tokens, %.1f t/s | reply %d tokens, %.1f t/s]", g.promptTokens(),
-                    g.promptTokensPerSecond(), g.generatedIds().length, g.generatedTokensPerSecond());
+            return "[prompt " + Units.tokens(g.promptTokens(), g.promptTokensPerSecond())
+                    + " | reply " + Units.tokens(g.generatedIds().length, g.generatedTokensPerSecond()) + "]";
         }
     }
 

@@ -44,9 +44,9 @@ final class ConvertCommand implements Callable<Integer> {
                 bar.show(allParameters == 0 ? 1 : parameters / (double) allParameters, done + "/" + total + " tensors"),
                 notice -> err.println("panllama: note: " + notice));
         bar.finish();
-        out.printf("converted %s to %s (%s, %s): %d tensors, %,d parameters, %s (%.2f bits per weight) in %.1f s%n",
+        out.printf("converted %s to %s (%s, %s): %d tensors, %,d parameters, %s (%.2f bits per weight) in %s%n",
                 checkpoint, output, summary.architecture(), summary.type(), summary.tensors(), summary.parameters(),
-                InfoCommand.bytes(summary.bytes()), summary.bitsPerWeight(), summary.seconds());
+                Units.bytes(summary.bytes()), summary.bitsPerWeight(), Units.seconds(summary.seconds()));
         return 0;
     }
 }

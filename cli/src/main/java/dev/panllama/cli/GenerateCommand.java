@@ -88,8 +88,8 @@ final class GenerateCommand implements Callable<Integer> {
                 out.println(JsonWriter.write(result));
             } else {
                 out.println();
-                err.printf("prompt: %d tokens, %.1f t/s | generated: %d tokens, %.1f t/s%n", generation.promptTokens(),
-                        generation.promptTokensPerSecond(), generation.generatedIds().length, generation.generatedTokensPerSecond());
+                err.println("prompt: " + Units.tokens(generation.promptTokens(), generation.promptTokensPerSecond())
+                        + " | generated: " + Units.tokens(generation.generatedIds().length, generation.generatedTokensPerSecond()));
             }
         }
         return 0;

@@ -36,7 +36,7 @@ final class ListCommand implements Callable<Integer> {
             return 0;
         }
         for (Found model : found) {
-            out.printf("%-12s %-48s %10s  %s%n", model.source(), model.name(), InfoCommand.bytes(model.size()), model.path());
+            out.printf("%-12s %-48s %10s  %s%n", model.source(), model.name(), Units.bytes(model.size()), model.path());
         }
         return 0;
     }

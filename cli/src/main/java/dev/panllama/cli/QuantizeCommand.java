@@ -62,11 +62,11 @@ final class QuantizeCommand implements Callable<Integer> {
                 tensorType("--output-tensor-type", outputType), tensorType("--token-embedding-type", embeddingType), threads, imatrix, keepSplit);
         ProgressBar bar = new ProgressBar(err);
         Quantizer.Summary summary = Quantizer.quantize(input, output, options, (done, total, bytes, allBytes) ->
-                bar.show(allBytes == 0 ? 1 : bytes / (double) allBytes, done + "/" + total + " tensors, " + InfoCommand.bytes(bytes)));
+                bar.show(allBytes == 0 ? 1 : bytes / (double) allBytes, done + "/" + total + " tensors, " + Units.bytes(bytes)));
         bar.finish();
-        out.printf("quantized %s to %s as %s: %d tensors, %s -> %s (%.2f -> %.2f bits per weight) in %.1f s%n",
-                input, output, options.type(), summary.tensors(), InfoCommand.bytes(summary.bytesBefore()),
-                InfoCommand.bytes(summary.bytesAfter()), summary.bitsPerWeightBefore(), summary.bitsPerWeightAfter(), summary.seconds());
+        out.printf("quantized %s to %s as %s: %d tensors, %s -> %s (%.2f -> %.2f bits per weight) in %s%n",
+                input, output, options.type(), summary.tensors(), Units.bytes(summary.bytesBefore()),
+                Units.bytes(summary.bytesAfter()), summary.bitsPerWeightBefore(), summary.bitsPerWeightAfter(), Units.seconds(summary.seconds()));
         return 0;
     }
 
