@@ -14,11 +14,10 @@ import picocli.CommandLine.Option;
 import java.io.PrintWriter;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.Callable;
 
 @Command(name = "info", mixinStandardHelpOptions = true,
         description = "Describe a GGUF model: architecture, metadata, tensors by type, size and a memory estimate.")
-final class InfoCommand implements Callable<Integer> {
+final class InfoCommand extends Subcommand {
 
     @Mixin
     ModelArgs model;
@@ -26,12 +25,9 @@ final class InfoCommand implements Callable<Integer> {
     @Option(names = "--tensors", description = "List every tensor.")
     boolean listTensors;
 
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
-        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter out = out();
         try (GgufFile gguf = GgufFile.open(model.requireModel())) {
             String arch = gguf.metadata().findString("general.architecture").orElse("(none)");
             out.printf("file          %s%s%n", gguf.parts().getFirst(), gguf.parts().size() > 1 ? " (+" + (gguf.parts().size() - 1) + " parts)" : "");

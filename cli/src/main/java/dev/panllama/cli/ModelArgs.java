@@ -52,6 +52,11 @@ final class ModelArgs {
         return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap, device);
     }
 
+    /** Whether -m or --hf names a model (chat starts its demo model when neither does). */
+    boolean given() {
+        return model != null || hf != null;
+    }
+
     /** The model file, checked to exist (downloaded first for --hf). */
     Path requireModel() {
         if (hf != null) {
