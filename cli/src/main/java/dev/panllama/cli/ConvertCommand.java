@@ -8,7 +8,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.nio.file.Path;
 
 @Command(name = "convert", mixinStandardHelpOptions = true,
@@ -33,15 +32,13 @@ final class ConvertCommand extends Subcommand {
 
     @Override
     public Integer call() throws IOException {
-        PrintWriter out = out();
-        PrintWriter err = err();
         Converter.Options options = new Converter.Options(type == null ? null : FileType.of(type), threads.count);
-        ProgressBar bar = new ProgressBar(err);
+        ProgressBar bar = new ProgressBar(err());
         Converter.Summary summary = Converter.convert(checkpoint, output, options, (done, total, parameters, allParameters) ->
                 bar.show(allParameters == 0 ? 1 : parameters / (double) allParameters, done + "/" + total + " tensors"),
-                notice -> err.println("panllama: note: " + notice));
+                notice -> err().println("panllama: note: " + notice));
         bar.finish();
-        out.printf("converted %s to %s (%s, %s): %d tensors, %,d parameters, %s (%.2f bits per weight) in %s%n",
+        out().printf("converted %s to %s (%s, %s): %d tensors, %,d parameters, %s (%.2f bits per weight) in %s%n",
                 checkpoint, output, summary.architecture(), summary.type(), summary.tensors(), summary.parameters(),
                 Units.bytes(summary.bytes()), summary.bitsPerWeight(), Units.seconds(summary.seconds()));
         return 0;

@@ -9,7 +9,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -50,18 +49,16 @@ final class QuantizeCommand extends Subcommand {
 
     @Override
     public Integer call() throws IOException {
-        PrintWriter out = out();
-        PrintWriter err = err();
         if (!Files.isRegularFile(input)) {
             throw new IllegalArgumentException(input + ": no such file");
         }
         Quantizer.Options options = new Quantizer.Options(FileType.of(type), allowRequantize, pure,
                 tensorType("--output-tensor-type", outputType), tensorType("--token-embedding-type", embeddingType), threads.count, imatrix, keepSplit);
-        ProgressBar bar = new ProgressBar(err);
+        ProgressBar bar = new ProgressBar(err());
         Quantizer.Summary summary = Quantizer.quantize(input, output, options, (done, total, bytes, allBytes) ->
                 bar.show(allBytes == 0 ? 1 : bytes / (double) allBytes, done + "/" + total + " tensors, " + Units.bytes(bytes)));
         bar.finish();
-        out.printf("quantized %s to %s as %s: %d tensors, %s -> %s (%.2f -> %.2f bits per weight) in %s%n",
+        out().printf("quantized %s to %s as %s: %d tensors, %s -> %s (%.2f -> %.2f bits per weight) in %s%n",
                 input, output, options.type(), summary.tensors(), Units.bytes(summary.bytesBefore()),
                 Units.bytes(summary.bytesAfter()), summary.bitsPerWeightBefore(), summary.bitsPerWeightAfter(), Units.seconds(summary.seconds()));
         return 0;
