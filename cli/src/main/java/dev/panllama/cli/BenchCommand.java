@@ -16,7 +16,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.Callable;
 
 /**
  * Prompt processing and generation speed, measured as llama-bench measures them: {@code ppN} evaluates
@@ -25,7 +24,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure prompt processing (pp) and generation (tg) speed, as llama-bench does.")
-final class BenchCommand implements Callable<Integer> {
+final class BenchCommand extends Subcommand {
 
     @Mixin
     ModelArgs model;
@@ -41,9 +40,6 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = {"-o", "--output"}, paramLabel = "md|json", description = "Output format (default: md).")
     String output = "md";
-
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
 
     record Result(String test, int nPrompt, int nGen, double[] seconds) {
         double[] tokensPerSecond() {
@@ -64,7 +60,7 @@ final class BenchCommand implements Callable<Integer> {
         if (repetitions < 1) {
             throw new IllegalArgumentException("-r must be at least 1, not " + repetitions);
         }
-        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter out = out();
         Path file = model.requireModel();
         int longest = 1;
         for (int n : prompts) {
@@ -85,7 +81,7 @@ final class BenchCommand implements Callable<Integer> {
                 size += tensor.byteSize();
             }
         }
-        try (LlamaModel llama = model.open(file, spec.commandLine().getErr()); Evaluator evaluator = llama.newEvaluator()) {
+        try (LlamaModel llama = model.open(file, err()); Evaluator evaluator = llama.newEvaluator()) {
             Random random = new Random(42);
             int vocab = llama.config().dims().vocabSize();
             for (int n : prompts) {
@@ -122,7 +118,7 @@ final class BenchCommand implements Callable<Integer> {
         for (int i = 0; i < repetitions; i++) {
             long start = System.nanoTime();
             run.run();
-            seconds[i] = (System.nanoTime() - start) / 1e9;
+            seconds[i] = Units.secondsSince(start);
         }
         return new Result(test, nPrompt, nGen, seconds);
     }
@@ -152,9 +148,9 @@ final class BenchCommand implements Callable<Integer> {
         out.println("| ------------------------------ | ---------: | ---------: | ---------- | ------: | --------------: | -------------------: |");
         for (Result r : results) {
             double[] rates = r.tokensPerSecond();
-            out.printf("| %-30s | %10s | %10s | %-10s | %7d | %15s | %20s |%n", type, InfoCommand.bytes(size),
-                    InfoCommand.count(parameters), "CPU", threads, r.test(),
-                    String.format("%.2f ± %.2f", mean(rates), stddev(rates)));
+            out.printf("| %-30s | %10s | %10s | %-10s | %7d | %15s | %20s |%n", type, Units.bytes(size),
+                    Units.count(parameters), "CPU", threads, r.test(),
+                    Units.spread(mean(rates), stddev(rates)));
         }
     }
 

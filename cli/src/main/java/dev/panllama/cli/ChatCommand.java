@@ -27,7 +27,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Callable;
 
 /**
  * Interactive chat: line editing and history on a terminal, one message per line from a pipe. A line
@@ -35,7 +34,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "chat", mixinStandardHelpOptions = true,
         description = "Chat with a model. Without -m, with panllama's demo model (random weights).")
-final class ChatCommand implements Callable<Integer> {
+final class ChatCommand extends Subcommand {
 
     @Mixin
     ModelArgs model;
@@ -52,9 +51,6 @@ final class ChatCommand implements Callable<Integer> {
     @Option(names = "--chat-format", paramLabel = "NAME", description = "llama4, llama3 or chatml instead of the model's own template.")
     String chatFormat;
 
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
-
     private static final String HELP = """
             /help            this list
             /reset           forget the conversation (the system prompt stays)
@@ -67,9 +63,9 @@ final class ChatCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
-        Path file = model.model == null && model.hf == null ? null : model.requireModel();
+        PrintWriter out = out();
+        PrintWriter err = err();
+        Path file = model.given() ? model.requireModel() : null;
         if (file == null) {
             err.println("""
                     No model given: starting panllama's demo model (Llama 4 architecture, random weights, real Llama 3 tokenizer).
@@ -217,8 +213,8 @@ final class ChatCommand implements Callable<Integer> {
         }
 
         private static String stats(Generation g) {
-            return String.format("[prompt %d tokens, %.1f t/s | reply %d tokens, %.1f t/s]", g.promptTokens(),
-                    g.promptTokensPerSecond(), g.generatedIds().length, g.generatedTokensPerSecond());
+            return "[prompt " + Units.tokens(g.promptTokens(), g.promptTokensPerSecond())
+                    + " | reply " + Units.tokens(g.generatedIds().length, g.generatedTokensPerSecond()) + "]";
         }
     }
 

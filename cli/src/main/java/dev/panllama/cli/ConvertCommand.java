@@ -3,19 +3,18 @@ package dev.panllama.cli;
 import dev.panllama.convert.Converter;
 import dev.panllama.quantize.FileType;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.concurrent.Callable;
 
 @Command(name = "convert", mixinStandardHelpOptions = true,
         description = {"Convert a Hugging Face checkpoint (Llama 4 or Llama 3: config.json, *.safetensors, tokenizer.json)"
                 + " to GGUF, as llama.cpp's convert_hf_to_gguf.py does, quantizing in the same pass when TYPE is quantized.",
                 "The vision tower of a multimodal checkpoint is left out."})
-final class ConvertCommand implements Callable<Integer> {
+final class ConvertCommand extends Subcommand {
 
     @Parameters(index = "0", paramLabel = "CHECKPOINT_DIR", description = "The checkpoint folder; it is only read.")
     Path checkpoint;
@@ -28,25 +27,20 @@ final class ConvertCommand implements Callable<Integer> {
             + " Default: BF16 or F16, as the checkpoint's weights are.")
     String type;
 
-    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads (default: all cores).")
-    int threads = Runtime.getRuntime().availableProcessors();
-
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+    @Mixin
+    ThreadsArg threads;
 
     @Override
     public Integer call() throws IOException {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
-        Converter.Options options = new Converter.Options(type == null ? null : FileType.of(type), threads);
-        ProgressBar bar = new ProgressBar(err);
+        Converter.Options options = new Converter.Options(type == null ? null : FileType.of(type), threads.count);
+        ProgressBar bar = new ProgressBar(err());
         Converter.Summary summary = Converter.convert(checkpoint, output, options, (done, total, parameters, allParameters) ->
                 bar.show(allParameters == 0 ? 1 : parameters / (double) allParameters, done + "/" + total + " tensors"),
-                notice -> err.println("panllama: note: " + notice));
+                notice -> err().println("panllama: note: " + notice));
         bar.finish();
-        out.printf("converted %s to %s (%s, %s): %d tensors, %,d parameters, %s (%.2f bits per weight) in %.1f s%n",
+        out().printf("converted %s to %s (%s, %s): %d tensors, %,d parameters, %s (%.2f bits per weight) in %s%n",
                 checkpoint, output, summary.architecture(), summary.type(), summary.tensors(), summary.parameters(),
-                InfoCommand.bytes(summary.bytes()), summary.bitsPerWeight(), summary.seconds());
+                Units.bytes(summary.bytes()), summary.bitsPerWeight(), Units.seconds(summary.seconds()));
         return 0;
     }
 }

@@ -20,11 +20,10 @@ import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Continue a prompt (text of -p, a file of -f, or standard input) and print the result.")
-final class GenerateCommand implements Callable<Integer> {
+final class GenerateCommand extends Subcommand {
 
     @Mixin
     ModelArgs model;
@@ -53,13 +52,10 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--logits-last", paramLabel = "N", description = "With --logits-out: only the last N prompt positions, then the generated ones.")
     Integer logitsLast;
 
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() throws IOException {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter out = out();
+        PrintWriter err = err();
         Path modelFile = model.requireModel();
         String text = Prompts.read(prompt, file, System.in);
         GenerationOptions options = new GenerationOptions(maxTokens, stops, sampling.options());
@@ -88,8 +84,8 @@ final class GenerateCommand implements Callable<Integer> {
                 out.println(JsonWriter.write(result));
             } else {
                 out.println();
-                err.printf("prompt: %d tokens, %.1f t/s | generated: %d tokens, %.1f t/s%n", generation.promptTokens(),
-                        generation.promptTokensPerSecond(), generation.generatedIds().length, generation.generatedTokensPerSecond());
+                err.println("prompt: " + Units.tokens(generation.promptTokens(), generation.promptTokensPerSecond())
+                        + " | generated: " + Units.tokens(generation.generatedIds().length, generation.generatedTokensPerSecond()));
             }
         }
         return 0;

@@ -16,11 +16,10 @@ import picocli.CommandLine.Option;
 import java.io.PrintWriter;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.Callable;
 
 @Command(name = "info", mixinStandardHelpOptions = true,
         description = "Describe a GGUF model: architecture, metadata, tensors by type, size and a memory estimate.")
-final class InfoCommand implements Callable<Integer> {
+final class InfoCommand extends Subcommand {
 
     @Mixin
     ModelArgs model;
@@ -28,16 +27,13 @@ final class InfoCommand implements Callable<Integer> {
     @Option(names = "--tensors", description = "List every tensor.")
     boolean listTensors;
 
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
-        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter out = out();
         try (GgufFile gguf = GgufFile.open(model.requireModel())) {
             String arch = gguf.metadata().findString("general.architecture").orElse("(none)");
             out.printf("file          %s%s%n", gguf.parts().getFirst(), gguf.parts().size() > 1 ? " (+" + (gguf.parts().size() - 1) + " parts)" : "");
-            out.printf("gguf          version %d, alignment %d, %s%n", gguf.version(), gguf.alignment(), bytes(gguf.fileBytes()));
+            out.printf("gguf          version %d, alignment %d, %s%n", gguf.version(), gguf.alignment(), Units.bytes(gguf.fileBytes()));
             out.printf("architecture  %s%n", arch);
             gguf.metadata().findString("general.name").ifPresent(name -> out.printf("name          %s%n", name));
 
@@ -52,11 +48,11 @@ final class InfoCommand implements Callable<Integer> {
                 parameters += tensor.elementCount();
                 weightBytes += tensor.byteSize();
             }
-            out.printf("parameters    %s (%d tensors, %.2f bits per weight)%n", count(parameters), gguf.tensors().size(),
+            out.printf("parameters    %s (%d tensors, %.2f bits per weight)%n", Units.count(parameters), gguf.tensors().size(),
                     parameters == 0 ? 0.0 : weightBytes * 8.0 / parameters);
             out.println("tensors by type:");
             byType.forEach((type, totals) -> out.printf("  %-8s %5d tensors %12s parameters %10s%n",
-                    type, totals[0], count(totals[1]), bytes(totals[2])));
+                    type, totals[0], Units.count(totals[1]), Units.bytes(totals[2])));
 
             try {
                 ModelConfig config = Architecture.of(gguf.metadata()).configure(gguf.metadata());
@@ -74,7 +70,7 @@ final class InfoCommand implements Callable<Integer> {
                     out.printf("experts       %d, %d used per token, expert FFN %d%n", experts.count(), experts.used(), experts.feedForward());
                 }
                 out.printf("memory        about %s: weights %s + F16 KV cache %s for %d tokens%n",
-                        bytes(weightBytes + cache), bytes(weightBytes), bytes(cache), context);
+                        Units.bytes(weightBytes + cache), Units.bytes(weightBytes), Units.bytes(cache), context);
             } catch (RuntimeException unsupported) {
                 out.printf("panllama      cannot run it: %s%n", unsupported.getMessage());
             }
@@ -95,19 +91,5 @@ final class InfoCommand implements Callable<Integer> {
         }
         String text = String.valueOf(value.value()).replace("\n", "\\n");
         return text.length() > 80 ? text.substring(0, 77) + "..." : text;
-    }
-
-    static String bytes(long bytes) {
-        if (bytes >= 1L << 30) {
-            return String.format("%.2f GiB", bytes / (double) (1L << 30));
-        }
-        return String.format("%.2f MiB", bytes / (double) (1L << 20));
-    }
-
-    static String count(long n) {
-        if (n >= 1_000_000_000L) {
-            return String.format("%.2f B", n / 1e9);
-        }
-        return String.format("%.2f M", n / 1e6);
     }
 }

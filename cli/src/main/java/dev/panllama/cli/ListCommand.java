@@ -11,32 +11,28 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 @Command(name = "list", mixinStandardHelpOptions = true,
         description = "List GGUF models already on this machine, in the caches of llama.cpp, Ollama, LM Studio and the Hugging Face hub.")
-final class ListCommand implements Callable<Integer> {
+final class ListCommand extends Subcommand {
 
     /** A model found on disk, usable with -m. */
     record Found(String source, String name, Path path, long size) {
     }
 
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
-        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter out = out();
         List<Found> found = find(System.getenv(), Path.of(System.getProperty("user.home")));
         if (found.isEmpty()) {
             out.println("no GGUF models found in the llama.cpp, Ollama, LM Studio or Hugging Face caches");
             return 0;
         }
         for (Found model : found) {
-            out.printf("%-12s %-48s %10s  %s%n", model.source(), model.name(), InfoCommand.bytes(model.size()), model.path());
+            out.printf("%-12s %-48s %10s  %s%n", model.source(), model.name(), Units.bytes(model.size()), model.path());
         }
         return 0;
     }

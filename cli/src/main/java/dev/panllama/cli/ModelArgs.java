@@ -52,6 +52,11 @@ final class ModelArgs {
         return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap, device);
     }
 
+    /** Whether -m or --hf names a model (chat starts its demo model when neither does). */
+    boolean given() {
+        return model != null || hf != null;
+    }
+
     /** The model file, checked to exist (downloaded first for --hf). */
     Path requireModel() {
         if (hf != null) {
@@ -78,7 +83,7 @@ final class ModelArgs {
                 if (percent != shown[0]) {
                     shown[0] = percent;
                     System.err.printf("\rdownloading %s: %s %s", reference, percent >= 0 ? percent + "%" : "",
-                            InfoCommand.bytes(done));
+                            Units.bytes(done));
                 }
             });
             if (shown[0] >= 0) {
@@ -114,8 +119,8 @@ final class ModelArgs {
             err.println(shown[0] < 0 ? "loading " + name + ": failed" : " failed");
             throw e;
         }
-        err.printf("%sloaded %s in %.1f s (%s on %s, %d threads, context %d)%n", shown[0] < 0 ? "" : System.lineSeparator(), name,
-                (System.nanoTime() - start) / 1e9, opened.config().architecture(), opened.device(), options.threads(), opened.contextLength());
+        err.printf("%sloaded %s in %s (%s on %s, %d threads, context %d)%n", shown[0] < 0 ? "" : System.lineSeparator(), name,
+                Units.seconds(Units.secondsSince(start)), opened.config().architecture(), opened.device(), options.threads(), opened.contextLength());
         return opened;
     }
 }

@@ -20,7 +20,7 @@ final class ProgressBar {
         if (!terminal) {
             return;
         }
-        double seconds = (System.nanoTime() - started) / 1e9;
+        double seconds = Units.secondsSince(started);
         long eta = fraction > 0 ? Math.round(seconds / fraction - seconds) : 0;
         int filled = (int) Math.round(fraction * WIDTH);
         err.printf("\r[%s%s] %3d%% %s, ETA %ds ", "#".repeat(filled), " ".repeat(WIDTH - filled),

@@ -4,19 +4,18 @@ import dev.panllama.ggml.GgmlType;
 import dev.panllama.quantize.FileType;
 import dev.panllama.quantize.Quantizer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
-import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.concurrent.Callable;
 
 @Command(name = "quantize", mixinStandardHelpOptions = true,
         description = "Quantize a GGUF model (F32, F16 or BF16) to a smaller type, as llama-quantize does: same types, same bytes.")
-final class QuantizeCommand implements Callable<Integer> {
+final class QuantizeCommand extends Subcommand {
 
     @Parameters(index = "0", paramLabel = "IN.gguf", description = "The model to quantize; it is only read.")
     Path input;
@@ -45,28 +44,23 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--imatrix", paramLabel = "FILE", description = "An importance matrix (llama.cpp's imatrix GGUF) to weigh the quantization by.")
     Path imatrix;
 
-    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads (default: all cores).")
-    int threads = Runtime.getRuntime().availableProcessors();
-
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
+    @Mixin
+    ThreadsArg threads;
 
     @Override
     public Integer call() throws IOException {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
         if (!Files.isRegularFile(input)) {
             throw new IllegalArgumentException(input + ": no such file");
         }
         Quantizer.Options options = new Quantizer.Options(FileType.of(type), allowRequantize, pure,
-                tensorType("--output-tensor-type", outputType), tensorType("--token-embedding-type", embeddingType), threads, imatrix, keepSplit);
-        ProgressBar bar = new ProgressBar(err);
+                tensorType("--output-tensor-type", outputType), tensorType("--token-embedding-type", embeddingType), threads.count, imatrix, keepSplit);
+        ProgressBar bar = new ProgressBar(err());
         Quantizer.Summary summary = Quantizer.quantize(input, output, options, (done, total, bytes, allBytes) ->
-                bar.show(allBytes == 0 ? 1 : bytes / (double) allBytes, done + "/" + total + " tensors, " + InfoCommand.bytes(bytes)));
+                bar.show(allBytes == 0 ? 1 : bytes / (double) allBytes, done + "/" + total + " tensors, " + Units.bytes(bytes)));
         bar.finish();
-        out.printf("quantized %s to %s as %s: %d tensors, %s -> %s (%.2f -> %.2f bits per weight) in %.1f s%n",
-                input, output, options.type(), summary.tensors(), InfoCommand.bytes(summary.bytesBefore()),
-                InfoCommand.bytes(summary.bytesAfter()), summary.bitsPerWeightBefore(), summary.bitsPerWeightAfter(), summary.seconds());
+        out().printf("quantized %s to %s as %s: %d tensors, %s -> %s (%.2f -> %.2f bits per weight) in %s%n",
+                input, output, options.type(), summary.tensors(), Units.bytes(summary.bytesBefore()),
+                Units.bytes(summary.bytesAfter()), summary.bitsPerWeightBefore(), summary.bitsPerWeightAfter(), Units.seconds(summary.seconds()));
         return 0;
     }
 

@@ -27,7 +27,7 @@ final class SystemReport {
         out.println("devices:");
         for (BackendDevice device : devices) {
             out.printf("  %-8s %-4s %s, %s%n", device.name(), device.kind(), device.description(),
-                    gibibytes(device.memoryTotal()));
+                    Units.gibibytes(device.memoryTotal()));
         }
         BackendDevice preferred = BackendDevice.preferred();
         out.println(preferred.kind() == BackendDevice.Kind.CPU
@@ -45,9 +45,5 @@ final class SystemReport {
                 : cpu.extraBufferTypes().stream()
                         .map(type -> usable.contains(type) ? type.name() : type.name() + " (not used: ggml's AMX kernels crash at this pin)")
                         .collect(Collectors.joining(", "))) + " for weights on the CPU");
-    }
-
-    private static String gibibytes(long bytes) {
-        return String.format("%.1f GiB", bytes / (1024.0 * 1024 * 1024));
     }
 }

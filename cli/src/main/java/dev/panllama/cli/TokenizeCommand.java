@@ -14,11 +14,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
 
 @Command(name = "tokenize", mixinStandardHelpOptions = true,
         description = "Print the token ids of a text (of -p, -f or standard input) under a model's vocabulary.")
-final class TokenizeCommand implements Callable<Integer> {
+final class TokenizeCommand extends Subcommand {
 
     @Mixin
     ModelArgs model;
@@ -41,12 +40,9 @@ final class TokenizeCommand implements Callable<Integer> {
     @Option(names = "--no-parse-special", description = "Treat special-token spellings as plain text.")
     boolean noParseSpecial;
 
-    @picocli.CommandLine.Spec
-    picocli.CommandLine.Model.CommandSpec spec;
-
     @Override
     public Integer call() {
-        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter out = out();
         Path modelFile = model.requireModel();
         String text = Prompts.read(prompt, file, System.in);
         Tokenizer tokenizer;
