@@ -26,7 +26,7 @@ import java.util.function.Function;
  * <ol>
  *   <li>the folder named by the system property {@value #DIR_PROPERTY},</li>
  *   <li>else by the environment variable {@value #DIR_ENV},</li>
- *   <li>else the build cache that {@code scripts/build-native} fills (see {@link NativeCache}),</li>
+ *   <li>else the build cache that {@code scripts/build-native} fills (see {@link UserCache}),</li>
  *   <li>else the libraries packed in the jar under {@code /native/<platform>/}, unpacked once per pin
  *       and content into the user cache.</li>
  * </ol>
@@ -48,7 +48,7 @@ public final class NativeLibraries {
     /** Loads the libraries if this process has not yet, and says from where. */
     public static synchronized LoadedLibraries load() {
         if (loaded == null) {
-            loaded = loadFrom(locate(System.getProperty(DIR_PROPERTY), System.getenv(DIR_ENV), NativeCache.user()));
+            loaded = loadFrom(locate(System.getProperty(DIR_PROPERTY), System.getenv(DIR_ENV), UserCache.user()));
         }
         return loaded;
     }
@@ -79,7 +79,7 @@ public final class NativeLibraries {
     }
 
     /** Applies the search order to the given property and environment values and cache. */
-    static Candidate locate(String property, String environment, NativeCache cache) {
+    static Candidate locate(String property, String environment, UserCache cache) {
         NativePin pin = NativePin.current();
         String library = sharedLibraryName("ggml");
         List<String> looked = new ArrayList<>();

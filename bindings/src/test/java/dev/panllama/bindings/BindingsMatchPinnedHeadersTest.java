@@ -21,7 +21,7 @@ class BindingsMatchPinnedHeadersTest {
 
     @Test
     void recordedHeaderHashesMatchThePinnedSource() throws IOException {
-        Path include = NativeCache.user().source(NativePin.current()).resolve("ggml").resolve("include");
+        Path include = UserCache.user().source(NativePin.current()).resolve("ggml").resolve("include");
         assertTrue(Files.isDirectory(include), "the pinned source is not unpacked at " + include + "; run scripts/build-native");
 
         List<String> lines = Files.readAllLines(RECORDED).stream().filter(l -> !l.isBlank()).toList();

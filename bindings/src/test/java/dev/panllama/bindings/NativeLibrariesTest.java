@@ -23,7 +23,7 @@ class NativeLibrariesTest {
     void explicitFolderWithoutLibrariesIsAnErrorNamingTheFolderAndTheFix() throws IOException {
         Path empty = Files.createDirectory(temp.resolve("empty"));
         var error = assertThrows(NativeLibraryException.class,
-                () -> NativeLibraries.locate(empty.toString(), null, new NativeCache(temp.resolve("cache"))));
+                () -> NativeLibraries.locate(empty.toString(), null, new UserCache(temp.resolve("cache"))));
         assertTrue(error.getMessage().contains(empty.toString()), error.getMessage());
         assertTrue(error.getMessage().contains("-D" + NativeLibraries.DIR_PROPERTY), error.getMessage());
         assertTrue(error.getMessage().contains("scripts/build-native"), error.getMessage());
@@ -34,14 +34,14 @@ class NativeLibrariesTest {
         Path byProperty = Files.createDirectory(temp.resolve("property"));
         Files.writeString(byProperty.resolve(NativeLibraries.sharedLibraryName("ggml")), "");
         var found = NativeLibraries.locate(byProperty.toString(), temp.resolve("nowhere").toString(),
-                new NativeCache(temp.resolve("cache")));
+                new UserCache(temp.resolve("cache")));
         assertEquals(byProperty.toAbsolutePath(), found.directory());
         assertEquals(LoadedLibraries.Origin.SYSTEM_PROPERTY, found.origin());
     }
 
     @Test
     void nothingAnywhereListsEveryPlaceLookedIn() {
-        NativeCache emptyCache = new NativeCache(temp.resolve("cache"));
+        UserCache emptyCache = new UserCache(temp.resolve("cache"));
         var error = assertThrows(NativeLibraryException.class, () -> NativeLibraries.locate(null, null, emptyCache));
         String message = error.getMessage();
         assertTrue(message.contains(NativeLibraries.sharedLibraryName("ggml")), message);
@@ -53,7 +53,7 @@ class NativeLibrariesTest {
 
     @Test
     void buildCacheIsFoundWithoutAnySetting() throws IOException {
-        NativeCache cache = new NativeCache(temp.resolve("cache"));
+        UserCache cache = new UserCache(temp.resolve("cache"));
         Path host = Files.createDirectories(cache.hostLibraries(NativePin.current()));
         Files.writeString(host.resolve(NativeLibraries.sharedLibraryName("ggml")), "");
         var found = NativeLibraries.locate(null, "", cache);

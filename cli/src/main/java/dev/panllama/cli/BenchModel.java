@@ -1,6 +1,6 @@
 package dev.panllama.cli;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.model.demo.RandomModelSpec;
@@ -24,7 +24,7 @@ final class BenchModel {
     }
 
     public static void main(String[] args) throws IOException {
-        Path vocabulary = NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
+        Path vocabulary = UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
         RandomModelWriter.write(spec(), vocabulary, Path.of(args[0]));
     }
 }

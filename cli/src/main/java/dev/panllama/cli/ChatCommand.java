@@ -89,7 +89,7 @@ final class ChatCommand extends Subcommand {
     private void interactive(Session session) throws IOException {
         try (Terminal terminal = TerminalBuilder.builder().system(true).build()) {
             LineReader reader = LineReaderBuilder.builder().terminal(terminal)
-                    .variable(LineReader.HISTORY_FILE, dev.panllama.bindings.NativeCache.user().root().resolve("chat_history"))
+                    .variable(LineReader.HISTORY_FILE, dev.panllama.bindings.UserCache.user().root().resolve("chat_history"))
                     .build();
             terminal.handle(Terminal.Signal.INT, signal -> session.chat.cancel());
             session.err.println("Type a message, /help for commands.");

@@ -2,7 +2,7 @@ package dev.panllama.cli;
 
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.hub.HubDownloader;
 import dev.panllama.ggml.GgmlType;
 import picocli.CommandLine.Option;
@@ -75,7 +75,7 @@ final class ModelArgs {
     }
 
     private static Path download(String reference) {
-        HubDownloader hub = HubDownloader.fromEnvironment(NativeCache.user().root().resolve("hf"));
+        HubDownloader hub = HubDownloader.fromEnvironment(UserCache.user().root().resolve("hf"));
         long[] shown = {-1};
         try {
             Path file = hub.fetch(reference, (done, total) -> {

@@ -131,16 +131,25 @@ final class BatchInputs implements GraphInputs {
         }
         group.cellIndices().write(staging.asSlice(0, 8L * n));
         MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse() * n);
+        writeMask(mask, group.cells(), group.cellsInUse(), chunkSize, start, n);
+        group.mask().write(mask);
+    }
+
+    /**
+     * The F16 attention mask of queries at positions {@code start .. start + n - 1} over the first
+     * {@code cellsInUse} of {@code cells}, one row per query: 0 where the cell holds a position the
+     * query may see (not after it, and with {@code chunkSize} > 0 not before its chunk), -inf elsewhere.
+     */
+    static void writeMask(MemorySegment mask, KvCells cells, int cellsInUse, int chunkSize, long start, int n) {
         for (int i = 0; i < n; i++) {
             long query = start + i;
             long earliest = chunkSize > 0 ? query / chunkSize * chunkSize : 0;
-            long row = (long) i * group.cellsInUse();
-            for (int c = 0; c < group.cellsInUse(); c++) {
-                long key = group.cells().positionIn(c);
+            long row = (long) i * cellsInUse;
+            for (int c = 0; c < cellsInUse; c++) {
+                long key = cells.positionIn(c);
                 boolean visible = key >= earliest && key <= query;
                 mask.setAtIndex(ValueLayout.JAVA_SHORT, row + c, visible ? F16_ZERO : F16_MINUS_INFINITY);
             }
         }
-        group.mask().write(mask);
     }
 }

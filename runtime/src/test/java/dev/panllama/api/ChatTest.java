@@ -1,6 +1,6 @@
 package dev.panllama.api;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.ggml.GgmlType;
@@ -42,7 +42,7 @@ class ChatTest {
     static void writeModel() throws IOException {
         modelFile = temp.resolve("chat.gguf");
         RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 3).withTiedOutput(true),
-                NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), modelFile);
+                UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), modelFile);
     }
 
     @Test

@@ -1,6 +1,6 @@
 package dev.panllama.eval;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.model.Model;
@@ -29,7 +29,7 @@ class EvaluatorTest {
     static void writeModel() throws IOException {
         model = temp.resolve("scout.gguf");
         RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 11).withTiedOutput(true),
-                NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), model);
+                UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), model);
     }
 
     @Test

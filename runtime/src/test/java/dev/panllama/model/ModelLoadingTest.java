@@ -1,6 +1,6 @@
 package dev.panllama.model;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.ggml.GgmlType;
@@ -30,7 +30,7 @@ class ModelLoadingTest {
     static Path scout;
 
     static Path vocabulary() {
-        return NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
+        return UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
     }
 
     static RandomModelSpec small() {

@@ -1,6 +1,6 @@
 package dev.panllama.tokenizer;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.gguf.GgufFile;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -25,7 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class TokenizerVectorsTest {
 
     static Path models() {
-        return NativeCache.user().vocabularies(NativePin.current());
+        return UserCache.user().vocabularies(NativePin.current());
     }
 
     record Case(String text, int[] ids) {

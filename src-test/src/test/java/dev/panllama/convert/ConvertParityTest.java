@@ -1,6 +1,6 @@
 package dev.panllama.convert;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufFile;
@@ -56,7 +56,7 @@ class ConvertParityTest {
     }
 
     static Path vocabulary() {
-        return NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
+        return UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
     }
 
     /** Scout-like: BF16 in two shards, MoE on every second layer, a NoPE layer, llama3 RoPE scaling, a vision tower. */

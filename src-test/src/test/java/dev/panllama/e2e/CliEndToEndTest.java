@@ -6,7 +6,7 @@ import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufWriter;
@@ -50,7 +50,7 @@ class CliEndToEndTest {
     static void writeModel() throws IOException {
         model = temp.resolve("e2e.gguf");
         RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q4_K, 77).withTiedOutput(true),
-                NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), model);
+                UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), model);
     }
 
     @Test

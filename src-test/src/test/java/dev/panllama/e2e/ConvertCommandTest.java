@@ -1,6 +1,6 @@
 package dev.panllama.e2e;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.convert.HfCheckpoint;
 import dev.panllama.e2e.PanllamaProcess.Run;
@@ -32,7 +32,7 @@ class ConvertCommandTest {
     private Path checkpoint(String name) throws IOException {
         Path directory = temp.resolve(name);
         HfCheckpoint.write(new HfCheckpoint.Spec(true, 4, 64, 4, 2, 16, 96, 4, 1, 48, 2, "BF16", 2, true, false, 51),
-                NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), directory);
+                UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), directory);
         return directory;
     }
 

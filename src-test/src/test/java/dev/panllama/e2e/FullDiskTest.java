@@ -1,6 +1,6 @@
 package dev.panllama.e2e;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.convert.Converter;
 import dev.panllama.convert.HfCheckpoint;
@@ -40,7 +40,7 @@ class FullDiskTest {
     @Test
     void aDiskTooSmallOrFillingUpLeavesNothingBehind() throws Exception {
         GenericContainer<?> configured = MinimalDebian.container(models);
-        Path vocabulary = NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
+        Path vocabulary = UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
         RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.F16, 61).withTiedOutput(true), vocabulary, models.resolve("model.gguf"));
         HfCheckpoint.write(new HfCheckpoint.Spec(true, 4, 64, 4, 2, 16, 96, 4, 1, 48, 2, "BF16", 2, true, false, 62),
                 vocabulary, models.resolve("checkpoint"));

@@ -4,7 +4,7 @@ import dev.panllama.api.Completion;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.model.demo.RandomModelSpec;
@@ -36,7 +36,7 @@ class PackagedDistributionTest {
         GenericContainer<?> configured = MinimalDebian.container(models);
         Path model = models.resolve("model.gguf");
         RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 9).withTiedOutput(true),
-                NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), model);
+                UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), model);
         int[] expected;
         try (LlamaModel llama = LlamaModel.open(model, ModelOptions.defaults().withThreads(2));
              Completion completion = llama.newCompletion()) {

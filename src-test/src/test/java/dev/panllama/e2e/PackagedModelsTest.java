@@ -1,6 +1,6 @@
 package dev.panllama.e2e;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.e2e.PanllamaProcess.Run;
 import dev.panllama.ggml.GgmlType;
@@ -95,6 +95,6 @@ class PackagedModelsTest {
     }
 
     private static Path vocabulary() {
-        return NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
+        return UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
     }
 }

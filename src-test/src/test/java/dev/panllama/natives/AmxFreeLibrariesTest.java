@@ -1,6 +1,6 @@
 package dev.panllama.natives;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativeLibraries;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.ggml.BackendDevice;
@@ -92,7 +92,7 @@ class AmxFreeLibrariesTest {
 
     @Test
     void theBuildTunedForThisMachineIsFreeOfAmx() throws Exception {
-        assertNoAmx(NativeCache.user().hostLibraries(NativePin.current()));
+        assertNoAmx(UserCache.user().hostLibraries(NativePin.current()));
     }
 
     @Test

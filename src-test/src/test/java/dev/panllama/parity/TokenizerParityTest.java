@@ -1,6 +1,6 @@
 package dev.panllama.parity;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufWriter;
@@ -28,7 +28,7 @@ class TokenizerParityTest {
     Path temp;
 
     static Path vocabulary(String name) {
-        return NativeCache.user().vocabularies(NativePin.current()).resolve(name);
+        return UserCache.user().vocabularies(NativePin.current()).resolve(name);
     }
 
     /** The llama-bpe vocabulary relabelled with Llama 4's pre-tokenizer. */

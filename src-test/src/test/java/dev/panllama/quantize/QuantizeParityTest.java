@@ -1,6 +1,6 @@
 package dev.panllama.quantize;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufException;
@@ -40,7 +40,7 @@ class QuantizeParityTest {
     static Path odd;
 
     static Path vocabulary() {
-        return NativeCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
+        return UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
     }
 
     @BeforeAll

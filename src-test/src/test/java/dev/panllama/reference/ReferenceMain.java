@@ -1,6 +1,6 @@
 package dev.panllama.reference;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.reference.llama.Llama;
 import dev.panllama.reference.llama.llama_batch;
@@ -95,7 +95,7 @@ public final class ReferenceMain {
     /** The reference build's bin folder: {@value #BINARIES_ENV}, else the default reference build. */
     public static Path binaries() {
         String override = System.getenv(BINARIES_ENV);
-        return override != null && !override.isBlank() ? Path.of(override) : NativeCache.user().referenceBinaries(NativePin.current());
+        return override != null && !override.isBlank() ? Path.of(override) : UserCache.user().referenceBinaries(NativePin.current());
     }
 
     private static MemorySegment newContext(Arena arena, MemorySegment model, int tokens, int ubatch, int threads, int contextLength,

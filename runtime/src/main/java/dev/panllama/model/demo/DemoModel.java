@@ -1,6 +1,6 @@
 package dev.panllama.model.demo;
 
-import dev.panllama.bindings.NativeCache;
+import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufValue;
@@ -37,7 +37,7 @@ public final class DemoModel {
 
     /** The demo model's file, written first if this version has not written it yet. */
     public static Path ensure() {
-        NativeCache cache = NativeCache.user();
+        UserCache cache = UserCache.user();
         NativePin pin = NativePin.current();
         Path target = cache.root().resolve("demo").resolve("panllama-demo-llama4-" + pin.version() + ".gguf");
         if (Files.isRegularFile(target)) {
@@ -54,7 +54,7 @@ public final class DemoModel {
         }
     }
 
-    private static Path vocabulary(NativeCache cache, NativePin pin, Path directory) throws IOException {
+    private static Path vocabulary(UserCache cache, NativePin pin, Path directory) throws IOException {
         try (InputStream packed = DemoModel.class.getResourceAsStream(VOCABULARY_RESOURCE)) {
             if (packed != null) {
                 Path copy = directory.resolve(VOCABULARY);

@@ -7,17 +7,17 @@ import java.nio.file.Path;
  * else {@code $XDG_CACHE_HOME/panllama}, else {@code ~/.cache/panllama}. The layout is the one
  * {@code scripts/build-native} writes; keep the two in step.
  */
-public record NativeCache(Path root) {
+public record UserCache(Path root) {
 
     /** The cache of this user and environment. */
-    public static NativeCache user() {
+    public static UserCache user() {
         String explicit = System.getenv("PANLLAMA_CACHE");
         if (explicit != null && !explicit.isBlank()) {
-            return new NativeCache(Path.of(explicit));
+            return new UserCache(Path.of(explicit));
         }
         String xdg = System.getenv("XDG_CACHE_HOME");
         Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
-        return new NativeCache(base.resolve("panllama"));
+        return new UserCache(base.resolve("panllama"));
     }
 
     private Path pinned(NativePin pin) {
