@@ -2,6 +2,7 @@ package dev.panllama.ggml;
 
 import dev.panllama.bindings.NativeLibraries;
 import dev.panllama.bindings.ggml.Ggml;
+import dev.panllama.bindings.ggml.ggml_abort_callback_t;
 
 import java.io.DataInputStream;
 import java.io.IOException;
@@ -33,6 +34,12 @@ import java.util.Map;
  * <p>ggml aborts the process when it cannot connect to a server or the handshake fails, so each
  * endpoint is first checked here, in Java: a TCP connection with a time limit and the RPC hello,
  * whose answer must name the protocol version this ggml speaks. Only then is it handed to ggml.
+ *
+ * <p>A server that dies or answers nonsense later, in the middle of a computation, makes ggml abort
+ * the process too, and nothing can be done then but end it: ggml calls {@code abort()} as soon as
+ * its abort callback returns. So once a server is in use, that callback prints one line saying what
+ * happened and ends the process with exit code {@value #EXIT_CODE_ABORTED}, instead of the JVM crashing
+ * on SIGABRT with a core dump and an error report.
  */
 public final class RpcServers {
 
@@ -45,6 +52,9 @@ public final class RpcServers {
 
     private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
     private static final Duration REPLY_TIMEOUT = Duration.ofSeconds(10);
+
+    /** The exit code of a process ended by ggml's abort while RPC servers are in use. */
+    public static final int EXIT_CODE_ABORTED = 70;
 
     /** Endpoints already registered with ggml, and their devices: ggml must see each only once. */
     private static final Map<String, List<BackendDevice>> REGISTERED = new LinkedHashMap<>();
@@ -100,6 +110,7 @@ public final class RpcServers {
         if (serverRegistry.equals(MemorySegment.NULL)) {
             throw new RpcException("the RPC server " + endpoint + " offers no devices");
         }
+        installAbortHandler();
         Ggml.ggml_backend_register(serverRegistry);
         List<BackendDevice> devices = new ArrayList<>();
         long count = Ggml.ggml_backend_reg_dev_count(serverRegistry);
@@ -152,6 +163,26 @@ public final class RpcServers {
         } catch (IOException e) {
             throw new RpcException(where + " failed the RPC handshake (" + e.getMessage() + "): is it an rpc-server?");
         }
+    }
+
+    private static boolean abortHandlerInstalled;
+
+    /** ggml's abort callback for the rest of the process: one line, then the end of the process (see above). */
+    private static void installAbortHandler() {
+        if (!abortHandlerInstalled) {
+            Ggml.ggml_set_abort_callback(ggml_abort_callback_t.allocate(RpcServers::aborted, Arena.global()));
+            abortHandlerInstalled = true;
+        }
+    }
+
+    private static void aborted(MemorySegment message) {
+        String text = message.reinterpret(4096).getString(0);
+        String line = text.contains("RPC")
+                ? "panllama: an RPC server stopped answering or sent a malformed reply, and ggml cannot go on without it (" + text.strip() + ")"
+                : "panllama: ggml stopped: " + text.strip();
+        System.err.println(line);
+        System.err.flush();
+        Runtime.getRuntime().halt(EXIT_CODE_ABORTED);
     }
 
     private static MemorySegment registry() {

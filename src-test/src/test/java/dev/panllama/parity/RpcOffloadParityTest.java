@@ -35,6 +35,7 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -66,7 +67,7 @@ class RpcOffloadParityTest {
         endpoint = "127.0.0.1:" + port;
         server = new ProcessBuilder(executable.toString(), "-H", "127.0.0.1", "-p", String.valueOf(port), "-t", String.valueOf(THREADS))
                 .redirectErrorStream(true).redirectOutput(work.resolve("rpc-server.log").toFile()).start();
-        awaitListening(port);
+        awaitListening(server, port);
     }
 
     @AfterAll
@@ -190,6 +191,49 @@ class RpcOffloadParityTest {
         }
     }
 
+    /**
+     * A server that dies while a model uses it: ggml aborts then, which cannot be turned into an
+     * exception; the process must end with one line that says so and exit code 70, not a JVM crash.
+     */
+    @Test
+    void aServerThatDiesMidRunEndsTheProcessWithOneLine() throws IOException, InterruptedException {
+        Path model = work.resolve("dies.gguf");
+        RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.F32, 34), TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf"), model);
+        int port = freePort();
+        Process doomed = new ProcessBuilder(ReferenceMain.binaries().resolve("ggml-rpc-server").toString(), "-H", "127.0.0.1",
+                "-p", String.valueOf(port), "-t", "1").redirectErrorStream(true).redirectOutput(work.resolve("doomed.log").toFile()).start();
+        Process child = null;
+        try {
+            awaitListening(doomed, port);
+            Path output = work.resolve("child.log");
+            child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "--enable-native-access=ALL-UNNAMED", "-XX:-CreateCoredumpOnCrash", "-cp", System.getProperty("java.class.path"),
+                    RpcServerDeathMain.class.getName(), model.toString(), "127.0.0.1:" + port)
+                    .directory(work.toFile()).redirectErrorStream(true).redirectOutput(output.toFile()).start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            while (!Files.readString(output).contains("READY")) {
+                assertTrue(child.isAlive() && System.nanoTime() < deadline, "the child did not get ready: " + Files.readString(output));
+                Thread.sleep(100);
+            }
+            doomed.destroyForcibly();
+            doomed.waitFor();
+            child.getOutputStream().write('\n');
+            child.getOutputStream().flush();
+            assertTrue(child.waitFor(60, TimeUnit.SECONDS), "the child hangs: " + Files.readString(output));
+            String text = Files.readString(output);
+            System.out.println("after its RPC server died the child printed: "
+                    + text.lines().filter(l -> l.startsWith("panllama:")).findFirst().orElse("(nothing)") + "; exit " + child.exitValue());
+            assertEquals(RpcServers.EXIT_CODE_ABORTED, child.exitValue(), text);
+            assertTrue(text.contains("panllama: an RPC server stopped answering or sent a malformed reply"), text);
+            assertFalse(text.contains("SURVIVED") || text.contains("hs_err") || text.contains("fatal error"), text);
+        } finally {
+            doomed.destroyForcibly();
+            if (child != null) {
+                child.destroyForcibly();
+            }
+        }
+    }
+
     @Test
     void aMalformedEndpointIsAUsageError() {
         var error = assertThrows(IllegalArgumentException.class, () -> RpcServers.connect(List.of("localhost")));
@@ -213,10 +257,10 @@ class RpcOffloadParityTest {
     }
 
     /** Waits until the server accepts connections (a bare connect and close, which it shrugs off). */
-    private static void awaitListening(int port) throws InterruptedException {
+    private static void awaitListening(Process server, int port) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (System.nanoTime() < deadline) {
-            assertTrue(server.isAlive(), "rpc-server exited: see " + work.resolve("rpc-server.log"));
+            assertTrue(server.isAlive(), "rpc-server exited: see its log in " + work);
             try (Socket probe = new Socket()) {
                 probe.connect(new InetSocketAddress("127.0.0.1", port), 1000);
                 return;
