@@ -5,11 +5,14 @@ import dev.panllama.api.ModelOptions;
 import dev.panllama.bindings.UserCache;
 import dev.panllama.hub.HubDownloader;
 import dev.panllama.ggml.GgmlType;
+import dev.panllama.placement.Offload;
 import picocli.CommandLine.Option;
 
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /** The options that open a model, named as llama.cpp names them. */
@@ -37,9 +40,28 @@ final class ModelArgs {
     @Option(names = "--no-mmap", description = "Read the weights into memory instead of mapping the file.")
     boolean noMmap;
 
-    @Option(names = {"-dev", "--device"}, paramLabel = "NAME",
-            description = "Where to compute: auto (a GPU when one is found, default), cpu, or a device such as CUDA0.")
+    @Option(names = {"-dev", "--device"}, paramLabel = "NAME[,NAME...]",
+            description = "Where to compute: auto (every GPU and RPC server found, default), cpu, or devices such as CUDA0 or CUDA0,RPC0.")
     String device = "auto";
+
+    @Option(names = "--rpc", paramLabel = "HOST:PORT", split = ",",
+            description = "Use the devices of these rpc-servers (ggml's RPC backend) as llama.cpp's --rpc does. "
+                    + "An rpc-server must never face an open network: it runs whatever it is sent.")
+    List<String> rpc = new ArrayList<>();
+
+    @Option(names = {"-ngl", "--n-gpu-layers", "--gpu-layers"}, paramLabel = "N",
+            description = "How many layers, counted from the last (the output layer counts as one), go to the devices: a number or all (default: all).")
+    String gpuLayers = "all";
+
+    @Option(names = {"-ot", "--override-tensor"}, paramLabel = "PATTERN=BUFFER[,...]",
+            description = "Put weights whose name the regular expression finds in that buffer type (CPU, CUDA0, RPC0[host:port], ...). Repeatable.")
+    List<String> overrides = new ArrayList<>();
+
+    @Option(names = {"-cmoe", "--cpu-moe"}, description = "Keep every layer's routed experts on the CPU.")
+    boolean cpuMoe;
+
+    @Option(names = {"-ncmoe", "--n-cpu-moe"}, paramLabel = "N", description = "Keep the routed experts of the first N layers on the CPU.")
+    int cpuMoeLayers;
 
     ModelOptions options() {
         GgmlType type;
@@ -49,7 +71,26 @@ final class ModelArgs {
             throw new IllegalArgumentException("--cache-type must be f16, q8_0 or q4_0, not " + cacheType);
         }
         ModelOptions defaults = ModelOptions.defaults();
-        return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap, device);
+        List<Offload.TensorOverride> parsed = new ArrayList<>();
+        overrides.forEach(o -> parsed.addAll(Offload.TensorOverride.parse(o)));
+        Offload offload = new Offload(gpuLayers(), parsed, cpuMoe, cpuMoeLayers);
+        return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap, device,
+                rpc, offload);
+    }
+
+    private int gpuLayers() {
+        if (gpuLayers.equalsIgnoreCase("all") || gpuLayers.equalsIgnoreCase("auto")) {
+            return Offload.ALL_LAYERS;
+        }
+        try {
+            int n = Integer.parseInt(gpuLayers);
+            if (n >= 0) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // below
+        }
+        throw new IllegalArgumentException("--n-gpu-layers must be a number of layers (0 or more) or all, not " + gpuLayers);
     }
 
     /** Whether -m or --hf names a model (chat starts its demo model when neither does). */

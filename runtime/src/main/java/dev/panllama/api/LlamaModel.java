@@ -3,6 +3,7 @@ package dev.panllama.api;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.JinjaChatFormat;
 import dev.panllama.ggml.BackendDevice;
+import dev.panllama.ggml.RpcServers;
 import dev.panllama.gguf.GgufMetadata;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.model.Model;
@@ -61,7 +62,10 @@ public final class LlamaModel implements AutoCloseable {
      * (from 0 to 1, on the opening thread), for a progress bar.
      */
     public static LlamaModel open(Path path, ModelOptions options, java.util.function.DoubleConsumer progress) {
-        Model model = Model.open(path, options.threads(), options.mmap(), progress, BackendDevice.named(options.device()));
+        // The RPC servers first: their devices then count among the GPUs that "auto" offloads to.
+        RpcServers.connect(options.rpcServers());
+        Model model = Model.open(path, options.threads(), options.mmap(), progress, BackendDevice.offloadTargets(options.device()),
+                options.offload());
         try {
             return new LlamaModel(model, Tokenizer.of(model.metadata()), options);
         } catch (RuntimeException e) {

@@ -1,6 +1,9 @@
 package dev.panllama.api;
 
 import dev.panllama.ggml.GgmlType;
+import dev.panllama.placement.Offload;
+
+import java.util.List;
 
 /**
  * How a model is opened. Validated on construction, with messages that name the option.
@@ -11,10 +14,15 @@ import dev.panllama.ggml.GgmlType;
  * @param batchSize     tokens per micro-batch of prompt processing (llama.cpp's ubatch, default 512)
  * @param cacheType     element type of the KV cache: F16 (default), Q8_0 or Q4_0
  * @param mmap          map the weights from the file (default) rather than reading them into memory
- * @param device        where to compute: {@code auto} (a GPU when one is found, else the CPU), {@code cpu},
- *                      or a device's name such as {@code CUDA0}
+ * @param device        where to compute: {@code auto} (every GPU found and every RPC server's devices, else
+ *                      the CPU alone), {@code cpu}, or device names such as {@code CUDA0} or {@code CUDA0,RPC0}
+ * @param rpcServers    llama.cpp's {@code --rpc}: {@code HOST:PORT} of rpc-servers whose devices to use
+ *                      (see {@link dev.panllama.ggml.RpcServers}); empty for none
+ * @param offload       what goes to the devices: llama.cpp's {@code -ngl}, {@code -ot}, {@code --cpu-moe},
+ *                      {@code --n-cpu-moe} (default: everything they take)
  */
-public record ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device) {
+public record ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device,
+                           List<String> rpcServers, Offload offload) {
 
     public ModelOptions {
         if (threads < 1) {
@@ -32,33 +40,50 @@ public record ModelOptions(int threads, int contextLength, int batchSize, GgmlTy
         if (device == null || device.isBlank()) {
             throw new IllegalArgumentException("--device must name a device (auto, cpu, CUDA0, ...)");
         }
+        rpcServers = List.copyOf(rpcServers);
+        if (offload == null) {
+            throw new IllegalArgumentException("offload must be given (Offload.all() for everything the devices take)");
+        }
+    }
+
+    /** Options without RPC servers, offloading everything the devices take. */
+    public ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device) {
+        this(threads, contextLength, batchSize, cacheType, mmap, device, List.of(), Offload.all());
     }
 
     public static ModelOptions defaults() {
         return new ModelOptions(Runtime.getRuntime().availableProcessors(), 0, 512, GgmlType.F16, true, "auto");
     }
 
+    public ModelOptions withRpcServers(List<String> value) {
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, value, offload);
+    }
+
+    public ModelOptions withOffload(Offload value) {
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, value);
+    }
+
     public ModelOptions withThreads(int value) {
-        return new ModelOptions(value, contextLength, batchSize, cacheType, mmap, device);
+        return new ModelOptions(value, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload);
     }
 
     public ModelOptions withContextLength(int value) {
-        return new ModelOptions(threads, value, batchSize, cacheType, mmap, device);
+        return new ModelOptions(threads, value, batchSize, cacheType, mmap, device, rpcServers, offload);
     }
 
     public ModelOptions withBatchSize(int value) {
-        return new ModelOptions(threads, contextLength, value, cacheType, mmap, device);
+        return new ModelOptions(threads, contextLength, value, cacheType, mmap, device, rpcServers, offload);
     }
 
     public ModelOptions withCacheType(GgmlType value) {
-        return new ModelOptions(threads, contextLength, batchSize, value, mmap, device);
+        return new ModelOptions(threads, contextLength, batchSize, value, mmap, device, rpcServers, offload);
     }
 
     public ModelOptions withDevice(String value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, value);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, value, rpcServers, offload);
     }
 
     public ModelOptions withMmap(boolean value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, value, device);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, value, device, rpcServers, offload);
     }
 }

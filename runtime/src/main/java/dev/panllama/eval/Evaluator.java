@@ -47,7 +47,8 @@ public final class Evaluator implements AutoCloseable {
         this.config = model.config();
         this.builder = model.architecture().graph();
         this.maxBatch = maxBatch;
-        this.cache = new KvCache(config.dims(), config.plan(), model.backends().getFirst(), contextLength, maxBatch, cacheType);
+        this.cache = new KvCache(config.dims(), config.plan(), layer -> model.placement().layerDevice(layer).bufferType(),
+                contextLength, maxBatch, cacheType);
         try {
             this.scheduler = Scheduler.create(model.backends(), GraphBuilder.maxTensors(config));
         } catch (RuntimeException e) {

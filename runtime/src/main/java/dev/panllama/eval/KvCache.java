@@ -1,23 +1,29 @@
 package dev.panllama.eval;
 
-import dev.panllama.ggml.Backend;
+import dev.panllama.ggml.BufferType;
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.Tensor;
 import dev.panllama.model.Dimensions;
 import dev.panllama.model.LayerPlan;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.IntFunction;
+
 /**
- * The keys and values of every layer, on the backend (F16 by default, or a quantized type such as
- * Q8_0 that flash attention reads directly), for one sequence, and the one owner of how many positions
- * it holds. Global layers keep one cell per position of the context; chunked layers keep a ring of
+ * The keys and values of every layer, each layer's in the memory of the device that layer runs on
+ * (F16 by default, or a quantized type such as Q8_0 that flash attention reads directly), for one
+ * sequence, and the one owner of how many positions it holds. Global layers keep one cell per position of the context; chunked layers keep a ring of
  * {@code chunk + maxBatch} cells, enough for any query of a batch to see its whole chunk (a query never
  * looks before its chunk's start, and a batch overwrites only cells older than that).
  */
 final class KvCache implements AutoCloseable {
 
     private final LayerPlan plan;
-    private final GgmlContext context;
+    private final List<GgmlContext> contexts = new ArrayList<>();   // one per buffer type
     private final Tensor[] keys;     // [n_head_kv * head, cells] per layer
     private final Tensor[] values;   // [n_head_kv * head, cells] per layer
     private final KvCells global;
@@ -25,26 +31,31 @@ final class KvCache implements AutoCloseable {
     private final int contextLength;
     private long length;
 
-    KvCache(Dimensions dims, LayerPlan plan, Backend backend, int contextLength, int maxBatch, GgmlType type) {
+    KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch, GgmlType type) {
         this.plan = plan;
         this.contextLength = contextLength;
         this.global = new KvCells(contextLength, false);
         int chunkCells = plan.chunkSize() == 0 ? 0 : Math.min(contextLength, plan.chunkSize() + maxBatch);
         this.chunked = new KvCells(Math.max(chunkCells, 1), chunkCells < contextLength);
-        this.context = GgmlContext.create(2 * plan.count());
+        Map<BufferType, GgmlContext> byBuffer = new LinkedHashMap<>();
         try {
             keys = new Tensor[plan.count()];
             values = new Tensor[plan.count()];
             for (int i = 0; i < plan.count(); i++) {
+                GgmlContext context = byBuffer.computeIfAbsent(bufferOfLayer.apply(i), b -> {
+                    GgmlContext created = GgmlContext.create(2 * plan.count());
+                    contexts.add(created);
+                    return created;
+                });
                 int cells = cellsOf(i).count;
                 keys[i] = context.newTensor(type, dims.kvWidth(), cells).name("cache_k_l" + i);
                 values[i] = context.newTensor(type, dims.kvWidth(), cells).name("cache_v_l" + i);
             }
             // Zeroed: cells no position has reached yet are masked, but flash attention still reads
             // them, and leftover bytes of freed memory can be NaN, which masking does not cancel.
-            context.allocateZeroed(backend);
+            byBuffer.forEach((buffer, context) -> context.allocateZeroed(buffer));
         } catch (RuntimeException e) {
-            context.close();
+            contexts.forEach(GgmlContext::close);
             throw e;
         }
     }
@@ -124,6 +135,6 @@ final class KvCache implements AutoCloseable {
 
     @Override
     public void close() {
-        context.close();
+        contexts.forEach(GgmlContext::close);
     }
 }

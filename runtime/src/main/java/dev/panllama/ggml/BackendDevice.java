@@ -9,6 +9,7 @@ import dev.panllama.bindings.ggml.ggml_backend_get_features_t;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -28,6 +29,10 @@ public final class BackendDevice {
 
     private BackendDevice(MemorySegment handle) {
         this.handle = handle;
+    }
+
+    static BackendDevice of(MemorySegment handle) {
+        return new BackendDevice(handle);
     }
 
     /** Every device of every loaded backend, in ggml's order (GPUs before the CPU). */
@@ -51,6 +56,38 @@ public final class BackendDevice {
     public static BackendDevice preferred() {
         Optional<BackendDevice> gpu = all().stream().filter(d -> d.kind() == Kind.GPU).findFirst();
         return gpu.orElseGet(BackendDevice::cpu);
+    }
+
+    /**
+     * The devices to offload to, as llama.cpp's {@code --device} picks them: {@code auto} for every GPU,
+     * the RPC servers' first (as llama.cpp orders them: the network is the slowest link, so the
+     * first layers go there); {@code cpu} or {@code none} for none; or a comma-separated list of
+     * device names such as {@code CUDA0,RPC0} (any case). The CPU is not one of them: it is always used.
+     *
+     * @throws IllegalArgumentException naming the devices there are
+     */
+    public static List<BackendDevice> offloadTargets(String spec) {
+        String trimmed = spec.trim();
+        if (trimmed.equalsIgnoreCase("auto")) {
+            List<BackendDevice> gpus = all().stream().filter(d -> d.kind() == Kind.GPU).toList();
+            List<BackendDevice> ordered = new ArrayList<>(gpus.stream().filter(BackendDevice::isRpc).toList());
+            gpus.stream().filter(d -> !d.isRpc()).forEach(ordered::add);
+            return ordered;
+        }
+        if (trimmed.equalsIgnoreCase("cpu") || trimmed.equalsIgnoreCase("none")) {
+            return List.of();
+        }
+        List<BackendDevice> chosen = new ArrayList<>();
+        for (String name : trimmed.split(",")) {
+            BackendDevice device = named(name.trim());
+            if (device.kind() == Kind.CPU) {
+                throw new IllegalArgumentException("--device " + spec + ": the CPU is always used; name it alone (cpu) or not at all");
+            }
+            if (!chosen.contains(device)) {
+                chosen.add(device);
+            }
+        }
+        return chosen;
     }
 
     /**
@@ -85,6 +122,21 @@ public final class BackendDevice {
 
     public Kind kind() {
         return Kind.values()[Ggml.ggml_backend_dev_type(handle)];
+    }
+
+    /** Whether ggml's RPC backend offers this device (another process's device, over the network). */
+    public boolean isRpc() {
+        return backendName().equals("RPC");
+    }
+
+    /** Free memory in bytes, as the backend reports it now (for an RPC device, as its server does). */
+    public long memoryFree() {
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment free = scratch.allocate(ValueLayout.JAVA_LONG);
+            MemorySegment total = scratch.allocate(ValueLayout.JAVA_LONG);
+            Ggml.ggml_backend_dev_memory(handle, free, total);
+            return free.get(ValueLayout.JAVA_LONG, 0);
+        }
     }
 
     /** Total memory in bytes, as the backend reports it (host RAM for the CPU). */
@@ -130,6 +182,16 @@ public final class BackendDevice {
     }
 
     /**
+     * Host memory the device reads fast (CUDA's pinned memory), where it has such a type. llama.cpp
+     * prefers it over the CPU's repacking types for weights kept on the host, so that large batches
+     * can copy them to the device.
+     */
+    public Optional<BufferType> hostBufferType() {
+        MemorySegment type = Ggml.ggml_backend_dev_host_buffer_type(handle);
+        return type.equals(MemorySegment.NULL) ? Optional.empty() : Optional.of(new BufferType(type));
+    }
+
+    /**
      * The device's extra buffer types, best first (for the CPU: CPU_REPACK where the CPU has the
      * instructions its kernels need); empty when it has none.
      */
@@ -171,6 +233,17 @@ public final class BackendDevice {
         try (Arena scratch = Arena.ofConfined()) {
             return Ggml.ggml_backend_reg_get_proc_address(registry(), scratch.allocateFrom(function));
         }
+    }
+
+    /** The same ggml device, however many wrappers name it. */
+    @Override
+    public boolean equals(Object other) {
+        return other instanceof BackendDevice device && device.handle.equals(handle);
+    }
+
+    @Override
+    public int hashCode() {
+        return handle.hashCode();
     }
 
     @Override

@@ -341,6 +341,17 @@ public final class GgmlContext implements AutoCloseable {
     }
 
     /**
+     * Allocates the data of every tensor made so far in one buffer of {@code type}, owned by this
+     * context, and fills it with zeros. Returns the buffer's size in bytes.
+     */
+    public long allocateZeroed(BufferType type) {
+        MemorySegment buffer = allocated(Ggml.ggml_backend_alloc_ctx_tensors_from_buft(handle, type.handle()),
+                "in " + type.name() + " memory (out of memory, or no unallocated tensors)");
+        Ggml.ggml_backend_buffer_clear(buffer, (byte) 0);
+        return Ggml.ggml_backend_buffer_get_size(buffer);
+    }
+
+    /**
      * Allocates the data of every tensor made so far in one buffer of {@code backend}, owned by this
      * context. Returns the buffer's size in bytes.
      */

@@ -4,6 +4,7 @@ import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufMetadata;
+import dev.panllama.placement.Offload;
 import dev.panllama.placement.WeightPlacement;
 
 import java.nio.file.Path;
@@ -22,15 +23,18 @@ public final class Model implements AutoCloseable {
     private final GgufFile file;
     private final Architecture architecture;
     private final ModelConfig config;
-    private final List<Backend> backends;   // the compute device's first, the CPU's last
+    private final List<Backend> backends;   // the offload devices' in order, the CPU's last
+    private final WeightPlacement placement;
     private final ModelWeights weights;
     private volatile boolean closed;
 
-    private Model(GgufFile file, Architecture architecture, ModelConfig config, List<Backend> backends, ModelWeights weights) {
+    private Model(GgufFile file, Architecture architecture, ModelConfig config, List<Backend> backends, WeightPlacement placement,
+                  ModelWeights weights) {
         this.file = file;
         this.architecture = architecture;
         this.config = config;
         this.backends = backends;
+        this.placement = placement;
         this.weights = weights;
     }
 
@@ -51,18 +55,28 @@ public final class Model implements AutoCloseable {
      * hears the fraction of the weights loaded.
      */
     public static Model open(Path path, int threads, boolean mmap, DoubleConsumer progress, BackendDevice device) {
+        return open(path, threads, mmap, progress, device.kind() == BackendDevice.Kind.CPU ? List.of() : List.of(device), Offload.all());
+    }
+
+    /**
+     * Opens the model with its weights and KV cache split between the CPU and {@code devices} as
+     * {@code offload} says (llama.cpp's {@code -ngl}, {@code -ot}, {@code --cpu-moe}, {@code --n-cpu-moe});
+     * ggml's scheduler then runs each op where its weights are. With no devices, all is on the CPU.
+     */
+    public static Model open(Path path, int threads, boolean mmap, DoubleConsumer progress, List<BackendDevice> devices,
+                             Offload offload) {
         GgufFile file = GgufFile.open(path);
         List<Backend> backends = new ArrayList<>();
         try {
             Architecture architecture = Architecture.of(file.metadata());
             ModelConfig config = architecture.configure(file.metadata());
-            if (device.kind() != BackendDevice.Kind.CPU) {
+            WeightPlacement placement = new WeightPlacement(devices, offload, mmap, config.dims().layers(), config.experts().used());
+            for (BackendDevice device : placement.devices()) {
                 backends.add(Backend.open(device));
             }
             backends.add(Backend.cpu(threads));
-            ModelWeights weights = ModelWeights.load(file, architecture.weights(config), config.dims().layers(),
-                    new WeightPlacement(device, mmap, config.experts().used()), progress);
-            return new Model(file, architecture, config, List.copyOf(backends), weights);
+            ModelWeights weights = ModelWeights.load(file, architecture.weights(config), config.dims().layers(), placement, progress);
+            return new Model(file, architecture, config, List.copyOf(backends), placement, weights);
         } catch (RuntimeException e) {
             backends.forEach(Backend::close);
             file.close();
@@ -70,9 +84,14 @@ public final class Model implements AutoCloseable {
         }
     }
 
-    /** The device the model computes on. */
+    /** The device the model computes on: the first it offloads to, else the CPU. */
     public BackendDevice device() {
         return backends.getFirst().device();
+    }
+
+    /** Where each weight and each layer's KV cache lives. */
+    public WeightPlacement placement() {
+        return placement;
     }
 
     public ModelConfig config() {
@@ -93,7 +112,7 @@ public final class Model implements AutoCloseable {
         return weights;
     }
 
-    /** The backends to compute on: the compute device's first, the CPU's last. */
+    /** The backends to compute on: the offload devices' in order, the CPU's last. */
     public List<Backend> backends() {
         checkOpen();
         return backends;

@@ -30,9 +30,10 @@ public final class ModelWeights implements AutoCloseable {
     private final Map<String, Tensor> byName;
     private final Tensor output;
     private final List<LayerWeights> layers;
-    private final long repackedBytes;
+    private final Map<String, Long> bytesByBuffer;
 
-    private ModelWeights(List<GgmlContext> contexts, Map<String, Tensor> byName, Tensor output, int layerCount, long repackedBytes) {
+    private ModelWeights(List<GgmlContext> contexts, Map<String, Tensor> byName, Tensor output, int layerCount,
+                         Map<String, Long> bytesByBuffer) {
         this.contexts = contexts;
         this.byName = byName;
         this.output = output;
@@ -40,7 +41,7 @@ public final class ModelWeights implements AutoCloseable {
         for (int i = 0; i < layerCount; i++) {
             layers.add(LayerWeights.of(i, byName));
         }
-        this.repackedBytes = repackedBytes;
+        this.bytesByBuffer = Map.copyOf(bytesByBuffer);
     }
 
     /**
@@ -67,8 +68,8 @@ public final class ModelWeights implements AutoCloseable {
             Tensor output = byName.containsKey(TensorName.OUTPUT.of()) || outputSpec == null
                     ? byName.get(TensorName.OUTPUT.of())
                     : loader.declare(TensorName.TOKEN_EMBD.of(), outputSpec);
-            long repacked = loader.place(progress);
-            return new ModelWeights(loader.contexts(), byName, output, layers, repacked);
+            Map<String, Long> bytes = loader.place(progress);
+            return new ModelWeights(loader.contexts(), byName, output, layers, bytes);
         } catch (RuntimeException e) {
             loader.contexts().forEach(GgmlContext::close);
             throw e;
@@ -118,7 +119,7 @@ public final class ModelWeights implements AutoCloseable {
             if (spec.use() == WeightSpec.Use.ELEMENTWISE && info.type() != GgmlType.F32) {
                 throw new GgufException(file.parts().getFirst() + ": tensor " + name + " must be F32, not " + info.type());
             }
-            var buffer = placement.bufferFor(spec, info.type(), shape);
+            var buffer = placement.bufferFor(name, spec, info.type(), shape);
             if (buffer.isEmpty()) {
                 Tensor tensor = mapped.newTensor(info.type(), shape).name(name);
                 offsetsByPart.computeIfAbsent(info.part(), p -> new LinkedHashMap<>()).put(tensor, file.fileOffset(info));
@@ -129,12 +130,12 @@ public final class ModelWeights implements AutoCloseable {
             return tensor;
         }
 
-        /** Maps the file-backed tensors in place and copies the others into their buffers; returns bytes copied. */
-        long place(DoubleConsumer progress) {
-            offsetsByPart.forEach((part, offsets) -> mapped.placeInHostMemory(placement.device(), file.mapping(part), offsets));
-            long bytes = 0;
+        /** Maps the file-backed tensors in place and copies the others into their buffers; returns bytes copied per buffer type. */
+        Map<String, Long> place(DoubleConsumer progress) {
+            offsetsByPart.forEach((part, offsets) -> mapped.placeInHostMemory(placement.cpu(), file.mapping(part), offsets));
+            Map<String, Long> bytes = new LinkedHashMap<>();
             for (var entry : copied.entrySet()) {
-                bytes += entry.getValue().allocate(entry.getKey());
+                bytes.merge(entry.getKey().name(), entry.getValue().allocate(entry.getKey()), Long::sum);
             }
             long total = sources.values().stream().mapToLong(GgufTensorInfo::byteSize).sum();
             long written = 0;
@@ -170,9 +171,14 @@ public final class ModelWeights implements AutoCloseable {
         return layers.get(i);
     }
 
+    /** Bytes of weights in each buffer type outside the mapped file, by the type's name. */
+    public Map<String, Long> bytesByBuffer() {
+        return bytesByBuffer;
+    }
+
     /** Bytes of weights held outside the mapped file: converted for faster kernels, or on a GPU. */
     public long repackedBytes() {
-        return repackedBytes;
+        return bytesByBuffer.values().stream().mapToLong(Long::longValue).sum();
     }
 
     @Override

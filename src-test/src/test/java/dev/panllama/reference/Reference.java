@@ -22,9 +22,40 @@ public final class Reference {
      * rounds through F16), for comparisons finer than F16's precision; otherwise an F16 cache and flash
      * attention, as llama.cpp runs by default.
      */
-    public record Settings(int ubatch, int threads, int contextLength, boolean exact) {
+    public record Settings(int ubatch, int threads, int contextLength, boolean exact, Offloading offloading) {
+        public Settings(int ubatch, int threads, int contextLength, boolean exact) {
+            this(ubatch, threads, contextLength, exact, Offloading.NONE);
+        }
+
         public Settings(int ubatch, int threads, int contextLength) {
             this(ubatch, threads, contextLength, false);
+        }
+
+        public Settings with(Offloading value) {
+            return new Settings(ubatch, threads, contextLength, exact, value);
+        }
+    }
+
+    /**
+     * llama.cpp's own offloading options, as its tools take them: {@code --rpc} servers (registered as
+     * common/arg.cpp does), {@code -ngl} (negative: llama.cpp's default, all layers), {@code -ot}
+     * overrides as {@code PATTERN=BUFFER}, {@code --cpu-moe}, {@code --n-cpu-moe}, in that order of precedence.
+     */
+    public record Offloading(List<String> rpc, int gpuLayers, List<String> overrides, boolean cpuMoe, int cpuMoeLayers) {
+        public static final Offloading NONE = new Offloading(List.of(), -1, List.of(), false, 0);
+
+        List<String> arguments() {
+            List<String> args = new ArrayList<>();
+            if (!rpc.isEmpty()) {
+                args.add("--rpc=" + String.join(",", rpc));
+            }
+            args.add("--ngl=" + gpuLayers);
+            overrides.forEach(o -> args.add("--ot=" + o));
+            if (cpuMoe) {
+                args.add("--cpu-moe");
+            }
+            args.add("--n-cpu-moe=" + cpuMoeLayers);
+            return args;
         }
     }
 
@@ -64,9 +95,11 @@ public final class Reference {
         Path in = Files.createTempFile(workDir, "tokens", ".bin");
         ReferenceMain.writeInts(in, tokens);
         Path out = Files.createTempFile(workDir, "logits", ".bin");
-        run("logits", model.toString(), in.toString(), out.toString(), String.valueOf(settings.ubatch()),
-                String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(firstOutput),
-                String.valueOf(settings.exact()));
+        List<String> args = new ArrayList<>(List.of("logits", model.toString(), in.toString(), out.toString(),
+                String.valueOf(settings.ubatch()), String.valueOf(settings.threads()), String.valueOf(settings.contextLength()),
+                String.valueOf(firstOutput), String.valueOf(settings.exact())));
+        args.addAll(settings.offloading().arguments());
+        run(args.toArray(String[]::new));
         ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(out)).order(ByteOrder.LITTLE_ENDIAN);
         Files.delete(out);
         float[][] rows = new float[tokens.length - firstOutput][vocabSize];
@@ -82,9 +115,11 @@ public final class Reference {
         Path in = Files.createTempFile(workDir, "tokens", ".bin");
         ReferenceMain.writeInts(in, prompt);
         Path out = Files.createTempFile(workDir, "ids", ".bin");
-        run("generate", model.toString(), in.toString(), out.toString(), String.valueOf(settings.ubatch()),
-                String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(steps),
-                String.valueOf(settings.exact()));
+        List<String> args = new ArrayList<>(List.of("generate", model.toString(), in.toString(), out.toString(),
+                String.valueOf(settings.ubatch()), String.valueOf(settings.threads()), String.valueOf(settings.contextLength()),
+                String.valueOf(steps), String.valueOf(settings.exact())));
+        args.addAll(settings.offloading().arguments());
+        run(args.toArray(String[]::new));
         return ReferenceMain.readInts(out);
     }
 

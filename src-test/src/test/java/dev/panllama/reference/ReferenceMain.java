@@ -6,6 +6,7 @@ import dev.panllama.reference.llama.Llama;
 import dev.panllama.reference.llama.llama_batch;
 import dev.panllama.reference.llama.llama_context_params;
 import dev.panllama.reference.llama.llama_model_params;
+import dev.panllama.reference.llama.llama_model_tensor_buft_override;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -29,6 +30,9 @@ import java.nio.file.StandardOpenOption;
  * tokenize MODEL TEXTS OUT ADD_SPECIAL PARSE_SPECIAL          TEXTS holds texts separated by NUL; OUT holds,
  *                                                             per text, its id count then its ids (int32)
  * </pre>
+ * {@code logits} and {@code generate} take, after their arguments, llama.cpp's offloading options:
+ * {@code --rpc=HOST:PORT[,...]}, {@code --ngl=N}, {@code --ot=PATTERN=BUFFER} (repeated),
+ * {@code --cpu-moe}, {@code --n-cpu-moe=N}.
  * MODEL may hold only a vocabulary for {@code tokenize}.
  * Token files are little-endian int32.
  */
@@ -46,11 +50,17 @@ public final class ReferenceMain {
 
     public static void main(String[] args) throws IOException {
         Path library = binaries().resolve("libllama.so");
+        // ggml's own libraries first, by the same files libllama links, so that their symbols can be looked up.
+        System.load(binaries().resolve("libggml-base.so").toString());
+        System.load(binaries().resolve("libggml.so").toString());
         System.load(library.toString());
         Llama.llama_backend_init();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment modelParams = Llama.llama_model_default_params(arena);
             llama_model_params.vocab_only(modelParams, args[0].equals("tokenize"));
+            if (!args[0].equals("tokenize")) {
+                offload(arena, modelParams, java.util.Arrays.copyOfRange(args, 9, args.length));
+            }
             MemorySegment model = Llama.llama_model_load_from_file(arena.allocateFrom(args[1]), modelParams);
             if (model.equals(MemorySegment.NULL)) {
                 throw new IllegalStateException("libllama could not load " + args[1]);
@@ -90,6 +100,55 @@ public final class ReferenceMain {
             }
             Llama.llama_model_free(model);
         }
+    }
+
+    /**
+     * Applies llama.cpp's offloading options to the model parameters as its common argument parser
+     * does: RPC servers registered with ggml (whose devices libllama then uses first), {@code n_gpu_layers},
+     * and tensor buffer overrides, {@code --cpu-moe} and {@code --n-cpu-moe} becoming the patterns
+     * common.h writes for them.
+     */
+    private static void offload(Arena arena, MemorySegment modelParams, String[] options) {
+        java.util.List<String[]> overrides = new java.util.ArrayList<>();
+        boolean cpuMoe = false;
+        int cpuMoeLayers = 0;
+        for (String option : options) {
+            if (option.startsWith("--rpc=")) {
+                for (String endpoint : option.substring(6).split(",")) {
+                    GgmlCalls.addRpcServer(arena, endpoint);
+                }
+            } else if (option.startsWith("--ngl=")) {
+                llama_model_params.n_gpu_layers(modelParams, Integer.parseInt(option.substring(6)));
+            } else if (option.startsWith("--ot=")) {
+                String value = option.substring(5);
+                int equals = value.indexOf('=');
+                overrides.add(new String[] {value.substring(0, equals), value.substring(equals + 1)});
+            } else if (option.equals("--cpu-moe")) {
+                cpuMoe = true;
+            } else if (option.startsWith("--n-cpu-moe=")) {
+                cpuMoeLayers = Integer.parseInt(option.substring(12));
+            } else {
+                throw new IllegalArgumentException("unknown option " + option);
+            }
+        }
+        String experts = "\\.ffn_(up|down|gate|gate_up)_(ch|)exps";
+        if (cpuMoe) {
+            overrides.add(new String[] {experts, "CPU"});
+        }
+        for (int i = 0; i < cpuMoeLayers; i++) {
+            overrides.add(new String[] {"blk\\." + i + experts, "CPU"});
+        }
+        if (overrides.isEmpty()) {
+            return;
+        }
+        long stride = llama_model_tensor_buft_override.layout().byteSize();
+        MemorySegment array = arena.allocate(stride * (overrides.size() + 1));   // zeroed: the last entry ends the list
+        for (int i = 0; i < overrides.size(); i++) {
+            MemorySegment entry = array.asSlice(i * stride, stride);
+            llama_model_tensor_buft_override.pattern(entry, arena.allocateFrom(overrides.get(i)[0]));
+            llama_model_tensor_buft_override.buft(entry, GgmlCalls.bufferTypeNamed(arena, overrides.get(i)[1]));
+        }
+        llama_model_params.tensor_buft_overrides(modelParams, array);
     }
 
     /** The reference build's bin folder: {@value #BINARIES_ENV}, else the default reference build. */

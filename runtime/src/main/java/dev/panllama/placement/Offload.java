@@ -1,0 +1,100 @@
+package dev.panllama.placement;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+
+/**
+ * What to offload to the devices, with llama.cpp's options and their meaning:
+ *
+ * @param gpuLayers    {@code -ngl/--n-gpu-layers}: how many of the layers, counted from the last, go to
+ *                     the devices, the output layer (output norm and head) counting as one past the
+ *                     last; {@link #ALL_LAYERS} (any negative number) for all. The token embedding always
+ *                     stays on the CPU.
+ * @param overrides    {@code -ot/--override-tensor}: the buffer of every weight whose name a pattern
+ *                     finds, the first matching pattern deciding; they come before the two below
+ * @param cpuMoe       {@code --cpu-moe}: every layer's routed experts stay on the CPU
+ * @param cpuMoeLayers {@code --n-cpu-moe}: the routed experts of layers {@code 0 .. N-1} stay on the CPU
+ */
+public record Offload(int gpuLayers, List<TensorOverride> overrides, boolean cpuMoe, int cpuMoeLayers) {
+
+    public static final int ALL_LAYERS = -1;
+
+    public Offload {
+        overrides = List.copyOf(overrides);
+        if (cpuMoeLayers < 0) {
+            throw new IllegalArgumentException("--n-cpu-moe must be 0 or more, not " + cpuMoeLayers);
+        }
+        if (gpuLayers < 0) {
+            gpuLayers = ALL_LAYERS;
+        }
+    }
+
+    /** Everything a device can take goes there (the default, as llama.cpp's). */
+    public static Offload all() {
+        return new Offload(ALL_LAYERS, List.of(), false, 0);
+    }
+
+    public Offload withGpuLayers(int value) {
+        return new Offload(value, overrides, cpuMoe, cpuMoeLayers);
+    }
+
+    /** These overrides after the ones already given. */
+    public Offload withOverrides(List<TensorOverride> more) {
+        List<TensorOverride> all = new ArrayList<>(overrides);
+        all.addAll(more);
+        return new Offload(gpuLayers, all, cpuMoe, cpuMoeLayers);
+    }
+
+    public Offload withCpuMoe(boolean value) {
+        return new Offload(gpuLayers, overrides, value, cpuMoeLayers);
+    }
+
+    public Offload withCpuMoeLayers(int value) {
+        return new Offload(gpuLayers, overrides, cpuMoe, value);
+    }
+
+    /** The layers, of {@code layers}, whose weights go to a device by {@link #gpuLayers}: the first of them. */
+    int firstOffloadedLayer(int layers) {
+        int offloaded = gpuLayers == ALL_LAYERS ? layers + 1 : gpuLayers;
+        return Math.max(layers + 1 - offloaded, 0);
+    }
+
+    /**
+     * {@code -ot PATTERN=BUFFER}: weights whose name {@code pattern} finds (a regular expression, searched
+     * as llama.cpp's {@code std::regex_search} does, not matched whole) go to the buffer type named
+     * {@code buffer} as ggml names it ({@code CPU}, {@code CUDA0}, {@code RPC0[host:port]}); a device's name
+     * stands for its buffer type too.
+     */
+    public record TensorOverride(Pattern pattern, String buffer) {
+
+        public static final String CPU = "CPU";
+
+        /** One or more {@code PATTERN=BUFFER} separated by commas, as llama.cpp's {@code -ot} takes them. */
+        public static List<TensorOverride> parse(String text) {
+            List<TensorOverride> parsed = new ArrayList<>();
+            for (String one : text.split(",")) {
+                int equals = one.indexOf('=');
+                if (equals <= 0 || equals == one.length() - 1) {
+                    throw new IllegalArgumentException("--override-tensor takes PATTERN=BUFFER[,PATTERN=BUFFER...] (e.g. exps=CPU), not '" + one + "'");
+                }
+                try {
+                    parsed.add(new TensorOverride(Pattern.compile(one.substring(0, equals)), one.substring(equals + 1)));
+                } catch (PatternSyntaxException e) {
+                    throw new IllegalArgumentException("--override-tensor " + one + ": not a regular expression: " + e.getDescription());
+                }
+            }
+            return parsed;
+        }
+
+        boolean matches(String tensorName) {
+            return pattern.matcher(tensorName).find();
+        }
+
+        @Override
+        public String toString() {
+            return pattern.pattern() + "=" + buffer;
+        }
+    }
+}
