@@ -23,10 +23,10 @@ final class BatchInputs {
      * Two batches of one shape run on the same graph.
      */
     record Shape(int tokens, int outputs, int globalCells, int chunkedCells) {
-        static Shape of(KvCache cache, ModelConfig config, long start, int tokens, int outputs) {
-            long last = start + tokens - 1;
-            return new Shape(tokens, outputs, cache.globalCells().cellsInUse(last),
-                    config.hasChunkedLayers() ? cache.chunkedCells().cellsInUse(last) : 0);
+        /** The shape of a batch whose positions {@code cache} has just placed. */
+        static Shape of(KvCache cache, ModelConfig config, int tokens, int outputs) {
+            return new Shape(tokens, outputs, cache.globalCells().cellsInUse(),
+                    config.hasChunkedLayers() ? cache.chunkedCells().cellsInUse() : 0);
         }
     }
 
@@ -97,8 +97,9 @@ final class BatchInputs {
     }
 
     private void fill(Group group, boolean isChunked, long start, int n) {
+        int[] placed = group.cells().lastPlaced();
         for (int i = 0; i < n; i++) {
-            staging.setAtIndex(ValueLayout.JAVA_LONG, i, group.cells().cellOf(start + i));
+            staging.setAtIndex(ValueLayout.JAVA_LONG, i, placed[i]);
         }
         group.cellIndices().write(staging.asSlice(0, 8L * n));
         long[] held = group.cells().positionOfCell;

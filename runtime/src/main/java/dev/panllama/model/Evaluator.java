@@ -98,7 +98,7 @@ public final class Evaluator implements AutoCloseable {
         cache.append(start, tokens.length);
         // A graph needs at least one output row; when none is wanted, the last one is computed and dropped.
         int computedFrom = Math.min(firstOutput, tokens.length - 1);
-        BatchInputs.Shape shape = BatchInputs.Shape.of(cache, config, start, tokens.length, tokens.length - computedFrom);
+        BatchInputs.Shape shape = BatchInputs.Shape.of(cache, config, tokens.length, tokens.length - computedFrom);
         if (graph == null || !graph.inputs().shape.equals(shape)) {
             buildGraph(shape);
         }
