@@ -31,8 +31,9 @@ final class BatchInputs {
     }
 
     /** The inputs of one group of layers. */
-    record Group(KvCache.Cells cells, int cellsInUse, Tensor cellIndices, Tensor mask) {
-        // cellIndices: I64 [n_tokens]; mask: F16 [cellsInUse, n_tokens], 0 where a query may look, -inf elsewhere
+    record Group(KvCache.Cells cells, int cellsInUse, Tensor keyCells, Tensor valueCells, Tensor mask) {
+        // keyCells, valueCells: I64 [n_tokens], the same cells (llama.cpp keeps two inputs);
+        // mask: F16 [cellsInUse, n_tokens], 0 where a query may look, -inf elsewhere
     }
 
     final Shape shape;
@@ -52,19 +53,21 @@ final class BatchInputs {
         int n = shape.tokens();
         tokens = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_tokens"));
         positions = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_pos"));
-        outputRows = ctx.input(ctx.newTensor(GgmlType.I32, shape.outputs()).name("inp_out_ids"));
+        outputRows = ctx.input(ctx.newTensor(GgmlType.I32, shape.outputs()).name("out_ids"));
         temperature = config.temperatureTuning()
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
-        global = group(ctx, cache.globalCells(), shape.globalCells(), n, "global");
-        chunked = config.hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n, "chunked") : null;
+        global = group(ctx, cache.globalCells(), shape.globalCells(), n);
+        chunked = config.hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n) : null;
         long largest = Math.max(8L * n, 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * n);
         staging = ctx.allocateHost(largest);
     }
 
-    private static Group group(GgmlContext ctx, KvCache.Cells cells, int inUse, int n, String name) {
+    /** The inputs of one group of layers, named as llama.cpp names them (the same names for both groups). */
+    private static Group group(GgmlContext ctx, KvCache.Cells cells, int inUse, int n) {
         return new Group(cells, inUse,
-                ctx.input(ctx.newTensor(GgmlType.I64, n).name("kv_idxs_" + name)),
-                ctx.input(ctx.newTensor(GgmlType.F16, inUse, n).name("kq_mask_" + name)));
+                ctx.input(ctx.newTensor(GgmlType.I64, n).name("attn_inp_k_idxs")),
+                ctx.input(ctx.newTensor(GgmlType.I64, n).name("attn_inp_v_idxs")),
+                ctx.input(ctx.newTensor(GgmlType.F16, inUse, n).name("attn_inp_kq_mask")));
     }
 
     Group groupOf(ModelConfig config, int layer) {
@@ -101,7 +104,8 @@ final class BatchInputs {
         for (int i = 0; i < n; i++) {
             staging.setAtIndex(ValueLayout.JAVA_LONG, i, placed[i]);
         }
-        group.cellIndices().write(staging.asSlice(0, 8L * n));
+        group.keyCells().write(staging.asSlice(0, 8L * n));
+        group.valueCells().write(staging.asSlice(0, 8L * n));
         long[] held = group.cells().positionOfCell;
         MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse() * n);
         for (int i = 0; i < n; i++) {

@@ -4,6 +4,7 @@ import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
+import dev.panllama.ggml.GraphNode;
 import dev.panllama.ggml.Scheduler;
 import dev.panllama.ggml.Tensor;
 
@@ -135,6 +136,17 @@ public final class Evaluator implements AutoCloseable {
             graph.ctx().close();
             graph = null;
         }
+    }
+
+    /**
+     * The nodes of the graph that computed the last batch, in ggml's order: tests compare them with
+     * the reference's graph for the same batch.
+     */
+    public List<GraphNode> lastGraph() {
+        if (graph == null) {
+            throw new IllegalStateException("no batch has been evaluated yet");
+        }
+        return graph.graph().nodes();
     }
 
     /** The model's configuration (vocabulary size, context, layers...). */

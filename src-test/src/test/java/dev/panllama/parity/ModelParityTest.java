@@ -90,8 +90,13 @@ class ModelParityTest {
                 spec.rmsEpsilon(), type, spec.tiedOutput(), spec.separableRouting(), spec.preTokenizer(), seed);
     }
 
-    private static Path write(Case c) throws IOException {
-        Path model = work.resolve(c.name().replace(' ', '-') + "-" + c.spec().weightType() + ".gguf");
+    static Path write(Case c) throws IOException {
+        return write(work, c);
+    }
+
+    /** The case's model, written into {@code folder} with the reference tokenizer's vocabulary. */
+    static Path write(Path folder, Case c) throws IOException {
+        Path model = folder.resolve(c.name().replace(' ', '-') + "-" + c.spec().weightType() + ".gguf");
         RandomModelWriter.write(c.spec(), TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf"), model);
         return model;
     }
@@ -145,11 +150,16 @@ class ModelParityTest {
     }
 
     /** The model on the device panllama prefers: a GPU where scripts/test-cuda runs this suite, else the CPU. */
-    private static Model open(Path model) {
+    static Model open(Path model) {
         return Model.open(model, THREADS, true, fraction -> { }, dev.panllama.ggml.BackendDevice.preferred());
     }
 
     private static int[] sameTokens(Path model, String text) throws IOException {
+        return sameTokens(reference, model, text);
+    }
+
+    /** The ids of {@code text} in {@code model}'s vocabulary, the same from panllama's tokenizer as from the reference's. */
+    static int[] sameTokens(Reference reference, Path model, String text) throws IOException {
         int[] expected = reference.tokenize(model, text);
         int[] actual;
         try (GgufFile file = GgufFile.open(model)) {
