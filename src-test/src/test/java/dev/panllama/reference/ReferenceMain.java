@@ -212,6 +212,10 @@ public final class ReferenceMain {
         llama_context_params.type_k(params, exact ? GGML_TYPE_F32 : GGML_TYPE_F16);
         llama_context_params.type_v(params, exact ? GGML_TYPE_F32 : GGML_TYPE_F16);
         llama_context_params.no_perf(params, true);
+        // As llama.cpp's tools run it (common's swa_full = false): chunked layers keep chunk + ubatch
+        // cells, reused as positions leave the chunk, as panllama's cache does. libllama's own default
+        // (a full-size cache, every position in its own cell) orders the keys differently.
+        llama_context_params.swa_full(params, false);
         return params;
     }
 
