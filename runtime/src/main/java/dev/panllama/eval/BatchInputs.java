@@ -26,16 +26,17 @@ final class BatchInputs implements GraphInputs {
      * Two batches of one shape run on the same graph.
      */
     record Shape(int tokens, int outputs, int globalCells, int chunkedCells) {
-        static Shape of(KvCache cache, boolean chunkedLayers, long start, int tokens, int outputs) {
-            long last = start + tokens - 1;
-            return new Shape(tokens, outputs, cache.globalCells().cellsInUse(last),
-                    chunkedLayers ? cache.chunkedCells().cellsInUse(last) : 0);
+        /** The shape of a batch whose positions {@code cache} has just placed. */
+        static Shape of(KvCache cache, boolean chunkedLayers, int tokens, int outputs) {
+            return new Shape(tokens, outputs, cache.globalCells().cellsInUse(),
+                    chunkedLayers ? cache.chunkedCells().cellsInUse() : 0);
         }
     }
 
     /** The inputs of one group of layers. */
-    private record Group(KvCells cells, int cellsInUse, Tensor cellIndices, Tensor mask) {
-        // cellIndices: I64 [n_tokens]; mask: F16 [cellsInUse, n_tokens], 0 where a query may look, -inf elsewhere
+    private record Group(KvCells cells, int cellsInUse, Tensor keyCells, Tensor valueCells, Tensor mask) {
+        // keyCells, valueCells: I64 [n_tokens], the same cells (llama.cpp keeps two inputs);
+        // mask: F16 [cellsInUse, n_tokens], 0 where a query may look, -inf elsewhere
     }
 
     final Shape shape;
@@ -57,19 +58,21 @@ final class BatchInputs implements GraphInputs {
         int n = shape.tokens();
         tokens = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_tokens"));
         positions = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_pos"));
-        outputRows = ctx.input(ctx.newTensor(GgmlType.I32, shape.outputs()).name("inp_out_ids"));
+        outputRows = ctx.input(ctx.newTensor(GgmlType.I32, shape.outputs()).name("out_ids"));
         temperature = config.temperatureTuning().isPresent()
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
-        global = group(ctx, cache.globalCells(), shape.globalCells(), n, "global");
-        chunked = config.plan().hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n, "chunked") : null;
+        global = group(ctx, cache.globalCells(), shape.globalCells(), n);
+        chunked = config.plan().hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n) : null;
         long largest = Math.max(8L * n, 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * n);
         staging = ctx.allocateHost(largest);
     }
 
-    private static Group group(GgmlContext ctx, KvCells cells, int inUse, int n, String name) {
+    /** The inputs of one group of layers, named as llama.cpp names them (the same names for both groups). */
+    private static Group group(GgmlContext ctx, KvCells cells, int inUse, int n) {
         return new Group(cells, inUse,
-                ctx.input(ctx.newTensor(GgmlType.I64, n).name("kv_idxs_" + name)),
-                ctx.input(ctx.newTensor(GgmlType.F16, inUse, n).name("kq_mask_" + name)));
+                ctx.input(ctx.newTensor(GgmlType.I64, n).name("attn_inp_k_idxs")),
+                ctx.input(ctx.newTensor(GgmlType.I64, n).name("attn_inp_v_idxs")),
+                ctx.input(ctx.newTensor(GgmlType.F16, inUse, n).name("attn_inp_kq_mask")));
     }
 
     @Override
@@ -95,7 +98,7 @@ final class BatchInputs implements GraphInputs {
     @Override
     public KvView kv(int layer) {
         Group group = config.plan().isChunked(layer) ? chunked : global;
-        return new KvView(cache.keys(layer), cache.values(layer), group.cellIndices(), group.mask(), group.cellsInUse());
+        return new KvView(cache.keys(layer), cache.values(layer), group.keyCells(), group.valueCells(), group.mask(), group.cellsInUse());
     }
 
     /** Writes every input for the batch {@code tokenIds} at positions {@code start..}; the graph must be allocated. */
@@ -124,12 +127,14 @@ final class BatchInputs implements GraphInputs {
         }
     }
 
-    /** A group's cell indices and mask; {@code chunkSize} 0 for global attention. */
+    /** A group's cell indices (where the batch's keys and values go) and mask; {@code chunkSize} 0 for global attention. */
     private void fill(Group group, int chunkSize, long start, int n) {
+        int[] placed = group.cells().lastPlaced();
         for (int i = 0; i < n; i++) {
-            staging.setAtIndex(ValueLayout.JAVA_LONG, i, group.cells().cellOf(start + i));
+            staging.setAtIndex(ValueLayout.JAVA_LONG, i, placed[i]);
         }
-        group.cellIndices().write(staging.asSlice(0, 8L * n));
+        group.keyCells().write(staging.asSlice(0, 8L * n));
+        group.valueCells().write(staging.asSlice(0, 8L * n));
         MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse() * n);
         writeMask(mask, group.cells(), group.cellsInUse(), chunkSize, start, n);
         group.mask().write(mask);

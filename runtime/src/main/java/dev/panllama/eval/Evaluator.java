@@ -3,6 +3,7 @@ package dev.panllama.eval;
 import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
+import dev.panllama.ggml.GraphNode;
 import dev.panllama.ggml.Scheduler;
 import dev.panllama.ggml.Tensor;
 import dev.panllama.model.GraphBlocks;
@@ -11,6 +12,7 @@ import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
 
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Runs a model over one token sequence: feeds tokens in micro-batches, keeps their keys and values
@@ -133,7 +135,7 @@ public final class Evaluator implements AutoCloseable {
         remember(start, batchTokens);
         // A graph needs at least one output row; when none is wanted, the last one is computed and dropped.
         int computedFrom = Math.min(firstOutput, batchTokens.length - 1);
-        BatchInputs.Shape shape = BatchInputs.Shape.of(cache, config.plan().hasChunkedLayers(), start, batchTokens.length,
+        BatchInputs.Shape shape = BatchInputs.Shape.of(cache, config.plan().hasChunkedLayers(), batchTokens.length,
                 batchTokens.length - computedFrom);
         if (graph == null || !graph.inputs().shape.equals(shape)) {
             buildGraph(shape);
@@ -179,6 +181,17 @@ public final class Evaluator implements AutoCloseable {
             graph.ctx().close();
             graph = null;
         }
+    }
+
+    /**
+     * The nodes of the graph that computed the last batch, in ggml's order: tests compare them with
+     * the reference's graph for the same batch.
+     */
+    public List<GraphNode> lastGraph() {
+        if (graph == null) {
+            throw new IllegalStateException("no batch has been evaluated yet");
+        }
+        return graph.graph().nodes();
     }
 
     /** The model's configuration (vocabulary size, context, layers...). */

@@ -16,9 +16,11 @@ import java.util.function.IntFunction;
 /**
  * The keys and values of every layer, each layer's in the memory of the device that layer runs on
  * (F16 by default, or a quantized type such as Q8_0 that flash attention reads directly), for one
- * sequence, and the one owner of how many positions it holds. Global layers keep one cell per position of the context; chunked layers keep a ring of
- * {@code chunk + maxBatch} cells, enough for any query of a batch to see its whole chunk (a query never
- * looks before its chunk's start, and a batch overwrites only cells older than that).
+ * sequence, and the one owner of how many positions it holds. Laid out cell for cell as llama.cpp's
+ * cache lays them out with its tools' defaults ({@code swa_full} off, see {@link KvCells}): global
+ * layers keep the context's cells, padded to {@value KvCells#CELL_BLOCK}; chunked layers keep
+ * {@code chunk + maxBatch} cells, padded likewise, and reuse a cell once the position it holds is
+ * outside every chunk a query can still look at.
  */
 final class KvCache implements AutoCloseable {
 
@@ -34,9 +36,10 @@ final class KvCache implements AutoCloseable {
     KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch, GgmlType type) {
         this.plan = plan;
         this.contextLength = contextLength;
-        this.global = new KvCells(contextLength, false);
-        int chunkCells = plan.chunkSize() == 0 ? 0 : Math.min(contextLength, plan.chunkSize() + maxBatch);
-        this.chunked = new KvCells(Math.max(chunkCells, 1), chunkCells < contextLength);
+        int contextCells = KvCells.padded(contextLength);
+        this.global = new KvCells(contextCells, 0);
+        int chunkCells = plan.chunkSize() == 0 ? 1 : KvCells.padded(Math.min(contextCells, plan.chunkSize() + maxBatch));
+        this.chunked = new KvCells(chunkCells, plan.chunkSize());
         Map<BufferType, GgmlContext> byBuffer = new LinkedHashMap<>();
         try {
             keys = new Tensor[plan.count()];
@@ -94,42 +97,47 @@ final class KvCache implements AutoCloseable {
         return contextLength - length;
     }
 
-    /** Records that positions {@code length .. length + count - 1} are being written by the next batch. */
+    /**
+     * Places positions {@code length .. length + count - 1}, which the next batch writes, in cells of
+     * each group; {@link KvCells#lastPlaced()} says which.
+     */
     void append(int count) {
         if (count > room()) {
             throw new IllegalStateException("the context of " + contextLength + " tokens cannot take "
                     + count + " more after " + length);
         }
-        global.store(length, count);
-        chunked.store(length, count);
+        global.place(length, count);
+        if (plan.hasChunkedLayers()) {
+            chunked.place(length, count);
+        }
         length += count;
     }
 
     /**
      * Forgets positions from {@code position} on, so the sequence continues from there (a chat turn
-     * that shares its start with the last one). Returns false when a chunked layer's ring has already
-     * overwritten what the kept positions need; the caller must then start over.
+     * that shares its start with the last one). Returns false when a chunked layer has already reused
+     * the cells of positions the kept ones' chunk needs; the caller must then start over.
      */
     boolean truncate(long position) {
         if (position < 0 || position > length) {
             throw new IllegalArgumentException("cannot keep " + position + " of " + length + " positions");
         }
-        if (chunked.ring && plan.chunkSize() > 0) {
-            long oldestKept = length - chunked.count;
-            if (oldestKept > position / plan.chunkSize() * plan.chunkSize()) {
+        if (plan.hasChunkedLayers()) {
+            long chunkStart = position / plan.chunkSize() * plan.chunkSize();
+            if (position > chunkStart && chunked.minPosition() > chunkStart) {
                 return false;
             }
         }
-        global.forgetFrom(position);
-        chunked.forgetFrom(position);
+        global.removeWhere(p -> p >= position);
+        chunked.removeWhere(p -> p >= position);
         length = position;
         return true;
     }
 
     /** Forgets everything: the next batch starts at position 0. */
     void clear() {
-        global.forgetFrom(0);
-        chunked.forgetFrom(0);
+        global.clear();
+        chunked.clear();
         length = 0;
     }
 

@@ -223,6 +223,13 @@ public final class GgmlContext implements AutoCloseable {
         return op("view", () -> Ggml.ggml_view_3d(handle, a.handle(), ne0, ne1, ne2, nb1, nb2, offset));
     }
 
+    /** A 4-D view with strides {@code nb1}, {@code nb2} and {@code nb3}. */
+    public Tensor view(Tensor a, long ne0, long ne1, long ne2, long ne3, long nb1, long nb2, long nb3, long offset) {
+        own(a);
+        checkView(a, (ne3 - 1) * nb3 + (ne2 - 1) * nb2 + (ne1 - 1) * nb1 + a.type().rowBytes(ne0), offset);
+        return op("view", () -> Ggml.ggml_view_4d(handle, a.handle(), ne0, ne1, ne2, ne3, nb1, nb2, nb3, offset));
+    }
+
     /** Dimension {@code i} of {@code a} becomes dimension {@code axes[i]} of the result. */
     public Tensor permute(Tensor a, int axis0, int axis1, int axis2, int axis3) {
         own(a);

@@ -76,22 +76,34 @@ public final class GraphBlocks {
 
     /**
      * Stores K and V of the batch in the layer's cache cells, attends with flash attention over the
-     * cells the mask allows, and projects the heads back: {@code [n_embd, n_tokens]}.
+     * cells the mask allows, and projects the heads back: {@code [n_embd, n_tokens]}. The nodes come
+     * in llama.cpp's order ({@code build_attn}): Q, K and V (Q, V, K with a single cache, where K's
+     * rope can then write straight into the cache), the two cache writes, then attention, so that a
+     * backend that fuses by pattern (ggml-cuda) sees the same graph.
      */
     public Tensor attention(LayerWeights weights, int layer, Tensor q, Tensor k, Tensor v, GraphInputs inputs) {
         GraphInputs.KvView kv = inputs.kv(layer);
         long tokens = q.ne(2);
+        graph.expand(q);
+        if (config.plan().chunkSize() > 0) {   // llama.cpp's cache of two parts (llama_kv_cache_iswa)
+            graph.expand(k);
+            graph.expand(v);
+        } else {
+            graph.expand(v);
+            graph.expand(k);
+        }
         Tensor keys = kv.keys();
         Tensor values = kv.values();
-        graph.expand(ctx.setRows(keys, ctx.reshape(k, dims.kvWidth(), tokens), kv.cellIndices()));
-        graph.expand(ctx.setRows(values, ctx.reshape(v, dims.kvWidth(), tokens), kv.cellIndices()));
+        graph.expand(ctx.setRows(keys, ctx.view(k, dims.kvWidth(), tokens, k.nb(2), 0), kv.keyCells()));
+        graph.expand(ctx.setRows(values, ctx.view(v, dims.kvWidth(), tokens, v.nb(2), 0), kv.valueCells()));
 
         long cells = kv.cellsInUse();
         long headBytes = keys.type().rowBytes(dims.headSize());
-        Tensor cachedK = ctx.view(keys, dims.headSize(), dims.kvHeads(), cells, headBytes, keys.nb(1), 0);
-        Tensor cachedV = ctx.view(values, dims.headSize(), dims.kvHeads(), cells, headBytes, values.nb(1), 0);
+        Tensor query = ctx.view(q, q.ne(0), q.ne(1), q.ne(2), 1, q.nb(1), q.nb(2), q.nb(3), 0);
+        Tensor cachedK = ctx.view(keys, dims.headSize(), dims.kvHeads(), cells, 1, headBytes, keys.nb(1), keys.byteSize(), 0);
+        Tensor cachedV = ctx.view(values, dims.headSize(), dims.kvHeads(), cells, 1, headBytes, values.nb(1), values.byteSize(), 0);
         Tensor attended = ctx.flashAttention(
-                ctx.permute(q, 0, 2, 1, 3),          // [head, n_tokens, n_head]
+                ctx.permute(query, 0, 2, 1, 3),      // [head, n_tokens, n_head]
                 ctx.permute(cachedK, 0, 2, 1, 3),    // [head, cells, n_head_kv]
                 ctx.permute(cachedV, 0, 2, 1, 3),
                 kv.mask(), dims.attentionScale());   // [head, n_head, n_tokens]

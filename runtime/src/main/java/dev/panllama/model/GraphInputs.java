@@ -29,10 +29,12 @@ public interface GraphInputs {
      *
      * @param keys        the layer's key cells, {@code [kv_width, cells]}
      * @param values      the layer's value cells, {@code [kv_width, cells]}
-     * @param cellIndices I64 {@code [n_tokens]}: the cell each token's key and value go to
+     * @param keyCells    I64 {@code [n_tokens]}: the cell each token's key goes to
+     * @param valueCells  I64 {@code [n_tokens]}: the cell each token's value goes to (the same cells; llama.cpp
+     *                    keeps two inputs, and the graph is llama.cpp's node for node)
      * @param mask        F16 {@code [cellsInUse, n_tokens]}: 0 where a query may look, -inf elsewhere
      * @param cellsInUse  how many leading cells attention looks at
      */
-    record KvView(Tensor keys, Tensor values, Tensor cellIndices, Tensor mask, long cellsInUse) {
+    record KvView(Tensor keys, Tensor values, Tensor keyCells, Tensor valueCells, Tensor mask, long cellsInUse) {
     }
 }

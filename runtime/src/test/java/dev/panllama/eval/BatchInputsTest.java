@@ -30,8 +30,8 @@ class BatchInputsTest {
 
     @Test
     void globalQueriesSeeEveryEarlierPositionAndThemselvesButNoEmptyCell() {
-        KvCells cells = new KvCells(256, false);
-        cells.store(0, 5);
+        KvCells cells = new KvCells(256, 0);
+        cells.place(0, 5);
         short[][] rows = mask(cells, 256, 0, 3, 2);
         for (int c = 0; c <= 3; c++) {
             assertEquals(SEE, rows[0][c], "position 3 sees cell " + c);
@@ -45,13 +45,15 @@ class BatchInputsTest {
     @Test
     void chunkedQueriesSeeOnlyTheirOwnChunk() {
         int chunk = 8;
-        KvCells ring = new KvCells(12, true);
-        ring.store(0, 18);   // positions 6..17 remain, in cells 6..11 and 0..5
-        short[][] rows = mask(ring, 12, chunk, 16, 2);   // queries at 16 and 17: chunk 16..23
-        assertEquals(SEE, rows[0][ring.cellOf(16)]);
-        assertEquals(HIDDEN, rows[0][ring.cellOf(17)], "after the query");
-        assertEquals(HIDDEN, rows[0][ring.cellOf(15)], "before its chunk");
-        assertEquals(SEE, rows[1][ring.cellOf(17)]);
-        assertEquals(HIDDEN, rows[1][ring.cellOf(8)]);
+        KvCells cells = new KvCells(12, chunk);
+        cells.place(0, 8);
+        cells.place(8, 4);    // cells 8..11 hold positions 8..11
+        int[] placed = cells.place(16, 2);   // 16 and 17 may reuse the cells of 0..15's chunks: cells 0 and 1
+        short[][] rows = mask(cells, 12, chunk, 16, 2);   // queries at 16 and 17: chunk 16..23
+        assertEquals(SEE, rows[0][placed[0]]);
+        assertEquals(HIDDEN, rows[0][placed[1]], "after the query");
+        assertEquals(SEE, rows[1][placed[1]]);
+        assertEquals(HIDDEN, rows[1][8], "before its chunk");
+        assertEquals(HIDDEN, rows[1][5], "an empty cell");
     }
 }

@@ -1,5 +1,7 @@
 package dev.panllama.reference;
 
+import dev.panllama.ggml.GraphNode;
+
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -100,9 +102,17 @@ public final class Reference {
                 String.valueOf(firstOutput), String.valueOf(settings.exact())));
         args.addAll(settings.offloading().arguments());
         run(args.toArray(String[]::new));
-        ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(out)).order(ByteOrder.LITTLE_ENDIAN);
+        float[][] rows = readRows(out, tokens.length - firstOutput, vocabSize);
         Files.delete(out);
-        float[][] rows = new float[tokens.length - firstOutput][vocabSize];
+        return rows;
+    }
+
+    private static float[][] readRows(Path file, int count, int vocabSize) throws IOException {
+        ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(file)).order(ByteOrder.LITTLE_ENDIAN);
+        if (bytes.remaining() != 4L * count * vocabSize) {
+            throw new IllegalStateException(file + " holds " + bytes.remaining() + " bytes, not " + count + " rows of " + vocabSize);
+        }
+        float[][] rows = new float[count][vocabSize];
         for (float[] row : rows) {
             bytes.asFloatBuffer().get(row);
             bytes.position(bytes.position() + 4 * vocabSize);
@@ -121,6 +131,37 @@ public final class Reference {
         args.addAll(settings.offloading().arguments());
         run(args.toArray(String[]::new));
         return ReferenceMain.readInts(out);
+    }
+
+    /**
+     * What the reference computed for a prompt and the tokens decoded one at a time after it: the
+     * logits of prompt positions {@code firstOutput..} then of each step, one row per position, and the
+     * nodes of two of its graphs: the prompt's last micro-batch and the first step.
+     */
+    public record Trace(float[][] logits, List<GraphNode> promptGraph, List<GraphNode> decodeGraph) {
+    }
+
+    /**
+     * Evaluates {@code tokens[0..promptLength)} as a prompt (logits from {@code firstOutput} on), then
+     * each further token alone, capturing graphs through libllama's eval callback (see {@link Trace}).
+     */
+    public Trace trace(Path model, int[] tokens, int promptLength, int firstOutput, Settings settings, int vocabSize)
+            throws IOException {
+        Path in = Files.createTempFile(workDir, "tokens", ".bin");
+        ReferenceMain.writeInts(in, tokens);
+        Path graphs = Files.createTempFile(workDir, "graphs", ".txt");
+        Path logits = Files.createTempFile(workDir, "logits", ".bin");
+        run("trace", model.toString(), in.toString(), graphs.toString(), logits.toString(), String.valueOf(settings.ubatch()),
+                String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(promptLength),
+                String.valueOf(firstOutput));
+        List<String> lines = Files.readAllLines(graphs);
+        int split = lines.indexOf("#decode");
+        float[][] rows = readRows(logits, tokens.length - firstOutput, vocabSize);
+        Files.delete(graphs);
+        Files.delete(logits);
+        Files.delete(in);
+        return new Trace(rows, lines.subList(0, split).stream().map(GraphNode::parse).toList(),
+                lines.subList(split + 1, lines.size()).stream().map(GraphNode::parse).toList());
     }
 
     /**

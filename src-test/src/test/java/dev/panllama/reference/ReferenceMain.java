@@ -2,6 +2,7 @@ package dev.panllama.reference;
 
 import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
+import dev.panllama.ggml.GraphNode;
 import dev.panllama.reference.llama.Llama;
 import dev.panllama.reference.llama.llama_batch;
 import dev.panllama.reference.llama.llama_context_params;
@@ -10,14 +11,24 @@ import dev.panllama.reference.llama.llama_model_tensor_buft_override;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * The reference side of the parity tests: llama.cpp's libllama from the reference build, run in a
@@ -29,6 +40,14 @@ import java.nio.file.StandardOpenOption;
  * generate MODEL TOKENS OUT UBATCH THREADS CTX STEPS          greedy continuation, int32 ids
  * tokenize MODEL TEXTS OUT ADD_SPECIAL PARSE_SPECIAL          TEXTS holds texts separated by NUL; OUT holds,
  *                                                             per text, its id count then its ids (int32)
+ * trace    MODEL TOKENS GRAPHS LOGITS UBATCH THREADS CTX PROMPT FIRST_OUTPUT
+ *                                                             evaluate the first PROMPT tokens one micro-batch per
+ *                                                             llama_decode (as llama_decode splits a batch), logits from
+ *                                                             FIRST_OUTPUT on, then each further token alone; LOGITS gets
+ *                                                             those rows (float32), GRAPHS the nodes of the last
+ *                                                             micro-batch's graph and of the first one-token step's, as
+ *                                                             the eval callback sees them ({@link GraphNode} lines,
+ *                                                             "#decode" between)
  * </pre>
  * {@code logits} and {@code generate} take, after their arguments, llama.cpp's offloading options:
  * {@code --rpc=HOST:PORT[,...]}, {@code --ngl=N}, {@code --ot=PATTERN=BUFFER} (repeated),
@@ -58,7 +77,7 @@ public final class ReferenceMain {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment modelParams = Llama.llama_model_default_params(arena);
             llama_model_params.vocab_only(modelParams, args[0].equals("tokenize"));
-            if (!args[0].equals("tokenize")) {
+            if (args[0].equals("logits") || args[0].equals("generate")) {
                 offload(arena, modelParams, java.util.Arrays.copyOfRange(args, 9, args.length));
             }
             MemorySegment model = Llama.llama_model_load_from_file(arena.allocateFrom(args[1]), modelParams);
@@ -96,6 +115,7 @@ public final class ReferenceMain {
                     }
                     Llama.llama_free(context);
                 }
+                case "trace" -> trace(arena, model, vocab, args);
                 default -> throw new IllegalArgumentException("unknown mode " + args[0]);
             }
             Llama.llama_model_free(model);
@@ -151,6 +171,84 @@ public final class ReferenceMain {
         llama_model_params.tensor_buft_overrides(modelParams, array);
     }
 
+    private static void trace(Arena arena, MemorySegment model, MemorySegment vocab, String[] args) throws IOException {
+        int[] tokens = readInts(Path.of(args[2]));
+        int ubatch = Integer.parseInt(args[5]);
+        int threads = Integer.parseInt(args[6]);
+        int contextLength = Integer.parseInt(args[7]);
+        int promptLength = Integer.parseInt(args[8]);
+        int firstOutput = Integer.parseInt(args[9]);
+        GraphCapture capture = new GraphCapture();
+        MemorySegment params = contextParams(arena, promptLength, ubatch, threads, contextLength, false);
+        llama_context_params.cb_eval(params, capture.stub(arena));
+        MemorySegment context = newContext(model, params);
+        int nVocab = Llama.llama_vocab_n_tokens(vocab);
+        List<String> graphs = new ArrayList<>();
+        try (FileChannel logits = FileChannel.open(Path.of(args[4]), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            for (int from = 0; from < promptLength; from += ubatch) {
+                int to = Math.min(promptLength, from + ubatch);
+                capture.start(to == promptLength);
+                int batchFirstOutput = Math.min(Math.max(firstOutput - from, 0), to - from);
+                decode(context, Arrays.copyOfRange(tokens, from, to), from, batchFirstOutput);
+                writeRows(logits, context, batchFirstOutput, to - from - batchFirstOutput, nVocab);
+            }
+            capture.nodes().forEach(n -> graphs.add(n.toLine()));
+            graphs.add("#decode");
+            for (int position = promptLength; position < tokens.length; position++) {
+                capture.start(position == promptLength);
+                decode(context, new int[] {tokens[position]}, position, 0);
+                if (position == promptLength) {
+                    capture.nodes().forEach(n -> graphs.add(n.toLine()));
+                }
+                writeRows(logits, context, 0, 1, nVocab);
+            }
+        }
+        Files.write(Path.of(args[3]), graphs);
+        Llama.llama_free(context);
+    }
+
+    /**
+     * The eval callback: while a graph is being captured, records each node the scheduler asks about,
+     * in order. It asks for no node's data, so the scheduler computes the graph in one piece, as it
+     * does without a callback.
+     */
+    private static final class GraphCapture {
+        private final List<GraphNode> nodes = new ArrayList<>();
+        private final Map<Long, Integer> indices = new HashMap<>();
+        private boolean capturing;
+
+        void start(boolean capture) {
+            capturing = capture;
+            nodes.clear();
+            indices.clear();
+        }
+
+        List<GraphNode> nodes() {
+            return List.copyOf(nodes);
+        }
+
+        MemorySegment stub(Arena arena) {
+            try {
+                MethodHandle observe = MethodHandles.lookup().findVirtual(GraphCapture.class, "observe",
+                        MethodType.methodType(boolean.class, MemorySegment.class, boolean.class, MemorySegment.class)).bindTo(this);
+                return Linker.nativeLinker().upcallStub(observe,
+                        FunctionDescriptor.of(ValueLayout.JAVA_BOOLEAN, ValueLayout.ADDRESS, ValueLayout.JAVA_BOOLEAN, ValueLayout.ADDRESS), arena);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+
+        @SuppressWarnings("unused") // called by the scheduler through the upcall stub
+        boolean observe(MemorySegment tensor, boolean ask, MemorySegment userData) {
+            if (capturing && ask) {
+                nodes.add(GraphNode.read(tensor, indices));
+                indices.put(tensor.address(), nodes.size() - 1);
+            }
+            return false;
+        }
+    }
+
     /** The reference build's bin folder: {@value #BINARIES_ENV}, else the default reference build. */
     public static Path binaries() {
         String override = System.getenv(BINARIES_ENV);
@@ -159,6 +257,10 @@ public final class ReferenceMain {
 
     private static MemorySegment newContext(Arena arena, MemorySegment model, int tokens, int ubatch, int threads, int contextLength,
                                             boolean exact) {
+        return newContext(model, contextParams(arena, tokens, ubatch, threads, contextLength, exact));
+    }
+
+    private static MemorySegment contextParams(Arena arena, int tokens, int ubatch, int threads, int contextLength, boolean exact) {
         MemorySegment params = Llama.llama_context_default_params(arena);
         llama_context_params.n_ctx(params, contextLength);
         llama_context_params.n_batch(params, Math.max(tokens, ubatch));
@@ -169,6 +271,14 @@ public final class ReferenceMain {
         llama_context_params.type_k(params, exact ? GGML_TYPE_F32 : GGML_TYPE_F16);
         llama_context_params.type_v(params, exact ? GGML_TYPE_F32 : GGML_TYPE_F16);
         llama_context_params.no_perf(params, true);
+        // As llama.cpp's tools run it (common's swa_full = false): chunked layers keep chunk + ubatch
+        // cells, reused as positions leave the chunk, as panllama's cache does. libllama's own default
+        // (a full-size cache, every position in its own cell) orders the keys differently.
+        llama_context_params.swa_full(params, false);
+        return params;
+    }
+
+    private static MemorySegment newContext(MemorySegment model, MemorySegment params) {
         MemorySegment context = Llama.llama_init_from_model(model, params);
         if (context.equals(MemorySegment.NULL)) {
             throw new IllegalStateException("libllama could not create a context");
@@ -240,11 +350,16 @@ public final class ReferenceMain {
     private static void writeLogits(Path out, MemorySegment context, int first, int rows, int nVocab) throws IOException {
         try (FileChannel channel = FileChannel.open(out, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
                 StandardOpenOption.TRUNCATE_EXISTING)) {
-            for (int i = 0; i < rows; i++) {
-                ByteBuffer row = Llama.llama_get_logits_ith(context, first + i).reinterpret(4L * nVocab).asByteBuffer();
-                while (row.hasRemaining()) {
-                    channel.write(row);
-                }
+            writeRows(channel, context, first, rows, nVocab);
+        }
+    }
+
+    /** Appends the logits of the last decode's rows {@code first .. first + rows - 1} (batch indices). */
+    private static void writeRows(FileChannel channel, MemorySegment context, int first, int rows, int nVocab) throws IOException {
+        for (int i = 0; i < rows; i++) {
+            ByteBuffer row = Llama.llama_get_logits_ith(context, first + i).reinterpret(4L * nVocab).asByteBuffer();
+            while (row.hasRemaining()) {
+                channel.write(row);
             }
         }
     }
