@@ -12,6 +12,7 @@ import dev.panllama.tokenizer.Tokenizer;
 import dev.panllama.tokenizer.Vocabulary;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -63,9 +64,9 @@ public final class LlamaModel implements AutoCloseable {
      */
     public static LlamaModel open(Path path, ModelOptions options, java.util.function.DoubleConsumer progress) {
         // The RPC servers first: their devices then count among the GPUs that "auto" offloads to.
-        RpcServers.connect(options.rpcServers());
-        Model model = Model.open(path, options.threads(), options.mmap(), progress, BackendDevice.offloadTargets(options.device()),
-                options.offload());
+        List<BackendDevice> rpcServers = RpcServers.connect(options.rpcServers());
+        Model model = Model.open(path, options.threads(), options.mmap(), progress,
+                BackendDevice.offloadTargets(options.device(), rpcServers), options.offload());
         try {
             return new LlamaModel(model, Tokenizer.of(model.metadata()), options);
         } catch (RuntimeException e) {

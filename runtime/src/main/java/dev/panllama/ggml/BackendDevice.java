@@ -59,19 +59,20 @@ public final class BackendDevice {
     }
 
     /**
-     * The devices to offload to, as llama.cpp's {@code --device} picks them: {@code auto} for every GPU,
-     * the RPC servers' first (as llama.cpp orders them: the network is the slowest link, so the
-     * first layers go there); {@code cpu} or {@code none} for none; or a comma-separated list of
-     * device names such as {@code CUDA0,RPC0} (any case). The CPU is not one of them: it is always used.
+     * The devices to offload to, as llama.cpp's {@code --device} picks them: {@code auto} for the devices
+     * of {@code rpcServers} (this model's {@code --rpc}), then every local GPU (as llama.cpp orders them:
+     * the network is the slowest link, so the first layers go there); {@code cpu} or {@code none} for
+     * none; or a comma-separated list of device names such as {@code CUDA0,RPC0} (any case). The CPU is
+     * not one of them: it is always used. RPC servers another model of the process connected stay
+     * registered with ggml, but {@code auto} never picks them.
      *
      * @throws IllegalArgumentException naming the devices there are
      */
-    public static List<BackendDevice> offloadTargets(String spec) {
+    public static List<BackendDevice> offloadTargets(String spec, List<BackendDevice> rpcServers) {
         String trimmed = spec.trim();
         if (trimmed.equalsIgnoreCase("auto")) {
-            List<BackendDevice> gpus = all().stream().filter(d -> d.kind() == Kind.GPU).toList();
-            List<BackendDevice> ordered = new ArrayList<>(gpus.stream().filter(BackendDevice::isRpc).toList());
-            gpus.stream().filter(d -> !d.isRpc()).forEach(ordered::add);
+            List<BackendDevice> ordered = new ArrayList<>(rpcServers);
+            all().stream().filter(d -> d.kind() == Kind.GPU && !d.isRpc()).forEach(ordered::add);
             return ordered;
         }
         if (trimmed.equalsIgnoreCase("cpu") || trimmed.equalsIgnoreCase("none")) {
