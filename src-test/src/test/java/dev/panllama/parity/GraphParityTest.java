@@ -4,19 +4,16 @@ import dev.panllama.ggml.GraphNode;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.model.Model;
 import dev.panllama.reference.Reference;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -38,22 +35,15 @@ class GraphParityTest {
 
     private static final int THREADS = 2;
     private static final int VOCABULARY = 128256;
-    private static Path work;
+    @TempDir
+    static Path work;
     private static Reference reference;
     private static String prompt;
 
     @BeforeAll
-    static void setUp() throws IOException {
-        work = Files.createTempDirectory("panllama-graphs");
+    static void setUp() {
         reference = new Reference(work);
         prompt = SampleText.prose(7, 90);
-    }
-
-    @AfterAll
-    static void cleanUp() throws IOException {
-        try (Stream<Path> files = Files.walk(work)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
     }
 
     @ParameterizedTest(name = "{0}")

@@ -9,18 +9,16 @@ import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
 import dev.panllama.reference.Reference;
 import dev.panllama.tokenizer.Tokenizer;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -39,22 +37,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ModelParityTest {
 
     private static final int THREADS = 2;
-    private static Path work;
+    @TempDir
+    static Path work;
     private static Reference reference;
     private static String prompt;
 
     @BeforeAll
-    static void setUp() throws IOException {
-        work = Files.createTempDirectory("panllama-parity");
+    static void setUp() {
         reference = new Reference(work);
         prompt = SampleText.prose(7, 90);
-    }
-
-    @AfterAll
-    static void cleanUp() throws IOException {
-        try (Stream<Path> files = Files.walk(work)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
     }
 
     record Case(String name, RandomModelSpec spec, int ubatch) {
