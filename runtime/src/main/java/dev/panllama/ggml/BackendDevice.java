@@ -25,6 +25,9 @@ public final class BackendDevice {
     /** What kind of device ggml says it is ({@code enum ggml_backend_dev_type}). */
     public enum Kind { CPU, GPU, INTEGRATED_GPU, ACCELERATOR, META }
 
+    /** The name of ggml's AMX buffer type. */
+    public static final String AMX_BUFFER_TYPE = "AMX";
+
     private final MemorySegment handle;
 
     private BackendDevice(MemorySegment handle) {
@@ -221,9 +224,6 @@ public final class BackendDevice {
     public List<BufferType> usableExtraBufferTypes() {
         return extraBufferTypes().stream().filter(type -> !type.name().equals(AMX_BUFFER_TYPE)).toList();
     }
-
-    /** The name of ggml's AMX buffer type. */
-    public static final String AMX_BUFFER_TYPE = "AMX";
 
     MemorySegment registry() {
         return Ggml.ggml_backend_dev_backend_reg(handle);
