@@ -6,7 +6,6 @@ import dev.panllama.eval.Evaluator;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.RpcServers;
-import dev.panllama.gguf.GgufFile;
 import dev.panllama.model.Model;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
@@ -33,7 +32,6 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -241,13 +239,7 @@ class RpcOffloadParityTest {
     }
 
     private static int[] sameTokens(Path model, String text) throws IOException {
-        int[] expected = reference.tokenize(model, text);
-        int[] actual;
-        try (GgufFile file = GgufFile.open(model)) {
-            actual = Tokenizer.of(file.metadata()).encode(text, true, true);
-        }
-        assertArrayEquals(expected, actual, "the prompt's token ids differ from the reference's");
-        return actual;
+        return ModelParityTest.sameTokens(reference, model, text);
     }
 
     private static int freePort() throws IOException {
