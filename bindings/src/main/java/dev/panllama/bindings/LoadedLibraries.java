@@ -37,12 +37,10 @@ public record LoadedLibraries(Path directory, Origin origin, boolean modular) {
         }
     }
 
-    /** The CPU variant's name: {@code zen4} for {@code libggml-cpu-zen4.so}, {@code native} for a tuned build. */
-    public Optional<String> cpuVariant() {
-        return cpuLibrary().map(path -> {
-            String name = path.getFileName().toString();
-            return name.startsWith("libggml-cpu-") ? name.substring("libggml-cpu-".length(), name.indexOf('.')) : "native";
-        });
+    /** The CPU variant a CPU backend library is: {@code zen4} for {@code libggml-cpu-zen4.so}, {@code native} for a tuned build's. */
+    public static String cpuVariant(Path cpuLibrary) {
+        String name = cpuLibrary.getFileName().toString();
+        return name.startsWith("libggml-cpu-") ? name.substring("libggml-cpu-".length(), name.indexOf('.')) : "native";
     }
 
     /** The places searched, in order. */

@@ -41,7 +41,7 @@ final class ModelArgs {
     boolean noMmap;
 
     @Option(names = {"-dev", "--device"}, paramLabel = "NAME[,NAME...]",
-            description = "Where to compute: auto (every GPU and RPC server found, default), cpu, or devices such as CUDA0 or CUDA0,RPC0.")
+            description = "Where to compute: auto (every GPU found and the --rpc servers, default), cpu, or devices such as CUDA0 or CUDA0,RPC0.")
     String device = "auto";
 
     @Option(names = "--rpc", paramLabel = "HOST:PORT", split = ",",

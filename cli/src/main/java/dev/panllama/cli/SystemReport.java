@@ -35,14 +35,15 @@ final class SystemReport {
                 : "using    " + preferred.name() + " (" + preferred.description() + ")");
 
         BackendDevice cpu = BackendDevice.cpu();
-        out.println("cpu      " + libraries.cpuVariant().map(variant -> "variant " + variant + " ("
-                        + libraries.cpuLibrary().orElseThrow().getFileName() + "), ").orElse("")
+        out.println("cpu      " + libraries.cpuLibrary().map(library -> "variant " + LoadedLibraries.cpuVariant(library)
+                        + " (" + library.getFileName() + "), ").orElse("")
                 + cpu.features().entrySet().stream()
                 .map(e -> "1".equals(e.getValue()) ? e.getKey() : e.getKey() + "=" + e.getValue())
                 .collect(Collectors.joining(" ")));
+        List<BufferType> extra = cpu.extraBufferTypes();
         List<BufferType> usable = cpu.usableExtraBufferTypes();
-        out.println("buffers  " + (cpu.extraBufferTypes().isEmpty() ? "none beyond CPU"
-                : cpu.extraBufferTypes().stream()
+        out.println("buffers  " + (extra.isEmpty() ? "none beyond CPU"
+                : extra.stream()
                         .map(type -> usable.contains(type) ? type.name() : type.name() + " (not used: ggml's AMX kernels crash at this pin)")
                         .collect(Collectors.joining(", "))) + " for weights on the CPU");
     }

@@ -113,10 +113,8 @@ public final class Evaluator implements AutoCloseable {
                 throw new IllegalArgumentException("token id " + token + " is outside the vocabulary of " + config.dims().vocabSize());
             }
         }
-        if (tokens.length > cache.room()) {
-            throw new IllegalStateException("the context of " + cache.contextLength() + " tokens cannot take "
-                    + tokens.length + " more after " + cache.length());
-        }
+        // Before the first micro-batch, so that a prompt that cannot fit changes nothing.
+        cache.requireRoom(tokens.length);
         float[][] logits = new float[tokens.length - firstOutput][];
         for (int from = 0; from < tokens.length; from += maxBatch) {
             int to = Math.min(tokens.length, from + maxBatch);

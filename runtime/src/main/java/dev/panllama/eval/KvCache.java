@@ -97,15 +97,20 @@ final class KvCache implements AutoCloseable {
         return contextLength - length;
     }
 
+    /** @throws IllegalStateException when {@code count} more tokens do not fit */
+    void requireRoom(int count) {
+        if (count > room()) {
+            throw new IllegalStateException("the context of " + contextLength + " tokens cannot take "
+                    + count + " more after " + length);
+        }
+    }
+
     /**
      * Places positions {@code length .. length + count - 1}, which the next batch writes, in cells of
      * each group; {@link KvCells#lastPlaced()} says which.
      */
     void append(int count) {
-        if (count > room()) {
-            throw new IllegalStateException("the context of " + contextLength + " tokens cannot take "
-                    + count + " more after " + length);
-        }
+        requireRoom(count);
         global.place(length, count);
         if (plan.hasChunkedLayers()) {
             chunked.place(length, count);

@@ -72,11 +72,6 @@ public final class WeightPlacement {
         }
     }
 
-    /** A placement on the CPU alone (or, for a GPU device, everything it takes offloaded to it). */
-    public WeightPlacement(BackendDevice device, boolean mmap, int layers, int expertsUsed) {
-        this(device.kind() == BackendDevice.Kind.CPU ? List.of() : List.of(device), Offload.all(), mmap, layers, expertsUsed);
-    }
-
     /** The CPU, whose backend computes what no device does and whose memory maps the file. */
     public BackendDevice cpu() {
         return cpu;
