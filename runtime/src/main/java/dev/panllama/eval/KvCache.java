@@ -8,6 +8,7 @@ import dev.panllama.model.Dimensions;
 import dev.panllama.model.LayerPlan;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,12 +16,14 @@ import java.util.function.IntFunction;
 
 /**
  * The keys and values of every layer, each layer's in the memory of the device that layer runs on
- * (F16 by default, or a quantized type such as Q8_0 that flash attention reads directly), for one
- * sequence, and the one owner of how many positions it holds. Laid out cell for cell as llama.cpp's
- * cache lays them out with its tools' defaults ({@code swa_full} off, see {@link KvCells}): global
- * layers keep the context's cells, padded to {@value KvCells#CELL_BLOCK}; chunked layers keep
- * {@code chunk + maxBatch} cells, padded likewise, and reuse a cell once the position it holds is
- * outside every chunk a query can still look at.
+ * (F16 by default, or a quantized type such as Q8_0 that flash attention reads directly), shared by
+ * up to {@code sequences} sequences, and the one owner of how many positions each holds. Laid out cell
+ * for cell as llama.cpp's unified cache ({@code kv_unified}) lays them out with its tools' defaults
+ * ({@code swa_full} off, see {@link KvCells}): global layers keep the context's cells, padded to
+ * {@value KvCells#CELL_BLOCK}, whatever the sequences; chunked layers keep
+ * {@code chunk * sequences + maxBatch} cells, padded likewise (a chunk for each sequence, and room for a
+ * batch), and reuse a cell once the position it holds is outside every chunk its sequence's queries can
+ * still look at. The context is the sequences' together: one may grow to all of it while others are empty.
  */
 final class KvCache implements AutoCloseable {
 
@@ -31,15 +34,19 @@ final class KvCache implements AutoCloseable {
     private final KvCells global;
     private final KvCells chunked;
     private final int contextLength;
-    private long length;
+    private final long[] lengthOf;   // per sequence: the next position to fill
+    private long held;               // positions held, all sequences together
 
-    KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch, GgmlType type) {
+    KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
+            int sequences, GgmlType type) {
         this.plan = plan;
         this.contextLength = contextLength;
+        this.lengthOf = new long[sequences];
         int contextCells = KvCells.padded(contextLength);
-        this.global = new KvCells(contextCells, 0);
-        int chunkCells = plan.chunkSize() == 0 ? 1 : KvCells.padded(Math.min(contextCells, plan.chunkSize() + maxBatch));
-        this.chunked = new KvCells(chunkCells, plan.chunkSize());
+        this.global = new KvCells(contextCells, 0, sequences);
+        int chunkCells = plan.chunkSize() == 0 ? 1
+                : KvCells.padded((int) Math.min(contextCells, (long) plan.chunkSize() * sequences + maxBatch));
+        this.chunked = new KvCells(chunkCells, plan.chunkSize(), sequences);
         Map<BufferType, GgmlContext> byBuffer = new LinkedHashMap<>();
         try {
             keys = new Tensor[plan.count()];
@@ -87,63 +94,78 @@ final class KvCache implements AutoCloseable {
         return contextLength;
     }
 
-    /** The next position to fill: how many tokens the cache holds. */
-    long length() {
-        return length;
+    /** How many sequences the cache takes: their ids are 0 .. sequences() - 1. */
+    int sequences() {
+        return lengthOf.length;
     }
 
-    /** How many more tokens fit. */
+    /** The next position of {@code sequence} to fill: how many tokens it holds. */
+    long length(int sequence) {
+        return lengthOf[sequence];
+    }
+
+    /** How many more tokens fit, in all sequences together. */
     long room() {
-        return contextLength - length;
+        return contextLength - held;
     }
 
     /** @throws IllegalStateException when {@code count} more tokens do not fit */
-    void requireRoom(int count) {
+    void requireRoom(long count) {
         if (count > room()) {
             throw new IllegalStateException("the context of " + contextLength + " tokens cannot take "
-                    + count + " more after " + length);
+                    + count + " more after " + held);
         }
     }
 
     /**
-     * Places positions {@code length .. length + count - 1}, which the next batch writes, in cells of
-     * each group; {@link KvCells#lastPlaced()} says which.
+     * Places the next position of {@code sequenceOfToken[i]}'s sequence for each token of a micro-batch,
+     * in batch order, in cells of each group ({@link KvCells#lastPlaced()} says which), and returns
+     * those positions.
      */
-    void append(int count) {
-        requireRoom(count);
-        global.place(length, count);
+    long[] append(int[] sequenceOfToken) {
+        requireRoom(sequenceOfToken.length);
+        long[] positions = new long[sequenceOfToken.length];
+        for (int i = 0; i < positions.length; i++) {
+            positions[i] = lengthOf[sequenceOfToken[i]]++;
+        }
+        global.place(sequenceOfToken, positions);
         if (plan.hasChunkedLayers()) {
-            chunked.place(length, count);
+            chunked.place(sequenceOfToken, positions);
         }
-        length += count;
+        held += positions.length;
+        return positions;
     }
 
     /**
-     * Forgets positions from {@code position} on, so the sequence continues from there (a chat turn
-     * that shares its start with the last one). Returns false when a chunked layer has already reused
-     * the cells of positions the kept ones' chunk needs; the caller must then start over.
+     * Forgets the positions of {@code sequence} from {@code position} on, so it continues from there (a
+     * chat turn that shares its start with the last one; 0 frees all its cells). Returns false when a
+     * chunked layer has already reused the cells of positions the kept ones' chunk needs; the caller must
+     * then forget the whole sequence.
      */
-    boolean truncate(long position) {
+    boolean truncate(int sequence, long position) {
+        long length = lengthOf[sequence];
         if (position < 0 || position > length) {
             throw new IllegalArgumentException("cannot keep " + position + " of " + length + " positions");
         }
         if (plan.hasChunkedLayers()) {
             long chunkStart = position / plan.chunkSize() * plan.chunkSize();
-            if (position > chunkStart && chunked.minPosition() > chunkStart) {
+            if (position > chunkStart && chunked.minPosition(sequence) > chunkStart) {
                 return false;
             }
         }
-        global.removeWhere(p -> p >= position);
-        chunked.removeWhere(p -> p >= position);
-        length = position;
+        global.removeWhere(sequence, p -> p >= position);
+        chunked.removeWhere(sequence, p -> p >= position);
+        held -= length - position;
+        lengthOf[sequence] = position;
         return true;
     }
 
-    /** Forgets everything: the next batch starts at position 0. */
+    /** Forgets every sequence: the next batch starts at position 0 and cell 0. */
     void clear() {
         global.clear();
         chunked.clear();
-        length = 0;
+        Arrays.fill(lengthOf, 0);
+        held = 0;
     }
 
     @Override
