@@ -157,6 +157,12 @@ public final class LlamaModel implements AutoCloseable {
         return plan;
     }
 
+    /** Bytes of weights copied out of the file, by buffer type name: device memory, or host memory converted for faster kernels. */
+    public java.util.Map<String, Long> weightBytesByBuffer() {
+        checkOpen();
+        return model.weights().bytesByBuffer();
+    }
+
     /** The options the model was opened with. */
     public ModelOptions options() {
         return options;

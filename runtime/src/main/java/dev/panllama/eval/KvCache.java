@@ -68,7 +68,7 @@ final class KvCache implements AutoCloseable {
             // Zeroed: cells no position has reached yet are masked, but flash attention still reads
             // them, and leftover bytes of freed memory can be NaN, which masking does not cancel.
             byBuffer.forEach((buffer, context) -> bytesByBuffer.merge(buffer.name(),
-                    memory ? context.allocateZeroed(buffer) : context.placeWithoutMemory(buffer), Long::sum));
+                    memory ? context.allocateZeroed(buffer) : context.placeWithoutMemory(buffer, false), Long::sum));
         } catch (RuntimeException e) {
             contexts.forEach(GgmlContext::close);
             throw e;

@@ -23,6 +23,10 @@ import java.util.Map;
  * place it, and ggml's scheduler asked what compute memory each backend needs for the graphs of the
  * largest batch (a full micro-batch over a full context, every row output) and of one decoded token.
  * The model is usually one placed without memory ({@link Model#placeWithoutMemory}).
+ *
+ * <p>Compute gets 5% headroom: ggml's allocator lays out each graph's tensors greedily, so a batch of
+ * another shape (a prompt's last, shorter micro-batch) can need a little more than the largest one
+ * (0.2% more was seen on a Maverick-like model).
  */
 public final class MemoryMeasure {
 
@@ -42,6 +46,9 @@ public final class MemoryMeasure {
                 for (int i = 0; i < compute.length; i++) {
                     compute[i] = Math.max(compute[i], sizes[i]);
                 }
+            }
+            for (int i = 0; i < compute.length; i++) {
+                compute[i] += compute[i] / 20;
             }
             List<MemoryNeeds.Where> where = new ArrayList<>();
             Map<String, Long> weights = model.weights().bytesByBuffer();

@@ -388,10 +388,15 @@ public final class GgmlContext implements AutoCloseable {
      * gets an empty buffer of that type (owned by this context), which is all ggml's scheduler looks at
      * to decide where an op runs, and which keeps it from allocating the tensor itself. Returns the
      * bytes a real {@link #allocate(BufferType)} would take. Such tensors must never be read or written.
+     * {@code weights}: the buffer is marked as holding weights, as real ones are, which is what lets the
+     * scheduler run an op on a device beside the host buffer of its weight (op offload).
      */
-    public long placeWithoutMemory(BufferType type) {
+    public long placeWithoutMemory(BufferType type, boolean weights) {
         MemorySegment empty = adopt(Ggml.ggml_backend_buft_alloc_buffer(type.handle(), 0),
                 type.name() + " cannot make an empty buffer");
+        if (weights) {
+            Ggml.ggml_backend_buffer_set_usage(empty, Ggml.GGML_BACKEND_BUFFER_USAGE_WEIGHTS());
+        }
         long alignment = Ggml.ggml_backend_buft_get_alignment(type.handle());
         long bytes = 0;
         for (MemorySegment t = Ggml.ggml_get_first_tensor(handle); !t.equals(MemorySegment.NULL); t = Ggml.ggml_get_next_tensor(handle, t)) {

@@ -159,10 +159,10 @@ public final class ModelWeights implements AutoCloseable {
         /** Places every tensor without memory; returns the bytes loading would copy per buffer type. */
         Map<String, Long> placeWithoutMemory() {
             if (!offsetsByPart.isEmpty()) {
-                mapped.placeWithoutMemory(placement.cpu().bufferType());
+                mapped.placeWithoutMemory(placement.cpu().bufferType(), true);
             }
             Map<String, Long> bytes = new LinkedHashMap<>();
-            copied.forEach((type, context) -> bytes.merge(type.name(), context.placeWithoutMemory(type), Long::sum));
+            copied.forEach((type, context) -> bytes.merge(type.name(), context.placeWithoutMemory(type, true), Long::sum));
             return bytes;
         }
 

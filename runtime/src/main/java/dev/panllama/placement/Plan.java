@@ -57,7 +57,7 @@ public record Plan(Planner.Trial trial, List<Planner.Budget> budgets, boolean fi
     }
 
     /** Where each layer's routed experts are, consecutive layers in one place run together: "layers 0-3 host, 4 split, 5-7 RPC0". */
-    String expertLayers() {
+    public String expertLayers() {
         Map<Integer, List<String>> byLayer = new TreeMap<>();
         for (var entry : trial.bufferOfWeight().entrySet()) {
             Matcher m = EXPERT.matcher(entry.getKey());
