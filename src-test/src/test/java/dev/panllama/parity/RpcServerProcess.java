@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The reference build's rpc-server, started on 127.0.0.1 at a free port for a test: a second ggml
  * device with buffers of its own (it computes on the CPU). Closing stops it.
  */
-final class RpcServerProcess implements AutoCloseable {
+public final class RpcServerProcess implements AutoCloseable {
 
     private final Process process;
     private final String endpoint;
@@ -29,7 +29,7 @@ final class RpcServerProcess implements AutoCloseable {
     }
 
     /** Starts a server with {@code threads} threads, its output in {@code log}, and waits until it listens. */
-    static RpcServerProcess start(Path log, int threads) throws IOException, InterruptedException {
+    public static RpcServerProcess start(Path log, int threads) throws IOException, InterruptedException {
         Path executable = ReferenceMain.binaries().resolve("ggml-rpc-server");
         assertTrue(Files.isExecutable(executable), executable + " is missing: run scripts/build-native --reference");
         int port = freePort();
@@ -41,12 +41,12 @@ final class RpcServerProcess implements AutoCloseable {
     }
 
     /** {@code HOST:PORT}, as {@code --rpc} takes it. */
-    String endpoint() {
+    public String endpoint() {
         return endpoint;
     }
 
     /** The server's device 0 buffer type as ggml names it, as {@code -ot} takes it. */
-    String buffer() {
+    public String buffer() {
         return "RPC0[" + endpoint + "]";
     }
 
@@ -64,7 +64,7 @@ final class RpcServerProcess implements AutoCloseable {
         }
     }
 
-    static int freePort() throws IOException {
+    public static int freePort() throws IOException {
         try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             return socket.getLocalPort();
         }
