@@ -1,5 +1,6 @@
 package dev.panllama.eval;
 
+import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
@@ -13,7 +14,9 @@ import dev.panllama.model.ModelConfig;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Runs a model over several token sequences at once (continuous batching): each call appends tokens
@@ -296,6 +299,18 @@ public final class BatchEvaluator implements AutoCloseable {
             throw new IllegalStateException("no batch has been evaluated yet");
         }
         return graph.graph().nodes();
+    }
+
+    /**
+     * The compute memory this evaluator's scheduler holds on each device, by device name ({@code CPU}
+     * for the host): what the largest graph so far needed there.
+     */
+    public Map<String, Long> computeBytes() {
+        Map<String, Long> bytes = new LinkedHashMap<>();
+        for (Backend backend : model.backends()) {
+            bytes.put(backend.device().name(), scheduler.computeBytes(backend));
+        }
+        return bytes;
     }
 
     /** The model's configuration (vocabulary size, context, layers...). */

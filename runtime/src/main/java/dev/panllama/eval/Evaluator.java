@@ -6,6 +6,7 @@ import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * Runs a model over one token sequence: a {@link BatchEvaluator} of one sequence, whose cache and
@@ -77,6 +78,14 @@ public final class Evaluator implements AutoCloseable {
      */
     public List<GraphNode> lastGraph() {
         return batch.lastGraph();
+    }
+
+    /**
+     * The compute memory this evaluator's scheduler holds on each device, by device name ({@code CPU}
+     * for the host): what the largest graph so far needed there.
+     */
+    public Map<String, Long> computeBytes() {
+        return batch.computeBytes();
     }
 
     /** The model's configuration (vocabulary size, context, layers...). */

@@ -37,8 +37,19 @@ final class KvCache implements AutoCloseable {
     private final long[] lengthOf;   // per sequence: the next position to fill
     private long held;               // positions held, all sequences together
 
+    private final Map<String, Long> bytesByBuffer = new LinkedHashMap<>();
+
     KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
             int sequences, GgmlType type) {
+        this(dims, plan, bufferOfLayer, contextLength, maxBatch, sequences, type, true);
+    }
+
+    /**
+     * A cache laid out as above; without {@code memory} its tensors are only placed, for measuring what
+     * the cache and the graphs over it would take ({@link GgmlContext#placeWithoutMemory}).
+     */
+    KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
+            int sequences, GgmlType type, boolean memory) {
         this.plan = plan;
         this.contextLength = contextLength;
         this.lengthOf = new long[sequences];
@@ -63,7 +74,8 @@ final class KvCache implements AutoCloseable {
             }
             // Zeroed: cells no position has reached yet are masked, but flash attention still reads
             // them, and leftover bytes of freed memory can be NaN, which masking does not cancel.
-            byBuffer.forEach((buffer, context) -> context.allocateZeroed(buffer));
+            byBuffer.forEach((buffer, context) -> bytesByBuffer.merge(buffer.name(),
+                    memory ? context.allocateZeroed(buffer) : context.placeWithoutMemory(buffer, false), Long::sum));
         } catch (RuntimeException e) {
             contexts.forEach(GgmlContext::close);
             throw e;
@@ -90,13 +102,13 @@ final class KvCache implements AutoCloseable {
         return values[layer];
     }
 
-    int contextLength() {
-        return contextLength;
+    /** Bytes of keys and values in each buffer type, by the type's name. */
+    Map<String, Long> bytesByBuffer() {
+        return Map.copyOf(bytesByBuffer);
     }
 
-    /** How many sequences the cache takes: their ids are 0 .. sequences() - 1. */
-    int sequences() {
-        return lengthOf.length;
+    int contextLength() {
+        return contextLength;
     }
 
     /** The next position of {@code sequence} to fill: how many tokens it holds. */
