@@ -136,14 +136,16 @@ final class KvCache implements AutoCloseable {
      */
     long[] append(int[] sequenceOfToken) {
         requireRoom(sequenceOfToken.length);
+        long[] next = lengthOf.clone();   // committed once the cells are found
         long[] positions = new long[sequenceOfToken.length];
         for (int i = 0; i < positions.length; i++) {
-            positions[i] = lengthOf[sequenceOfToken[i]]++;
+            positions[i] = next[sequenceOfToken[i]]++;
         }
         global.place(sequenceOfToken, positions);
         if (plan.hasChunkedLayers()) {
             chunked.place(sequenceOfToken, positions);
         }
+        System.arraycopy(next, 0, lengthOf, 0, next.length);
         held += positions.length;
         return positions;
     }
