@@ -7,8 +7,12 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
 
@@ -53,6 +57,7 @@ final class ServeCommand extends Subcommand {
         String name = file.getFileName().toString();
         ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
                 maxBodyBytes, maxPromptTokens, maxQueue);
+        checkAddressFree(host, port);
         LlamaModel llama = model.open(file, err);
         Shutdown shutdown = new Shutdown(llama);
         Thread hook = new Thread(shutdown::run, "panllama-serve-shutdown");
@@ -98,6 +103,16 @@ final class ServeCommand extends Subcommand {
                 server.close();
             }
             model.close();
+        }
+    }
+
+    /** Says that the address is taken before a model that may take minutes to load is loaded. */
+    private static void checkAddressFree(String host, int port) {
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.setReuseAddress(true);
+            probe.bind(new InetSocketAddress(host, port));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
         }
     }
 

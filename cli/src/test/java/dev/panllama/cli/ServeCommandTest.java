@@ -9,6 +9,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.io.StringWriter;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -32,7 +34,7 @@ class ServeCommandTest {
     Path temp;
 
     @Test
-    void withoutAModelOrWithABadPortItSaysSoInOneLine() throws Exception {
+    void withoutAModelOrWithABadOrTakenPortItSaysSoInOneLine() throws Exception {
         StringWriter err = new StringWriter();
         assertEquals(2, Panllama.run(new String[] {"serve"}, new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
         assertTrue(err.toString().contains("no model given"), err.toString());
@@ -43,6 +45,14 @@ class ServeCommandTest {
                 new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
         assertTrue(err.toString().contains("--port must be within [0, 65535]"), err.toString());
         assertFalse(err.toString().contains("\tat "), err.toString());
+
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            err = new StringWriter();
+            assertEquals(1, Panllama.run(new String[] {"serve", "-m", file.toString(), "--port", String.valueOf(taken.getLocalPort())},
+                    new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+            assertTrue(err.toString().startsWith("panllama: cannot listen on 127.0.0.1:" + taken.getLocalPort()), err.toString());
+            assertFalse(err.toString().contains("loaded"), "the address is checked before the model loads: " + err);
+        }
     }
 
     @Test
