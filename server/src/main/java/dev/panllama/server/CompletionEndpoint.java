@@ -15,8 +15,10 @@ import java.util.concurrent.LinkedBlockingQueue;
 /**
  * {@code POST /v1/chat/completions} and {@code POST /v1/completions}: reads the request, queues its
  * generation and answers with the whole reply, or streams it as server-sent events while it is
- * generated. A client that goes away (a write fails, or the connection reports its end) cancels
- * its generation at once, queued or running.
+ * generated. A streaming client that goes away cancels its generation as soon as a write to it
+ * fails (a token or two later), queued or running; any request is cancelled when Jetty reports its
+ * connection failed (an idle timeout). A whole reply is written only at its end, so a client that
+ * leaves before then is noticed only then.
  */
 final class CompletionEndpoint {
 
