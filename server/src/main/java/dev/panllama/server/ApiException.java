@@ -37,10 +37,6 @@ final class ApiException extends RuntimeException {
         return status;
     }
 
-    String code() {
-        return code;
-    }
-
     /** The reply's body. */
     Map<String, Object> body() {
         Map<String, Object> error = new LinkedHashMap<>();

@@ -37,27 +37,38 @@ final class GenerationJob {
         }
     }
 
-    /** Generates with {@code session}, on the queue's worker; the outcome then completes. */
-    void run(Completion session) {
+    /**
+     * Generates with {@code session}, on the queue's worker; null when the job was cancelled before
+     * it started. The outcome is left to {@link #finish}, so that the queue can first count it.
+     */
+    Generation generate(Completion session) {
         running = session;
         try {
             if (cancelled) {
-                outcome.completeExceptionally(new CancellationException("cancelled before it started"));
-                return;
+                return null;
             }
             // The session clears its cancel flag as it starts: a cancel that lands just then is
             // caught here, at the first piece of text.
-            outcome.complete(session.complete(prompt, options, piece -> {
+            return session.complete(prompt, options, piece -> {
                 if (cancelled) {
                     session.cancel();
                 } else {
                     onText.accept(piece);
                 }
-            }));
-        } catch (RuntimeException e) {
-            outcome.completeExceptionally(e);
+            });
         } finally {
             running = null;
+        }
+    }
+
+    /** Gives the outcome to whoever waits: the generation, else the failure, else a cancellation. */
+    void finish(Generation generation, RuntimeException failure) {
+        if (failure != null) {
+            outcome.completeExceptionally(failure);
+        } else if (generation == null) {
+            outcome.completeExceptionally(new CancellationException("cancelled before it started"));
+        } else {
+            outcome.complete(generation);
         }
     }
 

@@ -82,23 +82,22 @@ final class GenerationQueue implements AutoCloseable {
                 return;
             }
             current = job;
+            Generation generation = null;
+            RuntimeException failure = null;
             try {
-                job.run(session);
-                recordOutcome(job);
-                cachedTokens = session.cachedTokens();
-            } finally {
-                current = null;
-                places.release();
+                generation = job.generate(session);
+            } catch (RuntimeException e) {
+                failure = e;
             }
-        }
-    }
-
-    private void recordOutcome(GenerationJob job) {
-        try {
-            Generation generation = job.await();
-            metrics.generation(generation);
-        } catch (RuntimeException | InterruptedException e) {
-            // failures and cancellations reach the request's handler; only generations are counted
+            // Counted, and its place freed, before its client hears: a client that asks at once
+            // for the metrics, or sends its next request, finds them up to date.
+            if (generation != null) {
+                metrics.generation(generation);
+            }
+            cachedTokens = session.cachedTokens();
+            current = null;
+            places.release();
+            job.finish(generation, failure);
         }
     }
 
