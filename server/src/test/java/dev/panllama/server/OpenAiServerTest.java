@@ -162,7 +162,11 @@ class OpenAiServerTest {
             assertTrue(metrics.contains("panllama_generated_tokens_total 10"), metrics);
             assertTrue(metrics.contains("panllama_requests_waiting 0"), metrics);
             assertTrue(metrics.contains("panllama_kv_cache_capacity_tokens " + TestModel.CONTEXT), metrics);
-            assertTrue(metric(metrics, "panllama_kv_cache_tokens") > 0, metrics);
+            // The second request found its whole prompt cached: it evaluated one token again, for its logits.
+            double promptTokens = ((Number) ((Map<String, Object>) body.get("usage")).get("prompt_tokens")).doubleValue();
+            assertEquals(promptTokens * 2, metric(metrics, "panllama_prompt_tokens_total"), metrics);
+            assertEquals(promptTokens + 1, metric(metrics, "panllama_prompt_tokens_evaluated_total"), metrics);
+            assertEquals(promptTokens + 5, metric(metrics, "panllama_kv_cache_tokens"), metrics);
             assertTrue(metric(metrics, "panllama_generated_tokens_per_second") > 0, metrics);
         }
     }
