@@ -1,5 +1,6 @@
 package dev.panllama.eval;
 
+import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
@@ -12,7 +13,9 @@ import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
 
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Runs a model over one token sequence: feeds tokens in micro-batches, keeps their keys and values
@@ -190,6 +193,18 @@ public final class Evaluator implements AutoCloseable {
             throw new IllegalStateException("no batch has been evaluated yet");
         }
         return graph.graph().nodes();
+    }
+
+    /**
+     * The compute memory this evaluator's scheduler holds on each device, by device name ({@code CPU}
+     * for the host): what the largest graph so far needed there.
+     */
+    public Map<String, Long> computeBytes() {
+        Map<String, Long> bytes = new LinkedHashMap<>();
+        for (Backend backend : model.backends()) {
+            bytes.put(backend.device().name(), scheduler.computeBytes(backend));
+        }
+        return bytes;
     }
 
     /** The model's configuration (vocabulary size, context, layers...). */

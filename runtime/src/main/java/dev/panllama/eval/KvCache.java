@@ -33,7 +33,18 @@ final class KvCache implements AutoCloseable {
     private final int contextLength;
     private long length;
 
+    private final Map<String, Long> bytesByBuffer = new LinkedHashMap<>();
+
     KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch, GgmlType type) {
+        this(dims, plan, bufferOfLayer, contextLength, maxBatch, type, true);
+    }
+
+    /**
+     * A cache laid out as above; without {@code memory} its tensors are only placed, for measuring what
+     * the cache and the graphs over it would take ({@link GgmlContext#placeWithoutMemory}).
+     */
+    KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch, GgmlType type,
+            boolean memory) {
         this.plan = plan;
         this.contextLength = contextLength;
         int contextCells = KvCells.padded(contextLength);
@@ -56,7 +67,8 @@ final class KvCache implements AutoCloseable {
             }
             // Zeroed: cells no position has reached yet are masked, but flash attention still reads
             // them, and leftover bytes of freed memory can be NaN, which masking does not cancel.
-            byBuffer.forEach((buffer, context) -> context.allocateZeroed(buffer));
+            byBuffer.forEach((buffer, context) -> bytesByBuffer.merge(buffer.name(),
+                    memory ? context.allocateZeroed(buffer) : context.placeWithoutMemory(buffer, false), Long::sum));
         } catch (RuntimeException e) {
             contexts.forEach(GgmlContext::close);
             throw e;
@@ -81,6 +93,11 @@ final class KvCache implements AutoCloseable {
 
     Tensor values(int layer) {
         return values[layer];
+    }
+
+    /** Bytes of keys and values in each buffer type, by the type's name. */
+    Map<String, Long> bytesByBuffer() {
+        return Map.copyOf(bytesByBuffer);
     }
 
     int contextLength() {
