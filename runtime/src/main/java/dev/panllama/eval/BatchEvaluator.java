@@ -148,6 +148,26 @@ public final class BatchEvaluator implements AutoCloseable {
         return cache.length(sequence);
     }
 
+    /**
+     * Starts {@code to}, open and empty, with the first {@code length} tokens of {@code from}, sharing
+     * their keys and values instead of computing them again (a system prompt common to several
+     * requests); returns false, changing nothing, when the cache can no longer share exactly those.
+     */
+    public boolean sharePrefix(int from, int to, int length) {
+        requireOpen(from);
+        requireOpen(to);
+        if (!cache.share(from, to, length)) {
+            return false;
+        }
+        tokensOf[to] = Arrays.copyOf(tokensOf[from], Math.max(length, 64));
+        return true;
+    }
+
+    /** How many cells of the cache hold keys and values, shared ones counted once. */
+    public long cellsInUse() {
+        return cache.usedCells();
+    }
+
     /** Keeps the longest start of {@code sequence} that {@code prompt} shares, as {@link #keep} can; returns its length. */
     public int keepCommonPrefix(int sequence, int[] prompt) {
         requireOpen(sequence);

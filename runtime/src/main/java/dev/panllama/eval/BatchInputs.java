@@ -158,7 +158,7 @@ final class BatchInputs implements GraphInputs {
             long row = (long) i * cellsInUse;
             for (int c = 0; c < cellsInUse; c++) {
                 long key = cells.positionIn(c);
-                boolean visible = cells.sequenceIn(c) == sequence && key >= earliest && key <= query;
+                boolean visible = cells.holds(c, sequence) && key >= earliest && key <= query;
                 mask.setAtIndex(ValueLayout.JAVA_SHORT, row + c, visible ? F16_ZERO : F16_MINUS_INFINITY);
             }
         }

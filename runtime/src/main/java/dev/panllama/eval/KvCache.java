@@ -35,7 +35,6 @@ final class KvCache implements AutoCloseable {
     private final KvCells chunked;
     private final int contextLength;
     private final long[] lengthOf;   // per sequence: the next position to fill
-    private long held;               // positions held, all sequences together
 
     private final Map<String, Long> bytesByBuffer = new LinkedHashMap<>();
 
@@ -118,14 +117,14 @@ final class KvCache implements AutoCloseable {
 
     /** How many more tokens fit, in all sequences together. */
     long room() {
-        return contextLength - held;
+        return contextLength - global.usedCells();
     }
 
     /** @throws IllegalStateException when {@code count} more tokens do not fit */
     void requireRoom(long count) {
         if (count > room()) {
             throw new IllegalStateException("the context of " + contextLength + " tokens cannot take "
-                    + count + " more after " + held);
+                    + count + " more after " + global.usedCells());
         }
     }
 
@@ -146,7 +145,6 @@ final class KvCache implements AutoCloseable {
             chunked.place(sequenceOfToken, positions);
         }
         System.arraycopy(next, 0, lengthOf, 0, next.length);
-        held += positions.length;
         return positions;
     }
 
@@ -169,9 +167,38 @@ final class KvCache implements AutoCloseable {
         }
         global.removeWhere(sequence, p -> p >= position);
         chunked.removeWhere(sequence, p -> p >= position);
-        held -= length - position;
         lengthOf[sequence] = position;
         return true;
+    }
+
+    /**
+     * Lets {@code to}, empty, share the first {@code length} positions of {@code from}: their cells, not
+     * copies (llama.cpp's {@code seq_cp}), so that a common prefix such as a system prompt is kept once
+     * and {@code to} continues from {@code length}. Returns false, sharing nothing, when a chunked layer
+     * has already reused cells of the chunk {@code to}'s next position needs.
+     */
+    boolean share(int from, int to, long length) {
+        if (lengthOf[to] != 0) {
+            throw new IllegalStateException("sequence " + to + " must be empty to share another's positions");
+        }
+        if (length < 0 || length > lengthOf[from]) {
+            throw new IllegalArgumentException("cannot share " + length + " of " + lengthOf[from] + " positions");
+        }
+        if (plan.hasChunkedLayers()) {
+            long chunkStart = length / plan.chunkSize() * plan.chunkSize();
+            if (length > chunkStart && chunked.minPosition(from) > chunkStart) {
+                return false;
+            }
+            chunked.share(from, to, length);
+        }
+        global.share(from, to, length);
+        lengthOf[to] = length;
+        return true;
+    }
+
+    /** How many cells hold keys and values, however many sequences share each: the context in use. */
+    int usedCells() {
+        return global.usedCells();
     }
 
     /** Forgets every sequence: the next batch starts at position 0 and cell 0. */
@@ -179,7 +206,6 @@ final class KvCache implements AutoCloseable {
         global.clear();
         chunked.clear();
         Arrays.fill(lengthOf, 0);
-        held = 0;
     }
 
     @Override

@@ -9,8 +9,10 @@ import java.util.function.LongPredicate;
  * ({@code llama_kv_cache::find_slot} and {@code apply_ubatch} with one stream, {@code swa_full} off): a
  * micro-batch's tokens go, in batch order, to the next usable cells from the head on, wrapping around; a
  * cell is usable when empty or, for chunked layers, when its position lies before the chunk of its own
- * sequence's next position. A cell holds one sequence's position (llama.cpp can let several sequences
- * share a cell; nothing here copies a sequence). The same cells hold the same positions on both sides,
+ * sequence's next position. A cell holds a position of one sequence, or of several that share it
+ * ({@link #share}, llama.cpp's {@code seq_cp}: a common prefix, such as a system prompt, kept once); only a
+ * cell of one sequence is reused for chunked layers, as in llama.cpp. The same cells hold the same
+ * positions on both sides,
  * so attention sums the same keys in the same order. Where a position goes is decided here, in
  * {@link #place}: paging (fixed-size pages and a block table) replaces this, not the model code.
  */
@@ -23,21 +25,26 @@ final class KvCells {
     /** Tokens per chunk; 0 for global layers, whose cells are never reused while they hold a position. */
     final int chunk;
     private final long[] positionOfCell;   // -1: empty
-    private final int[] sequenceOfCell;    // -1: empty
+    private final long[] sequencesOfCell;  // a bit per sequence holding the cell's position; 0: empty
     private final int sequences;           // sequence ids are 0 .. sequences - 1
     private int head;                      // where the search for the next batch's cells starts
     private int used;                      // cells holding a position
     private int usedEnd;                   // one past the last cell holding a position
     private int[] lastPlaced = new int[0];
 
+    /** The most sequences a cache can hold: a cell's sequences are the bits of a long. */
+    static final int MAX_SEQUENCES = Long.SIZE;
+
     KvCells(int count, int chunk, int sequences) {
+        if (sequences < 1 || sequences > MAX_SEQUENCES) {
+            throw new IllegalArgumentException("a cache holds 1 to " + MAX_SEQUENCES + " sequences, not " + sequences);
+        }
         this.count = count;
         this.chunk = chunk;
         this.sequences = sequences;
         this.positionOfCell = new long[count];
-        this.sequenceOfCell = new int[count];
+        this.sequencesOfCell = new long[count];
         Arrays.fill(positionOfCell, -1);
-        Arrays.fill(sequenceOfCell, -1);
     }
 
     /** {@code cells} rounded up to whole blocks. */
@@ -78,12 +85,12 @@ final class KvCells {
         for (int i = 0; i < n; i++) {
             int c = cells[i];
             if (positionOfCell[c] >= 0) {
-                int holder = sequenceOfCell[c];
+                int holder = Long.numberOfTrailingZeros(sequencesOfCell[c]);   // a reused cell has one
                 newestOverwritten[holder] = Math.max(newestOverwritten[holder], positionOfCell[c]);
                 used--;
             }
             positionOfCell[c] = positions[i];
-            sequenceOfCell[c] = sequenceOfToken[i];
+            sequencesOfCell[c] = 1L << sequenceOfToken[i];
             used++;
             usedEnd = Math.max(usedEnd, c + 1);
         }
@@ -103,8 +110,9 @@ final class KvCells {
     private long[] nextPositions() {
         long[] next = new long[sequences];
         for (int c = 0; c < usedEnd; c++) {
-            if (sequenceOfCell[c] >= 0) {
-                next[sequenceOfCell[c]] = Math.max(next[sequenceOfCell[c]], positionOfCell[c] + 1);
+            for (long bits = sequencesOfCell[c]; bits != 0; bits &= bits - 1) {
+                int s = Long.numberOfTrailingZeros(bits);
+                next[s] = Math.max(next[s], positionOfCell[c] + 1);
             }
         }
         return next;
@@ -116,8 +124,11 @@ final class KvCells {
         if (held < 0) {
             return true;
         }
-        long next = nextOfSequence[sequenceOfCell[cell]];
-        return chunk > 0 && held < next / chunk * chunk;
+        if (chunk == 0 || Long.bitCount(sequencesOfCell[cell]) != 1) {
+            return false;
+        }
+        long next = nextOfSequence[Long.numberOfTrailingZeros(sequencesOfCell[cell])];
+        return held < next / chunk * chunk;
     }
 
     /** The cells the last {@link #place} filled, in batch order. */
@@ -130,9 +141,14 @@ final class KvCells {
         return positionOfCell[cell];
     }
 
-    /** The sequence whose position cell {@code cell} holds, or -1 when it is empty. */
-    int sequenceIn(int cell) {
-        return sequenceOfCell[cell];
+    /** Whether cell {@code cell} holds a position of {@code sequence}. */
+    boolean holds(int cell, int sequence) {
+        return (sequencesOfCell[cell] & (1L << sequence)) != 0;
+    }
+
+    /** How many cells hold a position, however many sequences share each. */
+    int usedCells() {
+        return used;
     }
 
     /** How many leading cells attention looks at: those up to the last one in use, padded. */
@@ -144,7 +160,7 @@ final class KvCells {
     long minPosition(int sequence) {
         long min = Long.MAX_VALUE;
         for (int c = 0; c < usedEnd; c++) {
-            if (sequenceOfCell[c] == sequence) {
+            if (holds(c, sequence)) {
                 min = Math.min(min, positionOfCell[c]);
             }
         }
@@ -152,17 +168,19 @@ final class KvCells {
     }
 
     /**
-     * Forgets the positions of {@code sequence} that {@code removed} accepts; the search then starts at
-     * the first freed cell, if earlier.
+     * Forgets the positions of {@code sequence} that {@code removed} accepts; a cell no other sequence
+     * shares is freed, and the search then starts at the first freed cell, if earlier.
      */
     void removeWhere(int sequence, LongPredicate removed) {
         int firstFreed = count;
         for (int c = 0; c < usedEnd; c++) {
-            if (sequenceOfCell[c] == sequence && removed.test(positionOfCell[c])) {
-                positionOfCell[c] = -1;
-                sequenceOfCell[c] = -1;
-                used--;
-                firstFreed = Math.min(firstFreed, c);
+            if (holds(c, sequence) && removed.test(positionOfCell[c])) {
+                sequencesOfCell[c] &= ~(1L << sequence);
+                if (sequencesOfCell[c] == 0) {
+                    positionOfCell[c] = -1;
+                    used--;
+                    firstFreed = Math.min(firstFreed, c);
+                }
             }
         }
         while (usedEnd > 0 && positionOfCell[usedEnd - 1] < 0) {
@@ -173,10 +191,25 @@ final class KvCells {
         }
     }
 
+    /**
+     * Lets {@code to} share the cells of {@code from}'s positions before {@code end}, without copying
+     * keys or values (llama.cpp's {@code seq_cp} in a unified cache); returns how many cells.
+     */
+    int share(int from, int to, long end) {
+        int shared = 0;
+        for (int c = 0; c < usedEnd; c++) {
+            if (holds(c, from) && positionOfCell[c] < end) {
+                sequencesOfCell[c] |= 1L << to;
+                shared++;
+            }
+        }
+        return shared;
+    }
+
     /** Forgets every sequence: the next batch starts at cell 0. */
     void clear() {
         Arrays.fill(positionOfCell, -1);
-        Arrays.fill(sequenceOfCell, -1);
+        Arrays.fill(sequencesOfCell, 0);
         head = 0;
         used = 0;
         usedEnd = 0;

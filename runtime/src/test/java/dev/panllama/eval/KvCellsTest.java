@@ -7,7 +7,9 @@ import java.util.stream.LongStream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Where the cache puts positions, as llama.cpp's slot search ({@code llama_kv_cache::find_slot},
@@ -128,10 +130,11 @@ class KvCellsTest {
         KvCells cells = new KvCells(512, 0, 2);
         assertArrayEquals(range(0, 5), cells.place(new int[] {0, 0, 0, 1, 1}, new long[] {0, 1, 2, 0, 1}));
         assertArrayEquals(new int[] {5}, place(cells, 1, 2, 1));
-        assertEquals(1, cells.sequenceIn(4));
+        assertTrue(cells.holds(4, 1));
         assertEquals(1, cells.positionIn(4));
         cells.removeWhere(0, p -> true);
-        assertEquals(-1, cells.sequenceIn(0));
+        assertFalse(cells.holds(0, 0));
+        assertEquals(-1, cells.positionIn(0));
         assertEquals(0, cells.minPosition(1), "the other sequence keeps its positions");
         // The search starts again at the first freed cell, 0.
         assertArrayEquals(range(0, 2), place(cells, 1, 3, 2));
@@ -153,9 +156,36 @@ class KvCellsTest {
         // may go, sequence 0's 4 and 5 (cells 4, 5) may not.
         assertArrayEquals(new int[] {6, 7, 0}, place(cells, 1, 6, 3));
         assertEquals(4, cells.positionIn(4));
-        assertEquals(0, cells.sequenceIn(5));
+        assertTrue(cells.holds(5, 0));
         // At 9 (chunk 8..11) sequence 1's 3..7 (cells 1, 2, 3, 6, 7) may go, its 8 and sequence 0's 4, 5 not.
         assertThrows(IllegalStateException.class, () -> place(cells, 1, 9, 6));
         assertArrayEquals(new int[] {1, 2, 3, 6, 7}, place(cells, 1, 9, 5));
+    }
+
+    @Test
+    void sharedCellsAreKeptOnceAndFreedWithTheirLastSequence() {
+        KvCells cells = new KvCells(512, 0, 3);
+        place(cells, 0, 0, 10);                       // a system prompt of 10 positions, cells 0..9
+        assertEquals(6, cells.share(0, 1, 6), "positions 0..5 of sequence 0 are sequence 1's too");
+        assertEquals(10, cells.usedCells(), "no cell is taken by sharing");
+        assertTrue(cells.holds(5, 1));
+        assertFalse(cells.holds(6, 1));
+        assertArrayEquals(range(10, 3), place(cells, 1, 6, 3));
+        cells.removeWhere(0, p -> true);
+        assertEquals(9, cells.usedCells(), "the shared cells stay for sequence 1, sequence 0's own go");
+        assertEquals(0, cells.minPosition(1));
+        cells.removeWhere(1, p -> true);
+        assertEquals(0, cells.usedCells());
+    }
+
+    @Test
+    void aChunkedCellTwoSequencesShareIsNotReused() {
+        KvCells cells = new KvCells(4, 2, 2);
+        place(cells, 0, 0, 4);                        // cells 0..3
+        cells.share(0, 1, 4);
+        // Both sequences are at 4, past the chunks of positions 0..3, but shared cells are never reused.
+        assertThrows(IllegalStateException.class, () -> place(cells, 0, 4, 1));
+        cells.removeWhere(1, p -> true);
+        assertArrayEquals(new int[] {0}, place(cells, 0, 4, 1));
     }
 }

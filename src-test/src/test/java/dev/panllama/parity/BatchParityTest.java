@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code n_seq_max}), with the settings of {@link ModelParityTest}. Sequence 0 starts with a prompt
  * spanning three micro-batches; sequence 1's prompt joins while 0 decodes, in micro-batches that mix
  * the two; sequence 2's joins later; sequence 0 is removed and its id reopened with a new prompt; sequence
- * 1 goes back to a chunk boundary and continues with other tokens. With a chunk of 32 tokens, the
+ * 1 goes back to a chunk boundary and continues with other tokens; sequence 2 leaves and its id starts
+ * again from sequence 0's first 32 positions, shared (llama.cpp's {@code seq_cp}). With a chunk of 32 tokens, the
  * chunked layers' 256 cells ({@code 32 * 3 + 64}, padded) are reused across sequences well before the
  * end. Every logit row must match the reference's within the suite's tolerances and, on the CPU,
  * where both sides put the same positions in the same cells and run the same kernels, within 1e-5.
@@ -136,6 +137,12 @@ class BatchParityTest {
             steps.add(decode(all(0, source.take(1)), all(1, source.take(1)), all(2, source.take(1))));
         }
         steps.add(decode(all(1, source.take(20)), all(2, source.take(1))));
+        steps.add(new Step.Keep(2, 0));                                    // sequence 2 leaves; its id takes
+        steps.add(new Step.Share(0, 2, 32));                               // sequence 0's first chunk, shared
+        steps.add(decode(all(2, source.take(10)), all(0, source.take(1))));
+        for (int i = 0; i < 3; i++) {
+            steps.add(decode(all(0, source.take(1)), all(1, source.take(1)), all(2, source.take(1))));
+        }
         return steps;
     }
 
@@ -187,12 +194,38 @@ class BatchParityTest {
                         }
                     }
                 }
+                case Step.Share share -> {
+                    if (!evaluator.isOpen(share.to())) {
+                        evaluator.open(share.to());
+                    }
+                    long cells = evaluator.cellsInUse();
+                    assertTrue(evaluator.sharePrefix(share.from(), share.to(), share.length()), "the cache shares " + share);
+                    assertEquals(cells, evaluator.cellsInUse(), "sharing takes no cell");
+                }
                 case Step.Keep keep when keep.position() == 0 -> evaluator.remove(keep.sequence());
                 case Step.Keep keep -> assertEquals(keep.position(), evaluator.keep(keep.sequence(), keep.position()),
                         "the cache keeps a chunk boundary");
             }
         }
         return rows;
+    }
+
+    /** The tokens {@code sequence} holds just before {@code until}, from the steps before it (one sequence's own, no sharing). */
+    private static int[] tokensOf(List<Step> steps, int sequence, Step until) {
+        List<Integer> tokens = new ArrayList<>();
+        for (Step step : steps) {
+            if (step == until) {
+                break;
+            }
+            switch (step) {
+                case Step.Decode decode -> decode.entries().stream().filter(e -> e.sequence() == sequence)
+                        .forEach(e -> Arrays.stream(e.tokens()).forEach(tokens::add));
+                case Step.Keep keep when keep.sequence() == sequence -> tokens.subList(keep.position(), tokens.size()).clear();
+                case Step.Keep keep -> { }
+                case Step.Share share -> assertTrue(share.to() != sequence, "a shared sequence's tokens come from its source");
+            }
+        }
+        return tokens.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /** The logits of {@code sequence}'s part of the steps, run alone. */
@@ -202,6 +235,9 @@ class BatchParityTest {
             switch (step) {
                 case Step.Decode decode -> decode.entries().stream().filter(e -> e.sequence() == sequence)
                         .forEach(e -> rows.addAll(Arrays.asList(evaluator.evaluate(e.tokens(), e.firstOutput()))));
+                case Step.Share share when share.to() == sequence ->
+                        evaluator.evaluate(Arrays.copyOf(tokensOf(steps, share.from(), step), share.length()), share.length());
+                case Step.Share share -> { }
                 case Step.Keep keep when keep.sequence() != sequence -> { }
                 case Step.Keep keep when keep.position() == 0 -> evaluator.reset();
                 case Step.Keep keep -> assertEquals(keep.position(), evaluator.keep(keep.position()));

@@ -175,6 +175,10 @@ public final class Reference {
         /** Forgets a sequence's positions from {@code position} on (0: the whole sequence). */
         record Keep(int sequence, int position) implements Step {
         }
+
+        /** Sequence {@code to}, empty, shares the first {@code length} positions of {@code from}. */
+        record Share(int from, int to, int length) implements Step {
+        }
     }
 
     /**
@@ -197,6 +201,7 @@ public final class Reference {
                     }
                 }
                 case Step.Keep keep -> script.addAll(List.of(ReferenceMain.STEP_KEEP, keep.sequence(), keep.position()));
+                case Step.Share share -> script.addAll(List.of(ReferenceMain.STEP_SHARE, share.from(), share.to(), share.length()));
             }
         }
         Path in = Files.createTempFile(workDir, "script", ".bin");

@@ -56,7 +56,9 @@ import java.util.Map;
  *                                                             tokens at its sequence's next positions, logits of its tokens
  *                                                             FIRST_OUTPUT.. (written to OUT in batch order, float32);
  *                                                             {@value #STEP_KEEP} SEQUENCE POSITION: forget the sequence's
- *                                                             positions from POSITION on (llama_memory_seq_rm)
+ *                                                             positions from POSITION on (llama_memory_seq_rm);
+ *                                                             {@value #STEP_SHARE} FROM TO LENGTH: sequence TO shares FROM's
+ *                                                             first LENGTH positions (llama_memory_seq_cp)
  * </pre>
  * {@code logits} and {@code generate} take, after their arguments, llama.cpp's offloading options:
  * {@code --rpc=HOST:PORT[,...]}, {@code --ngl=N}, {@code --ot=PATTERN=BUFFER} (repeated),
@@ -74,6 +76,7 @@ public final class ReferenceMain {
     private static final int GGML_TYPE_F16 = 1;
     static final int STEP_DECODE = 1;
     static final int STEP_KEEP = 2;
+    static final int STEP_SHARE = 3;
 
     private ReferenceMain() {
     }
@@ -358,6 +361,11 @@ public final class ReferenceMain {
                     at += 2;
                     continue;
                 }
+                if (step == STEP_SHARE) {
+                    Llama.llama_memory_seq_cp(memory, script[at], script[at + 1], 0, script[at + 2]);
+                    at += 3;
+                    continue;
+                }
                 if (step != STEP_DECODE) {
                     throw new IllegalArgumentException("unknown step " + step);
                 }
@@ -396,8 +404,9 @@ public final class ReferenceMain {
     private static int largestDecode(int[] script) {
         int largest = 1;
         for (int at = 0; at < script.length; ) {
-            if (script[at++] == STEP_KEEP) {
-                at += 2;
+            int step = script[at++];
+            if (step == STEP_KEEP || step == STEP_SHARE) {
+                at += step == STEP_KEEP ? 2 : 3;
                 continue;
             }
             int entries = script[at++];
