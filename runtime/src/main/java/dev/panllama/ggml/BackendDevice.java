@@ -55,9 +55,12 @@ public final class BackendDevice {
                 .orElseThrow(() -> new IllegalStateException("the ggml libraries loaded without a CPU backend"));
     }
 
-    /** The device panllama computes on by default: the first GPU where one is present, else the CPU. */
+    /**
+     * The device panllama computes on by default: the first GPU of this machine where one is present,
+     * else the CPU. Never an RPC server's device, which a process uses only where asked to (--rpc).
+     */
     public static BackendDevice preferred() {
-        Optional<BackendDevice> gpu = all().stream().filter(d -> d.kind() == Kind.GPU).findFirst();
+        Optional<BackendDevice> gpu = all().stream().filter(d -> d.kind() == Kind.GPU && !d.isRpc()).findFirst();
         return gpu.orElseGet(BackendDevice::cpu);
     }
 

@@ -52,15 +52,12 @@ class RpcFitTest {
     static void setUp() throws IOException, InterruptedException {
         work = Files.createTempDirectory("panllama-fit");
         reference = new Reference(work);
-        server = RpcServerProcess.start(work.resolve("rpc-server.log"), THREADS);
+        server = RpcServerProcess.shared();
         prompt = SampleText.prose(11, 120);
     }
 
     @AfterAll
     static void cleanUp() throws IOException, InterruptedException {
-        if (server != null) {
-            server.close();
-        }
         try (Stream<Path> files = Files.walk(work)) {
             files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }

@@ -56,15 +56,12 @@ class RpcOffloadParityTest {
         work = Files.createTempDirectory("panllama-rpc");
         reference = new Reference(work);
         prompt = SampleText.prose(7, 90);
-        server = RpcServerProcess.start(work.resolve("rpc-server.log"), THREADS);
+        server = RpcServerProcess.shared();
         endpoint = server.endpoint();
     }
 
     @AfterAll
     static void cleanUp() throws IOException, InterruptedException {
-        if (server != null) {
-            server.close();
-        }
         try (Stream<Path> files = Files.walk(work)) {
             files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
         }

@@ -40,6 +40,24 @@ public final class RpcServerProcess implements AutoCloseable {
         return server;
     }
 
+    private static RpcServerProcess shared;
+
+    /**
+     * The server the test classes of this JVM share, started on first use and stopped when the JVM
+     * exits. Shared because ggml keeps every RPC device a process connects to registered for good, and
+     * asks it questions (its memory) whenever devices are listed: a server stopped after one test class
+     * would make ggml abort in a later one.
+     */
+    static synchronized RpcServerProcess shared() throws IOException, InterruptedException {
+        if (shared == null) {
+            Path log = Files.createTempFile("panllama-rpc-server", ".log");
+            RpcServerProcess started = start(log, 2);
+            Runtime.getRuntime().addShutdownHook(new Thread(started.process::destroyForcibly));
+            shared = started;
+        }
+        return shared;
+    }
+
     /** {@code HOST:PORT}, as {@code --rpc} takes it. */
     public String endpoint() {
         return endpoint;
