@@ -13,6 +13,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -49,7 +50,7 @@ class SessionEndToEndTest {
     private static Run generate(Path cache, String... more) throws IOException, InterruptedException {
         String[] args = {"generate", "-m", model.toString(), "-p", PROMPT, "-n", "10", "--greedy", "--json", "-t", "2", "-c", "512",
                 "--prompt-cache", cache.toString()};
-        String[] all = java.util.Arrays.copyOf(args, args.length + more.length);
+        String[] all = Arrays.copyOf(args, args.length + more.length);
         System.arraycopy(more, 0, all, args.length, more.length);
         return PanllamaProcess.run(temp, "", all);
     }
@@ -121,7 +122,7 @@ class SessionEndToEndTest {
         assertArrayEquals(bytes, Files.readAllBytes(flipped), "a refused cache is left as it was");
 
         Path truncated = temp.resolve("truncated.cache");
-        Files.write(truncated, java.util.Arrays.copyOf(bytes, bytes.length / 2));
+        Files.write(truncated, Arrays.copyOf(bytes, bytes.length / 2));
         PanllamaProcess.assertFails(generate(truncated), "is truncated");
 
         PanllamaProcess.assertFails(chat("/load " + cache + "\nHello\n", otherModel), "was saved with another model: session.gguf");
