@@ -5,7 +5,6 @@ import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.chat.ChatFormat;
-import dev.panllama.chat.Message;
 import dev.panllama.model.demo.DemoModel;
 import org.jline.reader.EndOfFileException;
 import org.jline.reader.LineReader;
@@ -23,9 +22,7 @@ import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -55,8 +52,8 @@ final class ChatCommand extends Subcommand {
             /help            this list
             /reset           forget the conversation (the system prompt stays)
             /system TEXT     set the system prompt
-            /save FILE       save the conversation
-            /load FILE       load a conversation saved with /save
+            /save FILE       save the conversation and its KV cache
+            /load FILE       continue a conversation saved with /save (same model)
             /stats           speed of the last reply
             /exit            leave (Ctrl-D does too)
             End a line with \\ to continue on the next; Ctrl-C stops a reply.""";
@@ -102,8 +99,13 @@ final class ChatCommand extends Subcommand {
                 } catch (EndOfFileException e) {
                     return;
                 }
-                if (!session.handle(message)) {
-                    return;
+                try {
+                    if (!session.handle(message)) {
+                        return;
+                    }
+                } catch (IllegalArgumentException | UncheckedIOException e) {
+                    // A mistyped /load must not end the conversation at hand.
+                    session.err.println("panllama: " + e.getMessage());
                 }
             }
         }
@@ -192,13 +194,13 @@ final class ChatCommand extends Subcommand {
                 }
                 case "/save" -> {
                     requireArgument(argument, "/save FILE");
-                    Conversations.save(Path.of(argument), chat.messages());
-                    err.println("[saved " + chat.messages().size() + " messages to " + argument + "]");
+                    chat.save(Path.of(argument));
+                    err.println("[saved " + chat.messages().size() + " messages and " + chat.cachedTokens() + " tokens to " + argument + "]");
                 }
                 case "/load" -> {
                     requireArgument(argument, "/load FILE");
-                    chat.load(Conversations.load(Path.of(argument)));
-                    err.println("[loaded " + chat.messages().size() + " messages]");
+                    int tokens = chat.load(Path.of(argument));
+                    err.println("[loaded " + chat.messages().size() + " messages and " + tokens + " tokens]");
                 }
                 case "/stats" -> err.println(last == null ? "[no reply yet]" : stats(last));
                 default -> err.println("unknown command " + parts[0] + "; /help lists them");
@@ -215,54 +217,6 @@ final class ChatCommand extends Subcommand {
         private static String stats(Generation g) {
             return "[prompt " + Units.tokens(g.promptTokens(), g.promptTokensPerSecond())
                     + " | reply " + Units.tokens(g.generatedIds().length, g.generatedTokensPerSecond()) + "]";
-        }
-    }
-
-    /** Saved conversations: one message per line, {@code role<TAB>content}, with \\n, \\t and \\\\ escaped. */
-    static final class Conversations {
-        private Conversations() {
-        }
-
-        static void save(Path file, List<Message> messages) {
-            List<String> lines = new ArrayList<>();
-            for (Message message : messages) {
-                lines.add(message.role() + "\t" + message.content().replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t"));
-            }
-            try {
-                Files.write(file, lines, StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot save to " + file + ": " + e.getMessage(), e);
-            }
-        }
-
-        static List<Message> load(Path file) {
-            List<Message> messages = new ArrayList<>();
-            try {
-                for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-                    int tab = line.indexOf('\t');
-                    if (tab < 1) {
-                        throw new IllegalArgumentException(file + " is not a saved conversation (line: " + line + ")");
-                    }
-                    messages.add(new Message(line.substring(0, tab), unescape(line.substring(tab + 1))));
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot load " + file + ": " + e.getMessage(), e);
-            }
-            return messages;
-        }
-
-        private static String unescape(String text) {
-            StringBuilder out = new StringBuilder();
-            for (int i = 0; i < text.length(); i++) {
-                char c = text.charAt(i);
-                if (c == '\\' && i + 1 < text.length()) {
-                    char n = text.charAt(++i);
-                    out.append(n == 'n' ? '\n' : n == 't' ? '\t' : n);
-                } else {
-                    out.append(c);
-                }
-            }
-            return out.toString();
         }
     }
 }

@@ -15,6 +15,10 @@ import java.util.stream.Stream;
  * {@code send} adds the user's message, generates the reply and adds it too. The KV cache keeps the
  * conversation between turns: a new turn evaluates only what the last one did not.
  *
+ * <p>{@link #save} writes the conversation and its KV cache to a file and {@link #load(java.nio.file.Path)}
+ * takes them back, in this process or another, so that the conversation continues without evaluating
+ * it again.
+ *
  * <p>One thread at a time; {@link #cancel()} may be called from any thread to stop the reply being
  * generated (it ends with {@link Generation.StopReason#CANCELLED}, keeping what was said so far).
  */
@@ -57,11 +61,25 @@ public final class Chat extends Session {
         generator.reset();
     }
 
-    /** Replaces the conversation with {@code history} (for example one saved earlier). */
+    /**
+     * Replaces the conversation with {@code history}, whose tokens the next {@code send} evaluates;
+     * {@link #load(java.nio.file.Path)} restores a saved session with its KV cache instead.
+     */
     public void load(List<Message> history) {
         checkOpen();
         messages.clear();
         messages.addAll(history);
+    }
+
+    @Override
+    List<Message> savedMessages() {
+        return messages;
+    }
+
+    @Override
+    void loadedMessages(List<Message> saved) {
+        messages.clear();
+        messages.addAll(saved);
     }
 
     /** Sends {@code text} and returns the whole reply. */

@@ -8,6 +8,7 @@ import dev.panllama.gguf.GgufMetadata;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.eval.MemoryMeasure;
 import dev.panllama.gguf.GgufFile;
+import dev.panllama.gguf.GgufFingerprint;
 import dev.panllama.model.Architecture;
 import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
@@ -236,6 +237,17 @@ public final class LlamaModel implements AutoCloseable {
         Evaluator evaluator = new Evaluator(model, contextLength, options.batchSize(), options.cacheType());
         sessions.add(evaluator);
         return evaluator;
+    }
+
+    /** What tells this model's file from another's: sessions saved with it carry it. */
+    GgufFingerprint fingerprint() {
+        checkOpen();
+        return model.fingerprint();
+    }
+
+    /** The model file's name, for messages. */
+    String fileName() {
+        return model.path().getFileName().toString();
     }
 
     void forget(AutoCloseable session) {

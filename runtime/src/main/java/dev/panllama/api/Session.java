@@ -1,7 +1,11 @@
 package dev.panllama.api;
 
+import dev.panllama.bindings.NativePin;
+import dev.panllama.chat.Message;
 import dev.panllama.eval.Evaluator;
 
+import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -31,6 +35,56 @@ abstract sealed class Session implements AutoCloseable permits Chat, Completion 
     public long cachedTokens() {
         checkOpen();
         return evaluator.position();
+    }
+
+    /** The tokens this session's KV cache holds, in order. */
+    public int[] cachedIds() {
+        checkOpen();
+        return evaluator.tokens();
+    }
+
+    /**
+     * Saves what this session's KV cache holds (and a chat's messages) to {@code file}, so that
+     * {@link #load} continues from it later, in this process or another, without evaluating those
+     * tokens again. The file is written beside {@code file} and moved over it once complete.
+     *
+     * @throws java.io.UncheckedIOException when it cannot be written; an existing file is then untouched
+     */
+    public void save(Path file) {
+        checkOpen();
+        SessionFile.write(file, new SessionFile.Contents(NativePin.current(), model.fileName(), model.fingerprint(),
+                savedMessages(), evaluator.save()));
+    }
+
+    /**
+     * Replaces what this session holds with a file {@link #save} wrote for the same model file and
+     * ggml pin; returns how many tokens its cache then holds. A next prompt that starts with them
+     * evaluates only the rest.
+     *
+     * @throws SessionFileException when the file is missing, not a session, truncated, damaged, saved
+     *                              with another model or pin (the session is then untouched), or holds
+     *                              more than this context takes (the cache is then empty)
+     */
+    public int load(Path file) {
+        checkOpen();
+        SessionFile.Contents contents = SessionFile.read(file);
+        SessionFile.requireMadeFor(file, contents, NativePin.current(), model.fileName(), model.fingerprint());
+        try {
+            evaluator.restore(contents.state());
+        } catch (IllegalArgumentException e) {
+            throw new SessionFileException(file + " cannot be restored here: " + e.getMessage(), e);
+        }
+        loadedMessages(contents.messages());
+        return contents.state().tokens().length;
+    }
+
+    /** The messages a saved session carries: a chat's conversation, none for a completion. */
+    List<Message> savedMessages() {
+        return List.of();
+    }
+
+    /** Takes the messages of a loaded session. */
+    void loadedMessages(List<Message> messages) {
     }
 
     void checkOpen() {

@@ -121,6 +121,12 @@ public final class BatchEvaluator implements AutoCloseable {
         return cache.length(sequence);
     }
 
+    /** The tokens {@code sequence} holds, in order. */
+    public int[] tokens(int sequence) {
+        requireOpen(sequence);
+        return Arrays.copyOf(tokensOf[sequence], Math.toIntExact(cache.length(sequence)));
+    }
+
     /** How many more tokens the context takes, in all sequences together. */
     public long room() {
         return cache.room();
@@ -178,6 +184,26 @@ public final class BatchEvaluator implements AutoCloseable {
             common++;
         }
         return (int) keep(sequence, common);
+    }
+
+    /** What {@code sequence} holds (its tokens, cells and their keys and values), for {@link #restore}. */
+    public SequenceState save(int sequence) {
+        requireOpen(sequence);
+        model.checkOpen();
+        return cache.save(sequence, tokens(sequence));
+    }
+
+    /**
+     * Gives the open, empty {@code sequence} the tokens and cache rows of a {@link #save}, from this
+     * evaluator or another of the same model: it continues as the saved sequence would have.
+     *
+     * @throws IllegalArgumentException when the state does not fit this cache (its type, shape or room)
+     */
+    public void restore(int sequence, SequenceState state) {
+        requireOpen(sequence);
+        model.checkOpen();
+        cache.restore(sequence, state);
+        tokensOf[sequence] = state.tokens().clone();
     }
 
     /**

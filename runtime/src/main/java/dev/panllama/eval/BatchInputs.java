@@ -60,7 +60,9 @@ final class BatchInputs implements GraphInputs {
         tokens = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_tokens"));
         positions = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_pos"));
         outputRows = ctx.input(ctx.newTensor(GgmlType.I32, shape.outputs()).name("out_ids"));
-        temperature = config.temperatureTuning().isPresent()
+        // Only where a NoPE layer reads it: an input no op reads gets no memory, and could not be written.
+        boolean nopeLayers = java.util.stream.IntStream.range(0, config.plan().count()).anyMatch(l -> !config.plan().usesRope(l));
+        temperature = config.temperatureTuning().isPresent() && nopeLayers
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
         global = group(ctx, cache.globalCells(), shape.globalCells(), n);
         chunked = config.plan().hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n) : null;

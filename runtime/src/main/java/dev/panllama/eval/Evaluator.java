@@ -37,6 +37,11 @@ public final class Evaluator implements AutoCloseable {
         return batch.position(SEQUENCE);
     }
 
+    /** The tokens the sequence holds, in order. */
+    public int[] tokens() {
+        return batch.tokens(SEQUENCE);
+    }
+
     /** How many more tokens the context takes. */
     public long room() {
         return batch.room();
@@ -62,6 +67,23 @@ public final class Evaluator implements AutoCloseable {
     /** Keeps the longest start of the sequence that {@code prompt} shares, as {@link #keep} can; returns its length. */
     public int keepCommonPrefix(int[] prompt) {
         return batch.keepCommonPrefix(SEQUENCE, prompt);
+    }
+
+    /** What the sequence holds (its tokens, cells and their keys and values), for {@link #restore}. */
+    public SequenceState save() {
+        return batch.save(SEQUENCE);
+    }
+
+    /**
+     * Replaces the sequence with a {@link #save}d one, of this evaluator or another of the same model:
+     * it continues as the saved sequence would have, without evaluating its tokens again.
+     *
+     * @throws IllegalArgumentException when the state does not fit this cache (its type, shape or room);
+     *                                  the sequence is then empty
+     */
+    public void restore(SequenceState state) {
+        batch.clear();
+        batch.restore(SEQUENCE, state);
     }
 
     /**

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.function.IntFunction;
 
@@ -28,6 +29,7 @@ import java.util.function.IntFunction;
 final class KvCache implements AutoCloseable {
 
     private final LayerPlan plan;
+    private final GgmlType type;
     private final List<GgmlContext> contexts = new ArrayList<>();   // one per buffer type
     private final Tensor[] keys;     // [n_head_kv * head, cells] per layer
     private final Tensor[] values;   // [n_head_kv * head, cells] per layer
@@ -50,6 +52,7 @@ final class KvCache implements AutoCloseable {
     KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
             int sequences, GgmlType type, boolean memory) {
         this.plan = plan;
+        this.type = type;
         this.contextLength = contextLength;
         this.lengthOf = new long[sequences];
         int contextCells = KvCells.padded(contextLength);
@@ -199,6 +202,160 @@ final class KvCache implements AutoCloseable {
     /** How many cells hold keys and values, however many sequences share each: the context in use. */
     int usedCells() {
         return global.usedCells();
+    }
+
+    /** What {@code sequence} holds, with its {@code tokens}: its cells and every layer's key and value rows in them. */
+    SequenceState save(int sequence, int[] tokens) {
+        SequenceState.CellLayout globalLayout = layoutOf(global, sequence);
+        SequenceState.CellLayout chunkedLayout = layoutOf(chunked, sequence);
+        byte[][] keyRows = new byte[plan.count()][];
+        byte[][] valueRows = new byte[plan.count()][];
+        for (int layer = 0; layer < plan.count(); layer++) {
+            int[] cells = (plan.isChunked(layer) ? chunkedLayout : globalLayout).cells();
+            keyRows[layer] = readRows(keys[layer], cells);
+            valueRows[layer] = readRows(values[layer], cells);
+        }
+        return new SequenceState(tokens, type, keys[0].nb(1), plan.chunkSize(), globalLayout, chunkedLayout, keyRows, valueRows);
+    }
+
+    private static SequenceState.CellLayout layoutOf(KvCells cells, int sequence) {
+        int[] held = cells.cellsOf(sequence);
+        long[] positions = new long[held.length];
+        for (int i = 0; i < held.length; i++) {
+            positions[i] = cells.positionIn(held[i]);
+        }
+        return new SequenceState.CellLayout(cells.count, cells.head(), held, positions);
+    }
+
+    /**
+     * Gives the empty {@code sequence} what {@code state} holds. Where this cache has the saved cells and
+     * they are free, the positions go back into the same cells, and the logits that follow are the
+     * uninterrupted run's; otherwise into the first free cells, in order, where attention adds the same
+     * keys in another order (a chunked group too small for all the saved positions keeps the newest, as
+     * long as they cover the chunk the next position looks at).
+     *
+     * @throws IllegalArgumentException when the state does not fit this cache: another type, shape or
+     *                                  chunk size, or more tokens than there is room for
+     */
+    void restore(int sequence, SequenceState state) {
+        if (lengthOf[sequence] != 0) {
+            throw new IllegalStateException("sequence " + sequence + " is not empty");
+        }
+        if (state.cacheType() != type) {
+            throw new IllegalArgumentException("its KV cache is " + state.cacheType() + ", this one is " + type
+                    + " (-ctk " + state.cacheType().name().toLowerCase(Locale.ROOT) + " restores it)");
+        }
+        if (state.layers() != plan.count() || state.rowBytes() != keys[0].nb(1) || state.chunkSize() != plan.chunkSize()) {
+            throw new IllegalArgumentException("its KV cache has " + state.layers() + " layers of " + state.rowBytes()
+                    + "-byte rows and chunks of " + state.chunkSize() + ", this model's has " + plan.count() + " of "
+                    + keys[0].nb(1) + " and chunks of " + plan.chunkSize());
+        }
+        int length = state.tokens().length;
+        long[] globalPositions = state.global().positions();
+        for (int i = 0; i < length; i++) {
+            if (globalPositions[i] != i) {
+                throw new IllegalArgumentException("its global layers do not hold positions 0.." + (length - 1));
+            }
+        }
+        if (length > room()) {
+            throw new IllegalArgumentException("it holds " + length + " tokens, more than the " + room()
+                    + " this context of " + contextLength + " has room for");
+        }
+        SequenceState.CellLayout chunkedSaved = state.chunked();
+        // The chunked layers must keep the start of the chunk the next position attends to.
+        long chunkStart = plan.hasChunkedLayers() ? length / plan.chunkSize() * plan.chunkSize() : 0;
+        if (plan.hasChunkedLayers()) {
+            long[] saved = chunkedSaved.positions();
+            if (length > 0 && (saved.length == 0 || saved[saved.length - 1] != length - 1 || saved[0] > chunkStart)) {
+                throw new IllegalArgumentException("its chunked layers do not hold the positions the next token attends to");
+            }
+        }
+        for (int layer = 0; layer < plan.count(); layer++) {
+            long expected = keys[layer].nb(1) * (plan.isChunked(layer) ? chunkedSaved : state.global()).cells().length;
+            if (state.keys()[layer].length != expected || state.values()[layer].length != expected) {
+                throw new IllegalArgumentException("its layer " + layer + " has rows of other sizes than its cells take");
+            }
+        }
+        Placement globalPlacement = placement(global, state.global());
+        if (globalPlacement.cells().length < length) {
+            throw new IllegalArgumentException("this cache has too few free cells for its " + length + " tokens");
+        }
+        Placement chunkedPlacement = plan.hasChunkedLayers() ? placement(chunked, chunkedSaved) : Placement.NONE;
+        int chunkedKept = chunkedPlacement.cells().length;
+        if (plan.hasChunkedLayers() && length > 0 && (chunkedKept == 0
+                || chunkedSaved.positions()[chunkedSaved.positions().length - chunkedKept] > chunkStart)) {
+            throw new IllegalArgumentException("this cache's chunked layers have too few free cells for the chunk it holds");
+        }
+        for (int layer = 0; layer < plan.count(); layer++) {
+            boolean chunkedLayer = plan.isChunked(layer);
+            Placement placement = chunkedLayer ? chunkedPlacement : globalPlacement;
+            int savedCount = (chunkedLayer ? chunkedSaved : state.global()).cells().length;
+            writeRows(keys[layer], placement.cells(), state.keys()[layer], savedCount);
+            writeRows(values[layer], placement.cells(), state.values()[layer], savedCount);
+        }
+        global.restore(sequence, globalPlacement.cells(), lastOf(state.global().positions(), globalPlacement.cells().length),
+                globalPlacement.head());
+        if (plan.hasChunkedLayers()) {
+            chunked.restore(sequence, chunkedPlacement.cells(), lastOf(chunkedSaved.positions(), chunkedPlacement.cells().length),
+                    chunkedPlacement.head());
+        }
+        lengthOf[sequence] = length;
+    }
+
+    /**
+     * The cells a saved group's positions go to here, the same ones where this group has them and they
+     * are free, else the first free ones (the newest positions when there are fewer), and the head
+     * after them.
+     */
+    private record Placement(int[] cells, int head) {
+        static final Placement NONE = new Placement(new int[0], 0);
+    }
+
+    private static Placement placement(KvCells cells, SequenceState.CellLayout saved) {
+        // Cells past those in use are masked and skipped, so the same cells in a larger group add the same keys in the same order.
+        if (saved.head() <= cells.count && cells.areFree(saved.cells())) {
+            return new Placement(saved.cells(), saved.head());
+        }
+        int[] free = cells.firstFree(saved.cells().length);
+        return new Placement(free, free.length == 0 ? cells.head() : free[free.length - 1] + 1);
+    }
+
+    private static long[] lastOf(long[] positions, int count) {
+        return Arrays.copyOfRange(positions, positions.length - count, positions.length);
+    }
+
+    /** The rows of {@code cells}, one after another, read a run of neighbouring cells at a time. */
+    private static byte[] readRows(Tensor tensor, int[] cells) {
+        long rowBytes = tensor.nb(1);
+        byte[] rows = new byte[Math.toIntExact(rowBytes * cells.length)];
+        for (int from = 0; from < cells.length; ) {
+            int to = endOfRun(cells, from);
+            byte[] run = tensor.readBytes(cells[from] * rowBytes, Math.toIntExact((to - from) * rowBytes));
+            System.arraycopy(run, 0, rows, Math.toIntExact(from * rowBytes), run.length);
+            from = to;
+        }
+        return rows;
+    }
+
+    /** Writes the last {@code cells.length} of the {@code savedCount} rows in {@code rows} into {@code cells}. */
+    private static void writeRows(Tensor tensor, int[] cells, byte[] rows, int savedCount) {
+        long rowBytes = tensor.nb(1);
+        int skipped = savedCount - cells.length;
+        for (int from = 0; from < cells.length; ) {
+            int to = endOfRun(cells, from);
+            int offset = Math.toIntExact((skipped + from) * rowBytes);
+            tensor.writeBytes(cells[from] * rowBytes, Arrays.copyOfRange(rows, offset, offset + Math.toIntExact((to - from) * rowBytes)));
+            from = to;
+        }
+    }
+
+    /** One past the last index of the run of consecutive cells that starts at {@code from}. */
+    private static int endOfRun(int[] cells, int from) {
+        int to = from + 1;
+        while (to < cells.length && cells[to] == cells[to - 1] + 1) {
+            to++;
+        }
+        return to;
     }
 
     /** Forgets every sequence: the next batch starts at position 0 and cell 0. */

@@ -1,7 +1,9 @@
 package dev.panllama.eval;
 
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.function.LongPredicate;
+import java.util.stream.IntStream;
 
 /**
  * The cells of one group of layers (global or chunked), shared by every sequence, and which sequence's
@@ -204,6 +206,58 @@ final class KvCells {
             }
         }
         return shared;
+    }
+
+    /** Where the search for the next batch's cells starts. */
+    int head() {
+        return head;
+    }
+
+    /** The cells holding positions of {@code sequence}, in the order of those positions. */
+    int[] cellsOf(int sequence) {
+        return IntStream.range(0, usedEnd).boxed()
+                .filter(c -> holds(c, sequence))
+                .sorted(Comparator.comparingLong(c -> positionOfCell[c]))
+                .mapToInt(Integer::intValue).toArray();
+    }
+
+    /** Whether every one of {@code cells} exists here and holds nothing. */
+    boolean areFree(int[] cells) {
+        for (int c : cells) {
+            if (c < 0 || c >= count || positionOfCell[c] >= 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The first {@code n} empty cells from cell 0 on, or fewer when there are not that many. */
+    int[] firstFree(int n) {
+        int[] free = new int[n];
+        int found = 0;
+        for (int c = 0; c < count && found < n; c++) {
+            if (positionOfCell[c] < 0) {
+                free[found++] = c;
+            }
+        }
+        return Arrays.copyOf(free, found);
+    }
+
+    /**
+     * Puts {@code positions[i]} of {@code sequence} back into empty cell {@code cells[i]} (a saved
+     * sequence restored), the search for the next batch's cells then starting at {@code head}.
+     */
+    void restore(int sequence, int[] cells, long[] positions, int head) {
+        if (!areFree(cells)) {
+            throw new IllegalStateException("the cells to restore into are not all free");
+        }
+        for (int i = 0; i < cells.length; i++) {
+            positionOfCell[cells[i]] = positions[i];
+            sequencesOfCell[cells[i]] = 1L << sequence;
+            used++;
+            usedEnd = Math.max(usedEnd, cells[i] + 1);
+        }
+        this.head = head;
     }
 
     /** Forgets every sequence: the next batch starts at cell 0. */

@@ -88,6 +88,35 @@ public final class Tensor {
         Ggml.ggml_backend_tensor_set(handle, data, 0, byteSize());
     }
 
+    /**
+     * Copies {@code bytes.length} bytes of raw tensor data into the tensor from byte {@code offset} on,
+     * wherever its buffer lives (host or device memory).
+     */
+    public void writeBytes(long offset, byte[] bytes) {
+        requireByteRange(offset, bytes.length);
+        try (Arena scratch = Arena.ofConfined()) {
+            Ggml.ggml_backend_tensor_set(handle, scratch.allocateFrom(ValueLayout.JAVA_BYTE, bytes), offset, bytes.length);
+        }
+    }
+
+    /** {@code length} bytes of raw tensor data from byte {@code offset} on, copied out of whatever buffer holds them. */
+    public byte[] readBytes(long offset, int length) {
+        requireByteRange(offset, length);
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment data = scratch.allocate(Math.max(1, length));
+            Ggml.ggml_backend_tensor_get(handle, data, offset, length);
+            return data.asSlice(0, length).toArray(ValueLayout.JAVA_BYTE);
+        }
+    }
+
+    private void requireByteRange(long offset, long length) {
+        requireData();
+        if (offset < 0 || length < 0 || offset + length > byteSize()) {
+            throw new IllegalArgumentException("tensor " + name() + " has no bytes " + offset + ".." + (offset + length)
+                    + " (it has " + byteSize() + ")");
+        }
+    }
+
     /** Copies {@code values} into an I32 tensor, one value per element. */
     public void write(int[] values) {
         requireType(GgmlType.I32, values.length);

@@ -179,6 +179,11 @@ public final class GgufFile implements AutoCloseable {
         return dataOffsets.get(info.part()) + info.offset();
     }
 
+    /** Where the tensor data of part {@code part} starts: its header (metadata and tensor list) is what comes before. */
+    long dataOffset(int part) {
+        return dataOffsets.get(part);
+    }
+
     /** Total size of all parts in bytes. */
     public long fileBytes() {
         long total = 0;

@@ -3,6 +3,7 @@ package dev.panllama.model;
 import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.gguf.GgufFile;
+import dev.panllama.gguf.GgufFingerprint;
 import dev.panllama.gguf.GgufMetadata;
 import dev.panllama.placement.Offload;
 import dev.panllama.placement.WeightPlacement;
@@ -21,6 +22,7 @@ import java.util.function.DoubleConsumer;
 public final class Model implements AutoCloseable {
 
     private final GgufFile file;
+    private volatile GgufFingerprint fingerprint;
     private final Architecture architecture;
     private final ModelConfig config;
     private final List<Backend> backends;   // the offload devices' in order, the CPU's last
@@ -101,6 +103,22 @@ public final class Model implements AutoCloseable {
             file.close();
             throw e;
         }
+    }
+
+    /** The file the model was opened from (the first part of a split model). */
+    public Path path() {
+        return file.parts().getFirst();
+    }
+
+    /** What tells this model's file from another's (computed once, reading each tensor's first page). */
+    public GgufFingerprint fingerprint() {
+        checkOpen();
+        GgufFingerprint known = fingerprint;
+        if (known == null) {
+            known = GgufFingerprint.of(file);
+            fingerprint = known;
+        }
+        return known;
     }
 
     /** The device the model computes on: the first it offloads to, else the CPU. */

@@ -56,6 +56,19 @@ class EvaluatorTest {
         }
     }
 
+    /** Two layers, both with RoPE: no NoPE layer reads the attention temperature, so the graph has no such input. */
+    @Test
+    void aModelWithoutNopeLayersEvaluates() throws IOException {
+        Path twoLayers = temp.resolve("two-layers.gguf");
+        RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 12).withLayers(2),
+                UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), twoLayers);
+        try (Model m = Model.open(twoLayers, 2); Evaluator evaluator = new Evaluator(m, 64, 16)) {
+            assertTrue(m.config().plan().usesRope(0) && m.config().plan().usesRope(1));
+            float[] logits = evaluator.evaluate(new int[] {1, 2, 3}, 2)[0];
+            assertTrue(Float.isFinite(logits[0]));
+        }
+    }
+
     /** A reused graph must not reach ggml once the model's backends and weights are gone. */
     @Test
     void anEvaluatorUsedAfterItsModelIsClosedThrows() {
