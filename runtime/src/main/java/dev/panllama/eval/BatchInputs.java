@@ -47,7 +47,7 @@ final class BatchInputs implements GraphInputs {
     private final Tensor positions;      // I32 [n_tokens]
     private final Tensor outputRows;     // I32 [n_outputs]
     private final Tensor temperature;    // F32 [1, 1, n_tokens], or null
-    private final Group global;
+    private final Group global;          // null without global layers
     private final Group chunked;         // null without chunked layers
     /** Host memory the inputs are written through, sized for the largest (the masks): no allocation per batch. */
     private final MemorySegment staging;
@@ -60,11 +60,12 @@ final class BatchInputs implements GraphInputs {
         tokens = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_tokens"));
         positions = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_pos"));
         outputRows = ctx.input(ctx.newTensor(GgmlType.I32, shape.outputs()).name("out_ids"));
-        // Only where a NoPE layer reads it: an input no op reads gets no memory, and could not be written.
+        // Inputs only where a layer reads them: an input no op reads gets no memory, so it could not be written.
         boolean nopeLayers = java.util.stream.IntStream.range(0, config.plan().count()).anyMatch(l -> !config.plan().usesRope(l));
         temperature = config.temperatureTuning().isPresent() && nopeLayers
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
-        global = group(ctx, cache.globalCells(), shape.globalCells(), n);
+        boolean globalLayers = java.util.stream.IntStream.range(0, config.plan().count()).anyMatch(l -> !config.plan().isChunked(l));
+        global = globalLayers ? group(ctx, cache.globalCells(), shape.globalCells(), n) : null;
         chunked = config.plan().hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n) : null;
         long largest = Math.max(8L * n, 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * n);
         staging = ctx.allocateHost(largest);
@@ -126,7 +127,9 @@ final class BatchInputs implements GraphInputs {
             }
             temperature.write(staging.asSlice(0, 4L * n));
         }
-        fill(global, 0, sequences, positions);
+        if (global != null) {
+            fill(global, 0, sequences, positions);
+        }
         if (chunked != null) {
             fill(chunked, config.plan().chunkSize(), sequences, positions);
         }

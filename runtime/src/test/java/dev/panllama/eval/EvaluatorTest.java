@@ -56,7 +56,10 @@ class EvaluatorTest {
         }
     }
 
-    /** Two layers, both with RoPE: no NoPE layer reads the attention temperature, so the graph has no such input. */
+    /**
+     * Two layers, both chunked with RoPE: no layer reads the attention temperature or the global
+     * layers' cells and mask, so the graph has no such inputs.
+     */
     @Test
     void aModelWithoutNopeLayersEvaluates() throws IOException {
         Path twoLayers = temp.resolve("two-layers.gguf");
