@@ -8,6 +8,7 @@ import dev.panllama.gguf.GgufMetadata;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
+import dev.panllama.structured.VocabularyTrie;
 import dev.panllama.tokenizer.Tokenizer;
 import dev.panllama.tokenizer.Vocabulary;
 
@@ -39,6 +40,7 @@ public final class LlamaModel implements AutoCloseable {
     private final int contextLength;
     private final java.util.Set<AutoCloseable> sessions = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
+    private volatile VocabularyTrie vocabularyTrie;
 
     private LlamaModel(Model model, Tokenizer tokenizer, ModelOptions options) {
         this.model = model;
@@ -99,6 +101,21 @@ public final class LlamaModel implements AutoCloseable {
     public Tokenizer tokenizer() {
         checkOpen();
         return tokenizer;
+    }
+
+    /** The vocabulary's prefix tree for structured output, built on first use (under a second for 128k tokens). */
+    VocabularyTrie vocabularyTrie() {
+        VocabularyTrie trie = vocabularyTrie;
+        if (trie == null) {
+            synchronized (this) {
+                trie = vocabularyTrie;
+                if (trie == null) {
+                    trie = VocabularyTrie.of(tokenizer);
+                    vocabularyTrie = trie;
+                }
+            }
+        }
+        return trie;
     }
 
     public Vocabulary vocabulary() {
