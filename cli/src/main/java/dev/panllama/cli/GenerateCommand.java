@@ -31,6 +31,9 @@ final class GenerateCommand extends Subcommand {
     @Mixin
     SamplingArgs sampling;
 
+    @Mixin
+    StructuredOutputArgs structure;
+
     @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "The prompt.")
     String prompt;
 
@@ -56,9 +59,9 @@ final class GenerateCommand extends Subcommand {
     public Integer call() throws IOException {
         PrintWriter out = out();
         PrintWriter err = err();
+        GenerationOptions options = structure.apply(new GenerationOptions(maxTokens, stops, sampling.options()));
         Path modelFile = model.requireModel();
         String text = Prompts.read(prompt, file, System.in);
-        GenerationOptions options = new GenerationOptions(maxTokens, stops, sampling.options());
         try (LlamaModel llama = model.open(modelFile, err); Completion completion = llama.newCompletion();
              LogitsFile logits = logitsOut == null ? null : new LogitsFile(logitsOut)) {
             int[] ids = llama.tokenizer().encode(text, true, true);
