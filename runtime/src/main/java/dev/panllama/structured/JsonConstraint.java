@@ -32,6 +32,10 @@ public final class JsonConstraint implements TokenConstraint {
         if (vocabulary.isEndOfGeneration(token)) {
             return matcher.isComplete();
         }
+        // Some models' output rows outnumber their vocabulary: those extra ids are no text at all.
+        if (token < 0 || token >= trie.size()) {
+            return false;
+        }
         byte[] bytes = trie.bytes(token);
         return bytes.length > 0 && !matcher.feed(bytes).isDead();
     }

@@ -13,6 +13,7 @@ import dev.panllama.ggml.GgmlType;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
 import dev.panllama.sampling.SamplingOptions;
+import dev.panllama.structured.JsonConstraint;
 import dev.panllama.structured.JsonSchema;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -27,6 +28,7 @@ import java.util.List;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -164,6 +166,26 @@ class StructuredOutputTest {
                 }
             }
         }
+    }
+
+    @Test
+    void theEndOfTurnWaitsForAWholeDocumentAndIdsBeyondTheVocabularyAreNeverAllowed() {
+        JsonConstraint constraint = JsonSchema.compile(ANSWER).constraint(model.vocabularyTrie(), model.vocabulary());
+        int size = model.vocabulary().size();
+        int endOfTurn = model.vocabulary().eos();
+        assertFalse(constraint.allows(endOfTurn));
+        assertFalse(constraint.allows(size + 3), "a padded output row");
+        float[] logits = new float[size + 8];
+        assertTrue(constraint.mask(logits));
+        assertEquals(Float.NEGATIVE_INFINITY, logits[size + 3]);
+        assertEquals(Float.NEGATIVE_INFINITY, logits[endOfTurn]);
+        assertEquals(0f, logits[model.vocabulary().id("{")], "an object begins with {");
+        for (int token : model.tokenizer().encode("{\"answer\":\"no\",\"sure\":true,\"confidence\":7}", false, false)) {
+            assertTrue(constraint.allows(token));
+            constraint.accept(token);
+        }
+        assertTrue(constraint.isFinished());
+        assertTrue(constraint.allows(endOfTurn));
     }
 
     @Test
