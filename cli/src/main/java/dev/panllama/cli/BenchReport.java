@@ -43,7 +43,8 @@ final class BenchReport {
     public static void main(String[] args) throws IOException {
         Map<String, Double> reference = read(Path.of(args[0]));
         Map<String, Double> panllama = read(Path.of(args[1]));
-        System.out.printf("threads: %s, model: Llama 4 MoE ~700M parameters, Q4_K_M%n%n", args[2]);
+        // An optional fourth argument names the configuration (scripts/bench-offload runs several).
+        System.out.printf("threads: %s, model: Llama 4 MoE ~700M parameters, Q4_K_M%s%n%n", args[2], args.length > 3 ? ", " + args[3] : "");
         System.out.println("| test | llama.cpp t/s | panllama t/s | ratio |");
         System.out.println("| ---- | ------------: | -----------: | ----: |");
         reference.forEach((test, rate) -> {

@@ -1,5 +1,6 @@
 package dev.panllama.cli;
 
+import dev.panllama.api.LlamaModel;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufArray;
 import dev.panllama.gguf.GgufFile;
@@ -26,6 +27,9 @@ final class InfoCommand extends Subcommand {
 
     @Option(names = "--tensors", description = "List every tensor.")
     boolean listTensors;
+
+    @Option(names = "--plan", description = "Show where the weights, KV cache and compute buffers would go with the model options given (--fit, --device-memory, -ngl, ...), without loading the model.")
+    boolean plan;
 
     @Override
     public Integer call() {
@@ -73,6 +77,11 @@ final class InfoCommand extends Subcommand {
                         Units.bytes(weightBytes + cache), Units.bytes(weightBytes), Units.bytes(cache), context);
             } catch (RuntimeException unsupported) {
                 out.printf("panllama      cannot run it: %s%n", unsupported.getMessage());
+            }
+
+            if (plan) {
+                LlamaModel.plan(gguf.parts().getFirst(), model.options()).ifPresentOrElse(p -> p.describe().forEach(out::println),
+                        () -> out.println("placement: everything on the CPU (no device to offload to)"));
             }
 
             out.println("metadata:");

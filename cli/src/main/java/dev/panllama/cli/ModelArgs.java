@@ -5,6 +5,7 @@ import dev.panllama.api.ModelOptions;
 import dev.panllama.bindings.UserCache;
 import dev.panllama.hub.HubDownloader;
 import dev.panllama.ggml.GgmlType;
+import dev.panllama.placement.FitOptions;
 import dev.panllama.placement.Offload;
 import picocli.CommandLine.Option;
 
@@ -12,8 +13,10 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /** The options that open a model, named as llama.cpp names them. */
 final class ModelArgs {
@@ -63,6 +66,18 @@ final class ModelArgs {
     @Option(names = {"-ncmoe", "--n-cpu-moe"}, paramLabel = "N", description = "Keep the routed experts of the first N layers on the CPU.")
     int cpuMoeLayers;
 
+    @Option(names = {"-fit", "--fit"}, paramLabel = "on|off",
+            description = "Plan what goes to the devices so that it fits their memory (default: on; it leaves the placement to -ngl, --cpu-moe and --n-cpu-moe when you give them).")
+    String fit = "on";
+
+    @Option(names = {"-fitt", "--fit-target"}, paramLabel = "MiB",
+            description = "Memory --fit leaves free on each device (default: 1024).")
+    long fitTargetMiB = FitOptions.DEFAULT_MARGIN >> 20;
+
+    @Option(names = "--device-memory", paramLabel = "NAME=SIZE[,...]",
+            description = "What a device may take instead of its free memory less --fit-target, e.g. CUDA0=20GiB: room for other programs, or a plan for a smaller card. Repeatable.")
+    List<String> deviceMemory = new ArrayList<>();
+
     ModelOptions options() {
         GgmlType type;
         try {
@@ -75,7 +90,21 @@ final class ModelArgs {
         overrides.forEach(o -> parsed.addAll(Offload.TensorOverride.parse(o)));
         Offload offload = new Offload(gpuLayers(), parsed, cpuMoe, cpuMoeLayers);
         return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap, device,
-                rpc, offload);
+                rpc, offload, fitOptions());
+    }
+
+    private FitOptions fitOptions() {
+        boolean enabled = switch (fit.toLowerCase(Locale.ROOT)) {
+            case "on" -> true;
+            case "off" -> false;
+            default -> throw new IllegalArgumentException("--fit must be on or off, not " + fit);
+        };
+        if (fitTargetMiB < 0) {
+            throw new IllegalArgumentException("--fit-target must be 0 or more MiB, not " + fitTargetMiB);
+        }
+        Map<String, Long> sizes = new LinkedHashMap<>();
+        deviceMemory.forEach(d -> sizes.putAll(FitOptions.parseDeviceMemory(d)));
+        return new FitOptions(enabled, fitTargetMiB << 20, sizes);
     }
 
     private int gpuLayers() {
@@ -160,7 +189,11 @@ final class ModelArgs {
             err.println(shown[0] < 0 ? "loading " + name + ": failed" : " failed");
             throw e;
         }
-        err.printf("%sloaded %s in %s (%s on %s, %d threads, context %d)%n", shown[0] < 0 ? "" : System.lineSeparator(), name,
+        if (shown[0] >= 0) {
+            err.println();
+        }
+        opened.plan().ifPresent(plan -> plan.describe().forEach(err::println));
+        err.printf("loaded %s in %s (%s on %s, %d threads, context %d)%n", name,
                 Units.seconds(Units.secondsSince(start)), opened.config().architecture(), opened.device(), options.threads(), opened.contextLength());
         return opened;
     }

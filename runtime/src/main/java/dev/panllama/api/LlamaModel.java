@@ -6,13 +6,23 @@ import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.RpcServers;
 import dev.panllama.gguf.GgufMetadata;
 import dev.panllama.eval.Evaluator;
+import dev.panllama.eval.MemoryMeasure;
+import dev.panllama.gguf.GgufFile;
+import dev.panllama.model.Architecture;
 import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
+import dev.panllama.model.TensorRole;
+import dev.panllama.model.WeightSpec;
+import dev.panllama.placement.Offload;
+import dev.panllama.placement.Plan;
+import dev.panllama.placement.Planner;
+import dev.panllama.placement.WeightPlacement;
 import dev.panllama.structured.VocabularyTrie;
 import dev.panllama.tokenizer.Tokenizer;
 import dev.panllama.tokenizer.Vocabulary;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
@@ -37,17 +47,22 @@ public final class LlamaModel implements AutoCloseable {
     private final Model model;
     private final Tokenizer tokenizer;
     private final ModelOptions options;
+    private final Optional<Plan> plan;
     private final int contextLength;
     private final java.util.Set<AutoCloseable> sessions = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
     private volatile VocabularyTrie vocabularyTrie;
 
-    private LlamaModel(Model model, Tokenizer tokenizer, ModelOptions options) {
+    private LlamaModel(Model model, Tokenizer tokenizer, ModelOptions options, Optional<Plan> plan) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.options = options;
-        int trained = model.config().dims().contextLength();
-        this.contextLength = options.contextLength() > 0 ? options.contextLength() : Math.min(trained, 8192);
+        this.plan = plan;
+        this.contextLength = contextLength(options, model.config());
+    }
+
+    private static int contextLength(ModelOptions options, ModelConfig config) {
+        return options.contextLength() > 0 ? options.contextLength() : Math.min(config.dims().contextLength(), 8192);
     }
 
     /**
@@ -66,15 +81,66 @@ public final class LlamaModel implements AutoCloseable {
      */
     public static LlamaModel open(Path path, ModelOptions options, java.util.function.DoubleConsumer progress) {
         // The RPC servers first: their devices then count among the GPUs that "auto" offloads to.
-        List<BackendDevice> rpcServers = RpcServers.connect(options.rpcServers());
-        Model model = Model.open(path, options.threads(), options.mmap(), progress,
-                BackendDevice.offloadTargets(options.device(), rpcServers), options.offload());
+        List<BackendDevice> devices = BackendDevice.offloadTargets(options.device(), RpcServers.connect(options.rpcServers()));
+        Optional<Plan> plan = plan(path, options, devices);
+        Model model = Model.open(path, options.threads(), options.mmap(), progress, devices,
+                plan.map(Plan::offload).orElse(options.offload()));
         try {
-            return new LlamaModel(model, Tokenizer.of(model.metadata()), options);
+            return new LlamaModel(model, Tokenizer.of(model.metadata()), options, plan);
         } catch (RuntimeException e) {
             model.close();
             throw e;
         }
+    }
+
+    /**
+     * The placement opening the model with {@code options} would use, planned or checked against the
+     * devices' memory, without loading any weight ({@code info --plan}); empty when all is on the CPU.
+     *
+     * @throws dev.panllama.placement.PlacementException when it cannot fit
+     */
+    public static Optional<Plan> plan(Path path, ModelOptions options) {
+        return plan(path, options, BackendDevice.offloadTargets(options.device(), RpcServers.connect(options.rpcServers())));
+    }
+
+    /**
+     * With devices to offload to: the {@link Planner}'s fit when {@code --fit} is on and the user set none
+     * of -ngl, --cpu-moe, --n-cpu-moe, else the user's placement checked against the devices' memory.
+     */
+    private static Optional<Plan> plan(Path path, ModelOptions options, List<BackendDevice> devices) {
+        if (devices.isEmpty()) {
+            if (!options.fit().deviceMemory().isEmpty()) {
+                throw new IllegalArgumentException("--device-memory names a device, but this model computes on the CPU alone");
+            }
+            return Optional.empty();
+        }
+        Offload given = options.offload();
+        boolean fit = options.fit().enabled() && given.gpuLayers() == Offload.ALL_LAYERS && !given.cpuMoe() && given.cpuMoeLayers() == 0;
+        ModelConfig config;
+        List<List<String>> routedExperts = new ArrayList<>();
+        try (GgufFile file = GgufFile.open(path)) {
+            Architecture architecture = Architecture.of(file.metadata());
+            config = architecture.configure(file.metadata());
+            for (int layer = 0; layer < config.dims().layers(); layer++) {
+                routedExperts.add(new ArrayList<>());
+            }
+            for (WeightSpec spec : architecture.weights(config)) {
+                if (spec.role() == TensorRole.ROUTED_EXPERT && file.findTensor(spec.name()).isPresent()) {
+                    routedExperts.get(spec.layer()).add(spec.name());
+                }
+            }
+        }
+        WeightPlacement layerSplit = new WeightPlacement(devices, Offload.all(), options.mmap(), config.dims().layers(), config.experts().used());
+        int context = contextLength(options, config);
+        Planner planner = new Planner(options.fit().budgets(devices, fit), config.dims().layers(), routedExperts,
+                layer -> layerSplit.layerDevice(layer).bufferType().name(),
+                offload -> {
+                    try (Model placed = Model.placeWithoutMemory(path, options.mmap(), devices, offload)) {
+                        return new Planner.Trial(offload, MemoryMeasure.of(placed, context, options.batchSize(), options.cacheType()),
+                                placed.weights().bufferOfWeight());
+                    }
+                });
+        return Optional.of(fit ? planner.fit(given) : planner.check(given));
     }
 
     public GgufMetadata metadata() {
@@ -86,6 +152,17 @@ public final class LlamaModel implements AutoCloseable {
     public String device() {
         checkOpen();
         return model.device().name();
+    }
+
+    /** The placement the model was opened with, planned or checked; empty when all is on the CPU. */
+    public Optional<Plan> plan() {
+        return plan;
+    }
+
+    /** Bytes of weights copied out of the file, by buffer type name: device memory, or host memory converted for faster kernels. */
+    public java.util.Map<String, Long> weightBytesByBuffer() {
+        checkOpen();
+        return model.weights().bytesByBuffer();
     }
 
     /** The options the model was opened with. */

@@ -1,6 +1,7 @@
 package dev.panllama.api;
 
 import dev.panllama.ggml.GgmlType;
+import dev.panllama.placement.FitOptions;
 import dev.panllama.placement.Offload;
 
 import java.util.List;
@@ -20,9 +21,12 @@ import java.util.List;
  *                      (see {@link dev.panllama.ggml.RpcServers}); empty for none
  * @param offload       what goes to the devices: llama.cpp's {@code -ngl}, {@code -ot}, {@code --cpu-moe},
  *                      {@code --n-cpu-moe} (default: everything they take)
+ * @param fit           whether and how the placement is planned to fit the devices' memory ({@code --fit},
+ *                      {@code --fit-target}, {@code --device-memory}); the plan decides what {@code offload}
+ *                      leaves open: it runs when -ngl, --cpu-moe and --n-cpu-moe are unset
  */
 public record ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device,
-                           List<String> rpcServers, Offload offload) {
+                           List<String> rpcServers, Offload offload, FitOptions fit) {
 
     public ModelOptions {
         if (threads < 1) {
@@ -44,11 +48,14 @@ public record ModelOptions(int threads, int contextLength, int batchSize, GgmlTy
         if (offload == null) {
             throw new IllegalArgumentException("offload must be given (Offload.all() for everything the devices take)");
         }
+        if (fit == null) {
+            throw new IllegalArgumentException("fit must be given (FitOptions.defaults() for llama.cpp's)");
+        }
     }
 
     /** Options without RPC servers, offloading everything the devices take. */
     public ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device) {
-        this(threads, contextLength, batchSize, cacheType, mmap, device, List.of(), Offload.all());
+        this(threads, contextLength, batchSize, cacheType, mmap, device, List.of(), Offload.all(), FitOptions.defaults());
     }
 
     public static ModelOptions defaults() {
@@ -56,34 +63,38 @@ public record ModelOptions(int threads, int contextLength, int batchSize, GgmlTy
     }
 
     public ModelOptions withRpcServers(List<String> value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, value, offload);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, value, offload, fit);
     }
 
     public ModelOptions withOffload(Offload value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, value);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, value, fit);
+    }
+
+    public ModelOptions withFit(FitOptions value) {
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload, value);
     }
 
     public ModelOptions withThreads(int value) {
-        return new ModelOptions(value, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload);
+        return new ModelOptions(value, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload, fit);
     }
 
     public ModelOptions withContextLength(int value) {
-        return new ModelOptions(threads, value, batchSize, cacheType, mmap, device, rpcServers, offload);
+        return new ModelOptions(threads, value, batchSize, cacheType, mmap, device, rpcServers, offload, fit);
     }
 
     public ModelOptions withBatchSize(int value) {
-        return new ModelOptions(threads, contextLength, value, cacheType, mmap, device, rpcServers, offload);
+        return new ModelOptions(threads, contextLength, value, cacheType, mmap, device, rpcServers, offload, fit);
     }
 
     public ModelOptions withCacheType(GgmlType value) {
-        return new ModelOptions(threads, contextLength, batchSize, value, mmap, device, rpcServers, offload);
+        return new ModelOptions(threads, contextLength, batchSize, value, mmap, device, rpcServers, offload, fit);
     }
 
     public ModelOptions withDevice(String value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, value, rpcServers, offload);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, value, rpcServers, offload, fit);
     }
 
     public ModelOptions withMmap(boolean value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, value, device, rpcServers, offload);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, value, device, rpcServers, offload, fit);
     }
 }

@@ -27,6 +27,12 @@ abstract sealed class Session implements AutoCloseable permits Chat, Completion 
         cancelled.set(true);
     }
 
+    /** Tokens this session's KV cache holds: the sequence a next prompt may share a start with. */
+    public long cachedTokens() {
+        checkOpen();
+        return evaluator.position();
+    }
+
     void checkOpen() {
         model.checkOpen();
         if (closed) {

@@ -11,9 +11,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * The graph inputs of a micro-batch: token ids, positions, which rows to output, the attention
- * temperature of NoPE layers, and per group of layers (global, chunked) the cache cells the batch
- * writes and the attention mask. Declared for a {@link Shape} while the graph is built and refilled
+ * The graph inputs of a micro-batch, whose tokens may belong to several sequences: token ids,
+ * positions, which rows to output, the attention temperature of NoPE layers, and per group of layers
+ * (global, chunked) the cache cells the batch writes and the attention mask, which keeps each token to
+ * its own sequence's cells. Declared for a {@link Shape} while the graph is built and refilled
  * for every batch of that shape (the graph is reused while the shape repeats).
  */
 final class BatchInputs implements GraphInputs {
@@ -101,34 +102,37 @@ final class BatchInputs implements GraphInputs {
         return new KvView(cache.keys(layer), cache.values(layer), group.keyCells(), group.valueCells(), group.mask(), group.cellsInUse());
     }
 
-    /** Writes every input for the batch {@code tokenIds} at positions {@code start..}; the graph must be allocated. */
-    void fill(long start, int[] tokenIds, int firstOutput) {
+    /**
+     * Writes every input for a micro-batch whose token {@code i} is {@code tokenIds[i]} at position
+     * {@code positions[i]} of sequence {@code sequences[i]}, with the logits of rows {@code outputRows}
+     * (ascending) wanted; the cache has placed the positions and the graph must be allocated.
+     */
+    void fill(int[] tokenIds, int[] sequences, long[] positions, int[] outputRows) {
         int n = tokenIds.length;
         MemorySegment.copy(tokenIds, 0, staging, ValueLayout.JAVA_INT, 0, n);
         tokens.write(staging.asSlice(0, 4L * n));
         for (int i = 0; i < n; i++) {
-            staging.setAtIndex(ValueLayout.JAVA_INT, i, Math.toIntExact(start + i));
+            staging.setAtIndex(ValueLayout.JAVA_INT, i, Math.toIntExact(positions[i]));
         }
-        positions.write(staging.asSlice(0, 4L * n));
-        for (int i = 0; i < n - firstOutput; i++) {
-            staging.setAtIndex(ValueLayout.JAVA_INT, i, firstOutput + i);
-        }
-        outputRows.write(staging.asSlice(0, 4L * (n - firstOutput)));
+        this.positions.write(staging.asSlice(0, 4L * n));
+        MemorySegment.copy(outputRows, 0, staging, ValueLayout.JAVA_INT, 0, outputRows.length);
+        this.outputRows.write(staging.asSlice(0, 4L * outputRows.length));
         if (temperature != null) {
             TemperatureTuning tuning = config.temperatureTuning().orElseThrow();
             for (int i = 0; i < n; i++) {
-                staging.setAtIndex(ValueLayout.JAVA_FLOAT, i, tuning.at(start + i));
+                staging.setAtIndex(ValueLayout.JAVA_FLOAT, i, tuning.at(positions[i]));
             }
             temperature.write(staging.asSlice(0, 4L * n));
         }
-        fill(global, 0, start, n);
+        fill(global, 0, sequences, positions);
         if (chunked != null) {
-            fill(chunked, config.plan().chunkSize(), start, n);
+            fill(chunked, config.plan().chunkSize(), sequences, positions);
         }
     }
 
     /** A group's cell indices (where the batch's keys and values go) and mask; {@code chunkSize} 0 for global attention. */
-    private void fill(Group group, int chunkSize, long start, int n) {
+    private void fill(Group group, int chunkSize, int[] sequences, long[] positions) {
+        int n = positions.length;
         int[] placed = group.cells().lastPlaced();
         for (int i = 0; i < n; i++) {
             staging.setAtIndex(ValueLayout.JAVA_LONG, i, placed[i]);
@@ -136,23 +140,25 @@ final class BatchInputs implements GraphInputs {
         group.keyCells().write(staging.asSlice(0, 8L * n));
         group.valueCells().write(staging.asSlice(0, 8L * n));
         MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse() * n);
-        writeMask(mask, group.cells(), group.cellsInUse(), chunkSize, start, n);
+        writeMask(mask, group.cells(), group.cellsInUse(), chunkSize, sequences, positions);
         group.mask().write(mask);
     }
 
     /**
-     * The F16 attention mask of queries at positions {@code start .. start + n - 1} over the first
-     * {@code cellsInUse} of {@code cells}, one row per query: 0 where the cell holds a position the
-     * query may see (not after it, and with {@code chunkSize} > 0 not before its chunk), -inf elsewhere.
+     * The F16 attention mask of queries at {@code positions[i]} of sequence {@code sequences[i]} over the
+     * first {@code cellsInUse} of {@code cells}, one row per query: 0 where the cell holds a position of
+     * the query's own sequence that the query may see (not after it, and with {@code chunkSize} > 0 not
+     * before its chunk), -inf elsewhere.
      */
-    static void writeMask(MemorySegment mask, KvCells cells, int cellsInUse, int chunkSize, long start, int n) {
-        for (int i = 0; i < n; i++) {
-            long query = start + i;
+    static void writeMask(MemorySegment mask, KvCells cells, int cellsInUse, int chunkSize, int[] sequences, long[] positions) {
+        for (int i = 0; i < positions.length; i++) {
+            long query = positions[i];
+            int sequence = sequences[i];
             long earliest = chunkSize > 0 ? query / chunkSize * chunkSize : 0;
             long row = (long) i * cellsInUse;
             for (int c = 0; c < cellsInUse; c++) {
                 long key = cells.positionIn(c);
-                boolean visible = key >= earliest && key <= query;
+                boolean visible = cells.holds(c, sequence) && key >= earliest && key <= query;
                 mask.setAtIndex(ValueLayout.JAVA_SHORT, row + c, visible ? F16_ZERO : F16_MINUS_INFINITY);
             }
         }

@@ -4,12 +4,16 @@ import java.util.Arrays;
 import java.util.function.LongPredicate;
 
 /**
- * The cells of one group of layers (global or chunked) and which position each holds, placed as
- * llama.cpp's cache places them with its tools' defaults ({@code llama_kv_cache::find_slot},
- * {@code swa_full} off): a batch's positions go, in order, to the next usable cells from the head on,
- * wrapping around; a cell is usable when empty or, for chunked layers, when its position lies before the
- * chunk of the batch's first position. The same cells hold the same positions on both sides, so
- * attention sums the same keys in the same order. Where a position goes is decided here, in
+ * The cells of one group of layers (global or chunked), shared by every sequence, and which sequence's
+ * position each holds, placed as llama.cpp's unified cache places them with its tools' defaults
+ * ({@code llama_kv_cache::find_slot} and {@code apply_ubatch} with one stream, {@code swa_full} off): a
+ * micro-batch's tokens go, in batch order, to the next usable cells from the head on, wrapping around; a
+ * cell is usable when empty or, for chunked layers, when its position lies before the chunk of its own
+ * sequence's next position. A cell holds a position of one sequence, or of several that share it
+ * ({@link #share}, llama.cpp's {@code seq_cp}: a common prefix, such as a system prompt, kept once); only a
+ * cell of one sequence is reused for chunked layers, as in llama.cpp. The same cells hold the same
+ * positions on both sides,
+ * so attention sums the same keys in the same order. Where a position goes is decided here, in
  * {@link #place}: paging (fixed-size pages and a block table) replaces this, not the model code.
  */
 final class KvCells {
@@ -21,15 +25,25 @@ final class KvCells {
     /** Tokens per chunk; 0 for global layers, whose cells are never reused while they hold a position. */
     final int chunk;
     private final long[] positionOfCell;   // -1: empty
+    private final long[] sequencesOfCell;  // a bit per sequence holding the cell's position; 0: empty
+    private final int sequences;           // sequence ids are 0 .. sequences - 1
     private int head;                      // where the search for the next batch's cells starts
     private int used;                      // cells holding a position
     private int usedEnd;                   // one past the last cell holding a position
     private int[] lastPlaced = new int[0];
 
-    KvCells(int count, int chunk) {
+    /** The most sequences a cache can hold: a cell's sequences are the bits of a long. */
+    static final int MAX_SEQUENCES = Long.SIZE;
+
+    KvCells(int count, int chunk, int sequences) {
+        if (sequences < 1 || sequences > MAX_SEQUENCES) {
+            throw new IllegalArgumentException("a cache holds 1 to " + MAX_SEQUENCES + " sequences, not " + sequences);
+        }
         this.count = count;
         this.chunk = chunk;
+        this.sequences = sequences;
         this.positionOfCell = new long[count];
+        this.sequencesOfCell = new long[count];
         Arrays.fill(positionOfCell, -1);
     }
 
@@ -39,57 +53,85 @@ final class KvCells {
     }
 
     /**
-     * Stores positions {@code start .. start + n - 1} (the sequence's next ones) in the cells the search
-     * finds and returns them, in position order. Older positions the batch overwrites, and any held
-     * position older than those, are forgotten.
+     * Stores each token's position ({@code positions[i]} of sequence {@code sequenceOfToken[i]}, each
+     * sequence's next ones) in the cells the search finds and returns them, in batch order. For every
+     * sequence whose old positions the batch overwrites, those and any it holds older than them are
+     * forgotten.
      */
-    int[] place(long start, int n) {
+    int[] place(int[] sequenceOfToken, long[] positions) {
+        int n = positions.length;
         if (n > count) {
             throw new IllegalStateException("a batch of " + n + " tokens does not fit in " + count + " cells");
         }
+        // Which cells are usable depends on the cache before the batch, not on the cells it takes.
+        long[] nextOfSequence = nextPositions();
         int[] cells = new int[n];
         int found = 0;
         int at = head > used + 2 * n ? 0 : head;   // many free cells before the head: fill from the start
         for (int tested = 0; found < n; tested++) {
             if (tested >= count) {
-                throw new IllegalStateException("no free cells for " + n + " positions from " + start);
+                throw new IllegalStateException("no free cells for " + n + " positions in " + count + " cells");
             }
             if (at == count) {
                 at = 0;
             }
-            if (isUsable(at, start)) {
+            if (isUsable(at, nextOfSequence)) {
                 cells[found++] = at;
             }
             at++;
         }
-        long newestOverwritten = -1;
+        long[] newestOverwritten = new long[sequences];
+        Arrays.fill(newestOverwritten, -1);
         for (int i = 0; i < n; i++) {
             int c = cells[i];
             if (positionOfCell[c] >= 0) {
-                newestOverwritten = Math.max(newestOverwritten, positionOfCell[c]);
+                int holder = Long.numberOfTrailingZeros(sequencesOfCell[c]);   // a reused cell has one
+                newestOverwritten[holder] = Math.max(newestOverwritten[holder], positionOfCell[c]);
                 used--;
             }
-            positionOfCell[c] = start + i;
+            positionOfCell[c] = positions[i];
+            sequencesOfCell[c] = 1L << sequenceOfToken[i];
             used++;
             usedEnd = Math.max(usedEnd, c + 1);
         }
-        if (newestOverwritten >= 0) {
-            // Keep the positions held contiguous: what is older than an overwritten one goes too.
-            long newest = newestOverwritten;
-            removeWhere(p -> p <= newest);
+        for (int s = 0; s < sequences; s++) {
+            if (newestOverwritten[s] >= 0) {
+                // Keep each sequence's positions contiguous: what is older than an overwritten one goes too.
+                long newest = newestOverwritten[s];
+                removeWhere(s, p -> p <= newest);
+            }
         }
         head = cells[n - 1] + 1;
         lastPlaced = cells;
         return cells;
     }
 
-    /** Whether {@code cell} may take a position of a batch that starts at {@code next}. */
-    private boolean isUsable(int cell, long next) {
-        long held = positionOfCell[cell];
-        return held < 0 || chunk > 0 && held < next / chunk * chunk;
+    /** Per sequence, one past the newest position it holds (0 when it holds none). */
+    private long[] nextPositions() {
+        long[] next = new long[sequences];
+        for (int c = 0; c < usedEnd; c++) {
+            for (long bits = sequencesOfCell[c]; bits != 0; bits &= bits - 1) {
+                int s = Long.numberOfTrailingZeros(bits);
+                next[s] = Math.max(next[s], positionOfCell[c] + 1);
+            }
+        }
+        return next;
     }
 
-    /** The cells the last {@link #place} filled, in position order. */
+    /** Whether {@code cell} may take a position, its holder's next position being {@code nextOfSequence[holder]}. */
+    private boolean isUsable(int cell, long[] nextOfSequence) {
+        long held = positionOfCell[cell];
+        if (held < 0) {
+            return true;
+        }
+        if (chunk == 0 || Long.bitCount(sequencesOfCell[cell]) != 1) {
+            return false;
+        }
+        long next = nextOfSequence[Long.numberOfTrailingZeros(sequencesOfCell[cell])];
+        return held < next / chunk * chunk;
+    }
+
+    /** The cells the last {@link #place} filled, in batch order. */
     int[] lastPlaced() {
         return lastPlaced;
     }
@@ -99,30 +141,46 @@ final class KvCells {
         return positionOfCell[cell];
     }
 
+    /** Whether cell {@code cell} holds a position of {@code sequence}. */
+    boolean holds(int cell, int sequence) {
+        return (sequencesOfCell[cell] & (1L << sequence)) != 0;
+    }
+
+    /** How many cells hold a position, however many sequences share each. */
+    int usedCells() {
+        return used;
+    }
+
     /** How many leading cells attention looks at: those up to the last one in use, padded. */
     int cellsInUse() {
         return Math.min(count, padded(Math.max(usedEnd, 1)));
     }
 
-    /** The oldest position held, or -1 when none is. */
-    long minPosition() {
+    /** The oldest position {@code sequence} holds, or -1 when it holds none. */
+    long minPosition(int sequence) {
         long min = Long.MAX_VALUE;
         for (int c = 0; c < usedEnd; c++) {
-            if (positionOfCell[c] >= 0) {
+            if (holds(c, sequence)) {
                 min = Math.min(min, positionOfCell[c]);
             }
         }
         return min == Long.MAX_VALUE ? -1 : min;
     }
 
-    /** Forgets the positions {@code removed} accepts; the search then starts at the first freed cell, if earlier. */
-    void removeWhere(LongPredicate removed) {
+    /**
+     * Forgets the positions of {@code sequence} that {@code removed} accepts; a cell no other sequence
+     * shares is freed, and the search then starts at the first freed cell, if earlier.
+     */
+    void removeWhere(int sequence, LongPredicate removed) {
         int firstFreed = count;
         for (int c = 0; c < usedEnd; c++) {
-            if (positionOfCell[c] >= 0 && removed.test(positionOfCell[c])) {
-                positionOfCell[c] = -1;
-                used--;
-                firstFreed = Math.min(firstFreed, c);
+            if (holds(c, sequence) && removed.test(positionOfCell[c])) {
+                sequencesOfCell[c] &= ~(1L << sequence);
+                if (sequencesOfCell[c] == 0) {
+                    positionOfCell[c] = -1;
+                    used--;
+                    firstFreed = Math.min(firstFreed, c);
+                }
             }
         }
         while (usedEnd > 0 && positionOfCell[usedEnd - 1] < 0) {
@@ -133,9 +191,25 @@ final class KvCells {
         }
     }
 
-    /** Forgets everything: the next batch starts at cell 0. */
+    /**
+     * Lets {@code to} share the cells of {@code from}'s positions before {@code end}, without copying
+     * keys or values (llama.cpp's {@code seq_cp} in a unified cache); returns how many cells.
+     */
+    int share(int from, int to, long end) {
+        int shared = 0;
+        for (int c = 0; c < usedEnd; c++) {
+            if (holds(c, from) && positionOfCell[c] < end) {
+                sequencesOfCell[c] |= 1L << to;
+                shared++;
+            }
+        }
+        return shared;
+    }
+
+    /** Forgets every sequence: the next batch starts at cell 0. */
     void clear() {
         Arrays.fill(positionOfCell, -1);
+        Arrays.fill(sequencesOfCell, 0);
         head = 0;
         used = 0;
         usedEnd = 0;

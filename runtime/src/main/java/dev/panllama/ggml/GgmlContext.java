@@ -3,6 +3,7 @@ package dev.panllama.ggml;
 import dev.panllama.bindings.NativeLibraries;
 import dev.panllama.bindings.ggml.Ggml;
 import dev.panllama.bindings.ggml.ggml_init_params;
+import dev.panllama.bindings.ggml.ggml_tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -380,6 +381,33 @@ public final class GgmlContext implements AutoCloseable {
                 "in " + type.name() + " memory");
         Ggml.ggml_backend_buffer_set_usage(buffer, Ggml.GGML_BACKEND_BUFFER_USAGE_WEIGHTS());
         return Ggml.ggml_backend_buffer_get_size(buffer);
+    }
+
+    /**
+     * Places every tensor made so far in {@code type} without giving it memory, for measuring: each
+     * gets an empty buffer of that type (owned by this context), which is all ggml's scheduler looks at
+     * to decide where an op runs, and which keeps it from allocating the tensor itself. Returns the
+     * bytes a real {@link #allocate(BufferType)} would take. Such tensors must never be read or written.
+     * {@code weights}: the buffer is marked as holding weights, as real ones are, which is what lets the
+     * scheduler run an op on a device beside the host buffer of its weight (op offload).
+     */
+    public long placeWithoutMemory(BufferType type, boolean weights) {
+        MemorySegment empty = adopt(Ggml.ggml_backend_buft_alloc_buffer(type.handle(), 0),
+                type.name() + " cannot make an empty buffer");
+        if (weights) {
+            Ggml.ggml_backend_buffer_set_usage(empty, Ggml.GGML_BACKEND_BUFFER_USAGE_WEIGHTS());
+        }
+        long alignment = Ggml.ggml_backend_buft_get_alignment(type.handle());
+        long bytes = 0;
+        for (MemorySegment t = Ggml.ggml_get_first_tensor(handle); !t.equals(MemorySegment.NULL); t = Ggml.ggml_get_next_tensor(handle, t)) {
+            MemorySegment tensor = t.reinterpret(ggml_tensor.sizeof());
+            if (ggml_tensor.data(tensor).equals(MemorySegment.NULL) && ggml_tensor.view_src(tensor).equals(MemorySegment.NULL)) {
+                long size = Ggml.ggml_backend_buft_get_alloc_size(type.handle(), tensor);
+                bytes += (size + alignment - 1) / alignment * alignment;
+                ggml_tensor.buffer(tensor, empty);
+            }
+        }
+        return bytes;
     }
 
     /** Adopts a buffer just allocated for this context's tensors and counts it in {@link #allocatedBytes()}. */

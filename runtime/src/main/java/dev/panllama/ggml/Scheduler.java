@@ -15,10 +15,12 @@ public final class Scheduler implements AutoCloseable {
 
     private final Arena arena;
     private final MemorySegment handle;
+    private final List<Backend> backends;
 
-    private Scheduler(Arena arena, MemorySegment handle) {
+    private Scheduler(Arena arena, MemorySegment handle, List<Backend> backends) {
         this.arena = arena;
         this.handle = handle;
+        this.backends = backends;
     }
 
     /** A scheduler over {@code backends}, in order of preference; the CPU backend must be last. */
@@ -33,7 +35,7 @@ public final class Scheduler implements AutoCloseable {
             NativeResources.close(arena);
             throw new IllegalStateException("ggml could not create a scheduler");
         }
-        return new Scheduler(arena, raw.reinterpret(arena, Ggml::ggml_backend_sched_free));
+        return new Scheduler(arena, raw.reinterpret(arena, Ggml::ggml_backend_sched_free), List.copyOf(backends));
     }
 
     /** Allocates {@code graph}'s tensors; afterwards its inputs can be written. */
@@ -42,6 +44,23 @@ public final class Scheduler implements AutoCloseable {
         if (!Ggml.ggml_backend_sched_alloc_graph(handle, graph.handle())) {
             throw new IllegalStateException("ggml could not allocate the compute graph (out of memory?)");
         }
+    }
+
+    /**
+     * The compute memory each backend would need for {@code graph}, in the order the scheduler was
+     * made with, without allocating it: how the planner learns what a batch of the largest shape takes.
+     */
+    public long[] measure(ComputeGraph graph) {
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment sizes = scratch.allocate(java.lang.foreign.ValueLayout.JAVA_LONG, backends.size());
+            Ggml.ggml_backend_sched_reserve_size(handle, graph.handle(), sizes);
+            return sizes.toArray(java.lang.foreign.ValueLayout.JAVA_LONG);
+        }
+    }
+
+    /** The compute memory the scheduler holds on {@code backend} now: the most the graphs so far have needed there. */
+    public long computeBytes(Backend backend) {
+        return Ggml.ggml_backend_sched_get_buffer_size(handle, backend.handle());
     }
 
     /** Computes an allocated graph. */

@@ -12,7 +12,7 @@ public interface GraphInputs {
     /** I32 {@code [n_tokens]}: the token ids. */
     Tensor tokens();
 
-    /** I32 {@code [n_tokens]}: each token's position in the sequence. */
+    /** I32 {@code [n_tokens]}: each token's position in its sequence. */
     Tensor positions();
 
     /** I32 {@code [n_outputs]}: the batch rows whose logits are wanted. */

@@ -65,6 +65,25 @@ public final class Model implements AutoCloseable {
      */
     public static Model open(Path path, int threads, boolean mmap, DoubleConsumer progress, List<BackendDevice> devices,
                              Offload offload) {
+        return open(path, threads, mmap, devices, offload, (file, weights, layers, placement) ->
+                ModelWeights.load(file, weights, layers, placement, progress));
+    }
+
+    /**
+     * The model at {@code path} placed as {@link #open(Path, int, boolean, DoubleConsumer, List, Offload)}
+     * would place it, with no memory for its weights and nothing read from the file: graphs built over
+     * it measure what that placement needs ({@code dev.panllama.eval.MemoryNeeds}); it must not compute.
+     */
+    public static Model placeWithoutMemory(Path path, boolean mmap, List<BackendDevice> devices, Offload offload) {
+        return open(path, 1, mmap, devices, offload, (file, weights, layers, placement) ->
+                ModelWeights.placeWithoutMemory(file, weights, layers, placement));
+    }
+
+    private interface WeightLoader {
+        ModelWeights load(GgufFile file, List<WeightSpec> weights, int layers, WeightPlacement placement);
+    }
+
+    private static Model open(Path path, int threads, boolean mmap, List<BackendDevice> devices, Offload offload, WeightLoader loader) {
         GgufFile file = GgufFile.open(path);
         List<Backend> backends = new ArrayList<>();
         try {
@@ -75,7 +94,7 @@ public final class Model implements AutoCloseable {
                 backends.add(Backend.open(device));
             }
             backends.add(Backend.cpu(threads));
-            ModelWeights weights = ModelWeights.load(file, architecture.weights(config), config.dims().layers(), placement, progress);
+            ModelWeights weights = loader.load(file, architecture.weights(config), config.dims().layers(), placement);
             return new Model(file, architecture, config, List.copyOf(backends), placement, weights);
         } catch (RuntimeException e) {
             backends.forEach(Backend::close);

@@ -31,9 +31,14 @@ public final class ModelWeights implements AutoCloseable {
     private final Tensor output;
     private final List<LayerWeights> layers;
     private final Map<String, Long> bytesByBuffer;
+    private final Map<String, String> bufferOfWeight;
+    private final long mappedBytes;
+
+    /** What {@link #bufferOfWeight()} says of a weight that stays in the memory-mapped file. */
+    public static final String MAPPED = "mapped";
 
     private ModelWeights(List<GgmlContext> contexts, Map<String, Tensor> byName, Tensor output, int layerCount,
-                         Map<String, Long> bytesByBuffer) {
+                         Map<String, Long> bytesByBuffer, Loader loader) {
         this.contexts = contexts;
         this.byName = byName;
         this.output = output;
@@ -42,6 +47,8 @@ public final class ModelWeights implements AutoCloseable {
             layers.add(LayerWeights.of(i, byName));
         }
         this.bytesByBuffer = Map.copyOf(bytesByBuffer);
+        this.bufferOfWeight = Map.copyOf(loader.bufferOfWeight);
+        this.mappedBytes = loader.mappedBytes;
     }
 
     /**
@@ -50,6 +57,20 @@ public final class ModelWeights implements AutoCloseable {
      */
     public static ModelWeights load(GgufFile file, List<WeightSpec> weights, int layers, WeightPlacement placement,
                                     DoubleConsumer progress) {
+        return declare(file, weights, layers, placement, loader -> loader.place(progress));
+    }
+
+    /**
+     * The weights {@code weights} lists, each placed where {@code placement} says but given no memory
+     * and no data ({@link GgmlContext#placeWithoutMemory}): for measuring, by building graphs over them,
+     * what a placement would take. {@link #bytesByBuffer()} says what loading would copy where.
+     */
+    public static ModelWeights placeWithoutMemory(GgufFile file, List<WeightSpec> weights, int layers, WeightPlacement placement) {
+        return declare(file, weights, layers, placement, Loader::placeWithoutMemory);
+    }
+
+    private static ModelWeights declare(GgufFile file, List<WeightSpec> weights, int layers, WeightPlacement placement,
+                                        java.util.function.Function<Loader, Map<String, Long>> place) {
         Loader loader = new Loader(file, placement, weights.size() + 8);
         try {
             Map<String, Tensor> byName = new LinkedHashMap<>();
@@ -68,8 +89,8 @@ public final class ModelWeights implements AutoCloseable {
             Tensor output = byName.containsKey(TensorName.OUTPUT.of()) || outputSpec == null
                     ? byName.get(TensorName.OUTPUT.of())
                     : loader.declare(TensorName.TOKEN_EMBD.of(), outputSpec);
-            Map<String, Long> bytes = loader.place(progress);
-            return new ModelWeights(loader.contexts(), byName, output, layers, bytes);
+            Map<String, Long> bytes = place.apply(loader);
+            return new ModelWeights(loader.contexts(), byName, output, layers, bytes, loader);
         } catch (RuntimeException e) {
             loader.contexts().forEach(GgmlContext::close);
             throw e;
@@ -88,6 +109,8 @@ public final class ModelWeights implements AutoCloseable {
         final Map<BufferType, GgmlContext> copied = new LinkedHashMap<>();
         final Map<Integer, Map<Tensor, Long>> offsetsByPart = new HashMap<>();
         final Map<Tensor, GgufTensorInfo> sources = new LinkedHashMap<>();
+        final Map<String, String> bufferOfWeight = new LinkedHashMap<>();
+        long mappedBytes;
 
         Loader(GgufFile file, WeightPlacement placement, int capacity) {
             this.file = file;
@@ -123,11 +146,24 @@ public final class ModelWeights implements AutoCloseable {
             if (buffer.isEmpty()) {
                 Tensor tensor = mapped.newTensor(info.type(), shape).name(name);
                 offsetsByPart.computeIfAbsent(info.part(), p -> new LinkedHashMap<>()).put(tensor, file.fileOffset(info));
+                bufferOfWeight.put(spec.name(), MAPPED);
+                mappedBytes += info.byteSize();
                 return tensor;
             }
             Tensor tensor = copied.computeIfAbsent(buffer.get(), t -> GgmlContext.create(capacity)).newTensor(info.type(), shape).name(name);
             sources.put(tensor, info);
+            bufferOfWeight.put(spec.name(), buffer.get().name());
             return tensor;
+        }
+
+        /** Places every tensor without memory; returns the bytes loading would copy per buffer type. */
+        Map<String, Long> placeWithoutMemory() {
+            if (!offsetsByPart.isEmpty()) {
+                mapped.placeWithoutMemory(placement.cpu().bufferType(), true);
+            }
+            Map<String, Long> bytes = new LinkedHashMap<>();
+            copied.forEach((type, context) -> bytes.merge(type.name(), context.placeWithoutMemory(type, true), Long::sum));
+            return bytes;
         }
 
         /** Maps the file-backed tensors in place and copies the others into their buffers; returns bytes copied per buffer type. */
@@ -174,6 +210,19 @@ public final class ModelWeights implements AutoCloseable {
     /** Bytes of weights in each buffer type outside the mapped file, by the type's name. */
     public Map<String, Long> bytesByBuffer() {
         return bytesByBuffer;
+    }
+
+    /**
+     * Where each weight lives, by the name its model family gives it: the buffer type's name, or
+     * {@link #MAPPED}. A tied output head is the family's output weight, though it reads the embedding.
+     */
+    public Map<String, String> bufferOfWeight() {
+        return bufferOfWeight;
+    }
+
+    /** Bytes of weights left in the memory-mapped file. */
+    public long mappedBytes() {
+        return mappedBytes;
     }
 
     /** Bytes of weights held outside the mapped file: converted for faster kernels, or on a GPU. */

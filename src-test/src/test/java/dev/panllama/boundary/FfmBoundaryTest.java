@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class FfmBoundaryTest {
 
     private static final Path ROOT = Path.of("..").toAbsolutePath().normalize();
-    private static final List<String> MODULES = List.of("bindings", "runtime", "tools", "quantize", "cli");
+    private static final List<String> MODULES = List.of("bindings", "runtime", "tools", "quantize", "server", "langchain4j", "cli");
     private static final String GENERATED = "dev/panllama/bindings/ggml/";
     private static final List<String> ALLOWED = List.of(GENERATED, "dev/panllama/ggml/", "dev/panllama/bindings/");
 

@@ -11,8 +11,6 @@ import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
 import dev.panllama.placement.Offload;
 import dev.panllama.reference.Reference;
-import dev.panllama.reference.ReferenceMain;
-import dev.panllama.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -21,7 +19,6 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
@@ -51,7 +48,7 @@ class RpcOffloadParityTest {
     private static Path work;
     private static Reference reference;
     private static String prompt;
-    private static Process server;
+    private static RpcServerProcess server;
     private static String endpoint;
 
     @BeforeAll
@@ -59,22 +56,14 @@ class RpcOffloadParityTest {
         work = Files.createTempDirectory("panllama-rpc");
         reference = new Reference(work);
         prompt = SampleText.prose(7, 90);
-        Path executable = ReferenceMain.binaries().resolve("ggml-rpc-server");
-        assertTrue(Files.isExecutable(executable), executable + " is missing: run scripts/build-native --reference");
-        int port = freePort();
-        endpoint = "127.0.0.1:" + port;
-        server = new ProcessBuilder(executable.toString(), "-H", "127.0.0.1", "-p", String.valueOf(port), "-t", String.valueOf(THREADS))
-                .redirectErrorStream(true).redirectOutput(work.resolve("rpc-server.log").toFile()).start();
-        awaitListening(server, port);
+        server = RpcServerProcess.start(work.resolve("rpc-server.log"), THREADS);
+        endpoint = server.endpoint();
     }
 
     @AfterAll
     static void cleanUp() throws IOException, InterruptedException {
         if (server != null) {
-            server.destroy();
-            if (!server.waitFor(10, TimeUnit.SECONDS)) {
-                server.destroyForcibly();
-            }
+            server.close();
         }
         try (Stream<Path> files = Files.walk(work)) {
             files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
@@ -102,7 +91,7 @@ class RpcOffloadParityTest {
 
     /** The RPC device's buffer type as ggml names it: the server's device 0 and its endpoint. */
     private static String rpcBuffer() {
-        return "RPC0[" + endpoint + "]";
+        return server.buffer();
     }
 
     record Case(String model, RandomModelSpec spec, int ubatch, Placement placement) {
@@ -158,7 +147,7 @@ class RpcOffloadParityTest {
 
     @Test
     void anUnreachableServerIsOneClearMessage() throws IOException {
-        int closed = freePort();
+        int closed = RpcServerProcess.freePort();
         var error = assertThrows(RpcServers.RpcException.class, () -> RpcServers.connect(List.of("127.0.0.1:" + closed)));
         assertTrue(error.getMessage().startsWith("cannot connect to the RPC server 127.0.0.1:" + closed), error.getMessage());
         assertTrue(error.getMessage().contains("is rpc-server running there?"), error.getMessage());
@@ -197,24 +186,20 @@ class RpcOffloadParityTest {
     void aServerThatDiesMidRunEndsTheProcessWithOneLine() throws IOException, InterruptedException {
         Path model = work.resolve("dies.gguf");
         RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.F32, 34), TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf"), model);
-        int port = freePort();
-        Process doomed = new ProcessBuilder(ReferenceMain.binaries().resolve("ggml-rpc-server").toString(), "-H", "127.0.0.1",
-                "-p", String.valueOf(port), "-t", "1").redirectErrorStream(true).redirectOutput(work.resolve("doomed.log").toFile()).start();
+        RpcServerProcess doomed = RpcServerProcess.start(work.resolve("doomed.log"), 1);
         Process child = null;
         try {
-            awaitListening(doomed, port);
             Path output = work.resolve("child.log");
             child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "--enable-native-access=ALL-UNNAMED", "-XX:-CreateCoredumpOnCrash", "-cp", System.getProperty("java.class.path"),
-                    RpcServerDeathMain.class.getName(), model.toString(), "127.0.0.1:" + port)
+                    RpcServerDeathMain.class.getName(), model.toString(), doomed.endpoint())
                     .directory(work.toFile()).redirectErrorStream(true).redirectOutput(output.toFile()).start();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
             while (!Files.readString(output).contains("READY")) {
                 assertTrue(child.isAlive() && System.nanoTime() < deadline, "the child did not get ready: " + Files.readString(output));
                 Thread.sleep(100);
             }
-            doomed.destroyForcibly();
-            doomed.waitFor();
+            doomed.kill();
             child.getOutputStream().write('\n');
             child.getOutputStream().flush();
             assertTrue(child.waitFor(60, TimeUnit.SECONDS), "the child hangs: " + Files.readString(output));
@@ -225,7 +210,7 @@ class RpcOffloadParityTest {
             assertTrue(text.contains("panllama: an RPC server stopped answering or sent a malformed reply"), text);
             assertFalse(text.contains("SURVIVED") || text.contains("hs_err") || text.contains("fatal error"), text);
         } finally {
-            doomed.destroyForcibly();
+            doomed.kill();
             if (child != null) {
                 child.destroyForcibly();
             }
@@ -240,26 +225,5 @@ class RpcOffloadParityTest {
 
     private static int[] sameTokens(Path model, String text) throws IOException {
         return ModelParityTest.sameTokens(reference, model, text);
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
-        }
-    }
-
-    /** Waits until the server accepts connections (a bare connect and close, which it shrugs off). */
-    private static void awaitListening(Process server, int port) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (System.nanoTime() < deadline) {
-            assertTrue(server.isAlive(), "rpc-server exited: see its log in " + work);
-            try (Socket probe = new Socket()) {
-                probe.connect(new InetSocketAddress("127.0.0.1", port), 1000);
-                return;
-            } catch (IOException notYet) {
-                Thread.sleep(100);
-            }
-        }
-        throw new AssertionError("rpc-server did not listen on " + port + " within 30 s");
     }
 }

@@ -1,5 +1,6 @@
 package dev.panllama.reference;
 
+import dev.panllama.eval.BatchEvaluator;
 import dev.panllama.ggml.GraphNode;
 
 import java.io.IOException;
@@ -9,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -86,7 +88,7 @@ public final class Reference {
         List<int[]> result = new ArrayList<>();
         for (int at = 0; at < flat.length; ) {
             int n = flat[at++];
-            result.add(java.util.Arrays.copyOfRange(flat, at, at + n));
+            result.add(Arrays.copyOfRange(flat, at, at + n));
             at += n;
         }
         return result;
@@ -162,6 +164,56 @@ public final class Reference {
         Files.delete(in);
         return new Trace(rows, lines.subList(0, split).stream().map(GraphNode::parse).toList(),
                 lines.subList(split + 1, lines.size()).stream().map(GraphNode::parse).toList());
+    }
+
+    /** A step of several sequences' run in one context (see {@link #batches}). */
+    public sealed interface Step {
+        /** One {@code llama_decode}: each entry's tokens at its sequence's next positions, in the entries' order. */
+        record Decode(List<BatchEvaluator.SequenceTokens> entries) implements Step {
+        }
+
+        /** Forgets a sequence's positions from {@code position} on (0: the whole sequence). */
+        record Keep(int sequence, int position) implements Step {
+        }
+
+        /** Sequence {@code to}, empty, shares the first {@code length} positions of {@code from}. */
+        record Share(int from, int to, int length) implements Step {
+        }
+    }
+
+    /**
+     * Runs {@code steps} in one context of {@code sequences} sequences sharing llama.cpp's unified KV
+     * cache of {@code settings.contextLength()} cells, and returns the logits each decode step asked
+     * for, step after step, entry after entry, one row per token.
+     */
+    public float[][] batches(Path model, List<Step> steps, int sequences, Settings settings, int vocabSize) throws IOException {
+        List<Integer> script = new ArrayList<>();
+        int rows = 0;
+        for (Step step : steps) {
+            switch (step) {
+                case Step.Decode decode -> {
+                    script.add(ReferenceMain.STEP_DECODE);
+                    script.add(decode.entries().size());
+                    for (BatchEvaluator.SequenceTokens entry : decode.entries()) {
+                        script.addAll(List.of(entry.sequence(), entry.tokens().length, entry.firstOutput()));
+                        Arrays.stream(entry.tokens()).forEach(script::add);
+                        rows += entry.tokens().length - entry.firstOutput();
+                    }
+                }
+                case Step.Keep keep -> script.addAll(List.of(ReferenceMain.STEP_KEEP, keep.sequence(), keep.position()));
+                case Step.Share share -> script.addAll(List.of(ReferenceMain.STEP_SHARE, share.from(), share.to(), share.length()));
+            }
+        }
+        Path in = Files.createTempFile(workDir, "script", ".bin");
+        ReferenceMain.writeInts(in, script.stream().mapToInt(Integer::intValue).toArray());
+        Path out = Files.createTempFile(workDir, "logits", ".bin");
+        run("batches", model.toString(), in.toString(), out.toString(), String.valueOf(settings.ubatch()),
+                String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(sequences),
+                String.valueOf(settings.exact()));
+        float[][] result = readRows(out, rows, vocabSize);
+        Files.delete(out);
+        Files.delete(in);
+        return result;
     }
 
     /**

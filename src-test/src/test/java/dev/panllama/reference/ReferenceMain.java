@@ -48,6 +48,17 @@ import java.util.Map;
  *                                                             micro-batch's graph and of the first one-token step's, as
  *                                                             the eval callback sees them ({@link GraphNode} lines,
  *                                                             "#decode" between)
+ * batches  MODEL SCRIPT OUT UBATCH THREADS CTX SEQUENCES EXACT
+ *                                                             one context of SEQUENCES sequences in llama.cpp's unified
+ *                                                             cache (kv_unified, n_seq_max) runs SCRIPT's steps (int32):
+ *                                                             {@value #STEP_DECODE} ENTRIES then per entry SEQUENCE COUNT
+ *                                                             FIRST_OUTPUT and COUNT tokens: one llama_decode, each entry's
+ *                                                             tokens at its sequence's next positions, logits of its tokens
+ *                                                             FIRST_OUTPUT.. (written to OUT in batch order, float32);
+ *                                                             {@value #STEP_KEEP} SEQUENCE POSITION: forget the sequence's
+ *                                                             positions from POSITION on (llama_memory_seq_rm);
+ *                                                             {@value #STEP_SHARE} FROM TO LENGTH: sequence TO shares FROM's
+ *                                                             first LENGTH positions (llama_memory_seq_cp)
  * </pre>
  * {@code logits} and {@code generate} take, after their arguments, llama.cpp's offloading options:
  * {@code --rpc=HOST:PORT[,...]}, {@code --ngl=N}, {@code --ot=PATTERN=BUFFER} (repeated),
@@ -63,6 +74,9 @@ public final class ReferenceMain {
     private static final int FLASH_ATTN_ENABLED = 1;
     private static final int GGML_TYPE_F32 = 0;
     private static final int GGML_TYPE_F16 = 1;
+    static final int STEP_DECODE = 1;
+    static final int STEP_KEEP = 2;
+    static final int STEP_SHARE = 3;
 
     private ReferenceMain() {
     }
@@ -116,6 +130,7 @@ public final class ReferenceMain {
                     Llama.llama_free(context);
                 }
                 case "trace" -> trace(arena, model, vocab, args);
+                case "batches" -> batches(arena, model, vocab, args);
                 default -> throw new IllegalArgumentException("unknown mode " + args[0]);
             }
             Llama.llama_model_free(model);
@@ -286,8 +301,20 @@ public final class ReferenceMain {
         return context;
     }
 
-    /** Decodes {@code tokens} at positions start.., asking for logits from index firstOutput on; returns the context. */
+    /** Decodes {@code tokens} of sequence 0 at positions start.., asking for logits from index firstOutput on; returns the context. */
     private static MemorySegment decode(MemorySegment context, int[] tokens, int start, int firstOutput) {
+        int[] positions = new int[tokens.length];
+        boolean[] wanted = new boolean[tokens.length];
+        for (int i = 0; i < tokens.length; i++) {
+            positions[i] = start + i;
+            wanted[i] = i >= firstOutput;
+        }
+        decode(context, tokens, new int[tokens.length], positions, wanted);
+        return context;
+    }
+
+    /** One llama_decode of token {@code i} at {@code positions[i]} of sequence {@code sequences[i]}, with logits where {@code wanted[i]}. */
+    private static void decode(MemorySegment context, int[] tokens, int[] sequences, int[] positions, boolean[] wanted) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment batch = Llama.llama_batch_init(arena, tokens.length, 0, 1);
             llama_batch.n_tokens(batch, tokens.length);
@@ -298,10 +325,10 @@ public final class ReferenceMain {
             MemorySegment logits = llama_batch.logits(batch).reinterpret(tokens.length);
             for (int i = 0; i < tokens.length; i++) {
                 token.setAtIndex(ValueLayout.JAVA_INT, i, tokens[i]);
-                pos.setAtIndex(ValueLayout.JAVA_INT, i, start + i);
+                pos.setAtIndex(ValueLayout.JAVA_INT, i, positions[i]);
                 nSeq.setAtIndex(ValueLayout.JAVA_INT, i, 1);
-                seqIds.getAtIndex(ValueLayout.ADDRESS, i).reinterpret(4).set(ValueLayout.JAVA_INT, 0, 0);
-                logits.set(ValueLayout.JAVA_BYTE, i, (byte) (i >= firstOutput ? 1 : 0));
+                seqIds.getAtIndex(ValueLayout.ADDRESS, i).reinterpret(4).set(ValueLayout.JAVA_INT, 0, sequences[i]);
+                logits.set(ValueLayout.JAVA_BYTE, i, (byte) (wanted[i] ? 1 : 0));
             }
             int status = Llama.llama_decode(context, batch);
             if (status != 0) {
@@ -309,7 +336,89 @@ public final class ReferenceMain {
             }
             Llama.llama_batch_free(batch);
         }
-        return context;
+    }
+
+    /** The {@code batches} mode: several sequences in one unified cache, driven by a script of steps. */
+    private static void batches(Arena arena, MemorySegment model, MemorySegment vocab, String[] args) throws IOException {
+        int[] script = readInts(Path.of(args[2]));
+        int ubatch = Integer.parseInt(args[4]);
+        int threads = Integer.parseInt(args[5]);
+        int contextLength = Integer.parseInt(args[6]);
+        int sequences = Integer.parseInt(args[7]);
+        boolean exact = Boolean.parseBoolean(args[8]);
+        MemorySegment params = contextParams(arena, largestDecode(script), ubatch, threads, contextLength, exact);
+        llama_context_params.n_seq_max(params, sequences);
+        llama_context_params.kv_unified(params, true);
+        MemorySegment context = newContext(model, params);
+        MemorySegment memory = Llama.llama_get_memory(context);
+        int nVocab = Llama.llama_vocab_n_tokens(vocab);
+        try (FileChannel out = FileChannel.open(Path.of(args[3]), StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            for (int at = 0; at < script.length; ) {
+                int step = script[at++];
+                if (step == STEP_KEEP) {
+                    Llama.llama_memory_seq_rm(memory, script[at], script[at + 1], -1);
+                    at += 2;
+                    continue;
+                }
+                if (step == STEP_SHARE) {
+                    Llama.llama_memory_seq_cp(memory, script[at], script[at + 1], 0, script[at + 2]);
+                    at += 3;
+                    continue;
+                }
+                if (step != STEP_DECODE) {
+                    throw new IllegalArgumentException("unknown step " + step);
+                }
+                int entries = script[at++];
+                int room = script.length - at;   // more than the step's tokens
+                int[] tokens = new int[room];
+                int[] sequenceOf = new int[room];
+                int[] positionOf = new int[room];
+                boolean[] wanted = new boolean[room];
+                int n = 0;
+                for (int e = 0; e < entries; e++) {
+                    int sequence = script[at++];
+                    int count = script[at++];
+                    int firstOutput = script[at++];
+                    int next = Llama.llama_memory_seq_pos_max(memory, sequence) + 1;
+                    for (int i = 0; i < count; i++, n++) {
+                        tokens[n] = script[at++];
+                        sequenceOf[n] = sequence;
+                        positionOf[n] = next + i;
+                        wanted[n] = i >= firstOutput;
+                    }
+                }
+                decode(context, Arrays.copyOf(tokens, n), Arrays.copyOf(sequenceOf, n), Arrays.copyOf(positionOf, n),
+                        Arrays.copyOf(wanted, n));
+                for (int i = 0; i < n; i++) {
+                    if (wanted[i]) {
+                        writeRows(out, context, i, 1, nVocab);
+                    }
+                }
+            }
+        }
+        Llama.llama_free(context);
+    }
+
+    /** The most tokens one decode step of {@code script} holds: the context's {@code n_batch}. */
+    private static int largestDecode(int[] script) {
+        int largest = 1;
+        for (int at = 0; at < script.length; ) {
+            int step = script[at++];
+            if (step == STEP_KEEP || step == STEP_SHARE) {
+                at += step == STEP_KEEP ? 2 : 3;
+                continue;
+            }
+            int entries = script[at++];
+            int total = 0;
+            for (int e = 0; e < entries; e++) {
+                int count = script[at + 1];
+                total += count;
+                at += 3 + count;
+            }
+            largest = Math.max(largest, total);
+        }
+        return largest;
     }
 
     private static int[] greedy(MemorySegment context, int[] prompt, int steps, int nVocab) {

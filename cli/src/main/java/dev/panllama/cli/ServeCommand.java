@@ -1,0 +1,130 @@
+package dev.panllama.cli;
+
+import dev.panllama.api.LlamaModel;
+import dev.panllama.server.OpenAiServer;
+import dev.panllama.server.ServerOptions;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.UnknownHostException;
+import java.nio.file.Path;
+
+/**
+ * Serves a model over HTTP with OpenAI's API until Ctrl-C (or an interrupt) stops it; then the
+ * generation under way is cancelled and the model closed, once, whichever thread gets there first.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Serve a model with OpenAI's API: /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics.")
+final class ServeCommand extends Subcommand {
+
+    @Mixin
+    ModelArgs model;
+
+    @Option(names = "--host", paramLabel = "ADDRESS",
+            description = "Address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface).")
+    String host = ServerOptions.LOOPBACK;
+
+    @Option(names = "--port", paramLabel = "N", description = "TCP port (default: 8080; 0 picks a free one).")
+    int port = ServerOptions.DEFAULT_PORT;
+
+    @Option(names = "--api-key", paramLabel = "KEY", description = "Require 'Authorization: Bearer KEY' on every request but /health.")
+    String apiKey;
+
+    @Option(names = {"-a", "--alias"}, paramLabel = "NAME", description = "The model's name in the API (default: the file's name without .gguf).")
+    String alias;
+
+    @Option(names = "--max-body-bytes", paramLabel = "N", description = "Largest request body accepted (default: 4194304).")
+    long maxBodyBytes = ServerOptions.DEFAULT_MAX_BODY_BYTES;
+
+    @Option(names = "--max-prompt-tokens", paramLabel = "N", description = "Longest prompt accepted; 0 for what the context holds (default: 0).")
+    int maxPromptTokens;
+
+    @Option(names = "--max-queue", paramLabel = "N",
+            description = "Requests that may wait while one is generated; more get 429 (default: 16).")
+    int maxQueue = ServerOptions.DEFAULT_MAX_QUEUED_REQUESTS;
+
+    @Override
+    public Integer call() {
+        PrintWriter err = err();
+        Path file = model.requireModel();
+        String name = file.getFileName().toString();
+        ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
+                maxBodyBytes, maxPromptTokens, maxQueue);
+        checkAddressFree(host, port);
+        LlamaModel llama = model.open(file, err);
+        Shutdown shutdown = new Shutdown(llama);
+        Thread hook = new Thread(shutdown::run, "panllama-serve-shutdown");
+        try {
+            OpenAiServer server = OpenAiServer.start(llama, options);
+            shutdown.server = server;
+            Runtime.getRuntime().addShutdownHook(hook);
+            err.printf("serving %s at http://%s:%d/v1 (Ctrl-C stops)%n", options.modelId(), hostForUrl(host), server.port());
+            if (!isLoopback(host) && apiKey == null) {
+                err.println("warning: listening beyond this machine without --api-key: anyone who reaches this port can use the model");
+            }
+            err.flush();
+            server.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException | IllegalArgumentException e) {
+                // shutting down already (the hook runs, or was never added): it closes what is open
+            }
+            shutdown.run();
+        }
+        return 0;
+    }
+
+    /** Closes the server, then the model, once: from the shutdown hook or from {@code call}. */
+    private static final class Shutdown {
+        private final LlamaModel model;
+        private volatile OpenAiServer server;
+        private boolean done;
+
+        Shutdown(LlamaModel model) {
+            this.model = model;
+        }
+
+        synchronized void run() {
+            if (done) {
+                return;
+            }
+            done = true;
+            if (server != null) {
+                server.close();
+            }
+            model.close();
+        }
+    }
+
+    /** Says that the address is taken before a model that may take minutes to load is loaded. */
+    private static void checkAddressFree(String host, int port) {
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.setReuseAddress(true);
+            probe.bind(new InetSocketAddress(host, port));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot listen on " + host + ":" + port + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean isLoopback(String host) {
+        try {
+            return InetAddress.getByName(host).isLoopbackAddress();
+        } catch (UnknownHostException e) {
+            return false;
+        }
+    }
+
+    private static String hostForUrl(String host) {
+        return host.contains(":") ? "[" + host + "]" : host;
+    }
+}

@@ -1,0 +1,96 @@
+package dev.panllama.cli;
+
+import dev.panllama.bindings.NativePin;
+import dev.panllama.bindings.UserCache;
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.model.demo.RandomModelSpec;
+import dev.panllama.model.demo.RandomModelWriter;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.io.StringWriter;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code panllama serve}: its options checked before anything loads, then a server that answers until stopped. */
+class ServeCommandTest {
+
+    @TempDir
+    Path temp;
+
+    @Test
+    void withoutAModelOrWithABadOrTakenPortItSaysSoInOneLine() throws Exception {
+        StringWriter err = new StringWriter();
+        assertEquals(2, Panllama.run(new String[] {"serve"}, new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+        assertTrue(err.toString().contains("no model given"), err.toString());
+
+        Path file = writeModel();
+        err = new StringWriter();
+        assertEquals(2, Panllama.run(new String[] {"serve", "-m", file.toString(), "--port", "70000"},
+                new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+        assertTrue(err.toString().contains("--port must be within [0, 65535]"), err.toString());
+        assertFalse(err.toString().contains("\tat "), err.toString());
+
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            err = new StringWriter();
+            assertEquals(1, Panllama.run(new String[] {"serve", "-m", file.toString(), "--port", String.valueOf(taken.getLocalPort())},
+                    new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+            assertTrue(err.toString().startsWith("panllama: cannot listen on 127.0.0.1:" + taken.getLocalPort()), err.toString());
+            assertFalse(err.toString().contains("loaded"), "the address is checked before the model loads: " + err);
+        }
+    }
+
+    @Test
+    void servesTheModelUntilInterrupted() throws Exception {
+        Path file = writeModel();
+        StringWriter err = new StringWriter();
+        CompletableFuture<Integer> exit = new CompletableFuture<>();
+        Thread serving = Thread.ofPlatform().start(() -> exit.complete(Panllama.run(new String[] {"serve", "-m", file.toString(),
+                "--port", "0", "-t", "2", "-c", "512", "--alias", "tiny", "--api-key", "k"}, new PrintWriter(new StringWriter()),
+                new PrintWriter(err, true))));
+        Pattern listening = Pattern.compile("serving tiny at http://127\\.0\\.0\\.1:(\\d+)/v1");
+        long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
+        Matcher found = listening.matcher(err.toString());
+        while (!found.find()) {
+            assertFalse(exit.isDone(), err.toString());
+            assertTrue(System.nanoTime() < deadline, err.toString());
+            Thread.sleep(50);
+            found = listening.matcher(err.toString());
+        }
+        String base = "http://127.0.0.1:" + found.group(1);
+        HttpClient http = HttpClient.newHttpClient();
+        HttpResponse<String> reply = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions"))
+                .header("Authorization", "Bearer k")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":3}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, reply.statusCode(), reply.body());
+        assertTrue(reply.body().contains("\"completion_tokens\":3"), reply.body());
+
+        serving.interrupt();
+        assertEquals(0, exit.get(60, TimeUnit.SECONDS), err.toString());
+        assertTrue(http.sendAsync(HttpRequest.newBuilder(URI.create(base + "/health")).build(), HttpResponse.BodyHandlers.ofString())
+                .handle((response, failure) -> failure != null).get(30, TimeUnit.SECONDS), "still listening after it stopped");
+    }
+
+    private Path writeModel() throws Exception {
+        Path file = temp.resolve("tiny.gguf");
+        RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 5).withTiedOutput(true),
+                UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), file);
+        return file;
+    }
+}

@@ -1,0 +1,70 @@
+package dev.panllama.langchain4j;
+
+import dev.langchain4j.model.chat.request.ChatRequest;
+import dev.panllama.api.Chat;
+import dev.panllama.api.Generation;
+import dev.panllama.api.GenerationOptions;
+import dev.panllama.api.LlamaModel;
+import dev.panllama.chat.Message;
+
+import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+
+/**
+ * The one facade {@link Chat} behind a LangChain4j model. LangChain4j sends the whole conversation
+ * with every request; the chat is loaded with it and its KV cache keeps what the last request shared
+ * with this one (a system prompt, the turns before), so only the new part is evaluated. A chat is
+ * used by one thread at a time: requests from several threads take turns.
+ */
+final class ChatSession implements AutoCloseable {
+
+    private final Chat chat;
+    private final GenerationOptions defaults;
+    private final ReentrantLock turn = new ReentrantLock();
+
+    ChatSession(LlamaModel model, GenerationOptions defaults) {
+        this.chat = model.newChat(null);
+        this.defaults = defaults;
+    }
+
+    /**
+     * Generates the reply to {@code request}, handing its text to {@code onText} as it comes, unless
+     * {@code cancellation} stops it first. Returns null when it was cancelled before its turn came.
+     */
+    Generation reply(ChatRequest request, Consumer<String> onText, Cancellation cancellation) {
+        GenerationOptions options = ChatRequests.options(defaults, request.parameters());
+        List<Message> history = ChatRequests.history(request);
+        String userText = ChatRequests.lastUserText(request);
+        turn.lock();
+        try {
+            if (cancellation.isCancelled()) {
+                return null;
+            }
+            cancellation.attach(chat);
+            chat.load(history);
+            // The chat clears its cancel flag as it starts: a cancel that lands just then is
+            // caught here, at the first piece of text.
+            return chat.send(userText, options, piece -> {
+                if (cancellation.isCancelled()) {
+                    chat.cancel();
+                } else {
+                    onText.accept(piece);
+                }
+            });
+        } finally {
+            cancellation.detach();
+            turn.unlock();
+        }
+    }
+
+    @Override
+    public void close() {
+        turn.lock();
+        try {
+            chat.close();
+        } finally {
+            turn.unlock();
+        }
+    }
+}

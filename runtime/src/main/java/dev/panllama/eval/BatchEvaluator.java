@@ -1,0 +1,347 @@
+package dev.panllama.eval;
+
+import dev.panllama.ggml.Backend;
+import dev.panllama.ggml.ComputeGraph;
+import dev.panllama.ggml.GgmlContext;
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.ggml.GraphNode;
+import dev.panllama.ggml.Scheduler;
+import dev.panllama.ggml.Tensor;
+import dev.panllama.model.GraphBlocks;
+import dev.panllama.model.GraphBuilder;
+import dev.panllama.model.Model;
+import dev.panllama.model.ModelConfig;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Runs a model over several token sequences at once (continuous batching): each call appends tokens
+ * to any of the open sequences, all of them evaluated together in micro-batches that mix sequences,
+ * and returns each sequence's logits. A sequence opens empty, joins whichever call names it next, and
+ * once removed frees its cells for the others. Every sequence has its own positions in one shared KV
+ * cache, laid out and masked as llama.cpp's unified cache ({@code kv_unified}, {@code n_seq_max}
+ * sequences) does: the context length is the cache's size for all sequences together, not each one's,
+ * so one sequence may grow to the whole context while the others hold nothing (llama.cpp's
+ * {@code -c} with {@code --parallel} and {@code --kv-unified}). A call's tokens are taken in its order,
+ * {@code maxBatch} at a time, as {@code llama_decode} splits a batch for that cache; the same calls give
+ * the same logits as libllama's.
+ * <p>
+ * It knows the tokens each sequence holds, so callers ask it what a new prompt shares with them rather
+ * than keep a copy. Not thread-safe: one caller at a time. Once its model is closed every call throws
+ * {@link IllegalStateException}.
+ */
+public final class BatchEvaluator implements AutoCloseable {
+
+    /**
+     * Tokens appended to one sequence in a call, and the logits wanted: those after each of
+     * {@code tokens[firstOutput..]}.
+     */
+    public record SequenceTokens(int sequence, int[] tokens, int firstOutput) {
+        public SequenceTokens {
+            if (firstOutput < 0 || firstOutput > tokens.length) {
+                throw new IllegalArgumentException("firstOutput " + firstOutput + " is outside 0.." + tokens.length);
+            }
+        }
+    }
+
+    private final Model model;
+    private final ModelConfig config;
+    private final GraphBuilder builder;
+    private final KvCache cache;
+    private final Scheduler scheduler;
+    private final int maxBatch;
+    private final boolean[] open;
+    /** Per sequence, the tokens the cache holds, in order: {@code tokensOf[s][0 .. cache.length(s))}. */
+    private final int[][] tokensOf;
+
+    /**
+     * An evaluator of up to {@code sequences} sequences (ids 0 .. sequences - 1, none open yet) sharing a
+     * cache of {@code contextLength} tokens of {@code cacheType} (F16, F32 for exact comparisons, or
+     * Q8_0/Q4_0 to save memory), taking micro-batches of up to {@code maxBatch} tokens.
+     */
+    public BatchEvaluator(Model model, int contextLength, int maxBatch, int sequences, GgmlType cacheType) {
+        if (contextLength < 1 || maxBatch < 1) {
+            throw new IllegalArgumentException("context length and batch size must be positive");
+        }
+        if (sequences < 1) {
+            throw new IllegalArgumentException("the number of sequences must be positive, not " + sequences);
+        }
+        if (cacheType != GgmlType.F16 && cacheType != GgmlType.F32 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
+            throw new IllegalArgumentException("the KV cache can be F16, F32, Q8_0 or Q4_0, not " + cacheType);
+        }
+        this.model = model;
+        this.config = model.config();
+        this.builder = model.architecture().graph();
+        this.maxBatch = maxBatch;
+        this.open = new boolean[sequences];
+        this.tokensOf = new int[sequences][0];
+        this.cache = new KvCache(config.dims(), config.plan(), layer -> model.placement().layerDevice(layer).bufferType(),
+                contextLength, maxBatch, sequences, cacheType);
+        try {
+            this.scheduler = Scheduler.create(model.backends(), GraphBuilder.maxTensors(config));
+        } catch (RuntimeException e) {
+            cache.close();
+            throw e;
+        }
+    }
+
+    /** How many sequences it takes at once: their ids are 0 .. sequences() - 1. */
+    public int sequences() {
+        return open.length;
+    }
+
+    /** Opens {@code sequence}, empty: the next call may append to it. */
+    public void open(int sequence) {
+        checkId(sequence);
+        if (open[sequence]) {
+            throw new IllegalStateException("sequence " + sequence + " is already open");
+        }
+        open[sequence] = true;
+    }
+
+    public boolean isOpen(int sequence) {
+        checkId(sequence);
+        return open[sequence];
+    }
+
+    /** Forgets {@code sequence} and frees its cells for the others; its id may be opened again. */
+    public void remove(int sequence) {
+        requireOpen(sequence);
+        cache.truncate(sequence, 0);
+        open[sequence] = false;
+    }
+
+    /** How many tokens {@code sequence} holds: the position of its next one. */
+    public long position(int sequence) {
+        requireOpen(sequence);
+        return cache.length(sequence);
+    }
+
+    /** How many more tokens the context takes, in all sequences together. */
+    public long room() {
+        return cache.room();
+    }
+
+    /** The cache's size in tokens, for all sequences together. */
+    public int contextLength() {
+        return cache.contextLength();
+    }
+
+    /** Forgets every sequence's tokens; open sequences stay open, empty, and the cache starts over at its first cell. */
+    public void clear() {
+        cache.clear();
+    }
+
+    /**
+     * Keeps the first {@code position} tokens of {@code sequence} and forgets the rest, or all of them
+     * when the cache cannot keep exactly those; returns how many tokens are kept.
+     */
+    public long keep(int sequence, long position) {
+        requireOpen(sequence);
+        if (!cache.truncate(sequence, Math.min(position, cache.length(sequence)))) {
+            cache.truncate(sequence, 0);
+        }
+        return cache.length(sequence);
+    }
+
+    /**
+     * Starts {@code to}, open and empty, with the first {@code length} tokens of {@code from}, sharing
+     * their keys and values instead of computing them again (a system prompt common to several
+     * requests); returns false, changing nothing, when the cache can no longer share exactly those.
+     */
+    public boolean sharePrefix(int from, int to, int length) {
+        requireOpen(from);
+        requireOpen(to);
+        if (!cache.share(from, to, length)) {
+            return false;
+        }
+        tokensOf[to] = Arrays.copyOf(tokensOf[from], Math.max(length, 64));
+        return true;
+    }
+
+    /** How many cells of the cache hold keys and values, shared ones counted once. */
+    public long cellsInUse() {
+        return cache.usedCells();
+    }
+
+    /** Keeps the longest start of {@code sequence} that {@code prompt} shares, as {@link #keep} can; returns its length. */
+    public int keepCommonPrefix(int sequence, int[] prompt) {
+        requireOpen(sequence);
+        int[] held = tokensOf[sequence];
+        long length = cache.length(sequence);
+        int common = 0;
+        while (common < length && common < prompt.length && held[common] == prompt[common]) {
+            common++;
+        }
+        return (int) keep(sequence, common);
+    }
+
+    /**
+     * Appends each entry's tokens to its sequence, each open and named at most once, and returns per
+     * entry, in the call's order, the logits after its tokens {@code firstOutput..}: one row of
+     * {@code n_vocab} per token. Nothing changes when the tokens do not fit in the context.
+     */
+    public List<float[][]> evaluate(List<SequenceTokens> batch) {
+        model.checkOpen();
+        boolean[] named = new boolean[open.length];
+        int total = 0;
+        for (SequenceTokens entry : batch) {
+            requireOpen(entry.sequence());
+            if (named[entry.sequence()]) {
+                throw new IllegalArgumentException("sequence " + entry.sequence() + " is named twice in one batch");
+            }
+            named[entry.sequence()] = true;
+            for (int token : entry.tokens()) {
+                if (token < 0 || token >= config.dims().vocabSize()) {
+                    throw new IllegalArgumentException("token id " + token + " is outside the vocabulary of " + config.dims().vocabSize());
+                }
+            }
+            total += entry.tokens().length;
+        }
+        // Before the first micro-batch, so that tokens that cannot fit change nothing.
+        cache.requireRoom(total);
+        // The call as llama_batch lays it out: token by token, entry after entry.
+        int[] tokens = new int[total];
+        int[] sequenceOf = new int[total];
+        int[] entryOf = new int[total];
+        int[] rowOf = new int[total];   // the token's row in its entry's logits, or -1 when not wanted
+        List<float[][]> logits = new ArrayList<>(batch.size());
+        int at = 0;
+        for (int e = 0; e < batch.size(); e++) {
+            SequenceTokens entry = batch.get(e);
+            int[] entryTokens = entry.tokens();
+            for (int i = 0; i < entryTokens.length; i++, at++) {
+                tokens[at] = entryTokens[i];
+                sequenceOf[at] = entry.sequence();
+                entryOf[at] = e;
+                rowOf[at] = i >= entry.firstOutput() ? i - entry.firstOutput() : -1;
+            }
+            logits.add(new float[entryTokens.length - entry.firstOutput()][]);
+        }
+        for (int from = 0; from < total; from += maxBatch) {
+            int to = Math.min(total, from + maxBatch);
+            int[] outputs = new int[to - from];
+            int outputCount = 0;
+            for (int i = from; i < to; i++) {
+                if (rowOf[i] >= 0) {
+                    outputs[outputCount++] = i - from;
+                }
+            }
+            float[][] rows = evaluateMicroBatch(Arrays.copyOfRange(tokens, from, to), Arrays.copyOfRange(sequenceOf, from, to),
+                    Arrays.copyOf(outputs, outputCount));
+            for (int r = 0; r < rows.length; r++) {
+                int i = from + outputs[r];
+                logits.get(entryOf[i])[rowOf[i]] = rows[r];
+            }
+        }
+        return logits;
+    }
+
+    /** Evaluates one micro-batch and returns the logits of rows {@code outputRows}, in that order. */
+    private float[][] evaluateMicroBatch(int[] tokens, int[] sequences, int[] outputRows) {
+        long[] positions = cache.append(sequences);
+        remember(tokens, sequences, positions);
+        // A graph needs at least one output row; when none is wanted, the last one is computed and dropped.
+        int[] computed = outputRows.length > 0 ? outputRows : new int[] {tokens.length - 1};
+        BatchInputs.Shape shape = BatchInputs.Shape.of(cache, config.plan().hasChunkedLayers(), tokens.length, computed.length);
+        if (graph == null || !graph.inputs().shape.equals(shape)) {
+            buildGraph(shape);
+        }
+        graph.inputs().fill(tokens, sequences, positions, computed);
+        scheduler.compute(graph.graph());
+        float[][] rows = graph.logits().readRows(config.dims().vocabSize(), computed.length);
+        return outputRows.length > 0 ? rows : new float[0][];
+    }
+
+    private void remember(int[] tokens, int[] sequences, long[] positions) {
+        for (int i = 0; i < tokens.length; i++) {
+            int s = sequences[i];
+            int position = Math.toIntExact(positions[i]);
+            if (position >= tokensOf[s].length) {
+                tokensOf[s] = Arrays.copyOf(tokensOf[s], Math.max(64, 2 * position + 1));
+            }
+            tokensOf[s][position] = tokens[i];
+        }
+    }
+
+    private void checkId(int sequence) {
+        if (sequence < 0 || sequence >= open.length) {
+            throw new IllegalArgumentException("sequence " + sequence + " is outside 0.." + (open.length - 1));
+        }
+    }
+
+    private void requireOpen(int sequence) {
+        checkId(sequence);
+        if (!open[sequence]) {
+            throw new IllegalStateException("sequence " + sequence + " is not open");
+        }
+    }
+
+    /** The graph of the last micro-batch: kept while micro-batches of the same shape follow (decoding, mostly). */
+    private record BuiltGraph(GgmlContext ctx, ComputeGraph graph, BatchInputs inputs, Tensor logits) {
+    }
+
+    private BuiltGraph graph;
+
+    private void buildGraph(BatchInputs.Shape shape) {
+        closeGraph();
+        GgmlContext ctx = GgmlContext.create(GraphBuilder.maxTensors(config));
+        try {
+            ComputeGraph computeGraph = ctx.newGraph();
+            BatchInputs inputs = new BatchInputs(ctx, config, cache, shape);
+            Tensor logits = builder.build(new GraphBlocks(ctx, computeGraph, config), model.weights(), inputs);
+            computeGraph.expand(logits);
+            scheduler.allocate(computeGraph);
+            graph = new BuiltGraph(ctx, computeGraph, inputs, logits);
+        } catch (RuntimeException e) {
+            ctx.close();
+            throw e;
+        }
+    }
+
+    private void closeGraph() {
+        if (graph != null) {
+            graph.ctx().close();
+            graph = null;
+        }
+    }
+
+    /**
+     * The nodes of the graph that computed the last micro-batch, in ggml's order: tests compare them
+     * with the reference's graph for the same batch.
+     */
+    public List<GraphNode> lastGraph() {
+        if (graph == null) {
+            throw new IllegalStateException("no batch has been evaluated yet");
+        }
+        return graph.graph().nodes();
+    }
+
+    /**
+     * The compute memory this evaluator's scheduler holds on each device, by device name ({@code CPU}
+     * for the host): what the largest graph so far needed there.
+     */
+    public Map<String, Long> computeBytes() {
+        Map<String, Long> bytes = new LinkedHashMap<>();
+        for (Backend backend : model.backends()) {
+            bytes.put(backend.device().name(), scheduler.computeBytes(backend));
+        }
+        return bytes;
+    }
+
+    /** The model's configuration (vocabulary size, context, layers...). */
+    public ModelConfig config() {
+        return config;
+    }
+
+    @Override
+    public void close() {
+        closeGraph();
+        scheduler.close();
+        cache.close();
+    }
+}

@@ -1,0 +1,105 @@
+package dev.panllama.eval;
+
+import dev.panllama.bindings.NativePin;
+import dev.panllama.bindings.UserCache;
+import dev.panllama.eval.BatchEvaluator.SequenceTokens;
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.model.Model;
+import dev.panllama.model.demo.RandomModelSpec;
+import dev.panllama.model.demo.RandomModelWriter;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The batch evaluator's sequences: opening, removing, the context they share, what each one holds and
+ * what a call that cannot run leaves. (Its logits are compared with libllama's in src-test's
+ * {@code BatchParityTest}.)
+ */
+class BatchEvaluatorTest {
+
+    @TempDir
+    static Path temp;
+    static Path model;
+
+    @BeforeAll
+    static void writeModel() throws IOException {
+        model = temp.resolve("scout.gguf");
+        RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 11).withTiedOutput(true),
+                UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), model);
+    }
+
+    private static int[] tokens(int first, int count) {
+        int[] tokens = new int[count];
+        for (int i = 0; i < count; i++) {
+            tokens[i] = first + i;
+        }
+        return tokens;
+    }
+
+    @Test
+    void sequencesShareTheContextAndARemovedOneGivesItsRoomBack() {
+        try (Model m = Model.open(model, 2); BatchEvaluator evaluator = new BatchEvaluator(m, 64, 16, 3, GgmlType.F16)) {
+            evaluator.open(0);
+            evaluator.open(2);
+            List<float[][]> logits = evaluator.evaluate(List.of(
+                    new SequenceTokens(2, tokens(100, 20), 18), new SequenceTokens(0, tokens(10, 10), 0)));
+            assertEquals(2, logits.get(0).length, "rows of the first entry: its tokens 18 and 19");
+            assertEquals(10, logits.get(1).length);
+            assertEquals(20, evaluator.position(2));
+            assertEquals(10, evaluator.position(0));
+            assertEquals(34, evaluator.room(), "the context is the sequences' together");
+            evaluator.remove(2);
+            assertFalse(evaluator.isOpen(2));
+            assertEquals(54, evaluator.room());
+            var notOpen = assertThrows(IllegalStateException.class,
+                    () -> evaluator.evaluate(List.of(new SequenceTokens(2, tokens(1, 1), 0))));
+            assertTrue(notOpen.getMessage().contains("not open"), notOpen.getMessage());
+            evaluator.open(2);
+            assertEquals(0, evaluator.position(2), "a reopened id starts empty");
+        }
+    }
+
+    @Test
+    void aCallThatCannotRunChangesNothing() {
+        try (Model m = Model.open(model, 2); BatchEvaluator evaluator = new BatchEvaluator(m, 64, 16, 2, GgmlType.F16)) {
+            evaluator.open(0);
+            evaluator.open(1);
+            evaluator.evaluate(List.of(new SequenceTokens(0, tokens(10, 30), 29)));
+            assertThrows(IllegalStateException.class, () -> evaluator.evaluate(List.of(
+                    new SequenceTokens(0, tokens(40, 20), 19), new SequenceTokens(1, tokens(60, 20), 19))));
+            assertThrows(IllegalArgumentException.class, () -> evaluator.evaluate(List.of(
+                    new SequenceTokens(1, tokens(60, 2), 1), new SequenceTokens(1, tokens(70, 2), 1))));
+            assertThrows(IllegalArgumentException.class, () -> evaluator.evaluate(List.of(
+                    new SequenceTokens(1, tokens(60, 2), 1), new SequenceTokens(0, new int[] {-1}, 0))));
+            assertEquals(30, evaluator.position(0));
+            assertEquals(0, evaluator.position(1));
+            assertEquals(34, evaluator.room());
+            assertThrows(IllegalArgumentException.class, () -> evaluator.open(2), "ids are 0 and 1");
+            assertThrows(IllegalStateException.class, () -> evaluator.open(1), "already open");
+        }
+    }
+
+    @Test
+    void eachSequenceKeepsWhatANewPromptSharesWithItOnly() {
+        try (Model m = Model.open(model, 2); BatchEvaluator evaluator = new BatchEvaluator(m, 64, 16, 2, GgmlType.F16)) {
+            evaluator.open(0);
+            evaluator.open(1);
+            evaluator.evaluate(List.of(new SequenceTokens(0, new int[] {10, 11, 12, 13}, 3),
+                    new SequenceTokens(1, new int[] {10, 11, 50}, 2)));
+            assertEquals(2, evaluator.keepCommonPrefix(1, new int[] {10, 11, 12, 13}));
+            assertEquals(4, evaluator.position(0), "the other sequence is untouched");
+            assertEquals(4, evaluator.keepCommonPrefix(0, new int[] {10, 11, 12, 13, 14}));
+            assertEquals(58, evaluator.room());
+        }
+    }
+}

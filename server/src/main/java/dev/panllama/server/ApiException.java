@@ -1,0 +1,49 @@
+package dev.panllama.server;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A request the server refuses, as OpenAI's API says so: an HTTP status and the body
+ * {@code {"error":{"message","type","param","code"}}}. Thrown while a request is read or checked;
+ * the handler turns it into the reply and goes on serving.
+ */
+final class ApiException extends RuntimeException {
+
+    private final int status;
+    private final String type;
+    private final String param;
+    private final String code;
+
+    ApiException(int status, String type, String message, String param, String code) {
+        super(message);
+        this.status = status;
+        this.type = type;
+        this.param = param;
+        this.code = code;
+    }
+
+    /** 400: a field is missing, of the wrong type or out of range. */
+    static ApiException invalid(String message, String param) {
+        return new ApiException(400, "invalid_request_error", message, param, null);
+    }
+
+    /** 400: a field asks for something this server does not do (yet). */
+    static ApiException unsupported(String message, String param) {
+        return new ApiException(400, "invalid_request_error", message, param, "unsupported_parameter");
+    }
+
+    int status() {
+        return status;
+    }
+
+    /** The reply's body. */
+    Map<String, Object> body() {
+        Map<String, Object> error = new LinkedHashMap<>();
+        error.put("message", getMessage());
+        error.put("type", type);
+        error.put("param", param);
+        error.put("code", code);
+        return Map.of("error", error);
+    }
+}

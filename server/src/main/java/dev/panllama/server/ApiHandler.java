@@ -1,0 +1,166 @@
+package dev.panllama.server;
+
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+
+import java.io.IOException;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * Routes every request: checks the API key, the method and the body's size, hands generation requests
+ * to the {@link CompletionEndpoint}, answers {@code /health}, {@code /metrics} and {@code /v1/models},
+ * and turns whatever goes wrong into OpenAI's error JSON with its status, so that one bad request
+ * never stops the server. Blocking: Jetty runs it on a virtual thread.
+ */
+final class ApiHandler extends Handler.Abstract {
+
+    /** The status logged for a request whose client went away before its reply (nginx's convention). */
+    private static final int CLIENT_GONE = 499;
+    private static final Logger LOG = Logger.getLogger(ApiHandler.class.getName());
+
+    private final ServerOptions options;
+    private final CompletionEndpoint completions;
+    private final GenerationQueue queue;
+    private final ServerMetrics metrics;
+    private final Replies replies;
+    private final int contextLength;
+
+    ApiHandler(ServerOptions options, CompletionEndpoint completions, GenerationQueue queue, ServerMetrics metrics,
+               Replies replies, int contextLength) {
+        this.options = options;
+        this.completions = completions;
+        this.queue = queue;
+        this.metrics = metrics;
+        this.replies = replies;
+        this.contextLength = contextLength;
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) {
+        Exchange exchange = new Exchange(request, response);
+        String path = Request.getPathInContext(request);
+        int status;
+        try {
+            route(exchange, request.getMethod(), path);
+            status = exchange.status();
+            callback.succeeded();
+        } catch (ApiException e) {
+            status = refuse(exchange, e, callback);
+        } catch (IOException | CancellationException e) {
+            status = CLIENT_GONE;
+            callback.failed(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            status = CLIENT_GONE;
+            callback.failed(e);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, request.getMethod() + " " + path + " failed: " + e);
+            status = refuse(exchange, new ApiException(500, "server_error", "The server failed to generate: " + message(e), null, null),
+                    callback);
+        }
+        metrics.request(endpoint(path), status);
+        return true;
+    }
+
+    private void route(Exchange exchange, String method, String path) throws IOException, InterruptedException {
+        switch (path) {
+            case "/health" -> {
+                requireMethod(method, "GET", path);
+                exchange.json(200, Map.of("status", "ok"));
+            }
+            case "/metrics" -> {
+                authorize(exchange);
+                requireMethod(method, "GET", path);
+                exchange.text(200, "text/plain; version=0.0.4; charset=utf-8",
+                        metrics.render(queue.waitingCount(), queue.runningCount(), queue.cachedTokens(), contextLength));
+            }
+            case "/v1/models" -> {
+                authorize(exchange);
+                requireMethod(method, "GET", path);
+                exchange.json(200, replies.models());
+            }
+            case "/v1/chat/completions", "/v1/completions" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
+                completions.serve(path.equals("/v1/completions") ? CompletionEndpoint.Kind.TEXT : CompletionEndpoint.Kind.CHAT,
+                        body, exchange);
+            }
+            default -> {
+                if (!path.startsWith("/v1/models/")) {
+                    throw new ApiException(404, "invalid_request_error", "Unknown request URL: " + method + " " + path + ".", null,
+                            "unknown_url");
+                }
+                authorize(exchange);
+                requireMethod(method, "GET", path);
+                String id = URLDecoder.decode(path.substring("/v1/models/".length()), StandardCharsets.UTF_8);
+                if (!id.equals(options.modelId())) {
+                    throw new ApiException(404, "invalid_request_error", "The model '" + id + "' does not exist; this server serves '"
+                            + options.modelId() + "'.", "model", "model_not_found");
+                }
+                exchange.json(200, replies.model());
+            }
+        }
+    }
+
+    private void authorize(Exchange exchange) {
+        if (options.apiKey() == null) {
+            return;
+        }
+        String given = exchange.request().getHeaders().get(HttpHeader.AUTHORIZATION);
+        if (given == null || !given.startsWith("Bearer ")) {
+            exchange.header(HttpHeader.WWW_AUTHENTICATE, "Bearer");
+            throw new ApiException(401, "invalid_request_error", "You didn't provide an API key: send it as 'Authorization: Bearer KEY'.",
+                    null, "invalid_api_key");
+        }
+        byte[] key = given.substring("Bearer ".length()).trim().getBytes(StandardCharsets.UTF_8);
+        if (!MessageDigest.isEqual(key, options.apiKey().getBytes(StandardCharsets.UTF_8))) {
+            exchange.header(HttpHeader.WWW_AUTHENTICATE, "Bearer");
+            throw new ApiException(401, "invalid_request_error", "Incorrect API key provided.", null, "invalid_api_key");
+        }
+    }
+
+    private static void requireMethod(String method, String expected, String path) {
+        if (!method.equals(expected)) {
+            throw new ApiException(405, "invalid_request_error", "Method " + method + " is not allowed for " + path + "; use "
+                    + expected + ".", null, "method_not_allowed");
+        }
+    }
+
+    /** Answers with the error: as JSON, or as a last event when a stream has begun. */
+    private static int refuse(Exchange exchange, ApiException error, Callback callback) {
+        try {
+            if (exchange.streaming()) {
+                exchange.event(error.body());
+                exchange.endEvents();
+            } else {
+                exchange.json(error.status(), error.body());
+            }
+            callback.succeeded();
+            return error.status();
+        } catch (IOException e) {
+            callback.failed(e);
+            return CLIENT_GONE;
+        }
+    }
+
+    private static String endpoint(String path) {
+        return switch (path) {
+            case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions" -> path;
+            default -> path.startsWith("/v1/models/") ? "/v1/models/{id}" : "other";
+        };
+    }
+
+    private static String message(Exception e) {
+        return e.getMessage() == null || e.getMessage().isBlank() ? e.getClass().getSimpleName() : e.getMessage();
+    }
+}

@@ -1,0 +1,111 @@
+package dev.panllama.server;
+
+import dev.panllama.json.JsonWriter;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Blocker;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+
+/**
+ * One HTTP request and its response, written with blocking calls (handlers run on virtual threads):
+ * a whole JSON or text body, or a stream of server-sent events. A write that fails because the client
+ * went away throws {@link IOException}.
+ */
+final class Exchange {
+
+    private final Request request;
+    private final Response response;
+    private int status = 200;
+    private boolean streaming;
+
+    Exchange(Request request, Response response) {
+        this.request = request;
+        this.response = response;
+    }
+
+    Request request() {
+        return request;
+    }
+
+    /** The status sent, for the metrics. */
+    int status() {
+        return status;
+    }
+
+    boolean streaming() {
+        return streaming;
+    }
+
+    /**
+     * The request's body, at most {@code limit} bytes.
+     *
+     * @throws ApiException 413 when it is longer
+     */
+    byte[] body(long limit) throws IOException {
+        if (request.getLength() > limit) {
+            throw tooLarge(limit);
+        }
+        try (InputStream in = Request.asInputStream(request)) {
+            byte[] body = in.readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
+            if (body.length > limit) {
+                throw tooLarge(limit);
+            }
+            return body;
+        }
+    }
+
+    private static ApiException tooLarge(long limit) {
+        return new ApiException(413, "invalid_request_error", "The request body is larger than this server accepts ("
+                + limit + " bytes).", null, "request_too_large");
+    }
+
+    void header(HttpHeader name, String value) {
+        response.getHeaders().put(name, value);
+    }
+
+    void json(int code, Map<String, Object> body) throws IOException {
+        whole(code, "application/json", JsonWriter.write(body));
+    }
+
+    void text(int code, String contentType, String body) throws IOException {
+        whole(code, contentType, body);
+    }
+
+    private void whole(int code, String contentType, String body) throws IOException {
+        status = code;
+        response.setStatus(code);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
+        write(true, body);
+    }
+
+    /** Starts a 200 reply of server-sent events. */
+    void startEvents() {
+        streaming = true;
+        response.setStatus(200);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream");
+        response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
+    }
+
+    /** Sends one event, {@code data: JSON}, at once. */
+    void event(Map<String, Object> data) throws IOException {
+        write(false, "data: " + JsonWriter.write(data) + "\n\n");
+    }
+
+    /** Sends OpenAI's end-of-stream event, {@code data: [DONE]}, and ends the reply. */
+    void endEvents() throws IOException {
+        write(true, "data: [DONE]\n\n");
+    }
+
+    private void write(boolean last, String text) throws IOException {
+        try (Blocker.Callback written = Blocker.callback()) {
+            response.write(last, ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8)), written);
+            written.block();
+        }
+    }
+}

@@ -1,0 +1,115 @@
+package dev.panllama.server;
+
+import dev.panllama.api.LlamaModel;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.Executors;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * An OpenAI-compatible HTTP server over one {@link LlamaModel}: {@code /v1/chat/completions} and
+ * {@code /v1/completions} (whole or streamed as server-sent events), {@code /v1/models},
+ * {@code /health} and {@code /metrics}. Requests are generated one at a time, in arrival order
+ * ({@link GenerationQueue}). The HTTP side is Jetty 12's core server, whose handlers run on
+ * virtual threads. The server does not own the model: close the server, then the model.
+ *
+ * <pre>{@code
+ * try (LlamaModel model = LlamaModel.open(file, ModelOptions.defaults());
+ *      OpenAiServer server = OpenAiServer.start(model, ServerOptions.defaults("my-model"))) {
+ *     server.join();
+ * }
+ * }</pre>
+ */
+public final class OpenAiServer implements AutoCloseable {
+
+    /**
+     * Jetty's own log (through SLF4J to java.util.logging) says only what goes wrong; held here so
+     * that the level set stays set.
+     */
+    private static final Logger JETTY_LOG = Logger.getLogger("org.eclipse.jetty");
+    /** Long enough for a whole reply generated on a CPU before its first byte is written. */
+    private static final Duration IDLE_TIMEOUT = Duration.ofMinutes(10);
+
+    private final Server jetty;
+    private final ServerConnector connector;
+    private final GenerationQueue queue;
+
+    private OpenAiServer(Server jetty, ServerConnector connector, GenerationQueue queue) {
+        this.jetty = jetty;
+        this.connector = connector;
+        this.queue = queue;
+    }
+
+    /**
+     * Starts serving {@code model} as {@code options} say.
+     *
+     * @throws UncheckedIOException the address cannot be bound (a port in use, an unknown host)
+     */
+    public static OpenAiServer start(LlamaModel model, ServerOptions options) {
+        if (JETTY_LOG.getLevel() == null) {
+            JETTY_LOG.setLevel(Level.WARNING);
+        }
+        ServerMetrics metrics = new ServerMetrics();
+        Replies replies = new Replies(options.modelId(), Instant.now().getEpochSecond());
+        RequestReader reader = new RequestReader(model, model.defaultChatFormat(), options);
+        GenerationQueue queue = new GenerationQueue(model, options.maxQueuedRequests(), metrics);
+
+        QueuedThreadPool threads = new QueuedThreadPool();
+        threads.setName("panllama-http");
+        threads.setVirtualThreadsExecutor(Executors.newVirtualThreadPerTaskExecutor());
+        Server jetty = new Server(threads);
+        HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        ServerConnector connector = new ServerConnector(jetty, new HttpConnectionFactory(http));
+        connector.setHost(options.host());
+        connector.setPort(options.port());
+        connector.setIdleTimeout(IDLE_TIMEOUT.toMillis());
+        jetty.addConnector(connector);
+        jetty.setHandler(new ApiHandler(options, new CompletionEndpoint(reader, queue, replies), queue, metrics, replies,
+                model.contextLength()));
+        try {
+            jetty.start();
+        } catch (Exception e) {
+            queue.close();
+            stopQuietly(jetty);
+            String reason = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            throw new UncheckedIOException("cannot listen on " + options.host() + ":" + options.port() + ": " + reason,
+                    e instanceof IOException io ? io : new IOException(e));
+        }
+        return new OpenAiServer(jetty, connector, queue);
+    }
+
+    /** The port listened on (the one picked when the options said 0). */
+    public int port() {
+        return connector.getLocalPort();
+    }
+
+    /** Waits until the server is closed. */
+    public void join() throws InterruptedException {
+        jetty.join();
+    }
+
+    /** Stops listening, cancels the generation under way and fails the waiting requests. */
+    @Override
+    public void close() {
+        queue.close();
+        stopQuietly(jetty);
+    }
+
+    private static void stopQuietly(Server jetty) {
+        try {
+            jetty.stop();
+        } catch (Exception e) {
+            // stopping frees sockets and threads; a failure here leaves nothing for the caller to do
+        }
+    }
+}

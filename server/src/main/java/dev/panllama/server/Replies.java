@@ -1,0 +1,113 @@
+package dev.panllama.server;
+
+import dev.panllama.api.Generation;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The bodies of OpenAI's replies, for one served model: chat completions and their stream chunks,
+ * text completions and theirs, token usage, and the model list. Fields that OpenAI's clients expect
+ * even when empty ({@code logprobs}, {@code refusal}) are there as null.
+ */
+final class Replies {
+
+    private final String modelId;
+    private final long startedSeconds;
+
+    Replies(String modelId, long startedSeconds) {
+        this.modelId = modelId;
+        this.startedSeconds = startedSeconds;
+    }
+
+    Map<String, Object> chatCompletion(String id, long created, Generation generation) {
+        Map<String, Object> message = new LinkedHashMap<>();
+        message.put("role", "assistant");
+        message.put("content", generation.text());
+        message.put("refusal", null);
+        Map<String, Object> choice = new LinkedHashMap<>();
+        choice.put("index", 0);
+        choice.put("message", message);
+        choice.put("logprobs", null);
+        choice.put("finish_reason", finishReason(generation));
+        Map<String, Object> body = envelope(id, "chat.completion", created, List.of(choice));
+        body.put("usage", usage(generation));
+        return body;
+    }
+
+    /** A chat stream chunk: {@code delta} holds the role or a piece of content; the last has a finish reason. */
+    Map<String, Object> chatChunk(String id, long created, Map<String, Object> delta, String finishReason) {
+        Map<String, Object> choice = new LinkedHashMap<>();
+        choice.put("index", 0);
+        choice.put("delta", delta);
+        choice.put("logprobs", null);
+        choice.put("finish_reason", finishReason);
+        return envelope(id, "chat.completion.chunk", created, List.of(choice));
+    }
+
+    Map<String, Object> textCompletion(String id, long created, Generation generation) {
+        Map<String, Object> body = textChunk(id, created, generation.text(), finishReason(generation));
+        body.put("usage", usage(generation));
+        return body;
+    }
+
+    Map<String, Object> textChunk(String id, long created, String text, String finishReason) {
+        Map<String, Object> choice = new LinkedHashMap<>();
+        choice.put("text", text);
+        choice.put("index", 0);
+        choice.put("logprobs", null);
+        choice.put("finish_reason", finishReason);
+        return envelope(id, "text_completion", created, List.of(choice));
+    }
+
+    /** The stream's last chunk when {@code stream_options.include_usage} asks: no choices, the usage. */
+    Map<String, Object> usageChunk(String id, String object, long created, Generation generation) {
+        Map<String, Object> body = envelope(id, object, created, List.of());
+        body.put("usage", usage(generation));
+        return body;
+    }
+
+    Map<String, Object> model() {
+        Map<String, Object> model = new LinkedHashMap<>();
+        model.put("id", modelId);
+        model.put("object", "model");
+        model.put("created", startedSeconds);
+        model.put("owned_by", "panllama");
+        return model;
+    }
+
+    Map<String, Object> models() {
+        Map<String, Object> list = new LinkedHashMap<>();
+        list.put("object", "list");
+        list.put("data", List.of(model()));
+        return list;
+    }
+
+    static Map<String, Object> usage(Generation generation) {
+        Map<String, Object> usage = new LinkedHashMap<>();
+        usage.put("prompt_tokens", generation.promptIds().length);
+        usage.put("completion_tokens", generation.generatedIds().length);
+        usage.put("total_tokens", generation.promptIds().length + generation.generatedIds().length);
+        return usage;
+    }
+
+    /** OpenAI's finish reason: {@code stop} for an end of turn or a stop string, {@code length} for a limit. */
+    static String finishReason(Generation generation) {
+        return switch (generation.stopReason()) {
+            case END_OF_TURN, STOP_STRING, CANCELLED, NO_VALID_TOKEN -> "stop";
+            case MAX_TOKENS, CONTEXT_FULL -> "length";
+        };
+    }
+
+    private Map<String, Object> envelope(String id, String object, long created, List<?> choices) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("id", id);
+        body.put("object", object);
+        body.put("created", created);
+        body.put("model", modelId);
+        body.put("system_fingerprint", null);
+        body.put("choices", choices);
+        return body;
+    }
+}

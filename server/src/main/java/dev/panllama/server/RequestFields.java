@@ -1,0 +1,137 @@
+package dev.panllama.server;
+
+import dev.panllama.json.JsonReader;
+
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A request's JSON object, read field by field with the types OpenAI's API gives them. A field that is
+ * absent or null takes its default; one of the wrong type or out of range is an {@link ApiException}
+ * naming it.
+ */
+final class RequestFields {
+
+    private final Map<?, ?> fields;
+
+    private RequestFields(Map<?, ?> fields) {
+        this.fields = fields;
+    }
+
+    /** Parses a request body, which must be one JSON object. */
+    static RequestFields parse(byte[] body) {
+        Object value;
+        try {
+            value = JsonReader.parse(new String(body, StandardCharsets.UTF_8));
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid("We could not parse the JSON body of your request: " + e.getMessage(), null);
+        }
+        if (!(value instanceof Map<?, ?> map)) {
+            throw ApiException.invalid("The body of your request must be a JSON object.", null);
+        }
+        return new RequestFields(map);
+    }
+
+    static RequestFields of(Map<?, ?> fields) {
+        return new RequestFields(fields);
+    }
+
+    boolean has(String name) {
+        return fields.get(name) != null;
+    }
+
+    /** The raw value, for fields of several possible types; null when absent. */
+    Object raw(String name) {
+        return fields.get(name);
+    }
+
+    Optional<String> string(String name) {
+        Object value = fields.get(name);
+        if (value == null) {
+            return Optional.empty();
+        }
+        if (value instanceof String s) {
+            return Optional.of(s);
+        }
+        throw wrongType(name, "a string");
+    }
+
+    String requiredString(String name) {
+        return string(name).orElseThrow(() -> ApiException.invalid("Missing required parameter: '" + name + "'.", name));
+    }
+
+    boolean bool(String name, boolean otherwise) {
+        Object value = fields.get(name);
+        if (value == null) {
+            return otherwise;
+        }
+        if (value instanceof Boolean b) {
+            return b;
+        }
+        throw wrongType(name, "a boolean");
+    }
+
+    /** A number within [min, max]. */
+    Optional<Double> number(String name, double min, double max) {
+        Object value = fields.get(name);
+        if (value == null) {
+            return Optional.empty();
+        }
+        if (!(value instanceof Number n)) {
+            throw wrongType(name, "a number");
+        }
+        double d = n.doubleValue();
+        if (!(d >= min && d <= max)) {
+            throw ApiException.invalid("'" + name + "' must be within [" + plain(min) + ", " + plain(max) + "], not " + plain(d) + ".", name);
+        }
+        return Optional.of(d);
+    }
+
+    /** A whole number within [min, max]. */
+    Optional<Long> integer(String name, long min, long max) {
+        Object value = fields.get(name);
+        if (value == null) {
+            return Optional.empty();
+        }
+        if (!(value instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue()) || Double.isInfinite(n.doubleValue())) {
+            throw wrongType(name, "an integer");
+        }
+        double d = n.doubleValue();
+        if (d < min || d > max) {
+            throw ApiException.invalid("'" + name + "' must be within [" + min + ", " + max + "], not " + plain(d) + ".", name);
+        }
+        return Optional.of((long) d);
+    }
+
+    Optional<List<?>> array(String name) {
+        Object value = fields.get(name);
+        if (value == null) {
+            return Optional.empty();
+        }
+        if (value instanceof List<?> list) {
+            return Optional.of(list);
+        }
+        throw wrongType(name, "an array");
+    }
+
+    Optional<RequestFields> object(String name) {
+        Object value = fields.get(name);
+        if (value == null) {
+            return Optional.empty();
+        }
+        if (value instanceof Map<?, ?> map) {
+            return Optional.of(new RequestFields(map));
+        }
+        throw wrongType(name, "an object");
+    }
+
+    static ApiException wrongType(String name, String expected) {
+        return ApiException.invalid("'" + name + "' must be " + expected + ".", name);
+    }
+
+    private static String plain(double d) {
+        return d == Math.rint(d) && Math.abs(d) < 1e15 ? Long.toString((long) d) : Double.toString(d);
+    }
+}

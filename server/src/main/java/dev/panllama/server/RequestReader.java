@@ -1,0 +1,261 @@
+package dev.panllama.server;
+
+import dev.panllama.api.GenerationOptions;
+import dev.panllama.api.LlamaModel;
+import dev.panllama.chat.ChatFormat;
+import dev.panllama.chat.Message;
+import dev.panllama.sampling.SamplingOptions;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Reads the bodies of {@code /v1/chat/completions} and {@code /v1/completions} into
+ * {@link GenerationRequest}s: fields as OpenAI defines them, with llama.cpp's sampling extras
+ * ({@code top_k}, {@code min_p}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict})
+ * where they mean what panllama's {@link SamplingOptions} mean. What the server cannot do yet (several
+ * choices, tools, log probabilities, JSON output) is refused by name rather than ignored.
+ */
+final class RequestReader {
+
+    private final LlamaModel model;
+    private final ChatFormat format;
+    private final String modelId;
+    private final int promptLimit;
+    private final int maxPromptTokens;
+
+    RequestReader(LlamaModel model, ChatFormat format, ServerOptions options) {
+        this.model = model;
+        this.format = format;
+        this.modelId = options.modelId();
+        this.maxPromptTokens = options.maxPromptTokens();
+        // One position must stay free for the first generated token.
+        int contextLimit = model.contextLength() - 1;
+        this.promptLimit = maxPromptTokens > 0 ? Math.min(maxPromptTokens, contextLimit) : contextLimit;
+    }
+
+    GenerationRequest chat(RequestFields body) {
+        checkModel(body);
+        refuseUnsupported(body);
+        if (body.bool("logprobs", false)) {
+            throw ApiException.unsupported("'logprobs' is not supported.", "logprobs");
+        }
+        List<Message> messages = messages(body);
+        int[] prompt = model.tokenizer().encode(format.render(messages, true), true, true);
+        return new GenerationRequest(checkedLength(prompt, "messages"), generationOptions(body), body.bool("stream", false),
+                includeUsage(body));
+    }
+
+    GenerationRequest completion(RequestFields body) {
+        checkModel(body);
+        refuseUnsupported(body);
+        if (body.has("logprobs")) {
+            throw ApiException.unsupported("'logprobs' is not supported.", "logprobs");
+        }
+        if (body.bool("echo", false)) {
+            throw ApiException.unsupported("'echo' is not supported.", "echo");
+        }
+        if (!body.string("suffix").orElse("").isEmpty()) {
+            throw ApiException.unsupported("'suffix' is not supported.", "suffix");
+        }
+        if (body.integer("best_of", 1, Integer.MAX_VALUE).orElse(1L) != 1) {
+            throw ApiException.unsupported("Only 'best_of' = 1 is supported.", "best_of");
+        }
+        return new GenerationRequest(checkedLength(completionPrompt(body), "prompt"), generationOptions(body),
+                body.bool("stream", false), includeUsage(body));
+    }
+
+    private void checkModel(RequestFields body) {
+        String requested = body.string("model").orElse(modelId);
+        if (!requested.equals(modelId)) {
+            throw new ApiException(404, "invalid_request_error", "The model '" + requested + "' does not exist; this server serves '"
+                    + modelId + "'.", "model", "model_not_found");
+        }
+    }
+
+    private static void refuseUnsupported(RequestFields body) {
+        if (body.integer("n", 1, 128).orElse(1L) != 1) {
+            throw ApiException.unsupported("Only 'n' = 1 is supported.", "n");
+        }
+        for (String name : List.of("tools", "functions")) {
+            if (!body.array(name).orElse(List.of()).isEmpty()) {
+                throw ApiException.unsupported("'" + name + "' (tool calling) is not supported yet.", name);
+            }
+        }
+        body.object("logit_bias");
+        if (body.raw("logit_bias") instanceof Map<?, ?> bias && !bias.isEmpty()) {
+            throw ApiException.unsupported("'logit_bias' is not supported.", "logit_bias");
+        }
+        body.object("response_format").ifPresent(format -> {
+            String type = format.requiredString("type");
+            switch (type) {
+                case "text" -> { }
+                case "json_object", "json_schema" -> throw ApiException.unsupported(
+                        "'response_format' of type '" + type + "' is not supported yet.", "response_format");
+                default -> throw ApiException.invalid("Invalid value for 'response_format.type': '" + type
+                        + "'; it must be text, json_object or json_schema.", "response_format");
+            }
+        });
+    }
+
+    private static boolean includeUsage(RequestFields body) {
+        return body.object("stream_options").map(options -> options.bool("include_usage", false)).orElse(false);
+    }
+
+    private static List<Message> messages(RequestFields body) {
+        List<?> raw = body.array("messages").orElseThrow(() -> ApiException.invalid("Missing required parameter: 'messages'.", "messages"));
+        if (raw.isEmpty()) {
+            throw ApiException.invalid("'messages' must hold at least one message.", "messages");
+        }
+        List<Message> messages = new ArrayList<>();
+        for (int i = 0; i < raw.size(); i++) {
+            String param = "messages[" + i + "]";
+            if (!(raw.get(i) instanceof Map<?, ?> map)) {
+                throw RequestFields.wrongType(param, "an object");
+            }
+            RequestFields message = RequestFields.of(map);
+            String role = message.string("role").orElseThrow(() -> ApiException.invalid("Missing required parameter: '" + param + ".role'.",
+                    param + ".role"));
+            String ourRole = switch (role) {
+                case "system", "developer" -> "system";
+                case "user", "assistant" -> role;
+                case "tool", "function" -> throw ApiException.unsupported("Messages of role '" + role + "' (tool calling) are not supported yet.",
+                        param + ".role");
+                default -> throw ApiException.invalid("Invalid value for '" + param + ".role': '" + role
+                        + "'; it must be system, developer, user or assistant.", param + ".role");
+            };
+            if (message.has("tool_calls")) {
+                throw ApiException.unsupported("'tool_calls' (tool calling) are not supported yet.", param + ".tool_calls");
+            }
+            messages.add(new Message(ourRole, content(message, param + ".content")));
+        }
+        return messages;
+    }
+
+    /** A message's text: a string, or an array of text parts. */
+    private static String content(RequestFields message, String param) {
+        Object content = message.raw("content");
+        if (content instanceof String text) {
+            return text;
+        }
+        if (content instanceof List<?> parts) {
+            StringBuilder text = new StringBuilder();
+            for (Object part : parts) {
+                if (!(part instanceof Map<?, ?> map)) {
+                    throw RequestFields.wrongType(param, "a string or an array of content parts");
+                }
+                RequestFields fields = RequestFields.of(map);
+                String type = fields.requiredString("type");
+                if (!type.equals("text")) {
+                    throw ApiException.unsupported("Content parts of type '" + type + "' are not supported; only text is.", param);
+                }
+                text.append(fields.requiredString("text"));
+            }
+            return text.toString();
+        }
+        if (content == null) {
+            throw ApiException.invalid("Missing required parameter: '" + param + "'.", param);
+        }
+        throw RequestFields.wrongType(param, "a string or an array of content parts");
+    }
+
+    /** The prompt of a completion: a string, an array of one string, or an array of token ids. */
+    private int[] completionPrompt(RequestFields body) {
+        Object prompt = body.raw("prompt");
+        if (prompt == null) {
+            throw ApiException.invalid("Missing required parameter: 'prompt'.", "prompt");
+        }
+        if (prompt instanceof List<?> list && list.size() == 1 && list.getFirst() instanceof String only) {
+            prompt = only;
+        }
+        int[] tokens;
+        if (prompt instanceof String text) {
+            tokens = model.tokenizer().encode(text, true, true);
+        } else if (prompt instanceof List<?> list && list.stream().allMatch(Number.class::isInstance)) {
+            int vocabulary = model.vocabulary().size();
+            tokens = new int[list.size()];
+            for (int i = 0; i < tokens.length; i++) {
+                double id = ((Number) list.get(i)).doubleValue();
+                if (id != Math.rint(id) || id < 0 || id >= vocabulary) {
+                    throw ApiException.invalid("'prompt[" + i + "]' is not a token id of this model (0 to " + (vocabulary - 1) + ").", "prompt");
+                }
+                tokens[i] = (int) id;
+            }
+        } else if (prompt instanceof List<?>) {
+            throw ApiException.unsupported("Only one prompt per request is supported: a string, or an array of token ids.", "prompt");
+        } else {
+            throw RequestFields.wrongType("prompt", "a string or an array of token ids");
+        }
+        if (tokens.length == 0) {
+            throw ApiException.invalid("'prompt' is empty.", "prompt");
+        }
+        return tokens;
+    }
+
+    private int[] checkedLength(int[] prompt, String param) {
+        if (prompt.length > promptLimit) {
+            String message = maxPromptTokens > 0 && maxPromptTokens < model.contextLength() - 1
+                    ? "The prompt has " + prompt.length + " tokens, more than this server accepts (" + maxPromptTokens + ")."
+                    : "This model's maximum context length is " + model.contextLength() + " tokens. However, your prompt has "
+                            + prompt.length + " tokens; it must leave room for at least one token of reply.";
+            throw new ApiException(400, "invalid_request_error", message, param, "context_length_exceeded");
+        }
+        return prompt;
+    }
+
+    private GenerationOptions generationOptions(RequestFields body) {
+        long seed = body.integer("seed", Long.MIN_VALUE, Long.MAX_VALUE).orElseGet(System::nanoTime);
+        SamplingOptions defaults = SamplingOptions.defaults(seed);
+        double topP = body.number("top_p", 0, 1).orElse((double) defaults.topP());
+        if (topP == 0) {
+            throw ApiException.invalid("'top_p' must be more than 0.", "top_p");
+        }
+        double repeatPenalty = body.number("repeat_penalty", 0, Float.MAX_VALUE).orElse((double) defaults.repeatPenalty());
+        if (repeatPenalty == 0) {
+            throw ApiException.invalid("'repeat_penalty' must be more than 0.", "repeat_penalty");
+        }
+        SamplingOptions sampling = new SamplingOptions(
+                body.number("temperature", 0, 2).orElse((double) defaults.temperature()).floatValue(),
+                Math.toIntExact(body.integer("top_k", 0, Integer.MAX_VALUE).orElse((long) defaults.topK())),
+                (float) topP,
+                body.number("min_p", 0, 1).orElse((double) defaults.minP()).floatValue(),
+                (float) repeatPenalty,
+                Math.toIntExact(body.integer("repeat_last_n", -1, Integer.MAX_VALUE).orElse((long) defaults.repeatLastN())),
+                body.number("frequency_penalty", -2, 2).orElse((double) defaults.frequencyPenalty()).floatValue(),
+                body.number("presence_penalty", -2, 2).orElse((double) defaults.presencePenalty()).floatValue(),
+                seed);
+        return new GenerationOptions(maxTokens(body), stopStrings(body), sampling);
+    }
+
+    /** {@code max_completion_tokens}, else {@code max_tokens}, else llama.cpp's {@code n_predict}; -1 for no limit. */
+    private static int maxTokens(RequestFields body) {
+        for (String name : List.of("max_completion_tokens", "max_tokens")) {
+            if (body.has(name)) {
+                return Math.toIntExact(body.integer(name, 1, Integer.MAX_VALUE).orElseThrow());
+            }
+        }
+        return Math.toIntExact(body.integer("n_predict", -1, Integer.MAX_VALUE).orElse(-1L));
+    }
+
+    private static List<String> stopStrings(RequestFields body) {
+        Object stop = body.raw("stop");
+        List<String> stops = new ArrayList<>();
+        if (stop instanceof String one) {
+            stops.add(one);
+        } else if (stop instanceof List<?> list) {
+            for (Object item : list) {
+                if (!(item instanceof String s)) {
+                    throw RequestFields.wrongType("stop", "a string or an array of strings");
+                }
+                stops.add(s);
+            }
+        } else if (stop != null) {
+            throw RequestFields.wrongType("stop", "a string or an array of strings");
+        }
+        if (stops.stream().anyMatch(String::isEmpty)) {
+            throw ApiException.invalid("'stop' strings cannot be empty.", "stop");
+        }
+        return stops;
+    }
+}

@@ -1,0 +1,120 @@
+package dev.panllama.server;
+
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.StreamResponse;
+import com.openai.errors.BadRequestException;
+import com.openai.errors.NotFoundException;
+import com.openai.errors.UnauthorizedException;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionChunk;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionCreateParams;
+import dev.panllama.api.LlamaModel;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** OpenAI's own Java SDK, pointed at the server. */
+class OpenAiJavaClientTest {
+
+    static final String KEY = "sesame";
+
+    @TempDir
+    static Path temp;
+    static LlamaModel model;
+    static String expected;
+
+    @BeforeAll
+    static void openModel() throws IOException {
+        model = TestModel.open(temp);
+        expected = TestModel.facadeReply(model);
+    }
+
+    @AfterAll
+    static void closeModel() {
+        model.close();
+    }
+
+    /** A server of its own for each greedy comparison: its cache holds nothing another request left. */
+    static OpenAiServer start() {
+        return OpenAiServer.start(model, ServerOptions.defaults(TestModel.ID).withPort(0).withApiKey(KEY));
+    }
+
+    static OpenAIClient client(OpenAiServer server, String key) {
+        return OpenAIOkHttpClient.builder().baseUrl("http://127.0.0.1:" + server.port() + "/v1").apiKey(key).maxRetries(0).build();
+    }
+
+    static ChatCompletionCreateParams.Builder greedy() {
+        return ChatCompletionCreateParams.builder().model(TestModel.ID).addSystemMessage(TestModel.SYSTEM).addUserMessage(TestModel.USER)
+                .temperature(0.0).maxCompletionTokens(TestModel.REPLY_TOKENS);
+    }
+
+    @Test
+    void greedyChatEqualsTheFacade() {
+        try (OpenAiServer server = start()) {
+            OpenAIClient client = client(server, KEY);
+            ChatCompletion completion = client.chat().completions().create(greedy().build());
+            assertEquals(expected, completion.choices().getFirst().message().content().orElseThrow());
+            assertEquals(TestModel.ID, completion.model());
+            assertTrue(completion.usage().orElseThrow().completionTokens() <= TestModel.REPLY_TOKENS);
+            assertEquals(TestModel.ID, client.models().list().data().getFirst().id());
+            client.close();
+        }
+    }
+
+    @Test
+    void streamedGreedyChatEqualsTheFacade() {
+        try (OpenAiServer server = start()) {
+            OpenAIClient client = client(server, KEY);
+            StringBuilder text = new StringBuilder();
+            long[] usage = {-1};
+            try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(
+                    greedy().streamOptions(com.openai.models.chat.completions.ChatCompletionStreamOptions.builder().includeUsage(true).build())
+                            .build())) {
+                stream.stream().forEach(chunk -> {
+                    chunk.choices().forEach(choice -> choice.delta().content().ifPresent(text::append));
+                    chunk.usage().ifPresent(u -> usage[0] = u.completionTokens());
+                });
+            }
+            assertEquals(expected, text.toString());
+            assertTrue(usage[0] > 0, "usage in the last chunk");
+            client.close();
+        }
+    }
+
+    @Test
+    void textCompletionsAndErrors() {
+        try (OpenAiServer server = start()) {
+            OpenAIClient client = client(server, KEY);
+            Completion completion = client.completions().create(CompletionCreateParams.builder().model(TestModel.ID)
+                    .prompt("Once upon a time").maxTokens(5).temperature(0.0).build());
+            assertEquals(5, completion.usage().orElseThrow().completionTokens());
+
+            UnauthorizedException unauthorized = assertThrows(UnauthorizedException.class,
+                    () -> client(server, "wrong").chat().completions().create(greedy().build()));
+            assertEquals("invalid_api_key", unauthorized.code().orElseThrow());
+            NotFoundException notFound = assertThrows(NotFoundException.class,
+                    () -> client.chat().completions().create(greedy().model("gpt-4o").build()));
+            assertEquals("model_not_found", notFound.code().orElseThrow());
+            assertEquals("model", notFound.param().orElseThrow());
+            BadRequestException tooLong = assertThrows(BadRequestException.class,
+                    () -> client.chat().completions().create(greedy().addUserMessage("word ".repeat(TestModel.CONTEXT)).build()));
+            assertEquals("context_length_exceeded", tooLong.code().orElseThrow());
+            assertEquals("invalid_request_error", tooLong.type().orElseThrow());
+            BadRequestException badField = assertThrows(BadRequestException.class,
+                    () -> client.chat().completions().create(greedy().temperature(5.0).build()));
+            assertEquals("temperature", badField.param().orElseThrow());
+            client.close();
+        }
+    }
+}

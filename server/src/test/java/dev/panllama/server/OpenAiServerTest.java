@@ -1,0 +1,304 @@
+package dev.panllama.server;
+
+import dev.panllama.api.LlamaModel;
+import dev.panllama.json.JsonReader;
+import dev.panllama.json.JsonWriter;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The server over raw HTTP: replies, streams, limits, errors as OpenAI's JSON, and cancellation by disconnecting. */
+class OpenAiServerTest {
+
+    @TempDir
+    static Path temp;
+    static LlamaModel model;
+    static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+    static final String GREEDY_CHAT = JsonWriter.write(Map.of("model", TestModel.ID, "temperature", 0, "max_tokens", TestModel.REPLY_TOKENS,
+            "messages", List.of(Map.of("role", "system", "content", TestModel.SYSTEM), Map.of("role", "user", "content", TestModel.USER))));
+
+    @BeforeAll
+    static void openModel() throws IOException {
+        model = TestModel.open(temp);
+    }
+
+    @AfterAll
+    static void closeModel() {
+        model.close();
+    }
+
+    static OpenAiServer start(ServerOptions options) {
+        return OpenAiServer.start(model, options.withPort(0));
+    }
+
+    static ServerOptions options() {
+        return ServerOptions.defaults(TestModel.ID);
+    }
+
+    static HttpResponse<String> send(OpenAiServer server, String method, String path, String body, String key)
+            throws IOException, InterruptedException {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
+                .timeout(Duration.ofSeconds(60))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        if (body != null) {
+            request.header("Content-Type", "application/json");
+        }
+        if (key != null) {
+            request.header("Authorization", "Bearer " + key);
+        }
+        return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    static HttpResponse<String> post(OpenAiServer server, String path, String body) throws IOException, InterruptedException {
+        return send(server, "POST", path, body, null);
+    }
+
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> json(String text) {
+        return (Map<String, Object>) JsonReader.parse(text);
+    }
+
+    @SuppressWarnings("unchecked")
+    static Map<String, Object> error(HttpResponse<String> response) {
+        Map<String, Object> error = (Map<String, Object>) json(response.body()).get("error");
+        assertTrue(error.keySet().containsAll(List.of("message", "type", "param", "code")), response.body());
+        assertTrue(error.get("message") instanceof String message && !message.isBlank(), response.body());
+        return error;
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void greedyChatOverHttpEqualsTheFacade() throws Exception {
+        String expected = TestModel.facadeReply(model);
+        try (OpenAiServer server = start(options())) {
+            HttpResponse<String> response = post(server, "/v1/chat/completions", GREEDY_CHAT);
+            assertEquals(200, response.statusCode(), response.body());
+            Map<String, Object> body = json(response.body());
+            assertEquals("chat.completion", body.get("object"));
+            assertEquals(TestModel.ID, body.get("model"));
+            Map<String, Object> choice = ((List<Map<String, Object>>) body.get("choices")).getFirst();
+            assertEquals(expected, ((Map<String, Object>) choice.get("message")).get("content"));
+            Map<String, Object> usage = (Map<String, Object>) body.get("usage");
+            assertEquals(((Number) usage.get("prompt_tokens")).doubleValue() + ((Number) usage.get("completion_tokens")).doubleValue(),
+                    ((Number) usage.get("total_tokens")).doubleValue());
+
+            // The same request streamed, with usage: the pieces join to the same text.
+            Map<String, Object> streamed = json(GREEDY_CHAT);
+            streamed.put("stream", true);
+            streamed.put("stream_options", Map.of("include_usage", true));
+            HttpResponse<String> stream = post(server, "/v1/chat/completions", JsonWriter.write(streamed));
+            assertEquals(200, stream.statusCode());
+            assertTrue(stream.headers().firstValue("Content-Type").orElse("").startsWith("text/event-stream"));
+            List<String> events = events(stream.body());
+            assertEquals("[DONE]", events.getLast());
+            StringBuilder text = new StringBuilder();
+            String finish = null;
+            for (String event : events.subList(0, events.size() - 2)) {
+                Map<String, Object> chunk = json(event);
+                assertEquals("chat.completion.chunk", chunk.get("object"));
+                Map<String, Object> first = ((List<Map<String, Object>>) chunk.get("choices")).getFirst();
+                Object content = ((Map<String, Object>) first.get("delta")).get("content");
+                text.append(content == null ? "" : content);
+                finish = (String) first.get("finish_reason");
+            }
+            assertEquals(expected, text.toString());
+            assertTrue(finish.equals("length") || finish.equals("stop"), finish);
+            Map<String, Object> usageChunk = json(events.get(events.size() - 2));
+            assertEquals(List.of(), usageChunk.get("choices"));
+            assertEquals(usage.get("completion_tokens"), ((Map<String, Object>) usageChunk.get("usage")).get("completion_tokens"));
+        }
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void completionsModelsHealthAndMetrics() throws Exception {
+        try (OpenAiServer server = start(options())) {
+            HttpResponse<String> response = post(server, "/v1/completions",
+                    "{\"model\":\"" + TestModel.ID + "\",\"prompt\":\"Once upon a time\",\"max_tokens\":5,\"temperature\":0}");
+            assertEquals(200, response.statusCode(), response.body());
+            Map<String, Object> body = json(response.body());
+            assertEquals("text_completion", body.get("object"));
+            Map<String, Object> choice = ((List<Map<String, Object>>) body.get("choices")).getFirst();
+            assertTrue(choice.get("text") instanceof String);
+            assertEquals(5.0, ((Map<String, Object>) body.get("usage")).get("completion_tokens"));
+
+            HttpResponse<String> streamed = post(server, "/v1/completions",
+                    "{\"prompt\":\"Once upon a time\",\"max_tokens\":5,\"temperature\":0,\"stream\":true}");
+            StringBuilder text = new StringBuilder();
+            List<String> events = events(streamed.body());
+            for (String event : events.subList(0, events.size() - 1)) {
+                text.append(((List<Map<String, Object>>) json(event).get("choices")).getFirst().get("text"));
+            }
+            assertEquals(choice.get("text"), text.toString());
+
+            Map<String, Object> models = json(send(server, "GET", "/v1/models", null, null).body());
+            assertEquals(TestModel.ID, ((List<Map<String, Object>>) models.get("data")).getFirst().get("id"));
+            assertEquals(200, send(server, "GET", "/v1/models/" + TestModel.ID, null, null).statusCode());
+            assertEquals("model_not_found", error(send(server, "GET", "/v1/models/gpt-4o", null, null)).get("code"));
+            assertEquals("ok", json(send(server, "GET", "/health", null, null).body()).get("status"));
+
+            String metrics = send(server, "GET", "/metrics", null, null).body();
+            assertTrue(metrics.contains("panllama_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 2"), metrics);
+            assertTrue(metrics.contains("panllama_generated_tokens_total 10"), metrics);
+            assertTrue(metrics.contains("panllama_requests_waiting 0"), metrics);
+            assertTrue(metrics.contains("panllama_kv_cache_capacity_tokens " + TestModel.CONTEXT), metrics);
+            // The second request found its whole prompt cached: it evaluated one token again, for its logits.
+            double promptTokens = ((Number) ((Map<String, Object>) body.get("usage")).get("prompt_tokens")).doubleValue();
+            assertEquals(promptTokens * 2, metric(metrics, "panllama_prompt_tokens_total"), metrics);
+            assertEquals(promptTokens + 1, metric(metrics, "panllama_prompt_tokens_evaluated_total"), metrics);
+            assertEquals(promptTokens + 5, metric(metrics, "panllama_kv_cache_tokens"), metrics);
+            assertTrue(metric(metrics, "panllama_generated_tokens_per_second") > 0, metrics);
+        }
+    }
+
+    @Test
+    void badRequestsGetOpenAiErrorsAndTheServerGoesOn() throws Exception {
+        try (OpenAiServer server = start(options().withMaxBodyBytes(64 * 1024))) {
+            assertError(post(server, "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", "), 400, null, null);
+            assertError(post(server, "/v1/chat/completions", "[1, 2]"), 400, null, null);
+            assertError(post(server, "/v1/chat/completions", "{\"messages\": \"hello\"}"), 400, "messages", null);
+            assertError(post(server, "/v1/chat/completions", "{}"), 400, "messages", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"temperature\": \"hot\"")), 400, "temperature", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"temperature\": 7")), 400, "temperature", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"max_tokens\": 2.5")), 400, "max_tokens", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"stream\": \"yes\"")), 400, "stream", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"stop\": [1]")), 400, "stop", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"n\": 2")), 400, "n", "unsupported_parameter");
+            assertError(post(server, "/v1/chat/completions", chat("\"model\": \"gpt-4o\"")), 404, "model", "model_not_found");
+            HttpResponse<String> json = post(server, "/v1/chat/completions", chat("\"response_format\": {\"type\": \"json_object\"}"));
+            assertError(json, 400, "response_format", "unsupported_parameter");
+            assertTrue(error(json).get("message").toString().contains("not supported yet"));
+            assertError(post(server, "/v1/chat/completions",
+                    "{\"messages\": [{\"role\": \"wizard\", \"content\": \"hi\"}]}"), 400, "messages[0].role", null);
+            assertError(post(server, "/v1/completions", "{\"prompt\": [99999999]}"), 400, "prompt", null);
+            assertError(post(server, "/v1/completions", "{\"prompt\": " + JsonWriter.write("word ".repeat(TestModel.CONTEXT)) + "}"),
+                    400, "prompt", "context_length_exceeded");
+            assertError(post(server, "/v1/chat/completions", chat("\"padding\": \"" + "x".repeat(64 * 1024) + "\"")), 413, null, null);
+            assertError(send(server, "GET", "/v1/chat/completions", null, null), 405, null, null);
+            assertError(send(server, "GET", "/v1/engines", null, null), 404, null, "unknown_url");
+            // Still serving.
+            assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2")).statusCode());
+        }
+    }
+
+    @Test
+    void aPromptPastTheServersLimitIsRefused() throws Exception {
+        try (OpenAiServer server = start(options().withMaxPromptTokens(48))) {
+            HttpResponse<String> response = post(server, "/v1/chat/completions", chat("\"max_tokens\": 2"));
+            assertEquals(200, response.statusCode(), response.body());
+            assertError(post(server, "/v1/completions", "{\"prompt\": " + JsonWriter.write("word ".repeat(60)) + "}"),
+                    400, "prompt", "context_length_exceeded");
+        }
+    }
+
+    @Test
+    void theApiKeyIsRequiredWhereSet() throws Exception {
+        try (OpenAiServer server = start(options().withApiKey("sesame"))) {
+            HttpResponse<String> missing = post(server, "/v1/chat/completions", chat("\"max_tokens\": 2"));
+            assertError(missing, 401, null, "invalid_api_key");
+            assertEquals("Bearer", missing.headers().firstValue("WWW-Authenticate").orElse(""));
+            assertError(send(server, "POST", "/v1/chat/completions", chat("\"max_tokens\": 2"), "open"), 401, null, "invalid_api_key");
+            assertError(send(server, "GET", "/v1/models", null, "open"), 401, null, "invalid_api_key");
+            assertEquals(200, send(server, "POST", "/v1/chat/completions", chat("\"max_tokens\": 2"), "sesame").statusCode());
+            assertEquals(200, send(server, "GET", "/health", null, null).statusCode());
+        }
+    }
+
+    @Test
+    void aClientThatDisconnectsCancelsItsGenerationAndAFullQueueRefuses() throws Exception {
+        try (OpenAiServer server = start(options().withMaxQueuedRequests(0))) {
+            // Up to the context's end unless cancelled: about a thousand tokens.
+            String endless = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}], \"stream\": true, "
+                    + "\"temperature\": 1.5, \"seed\": 1, \"stop\": [\"<never>\"]}";
+            try (Socket socket = new Socket("127.0.0.1", server.port())) {
+                OutputStream out = socket.getOutputStream();
+                byte[] body = endless.getBytes(StandardCharsets.UTF_8);
+                out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
+                        + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                out.write(body);
+                out.flush();
+                BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+                int events = 0;
+                for (String line = in.readLine(); line != null && events < 3; line = in.readLine()) {
+                    if (line.startsWith("data: ")) {
+                        events++;
+                    }
+                }
+                assertEquals(3, events);
+                // The one place is taken and none may wait.
+                HttpResponse<String> refused = post(server, "/v1/chat/completions", chat("\"max_tokens\": 2"));
+                assertError(refused, 429, null, "rate_limit_exceeded");
+            }
+            String metrics = awaitIdle(server);
+            double generated = metric(metrics, "panllama_generated_tokens_total");
+            assertTrue(generated > 0 && generated < TestModel.CONTEXT / 4.0, "generated " + generated + " tokens after the client left");
+            assertTrue(metrics.contains("panllama_requests_total{endpoint=\"/v1/chat/completions\",status=\"499\"} 1"), metrics);
+            assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2")).statusCode());
+        }
+    }
+
+    private static String awaitIdle(OpenAiServer server) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (true) {
+            String metrics = send(server, "GET", "/metrics", null, null).body();
+            if (metrics.contains("panllama_requests_running 0") && metrics.contains("status=\"499\"")) {
+                return metrics;
+            }
+            assertTrue(System.nanoTime() < deadline, "the generation went on after its client left:\n" + metrics);
+            Thread.sleep(20);
+        }
+    }
+
+    static String chat(String extraField) {
+        return "{\"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], " + extraField + "}";
+    }
+
+    static void assertError(HttpResponse<String> response, int status, String param, String code) {
+        assertEquals(status, response.statusCode(), response.body());
+        assertTrue(response.headers().firstValue("Content-Type").orElse("").startsWith("application/json"));
+        Map<String, Object> error = error(response);
+        assertEquals(param, error.get("param"), response.body());
+        if (code != null) {
+            assertEquals(code, error.get("code"), response.body());
+        }
+    }
+
+    static List<String> events(String stream) {
+        List<String> events = new ArrayList<>();
+        for (String line : stream.split("\n")) {
+            if (line.startsWith("data: ")) {
+                events.add(line.substring("data: ".length()));
+            }
+        }
+        return events;
+    }
+
+    static double metric(String metrics, String name) {
+        for (String line : metrics.split("\n")) {
+            if (line.startsWith(name + " ")) {
+                return Double.parseDouble(line.substring(name.length() + 1));
+            }
+        }
+        throw new AssertionError(name + " missing from\n" + metrics);
+    }
+}
