@@ -34,6 +34,9 @@ final class GenerateCommand extends Subcommand {
     @Mixin
     SamplingArgs sampling;
 
+    @Mixin
+    StructuredOutputArgs structure;
+
     @Option(names = {"-p", "--prompt"}, paramLabel = "TEXT", description = "The prompt.")
     String prompt;
 
@@ -66,12 +69,12 @@ final class GenerateCommand extends Subcommand {
     public Integer call() throws IOException {
         PrintWriter out = out();
         PrintWriter err = err();
+        GenerationOptions options = structure.apply(new GenerationOptions(maxTokens, stops, sampling.options()));
         Path modelFile = model.requireModel();
         String text = Prompts.read(prompt, file, System.in);
         if (promptCacheReadOnly && promptCache == null) {
             throw new IllegalArgumentException("--prompt-cache-ro needs --prompt-cache FILE");
         }
-        GenerationOptions options = new GenerationOptions(maxTokens, stops, sampling.options());
         try (LlamaModel llama = model.open(modelFile, err); Completion completion = llama.newCompletion();
              LogitsFile logits = logitsOut == null ? null : new LogitsFile(logitsOut)) {
             int[] ids = llama.tokenizer().encode(text, true, true);

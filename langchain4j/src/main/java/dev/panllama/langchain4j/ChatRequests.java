@@ -102,7 +102,7 @@ final class ChatRequests {
                 .finishReason(switch (generation.stopReason()) {
                     case END_OF_TURN, STOP_STRING -> FinishReason.STOP;
                     case MAX_TOKENS, CONTEXT_FULL -> FinishReason.LENGTH;
-                    case CANCELLED -> FinishReason.OTHER;
+                    case CANCELLED, NO_VALID_TOKEN -> FinishReason.OTHER;
                 })
                 .build();
     }

@@ -11,7 +11,7 @@ public record Generation(String text, int[] promptIds, int[] generatedIds, StopR
                          int promptTokens, double promptMillis, double generatedMillis) {
 
     public enum StopReason {
-        /** The model ended its turn (end-of-sequence or end-of-turn token). */
+        /** The model ended its turn (end-of-sequence or end-of-turn token), or structured output is a whole document. */
         END_OF_TURN,
         /** A stop string appeared. */
         STOP_STRING,
@@ -20,7 +20,9 @@ public record Generation(String text, int[] promptIds, int[] generatedIds, StopR
         /** The context is full. */
         CONTEXT_FULL,
         /** The caller cancelled. */
-        CANCELLED
+        CANCELLED,
+        /** Structured output: no token of the vocabulary can continue the document (the text is incomplete). */
+        NO_VALID_TOKEN
     }
 
     /** Prompt processing speed in tokens per second. */

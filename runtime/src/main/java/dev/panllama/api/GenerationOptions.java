@@ -1,6 +1,7 @@
 package dev.panllama.api;
 
 import dev.panllama.sampling.SamplingOptions;
+import dev.panllama.structured.JsonSchema;
 
 import java.util.List;
 
@@ -9,8 +10,11 @@ import java.util.List;
  *
  * @param maxTokens   the most tokens to generate; -1 for no limit but the context
  * @param stopStrings generation stops before the first of these appears in the text
+ * @param jsonSchema  structured output: the text must be a JSON document of this schema, and generation
+ *                    stops once it is whole (null: free text). It can end incomplete only by the token
+ *                    limit, a stop string, the context, cancelling or {@link Generation.StopReason#NO_VALID_TOKEN}.
  */
-public record GenerationOptions(int maxTokens, List<String> stopStrings, SamplingOptions sampling) {
+public record GenerationOptions(int maxTokens, List<String> stopStrings, SamplingOptions sampling, JsonSchema jsonSchema) {
 
     public GenerationOptions {
         if (maxTokens < -1) {
@@ -24,19 +28,45 @@ public record GenerationOptions(int maxTokens, List<String> stopStrings, Samplin
         }
     }
 
+    /** Free text. */
+    public GenerationOptions(int maxTokens, List<String> stopStrings, SamplingOptions sampling) {
+        this(maxTokens, stopStrings, sampling, null);
+    }
+
     public static GenerationOptions defaults() {
         return new GenerationOptions(-1, List.of(), SamplingOptions.defaults(System.nanoTime()));
     }
 
     public GenerationOptions withMaxTokens(int value) {
-        return new GenerationOptions(value, stopStrings, sampling);
+        return new GenerationOptions(value, stopStrings, sampling, jsonSchema);
     }
 
     public GenerationOptions withStopStrings(List<String> value) {
-        return new GenerationOptions(maxTokens, value, sampling);
+        return new GenerationOptions(maxTokens, value, sampling, jsonSchema);
     }
 
     public GenerationOptions withSampling(SamplingOptions value) {
-        return new GenerationOptions(maxTokens, stopStrings, value);
+        return new GenerationOptions(maxTokens, stopStrings, value, jsonSchema);
+    }
+
+    /**
+     * Structured output: a JSON document that the JSON schema {@code schemaJson} accepts (OpenAI's
+     * {@code response_format} {@code json_schema}).
+     *
+     * @throws IllegalArgumentException when the schema is not JSON or uses what is not supported;
+     *                                  the message names the keyword and where it is
+     */
+    public GenerationOptions withJsonSchema(String schemaJson) {
+        return withJsonSchema(JsonSchema.compile(schemaJson));
+    }
+
+    /** Structured output: a JSON document of {@code schema}, or free text for null. */
+    public GenerationOptions withJsonSchema(JsonSchema schema) {
+        return new GenerationOptions(maxTokens, stopStrings, sampling, schema);
+    }
+
+    /** Structured output: any JSON object (OpenAI's {@code response_format} {@code json_object}). */
+    public GenerationOptions withJsonObject() {
+        return withJsonSchema(JsonSchema.anyObject());
     }
 }

@@ -2,6 +2,8 @@ package dev.panllama.api;
 
 import dev.panllama.eval.Evaluator;
 import dev.panllama.sampling.Sampler;
+import dev.panllama.structured.JsonConstraint;
+import dev.panllama.structured.VocabularyTrie;
 import dev.panllama.tokenizer.StreamingDecoder;
 import dev.panllama.tokenizer.Tokenizer;
 
@@ -9,20 +11,24 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * The generation loop: evaluates what the sequence lacks of the prompt, then samples, decodes and
  * evaluates one token at a time until a stop condition. Text reaches the sink as soon as it can no
- * longer turn out to be the start of a stop string.
+ * longer turn out to be the start of a stop string. With a JSON schema, only tokens that keep the text a
+ * prefix of a document the schema accepts are sampled, and generation ends once the document is whole.
  */
 final class Generator {
 
     private final Evaluator evaluator;
     private final Tokenizer tokenizer;
+    private final Supplier<VocabularyTrie> vocabularyTrie;
 
-    Generator(Evaluator evaluator, Tokenizer tokenizer) {
+    Generator(Evaluator evaluator, Tokenizer tokenizer, Supplier<VocabularyTrie> vocabularyTrie) {
         this.evaluator = evaluator;
         this.tokenizer = tokenizer;
+        this.vocabularyTrie = vocabularyTrie;
     }
 
     void reset() {
@@ -56,6 +62,8 @@ final class Generator {
         for (int token : prompt) {
             sampler.accept(token);
         }
+        JsonConstraint structure = options.jsonSchema() == null ? null
+                : options.jsonSchema().constraint(vocabularyTrie.get(), tokenizer.vocabulary());
 
         long start = System.nanoTime();
         int firstOutput = Math.max(0, Math.min(fresh.length - 1, fresh.length - promptLogits));
@@ -81,13 +89,20 @@ final class Generator {
                 reason = Generation.StopReason.MAX_TOKENS;
                 break;
             }
-            int token = sampler.sample(logits);
+            int token = structure == null ? sampler.sample(logits) : sampler.sample(logits, structure);
+            if (token == Sampler.NO_TOKEN) {
+                reason = Generation.StopReason.NO_VALID_TOKEN;
+                break;
+            }
             if (tokenizer.vocabulary().isEndOfGeneration(token)) {
                 reason = Generation.StopReason.END_OF_TURN;
                 break;
             }
             generated.add(token);
             sampler.accept(token);
+            if (structure != null) {
+                structure.accept(token);
+            }
             int before = text.length();
             text.append(decoder.next(token, false));
             int stopAt = firstStop(text, before, options.stopStrings());
@@ -100,6 +115,10 @@ final class Generator {
             if (safe > emitted) {
                 sink.accept(text.substring(emitted, safe));
                 emitted = safe;
+            }
+            if (structure != null && structure.isFinished()) {
+                reason = Generation.StopReason.END_OF_TURN;
+                break;
             }
             if (evaluator.room() <= 1) {
                 reason = Generation.StopReason.CONTEXT_FULL;

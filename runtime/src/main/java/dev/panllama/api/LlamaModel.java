@@ -18,6 +18,7 @@ import dev.panllama.placement.Offload;
 import dev.panllama.placement.Plan;
 import dev.panllama.placement.Planner;
 import dev.panllama.placement.WeightPlacement;
+import dev.panllama.structured.VocabularyTrie;
 import dev.panllama.tokenizer.Tokenizer;
 import dev.panllama.tokenizer.Vocabulary;
 
@@ -51,6 +52,7 @@ public final class LlamaModel implements AutoCloseable {
     private final int contextLength;
     private final java.util.Set<AutoCloseable> sessions = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
+    private volatile VocabularyTrie vocabularyTrie;
 
     private LlamaModel(Model model, Tokenizer tokenizer, ModelOptions options, Optional<Plan> plan) {
         this.model = model;
@@ -177,6 +179,21 @@ public final class LlamaModel implements AutoCloseable {
     public Tokenizer tokenizer() {
         checkOpen();
         return tokenizer;
+    }
+
+    /** The vocabulary's prefix tree for structured output, built on first use (under a second for 128k tokens). */
+    VocabularyTrie vocabularyTrie() {
+        VocabularyTrie trie = vocabularyTrie;
+        if (trie == null) {
+            synchronized (this) {
+                trie = vocabularyTrie;
+                if (trie == null) {
+                    trie = VocabularyTrie.of(tokenizer);
+                    vocabularyTrie = trie;
+                }
+            }
+        }
+        return trie;
     }
 
     public Vocabulary vocabulary() {

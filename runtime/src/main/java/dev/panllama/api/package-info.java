@@ -7,7 +7,8 @@
  *   <li>{@link dev.panllama.api.Chat} holds a conversation in the model's chat format and reuses the KV
  *       cache between turns; {@link dev.panllama.api.Completion} continues raw prompts.</li>
  *   <li>{@link dev.panllama.api.GenerationOptions} says when to stop (token limit, stop strings) and how
- *       to sample ({@link dev.panllama.sampling.SamplingOptions}); every generation returns a
+ *       to sample ({@link dev.panllama.sampling.SamplingOptions}), and for structured output the JSON
+ *       schema the reply must follow ({@code withJsonSchema}, {@code withJsonObject}); every generation returns a
  *       {@link dev.panllama.api.Generation} with the text, the token ids, the stop reason and timings.</li>
  *   <li>Replies arrive whole, through a callback, as a {@link java.util.stream.Stream} or as a
  *       {@link java.util.concurrent.Flow.Publisher}; {@code cancel()} stops one from any thread.</li>

@@ -29,9 +29,35 @@ public final class Sampler {
         history[historyLength++] = token;
     }
 
+    /** Returned by {@link #sample(float[], TokenConstraint)} when the constraint allows no token. */
+    public static final int NO_TOKEN = -1;
+
     /** The next token for {@code logits} (which it may change). */
     public int sample(float[] logits) {
         applyPenalties(logits);
+        return pick(logits);
+    }
+
+    /**
+     * The next token that {@code constraint} allows, or {@link #NO_TOKEN}. As llama.cpp's grammar
+     * sampling does: a token is picked first, and only when the constraint refuses it are all the
+     * refused tokens masked and a token picked again, since checking one token is far cheaper than
+     * checking the vocabulary.
+     */
+    public int sample(float[] logits, TokenConstraint constraint) {
+        applyPenalties(logits);
+        int token = pick(logits);
+        if (constraint.allows(token)) {
+            return token;
+        }
+        if (!constraint.mask(logits)) {
+            return NO_TOKEN;
+        }
+        return pick(logits);
+    }
+
+    /** A token by the filters and the random draw; masked tokens (negative infinity) are never picked. */
+    private int pick(float[] logits) {
         if (options.isGreedy()) {
             return argmax(logits);
         }
@@ -73,13 +99,19 @@ public final class Sampler {
             total += weights[i];
         }
         double draw = random.nextDouble() * total;
+        int lastPossible = 0;
         for (int i = 0; i < kept; i++) {
+            if (weights[i] == 0) {
+                continue;
+            }
+            lastPossible = i;
             draw -= weights[i];
             if (draw <= 0) {
                 return order[i];
             }
         }
-        return order[kept - 1];
+        // Rounding left a sliver of the draw: the last token that had a chance.
+        return order[lastPossible];
     }
 
     private void applyPenalties(float[] logits) {

@@ -60,4 +60,58 @@ class SamplerTest {
         var error = assertThrows(IllegalArgumentException.class, () -> new SamplingOptions(0.8f, 40, 1.5f, 0.05f, 1f, 64, 0, 0, 0));
         assertTrue(error.getMessage().contains("--top-p"), error.getMessage());
     }
+
+    /** Allows the tokens in a set and counts how often the whole vocabulary was masked. */
+    private static final class AllowedSet implements TokenConstraint {
+        final java.util.Set<Integer> allowed;
+        int masks;
+
+        AllowedSet(Integer... tokens) {
+            allowed = java.util.Set.of(tokens);
+        }
+
+        @Override
+        public boolean allows(int token) {
+            return allowed.contains(token);
+        }
+
+        @Override
+        public boolean mask(float[] logits) {
+            masks++;
+            for (int token = 0; token < logits.length; token++) {
+                if (!allowed.contains(token)) {
+                    logits[token] = Float.NEGATIVE_INFINITY;
+                }
+            }
+            return !allowed.isEmpty();
+        }
+    }
+
+    @Test
+    void aConstraintIsNeverBrokenAndMasksOnlyWhenTheFirstPickIsRefused() {
+        for (SamplingOptions options : java.util.List.of(SamplingOptions.greedy(), SamplingOptions.defaults(3).withTemperature(3f),
+                new SamplingOptions(1.5f, 2, 0.5f, 0.2f, 1.3f, 64, 0.5f, 0.5f, 11))) {
+            Sampler sampler = new Sampler(options);
+            // Tokens 4 and 5 are the two least likely: a filter that kept only the top would drop them.
+            AllowedSet constraint = new AllowedSet(4, 5);
+            for (int i = 0; i < 200; i++) {
+                int token = sampler.sample(logits(), constraint);
+                assertTrue(token == 4 || token == 5, "sampled " + token + " with " + options);
+                sampler.accept(token);
+            }
+            assertEquals(200, constraint.masks);
+        }
+        AllowedSet likely = new AllowedSet(1, 3);
+        Sampler sampler = new Sampler(SamplingOptions.defaults(8));
+        for (int i = 0; i < 100; i++) {
+            int token = sampler.sample(logits(), likely);
+            assertTrue(token == 1 || token == 3);
+        }
+        assertTrue(likely.masks < 20, "the first pick was refused " + likely.masks + " times in 100");
+    }
+
+    @Test
+    void aConstraintThatAllowsNothingGivesNoToken() {
+        assertEquals(Sampler.NO_TOKEN, new Sampler(SamplingOptions.defaults(1)).sample(logits(), new AllowedSet()));
+    }
 }

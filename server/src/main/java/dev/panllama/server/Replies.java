@@ -95,7 +95,7 @@ final class Replies {
     /** OpenAI's finish reason: {@code stop} for an end of turn or a stop string, {@code length} for a limit. */
     static String finishReason(Generation generation) {
         return switch (generation.stopReason()) {
-            case END_OF_TURN, STOP_STRING, CANCELLED -> "stop";
+            case END_OF_TURN, STOP_STRING, CANCELLED, NO_VALID_TOKEN -> "stop";
             case MAX_TOKENS, CONTEXT_FULL -> "length";
         };
     }
