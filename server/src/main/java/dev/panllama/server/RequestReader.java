@@ -4,18 +4,22 @@ import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.Message;
+import dev.panllama.json.JsonWriter;
 import dev.panllama.sampling.SamplingOptions;
+import dev.panllama.structured.JsonSchema;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * Reads the bodies of {@code /v1/chat/completions} and {@code /v1/completions} into
  * {@link GenerationRequest}s: fields as OpenAI defines them, with llama.cpp's sampling extras
  * ({@code top_k}, {@code min_p}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict})
- * where they mean what panllama's {@link SamplingOptions} mean. What the server cannot do yet (several
- * choices, tools, log probabilities, JSON output) is refused by name rather than ignored.
+ * where they mean what panllama's {@link SamplingOptions} mean, and {@code response_format} (JSON output,
+ * constrained). What the server cannot do (several choices, tools, log probabilities) is refused by name
+ * rather than ignored.
  */
 final class RequestReader {
 
@@ -87,16 +91,40 @@ final class RequestReader {
         if (body.raw("logit_bias") instanceof Map<?, ?> bias && !bias.isEmpty()) {
             throw ApiException.unsupported("'logit_bias' is not supported.", "logit_bias");
         }
-        body.object("response_format").ifPresent(format -> {
-            String type = format.requiredString("type");
-            switch (type) {
-                case "text" -> { }
-                case "json_object", "json_schema" -> throw ApiException.unsupported(
-                        "'response_format' of type '" + type + "' is not supported yet.", "response_format");
-                default -> throw ApiException.invalid("Invalid value for 'response_format.type': '" + type
-                        + "'; it must be text, json_object or json_schema.", "response_format");
+    }
+
+    /**
+     * {@code response_format}: {@code text}, {@code json_object} (any JSON object) or {@code json_schema}
+     * (its {@code schema}), the last two sampled under the constraint so that the reply parses and validates.
+     */
+    private static GenerationOptions structured(RequestFields body, GenerationOptions options) {
+        Optional<RequestFields> format = body.object("response_format");
+        if (format.isEmpty()) {
+            return options;
+        }
+        String type = format.get().requiredString("type");
+        return switch (type) {
+            case "text" -> options;
+            case "json_object" -> options.withJsonObject();
+            case "json_schema" -> {
+                RequestFields jsonSchema = format.get().object("json_schema")
+                        .orElseThrow(() -> ApiException.invalid("Missing required parameter: 'response_format.json_schema'.",
+                                "response_format.json_schema"));
+                Object schema = jsonSchema.raw("schema");
+                if (!(schema instanceof Map<?, ?>)) {
+                    throw ApiException.invalid("'response_format.json_schema.schema' must be a JSON schema object.",
+                            "response_format.json_schema.schema");
+                }
+                try {
+                    yield options.withJsonSchema(JsonSchema.compile(JsonWriter.write(schema)));
+                } catch (IllegalArgumentException unsupported) {
+                    throw ApiException.invalid("Invalid 'response_format.json_schema.schema': " + unsupported.getMessage(),
+                            "response_format.json_schema.schema");
+                }
             }
-        });
+            default -> throw ApiException.invalid("Invalid value for 'response_format.type': '" + type
+                    + "'; it must be text, json_object or json_schema.", "response_format");
+        };
     }
 
     private static boolean includeUsage(RequestFields body) {
@@ -225,7 +253,7 @@ final class RequestReader {
                 body.number("frequency_penalty", -2, 2).orElse((double) defaults.frequencyPenalty()).floatValue(),
                 body.number("presence_penalty", -2, 2).orElse((double) defaults.presencePenalty()).floatValue(),
                 seed);
-        return new GenerationOptions(maxTokens(body), stopStrings(body), sampling);
+        return structured(body, new GenerationOptions(maxTokens(body), stopStrings(body), sampling));
     }
 
     /** {@code max_completion_tokens}, else {@code max_tokens}, else llama.cpp's {@code n_predict}; -1 for no limit. */

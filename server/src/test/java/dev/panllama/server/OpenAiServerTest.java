@@ -1,8 +1,15 @@
 package dev.panllama.server;
 
+import com.github.erosb.jsonsKema.JsonParser;
+import com.github.erosb.jsonsKema.PrimitiveValidationStrategy;
+import com.github.erosb.jsonsKema.SchemaLoader;
+import com.github.erosb.jsonsKema.ValidationFailure;
+import com.github.erosb.jsonsKema.Validator;
+import com.github.erosb.jsonsKema.ValidatorConfig;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.json.JsonReader;
 import dev.panllama.json.JsonWriter;
+import dev.panllama.structured.JsonSchema;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -25,6 +32,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The server over raw HTTP: replies, streams, limits, errors as OpenAI's JSON, and cancellation by disconnecting. */
@@ -185,9 +193,11 @@ class OpenAiServerTest {
             assertError(post(server, "/v1/chat/completions", chat("\"stop\": [1]")), 400, "stop", null);
             assertError(post(server, "/v1/chat/completions", chat("\"n\": 2")), 400, "n", "unsupported_parameter");
             assertError(post(server, "/v1/chat/completions", chat("\"model\": \"gpt-4o\"")), 404, "model", "model_not_found");
-            HttpResponse<String> json = post(server, "/v1/chat/completions", chat("\"response_format\": {\"type\": \"json_object\"}"));
-            assertError(json, 400, "response_format", "unsupported_parameter");
-            assertTrue(error(json).get("message").toString().contains("not supported yet"));
+            assertError(post(server, "/v1/chat/completions", chat("\"response_format\": {\"type\": \"xml\"}")), 400, "response_format", null);
+            HttpResponse<String> badSchema = post(server, "/v1/chat/completions",
+                    chat("\"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"s\", \"schema\": {\"type\": \"string\", \"pattern\": \"^a\"}}}"));
+            assertError(badSchema, 400, "response_format.json_schema.schema", null);
+            assertTrue(error(badSchema).get("message").toString().contains("pattern"), badSchema.body());
             assertError(post(server, "/v1/chat/completions",
                     "{\"messages\": [{\"role\": \"wizard\", \"content\": \"hi\"}]}"), 400, "messages[0].role", null);
             assertError(post(server, "/v1/completions", "{\"prompt\": [99999999]}"), 400, "prompt", null);
@@ -199,6 +209,44 @@ class OpenAiServerTest {
             // Still serving.
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2")).statusCode());
         }
+    }
+
+    /** {@code response_format}: every sampled reply parses and validates, as an independent validator (json-sKema's) judges it. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void responseFormatConstrainsEveryReplyToTheSchema() throws Exception {
+        String schema = "{\"type\": \"object\", \"properties\": {\"answer\": {\"enum\": [\"yes\", \"no\", \"maybe\"]},"
+                + " \"count\": {\"type\": \"integer\"}, \"tags\": {\"type\": \"array\", \"items\": {\"type\": \"boolean\"}, \"maxItems\": 3}},"
+                + " \"required\": [\"answer\", \"count\"], \"additionalProperties\": false}";
+        Validator validator = Validator.create(new SchemaLoader(new JsonParser(schema).parse()).load(),
+                ValidatorConfig.Companion.builder().primitiveValidationStrategy(PrimitiveValidationStrategy.STRICT).build());
+        try (OpenAiServer server = start(options())) {
+            for (int seed = 1; seed <= 8; seed++) {
+                Map<String, Object> choice = firstChoice(post(server, "/v1/chat/completions", chat("\"temperature\": 1.0, \"seed\": " + seed
+                        + ", \"max_tokens\": 120, \"response_format\": {\"type\": \"json_schema\", \"json_schema\": {\"name\": \"reply\","
+                        + " \"strict\": true, \"schema\": " + schema + "}}")));
+                String content = (String) ((Map<String, Object>) choice.get("message")).get("content");
+                assertEquals("stop", choice.get("finish_reason"), content);
+                ValidationFailure failure = validator.validate(new JsonParser(content).parse());
+                assertNull(failure, () -> failure + " in " + content);
+            }
+            // Any JSON object: free text inside strings may run to the token limit, so a reply cut there
+            // must at least be the start of an object.
+            Map<String, Object> choice = firstChoice(post(server, "/v1/chat/completions",
+                    chat("\"temperature\": 1.0, \"seed\": 3, \"max_tokens\": 120, \"response_format\": {\"type\": \"json_object\"}")));
+            String content = (String) ((Map<String, Object>) choice.get("message")).get("content");
+            if (choice.get("finish_reason").equals("stop")) {
+                assertTrue(JsonReader.parse(content) instanceof Map, content);
+            } else {
+                assertTrue(JsonSchema.anyObject().acceptsPrefix(content), content);
+            }
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> firstChoice(HttpResponse<String> response) {
+        assertEquals(200, response.statusCode(), response.body());
+        return ((List<Map<String, Object>>) json(response.body()).get("choices")).getFirst();
     }
 
     @Test
