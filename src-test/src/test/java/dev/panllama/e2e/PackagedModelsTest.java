@@ -6,6 +6,7 @@ import dev.panllama.e2e.PanllamaProcess.Run;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
+import dev.panllama.parity.RpcServerProcess;
 import dev.panllama.reference.Reference;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -86,6 +87,20 @@ class PackagedModelsTest {
         Path q8 = temp.resolve("maverick-q8_0.gguf");
         RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 42).withExperts(4, 1, 2), vocabulary(), q8);
         assertGeneratesTheReferenceIds(generate(q8), q8);
+    }
+
+    /** The jar's portable build has ggml's RPC backend: a model split with an rpc-server computes the reference's ids. */
+    @Test
+    void rpcServersFromTheJar() throws Exception {
+        Path q8 = temp.resolve("maverick-q8_0-rpc.gguf");
+        RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 43).withExperts(4, 1, 2), vocabulary(), q8);
+        try (RpcServerProcess server = RpcServerProcess.start(temp.resolve("rpc-server.log"), 1)) {
+            Run run = panllama("generate", "-m", q8.toString(), "-p", PROMPT, "-n", String.valueOf(STEPS), "--greedy", "--json", "-t", "2",
+                    "--rpc", server.endpoint());
+            assertTrue(run.err().contains("placement planned to fit (--fit):"), run.err());
+            assertTrue(run.err().lines().anyMatch(l -> l.trim().startsWith("RPC0") && !l.contains("weights    0.0 MiB")), run.err());
+            assertGeneratesTheReferenceIds(run, q8);
+        }
     }
 
     private static Run generate(Path model) throws Exception {
