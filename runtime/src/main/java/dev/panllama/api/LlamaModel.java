@@ -5,6 +5,7 @@ import dev.panllama.chat.JinjaChatFormat;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.RpcServers;
 import dev.panllama.gguf.GgufMetadata;
+import dev.panllama.eval.BatchEvaluator;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.eval.MemoryMeasure;
 import dev.panllama.gguf.GgufFile;
@@ -234,6 +235,18 @@ public final class LlamaModel implements AutoCloseable {
     public Evaluator newEvaluator() {
         checkOpen();
         Evaluator evaluator = new Evaluator(model, contextLength, options.batchSize(), options.cacheType());
+        sessions.add(evaluator);
+        return evaluator;
+    }
+
+    /**
+     * Low-level access for continuous batching (a server's parallel requests): an evaluator of up to
+     * {@code sequences} sequences that share one KV cache of this model's context length, with its batch
+     * size and cache type. Closed with the model if not before.
+     */
+    public BatchEvaluator newBatchEvaluator(int sequences) {
+        checkOpen();
+        BatchEvaluator evaluator = new BatchEvaluator(model, contextLength, options.batchSize(), sequences, options.cacheType());
         sessions.add(evaluator);
         return evaluator;
     }
