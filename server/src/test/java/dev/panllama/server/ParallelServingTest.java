@@ -33,9 +33,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Requests generated together ({@code --parallel}): the same greedy replies as alone, a client that
  * leaves freeing its slot while the others go on, a full context ending the newest sequence, and a load
- * of 32 streaming clients against 8 slots. Greedy replies may differ from the request run alone only
- * where the alone run's two best logits were within {@link #NEAR_TIE} of each other: a batch computes
- * the same sums in another order, which may swap two nearly equal logits.
+ * of 32 streaming clients against 8 slots. Greedy replies may differ from the request run alone where
+ * the alone run's two best logits were within {@link #NEAR_TIE} of each other: a batch computes the same
+ * sums in another order, which may swap two nearly equal logits. The load test also counts, prints and
+ * bounds the replies that differ without such a tie (see there).
  */
 class ParallelServingTest {
 
@@ -222,9 +223,12 @@ class ParallelServingTest {
         }
         System.out.printf("%d streaming clients against --parallel 8: no errors; %d replies equal the same request alone, %d differ"
                 + " after a near tie, %d differ without one%n", requests.size(), equal, nearTies, unexplained.size());
-        // Known open issue, reported rather than hidden: under this load a reply has been seen to leave the
-        // alone reply where no top-two gap was below 1e-3 (see the lines printed above). Until its cause
-        // (an expert-routing flip of the MoE test model, or the evaluator's) is found, it must stay rare.
+        // Known open issue, reported rather than hidden: under this load one reply in 32 has been seen to
+        // leave the alone reply where no top-two gap was below 1e-3 (printed above). The same happens with
+        // --parallel 1, where the only change from the facade is where the micro-batches of a prompt longer
+        // than one batch begin (the slot's prompt cache keeps its first tokens), and not with a dense model
+        // so: this random MoE model amplifies the rounding of other batch shapes past a near tie of the final
+        // logits (an expert chosen differently, most likely). Until that is shown, such replies must stay rare.
         assertTrue(unexplained.size() <= requests.size() / 8, "too many replies differ from the same request alone: " + unexplained);
     }
 
