@@ -47,8 +47,12 @@ final class ServeCommand extends Subcommand {
     int maxPromptTokens;
 
     @Option(names = "--max-queue", paramLabel = "N",
-            description = "Requests that may wait while one is generated; more get 429 (default: 16).")
+            description = "Requests that may wait while --parallel ones are generated; more get 429 (default: 16).")
     int maxQueue = ServerOptions.DEFAULT_MAX_QUEUED_REQUESTS;
+
+    @Option(names = {"-np", "--parallel"}, paramLabel = "N",
+            description = "Requests generated together, in one batch per step; they share the context -c (default: 4).")
+    int parallel = ServerOptions.DEFAULT_PARALLEL;
 
     @Override
     public Integer call() {
@@ -56,7 +60,7 @@ final class ServeCommand extends Subcommand {
         Path file = model.requireModel();
         String name = file.getFileName().toString();
         ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
-                maxBodyBytes, maxPromptTokens, maxQueue);
+                maxBodyBytes, maxPromptTokens, maxQueue, parallel);
         checkAddressFree(host, port);
         LlamaModel llama = model.open(file, err);
         Shutdown shutdown = new Shutdown(llama);

@@ -5,6 +5,7 @@ import dev.panllama.chat.JinjaChatFormat;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.RpcServers;
 import dev.panllama.gguf.GgufMetadata;
+import dev.panllama.eval.BatchEvaluator;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.eval.MemoryMeasure;
 import dev.panllama.gguf.GgufFile;
@@ -265,6 +266,29 @@ public final class LlamaModel implements AutoCloseable {
     /** The model file's name, for messages. */
     String fileName() {
         return model.path().getFileName().toString();
+    }
+
+    /**
+     * One sequence's generation after {@code prompt} with {@code options} (under its JSON schema, if
+     * any), its text going to {@code sink}: what a loop that evaluates the sequence itself, such as a
+     * server's batched one over {@link #newBatchEvaluator}, steps token by token.
+     */
+    public SequenceGeneration newGeneration(int[] prompt, GenerationOptions options, java.util.function.Consumer<String> sink) {
+        checkOpen();
+        return new SequenceGeneration(tokenizer, prompt, options, sink,
+                options.jsonSchema() == null ? null : options.jsonSchema().constraint(vocabularyTrie(), tokenizer.vocabulary()));
+    }
+
+    /**
+     * Low-level access for continuous batching (a server's parallel requests): an evaluator of up to
+     * {@code sequences} sequences that share one KV cache of this model's context length, with its batch
+     * size and cache type. Closed with the model if not before.
+     */
+    public BatchEvaluator newBatchEvaluator(int sequences) {
+        checkOpen();
+        BatchEvaluator evaluator = new BatchEvaluator(model, contextLength, options.batchSize(), sequences, options.cacheType());
+        sessions.add(evaluator);
+        return evaluator;
     }
 
     void forget(AutoCloseable session) {

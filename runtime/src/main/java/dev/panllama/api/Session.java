@@ -23,7 +23,7 @@ abstract sealed class Session implements AutoCloseable permits Chat, Completion 
     Session(LlamaModel model, Evaluator evaluator) {
         this.model = model;
         this.evaluator = evaluator;
-        this.generator = new Generator(evaluator, model.tokenizer(), model::vocabularyTrie);
+        this.generator = new Generator(evaluator, model);
     }
 
     /** Stops the generation under way, from any thread; it ends with {@link Generation.StopReason#CANCELLED}. */

@@ -176,6 +176,11 @@ public final class BatchEvaluator implements AutoCloseable {
 
     /** Keeps the longest start of {@code sequence} that {@code prompt} shares, as {@link #keep} can; returns its length. */
     public int keepCommonPrefix(int sequence, int[] prompt) {
+        return (int) keep(sequence, commonPrefix(sequence, prompt));
+    }
+
+    /** How many tokens {@code sequence} holds that {@code prompt} starts with, changing nothing: to choose a sequence for it. */
+    public int commonPrefix(int sequence, int[] prompt) {
         requireOpen(sequence);
         int[] held = tokensOf[sequence];
         long length = cache.length(sequence);
@@ -183,7 +188,7 @@ public final class BatchEvaluator implements AutoCloseable {
         while (common < length && common < prompt.length && held[common] == prompt[common]) {
             common++;
         }
-        return (int) keep(sequence, common);
+        return common;
     }
 
     /** What {@code sequence} holds (its tokens, cells and their keys and values), for {@link #restore}. */

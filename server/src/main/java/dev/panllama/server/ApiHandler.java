@@ -29,16 +29,16 @@ final class ApiHandler extends Handler.Abstract {
 
     private final ServerOptions options;
     private final CompletionEndpoint completions;
-    private final GenerationQueue queue;
+    private final BatchScheduler scheduler;
     private final ServerMetrics metrics;
     private final Replies replies;
     private final int contextLength;
 
-    ApiHandler(ServerOptions options, CompletionEndpoint completions, GenerationQueue queue, ServerMetrics metrics,
+    ApiHandler(ServerOptions options, CompletionEndpoint completions, BatchScheduler scheduler, ServerMetrics metrics,
                Replies replies, int contextLength) {
         this.options = options;
         this.completions = completions;
-        this.queue = queue;
+        this.scheduler = scheduler;
         this.metrics = metrics;
         this.replies = replies;
         this.contextLength = contextLength;
@@ -81,7 +81,7 @@ final class ApiHandler extends Handler.Abstract {
                 authorize(exchange);
                 requireMethod(method, "GET", path);
                 exchange.text(200, "text/plain; version=0.0.4; charset=utf-8",
-                        metrics.render(queue.waitingCount(), queue.runningCount(), queue.cachedTokens(), contextLength));
+                        metrics.render(scheduler.waitingCount(), scheduler.runningCount(), scheduler.cachedTokens(), contextLength));
             }
             case "/v1/models" -> {
                 authorize(exchange);

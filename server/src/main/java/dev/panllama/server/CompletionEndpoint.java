@@ -29,12 +29,12 @@ final class CompletionEndpoint {
     private static final SecureRandom IDS = new SecureRandom();
 
     private final RequestReader reader;
-    private final GenerationQueue queue;
+    private final BatchScheduler scheduler;
     private final Replies replies;
 
-    CompletionEndpoint(RequestReader reader, GenerationQueue queue, Replies replies) {
+    CompletionEndpoint(RequestReader reader, BatchScheduler scheduler, Replies replies) {
         this.reader = reader;
-        this.queue = queue;
+        this.scheduler = scheduler;
         this.replies = replies;
     }
 
@@ -51,7 +51,7 @@ final class CompletionEndpoint {
 
     private void whole(Kind kind, GenerationRequest request, String id, long created, Exchange exchange)
             throws IOException, InterruptedException {
-        GenerationJob job = queue.submit(request.prompt(), request.options(), piece -> { });
+        GenerationJob job = scheduler.submit(request.prompt(), request.options(), piece -> { });
         exchange.request().addFailureListener(failure -> job.cancel());
         Generation generation = awaitOrCancel(job);
         exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, generation)
@@ -61,7 +61,7 @@ final class CompletionEndpoint {
     private void stream(Kind kind, GenerationRequest request, String id, long created, Exchange exchange)
             throws IOException, InterruptedException {
         BlockingQueue<Object> pieces = new LinkedBlockingQueue<>();
-        GenerationJob job = queue.submit(request.prompt(), request.options(), pieces::add);
+        GenerationJob job = scheduler.submit(request.prompt(), request.options(), pieces::add);
         job.whenDone(() -> pieces.add(END));
         exchange.request().addFailureListener(failure -> job.cancel());
         exchange.startEvents();

@@ -1,6 +1,5 @@
 package dev.panllama.server;
 
-import dev.panllama.api.Completion;
 import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
 
@@ -10,9 +9,9 @@ import java.util.concurrent.ExecutionException;
 import java.util.function.Consumer;
 
 /**
- * One request's generation as the {@link GenerationQueue} holds it: the prompt and options, where its
- * text goes (on the queue's worker thread), and its outcome. {@link #cancel()} works from any thread:
- * a job not yet started is skipped, a running one stops at its next token.
+ * One request's generation as the {@link BatchScheduler} holds it: the prompt and options, where its
+ * text goes (on the scheduler's decode thread), and its outcome. {@link #cancel()} works from any
+ * thread: a job still waiting is skipped when its turn comes, a running one stops at the next step.
  */
 final class GenerationJob {
 
@@ -21,7 +20,6 @@ final class GenerationJob {
     private final Consumer<String> onText;
     private final CompletableFuture<Generation> outcome = new CompletableFuture<>();
     private volatile boolean cancelled;
-    private volatile Completion running;
 
     GenerationJob(int[] prompt, GenerationOptions options, Consumer<String> onText) {
         this.prompt = prompt;
@@ -29,47 +27,39 @@ final class GenerationJob {
         this.onText = onText;
     }
 
+    int[] prompt() {
+        return prompt;
+    }
+
+    GenerationOptions options() {
+        return options;
+    }
+
+    Consumer<String> onText() {
+        return onText;
+    }
+
     void cancel() {
         cancelled = true;
-        Completion session = running;
-        if (session != null) {
-            session.cancel();
-        }
     }
 
-    /**
-     * Generates with {@code session}, on the queue's worker; null when the job was cancelled before
-     * it started. The outcome is left to {@link #finish}, so that the queue can first count it.
-     */
-    Generation generate(Completion session) {
-        running = session;
-        try {
-            if (cancelled) {
-                return null;
-            }
-            // The session clears its cancel flag as it starts: a cancel that lands just then is
-            // caught here, at the first piece of text.
-            return session.complete(prompt, options, piece -> {
-                if (cancelled) {
-                    session.cancel();
-                } else {
-                    onText.accept(piece);
-                }
-            });
-        } finally {
-            running = null;
-        }
+    boolean isCancelled() {
+        return cancelled;
     }
 
-    /** Gives the outcome to whoever waits: the generation, else the failure, else a cancellation. */
-    void finish(Generation generation, RuntimeException failure) {
-        if (failure != null) {
-            outcome.completeExceptionally(failure);
-        } else if (generation == null) {
-            outcome.completeExceptionally(new CancellationException("cancelled before it started"));
-        } else {
-            outcome.complete(generation);
-        }
+    /** Gives whoever waits the generation. */
+    void finish(Generation generation) {
+        outcome.complete(generation);
+    }
+
+    /** Gives whoever waits the failure. */
+    void fail(RuntimeException failure) {
+        outcome.completeExceptionally(failure);
+    }
+
+    /** Ends a job that was cancelled before it started. */
+    void skip() {
+        outcome.completeExceptionally(new CancellationException("cancelled before it started"));
     }
 
     /** Fails a job that will never run (the server is closing). */

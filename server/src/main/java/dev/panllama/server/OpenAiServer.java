@@ -18,8 +18,8 @@ import java.util.logging.Logger;
 /**
  * An OpenAI-compatible HTTP server over one {@link LlamaModel}: {@code /v1/chat/completions} and
  * {@code /v1/completions} (whole or streamed as server-sent events), {@code /v1/models},
- * {@code /health} and {@code /metrics}. Requests are generated one at a time, in arrival order
- * ({@link GenerationQueue}). The HTTP side is Jetty 12's core server, whose handlers run on
+ * {@code /health} and {@code /metrics}. Up to {@link ServerOptions#parallel()} requests are generated
+ * together, in one batch per step, the others wait in arrival order ({@link BatchScheduler}). The HTTP side is Jetty 12's core server, whose handlers run on
  * virtual threads. The server does not own the model: close the server, then the model.
  *
  * <pre>{@code
@@ -41,12 +41,12 @@ public final class OpenAiServer implements AutoCloseable {
 
     private final Server jetty;
     private final ServerConnector connector;
-    private final GenerationQueue queue;
+    private final BatchScheduler scheduler;
 
-    private OpenAiServer(Server jetty, ServerConnector connector, GenerationQueue queue) {
+    private OpenAiServer(Server jetty, ServerConnector connector, BatchScheduler scheduler) {
         this.jetty = jetty;
         this.connector = connector;
-        this.queue = queue;
+        this.scheduler = scheduler;
     }
 
     /**
@@ -61,7 +61,7 @@ public final class OpenAiServer implements AutoCloseable {
         ServerMetrics metrics = new ServerMetrics();
         Replies replies = new Replies(options.modelId(), Instant.now().getEpochSecond());
         RequestReader reader = new RequestReader(model, model.defaultChatFormat(), options);
-        GenerationQueue queue = new GenerationQueue(model, options.maxQueuedRequests(), metrics);
+        BatchScheduler scheduler = new BatchScheduler(model, options.parallel(), options.maxQueuedRequests(), metrics);
 
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("panllama-http");
@@ -74,18 +74,18 @@ public final class OpenAiServer implements AutoCloseable {
         connector.setPort(options.port());
         connector.setIdleTimeout(IDLE_TIMEOUT.toMillis());
         jetty.addConnector(connector);
-        jetty.setHandler(new ApiHandler(options, new CompletionEndpoint(reader, queue, replies), queue, metrics, replies,
+        jetty.setHandler(new ApiHandler(options, new CompletionEndpoint(reader, scheduler, replies), scheduler, metrics, replies,
                 model.contextLength()));
         try {
             jetty.start();
         } catch (Exception e) {
-            queue.close();
+            scheduler.close();
             stopQuietly(jetty);
             String reason = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
             throw new UncheckedIOException("cannot listen on " + options.host() + ":" + options.port() + ": " + reason,
                     e instanceof IOException io ? io : new IOException(e));
         }
-        return new OpenAiServer(jetty, connector, queue);
+        return new OpenAiServer(jetty, connector, scheduler);
     }
 
     /** The port listened on (the one picked when the options said 0). */
@@ -101,7 +101,7 @@ public final class OpenAiServer implements AutoCloseable {
     /** Stops listening, cancels the generation under way and fails the waiting requests. */
     @Override
     public void close() {
-        queue.close();
+        scheduler.close();
         stopQuietly(jetty);
     }
 

@@ -47,7 +47,8 @@ final class RequestReader {
         }
         List<Message> messages = messages(body);
         int[] prompt = model.tokenizer().encode(format.render(messages, true), true, true);
-        return new GenerationRequest(checkedLength(prompt, "messages"), generationOptions(body), body.bool("stream", false),
+        GenerationOptions options = generationOptions(body);
+        return new GenerationRequest(checkedLength(prompt, options, "messages"), options, body.bool("stream", false),
                 includeUsage(body));
     }
 
@@ -66,7 +67,8 @@ final class RequestReader {
         if (body.integer("best_of", 1, Integer.MAX_VALUE).orElse(1L) != 1) {
             throw ApiException.unsupported("Only 'best_of' = 1 is supported.", "best_of");
         }
-        return new GenerationRequest(checkedLength(completionPrompt(body), "prompt"), generationOptions(body),
+        GenerationOptions options = generationOptions(body);
+        return new GenerationRequest(checkedLength(completionPrompt(body), options, "prompt"), options,
                 body.bool("stream", false), includeUsage(body));
     }
 
@@ -221,13 +223,20 @@ final class RequestReader {
         return tokens;
     }
 
-    private int[] checkedLength(int[] prompt, String param) {
+    /** The prompt, when it and the tokens asked for fit the context (shared by the requests generated together). */
+    private int[] checkedLength(int[] prompt, GenerationOptions options, String param) {
         if (prompt.length > promptLimit) {
             String message = maxPromptTokens > 0 && maxPromptTokens < model.contextLength() - 1
                     ? "The prompt has " + prompt.length + " tokens, more than this server accepts (" + maxPromptTokens + ")."
                     : "This model's maximum context length is " + model.contextLength() + " tokens. However, your prompt has "
                             + prompt.length + " tokens; it must leave room for at least one token of reply.";
             throw new ApiException(400, "invalid_request_error", message, param, "context_length_exceeded");
+        }
+        if (options.maxTokens() > 0 && (long) prompt.length + options.maxTokens() > model.contextLength()) {
+            throw new ApiException(400, "invalid_request_error", "This model's maximum context length is " + model.contextLength()
+                    + " tokens. However, you requested " + ((long) prompt.length + options.maxTokens()) + " tokens (" + prompt.length
+                    + " in the prompt, " + options.maxTokens() + " in the completion). Please reduce the prompt or the completion's length.",
+                    param, "context_length_exceeded");
         }
         return prompt;
     }

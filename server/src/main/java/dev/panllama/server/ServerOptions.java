@@ -10,15 +10,23 @@ package dev.panllama.server;
  * @param modelId           the name the model is served under ({@code /v1/models}, the requests' {@code model})
  * @param maxBodyBytes      the largest request body read
  * @param maxPromptTokens   the longest prompt accepted, in tokens; 0 for as many as the context holds
- * @param maxQueuedRequests requests that may wait while one is generated; past that a request gets 429
+ * @param maxQueuedRequests requests that may wait while {@code parallel} are generated; past that a request gets 429
+ * @param parallel          requests generated together, in one batch per step (llama.cpp's {@code --parallel});
+ *                          they share the context, as llama.cpp's unified KV cache does
  */
 public record ServerOptions(String host, int port, String apiKey, String modelId, long maxBodyBytes,
-                            int maxPromptTokens, int maxQueuedRequests) {
+                            int maxPromptTokens, int maxQueuedRequests, int parallel) {
 
     public static final String LOOPBACK = "127.0.0.1";
     public static final int DEFAULT_PORT = 8080;
     public static final long DEFAULT_MAX_BODY_BYTES = 4L << 20;
     public static final int DEFAULT_MAX_QUEUED_REQUESTS = 16;
+    /**
+     * llama-server's default ({@code --parallel} auto is 4 with its unified cache): the slots share the
+     * context, so an idle one costs no memory, and four clients at once are served together rather than
+     * in turn. 1 gives the strict arrival order of one sequence at a time.
+     */
+    public static final int DEFAULT_PARALLEL = 4;
 
     public ServerOptions {
         if (host == null || host.isBlank()) {
@@ -42,34 +50,42 @@ public record ServerOptions(String host, int port, String apiKey, String modelId
         if (maxQueuedRequests < 0) {
             throw new IllegalArgumentException("--max-queue must be 0 or more, not " + maxQueuedRequests);
         }
+        if (parallel < 1) {
+            throw new IllegalArgumentException("--parallel must be 1 or more, not " + parallel);
+        }
     }
 
-    /** Loopback, port 8080, no key, 4 MiB bodies, prompts as long as the context, 16 waiting requests. */
+    /** Loopback, port 8080, no key, 4 MiB bodies, prompts as long as the context, 16 waiting requests, 4 generated together. */
     public static ServerOptions defaults(String modelId) {
-        return new ServerOptions(LOOPBACK, DEFAULT_PORT, null, modelId, DEFAULT_MAX_BODY_BYTES, 0, DEFAULT_MAX_QUEUED_REQUESTS);
+        return new ServerOptions(LOOPBACK, DEFAULT_PORT, null, modelId, DEFAULT_MAX_BODY_BYTES, 0, DEFAULT_MAX_QUEUED_REQUESTS,
+                DEFAULT_PARALLEL);
     }
 
     public ServerOptions withHost(String value) {
-        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests);
+        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel);
     }
 
     public ServerOptions withPort(int value) {
-        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests);
+        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel);
     }
 
     public ServerOptions withApiKey(String value) {
-        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests);
+        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel);
     }
 
     public ServerOptions withMaxBodyBytes(long value) {
-        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests);
+        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests, parallel);
     }
 
     public ServerOptions withMaxPromptTokens(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests, parallel);
     }
 
     public ServerOptions withMaxQueuedRequests(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value, parallel);
+    }
+
+    public ServerOptions withParallel(int value) {
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value);
     }
 }

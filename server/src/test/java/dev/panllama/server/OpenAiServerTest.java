@@ -203,6 +203,9 @@ class OpenAiServerTest {
             assertError(post(server, "/v1/completions", "{\"prompt\": [99999999]}"), 400, "prompt", null);
             assertError(post(server, "/v1/completions", "{\"prompt\": " + JsonWriter.write("word ".repeat(TestModel.CONTEXT)) + "}"),
                     400, "prompt", "context_length_exceeded");
+            // The requests generated together share the context: a reply that could not fit in it is refused up front.
+            assertError(post(server, "/v1/completions", "{\"prompt\": \"Hi\", \"max_tokens\": " + TestModel.CONTEXT + "}"),
+                    400, "prompt", "context_length_exceeded");
             assertError(post(server, "/v1/chat/completions", chat("\"padding\": \"" + "x".repeat(64 * 1024) + "\"")), 413, null, null);
             assertError(send(server, "GET", "/v1/chat/completions", null, null), 405, null, null);
             assertError(send(server, "GET", "/v1/engines", null, null), 404, null, "unknown_url");
@@ -274,7 +277,7 @@ class OpenAiServerTest {
 
     @Test
     void aClientThatDisconnectsCancelsItsGenerationAndAFullQueueRefuses() throws Exception {
-        try (OpenAiServer server = start(options().withMaxQueuedRequests(0))) {
+        try (OpenAiServer server = start(options().withMaxQueuedRequests(0).withParallel(1))) {
             // Up to the context's end unless cancelled: about a thousand tokens.
             String endless = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}], \"stream\": true, "
                     + "\"temperature\": 1.5, \"seed\": 1, \"stop\": [\"<never>\"]}";

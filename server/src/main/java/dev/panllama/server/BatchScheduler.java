@@ -1,0 +1,343 @@
+package dev.panllama.server;
+
+import dev.panllama.api.Generation;
+import dev.panllama.api.GenerationOptions;
+import dev.panllama.api.LlamaModel;
+import dev.panllama.eval.BatchEvaluator;
+import dev.panllama.eval.BatchEvaluator.SequenceTokens;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingDeque;
+import java.util.concurrent.Semaphore;
+import java.util.function.Consumer;
+
+/**
+ * Where requests wait for the model and how they are generated (continuous batching): one decode
+ * thread owns a {@link BatchEvaluator} of {@code parallel} sequences ({@link SequenceSlot}s) and, each
+ * step, admits waiting requests into free slots in arrival order, then evaluates in one call a token of
+ * every decoding sequence and as many prompt tokens of the admitted ones as the batch size leaves (a
+ * long prompt takes several steps rather than stalling the others), and samples each sequence's next
+ * token with its own sampler. A finished request leaves at once; a cancelled one frees its cells at
+ * once. A finished one keeps its cells as its slot's prompt cache, so that a prompt that starts as an
+ * earlier one did (a system prompt, a conversation going on) goes to that slot and evaluates only what
+ * is new; those cells are given up as soon as another sequence needs the room.
+ * <p>
+ * The sequences share the context, as llama.cpp's unified cache does. A request is admitted when its
+ * prompt and token limit fit beside what the running ones may still take, so that a request with a
+ * limit always reaches it; a request without one grows into the room left, and when the context is
+ * full it ends with {@link Generation.StopReason#CONTEXT_FULL} (finish reason "length"), the newest
+ * first, and the others go on. At most {@code maxQueued} requests wait besides the running ones; more
+ * are refused with 429.
+ */
+final class BatchScheduler implements AutoCloseable {
+
+    private final LinkedBlockingDeque<GenerationJob> waiting = new LinkedBlockingDeque<>();
+    private final Semaphore places;
+    private final int maxQueued;
+    private final BatchEvaluator evaluator;
+    private final LlamaModel model;
+    private final int batchSize;
+    private final ServerMetrics metrics;
+    private final SequenceSlot[] slots;
+    private final Thread worker;
+    private long admissions;
+    private volatile int running;
+    private volatile long cachedTokens;
+    private volatile boolean closed;
+
+    BatchScheduler(LlamaModel model, int parallel, int maxQueued, ServerMetrics metrics) {
+        this.maxQueued = maxQueued;
+        this.places = new Semaphore(maxQueued + parallel);
+        this.metrics = metrics;
+        this.model = model;
+        this.batchSize = model.options().batchSize();
+        this.evaluator = model.newBatchEvaluator(parallel);
+        this.slots = new SequenceSlot[parallel];
+        for (int i = 0; i < parallel; i++) {
+            slots[i] = new SequenceSlot(i);
+            evaluator.open(i);
+        }
+        // A platform thread: the generation is native calls, which would pin a virtual thread anyway.
+        this.worker = Thread.ofPlatform().name("panllama-generation").start(this::serve);
+    }
+
+    /**
+     * Queues a generation; {@code onText} receives its text on the decode thread.
+     *
+     * @throws ApiException 429 when {@code maxQueued} requests already wait; 503 once closing
+     */
+    GenerationJob submit(int[] prompt, GenerationOptions options, Consumer<String> onText) {
+        if (closed) {
+            throw shuttingDown();
+        }
+        if (!places.tryAcquire()) {
+            throw new ApiException(429, "requests", "The server is busy: " + slots.length + " requests are being generated and "
+                    + maxQueued + " are waiting for the model. Retry later.", null, "rate_limit_exceeded");
+        }
+        GenerationJob job = new GenerationJob(prompt, options, onText);
+        waiting.add(job);
+        return job;
+    }
+
+    /** Requests waiting, the running ones not counted. */
+    int waitingCount() {
+        return waiting.size();
+    }
+
+    /** Requests being generated. */
+    int runningCount() {
+        return running;
+    }
+
+    /** Tokens the KV cache holds, every sequence's (prompt caches of idle slots included). */
+    long cachedTokens() {
+        return cachedTokens;
+    }
+
+    private void serve() {
+        try {
+            while (!closed) {
+                if (running == 0) {
+                    // Nothing to decode: wait for a request, then put it back at the head for admit().
+                    waiting.putFirst(waiting.take());
+                }
+                try {
+                    admit();
+                    if (running > 0) {
+                        step();
+                    }
+                } catch (RuntimeException e) {
+                    // The model failed (or was closed under the server): the running requests get the error.
+                    failAll(e);
+                }
+            }
+        } catch (InterruptedException e) {
+            // closing
+        } finally {
+            for (SequenceSlot slot : slots) {
+                if (slot.isBusy()) {
+                    slot.stop(Generation.StopReason.CANCELLED);
+                    end(slot, true);
+                }
+            }
+        }
+    }
+
+    /** Moves waiting requests into free slots, in arrival order, while their prompts fit. */
+    private void admit() {
+        for (GenerationJob job = waiting.peekFirst(); job != null && !closed; job = waiting.peekFirst()) {
+            if (job.isCancelled()) {
+                waiting.remove(job);
+                places.release();
+                job.skip();
+                continue;
+            }
+            SequenceSlot slot = freeSlotFor(job.prompt());
+            if (slot == null) {
+                return;
+            }
+            int[] prompt = job.prompt();
+            int reused = evaluator.keepCommonPrefix(slot.sequence, prompt);
+            if (reused == prompt.length) {
+                // The whole prompt is cached: step back one token to get its logits again.
+                reused = (int) evaluator.keep(slot.sequence, prompt.length - 1);
+            }
+            long needed = Math.min(evaluator.contextLength(), SequenceSlot.cellsAtMost(job)) - reused + reserved();
+            if (!makeRoom(needed, slot)) {
+                return;
+            }
+            waiting.remove(job);
+            slot.start(job, reused, model, admissions++, evaluator.contextLength());
+            running++;
+        }
+    }
+
+    /** The free slot whose cache shares the longest start with {@code prompt}; null when all are busy. */
+    private SequenceSlot freeSlotFor(int[] prompt) {
+        SequenceSlot best = null;
+        int bestShared = -1;
+        for (SequenceSlot slot : slots) {
+            if (!slot.isBusy()) {
+                int shared = evaluator.commonPrefix(slot.sequence, prompt);
+                if (shared > bestShared) {
+                    best = slot;
+                    bestShared = shared;
+                }
+            }
+        }
+        return best;
+    }
+
+    /**
+     * The cells the running sequences may still take: the rest of their prompts and token limits, or
+     * for a request without a limit, the rest of its prompt and its next token.
+     */
+    private long reserved() {
+        long reserved = 0;
+        for (SequenceSlot slot : slots) {
+            if (slot.isBusy()) {
+                reserved += slot.cellsStillNeeded(evaluator.position(slot.sequence));
+            }
+        }
+        return reserved;
+    }
+
+    /**
+     * Gives up idle slots' prompt caches, {@code keep}'s excepted, until {@code needed} tokens fit;
+     * false when they cannot.
+     */
+    private boolean makeRoom(long needed, SequenceSlot keep) {
+        for (SequenceSlot slot : slots) {
+            if (evaluator.room() >= needed) {
+                return true;
+            }
+            if (slot != keep && !slot.isBusy() && evaluator.position(slot.sequence) > 0) {
+                evaluator.keep(slot.sequence, 0);
+            }
+        }
+        return evaluator.room() >= needed;
+    }
+
+    /** One evaluation: a token of each decoding sequence, and prompt chunks in the batch's room left. */
+    private void step() {
+        for (SequenceSlot slot : slots) {
+            if (slot.isBusy() && slot.job().isCancelled()) {
+                slot.stop(Generation.StopReason.CANCELLED);
+                end(slot, true);
+            }
+        }
+        // Requests with a token limit were admitted with room for all of it; those without one grow into
+        // what is left, and when that is gone the newest of them stops.
+        while (running > 0 && !makeRoom(reserved(), null)) {
+            SequenceSlot newest = newestUnlimited();
+            newest.stop(Generation.StopReason.CONTEXT_FULL);
+            end(newest, true);
+        }
+        List<SequenceSlot> decoding = busy(SequenceSlot.Phase.DECODE);
+        List<SequenceSlot> members = new ArrayList<>(decoding);
+        List<SequenceTokens> batch = new ArrayList<>();
+        for (SequenceSlot slot : decoding) {
+            batch.add(new SequenceTokens(slot.sequence, new int[] {slot.nextToken()}, 0));
+        }
+        // Admission left room for every prompt; the batch size bounds how much of them one step takes.
+        long budget = Math.max(0, batchSize - decoding.size());
+        List<SequenceSlot> prompting = busy(SequenceSlot.Phase.PROMPT);
+        for (SequenceSlot slot : prompting) {
+            int count = (int) Math.min(slot.promptLeft(), budget);
+            if (count == 0) {
+                break;
+            }
+            budget -= count;
+            boolean last = count == slot.promptLeft();
+            batch.add(new SequenceTokens(slot.sequence, slot.promptChunk(count), last ? count - 1 : count));
+            members.add(slot);
+        }
+        if (batch.isEmpty()) {
+            return;
+        }
+        List<float[][]> logits = evaluator.evaluate(batch);
+        for (int i = 0; i < members.size(); i++) {
+            SequenceSlot slot = members.get(i);
+            float[][] rows = logits.get(i);
+            if (slot.phase() == SequenceSlot.Phase.DECODE) {
+                slot.decoded(rows[0]);
+            } else {
+                slot.promptEvaluated(batch.get(i).tokens().length, rows.length == 0 ? null : rows[rows.length - 1]);
+            }
+            if (slot.isStopped()) {
+                end(slot, slot.job().isCancelled());
+            }
+        }
+        cachedTokens = evaluator.contextLength() - evaluator.room();
+    }
+
+    /** The running sequence without a token limit admitted last; else (never expected) the last admitted. */
+    private SequenceSlot newestUnlimited() {
+        SequenceSlot newest = null;
+        for (SequenceSlot slot : slots) {
+            if (slot.isBusy() && (newest == null || slot.isUnlimited() && !newest.isUnlimited()
+                    || slot.isUnlimited() == newest.isUnlimited() && slot.admissionOrder() > newest.admissionOrder())) {
+                newest = slot;
+            }
+        }
+        return newest;
+    }
+
+    /** The slots in {@code phase}, oldest admission first. */
+    private List<SequenceSlot> busy(SequenceSlot.Phase phase) {
+        List<SequenceSlot> found = new ArrayList<>();
+        for (SequenceSlot slot : slots) {
+            if (slot.phase() == phase) {
+                found.add(slot);
+            }
+        }
+        found.sort(Comparator.comparingLong(SequenceSlot::admissionOrder));
+        return found;
+    }
+
+    /**
+     * Ends a stopped slot's request: counted, and its place freed, before its client hears, so that a
+     * client that asks at once for the metrics, or sends its next request, finds them up to date.
+     * {@code freeCells} gives its cells back now rather than keep them as a prompt cache.
+     */
+    private void end(SequenceSlot slot, boolean freeCells) {
+        GenerationJob job = slot.job();
+        Generation generation = slot.finish();
+        if (freeCells) {
+            evaluator.keep(slot.sequence, 0);
+        }
+        metrics.generation(generation);
+        cachedTokens = evaluator.contextLength() - evaluator.room();
+        // The place first: once the metrics show one request fewer running, a new one is accepted.
+        places.release();
+        running--;
+        job.finish(generation);
+    }
+
+    /** An evaluation failed: every running request fails with it, and the cache starts over. */
+    private void failAll(RuntimeException failure) {
+        List<GenerationJob> failed = new ArrayList<>();
+        for (SequenceSlot slot : slots) {
+            if (slot.isBusy()) {
+                failed.add(slot.job());
+                slot.release();
+                places.release();
+                running--;
+            }
+        }
+        evaluator.clear();
+        cachedTokens = 0;
+        failed.forEach(job -> job.fail(failure));
+    }
+
+    private void abandonWaiting() {
+        List<GenerationJob> abandoned = new ArrayList<>();
+        waiting.drainTo(abandoned);
+        abandoned.forEach(job -> job.abandon(shuttingDown()));
+    }
+
+    private static ApiException shuttingDown() {
+        return new ApiException(503, "server_error", "The server is shutting down.", null, "server_shutting_down");
+    }
+
+    /** Stops the running generations, fails the waiting ones, ends the decode thread and frees the cache. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        abandonWaiting();
+        worker.interrupt();
+        try {
+            worker.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        // A request that got past the closed check as the scheduler closed is answered too.
+        abandonWaiting();
+        evaluator.close();
+    }
+}

