@@ -283,7 +283,7 @@ public final class BatchEvaluator implements AutoCloseable {
             buildGraph(shape);
         }
         graph.inputs().fill(tokens, sequences, positions, computed);
-        scheduler.compute(graph.graph());
+        model.computeAlone(() -> scheduler.compute(graph.graph()));
         float[][] rows = graph.logits().readRows(config.dims().vocabSize(), computed.length);
         return outputRows.length > 0 ? rows : new float[0][];
     }

@@ -28,6 +28,7 @@ public final class Model implements AutoCloseable {
     private final List<Backend> backends;   // the offload devices' in order, the CPU's last
     private final WeightPlacement placement;
     private final ModelWeights weights;
+    private final java.util.concurrent.locks.ReentrantLock computeLock = new java.util.concurrent.locks.ReentrantLock();
     private volatile boolean closed;
 
     private Model(GgufFile file, Architecture architecture, ModelConfig config, List<Backend> backends, WeightPlacement placement,
@@ -153,6 +154,20 @@ public final class Model implements AutoCloseable {
     public List<Backend> backends() {
         checkOpen();
         return backends;
+    }
+
+    /**
+     * Runs {@code computation}, which computes a graph on this model's backends, while no other
+     * evaluator of the model does: a backend (the CPU's threads and work buffer, a GPU's stream) computes
+     * one graph at a time, and chats of one model may be used from different threads.
+     */
+    public void computeAlone(Runnable computation) {
+        computeLock.lock();
+        try {
+            computation.run();
+        } finally {
+            computeLock.unlock();
+        }
     }
 
     /** @throws IllegalStateException once the model is closed */

@@ -72,6 +72,38 @@ class EvaluatorTest {
         }
     }
 
+    /** Two evaluators of one model used from two threads at once compute what each computes alone. */
+    @Test
+    void evaluatorsOfOneModelOnTwoThreadsComputeAsAlone() throws Exception {
+        int[][] prompts = {{1, 2, 3, 4, 5, 6, 7, 8}, {9, 10, 11, 12, 13}};
+        try (Model m = Model.open(model, 2)) {
+            float[][][] alone = new float[2][][];
+            for (int i = 0; i < 2; i++) {
+                try (Evaluator evaluator = new Evaluator(m, 64, 4)) {
+                    alone[i] = evaluator.evaluate(prompts[i], 0);
+                }
+            }
+            try (var threads = java.util.concurrent.Executors.newFixedThreadPool(2)) {
+                var results = new java.util.ArrayList<java.util.concurrent.Future<float[][]>>();
+                for (int round = 0; round < 10; round++) {
+                    for (int[] prompt : prompts) {
+                        results.add(threads.submit(() -> {
+                            try (Evaluator evaluator = new Evaluator(m, 64, 4)) {
+                                return evaluator.evaluate(prompt, 0);
+                            }
+                        }));
+                    }
+                }
+                for (int r = 0; r < results.size(); r++) {
+                    float[][] logits = results.get(r).get();
+                    for (int row = 0; row < logits.length; row++) {
+                        assertArrayEquals(alone[r % 2][row], logits[row], 1e-4f, "round " + r + ", row " + row);
+                    }
+                }
+            }
+        }
+    }
+
     /** A reused graph must not reach ggml once the model's backends and weights are gone. */
     @Test
     void anEvaluatorUsedAfterItsModelIsClosedThrows() {
