@@ -45,6 +45,7 @@ final class BatchScheduler implements AutoCloseable {
     private long admissions;
     private volatile int running;
     private volatile long cachedTokens;
+    private volatile long sharedPrompts;
     private volatile boolean closed;
 
     BatchScheduler(LlamaModel model, int parallel, int maxQueued, ServerMetrics metrics) {
@@ -139,7 +140,7 @@ final class BatchScheduler implements AutoCloseable {
                 return;
             }
             int[] prompt = job.prompt();
-            int reused = evaluator.keepCommonPrefix(slot.sequence, prompt);
+            int reused = shareOrKeep(slot, prompt);
             if (reused == prompt.length) {
                 // The whole prompt is cached: step back one token to get its logits again.
                 reused = (int) evaluator.keep(slot.sequence, prompt.length - 1);
@@ -152,6 +153,40 @@ final class BatchScheduler implements AutoCloseable {
             slot.start(job, reused, model, admissions++, evaluator.contextLength());
             running++;
         }
+    }
+
+    /**
+     * Readies free {@code slot} for {@code prompt} and returns how many of its tokens are already cached:
+     * the start the slot's own cache shares with it, or, when another slot (running or not) holds a
+     * longer one (a system prompt common to several requests), that start's cells shared with this
+     * slot's sequence instead of computed again.
+     */
+    private int shareOrKeep(SequenceSlot slot, int[] prompt) {
+        int own = evaluator.commonPrefix(slot.sequence, prompt);
+        SequenceSlot donor = null;
+        int donorShares = own;
+        for (SequenceSlot other : slots) {
+            if (other != slot) {
+                int shares = evaluator.commonPrefix(other.sequence, prompt);
+                if (shares > donorShares) {
+                    donor = other;
+                    donorShares = shares;
+                }
+            }
+        }
+        if (donor != null) {
+            evaluator.keep(slot.sequence, 0);
+            if (evaluator.sharePrefix(donor.sequence, slot.sequence, donorShares)) {
+                sharedPrompts++;
+                return donorShares;
+            }
+        }
+        return evaluator.keepCommonPrefix(slot.sequence, prompt);
+    }
+
+    /** How many requests started from another slot's cells (see {@link #shareOrKeep}). */
+    long sharedPrompts() {
+        return sharedPrompts;
     }
 
     /** The free slot whose cache shares the longest start with {@code prompt}; null when all are busy. */

@@ -152,6 +152,35 @@ class ParallelServingTest {
         }
     }
 
+    /**
+     * A request whose prompt starts as a running one's does (a common system prompt) takes that start's
+     * cells instead of computing them: it evaluates only the rest, and the cache holds the start once.
+     */
+    @Test
+    void aSystemPromptRunningInOneSlotIsSharedWithTheNext() throws Exception {
+        String system = "You are a careful assistant. " + "Answer in one short sentence, plainly. ".repeat(6);
+        int[] first = model.tokenizer().encode(system + "What is the sea?", true, true);
+        int[] second = model.tokenizer().encode(system + "Why is the sky blue at noon?", true, true);
+        int common = 0;
+        while (first[common] == second[common]) {
+            common++;
+        }
+        try (BatchScheduler scheduler = new BatchScheduler(model, 2, 0, new ServerMetrics())) {
+            java.util.concurrent.CountDownLatch decoding = new java.util.concurrent.CountDownLatch(1);
+            GenerationJob running = scheduler.submit(first, greedy(60), piece -> decoding.countDown());
+            assertTrue(decoding.await(2, java.util.concurrent.TimeUnit.MINUTES), "the first request did not start");
+            GenerationJob joining = scheduler.submit(second, greedy(4), piece -> { });
+            Generation joined = joining.await();
+            long cellsWhileBoth = scheduler.cachedTokens();
+            Generation ran = running.await();
+            assertEquals(1, scheduler.sharedPrompts(), "the second request shared the first one's cells");
+            assertEquals(second.length - common, joined.promptTokens(), "the second request evaluated only what it does not share");
+            assertTrue(cellsWhileBoth < first.length + second.length, cellsWhileBoth + " cells for prompts of " + first.length
+                    + " and " + second.length + " tokens sharing " + common);
+            assertEquals(first.length, ran.promptTokens());
+        }
+    }
+
     @Test
     void aFullContextEndsTheNewestSequenceAndTheOthersGoOn() throws Exception {
         int context = 160;
