@@ -195,6 +195,8 @@ public final class LoadClient {
         long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
         Duration timeout = Duration.ofMinutes(10);
         List<Request> requests = mixedRequests(clients, seed);
+        // Once unmeasured, so that neither server is timed while it warms up (a JVM's JIT, first graphs).
+        run(url, null, requests, clients, timeout);
         Run single = run(url, null, requests.subList(0, Math.min(baselineRequests, clients)), 1, timeout);
         Run together = run(url, null, requests, clients, timeout);
         System.out.printf("one stream:  %d requests one at a time, %d tokens in %.2f s: %.1f tokens/s%n",
