@@ -61,11 +61,9 @@ final class BatchInputs implements GraphInputs {
         positions = ctx.input(ctx.newTensor(GgmlType.I32, n).name("inp_pos"));
         outputRows = ctx.input(ctx.newTensor(GgmlType.I32, shape.outputs()).name("out_ids"));
         // Inputs only where a layer reads them: an input no op reads gets no memory, so it could not be written.
-        boolean nopeLayers = java.util.stream.IntStream.range(0, config.plan().count()).anyMatch(l -> !config.plan().usesRope(l));
-        temperature = config.temperatureTuning().isPresent() && nopeLayers
+        temperature = config.temperatureTuning().isPresent() && config.plan().hasNopeLayers()
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
-        boolean globalLayers = java.util.stream.IntStream.range(0, config.plan().count()).anyMatch(l -> !config.plan().isChunked(l));
-        global = globalLayers ? group(ctx, cache.globalCells(), shape.globalCells(), n) : null;
+        global = config.plan().hasGlobalLayers() ? group(ctx, cache.globalCells(), shape.globalCells(), n) : null;
         chunked = config.plan().hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n) : null;
         long largest = Math.max(8L * n, 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * n);
         staging = ctx.allocateHost(largest);

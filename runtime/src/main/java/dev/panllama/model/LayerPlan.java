@@ -47,4 +47,12 @@ public record LayerPlan(int chunkSize, boolean qkNorm, List<Layer> layers) {
     public boolean hasChunkedLayers() {
         return layers.stream().anyMatch(layer -> layer.attention() == Attention.CHUNKED);
     }
+
+    public boolean hasGlobalLayers() {
+        return layers.stream().anyMatch(layer -> layer.attention() == Attention.GLOBAL);
+    }
+
+    public boolean hasNopeLayers() {
+        return layers.stream().anyMatch(layer -> layer.positions() == Positions.NOPE);
+    }
 }

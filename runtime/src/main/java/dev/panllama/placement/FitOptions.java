@@ -84,7 +84,7 @@ public record FitOptions(boolean enabled, long marginBytes, Map<String, Long> de
 
     private static Long take(Map<String, Long> sizes, String name) {
         for (String key : List.copyOf(sizes.keySet())) {
-            if (key.toLowerCase(Locale.ROOT).equals(name.toLowerCase(Locale.ROOT))) {
+            if (key.equalsIgnoreCase(name)) {
                 return sizes.remove(key);
             }
         }
