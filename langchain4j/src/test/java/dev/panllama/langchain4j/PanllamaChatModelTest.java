@@ -95,7 +95,10 @@ class PanllamaChatModelTest {
 
             AtomicInteger heard = new AtomicInteger();
             CompletableFuture<ChatResponse> cancelled = new CompletableFuture<>();
-            streaming.chat(ChatRequest.builder().messages(UserMessage.from("Tell me a long story.")).maxOutputTokens(800).build(),
+            // Greedy, and the prompt whose reply is known to have text: with a random seed the model could
+            // end its turn at once and stream nothing to cancel.
+            assertFalse(firstReply.isEmpty(), "the greedy reply has text to stream");
+            streaming.chat(greedy().messages(SystemMessage.from("Be brief."), UserMessage.from("Hello there")).maxOutputTokens(800).build(),
                     new StreamingChatResponseHandler() {
                         @Override
                         public void onPartialResponse(PartialResponse partial, PartialResponseContext context) {
