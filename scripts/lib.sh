@@ -19,9 +19,10 @@ read_lock() {
     GGML_CACHE="$PANLLAMA_CACHE/ggml/$LOCK_VERSION"
 }
 
-# The major version of the JDK at $1, or nothing when $1 is not a JDK.
+# The major version of the Java runtime at $1 (a JDK, or a runtime image such as jlink makes), or
+# nothing when $1 is neither. Building needs a JDK; Maven says so when it finds none.
 jdk_major() {
-    [ -x "$1/bin/java" ] && [ -x "$1/bin/javac" ] && [ -f "$1/release" ] || return 0
+    [ -x "$1/bin/java" ] && [ -f "$1/release" ] || return 0
     sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$1/release"
 }
 
@@ -80,4 +81,27 @@ ensure_source() {
     fi
     rm -rf "$GGML_SOURCE" && mv "$work/tree" "$GGML_SOURCE" && rm -rf "$work"
     touch "$GGML_SOURCE/.panllama-complete"
+}
+
+# Prints the folder of the reference llama.cpp tools: $PANLLAMA_REFERENCE_BIN when set (a build made
+# elsewhere, e.g. carried to a GPU machine), else the reference build of scripts/build-native, built
+# first if needed, with the extra build-native options given (e.g. --cuda --cuda-arch 90).
+reference_bin() {
+    if [ -n "${PANLLAMA_REFERENCE_BIN:-}" ]; then
+        [ -x "$PANLLAMA_REFERENCE_BIN/llama-bench" ] || die "PANLLAMA_REFERENCE_BIN=$PANLLAMA_REFERENCE_BIN has no llama-bench"
+        echo "$PANLLAMA_REFERENCE_BIN"
+    else
+        echo "$("$PANLLAMA_ROOT/scripts/build-native" --reference "$@" | tail -n 1)/bin"
+    fi
+}
+
+# Prints the path of the panllama jar: $PANLLAMA_JAR when set, else this checkout's, built first if needed.
+panllama_jar() {
+    if [ -n "${PANLLAMA_JAR:-}" ]; then
+        [ -f "$PANLLAMA_JAR" ] || die "PANLLAMA_JAR=$PANLLAMA_JAR is not a file"
+        echo "$PANLLAMA_JAR"
+    else
+        "$PANLLAMA_ROOT/panllama" --version >/dev/null   # builds the jar if needed
+        echo "$PANLLAMA_ROOT/cli/target/panllama.jar"
+    fi
 }

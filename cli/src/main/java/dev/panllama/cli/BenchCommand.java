@@ -5,6 +5,7 @@ import dev.panllama.api.LlamaModel;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufTensorInfo;
 import dev.panllama.eval.Evaluator;
+import dev.panllama.eval.StepTimes;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -20,7 +21,9 @@ import java.util.Random;
 /**
  * Prompt processing and generation speed, measured as llama-bench measures them: {@code ppN} evaluates
  * N random tokens from an empty context, {@code tgN} generates N tokens one at a time from an empty
- * context; each test runs once to warm up, then {@code -r} times.
+ * context; each test runs once to warm up, then {@code -r} times. Beside tokens/s it reports the time
+ * per micro-batch that the Java side spends outside ggml's compute (graph building, inputs, logits):
+ * with a fast GPU and one-token steps, that share is the runtime's own overhead.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure prompt processing (pp) and generation (tg) speed, as llama-bench does.")
@@ -41,7 +44,7 @@ final class BenchCommand extends Subcommand {
     @Option(names = {"-o", "--output"}, paramLabel = "md|json", description = "Output format (default: md).")
     String output = "md";
 
-    record Result(String test, int nPrompt, int nGen, double[] seconds) {
+    record Result(String test, int nPrompt, int nGen, double[] seconds, StepTimes steps) {
         double[] tokensPerSecond() {
             int tokens = nPrompt + nGen;
             double[] rates = new double[seconds.length];
@@ -86,7 +89,7 @@ final class BenchCommand extends Subcommand {
             int vocab = llama.config().dims().vocabSize();
             for (int n : prompts) {
                 if (n > 0) {
-                    results.add(measure("pp" + n, n, 0, () -> {
+                    results.add(measure(evaluator, "pp" + n, n, 0, () -> {
                         evaluator.reset();
                         evaluator.evaluate(random.ints(n, 0, vocab).toArray(), n - 1);
                     }));
@@ -94,7 +97,7 @@ final class BenchCommand extends Subcommand {
             }
             for (int n : generations) {
                 if (n > 0) {
-                    results.add(measure("tg" + n, 0, n, () -> {
+                    results.add(measure(evaluator, "tg" + n, 0, n, () -> {
                         evaluator.reset();
                         for (int i = 0; i < n; i++) {
                             evaluator.evaluate(new int[] {random.nextInt(vocab)}, 0);
@@ -103,24 +106,26 @@ final class BenchCommand extends Subcommand {
                 }
             }
             String type = llama.config().architecture() + " " + llama.metadata().findString("general.name").orElse("");
+            String backend = llama.device();
             if (output.equals("json")) {
-                out.println(JsonWriter.write(json(results, file, type.trim(), size, parameters, model.options().threads())));
+                out.println(JsonWriter.write(json(results, file, type.trim(), size, parameters, backend, model.options().threads())));
             } else {
-                markdown(out, results, type.trim(), size, parameters, model.options().threads());
+                markdown(out, results, type.trim(), size, parameters, backend, model.options().threads());
             }
         }
         return 0;
     }
 
-    private Result measure(String test, int nPrompt, int nGen, Runnable run) {
+    private Result measure(Evaluator evaluator, String test, int nPrompt, int nGen, Runnable run) {
         run.run();   // warm-up, as llama-bench does
+        evaluator.forgetStepTimes();
         double[] seconds = new double[repetitions];
         for (int i = 0; i < repetitions; i++) {
             long start = System.nanoTime();
             run.run();
             seconds[i] = Units.secondsSince(start);
         }
-        return new Result(test, nPrompt, nGen, seconds);
+        return new Result(test, nPrompt, nGen, seconds, evaluator.stepTimes());
     }
 
     private static double mean(double[] values) {
@@ -143,18 +148,21 @@ final class BenchCommand extends Subcommand {
         return Math.sqrt(sum / (values.length - 1));
     }
 
-    private static void markdown(PrintWriter out, List<Result> results, String type, long size, long parameters, int threads) {
-        out.println("| model                          |       size |     params | backend    | threads |            test |                  t/s |");
-        out.println("| ------------------------------ | ---------: | ---------: | ---------- | ------: | --------------: | -------------------: |");
+    private static void markdown(PrintWriter out, List<Result> results, String type, long size, long parameters, String backend,
+                                 int threads) {
+        out.println("| model                          |       size |     params | backend    | threads |            test |                  t/s |   host ms/step |");
+        out.println("| ------------------------------ | ---------: | ---------: | ---------- | ------: | --------------: | -------------------: | -------------: |");
         for (Result r : results) {
             double[] rates = r.tokensPerSecond();
-            out.printf("| %-30s | %10s | %10s | %-10s | %7d | %15s | %20s |%n", type, Units.bytes(size),
-                    Units.count(parameters), "CPU", threads, r.test(),
-                    Units.spread(mean(rates), stddev(rates)));
+            out.printf("| %-30s | %10s | %10s | %-10s | %7d | %15s | %20s | %14s |%n", type, Units.bytes(size),
+                    Units.count(parameters), backend, threads, r.test(),
+                    Units.spread(mean(rates), stddev(rates)),
+                    String.format("%.3f (%.1f%%)", r.steps().hostNanosPerStep() / 1e6, 100 * r.steps().hostFraction()));
         }
     }
 
-    private static List<Object> json(List<Result> results, Path file, String type, long size, long parameters, int threads) {
+    private static List<Object> json(List<Result> results, Path file, String type, long size, long parameters, String backend,
+                                     int threads) {
         List<Object> rows = new ArrayList<>();
         for (Result r : results) {
             double[] rates = r.tokensPerSecond();
@@ -169,7 +177,7 @@ final class BenchCommand extends Subcommand {
             row.put("model_type", type);
             row.put("model_size", size);
             row.put("model_n_params", parameters);
-            row.put("backends", "CPU");
+            row.put("backends", backend);
             row.put("n_threads", threads);
             row.put("n_prompt", r.nPrompt());
             row.put("n_gen", r.nGen());
@@ -179,6 +187,10 @@ final class BenchCommand extends Subcommand {
             row.put("stddev_ts", stddev(rates));
             row.put("samples_ns", samplesNs);
             row.put("samples_ts", samplesTs);
+            // panllama's own: the mean time per micro-batch, and the part of it outside ggml's compute.
+            row.put("step_ns", (long) r.steps().nanosPerStep());
+            row.put("host_ns_per_step", (long) r.steps().hostNanosPerStep());
+            row.put("host_fraction", r.steps().hostFraction());
             rows.add(row);
         }
         return rows;

@@ -1,8 +1,7 @@
 package dev.panllama.cli;
 
-import dev.panllama.bindings.UserCache;
-import dev.panllama.bindings.NativePin;
 import dev.panllama.ggml.GgmlType;
+import dev.panllama.model.demo.DemoModel;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
 
@@ -10,8 +9,15 @@ import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * Writes the model scripts/bench measures: Llama 4 MoE, about 700M parameters (16 layers of 1024,
- * 8 experts of 1024, top-1, a shared expert, GQA 4:1), F16, seeded, the Llama 3 vocabulary.
+ * Writes the models the bench scripts measure, seeded, with the Llama 3 vocabulary:
+ * <ul>
+ *   <li>{@code bench} (the default): Llama 4 MoE of about 700M parameters (16 layers of 1024, 8
+ *       experts of 1024, top-1, a shared expert, GQA 4:1), F16, for llama-quantize to make Q4_K_M;</li>
+ *   <li>{@code scout}: Llama 4 Scout's widths (5120 wide, 40 query and 8 KV heads of 128, 16 experts
+ *       of 8192 and a shared one, top-1) in 1 layer, written as Q4_K directly: about 2 GB, the
+ *       matrix shapes a GPU meets in Scout, without the hours of writing all 48 layers.</li>
+ * </ul>
+ * Arguments: the file to write, and optionally the shape's name.
  */
 final class BenchModel {
 
@@ -23,8 +29,18 @@ final class BenchModel {
                 500000f, 1e-5f, GgmlType.F16, false, true, "llama4", 700);
     }
 
+    static RandomModelSpec scoutShaped() {
+        return new RandomModelSpec("llama4", 1, 5120, 40, 8, 128, 8192, 16, 1, 8192, 1, -1, 0, 16384,
+                500000f, 1e-5f, GgmlType.Q4_K, false, true, "llama4", 109);
+    }
+
     public static void main(String[] args) throws IOException {
-        Path vocabulary = UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf");
-        RandomModelWriter.write(spec(), vocabulary, Path.of(args[0]));
+        Path target = Path.of(args[0]).toAbsolutePath();
+        RandomModelSpec spec = switch (args.length > 1 ? args[1] : "bench") {
+            case "bench" -> spec();
+            case "scout" -> scoutShaped();
+            default -> throw new IllegalArgumentException("unknown shape " + args[1] + " (bench or scout)");
+        };
+        RandomModelWriter.write(spec, DemoModel.llama3Vocabulary(target.getParent()), target);
     }
 }

@@ -57,6 +57,7 @@ public final class BatchEvaluator implements AutoCloseable {
     private final boolean[] open;
     /** Per sequence, the tokens the cache holds, in order: {@code tokensOf[s][0 .. cache.length(s))}. */
     private final int[][] tokensOf;
+    private StepTimes stepTimes = StepTimes.NONE;
 
     /**
      * An evaluator of up to {@code sequences} sequences (ids 0 .. sequences - 1, none open yet) sharing a
@@ -274,17 +275,24 @@ public final class BatchEvaluator implements AutoCloseable {
 
     /** Evaluates one micro-batch and returns the logits of rows {@code outputRows}, in that order. */
     private float[][] evaluateMicroBatch(int[] tokens, int[] sequences, int[] outputRows) {
+        long start = System.nanoTime();
         long[] positions = cache.append(sequences);
         remember(tokens, sequences, positions);
         // A graph needs at least one output row; when none is wanted, the last one is computed and dropped.
         int[] computed = outputRows.length > 0 ? outputRows : new int[] {tokens.length - 1};
         BatchInputs.Shape shape = BatchInputs.Shape.of(cache, config.plan().hasChunkedLayers(), tokens.length, computed.length);
+        long graphBuild = 0;
         if (graph == null || !graph.inputs().shape.equals(shape)) {
+            long buildStart = System.nanoTime();
             buildGraph(shape);
+            graphBuild = System.nanoTime() - buildStart;
         }
         graph.inputs().fill(tokens, sequences, positions, computed);
+        long computeStart = System.nanoTime();
         model.computeAlone(() -> scheduler.compute(graph.graph()));
+        long compute = System.nanoTime() - computeStart;
         float[][] rows = graph.logits().readRows(config.dims().vocabSize(), computed.length);
+        stepTimes = stepTimes.plus(System.nanoTime() - start, compute, graphBuild);
         return outputRows.length > 0 ? rows : new float[0][];
     }
 
@@ -350,6 +358,16 @@ public final class BatchEvaluator implements AutoCloseable {
             throw new IllegalStateException("no batch has been evaluated yet");
         }
         return graph.graph().nodes();
+    }
+
+    /** Where the micro-batches since the last {@link #forgetStepTimes()} (or since creation) spent their time. */
+    public StepTimes stepTimes() {
+        return stepTimes;
+    }
+
+    /** Starts {@link #stepTimes()} afresh, e.g. after a warm-up. */
+    public void forgetStepTimes() {
+        stepTimes = StepTimes.NONE;
     }
 
     /**

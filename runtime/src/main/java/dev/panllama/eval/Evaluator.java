@@ -102,6 +102,16 @@ public final class Evaluator implements AutoCloseable {
         return batch.lastGraph();
     }
 
+    /** Where the micro-batches since the last {@link #forgetStepTimes()} (or since creation) spent their time. */
+    public StepTimes stepTimes() {
+        return batch.stepTimes();
+    }
+
+    /** Starts {@link #stepTimes()} afresh, e.g. after a warm-up. */
+    public void forgetStepTimes() {
+        batch.forgetStepTimes();
+    }
+
     /**
      * The compute memory this evaluator's scheduler holds on each device, by device name ({@code CPU}
      * for the host): what the largest graph so far needed there.

@@ -61,6 +61,28 @@ class EvaluatorTest {
      * layers' cells and mask, so the graph has no such inputs.
      */
     @Test
+    void stepTimesCountMicroBatchesAndTheirComputeAndRebuilds() {
+        try (Model m = Model.open(model, 2); Evaluator evaluator = new Evaluator(m, 64, 16)) {
+            assertEquals(StepTimes.NONE, evaluator.stepTimes());
+            evaluator.evaluate(new int[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}, 19);   // 16 + 4
+            StepTimes prompt = evaluator.stepTimes();
+            assertEquals(2, prompt.steps());
+            assertTrue(prompt.graphBuildNanos() > 0, "the first micro-batch builds a graph");
+            assertTrue(prompt.computeNanos() > 0 && prompt.computeNanos() < prompt.totalNanos());
+
+            evaluator.forgetStepTimes();
+            evaluator.evaluate(new int[] {21}, 0);
+            evaluator.evaluate(new int[] {22}, 0);
+            StepTimes decode = evaluator.stepTimes();
+            assertEquals(2, decode.steps());
+            assertTrue(decode.graphBuildNanos() < decode.totalNanos() - decode.computeNanos(),
+                    "graph building is part of the host time");
+            assertTrue(decode.hostFraction() > 0 && decode.hostFraction() < 1, "host fraction " + decode.hostFraction());
+            assertEquals(decode.hostNanos() / 2.0, decode.hostNanosPerStep(), 1e-9);
+        }
+    }
+
+    @Test
     void aModelWithoutNopeLayersEvaluates() throws IOException {
         Path twoLayers = temp.resolve("two-layers.gguf");
         RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 12).withLayers(2),

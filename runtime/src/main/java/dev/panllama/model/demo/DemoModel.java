@@ -45,7 +45,7 @@ public final class DemoModel {
         }
         try {
             Files.createDirectories(target.getParent());
-            Path vocabulary = vocabulary(cache, pin, target.getParent());
+            Path vocabulary = llama3Vocabulary(target.getParent());
             RandomModelWriter.write(spec(), vocabulary, target, Map.of("tokenizer.chat_template", GgufValue.of(CHAT_TEMPLATE),
                     "general.description", GgufValue.of("panllama demo model: random weights, meaningless replies")));
             return target;
@@ -54,7 +54,13 @@ public final class DemoModel {
         }
     }
 
-    private static Path vocabulary(UserCache cache, NativePin pin, Path directory) throws IOException {
+    /**
+     * The Llama 3 vocabulary the random models are written with: the jar's copy, unpacked into
+     * {@code directory}, or else the pinned tree's.
+     */
+    public static Path llama3Vocabulary(Path directory) throws IOException {
+        UserCache cache = UserCache.user();
+        NativePin pin = NativePin.current();
         try (InputStream packed = DemoModel.class.getResourceAsStream(VOCABULARY_RESOURCE)) {
             if (packed != null) {
                 Path copy = directory.resolve(VOCABULARY);

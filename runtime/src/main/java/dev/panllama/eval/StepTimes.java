@@ -1,0 +1,37 @@
+package dev.panllama.eval;
+
+/**
+ * Where an evaluator's micro-batches spent their time since it was created or last asked to forget:
+ * in ggml computing the graph (on a GPU: the kernels, and ggml's own host work of launching them), in
+ * building a graph for a new batch shape, and the rest on the host in Java (writing the inputs,
+ * reading the logits back). One-token decoding on a fast GPU is where the Java side shows: its share
+ * of a step is {@link #hostFraction()}.
+ */
+public record StepTimes(long steps, long totalNanos, long computeNanos, long graphBuildNanos) {
+
+    public static final StepTimes NONE = new StepTimes(0, 0, 0, 0);
+
+    /** Time outside ggml's compute: graph building, inputs, logits. */
+    public long hostNanos() {
+        return totalNanos - computeNanos;
+    }
+
+    /** {@link #hostNanos()} as a share of the steps' whole time; 0 before the first step. */
+    public double hostFraction() {
+        return totalNanos == 0 ? 0 : (double) hostNanos() / totalNanos;
+    }
+
+    /** Mean nanoseconds per step outside ggml's compute; 0 before the first step. */
+    public double hostNanosPerStep() {
+        return steps == 0 ? 0 : (double) hostNanos() / steps;
+    }
+
+    /** Mean nanoseconds per step, all of it; 0 before the first step. */
+    public double nanosPerStep() {
+        return steps == 0 ? 0 : (double) totalNanos / steps;
+    }
+
+    StepTimes plus(long total, long compute, long graphBuild) {
+        return new StepTimes(steps + 1, totalNanos + total, computeNanos + compute, graphBuildNanos + graphBuild);
+    }
+}
