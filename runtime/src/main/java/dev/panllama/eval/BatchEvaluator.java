@@ -5,6 +5,7 @@ import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.GraphNode;
+import dev.panllama.ggml.ReadBuffer;
 import dev.panllama.ggml.Scheduler;
 import dev.panllama.ggml.Tensor;
 import dev.panllama.model.GraphBlocks;
@@ -58,6 +59,8 @@ public final class BatchEvaluator implements AutoCloseable {
     /** Per sequence, the tokens the cache holds, in order: {@code tokensOf[s][0 .. cache.length(s))}. */
     private final int[][] tokensOf;
     private StepTimes stepTimes = StepTimes.NONE;
+    /** Where logits computed on a device are copied before they become arrays: pinned memory on a GPU. */
+    private final ReadBuffer logitsStaging;
 
     /**
      * An evaluator of up to {@code sequences} sequences (ids 0 .. sequences - 1, none open yet) sharing a
@@ -88,6 +91,7 @@ public final class BatchEvaluator implements AutoCloseable {
             cache.close();
             throw e;
         }
+        this.logitsStaging = new ReadBuffer(model.device());
     }
 
     /** How many sequences it takes at once: their ids are 0 .. sequences() - 1. */
@@ -291,7 +295,7 @@ public final class BatchEvaluator implements AutoCloseable {
         long computeStart = System.nanoTime();
         model.computeAlone(() -> scheduler.compute(graph.graph()));
         long compute = System.nanoTime() - computeStart;
-        float[][] rows = graph.logits().readRows(config.dims().vocabSize(), computed.length);
+        float[][] rows = graph.logits().readRows(config.dims().vocabSize(), computed.length, logitsStaging);
         stepTimes = stepTimes.plus(System.nanoTime() - start, compute, graphBuild);
         return outputRows.length > 0 ? rows : new float[0][];
     }
@@ -392,5 +396,6 @@ public final class BatchEvaluator implements AutoCloseable {
         closeGraph();
         scheduler.close();
         cache.close();
+        logitsStaging.close();
     }
 }

@@ -135,27 +135,26 @@ public final class Tensor {
 
     /**
      * The first {@code rows} rows of {@code rowLength} floats of an F32 tensor, each its own array:
-     * read straight from host memory where the tensor lives there, else copied from the backend.
+     * read straight from host memory where the tensor lives there, else copied from the backend into
+     * {@code staging} first.
      */
-    public float[][] readRows(int rowLength, int rows) {
+    public float[][] readRows(int rowLength, int rows, ReadBuffer staging) {
         requireData();
         if (type() != GgmlType.F32 || (long) rowLength * rows > elementCount()) {
             throw new IllegalArgumentException("tensor " + name() + " has no " + rows + " rows of " + rowLength + " floats");
         }
         long bytes = 4L * rowLength * rows;
         float[][] result = new float[rows][rowLength];
-        try (Arena scratch = Arena.ofConfined()) {
-            MemorySegment source;
-            MemorySegment buffer = ggml_tensor.buffer(handle);
-            if (Ggml.ggml_backend_buffer_is_host(buffer)) {
-                source = ggml_tensor.data(handle).reinterpret(bytes);
-            } else {
-                source = scratch.allocate(bytes);
-                Ggml.ggml_backend_tensor_get(handle, source, 0, bytes);
-            }
-            for (int r = 0; r < rows; r++) {
-                MemorySegment.copy(source, ValueLayout.JAVA_FLOAT, 4L * rowLength * r, result[r], 0, rowLength);
-            }
+        MemorySegment source;
+        MemorySegment buffer = ggml_tensor.buffer(handle);
+        if (Ggml.ggml_backend_buffer_is_host(buffer)) {
+            source = ggml_tensor.data(handle).reinterpret(bytes);
+        } else {
+            source = staging.take(bytes);
+            Ggml.ggml_backend_tensor_get(handle, source, 0, bytes);
+        }
+        for (int r = 0; r < rows; r++) {
+            MemorySegment.copy(source, ValueLayout.JAVA_FLOAT, 4L * rowLength * r, result[r], 0, rowLength);
         }
         return result;
     }

@@ -57,9 +57,13 @@ public final class GraphBlocks {
                 Rope.plain(config.rope().dimensions(), dims.contextLength(), config.rope().baseOf(config.plan(), layer)));
     }
 
-    /** The token embeddings of the batch: {@code [n_embd, n_tokens]}. */
+    /**
+     * The token embeddings of the batch: {@code [n_embd, n_tokens]}. Named as llama.cpp names them: where
+     * the embedding table stays on the host and the layers run on a GPU, ggml's scheduler copies this
+     * tensor to the GPU under a name made from it, and the graph tests compare those names.
+     */
     public Tensor embed(ModelWeights weights, GraphInputs inputs) {
-        return ctx.getRows(weights.tokenEmbedding(), inputs.tokens());
+        return ctx.getRows(weights.tokenEmbedding(), inputs.tokens()).name("embd");
     }
 
     /**

@@ -38,7 +38,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * one). Every logit row must match the reference's within the suite's tolerances and, on the CPU,
  * where both sides put the same positions in the same cells and run the same kernels, within 1e-5.
  * Each sequence's rows must also match those of the same sequence run alone through {@link Evaluator}
- * (both with an F32 cache): within the suite's tolerances, and within 1e-5 on the CPU for F32 weights.
+ * (both with an F32 cache): within the suite's tolerances (on a GPU, F16 weights get the quantized ones;
+ * see there), and within 1e-5 on the CPU for F32 weights.
  */
 class BatchParityTest {
 
@@ -105,7 +106,13 @@ class BatchParityTest {
                 ModelParityTest.Comparison own = ModelParityTest.Comparison.of(alone, batched);
                 System.out.printf("batch parity %-24s sequence %d alone, %d rows: median %.2e, max %.2e, top-1 agrees %.1f%%%n",
                         c, sequence, alone.length, own.median(), own.max(), 100 * own.top1Agreement());
-                own.assertWithin(1e-3, 0.95, c + " sequence " + sequence + " alone");
+                // On a GPU, products with F16 weights round the activations to F16 in cuBLAS for a batch
+                // of several rows, but not in the one-row kernels: alone and together then differ as a
+                // quantized model's rows do (median 1.1e-3 seen on an H200), for llama.cpp as for panllama
+                // (whose batch matches the reference's above), so F16 gets the quantized tolerance there.
+                boolean halfOnGpu = c.spec().weightType() == GgmlType.F16 && BackendDevice.preferred().kind() != BackendDevice.Kind.CPU;
+                own.assertWithin(c.quantized() || halfOnGpu ? 1e-2 : 1e-3, c.quantized() || halfOnGpu ? 0.90 : 0.95,
+                        c + " sequence " + sequence + " alone");
                 if (c.spec().weightType() == GgmlType.F32 && BackendDevice.preferred().kind() == BackendDevice.Kind.CPU) {
                     // Products with F16 weights round activations to F16 by kernels that depend on the
                     // batch's size, which differs alone; F32 weights leave only the order of the keys.
