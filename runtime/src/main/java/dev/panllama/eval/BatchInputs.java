@@ -112,17 +112,21 @@ final class BatchInputs implements GraphInputs {
         int n = tokenIds.length;
         MemorySegment.copy(tokenIds, 0, staging, ValueLayout.JAVA_INT, 0, n);
         tokens.write(staging.asSlice(0, 4L * n));
+        int[] positionsI32 = new int[n];
         for (int i = 0; i < n; i++) {
-            staging.setAtIndex(ValueLayout.JAVA_INT, i, Math.toIntExact(positions[i]));
+            positionsI32[i] = Math.toIntExact(positions[i]);
         }
+        MemorySegment.copy(positionsI32, 0, staging, ValueLayout.JAVA_INT, 0, n);
         this.positions.write(staging.asSlice(0, 4L * n));
         MemorySegment.copy(outputRows, 0, staging, ValueLayout.JAVA_INT, 0, outputRows.length);
         this.outputRows.write(staging.asSlice(0, 4L * outputRows.length));
         if (temperature != null) {
             TemperatureTuning tuning = config.temperatureTuning().orElseThrow();
+            float[] scales = new float[n];
             for (int i = 0; i < n; i++) {
-                staging.setAtIndex(ValueLayout.JAVA_FLOAT, i, tuning.at(positions[i]));
+                scales[i] = tuning.at(positions[i]);
             }
+            MemorySegment.copy(scales, 0, staging, ValueLayout.JAVA_FLOAT, 0, n);
             temperature.write(staging.asSlice(0, 4L * n));
         }
         if (global != null) {
@@ -137,9 +141,11 @@ final class BatchInputs implements GraphInputs {
     private void fill(Group group, int chunkSize, int[] sequences, long[] positions) {
         int n = positions.length;
         int[] placed = group.cells().lastPlaced();
+        long[] cellIndices = new long[n];
         for (int i = 0; i < n; i++) {
-            staging.setAtIndex(ValueLayout.JAVA_LONG, i, placed[i]);
+            cellIndices[i] = placed[i];
         }
+        MemorySegment.copy(cellIndices, 0, staging, ValueLayout.JAVA_LONG, 0, n);
         group.keyCells().write(staging.asSlice(0, 8L * n));
         group.valueCells().write(staging.asSlice(0, 8L * n));
         MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse() * n);
@@ -154,16 +160,12 @@ final class BatchInputs implements GraphInputs {
      * before its chunk), -inf elsewhere.
      */
     static void writeMask(MemorySegment mask, KvCells cells, int cellsInUse, int chunkSize, int[] sequences, long[] positions) {
+        short[] row = new short[cellsInUse];
         for (int i = 0; i < positions.length; i++) {
             long query = positions[i];
-            int sequence = sequences[i];
             long earliest = chunkSize > 0 ? query / chunkSize * chunkSize : 0;
-            long row = (long) i * cellsInUse;
-            for (int c = 0; c < cellsInUse; c++) {
-                long key = cells.positionIn(c);
-                boolean visible = cells.holds(c, sequence) && key >= earliest && key <= query;
-                mask.setAtIndex(ValueLayout.JAVA_SHORT, row + c, visible ? F16_ZERO : F16_MINUS_INFINITY);
-            }
+            cells.maskRow(row, cellsInUse, sequences[i], earliest, query, F16_ZERO, F16_MINUS_INFINITY);
+            MemorySegment.copy(row, 0, mask, ValueLayout.JAVA_SHORT, 2L * i * cellsInUse, cellsInUse);
         }
     }
 }

@@ -143,6 +143,21 @@ final class KvCells {
         return positionOfCell[cell];
     }
 
+    /**
+     * Writes into {@code row[0 .. cellsInUse)} what a query of {@code sequence} at position {@code query}
+     * may see: {@code see} where the cell holds a position of that sequence from {@code earliest} to
+     * {@code query}, {@code hidden} elsewhere. A plain loop over this class's arrays, so that a batch's
+     * mask (a row per token, hundreds of thousands of cells for a long prompt) costs little even
+     * before the JIT compiles it.
+     */
+    void maskRow(short[] row, int cellsInUse, int sequence, long earliest, long query, short see, short hidden) {
+        long bit = 1L << sequence;
+        for (int c = 0; c < cellsInUse; c++) {
+            long key = positionOfCell[c];
+            row[c] = (sequencesOfCell[c] & bit) != 0 && key >= earliest && key <= query ? see : hidden;
+        }
+    }
+
     /** Whether cell {@code cell} holds a position of {@code sequence}. */
     boolean holds(int cell, int sequence) {
         return (sequencesOfCell[cell] & (1L << sequence)) != 0;
