@@ -121,6 +121,7 @@ public final class NativeLibraries {
 
     private static LoadedLibraries loadFrom(Candidate candidate) {
         Path directory = candidate.directory();
+        GgmlDefaults.apply();
         // The base first, then libggml, whose RUNPATH ($ORIGIN) brings in any linked backends.
         for (String name : List.of("ggml-base", "ggml")) {
             Path file = directory.resolve(sharedLibraryName(name));
