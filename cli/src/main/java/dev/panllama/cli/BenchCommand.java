@@ -20,8 +20,11 @@ import java.util.Random;
 
 /**
  * Prompt processing and generation speed, measured as llama-bench measures them: {@code ppN} evaluates
- * N random tokens from an empty context, {@code tgN} generates N tokens one at a time from an empty
- * context; each test runs once to warm up, then {@code -r} times. Beside tokens/s it reports the time
+ * N random tokens, {@code tgN} generates N tokens one at a time, from an empty context or, with
+ * {@code -d D}, after D random tokens already in it ({@code tgN @ dD}: decoding speed at that depth);
+ * each test runs once to warm up, then {@code -r} times, the depth's tokens put back before each run
+ * and not timed (llama-bench restores a saved state; here the cache is cut back to them, and evaluated
+ * again only when the chunked layers have reused cells they need). Beside tokens/s it reports the time
  * per micro-batch that the Java side spends outside ggml's compute (graph building, inputs, logits):
  * with a fast GPU and one-token steps, that share is the runtime's own overhead.
  */
@@ -38,13 +41,17 @@ final class BenchCommand extends Subcommand {
     @Option(names = {"-n", "--n-gen"}, split = ",", paramLabel = "N", description = "Generation lengths to test (default: 128).")
     List<Integer> generations = List.of(128);
 
+    @Option(names = {"-d", "--n-depth"}, split = ",", paramLabel = "N",
+            description = "Tokens already in the context when each test starts, as llama-bench's -d (default: 0).")
+    List<Integer> depths = List.of(0);
+
     @Option(names = {"-r", "--repetitions"}, paramLabel = "N", description = "Repetitions of each test (default: 5).")
     int repetitions = 5;
 
     @Option(names = {"-o", "--output"}, paramLabel = "md|json", description = "Output format (default: md).")
     String output = "md";
 
-    record Result(String test, int nPrompt, int nGen, double[] seconds, StepTimes steps) {
+    record Result(String test, int nPrompt, int nGen, int nDepth, double[] seconds, StepTimes steps) {
         double[] tokensPerSecond() {
             int tokens = nPrompt + nGen;
             double[] rates = new double[seconds.length];
@@ -63,6 +70,11 @@ final class BenchCommand extends Subcommand {
         if (repetitions < 1) {
             throw new IllegalArgumentException("-r must be at least 1, not " + repetitions);
         }
+        for (int d : depths) {
+            if (d < 0) {
+                throw new IllegalArgumentException("-d must be 0 or more tokens, not " + d);
+            }
+        }
         PrintWriter out = out();
         Path file = model.requireModel();
         int longest = 1;
@@ -72,8 +84,15 @@ final class BenchCommand extends Subcommand {
         for (int n : generations) {
             longest = Math.max(longest, n);
         }
+        long deepest = longest + (long) depths.stream().mapToInt(Integer::intValue).max().orElse(0) + 1;
+        if (deepest > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("-d and the test lengths together pass " + Integer.MAX_VALUE + " tokens");
+        }
         if (model.contextLength == 0) {
-            model.contextLength = longest + 1;
+            // As llama-bench sizes its context: the deepest test and no more.
+            model.contextLength = (int) deepest;
+        } else if (model.contextLength < deepest) {
+            throw new IllegalArgumentException("-c " + model.contextLength + " is too small for the deepest test: it needs " + deepest);
         }
         List<Result> results = new ArrayList<>();
         long parameters = 0;
@@ -87,22 +106,29 @@ final class BenchCommand extends Subcommand {
         try (LlamaModel llama = model.open(file, err()); Evaluator evaluator = llama.newEvaluator()) {
             Random random = new Random(42);
             int vocab = llama.config().dims().vocabSize();
-            for (int n : prompts) {
-                if (n > 0) {
-                    results.add(measure(evaluator, "pp" + n, n, 0, () -> {
+            for (int depth : depths) {
+                int[] context = random.ints(depth, 0, vocab).toArray();
+                Runnable toDepth = () -> {
+                    if (evaluator.keep(depth) < depth) {
                         evaluator.reset();
-                        evaluator.evaluate(random.ints(n, 0, vocab).toArray(), n - 1);
-                    }));
+                        evaluator.evaluate(context, depth);   // no logits wanted
+                    }
+                };
+                String at = depth > 0 ? " @ d" + depth : "";
+                for (int n : prompts) {
+                    if (n > 0) {
+                        results.add(measure(evaluator, "pp" + n + at, n, 0, depth, toDepth,
+                                () -> evaluator.evaluate(random.ints(n, 0, vocab).toArray(), n - 1)));
+                    }
                 }
-            }
-            for (int n : generations) {
-                if (n > 0) {
-                    results.add(measure(evaluator, "tg" + n, 0, n, () -> {
-                        evaluator.reset();
-                        for (int i = 0; i < n; i++) {
-                            evaluator.evaluate(new int[] {random.nextInt(vocab)}, 0);
-                        }
-                    }));
+                for (int n : generations) {
+                    if (n > 0) {
+                        results.add(measure(evaluator, "tg" + n + at, 0, n, depth, toDepth, () -> {
+                            for (int i = 0; i < n; i++) {
+                                evaluator.evaluate(new int[] {random.nextInt(vocab)}, 0);
+                            }
+                        }));
+                    }
                 }
             }
             String type = llama.config().architecture() + " " + llama.metadata().findString("general.name").orElse("");
@@ -116,16 +142,21 @@ final class BenchCommand extends Subcommand {
         return 0;
     }
 
-    private Result measure(Evaluator evaluator, String test, int nPrompt, int nGen, Runnable run) {
+    /** Runs {@code run} once to warm up, then {@code -r} times timed, each after {@code toDepth} (not timed) sets up the context. */
+    private Result measure(Evaluator evaluator, String test, int nPrompt, int nGen, int nDepth, Runnable toDepth, Runnable run) {
+        toDepth.run();
         run.run();   // warm-up, as llama-bench does
-        evaluator.forgetStepTimes();
         double[] seconds = new double[repetitions];
+        StepTimes steps = StepTimes.NONE;
         for (int i = 0; i < repetitions; i++) {
+            toDepth.run();
+            evaluator.forgetStepTimes();
             long start = System.nanoTime();
             run.run();
             seconds[i] = Units.secondsSince(start);
+            steps = steps.plus(evaluator.stepTimes());
         }
-        return new Result(test, nPrompt, nGen, seconds, evaluator.stepTimes());
+        return new Result(test, nPrompt, nGen, nDepth, seconds, steps);
     }
 
     private static double mean(double[] values) {
@@ -181,6 +212,7 @@ final class BenchCommand extends Subcommand {
             row.put("n_threads", threads);
             row.put("n_prompt", r.nPrompt());
             row.put("n_gen", r.nGen());
+            row.put("n_depth", r.nDepth());
             row.put("avg_ns", (long) (mean(r.seconds()) * 1e9));
             row.put("stddev_ns", (long) (stddev(r.seconds()) * 1e9));
             row.put("avg_ts", mean(rates));

@@ -25,7 +25,7 @@ final class BenchReport {
     record Row(double tokensPerSecond, Optional<Double> hostNanosPerStep, Optional<Double> hostFraction) {
     }
 
-    /** Test name (pp512, tg128) to its row, from a llama-bench style JSON array. */
+    /** Test name (pp512, tg128, and tg128 @ d8192 at a depth as llama-bench names it) to its row, from a llama-bench style JSON array. */
     static Map<String, Row> read(Path json) throws IOException {
         Map<String, Row> rows = new LinkedHashMap<>();
         Matcher object = OBJECT.matcher(Files.readString(json));
@@ -33,7 +33,8 @@ final class BenchReport {
             String row = object.group();
             long prompt = number(row, "n_prompt").orElseThrow(() -> missing("n_prompt", row)).longValue();
             long gen = number(row, "n_gen").orElseThrow(() -> missing("n_gen", row)).longValue();
-            rows.put(prompt > 0 ? "pp" + prompt : "tg" + gen,
+            long depth = number(row, "n_depth").orElse(0.0).longValue();
+            rows.put((prompt > 0 ? "pp" + prompt : "tg" + gen) + (depth > 0 ? " @ d" + depth : ""),
                     new Row(number(row, "avg_ts").orElseThrow(() -> missing("avg_ts", row)),
                             number(row, "host_ns_per_step"), number(row, "host_fraction")));
         }

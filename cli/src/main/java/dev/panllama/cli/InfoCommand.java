@@ -61,20 +61,18 @@ final class InfoCommand extends Subcommand {
             try {
                 ModelConfig config = Architecture.of(gguf.metadata()).configure(gguf.metadata());
                 Dimensions dims = config.dims();
-                int context = model.contextLength > 0 ? model.contextLength : Math.min(dims.contextLength(), 8192);
-                long cache = 0;
-                for (int layer = 0; layer < dims.layers(); layer++) {
-                    long cells = config.plan().isChunked(layer) ? Math.min(context, config.plan().chunkSize() + 512L) : context;
-                    cache += 2 * cells * dims.kvWidth() * 2L;
-                }
+                // The CPU's default context: on a device it is capped, see ModelOptions.contextLength.
+                int context = model.contextLength > 0 ? model.contextLength : dims.contextLength();
+                long cache = kvCacheBytes(config, context);
                 out.printf("layers        %d (%d heads, %d KV heads, head %d), embedding %d, vocabulary %d%n",
                         dims.layers(), dims.heads(), dims.kvHeads(), dims.headSize(), dims.embedding(), dims.vocabSize());
                 Experts experts = config.experts();
                 if (experts.count() > 0) {
                     out.printf("experts       %d, %d used per token, expert FFN %d%n", experts.count(), experts.used(), experts.feedForward());
                 }
-                out.printf("memory        about %s: weights %s + F16 KV cache %s for %d tokens%n",
-                        Units.bytes(weightBytes + cache), Units.bytes(weightBytes), Units.bytes(cache), context);
+                out.printf("memory        weights %s; F16 KV cache at most %s for %d tokens, %s for the first 8192 "
+                                + "(in host memory it is taken as tokens fill it)%n",
+                        Units.bytes(weightBytes), Units.bytes(cache), context, Units.bytes(kvCacheBytes(config, Math.min(context, 8192))));
             } catch (RuntimeException unsupported) {
                 out.printf("panllama      cannot run it: %s%n", unsupported.getMessage());
             }
@@ -92,6 +90,16 @@ final class InfoCommand extends Subcommand {
             }
         }
         return 0;
+    }
+
+    /** Bytes of an F16 KV cache holding {@code tokens}: chunked layers keep a chunk and a micro-batch of 512 at most. */
+    private static long kvCacheBytes(ModelConfig config, int tokens) {
+        long bytes = 0;
+        for (int layer = 0; layer < config.dims().layers(); layer++) {
+            long cells = config.plan().isChunked(layer) ? Math.min(tokens, config.plan().chunkSize() + 512L) : tokens;
+            bytes += 2 * cells * config.dims().kvWidth() * 2L;
+        }
+        return bytes;
     }
 
     private static String describe(GgufValue value) {

@@ -31,7 +31,8 @@ final class ModelArgs {
     @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads (default: all cores).")
     Integer threads;
 
-    @Option(names = {"-c", "--ctx-size"}, paramLabel = "N", description = "Context length in tokens (default: the model's, at most 8192).")
+    @Option(names = {"-c", "--ctx-size"}, paramLabel = "N", description = "Context length in tokens (default: the model's trained context while the KV cache is in host memory, "
+            + "which takes memory only as tokens fill it; at most 8192 when any layer's cache is on a device, which allocates it whole).")
     int contextLength;
 
     @Option(names = {"-ub", "--ubatch-size"}, paramLabel = "N", description = "Tokens per micro-batch of prompt processing (default: 512).")

@@ -60,11 +60,21 @@ public final class LlamaModel implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.options = options;
         this.plan = plan;
-        this.contextLength = contextLength(options, model.config());
+        this.contextLength = contextLength(options, model.config(), model.placement().hasLayerOnDevice());
     }
 
-    private static int contextLength(ModelOptions options, ModelConfig config) {
-        return options.contextLength() > 0 ? options.contextLength() : Math.min(config.dims().contextLength(), 8192);
+    /**
+     * The context a model opens with: {@code -c} when given, else the model's trained context where
+     * every layer's KV cache is in host memory, which takes memory only as tokens fill it, and at most
+     * {@value ModelOptions#DEVICE_CONTEXT_CAP} tokens where a layer's KV cache is on a device, which
+     * allocates the whole context up front.
+     */
+    private static int contextLength(ModelOptions options, ModelConfig config, boolean kvOnDevice) {
+        if (options.contextLength() > 0) {
+            return options.contextLength();
+        }
+        int trained = config.dims().contextLength();
+        return kvOnDevice ? Math.min(trained, ModelOptions.DEVICE_CONTEXT_CAP) : trained;
     }
 
     /**
@@ -133,7 +143,11 @@ public final class LlamaModel implements AutoCloseable {
             }
         }
         WeightPlacement layerSplit = new WeightPlacement(devices, Offload.all(), options.mmap(), config.dims().layers(), config.experts().used());
-        int context = contextLength(options, config);
+        // Measured at the device default: a fit puts layers, and so their KV caches, on the devices. Should
+        // the placement chosen keep every layer on the host, the model opens with the trained context,
+        // which changes no device's needs: attention then runs on the CPU, beside the cache.
+        WeightPlacement asGiven = new WeightPlacement(devices, given, options.mmap(), config.dims().layers(), config.experts().used());
+        int context = contextLength(options, config, fit || asGiven.hasLayerOnDevice());
         Planner planner = new Planner(options.fit().budgets(devices, fit), config.dims().layers(), routedExperts,
                 layer -> layerSplit.layerDevice(layer).bufferType().name(),
                 offload -> {

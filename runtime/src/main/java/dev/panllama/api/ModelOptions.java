@@ -10,8 +10,11 @@ import java.util.List;
  * How a model is opened. Validated on construction, with messages that name the option.
  *
  * @param threads       CPU threads for computing (default: the machine's cores)
- * @param contextLength tokens a chat or completion can hold; 0 takes the model's trained length,
- *                      capped at 8192 to keep the cache small unless asked
+ * @param contextLength tokens a chat or completion can hold; 0 takes the model's trained length
+ *                      ({@code context_length} in its GGUF) when every layer's KV cache is in host memory,
+ *                      where the cache takes memory only as tokens fill it, and at most
+ *                      {@value #DEVICE_CONTEXT_CAP} when any layer's cache is on a device, where the whole
+ *                      context is allocated up front
  * @param batchSize     tokens per micro-batch of prompt processing (llama.cpp's ubatch, default 512)
  * @param cacheType     element type of the KV cache: F16 (default), Q8_0 or Q4_0
  * @param mmap          map the weights from the file (default) rather than reading them into memory
@@ -27,6 +30,9 @@ import java.util.List;
  */
 public record ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device,
                            List<String> rpcServers, Offload offload, FitOptions fit) {
+
+    /** The most tokens the default context holds when a layer's KV cache is on a device. */
+    public static final int DEVICE_CONTEXT_CAP = 8192;
 
     public ModelOptions {
         if (threads < 1) {

@@ -179,6 +179,15 @@ public final class BatchEvaluator implements AutoCloseable {
         return cache.usedCells();
     }
 
+    /**
+     * Bytes of memory the KV cache takes now: in host memory the pages its tokens have written so far
+     * (it grows with them, not with the context length), on a device the whole context's.
+     */
+    public long cacheCommittedBytes() {
+        model.checkOpen();
+        return cache.committedBytes();
+    }
+
     /** Keeps the longest start of {@code sequence} that {@code prompt} shares, as {@link #keep} can; returns its length. */
     public int keepCommonPrefix(int sequence, int[] prompt) {
         return (int) keep(sequence, commonPrefix(sequence, prompt));
@@ -295,9 +304,11 @@ public final class BatchEvaluator implements AutoCloseable {
         long computeStart = System.nanoTime();
         model.computeAlone(() -> scheduler.compute(graph.graph()));
         long compute = System.nanoTime() - computeStart;
-        float[][] rows = graph.logits().readRows(config.dims().vocabSize(), computed.length, logitsStaging);
+        // The row computed when none is wanted is not read: a prompt's micro-batches would each copy a vocabulary of floats for nothing.
+        float[][] rows = outputRows.length > 0
+                ? graph.logits().readRows(config.dims().vocabSize(), computed.length, logitsStaging) : new float[0][];
         stepTimes = stepTimes.plus(System.nanoTime() - start, compute, graphBuild);
-        return outputRows.length > 0 ? rows : new float[0][];
+        return rows;
     }
 
     private void remember(int[] tokens, int[] sequences, long[] positions) {

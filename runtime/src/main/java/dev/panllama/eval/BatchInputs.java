@@ -49,10 +49,16 @@ final class BatchInputs implements GraphInputs {
     private final Tensor temperature;    // F32 [1, 1, n_tokens], or null
     private final Group global;          // null without global layers
     private final Group chunked;         // null without chunked layers
-    /** Host memory the inputs are written through, sized for the largest (the masks): no allocation per batch. */
-    private final MemorySegment staging;
+    private final GgmlContext ctx;
+    /**
+     * Host memory the inputs are written through, sized for the largest (the masks): made at the first
+     * fill and reused for every batch after it, never when a graph is only measured ({@link MemoryMeasure}
+     * builds one over the whole context, whose masks could take gigabytes).
+     */
+    private MemorySegment staging;
 
     BatchInputs(GgmlContext ctx, ModelConfig config, KvCache cache, Shape shape) {
+        this.ctx = ctx;
         this.shape = shape;
         this.config = config;
         this.cache = cache;
@@ -65,8 +71,6 @@ final class BatchInputs implements GraphInputs {
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
         global = config.plan().hasGlobalLayers() ? group(ctx, cache.globalCells(), shape.globalCells(), n) : null;
         chunked = config.plan().hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n) : null;
-        long largest = Math.max(8L * n, 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * n);
-        staging = ctx.allocateHost(largest);
     }
 
     /** The inputs of one group of layers, named as llama.cpp names them (the same names for both groups). */
@@ -110,6 +114,9 @@ final class BatchInputs implements GraphInputs {
      */
     void fill(int[] tokenIds, int[] sequences, long[] positions, int[] outputRows) {
         int n = tokenIds.length;
+        if (staging == null) {
+            staging = ctx.allocateHost(Math.max(8L * shape.tokens(), 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * shape.tokens()));
+        }
         MemorySegment.copy(tokenIds, 0, staging, ValueLayout.JAVA_INT, 0, n);
         tokens.write(staging.asSlice(0, 4L * n));
         int[] positionsI32 = new int[n];

@@ -51,6 +51,11 @@ public final class Evaluator implements AutoCloseable {
         return batch.contextLength();
     }
 
+    /** Bytes of memory the KV cache takes now (see {@link BatchEvaluator#cacheCommittedBytes()}). */
+    public long cacheCommittedBytes() {
+        return batch.cacheCommittedBytes();
+    }
+
     /** Forgets the sequence. */
     public void reset() {
         batch.clear();

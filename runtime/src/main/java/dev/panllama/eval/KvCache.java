@@ -25,6 +25,11 @@ import java.util.function.IntFunction;
  * {@code chunk * sequences + maxBatch} cells, padded likewise (a chunk for each sequence, and room for a
  * batch), and reuse a cell once the position it holds is outside every chunk its sequence's queries can
  * still look at. The context is the sequences' together: one may grow to all of it while others are empty.
+ * <p>
+ * In host memory the cells take memory as positions are written into them, not when the cache is made
+ * (see {@link GgmlContext#allocateReserved()}), and {@link KvCells} grows its bookkeeping likewise, so a
+ * context of millions of tokens costs what its tokens take; on a device the whole context is allocated
+ * up front, as in llama.cpp.
  */
 final class KvCache implements AutoCloseable {
 
@@ -75,12 +80,24 @@ final class KvCache implements AutoCloseable {
                 values[i] = context.newTensor(type, dims.kvWidth(), cells).name("cache_v_l" + i);
             }
             // Zeroed: cells no position has reached yet are masked, but flash attention still reads
-            // them, and leftover bytes of freed memory can be NaN, which masking does not cancel.
+            // them, and leftover bytes of freed memory can be NaN, which masking does not cancel. Host
+            // memory is reserved rather than allocated: its fresh pages read as zeros and take memory
+            // only once written, so the cache costs what the tokens in it take, whatever the context.
             byBuffer.forEach((buffer, context) -> bytesByBuffer.merge(buffer.name(),
-                    memory ? context.allocateZeroed(buffer) : context.placeWithoutMemory(buffer, false), Long::sum));
+                    !memory ? context.placeWithoutMemory(buffer, false)
+                            : buffer.isHost() ? reserve(context, contextLength) : context.allocateZeroed(buffer), Long::sum));
         } catch (RuntimeException e) {
             contexts.forEach(GgmlContext::close);
             throw e;
+        }
+    }
+
+    private static long reserve(GgmlContext context, int contextLength) {
+        try {
+            return context.allocateReserved();
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException("the KV cache of a context of " + contextLength
+                    + " tokens cannot reserve its host memory (a smaller -c needs less): " + e.getMessage(), e);
         }
     }
 
@@ -104,7 +121,19 @@ final class KvCache implements AutoCloseable {
         return values[layer];
     }
 
-    /** Bytes of keys and values in each buffer type, by the type's name. */
+    /**
+     * Bytes of keys and values that take memory now: in host memory the pages written so far, which
+     * grow with the tokens the cache has held; on a device all of it, allocated up front.
+     */
+    long committedBytes() {
+        long committed = 0;
+        for (GgmlContext context : contexts) {
+            committed += context.committedBytes();
+        }
+        return committed;
+    }
+
+    /** Bytes of keys and values in each buffer type, by the type's name: for host memory, what is reserved for the whole context. */
     Map<String, Long> bytesByBuffer() {
         return Map.copyOf(bytesByBuffer);
     }
@@ -327,7 +356,12 @@ final class KvCache implements AutoCloseable {
     /** The rows of {@code cells}, one after another, read a run of neighbouring cells at a time. */
     private static byte[] readRows(Tensor tensor, int[] cells) {
         long rowBytes = tensor.nb(1);
-        byte[] rows = new byte[Math.toIntExact(rowBytes * cells.length)];
+        long bytes = rowBytes * cells.length;
+        if (bytes > Integer.MAX_VALUE - 8) {
+            throw new IllegalStateException("cannot save " + cells.length + " cells: a layer's keys or values would take "
+                    + bytes + " bytes, past the 2 GiB a saved sequence holds per layer");
+        }
+        byte[] rows = new byte[(int) bytes];
         for (int from = 0; from < cells.length; ) {
             int to = endOfRun(cells, from);
             byte[] run = tensor.readBytes(cells[from] * rowBytes, Math.toIntExact((to - from) * rowBytes));

@@ -23,11 +23,18 @@ final class KvCells {
     /** Cache sizes and the cells attention looks at are multiples of this (llama.cpp's padding). */
     static final int CELL_BLOCK = 256;
 
+    /**
+     * The bookkeeping arrays grow by at least this many cells, and by half their size, so that growing
+     * stays rare while a context of millions of cells costs only the cells its tokens have reached.
+     */
+    static final int GROWTH_BLOCK = 16 * CELL_BLOCK;
+
     final int count;
     /** Tokens per chunk; 0 for global layers, whose cells are never reused while they hold a position. */
     final int chunk;
-    private final long[] positionOfCell;   // -1: empty
-    private final long[] sequencesOfCell;  // a bit per sequence holding the cell's position; 0: empty
+    // Both sized to the cells reached so far (grown by ensureReached), not to count: past their end every cell is empty.
+    private long[] positionOfCell = new long[0];   // -1: empty
+    private long[] sequencesOfCell = new long[0];  // a bit per sequence holding the cell's position; 0: empty
     private final int sequences;           // sequence ids are 0 .. sequences - 1
     private int head;                      // where the search for the next batch's cells starts
     private int used;                      // cells holding a position
@@ -41,12 +48,30 @@ final class KvCells {
         if (sequences < 1 || sequences > MAX_SEQUENCES) {
             throw new IllegalArgumentException("a cache holds 1 to " + MAX_SEQUENCES + " sequences, not " + sequences);
         }
+        if (count < 1) {
+            throw new IllegalArgumentException("a cache needs at least one cell, not " + count);
+        }
         this.count = count;
         this.chunk = chunk;
         this.sequences = sequences;
-        this.positionOfCell = new long[count];
-        this.sequencesOfCell = new long[count];
-        Arrays.fill(positionOfCell, -1);
+    }
+
+    /** Grows the bookkeeping to cover cells {@code 0 .. cells - 1}, the new ones empty. */
+    private void ensureReached(int cells) {
+        int reached = positionOfCell.length;
+        if (cells <= reached) {
+            return;
+        }
+        long wanted = Math.max(cells, Math.max(reached + (long) GROWTH_BLOCK, reached + reached / 2L));
+        int grown = (int) Math.min(count, (wanted + CELL_BLOCK - 1) / CELL_BLOCK * CELL_BLOCK);
+        positionOfCell = Arrays.copyOf(positionOfCell, grown);
+        sequencesOfCell = Arrays.copyOf(sequencesOfCell, grown);
+        Arrays.fill(positionOfCell, reached, grown, -1);
+    }
+
+    /** How many cells the bookkeeping covers now; every cell past them is empty. */
+    int cellsReached() {
+        return positionOfCell.length;
     }
 
     /** {@code cells} rounded up to whole blocks. */
@@ -82,6 +107,11 @@ final class KvCells {
             }
             at++;
         }
+        int furthest = 0;
+        for (int c : cells) {
+            furthest = Math.max(furthest, c);
+        }
+        ensureReached(furthest + 1);
         long[] newestOverwritten = new long[sequences];
         Arrays.fill(newestOverwritten, -1);
         for (int i = 0; i < n; i++) {
@@ -122,7 +152,7 @@ final class KvCells {
 
     /** Whether {@code cell} may take a position, its holder's next position being {@code nextOfSequence[holder]}. */
     private boolean isUsable(int cell, long[] nextOfSequence) {
-        long held = positionOfCell[cell];
+        long held = positionIn(cell);
         if (held < 0) {
             return true;
         }
@@ -140,7 +170,7 @@ final class KvCells {
 
     /** The position cell {@code cell} holds, or -1 when it is empty. */
     long positionIn(int cell) {
-        return positionOfCell[cell];
+        return cell < positionOfCell.length ? positionOfCell[cell] : -1;
     }
 
     /**
@@ -160,7 +190,7 @@ final class KvCells {
 
     /** Whether cell {@code cell} holds a position of {@code sequence}. */
     boolean holds(int cell, int sequence) {
-        return (sequencesOfCell[cell] & (1L << sequence)) != 0;
+        return cell < sequencesOfCell.length && (sequencesOfCell[cell] & (1L << sequence)) != 0;
     }
 
     /** How many cells hold a position, however many sequences share each. */
@@ -239,7 +269,7 @@ final class KvCells {
     /** Whether every one of {@code cells} exists here and holds nothing. */
     boolean areFree(int[] cells) {
         for (int c : cells) {
-            if (c < 0 || c >= count || positionOfCell[c] >= 0) {
+            if (c < 0 || c >= count || positionIn(c) >= 0) {
                 return false;
             }
         }
@@ -251,7 +281,7 @@ final class KvCells {
         int[] free = new int[n];
         int found = 0;
         for (int c = 0; c < count && found < n; c++) {
-            if (positionOfCell[c] < 0) {
+            if (positionIn(c) < 0) {
                 free[found++] = c;
             }
         }
@@ -266,6 +296,11 @@ final class KvCells {
         if (!areFree(cells)) {
             throw new IllegalStateException("the cells to restore into are not all free");
         }
+        int furthest = 0;
+        for (int c : cells) {
+            furthest = Math.max(furthest, c);
+        }
+        ensureReached(furthest + 1);
         for (int i = 0; i < cells.length; i++) {
             positionOfCell[cells[i]] = positions[i];
             sequencesOfCell[cells[i]] = 1L << sequence;
@@ -275,10 +310,10 @@ final class KvCells {
         this.head = head;
     }
 
-    /** Forgets every sequence: the next batch starts at cell 0. */
+    /** Forgets every sequence: the next batch starts at cell 0, and the bookkeeping shrinks back to nothing. */
     void clear() {
-        Arrays.fill(positionOfCell, -1);
-        Arrays.fill(sequencesOfCell, 0);
+        positionOfCell = new long[0];
+        sequencesOfCell = new long[0];
         head = 0;
         used = 0;
         usedEnd = 0;

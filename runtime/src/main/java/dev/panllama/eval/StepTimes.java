@@ -31,6 +31,12 @@ public record StepTimes(long steps, long totalNanos, long computeNanos, long gra
         return steps == 0 ? 0 : (double) totalNanos / steps;
     }
 
+    /** The steps of both, together: to add up measured runs while leaving out what ran between them. */
+    public StepTimes plus(StepTimes other) {
+        return new StepTimes(steps + other.steps, totalNanos + other.totalNanos, computeNanos + other.computeNanos,
+                graphBuildNanos + other.graphBuildNanos);
+    }
+
     StepTimes plus(long total, long compute, long graphBuild) {
         return new StepTimes(steps + 1, totalNanos + total, computeNanos + compute, graphBuildNanos + graphBuild);
     }

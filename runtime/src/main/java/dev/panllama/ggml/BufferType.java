@@ -26,6 +26,11 @@ public final class BufferType {
         return Ggml.ggml_backend_buft_name(handle).reinterpret(Long.MAX_VALUE).getString(0);
     }
 
+    /** Whether this type's memory is host memory the CPU reads directly (the CPU's own, or a device's pinned host memory). */
+    public boolean isHost() {
+        return Ggml.ggml_backend_buft_is_host(handle);
+    }
+
     /**
      * Whether {@code device} can compute {@code op} when its weight {@code weight} lives in this
      * buffer type. ggml decides by the weight's buffer, so the weight is given an empty buffer of this

@@ -1,13 +1,16 @@
 package dev.panllama.ggml;
 
 import dev.panllama.bindings.NativeLibraries;
+import dev.panllama.bindings.ReservedMemory;
 import dev.panllama.bindings.ggml.Ggml;
 import dev.panllama.bindings.ggml.ggml_init_params;
 import dev.panllama.bindings.ggml.ggml_tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
@@ -29,6 +32,8 @@ public final class GgmlContext implements AutoCloseable {
     private int tensors;
     private boolean graphMade;
     private long allocatedBytes;
+    /** Host memory reserved for this context's tensors, unmapped when it closes. */
+    private final List<ReservedMemory> reservations = new ArrayList<>();
 
     private GgmlContext(Arena arena, MemorySegment handle, int maxTensors) {
         this.arena = arena;
@@ -360,6 +365,65 @@ public final class GgmlContext implements AutoCloseable {
     }
 
     /**
+     * Places every tensor made so far in host memory that is reserved, not committed: an anonymous
+     * mapping ({@link ReservedMemory}) wrapped as a CPU backend buffer, owned by this context. A page
+     * takes memory only once something writes it, and reads as zeros before, so tensors that fill
+     * slowly (a KV cache, cell by cell) cost what has been written of them, and need no zeroing. Each
+     * tensor starts on a page of its own, so what one has written never commits another's pages.
+     * Returns the bytes reserved.
+     *
+     * @throws IllegalStateException when the system refuses to reserve that much address space
+     */
+    public long allocateReserved() {
+        List<MemorySegment> unplaced = new ArrayList<>();
+        for (MemorySegment t = Ggml.ggml_get_first_tensor(handle); !t.equals(MemorySegment.NULL); t = Ggml.ggml_get_next_tensor(handle, t)) {
+            MemorySegment tensor = t.reinterpret(ggml_tensor.sizeof());
+            if (ggml_tensor.data(tensor).equals(MemorySegment.NULL) && ggml_tensor.view_src(tensor).equals(MemorySegment.NULL)) {
+                unplaced.add(tensor);
+            }
+        }
+        if (unplaced.isEmpty()) {
+            throw new IllegalStateException("this context has no unallocated tensors");
+        }
+        long page = ReservedMemory.pageSize();   // ggml needs only its tensor alignment, far less than a page
+        long[] offsets = new long[unplaced.size()];
+        long total = 0;
+        for (int i = 0; i < offsets.length; i++) {
+            offsets[i] = total;
+            total += (Ggml.ggml_nbytes(unplaced.get(i)) + page - 1) / page * page;
+        }
+        ReservedMemory reserved = ReservedMemory.reserve(total);
+        reservations.add(reserved);
+        MemorySegment region = reserved.segment();
+        MemorySegment buffer = adopt(Ggml.ggml_backend_cpu_buffer_from_ptr(region, region.byteSize()),
+                "ggml cannot wrap reserved host memory as a CPU buffer");
+        for (int i = 0; i < offsets.length; i++) {
+            int status = Ggml.ggml_backend_tensor_alloc(buffer, unplaced.get(i), region.asSlice(offsets[i]));
+            if (status != 0) {
+                throw new IllegalStateException("could not place tensor " + ggml_tensor.name(unplaced.get(i)).getString(0)
+                        + " in reserved memory (ggml status " + status + ")");
+            }
+        }
+        return region.byteSize();
+    }
+
+    /**
+     * Bytes of this context's tensor memory that hold memory now: every byte of its allocated buffers,
+     * and of its {@link #allocateReserved() reserved} memory the pages written so far (as the kernel
+     * counts them).
+     */
+    public long committedBytes() {
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("this context is closed");
+        }
+        long committed = allocatedBytes;
+        for (ReservedMemory reserved : reservations) {
+            committed += reserved.residentBytes();
+        }
+        return committed;
+    }
+
+    /**
      * Allocates the data of every tensor made so far in one buffer of {@code backend}, owned by this
      * context. Returns the buffer's size in bytes.
      */
@@ -465,9 +529,11 @@ public final class GgmlContext implements AutoCloseable {
         return allocatedBytes;
     }
 
+    /** Frees the context, its buffers and then the memory reserved under them. */
     @Override
     public void close() {
         NativeResources.close(arena);
+        reservations.forEach(ReservedMemory::close);
     }
 
     /**

@@ -72,6 +72,11 @@ public final class WeightPlacement {
         }
     }
 
+    /** Whether any layer, and so its KV cache, is on a device (the output layer, which has no cache, aside). */
+    public boolean hasLayerOnDevice() {
+        return firstOffloaded < layers;
+    }
+
     /** The CPU, whose backend computes what no device does and whose memory maps the file. */
     public BackendDevice cpu() {
         return cpu;

@@ -56,6 +56,29 @@ class KvCellsTest {
         assertEquals(768, cells.cellsInUse(), "cells up to the last in use, padded to 256");
     }
 
+    /** A context of 10M cells (Scout's) keeps per-cell bookkeeping only for the cells its positions have reached. */
+    @Test
+    void bookkeepingGrowsWithThePositionsNotWithTheContext() {
+        KvCells cells = new KvCells(10_485_760, 0, 2);
+        assertEquals(0, cells.cellsReached(), "nothing before the first position");
+        fill(cells, 1000, 100);
+        assertEquals(KvCells.GROWTH_BLOCK, cells.cellsReached(), "one block of growth");
+        for (int start = 1000; start < 100_000; start += 512) {
+            place(cells, start, Math.min(512, 100_000 - start));
+        }
+        assertTrue(cells.cellsReached() >= 100_000 && cells.cellsReached() <= 1.5 * 100_000 + KvCells.GROWTH_BLOCK,
+                "grown with the cells in use, by at most half: " + cells.cellsReached());
+        assertEquals(-1, cells.positionIn(5_000_000), "a cell never reached is empty");
+        assertFalse(cells.holds(5_000_000, 0));
+        assertTrue(cells.areFree(new int[] {10_485_759}), "the last cell is free, past what the bookkeeping covers");
+        cells.restore(1, new int[] {9_000_000}, new long[] {0}, 9_000_001);
+        assertEquals(0, cells.positionIn(9_000_000), "a restored position far out is held");
+        assertTrue(cells.cellsReached() > 9_000_000 && cells.cellsReached() <= 10_485_760);
+        cells.clear();
+        assertEquals(0, cells.cellsReached(), "clearing gives the bookkeeping back");
+        assertArrayEquals(new int[] {0, 1, 2}, place(cells, 0, 3));
+    }
+
     @Test
     void attentionLooksAtAtLeastOneBlockOfCells() {
         KvCells cells = new KvCells(4096, 0, 1);

@@ -10,6 +10,7 @@ import dev.panllama.model.demo.RandomModelWriter;
 import dev.panllama.reference.Reference;
 import dev.panllama.tokenizer.Tokenizer;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -173,6 +174,55 @@ class ModelParityTest {
                     + comparison.max() + " > 1e-5 (errors by row: " + Arrays.toString(comparison.errors()) + ")");
         }
     }
+
+    /**
+     * A 32k-token prompt in the cache that takes host memory as tokens fill it, for a model trained for
+     * 10M tokens (Scout's context), against libllama at the same context (32k and a block: libllama
+     * allocates its whole cache, so the trained context is out of reach here): the last 64 prompt rows and
+     * 4 decode steps within the suite's tolerances, and on the CPU within 1e-5 with the reference's
+     * graphs, as for the prompts past the chunk above. The global layer then attends over four chunks.
+     */
+    @Test
+    void aPromptOf32kTokensInATenMillionTokenModel() throws IOException {
+        int ubatch = 512;
+        RandomModelSpec spec = new RandomModelSpec("llama4", 4, 256, 2, 1, 128, 512, 4, 1, 256, 1, -1, 0, 10_485_760,
+                500000f, 1e-5f, GgmlType.F32, true, true, "llama4", 22);
+        Path model = write(new Case("ten million", spec, ubatch));
+        int promptLength = 32768;
+        int steps = 4;
+        int[] text = sameTokens(model, SampleText.prose(9, 12500));
+        assertTrue(text.length >= promptLength + steps, "the text has only " + text.length + " tokens");
+        int[] tokens = Arrays.copyOf(text, promptLength + steps);
+        int firstOutput = promptLength - 64;
+        Reference.Settings settings = new Reference.Settings(ubatch, THREADS, promptLength + KV_BLOCK);
+        Reference.Trace expected = reference.trace(model, tokens, promptLength, firstOutput, settings, 128256);
+        float[][] actual = new float[tokens.length - firstOutput][];
+        List<GraphNode> promptGraph;
+        List<GraphNode> decodeGraph = null;
+        try (Model m = open(model); Evaluator evaluator = new Evaluator(m, settings.contextLength(), ubatch)) {
+            float[][] prompt = evaluator.evaluate(Arrays.copyOf(tokens, promptLength), firstOutput);
+            System.arraycopy(prompt, 0, actual, 0, prompt.length);
+            promptGraph = evaluator.lastGraph();
+            for (int s = 0; s < steps; s++) {
+                actual[prompt.length + s] = evaluator.evaluate(new int[] {tokens[promptLength + s]}, 0)[0];
+                decodeGraph = s == 0 ? evaluator.lastGraph() : decodeGraph;
+            }
+        }
+        Comparison comparison = Comparison.of(expected.logits(), actual);
+        System.out.printf("parity prompt of %d tokens of a %d-token model, context %d, last 64 positions and %d steps: median %.2e, max %.2e, top-1 agrees %.1f%%%n",
+                promptLength, spec.contextLength(), settings.contextLength(), steps, comparison.median(), comparison.max(),
+                100 * comparison.top1Agreement());
+        comparison.assertWithin(1e-3, 0.95, "prompt of " + promptLength + " tokens");
+        if (dev.panllama.ggml.BackendDevice.preferred().kind() == dev.panllama.ggml.BackendDevice.Kind.CPU) {
+            GraphParityTest.assertSameGraph("prompt of " + promptLength + " tokens", expected.promptGraph(), promptGraph);
+            GraphParityTest.assertSameGraph("decode after " + promptLength + " tokens", expected.decodeGraph(), decodeGraph);
+            assertTrue(comparison.max() <= 1e-5, "prompt of " + promptLength + " tokens: max relative error "
+                    + comparison.max() + " > 1e-5 (errors by row: " + Arrays.toString(comparison.errors()) + ")");
+        }
+    }
+
+    /** Cache sizes are padded to blocks of this many cells, on both sides. */
+    private static final int KV_BLOCK = 256;
 
     private static Path longPromptModel;
     private static int[] longText;

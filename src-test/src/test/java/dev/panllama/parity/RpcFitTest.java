@@ -169,6 +169,28 @@ class RpcFitTest {
         comparison.assertWithin(1e-2, 0.90, c.toString());
     }
 
+    /**
+     * Without -c the context is the model's trained one while every layer's KV cache stays in host memory,
+     * which takes memory only as tokens fill it, and at most 8192 once a layer's cache is on the device,
+     * where the whole context is allocated up front: the output layer alone on the device has no cache.
+     */
+    @Test
+    void theDefaultContextIsTheTrainedOneWhileEveryCacheIsInHostMemory() throws IOException {
+        RandomModelSpec spec = ModelParityTest.retype(RandomModelSpec.scoutLike(GgmlType.F32, 43), GgmlType.Q8_0, 43);
+        Path model = write(new Case("scout-like-default-context", spec, "", 0));
+        int trained = spec.contextLength();
+        assertTrue(trained > ModelOptions.DEVICE_CONTEXT_CAP, "the model must be trained past the cap: " + trained);
+        for (int gpuLayers : new int[] {0, 1, 2, 99}) {
+            ModelOptions options = options(1L << 40).withContextLength(0).withOffload(Offload.all().withGpuLayers(gpuLayers));
+            int expected = gpuLayers <= 1 ? trained : ModelOptions.DEVICE_CONTEXT_CAP;
+            try (LlamaModel opened = LlamaModel.open(model, options); Evaluator evaluator = opened.newEvaluator()) {
+                assertEquals(expected, opened.contextLength(), "-ngl " + gpuLayers);
+                assertEquals(expected, evaluator.contextLength(), "-ngl " + gpuLayers);
+                evaluator.evaluate(new int[] {1, 2, 3}, 2);
+            }
+        }
+    }
+
     @Test
     void aPlacementTheDeviceCannotHoldIsRefusedWithItsFigures() throws IOException {
         Path model = write(new Case("scout-like", ModelParityTest.retype(RandomModelSpec.scoutLike(GgmlType.F32, 41)
