@@ -38,7 +38,7 @@ final class ModelArgs {
     @Option(names = {"-ub", "--ubatch-size"}, paramLabel = "N", description = "Tokens per micro-batch of prompt processing (default: 512).")
     int batchSize = 512;
 
-    @Option(names = {"-ctk", "--cache-type"}, paramLabel = "TYPE", description = "KV cache type: f16 (default), q8_0 or q4_0.")
+    @Option(names = {"-ctk", "--cache-type"}, paramLabel = "TYPE", description = "KV cache type: f16 (default), f32, q8_0 or q4_0.")
     String cacheType = "f16";
 
     @Option(names = "--no-mmap", description = "Read the weights into memory instead of mapping the file.")
@@ -84,7 +84,7 @@ final class ModelArgs {
         try {
             type = GgmlType.valueOf(cacheType.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--cache-type must be f16, q8_0 or q4_0, not " + cacheType);
+            throw new IllegalArgumentException("--cache-type must be f16, f32, q8_0 or q4_0, not " + cacheType);
         }
         ModelOptions defaults = ModelOptions.defaults();
         List<Offload.TensorOverride> parsed = new ArrayList<>();

@@ -16,7 +16,9 @@ import java.util.List;
  *                      {@value #DEVICE_CONTEXT_CAP} when any layer's cache is on a device, where the whole
  *                      context is allocated up front
  * @param batchSize     tokens per micro-batch of prompt processing (llama.cpp's ubatch, default 512)
- * @param cacheType     element type of the KV cache: F16 (default), Q8_0 or Q4_0
+ * @param cacheType     element type of the KV cache: F16 (default), F32 (twice the memory; ggml's CPU flash
+ *                      attention then takes a token's query and sums in F32 whatever the micro-batch, where
+ *                      with F16 it does so only in micro-batches of 64 tokens or more), Q8_0 or Q4_0
  * @param mmap          map the weights from the file (default) rather than reading them into memory
  * @param device        where to compute: {@code auto} (every GPU found and every RPC server's devices, else
  *                      the CPU alone), {@code cpu}, or device names such as {@code CUDA0} or {@code CUDA0,RPC0}
@@ -44,8 +46,8 @@ public record ModelOptions(int threads, int contextLength, int batchSize, GgmlTy
         if (batchSize < 1) {
             throw new IllegalArgumentException("--ubatch-size must be at least 1, not " + batchSize);
         }
-        if (cacheType != GgmlType.F16 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
-            throw new IllegalArgumentException("--cache-type must be f16, q8_0 or q4_0, not " + cacheType);
+        if (cacheType != GgmlType.F16 && cacheType != GgmlType.F32 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
+            throw new IllegalArgumentException("--cache-type must be f16, f32, q8_0 or q4_0, not " + cacheType);
         }
         if (device == null || device.isBlank()) {
             throw new IllegalArgumentException("--device must name a device (auto, cpu, CUDA0, ...)");

@@ -18,6 +18,9 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Runs a model over several token sequences at once (continuous batching): each call appends tokens
@@ -49,6 +52,16 @@ public final class BatchEvaluator implements AutoCloseable {
         }
     }
 
+    /**
+     * One token's router scores in one mixture-of-experts layer ({@code scores[e]} for expert e; the
+     * highest are chosen), as the micro-batch that evaluated the token computed them, with the tokens of
+     * its sequence up to and including it ({@code context}), which are all that decide them.
+     */
+    public record RouterScores(int sequence, int[] context, int layer, float[] scores) {
+    }
+
+    private static final Pattern ROUTER_SCORES = Pattern.compile(Pattern.quote(GraphBlocks.ROUTER_SCORES) + "-(\\d+)");
+
     private final Model model;
     private final ModelConfig config;
     private final GraphBuilder builder;
@@ -61,6 +74,11 @@ public final class BatchEvaluator implements AutoCloseable {
     private StepTimes stepTimes = StepTimes.NONE;
     /** Where logits computed on a device are copied before they become arrays: pinned memory on a GPU. */
     private final ReadBuffer logitsStaging;
+    /** The micro-batch being computed: which sequence and position each token is, and the rows computed. */
+    private MicroBatch current;
+
+    private record MicroBatch(int[] sequences, long[] positions, int[] computed) {
+    }
 
     /**
      * An evaluator of up to {@code sequences} sequences (ids 0 .. sequences - 1, none open yet) sharing a
@@ -301,6 +319,7 @@ public final class BatchEvaluator implements AutoCloseable {
             graphBuild = System.nanoTime() - buildStart;
         }
         graph.inputs().fill(tokens, sequences, positions, computed);
+        current = new MicroBatch(sequences, positions, computed);
         long computeStart = System.nanoTime();
         model.computeAlone(() -> scheduler.compute(graph.graph()));
         long compute = System.nanoTime() - computeStart;
@@ -373,6 +392,32 @@ public final class BatchEvaluator implements AutoCloseable {
             throw new IllegalStateException("no batch has been evaluated yet");
         }
         return graph.graph().nodes();
+    }
+
+    /**
+     * Hands {@code observer}, on the evaluating thread, the router scores of every token in every
+     * mixture-of-experts layer as each micro-batch computes them; null stops. In the last layer only the
+     * tokens whose logits are computed reach the experts. Evaluating is slower meanwhile (see
+     * {@link Scheduler#observe}): this is for tests that check which experts a batch chose.
+     */
+    public void observeRouters(Consumer<RouterScores> observer) {
+        if (observer == null) {
+            scheduler.observe(null, null);
+            return;
+        }
+        int lastLayer = config.dims().layers() - 1;
+        scheduler.observe(name -> ROUTER_SCORES.matcher(name).matches(), (name, rows) -> {
+            Matcher matcher = ROUTER_SCORES.matcher(name);
+            matcher.matches();
+            int layer = Integer.parseInt(matcher.group(1));
+            for (int r = 0; r < rows.length; r++) {
+                // The last layer's experts see only the computed rows (see GraphBlocks.attentionResidual).
+                int token = layer == lastLayer ? current.computed()[r] : r;
+                int sequence = current.sequences()[token];
+                int position = Math.toIntExact(current.positions()[token]);
+                observer.accept(new RouterScores(sequence, Arrays.copyOf(tokensOf[sequence], position + 1), layer, rows[r]));
+            }
+        });
     }
 
     /** Where the micro-batches since the last {@link #forgetStepTimes()} (or since creation) spent their time. */

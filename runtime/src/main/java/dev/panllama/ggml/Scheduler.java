@@ -1,10 +1,14 @@
 package dev.panllama.ggml;
 
 import dev.panllama.bindings.ggml.Ggml;
+import dev.panllama.bindings.ggml.ggml_backend_sched_eval_callback;
+import dev.panllama.bindings.ggml.ggml_tensor;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
+import java.util.function.Predicate;
 
 /**
  * ggml's backend scheduler: splits a graph over the backends that hold its tensors, allocates its
@@ -13,9 +17,17 @@ import java.util.List;
  */
 public final class Scheduler implements AutoCloseable {
 
+    /** What {@link #observe} hands over: a node's name and its rows (of {@code ne0} floats each). */
+    @FunctionalInterface
+    public interface NodeObserver {
+        void computed(String name, float[][] rows);
+    }
+
     private final Arena arena;
     private final MemorySegment handle;
     private final List<Backend> backends;
+    private MemorySegment observing;        // the eval callback's upcall stub, or null
+    private RuntimeException observerFailure;
 
     private Scheduler(Arena arena, MemorySegment handle, List<Backend> backends) {
         this.arena = arena;
@@ -65,10 +77,63 @@ public final class Scheduler implements AutoCloseable {
 
     /** Computes an allocated graph. */
     public void compute(ComputeGraph graph) {
+        observerFailure = null;
         int status = Ggml.ggml_backend_sched_graph_compute(handle, graph.handle());
+        if (observerFailure != null) {
+            throw observerFailure;
+        }
         if (status != 0) {
             throw new IllegalStateException("ggml failed to compute the graph (status " + status + ")");
         }
+    }
+
+    /**
+     * Hands {@code observer}, on the computing thread, the values of every node whose name {@code wanted}
+     * accepts as soon as a computation has produced them (ggml's eval callback); a null observer stops
+     * observing. ggml then computes each graph in pieces that end at such nodes, which is slower: this is
+     * for tests and diagnostics. The nodes must be contiguous F32 tensors. What the observer throws stops
+     * the computation and is thrown by {@link #compute}.
+     */
+    public void observe(Predicate<String> wanted, NodeObserver observer) {
+        if (observer == null) {
+            Ggml.ggml_backend_sched_set_eval_callback(handle, MemorySegment.NULL, MemorySegment.NULL);
+            observing = null;
+            return;
+        }
+        // An exception must not leave an upcall (the JVM would end): it is kept and thrown after the computation.
+        observing = ggml_backend_sched_eval_callback.allocate((raw, ask, userData) -> {
+            try {
+                MemorySegment node = raw.reinterpret(ggml_tensor.sizeof());
+                String name = ggml_tensor.name(node).getString(0);
+                if (ask) {
+                    return wanted.test(name);
+                }
+                observer.computed(name, rows(node, name));
+                return true;
+            } catch (RuntimeException e) {
+                observerFailure = e;
+                return false;
+            }
+        }, arena);
+        Ggml.ggml_backend_sched_set_eval_callback(handle, observing, MemorySegment.NULL);
+    }
+
+    /** The rows of a computed F32 node, copied from whichever backend holds it. */
+    private static float[][] rows(MemorySegment node, String name) {
+        if (ggml_tensor.type(node) != GgmlType.F32.id() || !Ggml.ggml_is_contiguous(node)) {
+            throw new IllegalArgumentException("node " + name + " is not a contiguous F32 tensor: it cannot be observed");
+        }
+        int rowLength = Math.toIntExact(ggml_tensor.ne(node, 0));
+        int rowCount = Math.toIntExact(Ggml.ggml_nelements(node) / rowLength);
+        float[][] rows = new float[rowCount][];
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment data = scratch.allocate(Ggml.ggml_nbytes(node));
+            Ggml.ggml_backend_tensor_get(node, data, 0, data.byteSize());
+            for (int r = 0; r < rowCount; r++) {
+                rows[r] = data.asSlice(4L * rowLength * r, 4L * rowLength).toArray(ValueLayout.JAVA_FLOAT);
+            }
+        }
+        return rows;
     }
 
     @Override

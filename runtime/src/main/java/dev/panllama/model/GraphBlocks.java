@@ -12,6 +12,9 @@ import dev.panllama.ggml.Tensor;
  */
 public final class GraphBlocks {
 
+    /** What a layer's router scores are named, as llama.cpp names them, followed by {@code -layer}. */
+    public static final String ROUTER_SCORES = "ffn_moe_logits";
+
     private final GgmlContext ctx;
     private final ComputeGraph graph;
     private final ModelConfig config;
@@ -121,19 +124,20 @@ public final class GraphBlocks {
     }
 
     /**
-     * The routed experts of a mixture-of-experts layer for {@code x [n_embd, n_tokens]}: the router
-     * picks {@code expertsUsed} experts per token, whose gated feed-forward outputs are weighted and
-     * summed. With {@link Experts.Gating#SIGMOID_BEFORE_EXPERTS} the weights scale each
-     * expert's input instead of its output.
+     * The routed experts of mixture-of-experts layer {@code il} for {@code x [n_embd, n_tokens]}: the
+     * router picks {@code expertsUsed} experts per token, whose gated feed-forward outputs are weighted
+     * and summed. With {@link Experts.Gating#SIGMOID_BEFORE_EXPERTS} the weights scale each
+     * expert's input instead of its output. The router's scores are named {@link #ROUTER_SCORES}{@code -il},
+     * so that a test can observe which experts a batch chose.
      */
-    public Tensor experts(LayerWeights layer, Tensor x) {
+    public Tensor experts(LayerWeights layer, int il, Tensor x) {
         long n = x.ne(0);
         long tokens = x.ne(1);
         Experts experts = config.experts();
         int used = experts.used();
         boolean sigmoid = experts.gating() == Experts.Gating.SIGMOID_BEFORE_EXPERTS;
 
-        Tensor logits = ctx.mulMat(layer.router(), x);                       // [n_expert, n_tokens]
+        Tensor logits = ctx.mulMat(layer.router(), x).name(ROUTER_SCORES + "-" + il);   // [n_expert, n_tokens]
         Tensor probabilities = sigmoid ? ctx.sigmoid(logits) : ctx.softMax(logits);
         // Llama 4 ranks experts by raw logit; the sigmoid only weighs the chosen ones.
         Tensor selected = ctx.topK(sigmoid ? logits : probabilities, used);  // I32 [used, n_tokens]

@@ -13,16 +13,19 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The batch evaluator's sequences: opening, removing, the context they share, what each one holds and
- * what a call that cannot run leaves. (Its logits are compared with libllama's in src-test's
+ * what a call that cannot run leaves; the router scores it lets a test observe. (Its logits are compared with libllama's in src-test's
  * {@code BatchParityTest}.)
  */
 class BatchEvaluatorTest {
@@ -100,6 +103,51 @@ class BatchEvaluatorTest {
             assertEquals(4, evaluator.position(0), "the other sequence is untouched");
             assertEquals(4, evaluator.keepCommonPrefix(0, new int[] {10, 11, 12, 13, 14}));
             assertEquals(58, evaluator.room());
+        }
+    }
+
+    @Test
+    void routerScoresOfEveryTokenAndLayerCanBeObservedWithoutChangingTheLogits() {
+        List<SequenceTokens> call = List.of(new SequenceTokens(0, tokens(10, 5), 4), new SequenceTokens(1, tokens(30, 3), 2));
+        try (Model m = Model.open(model, 2); BatchEvaluator plain = new BatchEvaluator(m, 64, 16, 2, GgmlType.F16);
+             BatchEvaluator observed = new BatchEvaluator(m, 64, 16, 2, GgmlType.F16)) {
+            for (BatchEvaluator evaluator : List.of(plain, observed)) {
+                evaluator.open(0);
+                evaluator.open(1);
+            }
+            List<BatchEvaluator.RouterScores> seen = new ArrayList<>();
+            observed.observeRouters(seen::add);
+            List<float[][]> expected = plain.evaluate(call);
+            List<float[][]> actual = observed.evaluate(call);
+            for (int entry = 0; entry < call.size(); entry++) {
+                for (int row = 0; row < expected.get(entry).length; row++) {
+                    assertArrayEquals(expected.get(entry)[row], actual.get(entry)[row], "entry " + entry + ", row " + row);
+                }
+            }
+            int layers = m.config().dims().layers();
+            // Every layer is a mixture of experts: all 8 tokens in each but the last, whose experts see
+            // only the 2 rows whose logits are computed.
+            assertEquals(8 * (layers - 1) + 2, seen.size());
+            for (BatchEvaluator.RouterScores scores : seen) {
+                assertEquals(m.config().experts().count(), scores.scores().length);
+                int[] context = scores.context();
+                int[] expectedContext = scores.sequence() == 0 ? tokens(10, context.length) : tokens(30, context.length);
+                assertArrayEquals(expectedContext, context, "the tokens of sequence " + scores.sequence() + " up to the scored one");
+                if (scores.layer() == layers - 1) {
+                    assertEquals(scores.sequence() == 0 ? 5 : 3, context.length, "the last layer scores the last tokens only");
+                }
+            }
+
+            IllegalStateException thrown = new IllegalStateException("the observer failed");
+            observed.observeRouters(scores -> {
+                throw thrown;
+            });
+            assertSame(thrown, assertThrows(IllegalStateException.class,
+                    () -> observed.evaluate(List.of(new SequenceTokens(0, tokens(15, 1), 0)))), "thrown by evaluate, not lost in ggml");
+            observed.observeRouters(null);
+            seen.clear();
+            observed.evaluate(List.of(new SequenceTokens(1, tokens(33, 1), 0)));
+            assertTrue(seen.isEmpty(), "nothing observed once stopped");
         }
     }
 }

@@ -127,7 +127,7 @@ class GraphBlocksTest {
             Tensor tDown = ctx.newTensor(GgmlType.F32, FF, N, EXPERTS);
             LayerWeights layer = new LayerWeights(null, null, null, null, null, null, null, null, null,
                     tRouter, tGate, tUp, tDown, null, null, null);
-            Tensor out = blocks.experts(layer, tx);
+            Tensor out = blocks.experts(layer, 0, tx);
             graph.expand(out);
             ctx.allocate(cpu);
             tx.write(x);

@@ -4,7 +4,9 @@ import dev.panllama.api.Completion;
 import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
-import dev.panllama.api.ModelOptions;
+import dev.panllama.eval.BatchEvaluator;
+import dev.panllama.eval.BatchEvaluator.SequenceTokens;
+import dev.panllama.ggml.GgmlType;
 import dev.panllama.json.JsonWriter;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.tokenizer.StreamingDecoder;
@@ -23,6 +25,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -33,22 +36,30 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Requests generated together ({@code --parallel}): the same greedy replies as alone, a client that
  * leaves freeing its slot while the others go on, a full context ending the newest sequence, and a load
- * of 32 streaming clients against 8 slots. Greedy replies may differ from the request run alone where
- * the alone run's two best logits were within {@link #NEAR_TIE} of each other: a batch computes the same
- * sums in another order, which may swap two nearly equal logits. The load test also counts, prints and
- * bounds the replies that differ without such a tie (see there).
+ * of 32 streaming clients against 8 slots. The model is in F32 with an F32 KV cache, the settings under
+ * which ggml computes a token the same whatever shares its micro-batch (within 2e-5 of the logits and
+ * 4e-6 of the router scores, measured with a batch of 64 tokens against the token alone; see
+ * {@link TestModel#exactOptions}). A greedy reply may then differ from the request run alone only where
+ * that difference can swap two choices: where the alone run's two best logits were within
+ * {@link #NEAR_TIE} of each other, or where a router's last chosen expert and the best one not chosen
+ * scored within {@link #ROUTER_NEAR_TIE} (an expert chosen differently changes everything after it).
+ * Any other difference fails the tests; those at a near tie are counted and printed.
  */
 class ParallelServingTest {
 
     static final float NEAR_TIE = 1e-3f;
+    /** 25 times the largest router score difference measured between batch shapes. */
+    static final float ROUTER_NEAR_TIE = 1e-4f;
 
     @TempDir
     static Path temp;
+    static Path file;
     static LlamaModel model;
 
     @BeforeAll
     static void openModel() throws IOException {
-        model = TestModel.open(temp);
+        file = TestModel.write(temp, GgmlType.F32);
+        model = LlamaModel.open(file, TestModel.exactOptions());
     }
 
     @AfterAll
@@ -89,6 +100,48 @@ class ParallelServingTest {
         return first - second;
     }
 
+    /** What may make a batched reply differ from the alone run: two nearly equal choices. */
+    enum NearTie { LOGITS, ROUTER }
+
+    /**
+     * The near tie, if any, that explains a reply to {@code prompt} first differing from {@code alone} at
+     * one of the steps {@code from..to}: the alone run's top two logits at one of those steps within
+     * {@link #NEAR_TIE}, or a router's choice for a token evaluated before step {@code to} within
+     * {@link #ROUTER_NEAR_TIE}; null when there is none.
+     */
+    static NearTie nearTie(int[] prompt, Alone alone, int from, int to) {
+        for (int step = from; step <= Math.min(to, alone.logits().size() - 1); step++) {
+            if (topTwoGap(alone.logits().get(step)) < NEAR_TIE) {
+                return NearTie.LOGITS;
+            }
+        }
+        return smallestRouterGap(prompt, alone.ids(), Math.min(to, alone.ids().length)) < ROUTER_NEAR_TIE ? NearTie.ROUTER : null;
+    }
+
+    /**
+     * Over every token of {@code prompt} and {@code generated[0..steps)}, evaluated as the alone run
+     * evaluates them, and every mixture-of-experts layer: the smallest gap between the router scores of
+     * the last expert chosen and of the best one not chosen.
+     */
+    static float smallestRouterGap(int[] prompt, int[] generated, int steps) {
+        int used = model.config().experts().used();
+        float[] smallest = {Float.POSITIVE_INFINITY};
+        try (BatchEvaluator evaluator = model.newBatchEvaluator(1)) {
+            evaluator.open(0);
+            evaluator.observeRouters(scores -> {
+                float[] sorted = scores.scores().clone();
+                Arrays.sort(sorted);
+                int lastChosen = sorted.length - used;
+                smallest[0] = Math.min(smallest[0], sorted[lastChosen] - sorted[lastChosen - 1]);
+            });
+            evaluator.evaluate(List.of(new SequenceTokens(0, prompt, prompt.length - 1)));
+            for (int step = 0; step < steps; step++) {
+                evaluator.evaluate(List.of(new SequenceTokens(0, new int[] {generated[step]}, 0)));
+            }
+        }
+        return smallest[0];
+    }
+
     @Test
     void concurrentGreedyRequestsEqualTheSameRequestsAlone() throws Exception {
         // Longer prompts than the batch of 64 take several steps; six requests for four slots, so two join later.
@@ -122,9 +175,10 @@ class ParallelServingTest {
             }
             assertTrue(differ < batched.length && differ < alone.ids().length,
                     "request " + i + ": one reply is the start of the other, yet they stopped differently");
-            float gap = topTwoGap(alone.logits().get(differ));
-            System.out.printf(Locale.ROOT, "request %d: first differs at token %d, whose top two logits alone were %.2e apart%n", i, differ, gap);
-            assertTrue(gap < NEAR_TIE, "request " + i + " differs at token " + differ + " where alone the top two logits were " + gap + " apart");
+            NearTie tie = nearTie(prompts.get(i), alone, differ, differ);
+            System.out.printf(Locale.ROOT, "request %d: first differs at token %d, after a near tie of the %s%n", i, differ, tie);
+            assertTrue(tie != null, "request " + i + " differs at token " + differ + " where alone the top two logits were "
+                    + topTwoGap(alone.logits().get(differ)) + " apart, and no router was near a tie");
             nearTies++;
         }
         System.out.printf("%d of %d concurrent greedy replies equal the same request alone; %d first differ at a near tie%n",
@@ -184,8 +238,7 @@ class ParallelServingTest {
     @Test
     void aFullContextEndsTheNewestSequenceAndTheOthersGoOn() throws Exception {
         int context = 160;
-        try (LlamaModel small = LlamaModel.open(temp.resolve("served.gguf"),
-                ModelOptions.defaults().withThreads(2).withContextLength(context).withBatchSize(64));
+        try (LlamaModel small = LlamaModel.open(file, TestModel.exactOptions().withContextLength(context));
              BatchScheduler scheduler = new BatchScheduler(small, 2, 0, new ServerMetrics())) {
             int[] prompt = small.tokenizer().encode("Tell me everything.", true, true);
             GenerationJob older = scheduler.submit(prompt, greedy(-1), piece -> { });
@@ -221,44 +274,40 @@ class ParallelServingTest {
         }
         assertEquals(0, single.failures());
         int equal = 0;
-        int nearTies = 0;
+        int logitTies = 0;
+        int routerTies = 0;
         List<String> unexplained = new ArrayList<>();
         for (int i = 0; i < requests.size(); i++) {
             LoadClient.Request request = requests.get(i);
             LoadClient.Reply reply = together.replies().get(i);
             assertTrue(reply.completionTokens() <= request.maxTokens(), "request " + i + " went past its max_tokens");
-            Alone alone = alone(model, model.tokenizer().encode(request.prompt(), true, true), request.maxTokens());
+            int[] prompt = model.tokenizer().encode(request.prompt(), true, true);
+            Alone alone = alone(model, prompt, request.maxTokens());
             if (alone.text().equals(reply.text())) {
                 assertEquals(alone.ids().length, reply.completionTokens(), "request " + i);
                 equal++;
                 continue;
             }
             // Over HTTP only the text comes back: the tokens first differ at or before the first alone token
-            // whose text leaves the reply's, so one of those must have been a near tie.
+            // whose text leaves the reply's.
             int leaves = firstTokenLeaving(alone.ids(), reply.text());
-            float smallest = Float.POSITIVE_INFINITY;
-            for (int step = 0; step <= Math.min(leaves, alone.logits().size() - 1); step++) {
-                smallest = Math.min(smallest, topTwoGap(alone.logits().get(step)));
-            }
-            String difference = String.format(Locale.ROOT, "request %d differs by token %d; the smallest top-two gap alone up to it was %.2e"
-                    + " (%d tokens, finish %s, text %s; alone %d tokens, text %s)", i, leaves, smallest, reply.completionTokens(),
+            NearTie tie = nearTie(prompt, alone, 0, leaves);
+            String difference = String.format(Locale.ROOT, "request %d differs by token %d, after a near tie of the %s"
+                    + " (%d tokens, finish %s, text %s; alone %d tokens, text %s)", i, leaves, tie, reply.completionTokens(),
                     reply.finishReason(), JsonWriter.write(reply.text()), alone.ids().length, JsonWriter.write(alone.text()));
             System.out.println(difference);
-            if (smallest < NEAR_TIE) {
-                nearTies++;
+            if (tie == NearTie.LOGITS) {
+                logitTies++;
+            } else if (tie == NearTie.ROUTER) {
+                routerTies++;
             } else {
                 unexplained.add(difference);
             }
         }
         System.out.printf("%d streaming clients against --parallel 8: no errors; %d replies equal the same request alone, %d differ"
-                + " after a near tie, %d differ without one%n", requests.size(), equal, nearTies, unexplained.size());
-        // Known open issue, reported rather than hidden: under this load one reply in 32 has been seen to
-        // leave the alone reply where no top-two gap was below 1e-3 (printed above). The same happens with
-        // --parallel 1, where the only change from the facade is where the micro-batches of a prompt longer
-        // than one batch begin (the slot's prompt cache keeps its first tokens), and not with a dense model
-        // so: this random MoE model amplifies the rounding of other batch shapes past a near tie of the final
-        // logits (an expert chosen differently, most likely). Until that is shown, such replies must stay rare.
-        assertTrue(unexplained.size() <= requests.size() / 8, "too many replies differ from the same request alone: " + unexplained);
+                + " after a near tie of the logits, %d after a near tie of a router, %d without one%n", requests.size(), equal,
+                logitTies, routerTies, unexplained.size());
+        assertTrue(unexplained.isEmpty(), "replies differ from the same request alone without a near tie: " + unexplained);
     }
 
     /** The index of the first of {@code ids} whose text, decoded in order, is no longer the start of {@code text}; or their count. */

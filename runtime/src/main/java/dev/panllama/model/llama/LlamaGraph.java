@@ -26,7 +26,7 @@ final class LlamaGraph implements GraphBuilder {
             Tensor ffnInput = blocks.attentionResidual(blocks.attention(layer, il, q, k, qkv[2], inputs), x, il, inputs);
             Tensor normed = blocks.rmsNorm(ffnInput, layer.ffnNorm());
             Tensor ffn = plan.isMoe(il)
-                    ? blocks.experts(layer, normed)
+                    ? blocks.experts(layer, il, normed)
                     : blocks.gatedFeedForward(normed, layer.ffnGate(), layer.ffnUp(), layer.ffnDown());
             x = blocks.ctx().add(ffn, ffnInput);
         }

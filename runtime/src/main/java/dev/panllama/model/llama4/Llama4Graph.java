@@ -40,7 +40,7 @@ final class Llama4Graph implements GraphBuilder {
             Tensor ffnInput = blocks.attentionResidual(blocks.attention(layer, il, q, k, qkv[2], inputs), x, il, inputs);
             Tensor normed = blocks.rmsNorm(ffnInput, layer.ffnNorm());
             Tensor ffn = plan.isMoe(il)
-                    ? ctx.add(blocks.experts(layer, normed),
+                    ? ctx.add(blocks.experts(layer, il, normed),
                               blocks.gatedFeedForward(normed, layer.sharedGate(), layer.sharedUp(), layer.sharedDown()))
                     : blocks.gatedFeedForward(normed, layer.ffnGate(), layer.ffnUp(), layer.ffnDown());
             x = ctx.add(ffn, ffnInput);
