@@ -11,8 +11,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -29,16 +27,6 @@ class BenchCommandTest {
     static Path temp;
     static Path model;
 
-    private record Result(int exitCode, String out, String err) {
-    }
-
-    private static Result run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Panllama.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
-        return new Result(code, out.toString(), err.toString());
-    }
-
     @BeforeAll
     static void writeModel() throws IOException {
         model = temp.resolve("bench.gguf");
@@ -48,7 +36,7 @@ class BenchCommandTest {
 
     @Test
     void testsRunAtEachDepthAndCarryItInTheirNameAndJson() throws IOException {
-        Result result = run("bench", "-m", model.toString(), "-p", "8", "-n", "3", "-d", "0,100", "-r", "2", "-t", "2", "-o", "json");
+        CommandRun result = CommandRun.of("bench", "-m", model.toString(), "-p", "8", "-n", "3", "-d", "0,100", "-r", "2", "-t", "2", "-o", "json");
         assertEquals(0, result.exitCode(), result.err());
         assertTrue(result.err().contains("context 109"), "the context is the deepest test's and a token, as before -d: " + result.err());
         @SuppressWarnings("unchecked")
@@ -62,17 +50,17 @@ class BenchCommandTest {
         assertEquals(List.of("pp8", "tg3", "pp8 @ d100", "tg3 @ d100"), List.copyOf(BenchReport.read(json).keySet()),
                 "the report keys tests as llama-bench names them");
 
-        Result markdown = run("bench", "-m", model.toString(), "-p", "0", "-n", "2", "-d", "70", "-r", "1", "-t", "2");
+        CommandRun markdown = CommandRun.of("bench", "-m", model.toString(), "-p", "0", "-n", "2", "-d", "70", "-r", "1", "-t", "2");
         assertEquals(0, markdown.exitCode(), markdown.err());
         assertTrue(markdown.out().contains("tg2 @ d70"), markdown.out());
     }
 
     @Test
     void badDepthsAreRefusedWithAMessage() {
-        Result negative = run("bench", "-m", model.toString(), "-d", "-5");
+        CommandRun negative = CommandRun.of("bench", "-m", model.toString(), "-d", "-5");
         assertNotEquals(0, negative.exitCode());
         assertTrue(negative.err().contains("-d must be 0 or more tokens, not -5"), negative.err());
-        Result small = run("bench", "-m", model.toString(), "-p", "0", "-n", "4", "-d", "300", "-c", "256");
+        CommandRun small = CommandRun.of("bench", "-m", model.toString(), "-p", "0", "-n", "4", "-d", "300", "-c", "256");
         assertNotEquals(0, small.exitCode());
         assertTrue(small.err().contains("-c 256 is too small for the deepest test: it needs 305"), small.err());
     }

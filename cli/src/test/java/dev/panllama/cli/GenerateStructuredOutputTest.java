@@ -11,8 +11,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -30,16 +28,6 @@ class GenerateStructuredOutputTest {
     static Path temp;
     static Path model;
 
-    private record Result(int exitCode, String out, String err) {
-    }
-
-    private static Result run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Panllama.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
-        return new Result(code, out.toString(), err.toString());
-    }
-
     @BeforeAll
     static void writeModel() throws IOException {
         model = temp.resolve("structured.gguf");
@@ -55,7 +43,7 @@ class GenerateStructuredOutputTest {
                                 "why": {"type": "string", "maxLength": 10}}}
                 """);
         for (String seed : List.of("1", "2", "3")) {
-            Result result = run("generate", "-m", model.toString(), "-p", "Is it?", "-n", "200", "-t", "2", "-c", "512",
+            CommandRun result = CommandRun.of("generate", "-m", model.toString(), "-p", "Is it?", "-n", "200", "-t", "2", "-c", "512",
                     "-s", seed, "--json-schema", schema.toString(), "--json");
             assertEquals(0, result.exitCode(), result.err());
             @SuppressWarnings("unchecked")
@@ -65,26 +53,26 @@ class GenerateStructuredOutputTest {
             assertTrue(List.of("yes", "no").contains(document.get("answer")), result.out());
             assertInstanceOf(Boolean.class, document.get("sure"));
         }
-        Result object = run("generate", "-m", model.toString(), "-p", "{", "-n", "40", "-t", "2", "-c", "512", "--greedy", "--json-object");
+        CommandRun object = CommandRun.of("generate", "-m", model.toString(), "-p", "{", "-n", "40", "-t", "2", "-c", "512", "--greedy", "--json-object");
         assertEquals(0, object.exitCode(), object.err());
         assertTrue(object.out().startsWith("{"), object.out());
     }
 
     @Test
     void aMissingOrUnsupportedSchemaGetsOneLineAndExitTwo() throws IOException {
-        assertRefused(run("generate", "-m", model.toString(), "-p", "x", "--json-schema", temp.resolve("absent.json").toString()),
+        assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--json-schema", temp.resolve("absent.json").toString()),
                 "absent.json: no such file");
         Path pattern = Files.writeString(temp.resolve("pattern.json"), "{\"type\": \"string\", \"pattern\": \"^[a-z]+$\"}");
-        assertRefused(run("generate", "-m", model.toString(), "-p", "x", "--json-schema", pattern.toString()),
+        assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--json-schema", pattern.toString()),
                 "pattern.json: unsupported JSON schema keyword 'pattern' at #");
         Path broken = Files.writeString(temp.resolve("broken.json"), "{\"type\": \"object\",");
-        assertRefused(run("generate", "-m", model.toString(), "-p", "x", "--json-schema", broken.toString()),
+        assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--json-schema", broken.toString()),
                 "broken.json: the JSON schema is not valid JSON");
-        assertRefused(run("generate", "-m", model.toString(), "-p", "x", "--json-schema", broken.toString(), "--json-object"),
+        assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--json-schema", broken.toString(), "--json-object"),
                 "not both");
     }
 
-    private static void assertRefused(Result result, String message) {
+    private static void assertRefused(CommandRun result, String message) {
         assertEquals(2, result.exitCode(), result.err());
         assertTrue(result.err().startsWith("panllama: ") && result.err().contains(message), result.err());
         assertEquals(1, result.err().strip().lines().count(), result.err());

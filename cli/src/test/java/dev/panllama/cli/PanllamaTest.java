@@ -2,8 +2,6 @@ package dev.panllama.cli;
 
 import org.junit.jupiter.api.Test;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -11,19 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class PanllamaTest {
 
-    private record Result(int exitCode, String out, String err) {
-    }
-
-    private static Result run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int code = Panllama.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
-        return new Result(code, out.toString(), err.toString());
-    }
-
     @Test
     void withoutArgumentsReportsVersionBackendsAndCpuFeatures() {
-        Result result = run();
+        CommandRun result = CommandRun.of();
         assertEquals(0, result.exitCode(), result.err());
         assertTrue(result.out().startsWith("panllama "), result.out());
         assertTrue(result.out().contains("node-llama-cpp@"), result.out());
@@ -34,14 +22,14 @@ class PanllamaTest {
 
     @Test
     void versionOption() {
-        Result result = run("--version");
+        CommandRun result = CommandRun.of("--version");
         assertEquals(0, result.exitCode());
         assertTrue(result.out().matches("panllama \\d+\\.\\d+\\.\\d+.*\\R"), result.out());
     }
 
     @Test
     void unknownOptionGetsAMessageAndUsageNotAStackTrace() {
-        Result result = run("--no-such-option");
+        CommandRun result = CommandRun.of("--no-such-option");
         assertEquals(2, result.exitCode());
         assertTrue(result.err().contains("Unknown option: '--no-such-option'"), result.err());
         assertFalse(result.err().contains("\tat "), result.err());
