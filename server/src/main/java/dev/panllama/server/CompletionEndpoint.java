@@ -4,6 +4,7 @@ import dev.panllama.api.Generation;
 
 import java.io.IOException;
 import java.security.SecureRandom;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -17,8 +18,8 @@ import java.util.concurrent.LinkedBlockingQueue;
  * generation and answers with the whole reply, or streams it as server-sent events while it is
  * generated. A streaming client that goes away cancels its generation as soon as a write to it
  * fails (a token or two later), queued or running; any request is cancelled when Jetty reports its
- * connection failed (an idle timeout). A whole reply is written only at its end, so a client that
- * leaves before then is noticed only then.
+ * connection failed (an idle timeout). A whole reply not ready within {@link #WHOLE_REPLY_PROBE} sends
+ * a newline every such interval ahead of its JSON, so that a client that leaves is noticed as soon.
  */
 final class CompletionEndpoint {
 
@@ -27,6 +28,8 @@ final class CompletionEndpoint {
     /** Put in a stream's queue after its last piece of text. */
     private static final Object END = new Object();
     private static final SecureRandom IDS = new SecureRandom();
+    /** How long a whole reply waits before, and between, the newlines that find out whether its client is still there. */
+    static final Duration WHOLE_REPLY_PROBE = Duration.ofMillis(200);
 
     private final RequestReader reader;
     private final BatchScheduler scheduler;
@@ -53,7 +56,16 @@ final class CompletionEndpoint {
             throws IOException, InterruptedException {
         GenerationJob job = scheduler.submit(request.prompt(), request.options(), piece -> { });
         exchange.request().addFailureListener(failure -> job.cancel());
-        Generation generation = awaitOrCancel(job);
+        Generation generation;
+        try {
+            while (!job.isDone(WHOLE_REPLY_PROBE)) {
+                exchange.awaitingJson();
+            }
+            generation = job.await();
+        } catch (IOException | InterruptedException | CancellationException e) {
+            job.cancel();
+            throw e;
+        }
         exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, generation)
                 : replies.textCompletion(id, created, generation));
     }
@@ -85,15 +97,6 @@ final class CompletionEndpoint {
             }
             exchange.endEvents();
         } catch (IOException | InterruptedException | RuntimeException e) {
-            job.cancel();
-            throw e;
-        }
-    }
-
-    private static Generation awaitOrCancel(GenerationJob job) throws InterruptedException {
-        try {
-            return job.await();
-        } catch (InterruptedException | CancellationException e) {
             job.cancel();
             throw e;
         }

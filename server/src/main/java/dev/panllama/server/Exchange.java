@@ -23,6 +23,8 @@ final class Exchange {
     private final Response response;
     private int status = 200;
     private boolean streaming;
+    /** Whether a whole reply's status and headers went ahead of its body (see {@link #awaitingJson()}). */
+    private boolean jsonStarted;
 
     Exchange(Request request, Response response) {
         this.request = request;
@@ -78,10 +80,31 @@ final class Exchange {
     }
 
     private void whole(int code, String contentType, String body) throws IOException {
+        if (jsonStarted) {   // the status went already: the body follows the whitespace sent
+            write(true, body);
+            return;
+        }
         status = code;
         response.setStatus(code);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
         write(true, body);
+    }
+
+    /**
+     * Sends a newline of a whole JSON reply that is still being generated, committing its status 200.
+     * JSON allows whitespace before its value, and writing is how a server learns that an HTTP/1.1
+     * client has gone: Jetty does not read a connection while its request is handled, and a write soon
+     * fails once the peer has closed. Whatever follows is the body; an error after this keeps the 200.
+     *
+     * @throws IOException the client has gone
+     */
+    void awaitingJson() throws IOException {
+        if (!jsonStarted) {
+            jsonStarted = true;
+            response.setStatus(200);
+            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/json");
+        }
+        write(false, "\n");
     }
 
     /** Starts a 200 reply of server-sent events. */

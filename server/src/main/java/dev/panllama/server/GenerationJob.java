@@ -3,9 +3,12 @@ package dev.panllama.server;
 import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
 
+import java.time.Duration;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
 /**
@@ -71,6 +74,18 @@ final class GenerationJob {
     /** Runs {@code action} once the job has its outcome (at once if it has). */
     void whenDone(Runnable action) {
         outcome.whenComplete((generation, failure) -> action.run());
+    }
+
+    /** Waits at most {@code patience} for the outcome; whether it has come. */
+    boolean isDone(Duration patience) throws InterruptedException {
+        try {
+            outcome.get(patience.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            return false;
+        } catch (ExecutionException | CancellationException e) {
+            // The outcome is a failure: await() reports it.
+        }
+        return true;
     }
 
     /**

@@ -19,6 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -88,6 +89,28 @@ class OpenAiJavaClientTest {
             }
             assertEquals(expected, text.toString());
             assertTrue(usage[0] > 0, "usage in the last chunk");
+            client.close();
+        }
+    }
+
+    /** A whole reply not ready within the server's probe interval comes after newlines, which JSON allows before its value. */
+    @Test
+    void aSlowWholeReplyParsesAndEqualsTheStreamedOne() {
+        try (OpenAiServer server = start()) {
+            OpenAIClient client = client(server, KEY);
+            CompletionCreateParams request = CompletionCreateParams.builder().model(TestModel.ID).prompt("Once upon a time")
+                    .maxTokens(200).temperature(0.0).build();
+            long start = System.nanoTime();
+            Completion whole = client.completions().create(request);
+            Duration took = Duration.ofNanos(System.nanoTime() - start);
+            assertTrue(took.compareTo(CompletionEndpoint.WHOLE_REPLY_PROBE.multipliedBy(2)) > 0,
+                    "the reply came in " + took + ", before any newline was sent");
+            StringBuilder streamed = new StringBuilder();
+            try (StreamResponse<Completion> stream = client.completions().createStreaming(request)) {
+                stream.stream().forEach(chunk -> chunk.choices().forEach(choice -> streamed.append(choice.text())));
+            }
+            assertEquals(streamed.toString(), whole.choices().getFirst().text());
+            assertEquals(200, whole.usage().orElseThrow().completionTokens());
             client.close();
         }
     }

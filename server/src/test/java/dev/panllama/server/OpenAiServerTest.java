@@ -308,6 +308,32 @@ class OpenAiServerTest {
         }
     }
 
+    @Test
+    void aClientThatDisconnectsBeforeItsWholeReplyCancelsItsGeneration() throws Exception {
+        try (OpenAiServer server = start(options().withParallel(1))) {
+            String endless = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}], "
+                    + "\"temperature\": 1.5, \"seed\": 1, \"stop\": [\"<never>\"]}";
+            try (Socket socket = new Socket("127.0.0.1", server.port())) {
+                OutputStream out = socket.getOutputStream();
+                byte[] body = endless.getBytes(StandardCharsets.UTF_8);
+                out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
+                        + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                out.write(body);
+                out.flush();
+                // Nothing but whitespace comes before the reply is whole: wait until it is being generated, then leave.
+                long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+                while (metric(send(server, "GET", "/metrics", null, null).body(), "panllama_requests_running") < 1) {
+                    assertTrue(System.nanoTime() < deadline, "the generation did not start");
+                    Thread.sleep(5);
+                }
+            }
+            String metrics = awaitIdle(server);
+            double generated = metric(metrics, "panllama_generated_tokens_total");
+            assertTrue(generated < TestModel.CONTEXT / 4.0, "generated " + generated + " tokens after the client left");
+            assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2")).statusCode());
+        }
+    }
+
     private static String awaitIdle(OpenAiServer server) throws Exception {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (true) {
