@@ -191,14 +191,15 @@ public final class LoadClient {
         }
         URI url = URI.create(args[0]);
         int clients = args.length > 1 ? Integer.parseInt(args[1]) : 32;
-        int baselineRequests = args.length > 2 ? Integer.parseInt(args[2]) : 4;
+        int baselineRequests = args.length > 2 ? Integer.parseInt(args[2]) : 8;
         long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
         Duration timeout = Duration.ofMinutes(10);
-        List<Request> requests = mixedRequests(clients, seed);
-        // Once unmeasured, so that neither server is timed while it warms up (a JVM's JIT, first graphs).
-        run(url, null, requests, clients, timeout);
-        Run single = run(url, null, requests.subList(0, Math.min(baselineRequests, clients)), 1, timeout);
-        Run together = run(url, null, requests, clients, timeout);
+        // Each run asks with prompts of its own (other seeds): a server that keeps earlier prompts'
+        // caches (llama-server keeps them in host memory) would otherwise be timed on cache hits.
+        // The first run is unmeasured, so that neither server is timed while it warms up (a JVM's JIT, first graphs).
+        run(url, null, mixedRequests(clients, seed + 1), clients, timeout);
+        Run single = run(url, null, mixedRequests(baselineRequests, seed + 2), 1, timeout);
+        Run together = run(url, null, mixedRequests(clients, seed), clients, timeout);
         System.out.printf("one stream:  %d requests one at a time, %d tokens in %.2f s: %.1f tokens/s%n",
                 single.replies().size(), single.completionTokens(), single.seconds(), single.tokensPerSecond());
         System.out.printf("%d streams: %d requests at once, %d tokens in %.2f s: %.1f tokens/s%n",
