@@ -18,6 +18,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
 import java.util.SplittableRandom;
+import java.util.stream.LongStream;
 
 /**
  * Writes a model with seeded random weights and a real tokenizer vocabulary (copied from a GGUF
@@ -34,6 +35,10 @@ public final class RandomModelWriter {
     };
     /** Strength of the per-expert feature in the embeddings and of the router's reading of it. */
     private static final float ROUTING_FEATURE = 3f;
+    /** About how many values one block of rows holds when a tensor is made in parallel. */
+    private static final long BLOCK_VALUES = 1 << 20;
+    /** Spreads the blocks' seeds apart (the golden ratio's 64-bit fraction, as SplittableRandom's own gamma). */
+    private static final long BLOCK_SEED_STRIDE = 0x9E3779B97F4A7C15L;
 
     private RandomModelWriter() {
     }
@@ -143,36 +148,60 @@ public final class RandomModelWriter {
 
     private enum Init { DENSE, EMBEDDING, NORM, ROUTER }
 
-    /** One tensor's data, made when the writer asks for it: F32 values from the seed, then quantized. */
+    /**
+     * One tensor's data, made when the writer asks for it: F32 values from the seed, then quantized.
+     * Made in blocks of rows on all cores, each block from a generator of its own seeded by the tensor
+     * and the block, so that the values do not depend on the threads: a Scout-sized tensor of several
+     * GB is minutes of work for one core.
+     */
     private static GgufWriter.TensorData generated(RandomModelSpec spec, String name, GgmlType type,
                                                    int rowLength, int rows, int matrices, Init init) {
         return out -> {
-            long count = (long) rowLength * rows * matrices;
-            SplittableRandom random = new SplittableRandom(spec.seed() * 1_000_003L + name.hashCode());
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment values = arena.allocate(ValueLayout.JAVA_FLOAT, count);
-                double scale = 1 / Math.sqrt(rowLength);
-                for (long i = 0; i < count; i++) {
-                    long row = i / rowLength;
-                    int column = (int) (i % rowLength);
-                    float value = switch (init) {
-                        case NORM -> (float) (1 + 0.1 * random.nextGaussian());
-                        case DENSE -> (float) (random.nextGaussian() * scale);
-                        case EMBEDDING -> (float) (random.nextGaussian() * 0.5
-                                + (spec.separableRouting() ? routingFeature(spec, row, column) : 0));
-                        case ROUTER -> (float) (random.nextGaussian() * scale * 0.1
-                                + (column == row ? ROUTING_FEATURE : 0));
-                    };
-                    values.setAtIndex(ValueLayout.JAVA_FLOAT, i, value);
-                }
-                MemorySegment data = values;
-                if (type != GgmlType.F32) {
-                    data = arena.allocate((long) rows * matrices * type.rowBytes(rowLength));
-                    Quantization.quantize(type, values, (long) rows * matrices, rowLength, data);
-                }
+            long totalRows = (long) rows * matrices;
+            long blockRows = Math.max(1, Math.min(totalRows, BLOCK_VALUES / rowLength));
+            long blocks = (totalRows + blockRows - 1) / blockRows;
+            long rowBytes = type.rowBytes(rowLength);
+            long tensorSeed = spec.seed() * 1_000_003L + name.hashCode();
+            try (Arena arena = Arena.ofShared()) {
+                MemorySegment data = arena.allocate(totalRows * rowBytes, Long.BYTES);
+                LongStream.range(0, blocks).parallel().forEach(block -> {
+                    long first = block * blockRows;
+                    long count = Math.min(blockRows, totalRows - first);
+                    MemorySegment target = data.asSlice(first * rowBytes, count * rowBytes);
+                    SplittableRandom random = new SplittableRandom(tensorSeed ^ (block * BLOCK_SEED_STRIDE));
+                    if (type == GgmlType.F32) {
+                        fill(target, spec, init, rowLength, first, count, random);
+                        return;
+                    }
+                    try (Arena scratch = Arena.ofConfined()) {
+                        MemorySegment values = scratch.allocate(ValueLayout.JAVA_FLOAT, count * rowLength);
+                        fill(values, spec, init, rowLength, first, count, random);
+                        Quantization.quantize(type, values, count, rowLength, target);
+                    }
+                });
                 GgufWriter.TensorData.of(data).writeTo(out);
             }
         };
+    }
+
+    /** Rows {@code first} to {@code first + count} of a tensor as {@code init} makes them, into {@code values}. */
+    private static void fill(MemorySegment values, RandomModelSpec spec, Init init, int rowLength, long first, long count,
+                             SplittableRandom random) {
+        double scale = 1 / Math.sqrt(rowLength);
+        for (long r = 0; r < count; r++) {
+            long row = first + r;
+            for (int column = 0; column < rowLength; column++) {
+                float value = switch (init) {
+                    case NORM -> (float) (1 + 0.1 * random.nextGaussian());
+                    case DENSE -> (float) (random.nextGaussian() * scale);
+                    case EMBEDDING -> (float) (random.nextGaussian() * 0.5
+                            + (spec.separableRouting() ? routingFeature(spec, row, column) : 0));
+                    case ROUTER -> (float) (random.nextGaussian() * scale * 0.1
+                            + (column == row ? ROUTING_FEATURE : 0));
+                };
+                values.setAtIndex(ValueLayout.JAVA_FLOAT, r * rowLength + column, value);
+            }
+        }
     }
 
     /**
