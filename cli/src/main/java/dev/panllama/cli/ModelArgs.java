@@ -67,6 +67,10 @@ final class ModelArgs {
     @Option(names = {"-ncmoe", "--n-cpu-moe"}, paramLabel = "N", description = "Keep the routed experts of the first N layers on the CPU.")
     int cpuMoeLayers;
 
+    @Option(names = {"-ts", "--tensor-split"}, paramLabel = "N0,N1,...",
+            description = "How the offloaded layers are shared between several devices, as proportions in their order, e.g. 3,1 (default: by free memory; a --fit plan shares them by budget).")
+    String tensorSplit;
+
     @Option(names = {"-fit", "--fit"}, paramLabel = "on|off",
             description = "Plan what goes to the devices so that it fits their memory (default: on; it leaves the placement to -ngl, --cpu-moe and --n-cpu-moe when you give them).")
     String fit = "on";
@@ -89,7 +93,8 @@ final class ModelArgs {
         ModelOptions defaults = ModelOptions.defaults();
         List<Offload.TensorOverride> parsed = new ArrayList<>();
         overrides.forEach(o -> parsed.addAll(Offload.TensorOverride.parse(o)));
-        Offload offload = new Offload(gpuLayers(), parsed, cpuMoe, cpuMoeLayers);
+        Offload offload = new Offload(gpuLayers(), parsed, cpuMoe, cpuMoeLayers,
+                tensorSplit == null ? List.of() : Offload.parseTensorSplit(tensorSplit));
         return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap, device,
                 rpc, offload, fitOptions());
     }

@@ -142,13 +142,16 @@ public final class LlamaModel implements AutoCloseable {
                 }
             }
         }
-        WeightPlacement layerSplit = new WeightPlacement(devices, Offload.all(), options.mmap(), config.dims().layers(), config.experts().used());
+        List<Planner.Budget> budgets = options.fit().budgets(devices, fit);
+        // The devices each layer goes to in every step of a fit (the planner shares layers by budget).
+        WeightPlacement layerSplit = new WeightPlacement(devices, Offload.all().withTensorSplit(Planner.layerShares(given, budgets)),
+                options.mmap(), config.dims().layers(), config.experts().used());
         // Measured at the device default: a fit puts layers, and so their KV caches, on the devices. Should
         // the placement chosen keep every layer on the host, the model opens with the trained context,
         // which changes no device's needs: attention then runs on the CPU, beside the cache.
         WeightPlacement asGiven = new WeightPlacement(devices, given, options.mmap(), config.dims().layers(), config.experts().used());
         int context = contextLength(options, config, fit || asGiven.hasLayerOnDevice());
-        Planner planner = new Planner(options.fit().budgets(devices, fit), config.dims().layers(), routedExperts,
+        Planner planner = new Planner(budgets, config.dims().layers(), routedExperts,
                 layer -> layerSplit.layerDevice(layer).bufferType().name(),
                 offload -> {
                     try (Model placed = Model.placeWithoutMemory(path, options.mmap(), devices, offload)) {

@@ -16,19 +16,31 @@ import java.util.regex.PatternSyntaxException;
  *                     finds, the first matching pattern deciding; they come before the two below
  * @param cpuMoe       {@code --cpu-moe}: every layer's routed experts stay on the CPU
  * @param cpuMoeLayers {@code --n-cpu-moe}: the routed experts of layers {@code 0 .. N-1} stay on the CPU
+ * @param tensorSplit  {@code -ts/--tensor-split}: the share of the offloaded layers each device takes, in
+ *                     the devices' order, as proportions ({@code 3,1}); empty to share them by free memory
  */
-public record Offload(int gpuLayers, List<TensorOverride> overrides, boolean cpuMoe, int cpuMoeLayers) {
+public record Offload(int gpuLayers, List<TensorOverride> overrides, boolean cpuMoe, int cpuMoeLayers, List<Double> tensorSplit) {
 
     public static final int ALL_LAYERS = -1;
 
     public Offload {
         overrides = List.copyOf(overrides);
+        tensorSplit = List.copyOf(tensorSplit);
         if (cpuMoeLayers < 0) {
             throw new IllegalArgumentException("--n-cpu-moe must be 0 or more, not " + cpuMoeLayers);
         }
         if (gpuLayers < 0) {
             gpuLayers = ALL_LAYERS;
         }
+        if (tensorSplit.stream().anyMatch(share -> !(share >= 0) || share.isInfinite())
+                || !tensorSplit.isEmpty() && tensorSplit.stream().mapToDouble(Double::doubleValue).sum() == 0) {
+            throw new IllegalArgumentException("--tensor-split takes proportions of 0 or more, not all 0: " + tensorSplit);
+        }
+    }
+
+    /** As llama.cpp's options without {@code -ts}: layers shared between devices by their free memory. */
+    public Offload(int gpuLayers, List<TensorOverride> overrides, boolean cpuMoe, int cpuMoeLayers) {
+        this(gpuLayers, overrides, cpuMoe, cpuMoeLayers, List.of());
     }
 
     /** Everything a device can take goes there (the default, as llama.cpp's). */
@@ -37,22 +49,39 @@ public record Offload(int gpuLayers, List<TensorOverride> overrides, boolean cpu
     }
 
     public Offload withGpuLayers(int value) {
-        return new Offload(value, overrides, cpuMoe, cpuMoeLayers);
+        return new Offload(value, overrides, cpuMoe, cpuMoeLayers, tensorSplit);
     }
 
     /** These overrides after the ones already given. */
     public Offload withOverrides(List<TensorOverride> more) {
         List<TensorOverride> all = new ArrayList<>(overrides);
         all.addAll(more);
-        return new Offload(gpuLayers, all, cpuMoe, cpuMoeLayers);
+        return new Offload(gpuLayers, all, cpuMoe, cpuMoeLayers, tensorSplit);
     }
 
     public Offload withCpuMoe(boolean value) {
-        return new Offload(gpuLayers, overrides, value, cpuMoeLayers);
+        return new Offload(gpuLayers, overrides, value, cpuMoeLayers, tensorSplit);
     }
 
     public Offload withCpuMoeLayers(int value) {
-        return new Offload(gpuLayers, overrides, cpuMoe, value);
+        return new Offload(gpuLayers, overrides, cpuMoe, value, tensorSplit);
+    }
+
+    public Offload withTensorSplit(List<Double> value) {
+        return new Offload(gpuLayers, overrides, cpuMoe, cpuMoeLayers, value);
+    }
+
+    /** {@code -ts} as llama.cpp reads it: proportions separated by commas or slashes ({@code 3,1}). */
+    public static List<Double> parseTensorSplit(String text) {
+        List<Double> shares = new ArrayList<>();
+        for (String part : text.split("[,/]", -1)) {
+            try {
+                shares.add(Double.parseDouble(part.strip()));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--tensor-split takes proportions such as 3,1, not '" + text + "'");
+            }
+        }
+        return shares;
     }
 
     /** The layers, of {@code layers}, whose weights go to a device by {@link #gpuLayers}: the first of them. */

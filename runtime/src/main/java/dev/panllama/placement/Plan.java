@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
+import java.util.stream.Collectors;
 import java.util.regex.Pattern;
 
 /**
@@ -104,6 +105,9 @@ public record Plan(Planner.Trial trial, List<Planner.Budget> budgets, boolean fi
         if (offload.cpuMoeLayers() > 0) {
             options.add("--n-cpu-moe " + offload.cpuMoeLayers());
         }
+        if (!offload.tensorSplit().isEmpty()) {
+            options.add("-ts " + offload.tensorSplit().stream().map(Plan::proportion).collect(Collectors.joining(",")));
+        }
         for (Offload.TensorOverride override : offload.overrides()) {
             options.add("-ot '" + override + "'");
         }
@@ -115,6 +119,11 @@ public record Plan(Planner.Trial trial, List<Planner.Budget> budgets, boolean fi
         String buffer = trial.bufferOfWeight().get(weight);
         return buffer != null && !buffer.equals(ModelWeights.MAPPED)
                 && budgets.stream().anyMatch(b -> b.buffer().equals(buffer));
+    }
+
+    /** A -ts proportion as llama.cpp reads it back: whole bytes of a budget print as integers. */
+    private static String proportion(double share) {
+        return share == Math.rint(share) ? String.valueOf((long) share) : String.valueOf(share);
     }
 
     static String mib(long bytes) {

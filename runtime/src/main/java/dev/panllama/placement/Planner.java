@@ -20,6 +20,10 @@ import java.util.regex.Pattern;
  * {@code -ot} patterns for a layer whose experts are split, after the user's own {@code -ot} patterns,
  * which come first and stay as given. The token embedding stays in host memory, as llama.cpp keeps it:
  * a batch reads one row of it per token.
+ *
+ * <p>Several devices share the layers in proportion to their budgets ({@code -ts} of the budgets, unless
+ * the user gave one), not to their free memory: a budget says how much of a device the model may have,
+ * and each step then fills the devices alike, so that none is full while another has room.
  */
 public final class Planner {
 
@@ -103,12 +107,29 @@ public final class Planner {
         return new Plan(trial, budgets, false);
     }
 
+    /**
+     * How the offloaded layers are shared between the devices: as {@code given} says ({@code -ts}), else
+     * with several devices in proportion to their budgets, else (one device) not at all.
+     */
+    public static List<Double> layerShares(Offload given, List<Budget> budgets) {
+        if (!given.tensorSplit().isEmpty() || budgets.size() < 2) {
+            return given.tensorSplit();
+        }
+        // In whole MiB: small integers, exact as llama.cpp's float proportions too, so that its -ts splits alike.
+        return budgets.stream().map(b -> (double) Math.max(1, b.bytes() >> 20)).toList();
+    }
+
     /** The steps, each putting more on the devices than the one before. */
     List<Offload> ladder(Offload given) {
         List<Offload> steps = new ArrayList<>();
-        // Layers without their routed experts, from none to all and the output layer.
+        List<Double> shares = layerShares(given, budgets);
+        // Layers without their routed experts, from none to all and the output layer. With several
+        // devices, only counts that put the output layer on the last device: in the others it lands on
+        // an earlier one, which then also needs the logits' compute while the last one stays empty.
         for (int gpuLayers = 0; gpuLayers <= layers + 1; gpuLayers++) {
-            steps.add(new Offload(gpuLayers, given.overrides(), true, 0));
+            if (gpuLayers == 0 || outputOnLastDevice(gpuLayers, shares)) {
+                steps.add(new Offload(gpuLayers, given.overrides(), true, 0, shares));
+            }
         }
         // Then routed experts, one tensor at a time from the last layer back.
         for (int firstOnDevice = layers - 1; firstOnDevice >= 0; firstOnDevice--) {
@@ -125,10 +146,23 @@ public final class Planner {
                                 layerBuffer.apply(firstOnDevice)));
                     }
                 }
-                steps.add(new Offload(Offload.ALL_LAYERS, overrides, false, cpuMoeLayers));
+                steps.add(new Offload(Offload.ALL_LAYERS, overrides, false, cpuMoeLayers, shares));
             }
         }
         return steps;
+    }
+
+    /**
+     * Whether with {@code gpuLayers} offloaded the output layer (the last of them) goes to the last
+     * device, as {@code WeightPlacement} shares layers by {@code shares}.
+     */
+    private static boolean outputOnLastDevice(int gpuLayers, List<Double> shares) {
+        if (shares.size() < 2) {
+            return true;
+        }
+        double total = shares.stream().mapToDouble(Double::doubleValue).sum();
+        double beforeLast = total - shares.getLast();
+        return (gpuLayers - 1) / (double) gpuLayers >= beforeLast / total;
     }
 
     private boolean fits(Trial trial) {

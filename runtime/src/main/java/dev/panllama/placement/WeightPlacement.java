@@ -21,7 +21,7 @@ import java.util.Optional;
  *
  * <p>Layers: the last {@code -ngl} of the layers and the output layer (the output norm and head,
  * counted as one layer past the last) go to the devices, split between several in proportion to their
- * free memory, the first layers to the first device; the rest, and always the token embedding, stay on
+ * free memory or to {@code -ts}, the first layers to the first device; the rest, and always the token embedding, stay on
  * the CPU. Then {@code -ot} patterns, and {@code --cpu-moe}/{@code --n-cpu-moe} for routed experts, move
  * single weights. A layer's KV cache lives with the layer.
  *
@@ -60,7 +60,7 @@ public final class WeightPlacement {
         this.mmap = mmap;
         this.expertsUsed = expertsUsed;
         this.firstOffloaded = this.devices.isEmpty() ? layers + 1 : offload.firstOffloadedLayer(layers);
-        this.splits = splitPoints(this.devices);
+        this.splits = splitPoints(this.devices, offload.tensorSplit());
         this.repacking = cpu.usableExtraBufferTypes();
         this.deviceHostBuffer = this.devices.stream().map(BackendDevice::hostBufferType).flatMap(Optional::stream).findFirst();
         buffersByName.put(Offload.TensorOverride.CPU, cpu.bufferType());
@@ -184,12 +184,19 @@ public final class WeightPlacement {
                 + String.join(", ", names));
     }
 
-    /** Cumulative shares of the free memory of {@code devices}, as llama.cpp splits layers between them. */
-    private static double[] splitPoints(List<BackendDevice> devices) {
+    /**
+     * Cumulative shares of {@code tensorSplit}, or when it is empty of the free memory of {@code devices},
+     * as llama.cpp splits layers between them.
+     */
+    private static double[] splitPoints(List<BackendDevice> devices, List<Double> tensorSplit) {
+        if (!tensorSplit.isEmpty() && tensorSplit.size() != devices.size()) {
+            throw new IllegalArgumentException("--tensor-split gives " + tensorSplit.size() + " proportions for "
+                    + devices.size() + " devices (" + devices.stream().map(BackendDevice::name).toList() + ")");
+        }
         double[] points = new double[devices.size()];
         double sum = 0;
         for (int i = 0; i < devices.size(); i++) {
-            sum += devices.size() == 1 ? 1 : Math.max(devices.get(i).memoryFree(), 0);
+            sum += !tensorSplit.isEmpty() ? tensorSplit.get(i) : devices.size() == 1 ? 1 : Math.max(devices.get(i).memoryFree(), 0);
             points[i] = sum;
         }
         for (int i = 0; i < points.length; i++) {

@@ -42,5 +42,18 @@ class OffloadTest {
                 .getMessage().contains("not a regular expression"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> Offload.all().withCpuMoeLayers(-1))
                 .getMessage().startsWith("--n-cpu-moe"));
+        for (String split : new String[] {"3,x", "1,-1", "0,0", "NaN,1"}) {
+            assertTrue(assertThrows(IllegalArgumentException.class, () -> Offload.all().withTensorSplit(Offload.parseTensorSplit(split)))
+                    .getMessage().startsWith("--tensor-split"), split);
+        }
+    }
+
+    @Test
+    void tensorSplitsParseAsLlamaCppsAndTravelWithTheOtherOptions() {
+        assertEquals(List.of(3.0, 1.0), Offload.parseTensorSplit("3,1"));
+        assertEquals(List.of(0.5, 0.25, 0.25), Offload.parseTensorSplit("0.5/0.25/0.25"));
+        Offload split = Offload.all().withTensorSplit(List.of(3.0, 1.0));
+        assertEquals(List.of(3.0, 1.0), split.withGpuLayers(4).withCpuMoe(true).withCpuMoeLayers(2).withOverrides(List.of()).tensorSplit());
+        assertEquals(List.of(), Offload.all().tensorSplit());
     }
 }

@@ -170,6 +170,67 @@ class RpcFitTest {
     }
 
     /**
+     * Two devices with budgets of their own (two rpc-servers, like two GPUs of different sizes): the plan
+     * shares the layers between them by budget (as llama.cpp's -ts), keeps each within its budget in
+     * what loading really puts there, fills the fuller one, and computes what libllama computes given
+     * the plan's options over the same two servers.
+     */
+    @Test
+    void twoDevicesShareTheModelByTheirBudgets() throws IOException, InterruptedException {
+        RpcServerProcess second = RpcServerProcess.shared(1);
+        RandomModelSpec spec = ModelParityTest.retype(RandomModelSpec.scoutLike(GgmlType.F32, 44).withExperts(16, 1, 1).withLayers(8),
+                GgmlType.Q4_0, 44);
+        Path model = write(new Case("scout-like-two-devices", spec, "", 0));
+        long huge = 1L << 40;
+        Plan everything = LlamaModel.plan(model, twoDevices(second, huge, huge)).orElseThrow();
+        long[] needs = everything.needs().devices().stream().mapToLong(MemoryNeeds.Where::total).toArray();
+        // The last device takes the output layer, whose logits' compute is most of what this small model
+        // needs there: it keeps its room and gets a quarter of the first's, which gets half its own.
+        long first = needs[0] / 2;
+        long other = needs[1] + needs[0] / 4;
+        int[] ids = ModelParityTest.sameTokens(reference, model, prompt);
+        float[][] actual;
+        Plan plan;
+        Map<String, Long> weightsByBuffer;
+        try (LlamaModel opened = LlamaModel.open(model, twoDevices(second, first, other))) {
+            plan = opened.plan().orElseThrow();
+            try (Evaluator evaluator = opened.newEvaluator()) {
+                actual = evaluator.evaluate(ids, 0);
+            }
+            weightsByBuffer = opened.weightBytesByBuffer();
+        }
+        plan.describe().forEach(line -> System.out.println("fit on two devices: " + line));
+        assertEquals(List.of((double) (first >> 20), (double) (other >> 20)), plan.offload().tensorSplit(), "layers shared by budget");
+        long[] budgets = {first, other};
+        String[] buffers = {server.buffer(), second.buffer()};
+        double fullest = 0;
+        for (int i = 0; i < 2; i++) {
+            MemoryNeeds.Where device = plan.needs().devices().get(i);
+            assertTrue(device.total() <= budgets[i], device.device() + " needs " + device.total() + " of a budget of " + budgets[i]);
+            assertEquals(device.weights(), weightsByBuffer.getOrDefault(buffers[i], 0L), "weights on " + buffers[i] + ": plan vs loaded");
+            assertTrue(device.weights() > 0, "nothing on " + buffers[i]);
+            fullest = Math.max(fullest, device.total() / (double) budgets[i]);
+        }
+        assertTrue(fullest >= 0.9, "the fuller device uses " + fullest + " of its budget");
+        Map<String, String> where = plan.trial().bufferOfWeight();
+        assertTrue(where.keySet().stream().anyMatch(w -> w.contains("_exps") && !plan.onDevice(w)), "every expert fitted: budgets too large");
+
+        Offload offload = plan.offload();
+        Reference.Offloading same = new Reference.Offloading(List.of(server.endpoint(), second.endpoint()), offload.gpuLayers(),
+                offload.overrides().stream().map(Object::toString).toList(), offload.cpuMoe(), offload.cpuMoeLayers(), offload.tensorSplit());
+        float[][] expected = reference.logits(model, ids, 0, new Reference.Settings(UBATCH, THREADS, CONTEXT).with(same), 128256);
+        ModelParityTest.Comparison comparison = ModelParityTest.Comparison.of(expected, actual);
+        System.out.printf("fit on two devices: %s; median %.2e, max %.2e, top-1 agrees %.1f%%%n", plan.llamaCppOptions(),
+                comparison.median(), comparison.max(), 100 * comparison.top1Agreement());
+        comparison.assertWithin(1e-2, 0.90, "two devices");
+    }
+
+    private static ModelOptions twoDevices(RpcServerProcess second, long firstBytes, long secondBytes) {
+        return options(firstBytes).withRpcServers(List.of(server.endpoint(), second.endpoint()))
+                .withFit(FitOptions.defaults().withDeviceMemory(Map.of(server.buffer(), firstBytes, second.buffer(), secondBytes)));
+    }
+
+    /**
      * Without -c the context is the model's trained one while every layer's KV cache stays in host memory,
      * which takes memory only as tokens fill it, and at most 8192 once a layer's cache is on the device,
      * where the whole context is allocated up front: the output layer alone on the device has no cache.

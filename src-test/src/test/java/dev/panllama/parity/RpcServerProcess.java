@@ -8,6 +8,8 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -40,7 +42,7 @@ public final class RpcServerProcess implements AutoCloseable {
         return server;
     }
 
-    private static RpcServerProcess shared;
+    private static final List<RpcServerProcess> shared = new ArrayList<>();
 
     /**
      * The server the test classes of this JVM share, started on first use and stopped when the JVM
@@ -48,14 +50,19 @@ public final class RpcServerProcess implements AutoCloseable {
      * asks it questions (its memory) whenever devices are listed: a server stopped after one test class
      * would make ggml abort in a later one.
      */
-    static synchronized RpcServerProcess shared() throws IOException, InterruptedException {
-        if (shared == null) {
+    static RpcServerProcess shared() throws IOException, InterruptedException {
+        return shared(0);
+    }
+
+    /** The {@code index}th of the servers the test classes of this JVM share (see {@link #shared()}): a second device, a third. */
+    static synchronized RpcServerProcess shared(int index) throws IOException, InterruptedException {
+        while (shared.size() <= index) {
             Path log = Files.createTempFile("panllama-rpc-server", ".log");
             RpcServerProcess started = start(log, 2);
             Runtime.getRuntime().addShutdownHook(new Thread(started.process::destroyForcibly));
-            shared = started;
+            shared.add(started);
         }
-        return shared;
+        return shared.get(index);
     }
 
     /** {@code HOST:PORT}, as {@code --rpc} takes it. */

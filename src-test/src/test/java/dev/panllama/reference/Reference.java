@@ -43,10 +43,17 @@ public final class Reference {
     /**
      * llama.cpp's own offloading options, as its tools take them: {@code --rpc} servers (registered as
      * common/arg.cpp does), {@code -ngl} (negative: llama.cpp's default, all layers), {@code -ot}
-     * overrides as {@code PATTERN=BUFFER}, {@code --cpu-moe}, {@code --n-cpu-moe}, in that order of precedence.
+     * overrides as {@code PATTERN=BUFFER}, {@code --cpu-moe}, {@code --n-cpu-moe}, in that order of precedence,
+     * and {@code -ts} (empty: by free memory).
      */
-    public record Offloading(List<String> rpc, int gpuLayers, List<String> overrides, boolean cpuMoe, int cpuMoeLayers) {
+    public record Offloading(List<String> rpc, int gpuLayers, List<String> overrides, boolean cpuMoe, int cpuMoeLayers,
+                             List<Double> tensorSplit) {
         public static final Offloading NONE = new Offloading(List.of(), -1, List.of(), false, 0);
+
+        /** Without {@code -ts}: several devices share the layers by free memory. */
+        public Offloading(List<String> rpc, int gpuLayers, List<String> overrides, boolean cpuMoe, int cpuMoeLayers) {
+            this(rpc, gpuLayers, overrides, cpuMoe, cpuMoeLayers, List.of());
+        }
 
         List<String> arguments() {
             List<String> args = new ArrayList<>();
@@ -59,6 +66,9 @@ public final class Reference {
                 args.add("--cpu-moe");
             }
             args.add("--n-cpu-moe=" + cpuMoeLayers);
+            if (!tensorSplit.isEmpty()) {
+                args.add("--ts=" + tensorSplit.stream().map(String::valueOf).collect(java.util.stream.Collectors.joining(",")));
+            }
             return args;
         }
     }

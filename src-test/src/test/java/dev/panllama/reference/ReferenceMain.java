@@ -140,7 +140,7 @@ public final class ReferenceMain {
     /**
      * Applies llama.cpp's offloading options to the model parameters as its common argument parser
      * does: RPC servers registered with ggml (whose devices libllama then uses first), {@code n_gpu_layers},
-     * and tensor buffer overrides, {@code --cpu-moe} and {@code --n-cpu-moe} becoming the patterns
+     * {@code tensor_split}, and tensor buffer overrides, {@code --cpu-moe} and {@code --n-cpu-moe} becoming the patterns
      * common.h writes for them.
      */
     private static void offload(Arena arena, MemorySegment modelParams, String[] options) {
@@ -162,6 +162,14 @@ public final class ReferenceMain {
                 cpuMoe = true;
             } else if (option.startsWith("--n-cpu-moe=")) {
                 cpuMoeLayers = Integer.parseInt(option.substring(12));
+            } else if (option.startsWith("--ts=")) {
+                // libllama reads one proportion per device it uses, up to llama_max_devices().
+                String[] shares = option.substring(5).split(",");
+                MemorySegment split = arena.allocate(ValueLayout.JAVA_FLOAT, Math.max(Llama.llama_max_devices(), shares.length));
+                for (int i = 0; i < shares.length; i++) {
+                    split.setAtIndex(ValueLayout.JAVA_FLOAT, i, Float.parseFloat(shares[i]));
+                }
+                llama_model_params.tensor_split(modelParams, split);
             } else {
                 throw new IllegalArgumentException("unknown option " + option);
             }
