@@ -15,7 +15,10 @@ import java.nio.file.Path;
  *       experts of 1024, top-1, a shared expert, GQA 4:1), F16, for llama-quantize to make Q4_K_M;</li>
  *   <li>{@code scout}: Llama 4 Scout's widths (5120 wide, 40 query and 8 KV heads of 128, 16 experts
  *       of 8192 and a shared one, top-1) in 1 layer, written as Q4_K directly: about 2 GB, the
- *       matrix shapes a GPU meets in Scout, without the hours of writing all 48 layers.</li>
+ *       matrix shapes a GPU meets in Scout, without the hours of writing all 48 layers;</li>
+ *   <li>{@code scout-layout}: all of Scout's 48 layers and its trained context (10,485,760 tokens),
+ *       Q4_K, the weights left as holes in the file (zeros, no disk): for planning
+ *       ({@code info --plan}), not for computing.</li>
  * </ul>
  * Arguments: the file to write, and optionally the shape's name.
  */
@@ -34,13 +37,20 @@ final class BenchModel {
                 500000f, 1e-5f, GgmlType.Q4_K, false, true, "llama4", 109);
     }
 
+    static RandomModelSpec scoutLayout() {
+        return new RandomModelSpec("llama4", 48, 5120, 40, 8, 128, 8192, 16, 1, 8192, 1, -1, 0, 10_485_760,
+                500000f, 1e-5f, GgmlType.Q4_K, false, true, "llama4", 109);
+    }
+
     public static void main(String[] args) throws IOException {
         Path target = Path.of(args[0]).toAbsolutePath();
-        RandomModelSpec spec = switch (args.length > 1 ? args[1] : "bench") {
-            case "bench" -> spec();
-            case "scout" -> scoutShaped();
-            default -> throw new IllegalArgumentException("unknown shape " + args[1] + " (bench or scout)");
-        };
-        RandomModelWriter.write(spec, DemoModel.llama3Vocabulary(target.getParent()), target);
+        String shape = args.length > 1 ? args[1] : "bench";
+        Path vocabulary = DemoModel.llama3Vocabulary(target.getParent());
+        switch (shape) {
+            case "bench" -> RandomModelWriter.write(spec(), vocabulary, target);
+            case "scout" -> RandomModelWriter.write(scoutShaped(), vocabulary, target);
+            case "scout-layout" -> RandomModelWriter.writeLayout(scoutLayout(), vocabulary, target);
+            default -> throw new IllegalArgumentException("unknown shape " + shape + " (bench, scout or scout-layout)");
+        }
     }
 }

@@ -43,6 +43,7 @@ public final class GgufWriter {
         }
     }
 
+    /** {@code data} null: zeros, left as a hole where the file can have one (see {@link #zeroTensor}). */
     private record PendingTensor(String name, GgmlType type, long[] shape, long byteSize, TensorData data) {
     }
 
@@ -80,6 +81,20 @@ public final class GgufWriter {
 
     /** Adds a tensor; its data is asked for when the writer reaches it. */
     public GgufWriter tensor(String name, GgmlType type, long[] shape, TensorData data) {
+        return add(name, type, shape, java.util.Objects.requireNonNull(data, "data"));
+    }
+
+    /**
+     * Adds a tensor of zeros that a file written by {@link #write(Path)} leaves as a hole (a sparse
+     * file: it reads as zeros and takes no disk): a model's whole layout without its weights, for
+     * planning where they would go (a Scout-sized layout is 60 GB of holes). A model made so computes
+     * nothing meaningful.
+     */
+    public GgufWriter zeroTensor(String name, GgmlType type, long[] shape) {
+        return add(name, type, shape, null);
+    }
+
+    private GgufWriter add(String name, GgmlType type, long[] shape, TensorData data) {
         GgufTensorInfo check = new GgufTensorInfo(name, type, shape, 0, 0);
         if (name.getBytes(StandardCharsets.UTF_8).length > GgufParser.MAX_NAME_BYTES) {
             throw new IllegalArgumentException("tensor name longer than " + GgufParser.MAX_NAME_BYTES + " bytes: " + name);
@@ -111,7 +126,7 @@ public final class GgufWriter {
         if (!Files.isDirectory(absolute.getParent())) {
             throw new IOException("cannot write " + target + ": the folder " + absolute.getParent() + " does not exist");
         }
-        long needed = dataBytes();
+        long needed = tensors.values().stream().filter(t -> t.data() != null).mapToLong(PendingTensor::byteSize).sum();
         long free = Files.getFileStore(absolute.getParent()).getUsableSpace();
         if (free < needed) {
             throw new IOException(String.format("not enough disk space for %s: it needs %,d bytes, the disk has %,d free;"
@@ -189,16 +204,35 @@ public final class GgufWriter {
 
         long written = 0;
         for (PendingTensor tensor : tensors.values()) {
-            CountingChannel counted = new CountingChannel(out);
-            tensor.data().writeTo(counted);
-            if (counted.count != tensor.byteSize()) {
-                throw new IOException("tensor " + tensor.name() + " should have " + tensor.byteSize()
-                        + " bytes of data, its source wrote " + counted.count);
+            if (tensor.data() == null) {
+                skipZeros(out, tensor.byteSize());
+                written += tensor.byteSize();
+            } else {
+                CountingChannel counted = new CountingChannel(out);
+                tensor.data().writeTo(counted);
+                if (counted.count != tensor.byteSize()) {
+                    throw new IOException("tensor " + tensor.name() + " should have " + tensor.byteSize()
+                            + " bytes of data, its source wrote " + counted.count);
+                }
+                written += counted.count;
             }
-            written += counted.count;
             long padded = GgufParser.align(written, alignment);
             writeZeros(out, padded - written);
             written = padded;
+        }
+        if (out instanceof FileChannel file && file.size() < file.position()) {
+            file.write(ByteBuffer.allocate(1), file.position() - 1);   // a hole at the end still counts in the file's length
+        }
+    }
+
+    /** {@code count} zeros: a hole in a file, written out elsewhere. */
+    private static void skipZeros(WritableByteChannel out, long count) throws IOException {
+        if (out instanceof FileChannel file) {
+            file.position(file.position() + count);
+            return;
+        }
+        for (long left = count; left > 0; left -= 1 << 20) {
+            writeZeros(out, Math.min(left, 1 << 20));
         }
     }
 

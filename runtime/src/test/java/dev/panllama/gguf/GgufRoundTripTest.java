@@ -103,6 +103,29 @@ class GgufRoundTripTest {
         }
     }
 
+    /** Zero tensors are holes in the file: a 64 GiB layout in a few KB of writing, reading back as zeros with its tensors in place. */
+    @Test
+    void zeroTensorsAreALayoutWithoutTheirBytes() throws IOException {
+        Path file = temp.resolve("layout.gguf");
+        long[] big = {8192, 8192, 512};   // 2^35 F16 values: 64 GiB
+        new GgufWriter().put("general.architecture", "llama4")
+                .tensor("small", GgmlType.F32, new long[] {4}, GgufWriter.TensorData.of(MemorySegment.ofArray(new float[] {1, 2, 3, 4})))
+                .zeroTensor("big", GgmlType.F16, big)
+                .zeroTensor("last", GgmlType.Q4_0, new long[] {64, 2})
+                .write(file);
+        try (GgufFile gguf = GgufFile.open(file)) {
+            GgufTensorInfo layout = gguf.findTensor("big").orElseThrow();
+            assertArrayEquals(big, layout.shape());
+            GgufTensorInfo last = gguf.findTensor("last").orElseThrow();
+            assertEquals(Files.size(file), GgufParser.align(gguf.fileOffset(last) + last.byteSize(), gguf.alignment()),
+                    "the file ends where its last tensor's padding does");
+            MemorySegment data = gguf.data(layout);
+            assertEquals(0, data.get(ValueLayout.JAVA_LONG, 0));
+            assertEquals(0, data.get(ValueLayout.JAVA_LONG, data.byteSize() - Long.BYTES));
+            assertEquals(3f, gguf.data(gguf.findTensor("small").orElseThrow()).getAtIndex(ValueLayout.JAVA_FLOAT, 2));
+        }
+    }
+
     @Test
     void ggmlsOwnReaderSeesTheSameKeysValuesShapesAndBytes() throws IOException {
         Sample sample = new Sample(2);

@@ -49,6 +49,20 @@ public final class RandomModelWriter {
 
     /** As {@link #write(RandomModelSpec, Path, Path)}, with {@code extra} metadata (a chat template, say). */
     public static void write(RandomModelSpec spec, Path vocabulary, Path target, java.util.Map<String, GgufValue> extra) throws IOException {
+        write(spec, vocabulary, target, extra, false);
+    }
+
+    /**
+     * The model's layout only: its metadata and tensors, every weight zeros left as a hole in the file
+     * ({@link GgufWriter#zeroTensor}), so that a Scout-sized model can be planned ({@code info --plan})
+     * on a machine without the disk or the hours to write its weights. It computes nothing meaningful.
+     */
+    public static void writeLayout(RandomModelSpec spec, Path vocabulary, Path target) throws IOException {
+        write(spec, vocabulary, target, java.util.Map.of(), true);
+    }
+
+    private static void write(RandomModelSpec spec, Path vocabulary, Path target, java.util.Map<String, GgufValue> extra,
+                              boolean layoutOnly) throws IOException {
         int vocabSize;
         GgufWriter writer = new GgufWriter();
         try (GgufFile vocab = GgufFile.open(vocabulary)) {
@@ -63,7 +77,7 @@ public final class RandomModelWriter {
         writer.put("tokenizer.ggml.add_bos_token", GgufValue.ofBool(true));
         writer.put("tokenizer.ggml.add_eos_token", GgufValue.ofBool(false));
         extra.forEach(writer::put);
-        putTensors(writer, spec);
+        putTensors(writer, spec, layoutOnly);
         writer.write(target);
     }
 
@@ -118,8 +132,8 @@ public final class RandomModelWriter {
         };
     }
 
-    /** Every weight the model's family lists, in its order, made from the seed as the writer reaches it. */
-    private static void putTensors(GgufWriter writer, RandomModelSpec spec) {
+    /** Every weight the model's family lists, in its order, made from the seed as the writer reaches it (or zeros). */
+    private static void putTensors(GgufWriter writer, RandomModelSpec spec, boolean zeros) {
         Architecture architecture = Architecture.named(spec.architecture());
         ModelConfig config = architecture.configure(writer.metadata());
         for (WeightSpec weight : architecture.weights(config)) {
@@ -141,6 +155,10 @@ public final class RandomModelWriter {
                 default -> Init.DENSE;
             };
             long[] shape = weight.shape();
+            if (zeros) {
+                writer.zeroTensor(weight.name(), type, shape);
+                continue;
+            }
             writer.tensor(weight.name(), type, shape, generated(spec, weight.name(), type, (int) shape[0],
                     shape.length > 1 ? (int) shape[1] : 1, shape.length > 2 ? (int) shape[2] : 1, init));
         }
