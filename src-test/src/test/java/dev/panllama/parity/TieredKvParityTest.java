@@ -2,6 +2,7 @@ package dev.panllama.parity;
 
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
+import dev.panllama.eval.BatchEvaluator;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.eval.SequenceState;
 import dev.panllama.ggml.BackendDevice;
@@ -18,6 +19,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -137,6 +139,48 @@ class TieredKvParityTest {
                         + "greedy agrees %d of %d steps%n", COMPARED_PROMPT_ROWS, STEPS, comparison.median(), comparison.max(),
                 100 * comparison.top1Agreement(), agreeing, STEPS);
         comparison.assertWithin(1e-3, 0.95, "tiered KV cache against libllama");
+    }
+
+    /**
+     * Two sequences sharing the tiered cache, as a server's do: both prompts in one call (micro-batches
+     * that mix them and straddle the tiers), the first removed, the second continued into the cells it
+     * freed (the device tiers, while host cells of the second are in use) and decoded a few steps. Every
+     * row of logits is the one-tier cache's, bit for bit.
+     */
+    @Test
+    void sequencesSharingTheTieredCacheComputeWhatOneTierDoes() throws IOException, InterruptedException {
+        Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-batch", SPEC, UBATCH));
+        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(11, 1000));
+        assertTrue(text.length >= 2600, "the text has only " + text.length + " tokens");
+        RpcServerProcess server = RpcServerProcess.shared();
+        List<float[]> oneTier = sequences(model, server.endpoint(), text, 0);
+        List<float[]> tiered = sequences(model, server.endpoint(), text, BUDGET);
+        assertSameRows(oneTier.toArray(float[][]::new), tiered.toArray(float[][]::new), "two sequences, tiered against one tier");
+    }
+
+    /** The rows of {@link #sequencesSharingTheTieredCacheComputeWhatOneTierDoes}, with the cache's device share at most {@code kvDeviceBytes}. */
+    private static List<float[]> sequences(Path model, String endpoint, int[] text, long kvDeviceBytes) {
+        List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
+        List<float[]> rows = new ArrayList<>();
+        try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices, new Offload(Offload.ALL_LAYERS, List.of(), false, 0));
+             BatchEvaluator evaluator = new BatchEvaluator(m, CONTEXT, UBATCH, 2, GgmlType.F16, kvDeviceBytes)) {
+            evaluator.open(0);
+            evaluator.open(1);
+            List<float[][]> prompts = evaluator.evaluate(List.of(
+                    new BatchEvaluator.SequenceTokens(0, Arrays.copyOfRange(text, 0, 1200), 1199),
+                    new BatchEvaluator.SequenceTokens(1, Arrays.copyOfRange(text, 1200, 2000), 799)));
+            prompts.forEach(r -> rows.addAll(List.of(r)));
+            evaluator.remove(0);
+            float[] last = evaluator.evaluate(List.of(new BatchEvaluator.SequenceTokens(1, Arrays.copyOfRange(text, 2000, 2600), 599)))
+                    .getFirst()[0];
+            rows.add(last);
+            for (int step = 0; step < STEPS; step++) {
+                last = evaluator.evaluate(List.of(new BatchEvaluator.SequenceTokens(1, new int[] {ModelParityTest.argmax(last)}, 0)))
+                        .getFirst()[0];
+                rows.add(last);
+            }
+        }
+        return rows;
     }
 
     /**
