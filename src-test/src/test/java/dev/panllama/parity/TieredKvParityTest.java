@@ -92,8 +92,8 @@ class TieredKvParityTest {
 
         RpcServerProcess server = RpcServerProcess.shared();
         String rpcBuffer = server.buffer();
-        Run oneTier = run(model, server.endpoint(), prompt, 0);
-        Run tiered = run(model, server.endpoint(), prompt, BUDGET);
+        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.F16, 0);
+        Run tiered = run(model, server.endpoint(), prompt, GgmlType.F16, BUDGET);
 
         // The accounting: the device tier exactly what the budget gives it, the host tier the pages its cells have written.
         assertEquals(DEVICE_TIER, tiered.committed().get(rpcBuffer), "device tier: " + tiered.committed());
@@ -139,6 +139,26 @@ class TieredKvParityTest {
                         + "greedy agrees %d of %d steps%n", COMPARED_PROMPT_ROWS, STEPS, comparison.median(), comparison.max(),
                 100 * comparison.top1Agreement(), agreeing, STEPS);
         comparison.assertWithin(1e-3, 0.95, "tiered KV cache against libllama");
+    }
+
+    /**
+     * A Q8_0 cache (quantized rows, which joining the tiers copies whole) split as above, with
+     * 3 * 1024 chunked and 512 global cells of 272 bytes on the device, a 1500-token prompt past both.
+     */
+    @Test
+    void aQuantizedCacheInTiersComputesWhatOneTierDoes() throws IOException, InterruptedException {
+        Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-q8", SPEC, UBATCH));
+        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(12, 700));
+        assertTrue(text.length >= 1500, "the text has only " + text.length + " tokens");
+        int[] prompt = Arrays.copyOf(text, 1500);
+        long cellBytes = 2 * GgmlType.Q8_0.rowBytes(128);
+        long budget = (3L * 1024 + 512) * cellBytes;
+        RpcServerProcess server = RpcServerProcess.shared();
+        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.Q8_0, 0);
+        Run tiered = run(model, server.endpoint(), prompt, GgmlType.Q8_0, budget);
+        assertEquals(budget, tiered.committed().get(server.buffer()), "device tier: " + tiered.committed());
+        assertArrayEquals(oneTier.greedy(), tiered.greedy(), "greedy steps");
+        assertSameRows(oneTier.logits(), tiered.logits(), "Q8_0 cache, tiered against one tier");
     }
 
     /**
@@ -206,15 +226,15 @@ class TieredKvParityTest {
     }
 
     /**
-     * The prompt, then {@link #STEPS} greedy steps, with every layer on the RPC device and the cache's
-     * device share at most {@code kvDeviceBytes} (0: all of it).
+     * The prompt, then {@link #STEPS} greedy steps, with every layer on the RPC device and a cache of
+     * {@code cacheType} whose device share is at most {@code kvDeviceBytes} (0: all of it).
      */
-    private static Run run(Path model, String endpoint, int[] prompt, long kvDeviceBytes) {
+    private static Run run(Path model, String endpoint, int[] prompt, GgmlType cacheType, long kvDeviceBytes) {
         List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
         float[][] logits = new float[COMPARED_PROMPT_ROWS + STEPS][];
         int[] greedy = new int[STEPS];
         try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices, new Offload(Offload.ALL_LAYERS, List.of(), false, 0));
-             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, GgmlType.F16, kvDeviceBytes)) {
+             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, cacheType, kvDeviceBytes)) {
             float[][] rows = evaluator.evaluate(prompt, prompt.length - COMPARED_PROMPT_ROWS);
             System.arraycopy(rows, 0, logits, 0, rows.length);
             SequenceState afterPrompt = evaluator.save();
