@@ -209,7 +209,7 @@ public final class BatchEvaluator implements AutoCloseable {
 
     /**
      * Bytes of memory the KV cache takes now: in host memory the pages its tokens have written so far
-     * (it grows with them, not with the context length), on a device the whole context's.
+     * (it grows with them, not with the context length), on a device all of its cells there.
      */
     public long cacheCommittedBytes() {
         model.checkOpen();
