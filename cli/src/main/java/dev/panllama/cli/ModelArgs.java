@@ -83,6 +83,11 @@ final class ModelArgs {
             description = "What a device may take instead of its free memory less --fit-target, e.g. CUDA0=20GiB: room for other programs, or a plan for a smaller card. Repeatable.")
     List<String> deviceMemory = new ArrayList<>();
 
+    @Option(names = "--kv-device-memory", paramLabel = "SIZE",
+            description = "The most the KV cache takes on the devices, all together, e.g. 2GiB: each layer on a device keeps its first cells there "
+                    + "and the rest in host memory (default: no limit).")
+    String kvDeviceMemory;
+
     ModelOptions options() {
         GgmlType type;
         try {
@@ -110,7 +115,11 @@ final class ModelArgs {
         }
         Map<String, Long> sizes = new LinkedHashMap<>();
         deviceMemory.forEach(d -> sizes.putAll(FitOptions.parseDeviceMemory(d)));
-        return new FitOptions(enabled, fitTargetMiB << 20, sizes);
+        long kvBytes = kvDeviceMemory == null ? 0 : FitOptions.parseSize(kvDeviceMemory.trim(), "--kv-device-memory");
+        if (kvDeviceMemory != null && kvBytes <= 0) {
+            throw new IllegalArgumentException("--kv-device-memory must be a positive size, not " + kvDeviceMemory);
+        }
+        return new FitOptions(enabled, fitTargetMiB << 20, sizes, kvBytes);
     }
 
     private int gpuLayers() {

@@ -155,7 +155,8 @@ public final class LlamaModel implements AutoCloseable {
                 layer -> layerSplit.layerDevice(layer).bufferType().name(),
                 offload -> {
                     try (Model placed = Model.placeWithoutMemory(path, options.mmap(), devices, offload)) {
-                        return new Planner.Trial(offload, MemoryMeasure.of(placed, context, options.batchSize(), options.cacheType()),
+                        return new Planner.Trial(offload, MemoryMeasure.of(placed, context, options.batchSize(), options.cacheType(),
+                                options.fit().kvDeviceMemory()),
                                 placed.weights().bufferOfWeight());
                     }
                 });
@@ -265,11 +266,12 @@ public final class LlamaModel implements AutoCloseable {
 
     /**
      * Low-level access: an evaluator that turns token ids into logits, with this model's context
-     * length, batch size and cache type. Closed with the model if not before.
+     * length, batch size, cache type and the cache's device share ({@code --kv-device-memory}). Closed with the model if not before.
      */
     public Evaluator newEvaluator() {
         checkOpen();
-        Evaluator evaluator = new Evaluator(model, contextLength, options.batchSize(), options.cacheType());
+        Evaluator evaluator = new Evaluator(model, contextLength, options.batchSize(), options.cacheType(),
+                options.fit().kvDeviceMemory());
         sessions.add(evaluator);
         return evaluator;
     }
@@ -303,7 +305,8 @@ public final class LlamaModel implements AutoCloseable {
      */
     public BatchEvaluator newBatchEvaluator(int sequences) {
         checkOpen();
-        BatchEvaluator evaluator = new BatchEvaluator(model, contextLength, options.batchSize(), sequences, options.cacheType());
+        BatchEvaluator evaluator = new BatchEvaluator(model, contextLength, options.batchSize(), sequences, options.cacheType(),
+                options.fit().kvDeviceMemory());
         sessions.add(evaluator);
         return evaluator;
     }

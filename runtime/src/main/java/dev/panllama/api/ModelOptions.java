@@ -27,7 +27,8 @@ import java.util.List;
  * @param offload       what goes to the devices: llama.cpp's {@code -ngl}, {@code -ot}, {@code --cpu-moe},
  *                      {@code --n-cpu-moe} (default: everything they take)
  * @param fit           whether and how the placement is planned to fit the devices' memory ({@code --fit},
- *                      {@code --fit-target}, {@code --device-memory}); the plan decides what {@code offload}
+ *                      {@code --fit-target}, {@code --device-memory}), and the KV cache's share of the devices
+ *                      ({@code --kv-device-memory}, the rest in host memory); the plan decides what {@code offload}
  *                      leaves open: it runs when -ngl, --cpu-moe and --n-cpu-moe are unset
  */
 public record ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device,

@@ -86,6 +86,16 @@ public final class BatchEvaluator implements AutoCloseable {
      * Q8_0/Q4_0 to save memory), taking micro-batches of up to {@code maxBatch} tokens.
      */
     public BatchEvaluator(Model model, int contextLength, int maxBatch, int sequences, GgmlType cacheType) {
+        this(model, contextLength, maxBatch, sequences, cacheType, 0);
+    }
+
+    /**
+     * As {@link #BatchEvaluator(Model, int, int, int, GgmlType)}, with the cache's cells on devices taking
+     * at most {@code kvDeviceBytes} together (0: no limit): a layer on a device then keeps its first cells
+     * there and the rest in host memory (see {@code KvCache}), and attention over both computes what one
+     * tier would.
+     */
+    public BatchEvaluator(Model model, int contextLength, int maxBatch, int sequences, GgmlType cacheType, long kvDeviceBytes) {
         if (contextLength < 1 || maxBatch < 1) {
             throw new IllegalArgumentException("context length and batch size must be positive");
         }
@@ -102,7 +112,7 @@ public final class BatchEvaluator implements AutoCloseable {
         this.open = new boolean[sequences];
         this.tokensOf = new int[sequences][0];
         this.cache = new KvCache(config.dims(), config.plan(), layer -> model.placement().layerDevice(layer).bufferType(),
-                contextLength, maxBatch, sequences, cacheType);
+                contextLength, maxBatch, sequences, cacheType, deviceBudget(kvDeviceBytes));
         try {
             this.scheduler = Scheduler.create(model.backends(), GraphBuilder.maxTensors(config));
         } catch (RuntimeException e) {
@@ -199,11 +209,28 @@ public final class BatchEvaluator implements AutoCloseable {
 
     /**
      * Bytes of memory the KV cache takes now: in host memory the pages its tokens have written so far
-     * (it grows with them, not with the context length), on a device the whole context's.
+     * (it grows with them, not with the context length), on a device all of its cells there.
      */
     public long cacheCommittedBytes() {
         model.checkOpen();
         return cache.committedBytes();
+    }
+
+    /**
+     * {@link #cacheCommittedBytes()} by buffer type name ({@code CPU} for host memory): where a layer's
+     * cells are split between a device and the host, what each tier takes.
+     */
+    public Map<String, Long> cacheCommittedBytesByBuffer() {
+        model.checkOpen();
+        return cache.committedBytesByBuffer();
+    }
+
+    /** {@code bytes} as the cache's device budget: 0 means none. */
+    static long deviceBudget(long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("the KV cache's device memory must be 0 (no limit) or more bytes, not " + bytes);
+        }
+        return bytes == 0 ? KvCache.NO_DEVICE_BUDGET : bytes;
     }
 
     /** Keeps the longest start of {@code sequence} that {@code prompt} shares, as {@link #keep} can; returns its length. */

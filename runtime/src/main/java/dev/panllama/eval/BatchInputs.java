@@ -9,6 +9,7 @@ import dev.panllama.model.TemperatureTuning;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 
 /**
  * The graph inputs of a micro-batch, whose tokens may belong to several sequences: token ids,
@@ -23,21 +24,57 @@ final class BatchInputs implements GraphInputs {
     private static final short F16_MINUS_INFINITY = (short) 0xFC00;
 
     /**
-     * What a graph's topology depends on: batch size, output rows and the cells attention reads.
-     * Two batches of one shape run on the same graph.
+     * What a graph's topology depends on: batch size, output rows, the cells attention reads and, where
+     * those reach past the device tier of a group's split layers ({@link KvCache}), how many of the batch's
+     * tokens go to that tier ({@code tokens} otherwise). Two batches of one shape run on the same graph.
      */
-    record Shape(int tokens, int outputs, int globalCells, int chunkedCells) {
+    record Shape(int tokens, int outputs, int globalCells, int chunkedCells, int globalToDevice, int chunkedToDevice) {
         /** The shape of a batch whose positions {@code cache} has just placed. */
         static Shape of(KvCache cache, boolean chunkedLayers, int tokens, int outputs) {
-            return new Shape(tokens, outputs, cache.globalCells().cellsInUse(),
-                    chunkedLayers ? cache.chunkedCells().cellsInUse() : 0);
+            KvCells global = cache.globalCells();
+            KvCells chunked = cache.chunkedCells();
+            return new Shape(tokens, outputs, global.cellsInUse(), chunkedLayers ? chunked.cellsInUse() : 0,
+                    toDevice(cache, global, tokens), chunkedLayers ? toDevice(cache, chunked, tokens) : tokens);
+        }
+
+        /** How many of the batch's cells in {@code group} are in its split layers' device tier, where attention reads both tiers. */
+        private static int toDevice(KvCache cache, KvCells group, int tokens) {
+            int deviceCells = cache.deviceCells(group);
+            if (group.cellsInUse() <= deviceCells) {
+                return tokens;
+            }
+            int toDevice = 0;
+            for (int cell : group.lastPlaced()) {
+                toDevice += cell < deviceCells ? 1 : 0;
+            }
+            return toDevice;
         }
     }
 
-    /** The inputs of one group of layers. */
-    private record Group(KvCells cells, int cellsInUse, Tensor keyCells, Tensor valueCells, Tensor mask) {
-        // keyCells, valueCells: I64 [n_tokens], the same cells (llama.cpp keeps two inputs);
-        // mask: F16 [cellsInUse, n_tokens], 0 where a query may look, -inf elsewhere
+    /**
+     * The inputs of one group of layers. The cell indices are made when a layer first asks for them, so
+     * that only those some layer writes through exist (ggml gives an input no op reads no memory).
+     */
+    private static final class Group {
+        final KvCells cells;
+        final int cellsInUse;
+        final Tensor mask;               // F16 [cellsInUse, n_tokens], 0 where a query may look, -inf elsewhere
+        final int deviceCells;           // where the host tier of the group's split layers starts
+        final int toDevice;              // how many of the batch's tokens go to that device tier
+        Tensor keyCells;                 // I64 [n_tokens]: each token's cell
+        Tensor valueCells;               // the same cells (llama.cpp keeps two inputs)
+        Tensor deviceRows;               // I32 [toDevice]: the batch rows going to the device tier, in batch order
+        Tensor deviceTierCells;          // I64 [toDevice]: their cells
+        Tensor hostRows;                 // I32 [n_tokens - toDevice]: the rows going to the host tier
+        Tensor hostTierCells;            // I64 [n_tokens - toDevice]: their cells, counted from the tier's first
+
+        Group(KvCells cells, int cellsInUse, Tensor mask, int deviceCells, int toDevice) {
+            this.cells = cells;
+            this.cellsInUse = cellsInUse;
+            this.mask = mask;
+            this.deviceCells = deviceCells;
+            this.toDevice = toDevice;
+        }
     }
 
     final Shape shape;
@@ -69,16 +106,16 @@ final class BatchInputs implements GraphInputs {
         // Inputs only where a layer reads them: an input no op reads gets no memory, so it could not be written.
         temperature = config.temperatureTuning().isPresent() && config.plan().hasNopeLayers()
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
-        global = config.plan().hasGlobalLayers() ? group(ctx, cache.globalCells(), shape.globalCells(), n) : null;
-        chunked = config.plan().hasChunkedLayers() ? group(ctx, cache.chunkedCells(), shape.chunkedCells(), n) : null;
+        global = config.plan().hasGlobalLayers()
+                ? group(ctx, cache, cache.globalCells(), shape.globalCells(), shape.globalToDevice(), n) : null;
+        chunked = config.plan().hasChunkedLayers()
+                ? group(ctx, cache, cache.chunkedCells(), shape.chunkedCells(), shape.chunkedToDevice(), n) : null;
     }
 
     /** The inputs of one group of layers, named as llama.cpp names them (the same names for both groups). */
-    private static Group group(GgmlContext ctx, KvCells cells, int inUse, int n) {
-        return new Group(cells, inUse,
-                ctx.input(ctx.newTensor(GgmlType.I64, n).name("attn_inp_k_idxs")),
-                ctx.input(ctx.newTensor(GgmlType.I64, n).name("attn_inp_v_idxs")),
-                ctx.input(ctx.newTensor(GgmlType.F16, inUse, n).name("attn_inp_kq_mask")));
+    private static Group group(GgmlContext ctx, KvCache cache, KvCells cells, int inUse, int toDevice, int n) {
+        return new Group(cells, inUse, ctx.input(ctx.newTensor(GgmlType.F16, inUse, n).name("attn_inp_kq_mask")),
+                cache.deviceCells(cells), toDevice);
     }
 
     @Override
@@ -101,10 +138,73 @@ final class BatchInputs implements GraphInputs {
         return temperature;
     }
 
+    /**
+     * The layer's cells as one part, as llama.cpp's cache is, while the cells in use are all in its first
+     * tier; else its device tier and its host tier, each written with the batch rows whose cells it holds.
+     */
     @Override
     public KvView kv(int layer) {
         Group group = config.plan().isChunked(layer) ? chunked : global;
-        return new KvView(cache.keys(layer), cache.values(layer), group.keyCells(), group.valueCells(), group.mask(), group.cellsInUse());
+        Tensor keys = cache.keys(layer);
+        Tensor values = cache.values(layer);
+        Tensor hostKeys = cache.hostKeys(layer);
+        if (hostKeys == null || group.cellsInUse <= cache.firstHostCell(layer)) {
+            return new KvView(List.of(new KvPart(keys, values, group.cellsInUse, null, keyCells(group), valueCells(group))),
+                    group.mask);
+        }
+        int n = shape.tokens();
+        int toDevice = group.toDevice;
+        KvPart device = toDevice == 0 ? new KvPart(keys, values, group.deviceCells, null, null, null)
+                : toDevice == n ? new KvPart(keys, values, group.deviceCells, null, keyCells(group), valueCells(group))
+                : new KvPart(keys, values, group.deviceCells, deviceRows(group), deviceTierCells(group), deviceTierCells(group));
+        Tensor hostValues = cache.hostValues(layer);
+        int hostCellsRead = group.cellsInUse - group.deviceCells;
+        KvPart host = toDevice == n ? new KvPart(hostKeys, hostValues, hostCellsRead, null, null, null)
+                : new KvPart(hostKeys, hostValues, hostCellsRead, toDevice == 0 ? null : hostRows(group),
+                        hostTierCells(group), hostTierCells(group));
+        return new KvView(List.of(device, host), group.mask);
+    }
+
+    private Tensor keyCells(Group group) {
+        if (group.keyCells == null) {
+            group.keyCells = ctx.input(ctx.newTensor(GgmlType.I64, shape.tokens()).name("attn_inp_k_idxs"));
+        }
+        return group.keyCells;
+    }
+
+    private Tensor valueCells(Group group) {
+        if (group.valueCells == null) {
+            group.valueCells = ctx.input(ctx.newTensor(GgmlType.I64, shape.tokens()).name("attn_inp_v_idxs"));
+        }
+        return group.valueCells;
+    }
+
+    private Tensor deviceRows(Group group) {
+        if (group.deviceRows == null) {
+            group.deviceRows = ctx.input(ctx.newTensor(GgmlType.I32, group.toDevice).name("attn_inp_device_rows"));
+        }
+        return group.deviceRows;
+    }
+
+    private Tensor deviceTierCells(Group group) {
+        if (group.deviceTierCells == null) {
+            group.deviceTierCells = ctx.input(ctx.newTensor(GgmlType.I64, group.toDevice).name("attn_inp_device_idxs"));
+        }
+        return group.deviceTierCells;
+    }
+
+    private Tensor hostRows(Group group) {
+        if (group.hostRows == null) {
+            group.hostRows = ctx.input(ctx.newTensor(GgmlType.I32, shape.tokens() - group.toDevice).name("attn_inp_host_rows"));
+        }
+        return group.hostRows;
+    }
+
+    private Tensor hostTierCells(Group group) {
+        if (group.hostTierCells == null) {
+            group.hostTierCells = ctx.input(ctx.newTensor(GgmlType.I64, shape.tokens() - group.toDevice).name("attn_inp_host_idxs"));
+        }
+        return group.hostTierCells;
     }
 
     /**
@@ -144,20 +244,61 @@ final class BatchInputs implements GraphInputs {
         }
     }
 
-    /** A group's cell indices (where the batch's keys and values go) and mask; {@code chunkSize} 0 for global attention. */
+    /**
+     * A group's cell indices (where the batch's keys and values go: for its layers in one tier, and for
+     * each tier of its split ones) and mask; {@code chunkSize} 0 for global attention.
+     */
     private void fill(Group group, int chunkSize, int[] sequences, long[] positions) {
         int n = positions.length;
-        int[] placed = group.cells().lastPlaced();
-        long[] cellIndices = new long[n];
-        for (int i = 0; i < n; i++) {
-            cellIndices[i] = placed[i];
+        int[] placed = group.cells.lastPlaced();
+        if (group.keyCells != null) {
+            long[] cellIndices = new long[n];
+            for (int i = 0; i < n; i++) {
+                cellIndices[i] = placed[i];
+            }
+            writeLongs(cellIndices, n, group.keyCells, group.valueCells);
         }
-        MemorySegment.copy(cellIndices, 0, staging, ValueLayout.JAVA_LONG, 0, n);
-        group.keyCells().write(staging.asSlice(0, 8L * n));
-        group.valueCells().write(staging.asSlice(0, 8L * n));
-        MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse() * n);
-        writeMask(mask, group.cells(), group.cellsInUse(), chunkSize, sequences, positions);
-        group.mask().write(mask);
+        if (group.hostTierCells != null) {
+            int[] deviceRows = new int[n];
+            long[] deviceCells = new long[n];
+            int[] hostRows = new int[n];
+            long[] hostCells = new long[n];
+            int toDevice = 0;
+            int toHost = 0;
+            for (int i = 0; i < n; i++) {
+                if (placed[i] < group.deviceCells) {
+                    deviceRows[toDevice] = i;
+                    deviceCells[toDevice++] = placed[i];
+                } else {
+                    hostRows[toHost] = i;
+                    hostCells[toHost++] = placed[i] - group.deviceCells;
+                }
+            }
+            if (toDevice != group.toDevice) {
+                throw new IllegalStateException("the batch puts " + toDevice + " tokens in the device tier, its graph " + group.toDevice);
+            }
+            writeLongs(hostCells, toHost, group.hostTierCells);
+            if (group.hostRows != null) {
+                writeInts(hostRows, toHost, group.hostRows);
+                writeInts(deviceRows, toDevice, group.deviceRows);
+                writeLongs(deviceCells, toDevice, group.deviceTierCells);
+            }
+        }
+        MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse * n);
+        writeMask(mask, group.cells, group.cellsInUse, chunkSize, sequences, positions);
+        group.mask.write(mask);
+    }
+
+    private void writeLongs(long[] values, int count, Tensor... inputs) {
+        MemorySegment.copy(values, 0, staging, ValueLayout.JAVA_LONG, 0, count);
+        for (Tensor input : inputs) {
+            input.write(staging.asSlice(0, 8L * count));
+        }
+    }
+
+    private void writeInts(int[] values, int count, Tensor input) {
+        MemorySegment.copy(values, 0, staging, ValueLayout.JAVA_INT, 0, count);
+        input.write(staging.asSlice(0, 4L * count));
     }
 
     /**

@@ -28,7 +28,15 @@ public final class Evaluator implements AutoCloseable {
 
     /** As {@link #Evaluator(Model, int, int)} with a cache of {@code cacheType}: F16, F32 for exact comparisons, or Q8_0/Q4_0 to save memory. */
     public Evaluator(Model model, int contextLength, int maxBatch, GgmlType cacheType) {
-        this.batch = new BatchEvaluator(model, contextLength, maxBatch, 1, cacheType);
+        this(model, contextLength, maxBatch, cacheType, 0);
+    }
+
+    /**
+     * As {@link #Evaluator(Model, int, int, GgmlType)}, with the cache's cells on devices taking at most
+     * {@code kvDeviceBytes} together and the rest in host memory (0: no limit; see {@link BatchEvaluator}).
+     */
+    public Evaluator(Model model, int contextLength, int maxBatch, GgmlType cacheType, long kvDeviceBytes) {
+        this.batch = new BatchEvaluator(model, contextLength, maxBatch, 1, cacheType, kvDeviceBytes);
         batch.open(SEQUENCE);
     }
 
@@ -54,6 +62,11 @@ public final class Evaluator implements AutoCloseable {
     /** Bytes of memory the KV cache takes now (see {@link BatchEvaluator#cacheCommittedBytes()}). */
     public long cacheCommittedBytes() {
         return batch.cacheCommittedBytes();
+    }
+
+    /** The same by buffer type name (see {@link BatchEvaluator#cacheCommittedBytesByBuffer()}). */
+    public Map<String, Long> cacheCommittedBytesByBuffer() {
+        return batch.cacheCommittedBytesByBuffer();
     }
 
     /** Forgets the sequence. */

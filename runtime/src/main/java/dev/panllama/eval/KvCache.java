@@ -1,5 +1,6 @@
 package dev.panllama.eval;
 
+import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.BufferType;
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
@@ -30,32 +31,54 @@ import java.util.function.IntFunction;
  * (see {@link GgmlContext#allocateReserved()}), and {@link KvCells} grows its bookkeeping likewise, so a
  * context of millions of tokens costs what its tokens take; on a device the whole context is allocated
  * up front, as in llama.cpp.
+ * <p>
+ * Tiers: given a budget for the devices' share of the cache, a layer that runs on a device keeps only
+ * its first cells there, as many (in blocks of {@value KvCells#CELL_BLOCK}) as the budget allows for
+ * every such layer, and the rest in host memory, reserved like a host layer's. The chunked layers'
+ * cells, which never grow past a chunk and a batch, get the budget first, the global layers' the rest.
+ * Cells are handed out from the first on ({@link KvCells#place}), so the global layers' device tier fills
+ * before their host tier takes a position (the chunked layers go round their cells); attention reads the
+ * two tiers as one ({@code GraphBlocks.attention}).
  */
 final class KvCache implements AutoCloseable {
 
     private final LayerPlan plan;
     private final GgmlType type;
     private final List<GgmlContext> contexts = new ArrayList<>();   // one per buffer type
-    private final Tensor[] keys;     // [n_head_kv * head, cells] per layer
-    private final Tensor[] values;   // [n_head_kv * head, cells] per layer
+    private final Tensor[] keys;     // [n_head_kv * head, cells] per layer: its cells, or the device tier of a split layer
+    private final Tensor[] values;
+    private final Tensor[] hostKeys;     // the host tier of a split layer (cells from firstHostCell on), else null
+    private final Tensor[] hostValues;
+    /** Per layer, its first cell in host memory when its cells are split between a device and the host, else its cell count. */
+    private final int[] firstHostCell;
+    private final int globalDeviceCells;    // where a split global layer's host tier starts
+    private final int chunkedDeviceCells;   // likewise for a chunked layer
     private final KvCells global;
     private final KvCells chunked;
     private final int contextLength;
     private final long[] lengthOf;   // per sequence: the next position to fill
 
     private final Map<String, Long> bytesByBuffer = new LinkedHashMap<>();
+    private final Map<String, GgmlContext> contextByBuffer = new LinkedHashMap<>();
+
+    /** No limit to the devices' share of the cache: a layer on a device keeps all its cells there. */
+    static final long NO_DEVICE_BUDGET = Long.MAX_VALUE;
 
     KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
-            int sequences, GgmlType type) {
-        this(dims, plan, bufferOfLayer, contextLength, maxBatch, sequences, type, true);
+            int sequences, GgmlType type, long deviceBudget) {
+        this(dims, plan, bufferOfLayer, contextLength, maxBatch, sequences, type, deviceBudget, true);
     }
 
     /**
-     * A cache laid out as above; without {@code memory} its tensors are only placed, for measuring what
-     * the cache and the graphs over it would take ({@link GgmlContext#placeWithoutMemory}).
+     * A cache laid out as above, whose cells on devices take at most {@code deviceBudget} bytes together
+     * ({@link #NO_DEVICE_BUDGET} for all of them); without {@code memory} its tensors are only placed, for
+     * measuring what the cache and the graphs over it would take ({@link GgmlContext#placeWithoutMemory}).
      */
     KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
-            int sequences, GgmlType type, boolean memory) {
+            int sequences, GgmlType type, long deviceBudget, boolean memory) {
+        if (deviceBudget < 0) {
+            throw new IllegalArgumentException("the KV cache's device budget must be 0 or more bytes, not " + deviceBudget);
+        }
         this.plan = plan;
         this.type = type;
         this.contextLength = contextLength;
@@ -65,31 +88,74 @@ final class KvCache implements AutoCloseable {
         int chunkCells = plan.chunkSize() == 0 ? 1
                 : KvCells.padded((int) Math.min(contextCells, (long) plan.chunkSize() * sequences + maxBatch));
         this.chunked = new KvCells(chunkCells, plan.chunkSize(), sequences);
+        // K and V of one cell of one layer; the budget is shared by every layer that runs on a device.
+        long cellBytes = 2 * type.rowBytes(dims.kvWidth());
+        int chunkedOnDevice = 0;
+        int globalOnDevice = 0;
+        for (int i = 0; i < plan.count(); i++) {
+            if (!bufferOfLayer.apply(i).isHost()) {
+                if (plan.isChunked(i)) {
+                    chunkedOnDevice++;
+                } else {
+                    globalOnDevice++;
+                }
+            }
+        }
+        this.chunkedDeviceCells = cellsWithin(deviceBudget, chunkedOnDevice * cellBytes, chunked.count);
+        this.globalDeviceCells = cellsWithin(deviceBudget - (long) chunkedDeviceCells * chunkedOnDevice * cellBytes,
+                globalOnDevice * cellBytes, global.count);
         Map<BufferType, GgmlContext> byBuffer = new LinkedHashMap<>();
+        BufferType host = BackendDevice.cpu().bufferType();
         try {
             keys = new Tensor[plan.count()];
             values = new Tensor[plan.count()];
+            hostKeys = new Tensor[plan.count()];
+            hostValues = new Tensor[plan.count()];
+            firstHostCell = new int[plan.count()];
             for (int i = 0; i < plan.count(); i++) {
-                GgmlContext context = byBuffer.computeIfAbsent(bufferOfLayer.apply(i), b -> {
-                    GgmlContext created = GgmlContext.create(2 * plan.count());
-                    contexts.add(created);
-                    return created;
-                });
+                BufferType buffer = bufferOfLayer.apply(i);
                 int cells = cellsOf(i).count;
-                keys[i] = context.newTensor(type, dims.kvWidth(), cells).name("cache_k_l" + i);
-                values[i] = context.newTensor(type, dims.kvWidth(), cells).name("cache_v_l" + i);
+                int onDevice = buffer.isHost() ? cells : plan.isChunked(i) ? chunkedDeviceCells : globalDeviceCells;
+                GgmlContext first = context(byBuffer, onDevice > 0 ? buffer : host);
+                keys[i] = first.newTensor(type, dims.kvWidth(), onDevice > 0 ? onDevice : cells).name("cache_k_l" + i);
+                values[i] = first.newTensor(type, dims.kvWidth(), onDevice > 0 ? onDevice : cells).name("cache_v_l" + i);
+                firstHostCell[i] = cells;
+                if (onDevice > 0 && onDevice < cells) {
+                    GgmlContext second = context(byBuffer, host);
+                    hostKeys[i] = second.newTensor(type, dims.kvWidth(), cells - onDevice).name("cache_k_l" + i + "_host");
+                    hostValues[i] = second.newTensor(type, dims.kvWidth(), cells - onDevice).name("cache_v_l" + i + "_host");
+                    firstHostCell[i] = onDevice;
+                }
             }
             // Zeroed: cells no position has reached yet are masked, but flash attention still reads
             // them, and leftover bytes of freed memory can be NaN, which masking does not cancel. Host
             // memory is reserved rather than allocated: its fresh pages read as zeros and take memory
             // only once written, so the cache costs what the tokens in it take, whatever the context.
-            byBuffer.forEach((buffer, context) -> bytesByBuffer.merge(buffer.name(),
-                    !memory ? context.placeWithoutMemory(buffer, false)
-                            : buffer.isHost() ? reserve(context, contextLength) : context.allocateZeroed(buffer), Long::sum));
+            byBuffer.forEach((buffer, context) -> {
+                bytesByBuffer.merge(buffer.name(), !memory ? context.placeWithoutMemory(buffer, false)
+                        : buffer.isHost() ? reserve(context, contextLength) : context.allocateZeroed(buffer), Long::sum);
+                contextByBuffer.put(buffer.name(), context);
+            });
         } catch (RuntimeException e) {
             contexts.forEach(GgmlContext::close);
             throw e;
         }
+    }
+
+    private GgmlContext context(Map<BufferType, GgmlContext> byBuffer, BufferType buffer) {
+        return byBuffer.computeIfAbsent(buffer, b -> {
+            GgmlContext created = GgmlContext.create(2 * plan.count());   // a layer puts K and V of one tier in a buffer
+            contexts.add(created);
+            return created;
+        });
+    }
+
+    /** How many of {@code cells} fit {@code budget} at {@code bytesPerCell}, in whole blocks (all of them when nothing is on a device). */
+    private static int cellsWithin(long budget, long bytesPerCell, int cells) {
+        if (bytesPerCell == 0) {
+            return cells;
+        }
+        return (int) Math.min(cells, budget / bytesPerCell / KvCells.CELL_BLOCK * KvCells.CELL_BLOCK);
     }
 
     private static long reserve(GgmlContext context, int contextLength) {
@@ -113,12 +179,35 @@ final class KvCache implements AutoCloseable {
         return chunked;
     }
 
+    /** The layer's keys: all its cells, or a split layer's device tier (its first {@link #firstHostCell} cells). */
     Tensor keys(int layer) {
         return keys[layer];
     }
 
     Tensor values(int layer) {
         return values[layer];
+    }
+
+    /** A split layer's keys in host memory, its cells from {@link #firstHostCell} on; null for a layer not split. */
+    Tensor hostKeys(int layer) {
+        return hostKeys[layer];
+    }
+
+    Tensor hostValues(int layer) {
+        return hostValues[layer];
+    }
+
+    /** The layer's first cell in host memory where its cells are split between a device and the host, else its cell count. */
+    int firstHostCell(int layer) {
+        return firstHostCell[layer];
+    }
+
+    /**
+     * The cells a layer of {@code group} that runs on a device keeps there: where its host tier starts
+     * when that is more than 0 and fewer than the group's cells, and the layer's cells are split.
+     */
+    int deviceCells(KvCells group) {
+        return group == chunked ? chunkedDeviceCells : globalDeviceCells;
     }
 
     /**
@@ -136,6 +225,13 @@ final class KvCache implements AutoCloseable {
     /** Bytes of keys and values in each buffer type, by the type's name: for host memory, what is reserved for the whole context. */
     Map<String, Long> bytesByBuffer() {
         return Map.copyOf(bytesByBuffer);
+    }
+
+    /** {@link #committedBytes()} by buffer type name: a device's tier whole, the host's pages written so far. */
+    Map<String, Long> committedBytesByBuffer() {
+        Map<String, Long> committed = new LinkedHashMap<>();
+        contextByBuffer.forEach((buffer, context) -> committed.put(buffer, context.committedBytes()));
+        return committed;
     }
 
     int contextLength() {
@@ -241,8 +337,8 @@ final class KvCache implements AutoCloseable {
         byte[][] valueRows = new byte[plan.count()][];
         for (int layer = 0; layer < plan.count(); layer++) {
             int[] cells = (plan.isChunked(layer) ? chunkedLayout : globalLayout).cells();
-            keyRows[layer] = readRows(keys[layer], cells);
-            valueRows[layer] = readRows(values[layer], cells);
+            keyRows[layer] = readRows(keys[layer], hostKeys[layer], firstHostCell[layer], cells);
+            valueRows[layer] = readRows(values[layer], hostValues[layer], firstHostCell[layer], cells);
         }
         return new SequenceState(tokens, type, keys[0].nb(1), plan.chunkSize(), globalLayout, chunkedLayout, keyRows, valueRows);
     }
@@ -319,8 +415,8 @@ final class KvCache implements AutoCloseable {
             boolean chunkedLayer = plan.isChunked(layer);
             Placement placement = chunkedLayer ? chunkedPlacement : globalPlacement;
             int savedCount = (chunkedLayer ? chunkedSaved : state.global()).cells().length;
-            writeRows(keys[layer], placement.cells(), state.keys()[layer], savedCount);
-            writeRows(values[layer], placement.cells(), state.values()[layer], savedCount);
+            writeRows(keys[layer], hostKeys[layer], firstHostCell[layer], placement.cells(), state.keys()[layer], savedCount);
+            writeRows(values[layer], hostValues[layer], firstHostCell[layer], placement.cells(), state.values()[layer], savedCount);
         }
         global.restore(sequence, globalPlacement.cells(), lastOf(state.global().positions(), globalPlacement.cells().length),
                 globalPlacement.head());
@@ -353,8 +449,11 @@ final class KvCache implements AutoCloseable {
         return Arrays.copyOfRange(positions, positions.length - count, positions.length);
     }
 
-    /** The rows of {@code cells}, one after another, read a run of neighbouring cells at a time. */
-    private static byte[] readRows(Tensor tensor, int[] cells) {
+    /**
+     * The rows of {@code cells}, one after another, read a run of neighbouring cells of one tier at a time:
+     * cells before {@code firstHostCell} from {@code tensor}, the rest from {@code hostTensor}.
+     */
+    private static byte[] readRows(Tensor tensor, Tensor hostTensor, int firstHostCell, int[] cells) {
         long rowBytes = tensor.nb(1);
         long bytes = rowBytes * cells.length;
         if (bytes > Integer.MAX_VALUE - 8) {
@@ -363,30 +462,38 @@ final class KvCache implements AutoCloseable {
         }
         byte[] rows = new byte[(int) bytes];
         for (int from = 0; from < cells.length; ) {
-            int to = endOfRun(cells, from);
-            byte[] run = tensor.readBytes(cells[from] * rowBytes, Math.toIntExact((to - from) * rowBytes));
+            int to = endOfRun(cells, from, firstHostCell);
+            boolean host = cells[from] >= firstHostCell;
+            long cell = host ? cells[from] - firstHostCell : cells[from];
+            byte[] run = (host ? hostTensor : tensor).readBytes(cell * rowBytes, Math.toIntExact((to - from) * rowBytes));
             System.arraycopy(run, 0, rows, Math.toIntExact(from * rowBytes), run.length);
             from = to;
         }
         return rows;
     }
 
-    /** Writes the last {@code cells.length} of the {@code savedCount} rows in {@code rows} into {@code cells}. */
-    private static void writeRows(Tensor tensor, int[] cells, byte[] rows, int savedCount) {
+    /**
+     * Writes the last {@code cells.length} of the {@code savedCount} rows in {@code rows} into {@code cells}
+     * (those from {@code firstHostCell} on in {@code hostTensor}).
+     */
+    private static void writeRows(Tensor tensor, Tensor hostTensor, int firstHostCell, int[] cells, byte[] rows, int savedCount) {
         long rowBytes = tensor.nb(1);
         int skipped = savedCount - cells.length;
         for (int from = 0; from < cells.length; ) {
-            int to = endOfRun(cells, from);
+            int to = endOfRun(cells, from, firstHostCell);
             int offset = Math.toIntExact((skipped + from) * rowBytes);
-            tensor.writeBytes(cells[from] * rowBytes, Arrays.copyOfRange(rows, offset, offset + Math.toIntExact((to - from) * rowBytes)));
+            boolean host = cells[from] >= firstHostCell;
+            long cell = host ? cells[from] - firstHostCell : cells[from];
+            (host ? hostTensor : tensor).writeBytes(cell * rowBytes,
+                    Arrays.copyOfRange(rows, offset, offset + Math.toIntExact((to - from) * rowBytes)));
             from = to;
         }
     }
 
-    /** One past the last index of the run of consecutive cells that starts at {@code from}. */
-    private static int endOfRun(int[] cells, int from) {
+    /** One past the last index of the run of consecutive cells of one tier that starts at {@code from}. */
+    private static int endOfRun(int[] cells, int from, int firstHostCell) {
         int to = from + 1;
-        while (to < cells.length && cells[to] == cells[to - 1] + 1) {
+        while (to < cells.length && cells[to] == cells[to - 1] + 1 && cells[to] != firstHostCell) {
             to++;
         }
         return to;

@@ -33,16 +33,20 @@ public final class MemoryMeasure {
     private MemoryMeasure() {
     }
 
-    public static MemoryNeeds of(Model model, int contextLength, int maxBatch, GgmlType cacheType) {
+    /** What {@code model} needs with a KV cache whose cells on devices take at most {@code kvDeviceBytes} (0: no limit). */
+    public static MemoryNeeds of(Model model, int contextLength, int maxBatch, GgmlType cacheType, long kvDeviceBytes) {
         ModelConfig config = model.config();
         List<Backend> backends = model.backends();
         try (KvCache cache = new KvCache(config.dims(), config.plan(), layer -> model.placement().layerDevice(layer).bufferType(),
-                contextLength, maxBatch, 1, cacheType, false);
+                contextLength, maxBatch, 1, cacheType, BatchEvaluator.deviceBudget(kvDeviceBytes), false);
              Scheduler scheduler = Scheduler.create(backends, GraphBuilder.maxTensors(config))) {
             int chunkedCells = config.plan().hasChunkedLayers() ? cache.chunkedCells().count : 0;
             long[] compute = new long[backends.size()];
+            // Over the whole context, which reaches past the device tier of split layers: the batch's first
+            // tokens then go to that tier, the rest to the host's.
             for (int tokens : new int[] {Math.min(maxBatch, contextLength), 1}) {
-                long[] sizes = measureGraph(model, cache, scheduler, new BatchInputs.Shape(tokens, tokens, cache.globalCells().count, chunkedCells));
+                long[] sizes = measureGraph(model, cache, scheduler, new BatchInputs.Shape(tokens, tokens, cache.globalCells().count, chunkedCells,
+                        Math.min(tokens, cache.deviceCells(cache.globalCells())), Math.min(tokens, cache.deviceCells(cache.chunkedCells()))));
                 for (int i = 0; i < compute.length; i++) {
                     compute[i] = Math.max(compute[i], sizes[i]);
                 }

@@ -242,6 +242,25 @@ public final class GgmlContext implements AutoCloseable {
         return op("permute", () -> Ggml.ggml_permute(handle, a.handle(), axis0, axis1, axis2, axis3));
     }
 
+    /**
+     * {@code a} followed by {@code b} along dimension {@code dim}, in a new contiguous tensor: the two must
+     * have one type and the same size in every other dimension. Rows are copied whole, so quantized rows
+     * work when {@code dim} is not 0.
+     */
+    public Tensor concat(Tensor a, Tensor b, int dim) {
+        own(a, b);
+        if (a.type() != b.type()) {
+            throw new IllegalArgumentException("cannot concatenate " + a.type() + " and " + b.type());
+        }
+        for (int d = 0; d < 4; d++) {
+            if (d != dim && a.ne(d) != b.ne(d)) {
+                throw new IllegalArgumentException("cannot concatenate " + a.shapeString() + " and " + b.shapeString()
+                        + " along dimension " + dim);
+            }
+        }
+        return op("concat", () -> Ggml.ggml_concat(handle, a.handle(), b.handle(), dim));
+    }
+
     /** A contiguous copy. */
     public Tensor cont(Tensor a) {
         own(a);

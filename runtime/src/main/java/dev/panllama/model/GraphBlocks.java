@@ -87,6 +87,13 @@ public final class GraphBlocks {
      * in llama.cpp's order ({@code build_attn}): Q, K and V (Q, V, K with a single cache, where K's
      * rope can then write straight into the cache), the two cache writes, then attention, so that a
      * backend that fuses by pattern (ggml-cuda) sees the same graph.
+     * <p>
+     * Where the cells in use lie in two tiers (a device's memory, then host memory), each tier takes the
+     * batch rows whose cells it holds, and attention reads both tiers joined in cell order into one
+     * tensor: flash attention then gets the very keys and values, in the same order and layout, that one
+     * tier would give it, so the result is the same bit for bit. (Partial attention per tier merged
+     * through the log-sum-exp would leave each tier's cells where they are, but ggml's flash attention
+     * at this pin does not return the log-sum-exp.)
      */
     public Tensor attention(LayerWeights weights, int layer, Tensor q, Tensor k, Tensor v, GraphInputs inputs) {
         GraphInputs.KvView kv = inputs.kv(layer);
@@ -99,16 +106,27 @@ public final class GraphBlocks {
             graph.expand(v);
             graph.expand(k);
         }
-        Tensor keys = kv.keys();
-        Tensor values = kv.values();
-        graph.expand(ctx.setRows(keys, ctx.view(k, dims.kvWidth(), tokens, k.nb(2), 0), kv.keyCells()));
-        graph.expand(ctx.setRows(values, ctx.view(v, dims.kvWidth(), tokens, v.nb(2), 0), kv.valueCells()));
+        Tensor batchKeys = ctx.view(k, dims.kvWidth(), tokens, k.nb(2), 0);
+        Tensor batchValues = ctx.view(v, dims.kvWidth(), tokens, v.nb(2), 0);
+        for (GraphInputs.KvPart part : kv.parts()) {
+            if (part.keyCells() != null) {
+                Tensor rows = part.batchRows();
+                graph.expand(ctx.setRows(part.keys(), rows == null ? batchKeys : ctx.getRows(batchKeys, rows), part.keyCells()));
+                graph.expand(ctx.setRows(part.values(), rows == null ? batchValues : ctx.getRows(batchValues, rows), part.valueCells()));
+            }
+        }
 
-        long cells = kv.cellsInUse();
-        long headBytes = keys.type().rowBytes(dims.headSize());
+        Tensor cachedK = null;
+        Tensor cachedV = null;
+        for (GraphInputs.KvPart part : kv.parts()) {
+            if (part.cellsRead() > 0) {
+                Tensor partK = cellsView(part.keys(), part.cellsRead());
+                Tensor partV = cellsView(part.values(), part.cellsRead());
+                cachedK = cachedK == null ? partK : ctx.concat(cachedK, partK, 2);
+                cachedV = cachedV == null ? partV : ctx.concat(cachedV, partV, 2);
+            }
+        }
         Tensor query = ctx.view(q, q.ne(0), q.ne(1), q.ne(2), 1, q.nb(1), q.nb(2), q.nb(3), 0);
-        Tensor cachedK = ctx.view(keys, dims.headSize(), dims.kvHeads(), cells, 1, headBytes, keys.nb(1), keys.byteSize(), 0);
-        Tensor cachedV = ctx.view(values, dims.headSize(), dims.kvHeads(), cells, 1, headBytes, values.nb(1), values.byteSize(), 0);
         Tensor attended = ctx.flashAttention(
                 ctx.permute(query, 0, 2, 1, 3),      // [head, n_tokens, n_head]
                 ctx.permute(cachedK, 0, 2, 1, 3),    // [head, cells, n_head_kv]
@@ -116,6 +134,12 @@ public final class GraphBlocks {
                 kv.mask(), dims.attentionScale());   // [head, n_head, n_tokens]
         Tensor merged = ctx.reshape(attended, dims.queryWidth(), tokens);
         return ctx.mulMat(weights.wo(), merged);
+    }
+
+    /** The first {@code cells} cells of a cache tensor {@code [kv_width, cells]} as {@code [head, n_head_kv, cells, 1]}. */
+    private Tensor cellsView(Tensor cache, long cells) {
+        long headBytes = cache.type().rowBytes(dims.headSize());
+        return ctx.view(cache, dims.headSize(), dims.kvHeads(), cells, 1, headBytes, cache.nb(1), cache.byteSize(), 0);
     }
 
     /** {@code down · (silu(gate · x) * (up · x))}. */

@@ -2,6 +2,8 @@ package dev.panllama.model;
 
 import dev.panllama.ggml.Tensor;
 
+import java.util.List;
+
 /**
  * What a graph reads besides the weights, for one micro-batch: the tokens and their positions, the rows
  * to output, and per layer the KV cache it stores into and attends over. The evaluator provides them
@@ -25,16 +27,34 @@ public interface GraphInputs {
     KvView kv(int layer);
 
     /**
-     * A layer's keys and values and how the batch uses them.
+     * A layer's keys and values and how the batch uses them. A layer's cells may be split into tiers, a
+     * device's memory for the first ones and host memory for the rest ({@code dev.panllama.eval.KvCache}):
+     * then each tier is a part. A part the batch writes nothing into has no cell indices; attention
+     * reads the leading cells in use, those of each part one after another, in cell order.
      *
-     * @param keys        the layer's key cells, {@code [kv_width, cells]}
-     * @param values      the layer's value cells, {@code [kv_width, cells]}
-     * @param keyCells    I64 {@code [n_tokens]}: the cell each token's key goes to
-     * @param valueCells  I64 {@code [n_tokens]}: the cell each token's value goes to (the same cells; llama.cpp
-     *                    keeps two inputs, and the graph is llama.cpp's node for node)
-     * @param mask        F16 {@code [cellsInUse, n_tokens]}: 0 where a query may look, -inf elsewhere
-     * @param cellsInUse  how many leading cells attention looks at
+     * @param parts the tiers the batch writes or attention reads, in cell order; one part when all of the
+     *              cells in use are in one tier
+     * @param mask  F16 {@code [cells in use, n_tokens]}: 0 where a query may look, -inf elsewhere
      */
-    record KvView(Tensor keys, Tensor values, Tensor keyCells, Tensor valueCells, Tensor mask, long cellsInUse) {
+    record KvView(List<KvPart> parts, Tensor mask) {
+        public KvView {
+            parts = List.copyOf(parts);
+        }
+    }
+
+    /**
+     * One tier of a layer's cells as the batch sees it.
+     *
+     * @param keys       the tier's key cells, {@code [kv_width, cells]}
+     * @param values     the tier's value cells, {@code [kv_width, cells]}
+     * @param cellsRead  how many of its leading cells attention reads (0 when it reads none)
+     * @param batchRows  I32 {@code [m]}: the batch rows whose keys and values go to this tier; null when all
+     *                   of them do (or none, see {@code keyCells})
+     * @param keyCells   I64 {@code [m]}: the cell of the tier each of those rows' key goes to; null when the
+     *                   batch writes nothing here
+     * @param valueCells I64 {@code [m]}: the cell each value goes to (the same cells; llama.cpp keeps two
+     *                   inputs, and the graph is llama.cpp's node for node)
+     */
+    record KvPart(Tensor keys, Tensor values, long cellsRead, Tensor batchRows, Tensor keyCells, Tensor valueCells) {
     }
 }

@@ -17,14 +17,22 @@ import java.util.Map;
  * @param deviceMemory {@code --device-memory NAME=SIZE}: what a device may take instead of its free memory
  *                     less the margin, by device or buffer type name (any case): room for other programs,
  *                     or a plan for a smaller card than the one present
+ * @param kvDeviceMemory {@code --kv-device-memory SIZE}: the most the KV cache takes on the devices, all
+ *                     together (0: no limit, the cells of every layer on a device there); a layer on a
+ *                     device keeps as many of its first cells there as this allows every such layer, and
+ *                     the rest in host memory, which takes memory only as tokens fill it. Plans measure
+ *                     the cache with it.
  */
-public record FitOptions(boolean enabled, long marginBytes, Map<String, Long> deviceMemory) {
+public record FitOptions(boolean enabled, long marginBytes, Map<String, Long> deviceMemory, long kvDeviceMemory) {
 
     public static final long DEFAULT_MARGIN = 1024L << 20;
 
     public FitOptions {
         if (marginBytes < 0) {
             throw new IllegalArgumentException("--fit-target must be 0 or more MiB");
+        }
+        if (kvDeviceMemory < 0) {
+            throw new IllegalArgumentException("--kv-device-memory must be 0 (no limit) or a positive size");
         }
         deviceMemory = Map.copyOf(deviceMemory);
         deviceMemory.forEach((name, bytes) -> {
@@ -34,20 +42,29 @@ public record FitOptions(boolean enabled, long marginBytes, Map<String, Long> de
         });
     }
 
+    /** Without a limit to the KV cache's share of the devices. */
+    public FitOptions(boolean enabled, long marginBytes, Map<String, Long> deviceMemory) {
+        this(enabled, marginBytes, deviceMemory, 0);
+    }
+
     public static FitOptions defaults() {
         return new FitOptions(true, DEFAULT_MARGIN, Map.of());
     }
 
     public FitOptions withEnabled(boolean value) {
-        return new FitOptions(value, marginBytes, deviceMemory);
+        return new FitOptions(value, marginBytes, deviceMemory, kvDeviceMemory);
     }
 
     public FitOptions withMarginBytes(long value) {
-        return new FitOptions(enabled, value, deviceMemory);
+        return new FitOptions(enabled, value, deviceMemory, kvDeviceMemory);
     }
 
     public FitOptions withDeviceMemory(Map<String, Long> value) {
-        return new FitOptions(enabled, marginBytes, value);
+        return new FitOptions(enabled, marginBytes, value, kvDeviceMemory);
+    }
+
+    public FitOptions withKvDeviceMemory(long value) {
+        return new FitOptions(enabled, marginBytes, deviceMemory, value);
     }
 
     /**
@@ -107,7 +124,8 @@ public record FitOptions(boolean enabled, long marginBytes, Map<String, Long> de
         return sizes;
     }
 
-    static long parseSize(String text, String what) {
+    /** A size in bytes or with a unit as {@link #parseDeviceMemory} takes it, for the option {@code what}. */
+    public static long parseSize(String text, String what) {
         var m = java.util.regex.Pattern.compile("(?i)(\\d+(?:\\.\\d+)?)\\s*([KMGT]?)(?:i?B)?").matcher(text);
         if (!m.matches()) {
             throw new IllegalArgumentException(what + ": '" + text + "' is not a size such as 512MiB or 20GiB");

@@ -1,0 +1,271 @@
+package dev.panllama.parity;
+
+import dev.panllama.api.LlamaModel;
+import dev.panllama.api.ModelOptions;
+import dev.panllama.eval.BatchEvaluator;
+import dev.panllama.eval.Evaluator;
+import dev.panllama.eval.SequenceState;
+import dev.panllama.ggml.BackendDevice;
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.ggml.RpcServers;
+import dev.panllama.model.Model;
+import dev.panllama.model.demo.RandomModelSpec;
+import dev.panllama.placement.MemoryNeeds;
+import dev.panllama.placement.Offload;
+import dev.panllama.placement.Plan;
+import dev.panllama.reference.Reference;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A KV cache split between a device and host memory: every layer on the RPC device of
+ * {@link RpcOffloadParityTest} (a real second device with its own buffers), the cache's device share
+ * limited so that both groups of layers keep their first cells on the device and the rest in host
+ * memory, and a prompt long enough that its cells are in both tiers in both groups (micro-batches
+ * straddle the boundary, later ones and the decode steps write into the host tier only). Its logits must be those of the same model with the whole cache on the device, bit for bit, and
+ * libllama's with the cache on the device (llama.cpp has no such split) within the suite's tolerances;
+ * the memory each tier takes is what the budget gives it.
+ */
+class TieredKvParityTest {
+
+    private static final int THREADS = 2;
+    private static final int UBATCH = 512;
+    private static final int CONTEXT = 4096;
+    private static final int PROMPT = 3000;
+    private static final int STEPS = 4;
+    /** The prompt rows compared: its last ones, and every decode step's. */
+    private static final int COMPARED_PROMPT_ROWS = 64;
+
+    @TempDir
+    static Path work;
+
+    /**
+     * One run of panllama: the last prompt rows' and each greedy step's logits, the greedy ids, the cache's
+     * bytes by buffer after them, and the sequence saved after the prompt.
+     */
+    private record Run(float[][] logits, int[] greedy, Map<String, Long> committed, SequenceState afterPrompt) {
+        float[][] stepLogits() {
+            return Arrays.copyOfRange(logits, COMPARED_PROMPT_ROWS, logits.length);
+        }
+    }
+
+    /**
+     * 4 layers (chunked, chunked, chunked, global; chunks of 8192 tokens, as llama.cpp's llama4), one KV
+     * head of 128: a cell of a layer takes {@link #CELL_BYTES}.
+     */
+    private static final RandomModelSpec SPEC = new RandomModelSpec("llama4", 4, 256, 2, 1, 128, 512, 4, 1, 256, 1, -1, 0, 8192,
+            500000f, 1e-5f, GgmlType.F32, true, true, "llama4", 41);
+    /** F16 keys and values of one cell of one layer. */
+    private static final long CELL_BYTES = 2 * 128 * 2;
+    private static final int CHUNKED_CELLS = CONTEXT;   // a chunk and a micro-batch, but not more than the context
+    private static final int GLOBAL_CELLS = CONTEXT;
+    /**
+     * The cache's device share. The chunked layers' comes first: 2 MiB / (3 layers * 512 B) is 1365 cells,
+     * 1280 in whole blocks; the 128 KiB left gives the global layer 256 cells.
+     */
+    private static final long BUDGET = 2L << 20;
+    private static final int CHUNKED_ON_DEVICE = 1280;
+    private static final int GLOBAL_ON_DEVICE = 256;
+    private static final long DEVICE_TIER = (3L * CHUNKED_ON_DEVICE + GLOBAL_ON_DEVICE) * CELL_BYTES;
+    private static final long HOST_TIER = (3L * (CHUNKED_CELLS - CHUNKED_ON_DEVICE) + (GLOBAL_CELLS - GLOBAL_ON_DEVICE)) * CELL_BYTES;
+    private static final long ONE_TIER = (3L * CHUNKED_CELLS + GLOBAL_CELLS) * CELL_BYTES;
+
+    @Test
+    void attentionOverBothTiersComputesWhatOneTierDoes() throws IOException, InterruptedException {
+        Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered", SPEC, UBATCH));
+        Reference reference = new Reference(work);
+        int[] text = ModelParityTest.sameTokens(reference, model, SampleText.prose(10, 1400));
+        assertTrue(text.length >= PROMPT, "the text has only " + text.length + " tokens");
+        int[] prompt = Arrays.copyOf(text, PROMPT);
+
+        RpcServerProcess server = RpcServerProcess.shared();
+        String rpcBuffer = server.buffer();
+        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.F16, 0);
+        Run tiered = run(model, server.endpoint(), prompt, GgmlType.F16, BUDGET);
+
+        // The accounting: the device tier exactly what the budget gives it, the host tier the pages its cells have written.
+        assertEquals(DEVICE_TIER, tiered.committed().get(rpcBuffer), "device tier: " + tiered.committed());
+        assertTrue(DEVICE_TIER <= BUDGET);
+        long hostCommitted = tiered.committed().getOrDefault("CPU", 0L);
+        // The host tiers hold the cells of positions 1280 to 3003 (chunked layers) and 256 to 3003 (global),
+        // one position per cell, in 8 tensors whose last pages (4 KiB, or up to 64 KiB) are partly written.
+        long hostWritten = (3L * (PROMPT + STEPS - CHUNKED_ON_DEVICE) + (PROMPT + STEPS - GLOBAL_ON_DEVICE)) * CELL_BYTES;
+        assertTrue(hostCommitted >= hostWritten && hostCommitted <= hostWritten + 8 * 65536,
+                "host tier committed " + hostCommitted + " bytes, expected " + hostWritten + " and the rest of their pages");
+        assertEquals(ONE_TIER, oneTier.committed().get(rpcBuffer), "one tier: " + oneTier.committed());
+        assertEquals(0L, oneTier.committed().getOrDefault("CPU", 0L), "one tier: " + oneTier.committed());
+        System.out.printf("tiered KV cache: device %d bytes (%d chunked, %d global cells per layer), host %d bytes committed of %d reserved; "
+                        + "one tier: device %d bytes%n", tiered.committed().get(rpcBuffer), CHUNKED_ON_DEVICE, GLOBAL_ON_DEVICE, hostCommitted,
+                HOST_TIER, oneTier.committed().get(rpcBuffer));
+
+        // (b) The same as the cache in one tier, bit for bit, and the same greedy steps.
+        assertArrayEquals(oneTier.greedy(), tiered.greedy(), "greedy steps");
+        ModelParityTest.Comparison againstOneTier = ModelParityTest.Comparison.of(oneTier.logits(), tiered.logits());
+        System.out.printf("tiered against one tier, last %d prompt rows and %d steps: max %.2e%n", COMPARED_PROMPT_ROWS, STEPS,
+                againstOneTier.max());
+        assertSameRows(oneTier.logits(), tiered.logits(), "tiered against one tier");
+
+        // A sequence saved from one cache and restored into the other continues as it did, each row from the right tier.
+        assertSameRows(tiered.stepLogits(), continueFrom(model, server.endpoint(), tiered.afterPrompt(), tiered.greedy(), 0),
+                "tiered, saved and restored into one tier");
+        assertSameRows(oneTier.stepLogits(), continueFrom(model, server.endpoint(), oneTier.afterPrompt(), oneTier.greedy(), BUDGET),
+                "one tier, saved and restored into tiers");
+
+        // (a) libllama with the same model, the whole cache on the same device, the same -c and micro-batch.
+        Reference.Settings settings = new Reference.Settings(UBATCH, THREADS, CONTEXT)
+                .with(new Reference.Offloading(List.of(server.endpoint()), -1, List.of(), false, 0));
+        int[] tokens = Arrays.copyOf(prompt, PROMPT + STEPS);
+        System.arraycopy(tiered.greedy(), 0, tokens, PROMPT, STEPS);
+        float[][] expected = reference.logits(model, tokens, PROMPT - COMPARED_PROMPT_ROWS, settings, 128256);
+        int[] expectedGreedy = reference.greedy(model, prompt, STEPS, settings);
+        ModelParityTest.Comparison comparison = ModelParityTest.Comparison.of(expected, tiered.logits());
+        int agreeing = 0;
+        while (agreeing < STEPS && expectedGreedy[agreeing] == tiered.greedy()[agreeing]) {
+            agreeing++;
+        }
+        System.out.printf("tiered against libllama, last %d prompt rows and %d steps: median %.2e, max %.2e, top-1 agrees %.1f%%, "
+                        + "greedy agrees %d of %d steps%n", COMPARED_PROMPT_ROWS, STEPS, comparison.median(), comparison.max(),
+                100 * comparison.top1Agreement(), agreeing, STEPS);
+        comparison.assertWithin(1e-3, 0.95, "tiered KV cache against libllama");
+    }
+
+    /**
+     * A Q8_0 cache (quantized rows, which joining the tiers copies whole) split as above, with
+     * 3 * 1024 chunked and 512 global cells of 272 bytes on the device, a 1500-token prompt past both.
+     */
+    @Test
+    void aQuantizedCacheInTiersComputesWhatOneTierDoes() throws IOException, InterruptedException {
+        Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-q8", SPEC, UBATCH));
+        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(12, 700));
+        assertTrue(text.length >= 1500, "the text has only " + text.length + " tokens");
+        int[] prompt = Arrays.copyOf(text, 1500);
+        long cellBytes = 2 * GgmlType.Q8_0.rowBytes(128);
+        long budget = (3L * 1024 + 512) * cellBytes;
+        RpcServerProcess server = RpcServerProcess.shared();
+        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.Q8_0, 0);
+        Run tiered = run(model, server.endpoint(), prompt, GgmlType.Q8_0, budget);
+        assertEquals(budget, tiered.committed().get(server.buffer()), "device tier: " + tiered.committed());
+        assertArrayEquals(oneTier.greedy(), tiered.greedy(), "greedy steps");
+        assertSameRows(oneTier.logits(), tiered.logits(), "Q8_0 cache, tiered against one tier");
+    }
+
+    /**
+     * Two sequences sharing the tiered cache, as a server's do: both prompts in one call (micro-batches
+     * that mix them and straddle the tiers), the first removed, the second continued into the cells it
+     * freed (the device tiers, while host cells of the second are in use) and decoded a few steps. Every
+     * row of logits is the one-tier cache's, bit for bit.
+     */
+    @Test
+    void sequencesSharingTheTieredCacheComputeWhatOneTierDoes() throws IOException, InterruptedException {
+        Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-batch", SPEC, UBATCH));
+        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(11, 1000));
+        assertTrue(text.length >= 2600, "the text has only " + text.length + " tokens");
+        RpcServerProcess server = RpcServerProcess.shared();
+        List<float[]> oneTier = sequences(model, server.endpoint(), text, 0);
+        List<float[]> tiered = sequences(model, server.endpoint(), text, BUDGET);
+        assertSameRows(oneTier.toArray(float[][]::new), tiered.toArray(float[][]::new), "two sequences, tiered against one tier");
+    }
+
+    /** The rows of {@link #sequencesSharingTheTieredCacheComputeWhatOneTierDoes}, with the cache's device share at most {@code kvDeviceBytes}. */
+    private static List<float[]> sequences(Path model, String endpoint, int[] text, long kvDeviceBytes) {
+        List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
+        List<float[]> rows = new ArrayList<>();
+        try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices, new Offload(Offload.ALL_LAYERS, List.of(), false, 0));
+             BatchEvaluator evaluator = new BatchEvaluator(m, CONTEXT, UBATCH, 2, GgmlType.F16, kvDeviceBytes)) {
+            evaluator.open(0);
+            evaluator.open(1);
+            List<float[][]> prompts = evaluator.evaluate(List.of(
+                    new BatchEvaluator.SequenceTokens(0, Arrays.copyOfRange(text, 0, 1200), 1199),
+                    new BatchEvaluator.SequenceTokens(1, Arrays.copyOfRange(text, 1200, 2000), 799)));
+            prompts.forEach(r -> rows.addAll(List.of(r)));
+            evaluator.remove(0);
+            float[] last = evaluator.evaluate(List.of(new BatchEvaluator.SequenceTokens(1, Arrays.copyOfRange(text, 2000, 2600), 599)))
+                    .getFirst()[0];
+            rows.add(last);
+            for (int step = 0; step < STEPS; step++) {
+                last = evaluator.evaluate(List.of(new BatchEvaluator.SequenceTokens(1, new int[] {ModelParityTest.argmax(last)}, 0)))
+                        .getFirst()[0];
+                rows.add(last);
+            }
+        }
+        return rows;
+    }
+
+    /**
+     * The plan ({@code info --plan} prints its lines) measures the cache with its device share: the KV
+     * bytes on the device and on the host are each tier's, which together are the cache's.
+     */
+    @Test
+    void thePlanShowsTheKvBytesOfEachTier() throws IOException, InterruptedException {
+        Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-plan", SPEC, UBATCH));
+        RpcServerProcess server = RpcServerProcess.shared();
+        ModelOptions options = ModelOptions.defaults().withThreads(THREADS).withContextLength(CONTEXT).withBatchSize(UBATCH)
+                .withRpcServers(List.of(server.endpoint()));
+        Plan oneTier = LlamaModel.plan(model, options).orElseThrow();
+        Plan tiered = LlamaModel.plan(model, options.withFit(options.fit().withKvDeviceMemory(BUDGET))).orElseThrow();
+        tiered.describe().forEach(line -> System.out.println("tiered plan: " + line));
+        MemoryNeeds.Where device = tiered.needs().devices().getFirst();
+        assertEquals(DEVICE_TIER, device.kv(), "the device's KV cache");
+        assertEquals(HOST_TIER, tiered.needs().host().kv(), "the host's KV cache");
+        assertEquals(ONE_TIER, oneTier.needs().devices().getFirst().kv(), "the device's KV cache without a budget");
+        assertEquals(0, oneTier.needs().host().kv(), "the host's KV cache without a budget");
+        assertTrue(tiered.describe().stream().anyMatch(l -> l.contains("KV cache") && l.contains(String.format(Locale.ROOT, "%.1f MiB",
+                HOST_TIER / 1048576.0)) && l.trim().startsWith("host")), String.join("\n", tiered.describe()));
+    }
+
+    /**
+     * The prompt, then {@link #STEPS} greedy steps, with every layer on the RPC device and a cache of
+     * {@code cacheType} whose device share is at most {@code kvDeviceBytes} (0: all of it).
+     */
+    private static Run run(Path model, String endpoint, int[] prompt, GgmlType cacheType, long kvDeviceBytes) {
+        List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
+        float[][] logits = new float[COMPARED_PROMPT_ROWS + STEPS][];
+        int[] greedy = new int[STEPS];
+        try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices, new Offload(Offload.ALL_LAYERS, List.of(), false, 0));
+             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, cacheType, kvDeviceBytes)) {
+            float[][] rows = evaluator.evaluate(prompt, prompt.length - COMPARED_PROMPT_ROWS);
+            System.arraycopy(rows, 0, logits, 0, rows.length);
+            SequenceState afterPrompt = evaluator.save();
+            float[] last = rows[rows.length - 1];
+            for (int step = 0; step < STEPS; step++) {
+                greedy[step] = ModelParityTest.argmax(last);
+                last = evaluator.evaluate(new int[] {greedy[step]}, 0)[0];
+                logits[COMPARED_PROMPT_ROWS + step] = last;
+            }
+            return new Run(logits, greedy, evaluator.cacheCommittedBytesByBuffer(), afterPrompt);
+        }
+    }
+
+    /** The logits of {@code steps} decoded one by one after {@code state}, restored into a cache whose device share is at most {@code kvDeviceBytes}. */
+    private static float[][] continueFrom(Path model, String endpoint, SequenceState state, int[] steps, long kvDeviceBytes) {
+        List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
+        float[][] logits = new float[steps.length][];
+        try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices, new Offload(Offload.ALL_LAYERS, List.of(), false, 0));
+             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, GgmlType.F16, kvDeviceBytes)) {
+            evaluator.restore(state);
+            for (int step = 0; step < steps.length; step++) {
+                logits[step] = evaluator.evaluate(new int[] {steps[step]}, 0)[0];
+            }
+        }
+        return logits;
+    }
+
+    private static void assertSameRows(float[][] expected, float[][] actual, String what) {
+        assertEquals(expected.length, actual.length, what + ": rows");
+        for (int row = 0; row < expected.length; row++) {
+            assertArrayEquals(expected[row], actual[row], what + ": row " + row);
+        }
+    }
+}
