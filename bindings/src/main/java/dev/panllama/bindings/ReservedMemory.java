@@ -18,6 +18,8 @@ import java.util.Locale;
  * what is used of it, and needs no zeroing pass. Closing it unmaps it; its segment then refuses access
  * with an {@link IllegalStateException}.
  *
+ * <p>{@link #release} gives pages back: they take no memory again until written, and read as zeros.
+ *
  * <p>{@code MAP_NORESERVE} keeps the reservation out of the kernel's commit accounting where it honours
  * that (Linux's default heuristic overcommit); under strict accounting ({@code vm.overcommit_memory=2})
  * the whole size counts and a reservation past the limit is refused, with a message saying so.
@@ -31,6 +33,7 @@ public final class ReservedMemory implements AutoCloseable {
     private static final int MAP_PRIVATE = 0x02;
     private static final int MAP_ANONYMOUS = MAC ? 0x1000 : 0x20;
     private static final int MAP_NORESERVE = MAC ? 0x40 : 0x4000;
+    private static final int MAP_FIXED = 0x10;
     private static final long MAP_FAILED = -1L;
     /** mincore's answers are asked for this many pages at a time, so that its vector stays small. */
     private static final long PAGES_PER_QUERY = 1 << 16;
@@ -139,6 +142,43 @@ public final class ReservedMemory implements AutoCloseable {
             throw new IllegalStateException("mincore could not be called", e);
         }
         return resident * pageSize;
+    }
+
+    /**
+     * Gives back the memory of the whole pages within {@code [offset, offset + length)}: they read as
+     * zeros again and take memory only once written, as when reserved. Done by mapping fresh anonymous
+     * pages over them ({@code MAP_FIXED}), which every POSIX system does alike, where {@code madvise}'s
+     * advice differs between Linux and macOS. Returns the bytes given back.
+     *
+     * @throws IllegalStateException when it is closed, or the system refuses
+     */
+    public long release(long offset, long length) {
+        if (!arena.scope().isAlive()) {
+            throw new IllegalStateException("this reservation is closed");
+        }
+        if (offset < 0 || length < 0 || offset + length > segment.byteSize()) {
+            throw new IndexOutOfBoundsException("cannot release " + length + " bytes at " + offset + " of " + segment.byteSize());
+        }
+        long start = (offset + pageSize - 1) / pageSize * pageSize;
+        long end = (offset + length) / pageSize * pageSize;
+        if (end <= start) {
+            return 0;
+        }
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment state = scratch.allocate(CALL_STATE);
+            MemorySegment target = segment.asSlice(start, end - start);
+            MemorySegment address = (MemorySegment) MMAP.invokeExact(state, target, end - start, PROT_READ_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0L);
+            if (address.address() != target.address()) {
+                throw new IllegalStateException("could not give back " + (end - start) + " bytes: mmap failed ("
+                        + describe((int) ERRNO_VALUE.get(state, 0L)) + ")");
+            }
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new IllegalStateException("mmap could not be called", e);
+        }
+        return end - start;
     }
 
     /** Unmaps the reservation; closing twice does nothing. */

@@ -44,6 +44,30 @@ class ReservedMemoryTest {
     }
 
     @Test
+    void releasedPagesTakeNoMemoryAndReadAsZerosUntilWrittenAgain() {
+        long page = ReservedMemory.pageSize();
+        try (ReservedMemory reserved = ReservedMemory.reserve(10 * page)) {
+            MemorySegment memory = reserved.segment();
+            for (long at = 0; at < 10 * page; at += 8) {
+                memory.set(ValueLayout.JAVA_LONG, at, at + 1);
+            }
+            assertEquals(10 * page, reserved.residentBytes());
+            // Only whole pages inside the range: from the middle of page 2 to the middle of page 8 gives back pages 3 to 7.
+            assertEquals(5 * page, reserved.release(2 * page + 100, 6 * page));
+            assertEquals(5 * page, reserved.residentBytes());
+            assertEquals(2 * page + 97, memory.get(ValueLayout.JAVA_LONG, 2 * page + 96), "page 2 kept");
+            for (long at = 3 * page; at < 8 * page; at += 8) {
+                assertEquals(0, memory.get(ValueLayout.JAVA_LONG, at));
+            }
+            assertEquals(8 * page + 1, memory.get(ValueLayout.JAVA_LONG, 8 * page), "page 8 kept");
+            memory.set(ValueLayout.JAVA_LONG, 4 * page, 42);
+            assertEquals(42, memory.get(ValueLayout.JAVA_LONG, 4 * page));
+            assertEquals(0, reserved.release(page + 1, page - 2), "less than a whole page: nothing");
+            assertThrows(IndexOutOfBoundsException.class, () -> reserved.release(9 * page, 2 * page));
+        }
+    }
+
+    @Test
     void closedMemoryRefusesUseInsteadOfCrashing() {
         ReservedMemory reserved = ReservedMemory.reserve(1 << 20);
         MemorySegment memory = reserved.segment();

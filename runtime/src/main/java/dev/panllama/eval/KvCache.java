@@ -51,6 +51,8 @@ final class KvCache implements AutoCloseable {
     private final Tensor[] hostValues;
     /** Per layer, its first cell in host memory when its cells are split between a device and the host, else its cell count. */
     private final int[] firstHostCell;
+    /** Per layer, whether {@link #keys} and {@link #values} are in host memory (reserved, so given back as cells empty). */
+    private final boolean[] firstTierOnHost;
     private final int globalDeviceCells;    // where a split global layer's host tier starts
     private final int chunkedDeviceCells;   // likewise for a chunked layer
     private final KvCells global;
@@ -112,10 +114,12 @@ final class KvCache implements AutoCloseable {
             hostKeys = new Tensor[plan.count()];
             hostValues = new Tensor[plan.count()];
             firstHostCell = new int[plan.count()];
+            firstTierOnHost = new boolean[plan.count()];
             for (int i = 0; i < plan.count(); i++) {
                 BufferType buffer = bufferOfLayer.apply(i);
                 int cells = cellsOf(i).count;
                 int onDevice = buffer.isHost() ? cells : plan.isChunked(i) ? chunkedDeviceCells : globalDeviceCells;
+                firstTierOnHost[i] = (onDevice > 0 ? buffer : host).isHost();
                 GgmlContext first = context(byBuffer, onDevice > 0 ? buffer : host);
                 keys[i] = first.newTensor(type, dims.kvWidth(), onDevice > 0 ? onDevice : cells).name("cache_k_l" + i);
                 values[i] = first.newTensor(type, dims.kvWidth(), onDevice > 0 ? onDevice : cells).name("cache_v_l" + i);
@@ -296,7 +300,31 @@ final class KvCache implements AutoCloseable {
         global.removeWhere(sequence, p -> p >= position);
         chunked.removeWhere(sequence, p -> p >= position);
         lengthOf[sequence] = position;
+        releaseUnused();
         return true;
+    }
+
+    /**
+     * Gives back the host memory of the cells past the last one in use, in every layer: a conversation
+     * that shrinks (a reset, a shorter prompt kept) costs what its tokens take again, not the most it
+     * ever took. Cells past the last in use are masked, and read as zeros once given back.
+     */
+    private void releaseUnused() {
+        GgmlContext host = contextByBuffer.get(BackendDevice.cpu().bufferType().name());
+        if (host == null) {
+            return;
+        }
+        for (int i = 0; i < plan.count(); i++) {
+            int end = cellsOf(i).usedEnd();
+            if (firstTierOnHost[i]) {
+                host.releaseFrom(keys[i], end * keys[i].nb(1));
+                host.releaseFrom(values[i], end * values[i].nb(1));
+            } else if (hostKeys[i] != null) {
+                long fromRow = Math.max(0, end - firstHostCell[i]);
+                host.releaseFrom(hostKeys[i], fromRow * hostKeys[i].nb(1));
+                host.releaseFrom(hostValues[i], fromRow * hostValues[i].nb(1));
+            }
+        }
     }
 
     /**
@@ -504,6 +532,7 @@ final class KvCache implements AutoCloseable {
         global.clear();
         chunked.clear();
         Arrays.fill(lengthOf, 0);
+        releaseUnused();
     }
 
     @Override

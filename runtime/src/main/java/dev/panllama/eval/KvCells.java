@@ -198,6 +198,11 @@ final class KvCells {
         return used;
     }
 
+    /** One past the last cell that holds a position. */
+    int usedEnd() {
+        return usedEnd;
+    }
+
     /** How many leading cells attention looks at: those up to the last one in use, padded. */
     int cellsInUse() {
         return Math.min(count, padded(Math.max(usedEnd, 1)));

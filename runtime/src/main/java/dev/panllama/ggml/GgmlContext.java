@@ -443,6 +443,27 @@ public final class GgmlContext implements AutoCloseable {
     }
 
     /**
+     * Gives back the memory of {@code tensor}'s bytes from {@code fromByte} to its end, when the tensor
+     * lives in this context's {@link #allocateReserved() reserved} memory: whole pages only, which read
+     * as zeros afterwards and take memory again once written. Returns the bytes given back (0 for a
+     * tensor elsewhere).
+     */
+    public long releaseFrom(Tensor tensor, long fromByte) {
+        long data = ggml_tensor.data(tensor.handle()).address();
+        for (ReservedMemory reserved : reservations) {
+            long start = reserved.segment().address();
+            if (data >= start && data < start + reserved.byteSize()) {
+                long page = ReservedMemory.pageSize();
+                // allocateReserved gives each tensor whole pages: its last page holds nothing else.
+                long end = Math.min(reserved.byteSize(), (data - start + tensor.byteSize() + page - 1) / page * page);
+                long from = data - start + Math.clamp(fromByte, 0, tensor.byteSize());
+                return reserved.release(from, Math.max(0, end - from));
+            }
+        }
+        return 0;
+    }
+
+    /**
      * Allocates the data of every tensor made so far in one buffer of {@code backend}, owned by this
      * context. Returns the buffer's size in bytes.
      */

@@ -24,7 +24,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * in host memory, and the process's native memory follows the tokens evaluated, not the context: the
  * whole context's cache would take 5 GiB. After 1k, 8k and 32k tokens the test reads the process's
  * resident memory (VmRSS) and the cache's committed bytes, prints them, and checks that what grew
- * from 1k to 32k is about what those tokens' keys and values take.
+ * from 1k to 32k is about what those tokens' keys and values take; then that keeping fewer tokens, and
+ * a reset, give the memory back.
  */
 class LongContextMemoryTest {
 
@@ -86,6 +87,19 @@ class LongContextMemoryTest {
                     "VmRSS grew by " + mib(rssGrowth) + " MiB, the keys and values by " + mib(expectedGrowth) + " MiB");
             assertTrue(committed[last] < wholeContext / 100 && rssGrowth < wholeContext / 20,
                     "far below the whole context's " + mib(wholeContext) + " MiB");
+
+            // A conversation that shrinks gives its memory back: to its first 8k tokens (a chunk's end, which
+            // the chunked layers can keep exactly), then to nothing.
+            long kept = evaluator.keep(CHECKPOINTS[1]);
+            long shrunk = evaluator.cacheCommittedBytes();
+            evaluator.reset();
+            long reset = evaluator.cacheCommittedBytes();
+            System.out.printf("long context: kept %d tokens: KV cache committed %.1f MiB; reset: %.1f MiB%n", kept, mib(shrunk), mib(reset));
+            assertEquals(CHECKPOINTS[1], kept);
+            assertTrue(shrunk <= 1.1 * kvBytes(config, kept) && shrunk < 0.75 * committed[last],
+                    "kept " + kept + " tokens, committed " + mib(shrunk) + " MiB");
+            assertTrue(reset < committed[0] / 4, "reset, committed " + mib(reset) + " MiB");
+            evaluator.evaluate(random.ints(16, 0, config.dims().vocabSize()).toArray(), 15);
         }
     }
 
