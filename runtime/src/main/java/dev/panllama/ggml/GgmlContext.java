@@ -281,6 +281,35 @@ public final class GgmlContext implements AutoCloseable {
         return op("mulMatId", () -> Ggml.ggml_mul_mat_id(handle, experts.handle(), b.handle(), ids.handle()));
     }
 
+    /**
+     * {@code a} and {@code b} joined along dimension {@code dim}: every other dimension and the type
+     * must agree.
+     */
+    public Tensor concat(Tensor a, Tensor b, int dim) {
+        own(a, b);
+        if (dim < 0 || dim > 3 || a.type() != b.type()) {
+            throw new IllegalArgumentException("concat needs a dimension 0..3 and one type, got " + dim + ", " + a.type() + " and " + b.type());
+        }
+        for (int i = 0; i < 4; i++) {
+            if (i != dim && a.ne(i) != b.ne(i)) {
+                throw new IllegalArgumentException("concat along " + dim + " cannot join " + a.shapeString() + " and " + b.shapeString());
+            }
+        }
+        return op("concat", () -> Ggml.ggml_concat(handle, a.handle(), b.handle(), dim));
+    }
+
+    /**
+     * Copies {@code source} into {@code destination} (of as many elements, converting the type), and
+     * returns the destination as the op's result: how a graph leaves a value in a tensor that outlives it.
+     */
+    public Tensor copy(Tensor source, Tensor destination) {
+        own(source, destination);
+        if (source.elementCount() != destination.elementCount()) {
+            throw new IllegalArgumentException("copy needs as many elements: " + source.shapeString() + " into " + destination.shapeString());
+        }
+        return op("copy", () -> Ggml.ggml_cpy(handle, source.handle(), destination.handle()));
+    }
+
     /** Rotary position embedding, ggml's {@code rope_ext}; {@code freqFactors} may be null. */
     public Tensor rope(Tensor a, Tensor positions, Tensor freqFactors, Rope rope) {
         own(a, positions);
