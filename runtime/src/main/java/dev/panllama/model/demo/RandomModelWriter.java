@@ -159,7 +159,7 @@ public final class RandomModelWriter {
                         case NORM -> (float) (1 + 0.1 * random.nextGaussian());
                         case DENSE -> (float) (random.nextGaussian() * scale);
                         case EMBEDDING -> (float) (random.nextGaussian() * 0.5
-                                + (spec.separableRouting() ? routingFeature(spec, row, column) : 0));
+                                + (spec.separableRouting() ? routingFeature(spec, row, rows, column) : 0));
                         case ROUTER -> (float) (random.nextGaussian() * scale * 0.1
                                 + (column == row ? ROUTING_FEATURE : 0));
                     };
@@ -176,16 +176,37 @@ public final class RandomModelWriter {
     }
 
     /**
-     * Token {@code token} carries feature strength on two expert dimensions: its first choice strongly,
-     * its second less, so that top-1 and top-2 routing both have clear margins.
+     * Token {@code token} (of {@code vocabulary}) carries feature strength on two expert dimensions: its
+     * first choice strongly, its second less, so that top-1 and top-2 routing both have clear margins.
      */
-    private static double routingFeature(RandomModelSpec spec, long token, int column) {
+    private static double routingFeature(RandomModelSpec spec, long token, int vocabulary, int column) {
         int experts = spec.experts();
         if (experts == 0 || column >= experts) {
             return 0;
         }
-        int first = (int) (token % experts);
+        int first = spec.topicSkew() > 0 ? topicExpert(spec, token, vocabulary) : (int) (token % experts);
         int second = experts < 2 ? -1 : (int) ((first + 1 + (token / experts) % (experts - 1)) % experts);
         return column == first ? ROUTING_FEATURE : column == second ? ROUTING_FEATURE / 2 : 0;
+    }
+
+    /**
+     * The first choice of {@code token} under {@link RandomModelSpec#topicSkew()}: rank r among the
+     * experts drawn (from the seed and the token) with probability proportional to {@code 1 / (r + 1)^s};
+     * rank r is expert r in the first half of the vocabulary, expert {@code n_expert - 1 - r} in the second.
+     */
+    private static int topicExpert(RandomModelSpec spec, long token, int vocabulary) {
+        int experts = spec.experts();
+        double[] cumulative = new double[experts];
+        double total = 0;
+        for (int r = 0; r < experts; r++) {
+            total += 1 / Math.pow(r + 1, spec.topicSkew());
+            cumulative[r] = total;
+        }
+        double draw = new SplittableRandom(spec.seed() * 7_919L + token).nextDouble() * total;
+        int rank = 0;
+        while (rank < experts - 1 && cumulative[rank] <= draw) {
+            rank++;
+        }
+        return token < vocabulary / 2 ? rank : experts - 1 - rank;
     }
 }
