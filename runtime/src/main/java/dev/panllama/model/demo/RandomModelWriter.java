@@ -34,6 +34,12 @@ public final class RandomModelWriter {
     };
     /** Strength of the per-expert feature in the embeddings and of the router's reading of it. */
     private static final float ROUTING_FEATURE = 3f;
+    /**
+     * Strength of the embeddings' expert feature under a topic skew: strong enough that every layer's
+     * router, not only the first, still reads the token's planted expert through what the layers before
+     * added to the residual stream (at {@link #ROUTING_FEATURE} the skew faded from layer to layer).
+     */
+    private static final float TOPIC_FEATURE = 12f;
 
     private RandomModelWriter() {
     }
@@ -184,9 +190,11 @@ public final class RandomModelWriter {
         if (experts == 0 || column >= experts) {
             return 0;
         }
-        int first = spec.topicSkew() > 0 ? topicExpert(spec, token, vocabulary) : (int) (token % experts);
+        boolean topics = spec.topicSkew() > 0;
+        int first = topics ? topicExpert(spec, token, vocabulary) : (int) (token % experts);
         int second = experts < 2 ? -1 : (int) ((first + 1 + (token / experts) % (experts - 1)) % experts);
-        return column == first ? ROUTING_FEATURE : column == second ? ROUTING_FEATURE / 2 : 0;
+        float strength = topics ? TOPIC_FEATURE : ROUTING_FEATURE;
+        return column == first ? strength : column == second ? strength / 2 : 0;
     }
 
     /**
