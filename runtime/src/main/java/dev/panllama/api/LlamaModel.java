@@ -127,7 +127,13 @@ public final class LlamaModel implements AutoCloseable {
             throw new IllegalArgumentException("--expert-cache: no layer's routed experts are in host memory, there is nothing to cache"
                     + " (--cpu-moe, --n-cpu-moe or --fit with --device-memory put them there)");
         }
-        long bytes = options.auto() ? plan.map(LlamaModel::leftOnFirstDevice).orElse(0L) : options.bytes();
+        long left = plan.map(LlamaModel::leftOnFirstDevice).orElse(0L);
+        // A fitted plan was made for what the cache leaves of the budget; a placement given by hand was only checked.
+        if (!options.auto() && plan.isPresent() && !plan.get().fitted() && options.bytes() > left) {
+            throw new IllegalArgumentException(String.format("--expert-cache %.1f MiB does not fit: the placement leaves %.1f MiB of %s's budget",
+                    options.bytes() / 1048576.0, left / 1048576.0, plan.get().budgets().getFirst().device()));
+        }
+        long bytes = options.auto() ? left : options.bytes();
         int slots = ExpertCache.slotsFor(model.config(), model.weights(), model.placement(), bytes);
         if (slots == 0) {
             if (options.auto()) {

@@ -15,6 +15,7 @@ import dev.panllama.placement.ExpertCacheOptions;
 import dev.panllama.placement.ExpertCacheStatistics;
 import dev.panllama.placement.ExpertPolicy;
 import dev.panllama.placement.Offload;
+import dev.panllama.placement.Plan;
 import dev.panllama.placement.RoutingProfile;
 import dev.panllama.tokenizer.Tokenizer;
 import org.junit.jupiter.api.AfterAll;
@@ -239,10 +240,11 @@ class ExpertCacheTest {
      * Through the facade, as the command opens models: {@code --expert-cache 6MiB} holds 4 experts of
      * each of the 4 layers (an F16 expert of this model takes 384 KiB), the statistics come through
      * {@link LlamaModel#expertCacheStatistics()}, and closing saves the profile; a size that holds not
-     * one expert per layer is one clear message.
+     * one expert per layer is one clear message. {@code auto} takes what the placement leaves of the
+     * device's budget (none, then 6 MiB); a size beyond it is refused.
      */
     @Test
-    void theFacadeSizesTheCacheAndSavesItsProfile() throws IOException {
+    void theFacadeSizesTheCacheAndSavesItsProfile() throws IOException, InterruptedException {
         Path file = skewedModel();
         Path profile = work.resolve("facade.profile");
         ModelOptions options = ModelOptions.defaults().withThreads(THREADS).withContextLength(CONTEXT).withCacheType(GgmlType.F32)
@@ -268,6 +270,23 @@ class ExpertCacheTest {
         try (LlamaModel llama = LlamaModel.open(file, options)) {
             assertTrue(llama.expertCacheStatistics().isEmpty());
         }
+
+        // auto: what the placement leaves of the device's budget, here exactly its needs and then 6 MiB more.
+        Plan plan = LlamaModel.plan(file, options).orElseThrow();
+        long needs = plan.needs().of(plan.budgets().getFirst().device()).total();
+        ModelOptions auto = options.withExpertCache(ExpertCacheOptions.parse("auto"));
+        try (LlamaModel llama = LlamaModel.open(file, auto.withFit(auto.fit().withDeviceMemory(Map.of(RpcServerProcess.shared().buffer(), needs))))) {
+            assertTrue(llama.expertCacheStatistics().isEmpty(), "no room left, no cache");
+        }
+        try (LlamaModel llama = LlamaModel.open(file, auto.withFit(auto.fit().withDeviceMemory(
+                Map.of(RpcServerProcess.shared().buffer(), needs + (6L << 20)))));
+             Evaluator evaluator = llama.newEvaluator()) {
+            evaluator.evaluate(new int[] {1, 2, 3}, 2);
+            assertTrue(llama.expertCacheStatistics().orElseThrow().totalLoads() > 0, "6 MiB left: a cache");
+        }
+        var tooBig = assertThrows(IllegalArgumentException.class, () -> LlamaModel.open(file, options.withFit(options.fit().withDeviceMemory(
+                Map.of(RpcServerProcess.shared().buffer(), needs + (1L << 20)))).withExpertCache(ExpertCacheOptions.parse("6MiB"))));
+        assertTrue(tooBig.getMessage().contains("does not fit"), tooBig.getMessage());
     }
 
     private static Path skewed;
