@@ -385,13 +385,16 @@ public final class LlamaModel implements AutoCloseable {
      */
     public Optional<ExpertCacheStatistics> expertCacheStatistics() {
         checkOpen();
-        return model.expertCache().map(ExpertCache::statistics);
+        // Under the compute lock: a server's decode thread counts while another thread asks.
+        ExpertCacheStatistics[] snapshot = new ExpertCacheStatistics[1];
+        model.computeAlone(() -> snapshot[0] = model.expertCache().map(ExpertCache::statistics).orElse(null));
+        return Optional.ofNullable(snapshot[0]);
     }
 
     /** Starts the expert cache's statistics afresh (a benchmark after its warm-up). */
     public void resetExpertCacheStatistics() {
         checkOpen();
-        model.expertCache().ifPresent(ExpertCache::resetStatistics);
+        model.computeAlone(() -> model.expertCache().ifPresent(ExpertCache::resetStatistics));
     }
 
     /**
