@@ -219,6 +219,7 @@ final class ModelArgs {
             err.println();
         }
         opened.plan().ifPresent(plan -> plan.describe().forEach(err::println));
+        opened.expertCacheDescription().ifPresent(err::println);
         err.printf("loaded %s in %s (%s on %s, %d threads, context %d)%n", name,
                 Units.seconds(Units.secondsSince(start)), opened.config().architecture(), opened.device(), options.threads(), opened.contextLength());
         return opened;

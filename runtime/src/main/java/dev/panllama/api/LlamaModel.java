@@ -391,6 +391,12 @@ public final class LlamaModel implements AutoCloseable {
         return Optional.ofNullable(snapshot[0]);
     }
 
+    /** The expert cache in one line (its experts per layer, layers, device memory, policy); empty without one. */
+    public Optional<String> expertCacheDescription() {
+        checkOpen();
+        return model.expertCache().map(ExpertCache::describe);
+    }
+
     /** Starts the expert cache's statistics afresh (a benchmark after its warm-up). */
     public void resetExpertCacheStatistics() {
         checkOpen();

@@ -336,6 +336,13 @@ public final class ExpertCache implements AutoCloseable {
         return context.allocatedBytes();
     }
 
+    /** One line for people: how many experts of which layers, in how much device memory, chosen how. */
+    public String describe() {
+        return String.format("expert cache: %d of %d experts per layer for layers %s in %.1f MiB of device memory (%s)", slots(), experts,
+                Arrays.toString(layers).replaceAll("[\\[\\]]", ""), deviceBytes() / 1048576.0,
+                policy().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'));
+    }
+
     private int index(int layer) {
         if (!caches(layer)) {
             throw new IllegalArgumentException("layer " + layer + "'s experts are not cached");

@@ -252,6 +252,8 @@ class ExpertCacheTest {
         try (LlamaModel llama = LlamaModel.open(file, options.withExpertCache(ExpertCacheOptions.parse("6MiB").withProfile(profile)));
              Evaluator evaluator = llama.newEvaluator()) {
             evaluator.evaluate(new SplittableRandom(57).ints(40, 0, llama.config().dims().vocabSize() / 2).toArray(), 39);
+            assertEquals("expert cache: 4 of 16 experts per layer for layers 0, 1, 2, 3 in 6.0 MiB of device memory (lfu-decay)",
+                    llama.expertCacheDescription().orElseThrow());
             ExpertCacheStatistics statistics = llama.expertCacheStatistics().orElseThrow();
             assertArrayEquals(new int[] {0, 1, 2, 3}, statistics.layers());
             // One micro-batch: layers 0 to 2 route its 40 tokens, the last only the one whose logits are wanted.
