@@ -2,6 +2,7 @@ package dev.panllama.cli;
 
 import dev.panllama.json.JsonWriter;
 import dev.panllama.api.LlamaModel;
+import dev.panllama.placement.ExpertCacheStatistics;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufTensorInfo;
 import dev.panllama.eval.Evaluator;
@@ -16,6 +17,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Random;
 
 /**
@@ -51,7 +53,9 @@ final class BenchCommand extends Subcommand {
     @Option(names = {"-o", "--output"}, paramLabel = "md|json", description = "Output format (default: md).")
     String output = "md";
 
-    record Result(String test, int nPrompt, int nGen, int nDepth, double[] seconds, StepTimes steps) {
+    /** One test's timings; {@code experts}: what the expert cache did in its timed runs, empty without a cache. */
+    record Result(String test, int nPrompt, int nGen, int nDepth, double[] seconds, StepTimes steps,
+                  Optional<ExpertCacheStatistics> experts) {
         double[] tokensPerSecond() {
             int tokens = nPrompt + nGen;
             double[] rates = new double[seconds.length];
@@ -117,13 +121,13 @@ final class BenchCommand extends Subcommand {
                 String at = depth > 0 ? " @ d" + depth : "";
                 for (int n : prompts) {
                     if (n > 0) {
-                        results.add(measure(evaluator, "pp" + n + at, n, 0, depth, toDepth,
+                        results.add(measure(llama, evaluator, "pp" + n + at, n, 0, depth, toDepth,
                                 () -> evaluator.evaluate(random.ints(n, 0, vocab).toArray(), n - 1)));
                     }
                 }
                 for (int n : generations) {
                     if (n > 0) {
-                        results.add(measure(evaluator, "tg" + n + at, 0, n, depth, toDepth, () -> {
+                        results.add(measure(llama, evaluator, "tg" + n + at, 0, n, depth, toDepth, () -> {
                             for (int i = 0; i < n; i++) {
                                 evaluator.evaluate(new int[] {random.nextInt(vocab)}, 0);
                             }
@@ -143,9 +147,11 @@ final class BenchCommand extends Subcommand {
     }
 
     /** Runs {@code run} once to warm up, then {@code -r} times timed, each after {@code toDepth} (not timed) sets up the context. */
-    private Result measure(Evaluator evaluator, String test, int nPrompt, int nGen, int nDepth, Runnable toDepth, Runnable run) {
+    private Result measure(LlamaModel llama, Evaluator evaluator, String test, int nPrompt, int nGen, int nDepth, Runnable toDepth,
+                           Runnable run) {
         toDepth.run();
         run.run();   // warm-up, as llama-bench does
+        llama.resetExpertCacheStatistics();
         double[] seconds = new double[repetitions];
         StepTimes steps = StepTimes.NONE;
         for (int i = 0; i < repetitions; i++) {
@@ -156,7 +162,8 @@ final class BenchCommand extends Subcommand {
             seconds[i] = Units.secondsSince(start);
             steps = steps.plus(evaluator.stepTimes());
         }
-        return new Result(test, nPrompt, nGen, nDepth, seconds, steps);
+        // Counted over the timed runs and their set-up to the depth, which the cache serves alike.
+        return new Result(test, nPrompt, nGen, nDepth, seconds, steps, llama.expertCacheStatistics());
     }
 
     private static double mean(double[] values) {
@@ -181,15 +188,21 @@ final class BenchCommand extends Subcommand {
 
     private static void markdown(PrintWriter out, List<Result> results, String type, long size, long parameters, String backend,
                                  int threads) {
-        out.println("| model                          |       size |     params | backend    | threads |            test |                  t/s |   host ms/step |");
-        out.println("| ------------------------------ | ---------: | ---------: | ---------- | ------: | --------------: | -------------------: | -------------: |");
+        boolean experts = results.stream().anyMatch(r -> r.experts().isPresent());
+        out.println("| model                          |       size |     params | backend    | threads |            test |                  t/s |   host ms/step |"
+                + (experts ? " expert hits |" : ""));
+        out.println("| ------------------------------ | ---------: | ---------: | ---------- | ------: | --------------: | -------------------: | -------------: |"
+                + (experts ? " ----------: |" : ""));
         for (Result r : results) {
             double[] rates = r.tokensPerSecond();
-            out.printf("| %-30s | %10s | %10s | %-10s | %7d | %15s | %20s | %14s |%n", type, Units.bytes(size),
+            out.printf("| %-30s | %10s | %10s | %-10s | %7d | %15s | %20s | %14s |%s%n", type, Units.bytes(size),
                     Units.count(parameters), backend, threads, r.test(),
                     Units.spread(mean(rates), stddev(rates)),
-                    String.format("%.3f (%.1f%%)", r.steps().hostNanosPerStep() / 1e6, 100 * r.steps().hostFraction()));
+                    String.format("%.3f (%.1f%%)", r.steps().hostNanosPerStep() / 1e6, 100 * r.steps().hostFraction()),
+                    r.experts().map(e -> String.format(" %10.1f%% |", 100 * e.hitRate())).orElse(experts ? " %11s |".formatted("-") : ""));
         }
+        results.stream().filter(r -> r.experts().isPresent()).reduce((first, second) -> second)
+                .ifPresent(r -> out.println("\nexpert cache, " + r.test() + ":\n" + r.experts().get().describe()));
     }
 
     private static List<Object> json(List<Result> results, Path file, String type, long size, long parameters, String backend,
@@ -223,6 +236,21 @@ final class BenchCommand extends Subcommand {
             row.put("step_ns", (long) r.steps().nanosPerStep());
             row.put("host_ns_per_step", (long) r.steps().hostNanosPerStep());
             row.put("host_fraction", r.steps().hostFraction());
+            r.experts().ifPresent(e -> {
+                row.put("expert_cache_hit_rate", e.hitRate());
+                List<Object> layers = new ArrayList<>();
+                int[] numbers = e.layers();
+                for (int i = 0; i < numbers.length; i++) {
+                    Map<String, Object> layer = new LinkedHashMap<>();
+                    layer.put("layer", numbers[i]);
+                    layer.put("hit_rate", e.hitRate(i));
+                    layer.put("hits", e.hits()[i]);
+                    layer.put("misses", e.misses()[i]);
+                    layer.put("loads", e.loads()[i]);
+                    layers.add(layer);
+                }
+                row.put("expert_cache_layers", layers);
+            });
             rows.add(row);
         }
         return rows;

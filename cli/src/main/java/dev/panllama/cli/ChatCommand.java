@@ -6,6 +6,7 @@ import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.model.demo.DemoModel;
+import dev.panllama.placement.ExpertCacheStatistics;
 import org.jline.reader.EndOfFileException;
 import org.jline.reader.LineReader;
 import org.jline.reader.LineReaderBuilder;
@@ -24,6 +25,8 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
+import java.util.function.Supplier;
 
 /**
  * Interactive chat: line editing and history on a terminal, one message per line from a pipe. A line
@@ -54,7 +57,7 @@ final class ChatCommand extends Subcommand {
             /system TEXT     set the system prompt
             /save FILE       save the conversation and its KV cache
             /load FILE       continue a conversation saved with /save (same model)
-            /stats           speed of the last reply
+            /stats           speed of the last reply; the expert cache's hit rate per layer, when there is one
             /exit            leave (Ctrl-D does too)
             End a line with \\ to continue on the next; Ctrl-C stops a reply.""";
 
@@ -73,7 +76,7 @@ final class ChatCommand extends Subcommand {
         GenerationOptions options = new GenerationOptions(maxTokens, List.of(), sampling.options());
         try (LlamaModel llama = model.open(file, err);
              Chat chat = chatFormat == null ? llama.newChat(system) : llama.newChat(system, ChatFormat.builtIn(chatFormat))) {
-            Session session = new Session(chat, options, out, err);
+            Session session = new Session(chat, options, out, err, llama::expertCacheStatistics);
             if (System.console() != null && System.console().isTerminal()) {
                 interactive(session);
             } else {
@@ -146,13 +149,17 @@ final class ChatCommand extends Subcommand {
         final GenerationOptions options;
         final PrintWriter out;
         final PrintWriter err;
+        /** The model's expert cache statistics since it opened, for /stats; empty without a cache. */
+        final Supplier<Optional<ExpertCacheStatistics>> expertCache;
         Generation last;
 
-        Session(Chat chat, GenerationOptions options, PrintWriter out, PrintWriter err) {
+        Session(Chat chat, GenerationOptions options, PrintWriter out, PrintWriter err,
+                Supplier<Optional<ExpertCacheStatistics>> expertCache) {
             this.chat = chat;
             this.options = options;
             this.out = out;
             this.err = err;
+            this.expertCache = expertCache;
         }
 
         /** Handles one line; false to leave. */
@@ -202,7 +209,10 @@ final class ChatCommand extends Subcommand {
                     int tokens = chat.load(Path.of(argument));
                     err.println("[loaded " + chat.messages().size() + " messages and " + tokens + " tokens]");
                 }
-                case "/stats" -> err.println(last == null ? "[no reply yet]" : stats(last));
+                case "/stats" -> {
+                    err.println(last == null ? "[no reply yet]" : stats(last));
+                    expertCache.get().ifPresent(statistics -> err.println("[expert cache since the model opened]\n" + statistics.describe()));
+                }
                 default -> err.println("unknown command " + parts[0] + "; /help lists them");
             }
             return true;

@@ -5,6 +5,8 @@ import dev.panllama.api.ModelOptions;
 import dev.panllama.bindings.UserCache;
 import dev.panllama.hub.HubDownloader;
 import dev.panllama.ggml.GgmlType;
+import dev.panllama.placement.ExpertCacheOptions;
+import dev.panllama.placement.ExpertPolicy;
 import dev.panllama.placement.FitOptions;
 import dev.panllama.placement.Offload;
 import picocli.CommandLine.Option;
@@ -88,6 +90,18 @@ final class ModelArgs {
                     + "and the rest in host memory (default: no limit).")
     String kvDeviceMemory;
 
+    @Option(names = "--expert-cache", paramLabel = "SIZE|auto",
+            description = "Hot experts: keep the routed experts the model chooses most, of the layers whose experts are in host memory, in SIZE of the first device's memory (e.g. 4GiB), or auto: what the placement leaves free there. Exact: results do not change.")
+    String expertCache;
+
+    @Option(names = "--expert-cache-policy", paramLabel = "lfu-decay|lru",
+            description = "How the expert cache chooses the experts it holds (default: lfu-decay).")
+    String expertCachePolicy;
+
+    @Option(names = "--expert-cache-profile", paramLabel = "FILE",
+            description = "Warm the expert cache from this routing profile at load, when the file exists, and save the cache's ranking to it when the model closes.")
+    Path expertCacheProfile;
+
     ModelOptions options() {
         GgmlType type;
         try {
@@ -101,7 +115,18 @@ final class ModelArgs {
         Offload offload = new Offload(gpuLayers(), parsed, cpuMoe, cpuMoeLayers,
                 tensorSplit == null ? List.of() : Offload.parseTensorSplit(tensorSplit));
         return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap, device,
-                rpc, offload, fitOptions());
+                rpc, offload, fitOptions(), expertCacheOptions());
+    }
+
+    private ExpertCacheOptions expertCacheOptions() {
+        if (expertCache == null) {
+            if (expertCachePolicy != null || expertCacheProfile != null) {
+                throw new IllegalArgumentException("--expert-cache-policy and --expert-cache-profile need --expert-cache");
+            }
+            return ExpertCacheOptions.OFF;
+        }
+        ExpertCacheOptions options = ExpertCacheOptions.parse(expertCache).withProfile(expertCacheProfile);
+        return expertCachePolicy == null ? options : options.withPolicy(ExpertPolicy.named(expertCachePolicy));
     }
 
     private FitOptions fitOptions() {
@@ -208,6 +233,7 @@ final class ModelArgs {
             err.println();
         }
         opened.plan().ifPresent(plan -> plan.describe().forEach(err::println));
+        opened.expertCacheDescription().ifPresent(err::println);
         err.printf("loaded %s in %s (%s on %s, %d threads, context %d)%n", name,
                 Units.seconds(Units.secondsSince(start)), opened.config().architecture(), opened.device(), options.threads(), opened.contextLength());
         return opened;

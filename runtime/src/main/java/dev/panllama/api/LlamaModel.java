@@ -15,9 +15,13 @@ import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
 import dev.panllama.model.TensorRole;
 import dev.panllama.model.WeightSpec;
+import dev.panllama.placement.ExpertCache;
+import dev.panllama.placement.ExpertCacheOptions;
+import dev.panllama.placement.ExpertCacheStatistics;
 import dev.panllama.placement.Offload;
 import dev.panllama.placement.Plan;
 import dev.panllama.placement.Planner;
+import dev.panllama.placement.RoutingProfile;
 import dev.panllama.placement.WeightPlacement;
 import dev.panllama.structured.VocabularyTrie;
 import dev.panllama.tokenizer.Tokenizer;
@@ -98,11 +102,64 @@ public final class LlamaModel implements AutoCloseable {
         Model model = Model.open(path, options.threads(), options.mmap(), progress, devices,
                 plan.map(Plan::offload).orElse(options.offload()));
         try {
+            openExpertCache(model, options.expertCache(), plan);
             return new LlamaModel(model, Tokenizer.of(model.metadata()), options, plan);
         } catch (RuntimeException e) {
             model.close();
             throw e;
         }
+    }
+
+    /**
+     * Opens the model's expert cache as {@code options} say: of their size, or with {@code auto} of what
+     * the plan leaves free on the first device (no cache when that holds not one expert per layer), warmed
+     * from the routing profile when its file exists.
+     */
+    private static void openExpertCache(Model model, ExpertCacheOptions options, Optional<Plan> plan) {
+        if (!options.enabled()) {
+            return;
+        }
+        int[] cachedLayers = ExpertCache.hostExpertLayers(model.config(), model.weights(), model.placement());
+        if (cachedLayers.length == 0) {
+            if (options.auto()) {
+                return;
+            }
+            throw new IllegalArgumentException("--expert-cache: no layer's routed experts are in host memory, there is nothing to cache"
+                    + " (--cpu-moe, --n-cpu-moe or --fit with --device-memory put them there)");
+        }
+        long left = plan.map(LlamaModel::leftOnFirstDevice).orElse(0L);
+        // A fitted plan was made for what the cache leaves of the budget; a placement given by hand was only checked.
+        if (!options.auto() && plan.isPresent() && !plan.get().fitted() && options.bytes() > left) {
+            throw new IllegalArgumentException(String.format("--expert-cache %.1f MiB does not fit: the placement leaves %.1f MiB of %s's budget",
+                    options.bytes() / 1048576.0, left / 1048576.0, plan.get().budgets().getFirst().device()));
+        }
+        long bytes = options.auto() ? left : options.bytes();
+        int slots = ExpertCache.slotsFor(model.config(), model.weights(), model.placement(), bytes);
+        if (slots == 0) {
+            if (options.auto()) {
+                return;
+            }
+            throw new IllegalArgumentException("--expert-cache: " + bytes + " bytes hold not one expert of each of the "
+                    + cachedLayers.length + " layers whose experts are in host memory (an expert of layer " + cachedLayers[0] + " takes "
+                    + ExpertCache.expertBytes(model.weights(), cachedLayers[0]) + " bytes)");
+        }
+        ExpertCache cache = model.openExpertCache(slots, options.policy());
+        if (options.profile().isPresent() && java.nio.file.Files.exists(options.profile().get())) {
+            try {
+                RoutingProfile.warm(cache, RoutingProfile.read(options.profile().get()));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException("cannot read the routing profile " + options.profile().get(), e);
+            }
+        }
+    }
+
+    /** What the plan leaves of the first device's budget once its weights, KV cache and compute memory are counted. */
+    private static long leftOnFirstDevice(Plan plan) {
+        if (plan.budgets().isEmpty()) {
+            return 0;
+        }
+        Planner.Budget budget = plan.budgets().getFirst();
+        return Math.max(0, budget.bytes() - plan.needs().of(budget.device()).total());
     }
 
     /**
@@ -142,7 +199,13 @@ public final class LlamaModel implements AutoCloseable {
                 }
             }
         }
-        List<Planner.Budget> budgets = options.fit().budgets(devices, fit);
+        List<Planner.Budget> budgets = new ArrayList<>(options.fit().budgets(devices, fit));
+        if (fit && options.expertCache().bytes() > 0 && !budgets.isEmpty()) {
+            // The planner fits the weights into what the expert cache leaves of the first device.
+            Planner.Budget first = budgets.getFirst();
+            budgets.set(0, new Planner.Budget(first.device(), first.buffer(), Math.max(0, first.bytes() - options.expertCache().bytes()),
+                    first.source() + " less --expert-cache"));
+        }
         // The devices each layer goes to in every step of a fit (the planner shares layers by budget).
         WeightPlacement layerSplit = new WeightPlacement(devices, Offload.all().withTensorSplit(Planner.layerShares(given, budgets)),
                 options.mmap(), config.dims().layers(), config.experts().used());
@@ -321,9 +384,61 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    /** Closes every chat and completion still open, then the model. */
+    /**
+     * What the expert cache did since the model opened or since {@link #resetExpertCacheStatistics()}:
+     * hit rate, hits, misses and loads per cached layer; empty without a cache.
+     */
+    public Optional<ExpertCacheStatistics> expertCacheStatistics() {
+        checkOpen();
+        // Under the compute lock: a server's decode thread counts while another thread asks.
+        ExpertCacheStatistics[] snapshot = new ExpertCacheStatistics[1];
+        model.computeAlone(() -> snapshot[0] = model.expertCache().map(ExpertCache::statistics).orElse(null));
+        return Optional.ofNullable(snapshot[0]);
+    }
+
+    /** The expert cache in one line (its experts per layer, layers, device memory, policy); empty without one. */
+    public Optional<String> expertCacheDescription() {
+        checkOpen();
+        return model.expertCache().map(ExpertCache::describe);
+    }
+
+    /** Starts the expert cache's statistics afresh (a benchmark after its warm-up). */
+    public void resetExpertCacheStatistics() {
+        checkOpen();
+        model.computeAlone(() -> model.expertCache().ifPresent(ExpertCache::resetStatistics));
+    }
+
+    /**
+     * Closes every chat and completion still open, then the model; with {@code --expert-cache-profile}
+     * the cache's ranking is saved to the profile file first.
+     *
+     * @throws java.io.UncheckedIOException when the profile cannot be written (the model is closed all the same)
+     */
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        try {
+            saveRoutingProfile();
+        } finally {
+            closeSessionsAndModel();
+        }
+    }
+
+    private void saveRoutingProfile() {
+        Optional<Path> profile = options.expertCache().profile();
+        Optional<ExpertCache> cache = model.expertCache();
+        if (profile.isPresent() && cache.isPresent()) {
+            try {
+                RoutingProfile.save(cache.get(), profile.get());
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException("cannot save the routing profile to " + profile.get(), e);
+            }
+        }
+    }
+
+    private void closeSessionsAndModel() {
         if (closed) {
             return;
         }

@@ -1,6 +1,7 @@
 package dev.panllama.api;
 
 import dev.panllama.ggml.GgmlType;
+import dev.panllama.placement.ExpertCacheOptions;
 import dev.panllama.placement.FitOptions;
 import dev.panllama.placement.Offload;
 
@@ -30,9 +31,12 @@ import java.util.List;
  *                      {@code --fit-target}, {@code --device-memory}), and the KV cache's share of the devices
  *                      ({@code --kv-device-memory}, the rest in host memory); the plan decides what {@code offload}
  *                      leaves open: it runs when -ngl, --cpu-moe and --n-cpu-moe are unset
+ * @param expertCache   hot experts: a cache of routed experts in device memory for the layers whose experts
+ *                      are in host memory ({@code --expert-cache}, {@code --expert-cache-policy},
+ *                      {@code --expert-cache-profile}); {@link ExpertCacheOptions#OFF} by default
  */
 public record ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device,
-                           List<String> rpcServers, Offload offload, FitOptions fit) {
+                           List<String> rpcServers, Offload offload, FitOptions fit, ExpertCacheOptions expertCache) {
 
     /** The most tokens the default context holds when a layer's KV cache is on a device. */
     public static final int DEVICE_CONTEXT_CAP = 8192;
@@ -60,11 +64,15 @@ public record ModelOptions(int threads, int contextLength, int batchSize, GgmlTy
         if (fit == null) {
             throw new IllegalArgumentException("fit must be given (FitOptions.defaults() for llama.cpp's)");
         }
+        if (expertCache == null) {
+            throw new IllegalArgumentException("expertCache must be given (ExpertCacheOptions.OFF for none)");
+        }
     }
 
     /** Options without RPC servers, offloading everything the devices take. */
     public ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device) {
-        this(threads, contextLength, batchSize, cacheType, mmap, device, List.of(), Offload.all(), FitOptions.defaults());
+        this(threads, contextLength, batchSize, cacheType, mmap, device, List.of(), Offload.all(), FitOptions.defaults(),
+                ExpertCacheOptions.OFF);
     }
 
     public static ModelOptions defaults() {
@@ -72,38 +80,42 @@ public record ModelOptions(int threads, int contextLength, int batchSize, GgmlTy
     }
 
     public ModelOptions withRpcServers(List<String> value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, value, offload, fit);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, value, offload, fit, expertCache);
     }
 
     public ModelOptions withOffload(Offload value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, value, fit);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, value, fit, expertCache);
     }
 
     public ModelOptions withFit(FitOptions value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload, value);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload, value, expertCache);
+    }
+
+    public ModelOptions withExpertCache(ExpertCacheOptions value) {
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload, fit, value);
     }
 
     public ModelOptions withThreads(int value) {
-        return new ModelOptions(value, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload, fit);
+        return new ModelOptions(value, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload, fit, expertCache);
     }
 
     public ModelOptions withContextLength(int value) {
-        return new ModelOptions(threads, value, batchSize, cacheType, mmap, device, rpcServers, offload, fit);
+        return new ModelOptions(threads, value, batchSize, cacheType, mmap, device, rpcServers, offload, fit, expertCache);
     }
 
     public ModelOptions withBatchSize(int value) {
-        return new ModelOptions(threads, contextLength, value, cacheType, mmap, device, rpcServers, offload, fit);
+        return new ModelOptions(threads, contextLength, value, cacheType, mmap, device, rpcServers, offload, fit, expertCache);
     }
 
     public ModelOptions withCacheType(GgmlType value) {
-        return new ModelOptions(threads, contextLength, batchSize, value, mmap, device, rpcServers, offload, fit);
+        return new ModelOptions(threads, contextLength, batchSize, value, mmap, device, rpcServers, offload, fit, expertCache);
     }
 
     public ModelOptions withDevice(String value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, value, rpcServers, offload, fit);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, value, rpcServers, offload, fit, expertCache);
     }
 
     public ModelOptions withMmap(boolean value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, value, device, rpcServers, offload, fit);
+        return new ModelOptions(threads, contextLength, batchSize, cacheType, value, device, rpcServers, offload, fit, expertCache);
     }
 }

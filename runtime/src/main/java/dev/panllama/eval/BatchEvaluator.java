@@ -12,12 +12,14 @@ import dev.panllama.model.GraphBlocks;
 import dev.panllama.model.GraphBuilder;
 import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
+import dev.panllama.placement.ExpertCache;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -33,6 +35,9 @@ import java.util.regex.Pattern;
  * {@code -c} with {@code --parallel} and {@code --kv-unified}). A call's tokens are taken in its order,
  * {@code maxBatch} at a time, as {@code llama_decode} splits a batch for that cache; the same calls give
  * the same logits as libllama's.
+ * <p>
+ * With the model's expert cache open ({@link Model#openExpertCache}) a micro-batch is computed in
+ * segments cut at the cached layers' routing ({@link SegmentedForward}), to the same logits.
  * <p>
  * It knows the tokens each sequence holds, so callers ask it what a new prompt shares with them rather
  * than keep a copy. Not thread-safe: one caller at a time. Once its model is closed every call throws
@@ -76,6 +81,8 @@ public final class BatchEvaluator implements AutoCloseable {
     private final ReadBuffer logitsStaging;
     /** The micro-batch being computed: which sequence and position each token is, and the rows computed. */
     private MicroBatch current;
+    /** The pass in segments that the expert cache needs, made at its first use. */
+    private SegmentedForward segmented;
 
     private record MicroBatch(int[] sequences, long[] positions, int[] computed) {
     }
@@ -339,6 +346,11 @@ public final class BatchEvaluator implements AutoCloseable {
         // A graph needs at least one output row; when none is wanted, the last one is computed and dropped.
         int[] computed = outputRows.length > 0 ? outputRows : new int[] {tokens.length - 1};
         BatchInputs.Shape shape = BatchInputs.Shape.of(cache, config.plan().hasChunkedLayers(), tokens.length, computed.length);
+        current = new MicroBatch(sequences, positions, computed);
+        Optional<ExpertCache> experts = model.expertCache();
+        if (experts.isPresent()) {
+            return evaluateInSegments(experts.get(), shape, tokens, sequences, positions, computed, outputRows.length > 0, start);
+        }
         long graphBuild = 0;
         if (graph == null || !graph.inputs().shape.equals(shape)) {
             long buildStart = System.nanoTime();
@@ -346,7 +358,6 @@ public final class BatchEvaluator implements AutoCloseable {
             graphBuild = System.nanoTime() - buildStart;
         }
         graph.inputs().fill(tokens, sequences, positions, computed);
-        current = new MicroBatch(sequences, positions, computed);
         long computeStart = System.nanoTime();
         model.computeAlone(() -> scheduler.compute(graph.graph()));
         long compute = System.nanoTime() - computeStart;
@@ -355,6 +366,24 @@ public final class BatchEvaluator implements AutoCloseable {
                 ? graph.logits().readRows(config.dims().vocabSize(), computed.length, logitsStaging) : new float[0][];
         stepTimes = stepTimes.plus(System.nanoTime() - start, compute, graphBuild);
         return rows;
+    }
+
+    /**
+     * Evaluates one micro-batch with the model's expert cache ({@link SegmentedForward}): the reused
+     * graph of the one-graph pass is dropped, since the scheduler then computes other graphs.
+     */
+    private float[][] evaluateInSegments(ExpertCache experts, BatchInputs.Shape shape, int[] tokens, int[] sequences, long[] positions,
+                                         int[] computed, boolean readLogits, long start) {
+        closeGraph();
+        if (segmented == null) {
+            segmented = new SegmentedForward(model, cache, scheduler, maxBatch);
+        }
+        SegmentedForward.Result[] result = new SegmentedForward.Result[1];
+        // The model's cache at the lock: another thread may have replaced it since (a cache is replaced, never removed).
+        model.computeAlone(() -> result[0] = segmented.evaluate(model.expertCache().orElse(experts), shape, tokens, sequences, positions,
+                computed, readLogits, logitsStaging));
+        stepTimes = stepTimes.plus(System.nanoTime() - start, result[0].computeNanos(), result[0].buildNanos());
+        return result[0].logits();
     }
 
     private void remember(int[] tokens, int[] sequences, long[] positions) {
@@ -477,6 +506,9 @@ public final class BatchEvaluator implements AutoCloseable {
     @Override
     public void close() {
         closeGraph();
+        if (segmented != null) {
+            segmented.close();
+        }
         scheduler.close();
         cache.close();
         logitsStaging.close();

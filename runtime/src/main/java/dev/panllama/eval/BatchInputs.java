@@ -210,7 +210,9 @@ final class BatchInputs implements GraphInputs {
     /**
      * Writes every input for a micro-batch whose token {@code i} is {@code tokenIds[i]} at position
      * {@code positions[i]} of sequence {@code sequences[i]}, with the logits of rows {@code outputRows}
-     * (ascending) wanted; the cache has placed the positions and the graph must be allocated.
+     * (ascending) wanted; the cache has placed the positions and the graph must be allocated. An input
+     * the graph does not read has no memory and is skipped: a segment of the pass
+     * ({@link SegmentedForward}) reads only some of them.
      */
     void fill(int[] tokenIds, int[] sequences, long[] positions, int[] outputRows) {
         int n = tokenIds.length;
@@ -218,15 +220,15 @@ final class BatchInputs implements GraphInputs {
             staging = ctx.allocateHost(Math.max(8L * shape.tokens(), 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * shape.tokens()));
         }
         MemorySegment.copy(tokenIds, 0, staging, ValueLayout.JAVA_INT, 0, n);
-        tokens.write(staging.asSlice(0, 4L * n));
+        writeIfRead(tokens, staging.asSlice(0, 4L * n));
         int[] positionsI32 = new int[n];
         for (int i = 0; i < n; i++) {
             positionsI32[i] = Math.toIntExact(positions[i]);
         }
         MemorySegment.copy(positionsI32, 0, staging, ValueLayout.JAVA_INT, 0, n);
-        this.positions.write(staging.asSlice(0, 4L * n));
+        writeIfRead(this.positions, staging.asSlice(0, 4L * n));
         MemorySegment.copy(outputRows, 0, staging, ValueLayout.JAVA_INT, 0, outputRows.length);
-        this.outputRows.write(staging.asSlice(0, 4L * outputRows.length));
+        writeIfRead(this.outputRows, staging.asSlice(0, 4L * outputRows.length));
         if (temperature != null) {
             TemperatureTuning tuning = config.temperatureTuning().orElseThrow();
             float[] scales = new float[n];
@@ -234,7 +236,7 @@ final class BatchInputs implements GraphInputs {
                 scales[i] = tuning.at(positions[i]);
             }
             MemorySegment.copy(scales, 0, staging, ValueLayout.JAVA_FLOAT, 0, n);
-            temperature.write(staging.asSlice(0, 4L * n));
+            writeIfRead(temperature, staging.asSlice(0, 4L * n));
         }
         if (global != null) {
             fill(global, 0, sequences, positions);
@@ -284,21 +286,29 @@ final class BatchInputs implements GraphInputs {
                 writeLongs(deviceCells, toDevice, group.deviceTierCells);
             }
         }
-        MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse * n);
-        writeMask(mask, group.cells, group.cellsInUse, chunkSize, sequences, positions);
-        group.mask.write(mask);
+        if (group.mask.hasData()) {
+            MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse * n);
+            writeMask(mask, group.cells, group.cellsInUse, chunkSize, sequences, positions);
+            group.mask.write(mask);
+        }
     }
 
     private void writeLongs(long[] values, int count, Tensor... inputs) {
         MemorySegment.copy(values, 0, staging, ValueLayout.JAVA_LONG, 0, count);
         for (Tensor input : inputs) {
-            input.write(staging.asSlice(0, 8L * count));
+            writeIfRead(input, staging.asSlice(0, 8L * count));
         }
     }
 
     private void writeInts(int[] values, int count, Tensor input) {
         MemorySegment.copy(values, 0, staging, ValueLayout.JAVA_INT, 0, count);
-        input.write(staging.asSlice(0, 4L * count));
+        writeIfRead(input, staging.asSlice(0, 4L * count));
+    }
+
+    private static void writeIfRead(Tensor input, MemorySegment data) {
+        if (input.hasData()) {
+            input.write(data);
+        }
     }
 
     /**

@@ -249,8 +249,8 @@ public final class GgmlContext implements AutoCloseable {
      */
     public Tensor concat(Tensor a, Tensor b, int dim) {
         own(a, b);
-        if (a.type() != b.type()) {
-            throw new IllegalArgumentException("cannot concatenate " + a.type() + " and " + b.type());
+        if (dim < 0 || dim > 3 || a.type() != b.type()) {
+            throw new IllegalArgumentException("cannot concatenate " + a.type() + " and " + b.type() + " along dimension " + dim);
         }
         for (int d = 0; d < 4; d++) {
             if (d != dim && a.ne(d) != b.ne(d)) {
@@ -298,6 +298,18 @@ public final class GgmlContext implements AutoCloseable {
                     + b.shapeString() + ", ids " + ids.shapeString());
         }
         return op("mulMatId", () -> Ggml.ggml_mul_mat_id(handle, experts.handle(), b.handle(), ids.handle()));
+    }
+
+    /**
+     * Copies {@code source} into {@code destination} (of as many elements, converting the type), and
+     * returns the destination as the op's result: how a graph leaves a value in a tensor that outlives it.
+     */
+    public Tensor copy(Tensor source, Tensor destination) {
+        own(source, destination);
+        if (source.elementCount() != destination.elementCount()) {
+            throw new IllegalArgumentException("copy needs as many elements: " + source.shapeString() + " into " + destination.shapeString());
+        }
+        return op("copy", () -> Ggml.ggml_cpy(handle, source.handle(), destination.handle()));
     }
 
     /** Rotary position embedding, ggml's {@code rope_ext}; {@code freqFactors} may be null. */

@@ -89,6 +89,15 @@ public final class Tensor {
     }
 
     /**
+     * Copies {@code data} (raw tensor data in this tensor's type) into the tensor from byte
+     * {@code offset} on, wherever its buffer lives: e.g. one matrix of a stack of them.
+     */
+    public void write(long offset, MemorySegment data) {
+        requireByteRange(offset, data.byteSize());
+        Ggml.ggml_backend_tensor_set(handle, data, offset, data.byteSize());
+    }
+
+    /**
      * Copies {@code bytes.length} bytes of raw tensor data into the tensor from byte {@code offset} on,
      * wherever its buffer lives (host or device memory).
      */
@@ -123,6 +132,27 @@ public final class Tensor {
         try (Arena scratch = Arena.ofConfined()) {
             write(scratch.allocateFrom(ValueLayout.JAVA_INT, values));
         }
+    }
+
+    /** The first {@code count} values of an I32 tensor, copied out of whatever buffer holds them. */
+    public int[] readInts(int count) {
+        requireData();
+        if (type() != GgmlType.I32 || count < 0 || count > elementCount()) {
+            throw new IllegalArgumentException("tensor " + name() + " has no " + count + " I32 values");
+        }
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment data = scratch.allocate(ValueLayout.JAVA_INT, Math.max(1, count));
+            Ggml.ggml_backend_tensor_get(handle, data, 0, 4L * count);
+            return data.asSlice(0, 4L * count).toArray(ValueLayout.JAVA_INT);
+        }
+    }
+
+    /**
+     * Whether the tensor has memory: an input that no op of its graph reads gets none from ggml's
+     * allocator, and must not be written.
+     */
+    public boolean hasData() {
+        return !ggml_tensor.buffer(handle).equals(MemorySegment.NULL);
     }
 
     /** Copies {@code values} into an I64 tensor, one value per element. */

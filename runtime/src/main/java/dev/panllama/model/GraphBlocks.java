@@ -152,10 +152,18 @@ public final class GraphBlocks {
      * router picks {@code expertsUsed} experts per token, whose gated feed-forward outputs are weighted
      * and summed. With {@link Experts.Gating#SIGMOID_BEFORE_EXPERTS} the weights scale each
      * expert's input instead of its output. The router's scores are named {@link #ROUTER_SCORES}{@code -il},
-     * so that a test can observe which experts a batch chose.
+     * so that a test can observe which experts a batch chose. The same as {@link #route},
+     * {@link #expertInput}, {@link #expertProducts} over the layer's experts and {@link #weighAndSum}.
      */
     public Tensor experts(LayerWeights layer, int il, Tensor x) {
-        long n = x.ne(0);
+        Routing routing = route(layer, il, x);
+        Tensor input = expertInput(x, routing);
+        Tensor outputs = expertProducts(layer.expertsGate(), layer.expertsUp(), layer.expertsDown(), input, routing.selected());
+        return weighAndSum(outputs, routing);
+    }
+
+    /** The router of mixture-of-experts layer {@code il} for {@code x [n_embd, n_tokens]}: which experts, with which weights. */
+    public Routing route(LayerWeights layer, int il, Tensor x) {
         long tokens = x.ne(1);
         Experts experts = config.experts();
         int used = experts.used();
@@ -175,16 +183,41 @@ public final class GraphBlocks {
             weights = ctx.scale(weights, experts.weightsScale());
         }
         graph.expand(weights);
+        return new Routing(selected, weights);
+    }
 
+    /**
+     * What the chosen experts multiply, {@code [n_embd, 1, n_tokens]} (every choice of a token takes the
+     * same row) or, where the gating weights scale the input, {@code [n_embd, n_expert_used, n_tokens]}.
+     */
+    public Tensor expertInput(Tensor x, Routing routing) {
+        long n = x.ne(0);
+        long tokens = x.ne(1);
         Tensor input = ctx.reshape(x, n, 1, tokens);
-        if (sigmoid) {
-            input = ctx.mul(ctx.repeat(input, n, used, tokens, 1), weights);
+        if (config.experts().gating() == Experts.Gating.SIGMOID_BEFORE_EXPERTS) {
+            input = ctx.mul(ctx.repeat(input, n, config.experts().used(), tokens, 1), routing.weights());
         }
-        Tensor up = ctx.mulMatId(layer.expertsUp(), input, selected);        // [n_ff_exp, used, n_tokens]
-        Tensor gate = ctx.mulMatId(layer.expertsGate(), input, selected);
-        Tensor outputs = ctx.mulMatId(layer.expertsDown(), ctx.swiglu(gate, up), selected); // [n_embd, used, n_tokens]
-        if (!sigmoid) {
-            outputs = ctx.mul(outputs, weights);
+        return input;
+    }
+
+    /**
+     * The gated feed-forward products of stacked experts {@code gate}, {@code up}, {@code down} (one
+     * matrix per expert along dimension 2) for {@code input [n_embd, 1 or k, n]} with the I32 expert
+     * numbers {@code ids [k, n]}: {@code [n_embd, k, n]}.
+     */
+    public Tensor expertProducts(Tensor gate, Tensor up, Tensor down, Tensor input, Tensor ids) {
+        Tensor upped = ctx.mulMatId(up, input, ids);        // [n_ff_exp, k, n]
+        Tensor gated = ctx.mulMatId(gate, input, ids);
+        return ctx.mulMatId(down, ctx.swiglu(gated, upped), ids);
+    }
+
+    /** The experts' outputs {@code [n_embd, n_expert_used, n_tokens]} weighted (unless the input was) and summed per token. */
+    public Tensor weighAndSum(Tensor outputs, Routing routing) {
+        long n = outputs.ne(0);
+        long tokens = outputs.ne(2);
+        int used = config.experts().used();
+        if (config.experts().gating() != Experts.Gating.SIGMOID_BEFORE_EXPERTS) {
+            outputs = ctx.mul(outputs, routing.weights());
         }
         graph.expand(outputs);
 

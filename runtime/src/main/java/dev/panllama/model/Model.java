@@ -5,12 +5,15 @@ import dev.panllama.ggml.BackendDevice;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufFingerprint;
 import dev.panllama.gguf.GgufMetadata;
+import dev.panllama.placement.ExpertCache;
+import dev.panllama.placement.ExpertPolicy;
 import dev.panllama.placement.Offload;
 import dev.panllama.placement.WeightPlacement;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.function.DoubleConsumer;
 
 /**
@@ -30,6 +33,7 @@ public final class Model implements AutoCloseable {
     private final ModelWeights weights;
     private final java.util.concurrent.locks.ReentrantLock computeLock = new java.util.concurrent.locks.ReentrantLock();
     private volatile boolean closed;
+    private volatile ExpertCache expertCache;
 
     private Model(GgufFile file, Architecture architecture, ModelConfig config, List<Backend> backends, WeightPlacement placement,
                   ModelWeights weights) {
@@ -157,6 +161,35 @@ public final class Model implements AutoCloseable {
     }
 
     /**
+     * Keeps up to {@code slotsPerLayer} routed experts of each mixture-of-experts layer whose experts
+     * are in host memory in device memory, chosen by {@code policy} from the routing the model produces
+     * ({@link ExpertCache}); the evaluators of this model use it from their next step on. Replaces an
+     * earlier cache.
+     *
+     * @throws IllegalArgumentException when the model has no such layer, no device, or the family's graph
+     *                                  cannot be built in pieces
+     */
+    public ExpertCache openExpertCache(int slotsPerLayer, ExpertPolicy policy) {
+        checkOpen();
+        if (!(architecture.graph() instanceof LayerwiseGraphBuilder)) {
+            throw new IllegalArgumentException("the expert cache is not available for " + config.architecture() + " models");
+        }
+        ExpertCache opened = new ExpertCache(config, weights, placement, name -> file.data(file.tensor(name)), slotsPerLayer, policy);
+        computeAlone(() -> {
+            if (expertCache != null) {
+                expertCache.close();
+            }
+            expertCache = opened;
+        });
+        return opened;
+    }
+
+    /** The expert cache, if one is open ({@link #openExpertCache}). */
+    public Optional<ExpertCache> expertCache() {
+        return Optional.ofNullable(expertCache);
+    }
+
+    /**
      * Runs {@code computation}, which computes a graph on this model's backends, while no other
      * evaluator of the model does: a backend (the CPU's threads and work buffer, a GPU's stream) computes
      * one graph at a time, and chats of one model may be used from different threads.
@@ -181,6 +214,9 @@ public final class Model implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
+            if (expertCache != null) {
+                expertCache.close();
+            }
             weights.close();
             backends.forEach(Backend::close);
             file.close();

@@ -39,6 +39,12 @@ public final class RandomModelWriter {
     private static final long BLOCK_VALUES = 1 << 20;
     /** Spreads the blocks' seeds apart (the golden ratio's 64-bit fraction, as SplittableRandom's own gamma). */
     private static final long BLOCK_SEED_STRIDE = 0x9E3779B97F4A7C15L;
+    /**
+     * Strength of the embeddings' expert feature under a topic skew: strong enough that every layer's
+     * router, not only the first, still reads the token's planted expert through what the layers before
+     * added to the residual stream (at {@link #ROUTING_FEATURE} the skew faded from layer to layer).
+     */
+    private static final float TOPIC_FEATURE = 12f;
 
     private RandomModelWriter() {
     }
@@ -188,12 +194,12 @@ public final class RandomModelWriter {
                     MemorySegment target = data.asSlice(first * rowBytes, count * rowBytes);
                     SplittableRandom random = new SplittableRandom(tensorSeed ^ (block * BLOCK_SEED_STRIDE));
                     if (type == GgmlType.F32) {
-                        fill(target, spec, init, rowLength, first, count, random);
+                        fill(target, spec, init, rowLength, rows, first, count, random);
                         return;
                     }
                     try (Arena scratch = Arena.ofConfined()) {
                         MemorySegment values = scratch.allocate(ValueLayout.JAVA_FLOAT, count * rowLength);
-                        fill(values, spec, init, rowLength, first, count, random);
+                        fill(values, spec, init, rowLength, rows, first, count, random);
                         Quantization.quantize(type, values, count, rowLength, target);
                     }
                 });
@@ -202,8 +208,11 @@ public final class RandomModelWriter {
         };
     }
 
-    /** Rows {@code first} to {@code first + count} of a tensor as {@code init} makes them, into {@code values}. */
-    private static void fill(MemorySegment values, RandomModelSpec spec, Init init, int rowLength, long first, long count,
+    /**
+     * Rows {@code first} to {@code first + count} of a tensor of {@code rows} rows a matrix as {@code init}
+     * makes them, into {@code values}.
+     */
+    private static void fill(MemorySegment values, RandomModelSpec spec, Init init, int rowLength, int rows, long first, long count,
                              SplittableRandom random) {
         double scale = 1 / Math.sqrt(rowLength);
         for (long r = 0; r < count; r++) {
@@ -213,7 +222,7 @@ public final class RandomModelWriter {
                     case NORM -> (float) (1 + 0.1 * random.nextGaussian());
                     case DENSE -> (float) (random.nextGaussian() * scale);
                     case EMBEDDING -> (float) (random.nextGaussian() * 0.5
-                            + (spec.separableRouting() ? routingFeature(spec, row, column) : 0));
+                            + (spec.separableRouting() ? routingFeature(spec, row, rows, column) : 0));
                     case ROUTER -> (float) (random.nextGaussian() * scale * 0.1
                             + (column == row ? ROUTING_FEATURE : 0));
                 };
@@ -223,16 +232,39 @@ public final class RandomModelWriter {
     }
 
     /**
-     * Token {@code token} carries feature strength on two expert dimensions: its first choice strongly,
-     * its second less, so that top-1 and top-2 routing both have clear margins.
+     * Token {@code token} (of {@code vocabulary}) carries feature strength on two expert dimensions: its
+     * first choice strongly, its second less, so that top-1 and top-2 routing both have clear margins.
      */
-    private static double routingFeature(RandomModelSpec spec, long token, int column) {
+    private static double routingFeature(RandomModelSpec spec, long token, int vocabulary, int column) {
         int experts = spec.experts();
         if (experts == 0 || column >= experts) {
             return 0;
         }
-        int first = (int) (token % experts);
+        boolean topics = spec.topicSkew() > 0;
+        int first = topics ? topicExpert(spec, token, vocabulary) : (int) (token % experts);
         int second = experts < 2 ? -1 : (int) ((first + 1 + (token / experts) % (experts - 1)) % experts);
-        return column == first ? ROUTING_FEATURE : column == second ? ROUTING_FEATURE / 2 : 0;
+        float strength = topics ? TOPIC_FEATURE : ROUTING_FEATURE;
+        return column == first ? strength : column == second ? strength / 2 : 0;
+    }
+
+    /**
+     * The first choice of {@code token} under {@link RandomModelSpec#topicSkew()}: rank r among the
+     * experts drawn (from the seed and the token) with probability proportional to {@code 1 / (r + 1)^s};
+     * rank r is expert r in the first half of the vocabulary, expert {@code n_expert - 1 - r} in the second.
+     */
+    private static int topicExpert(RandomModelSpec spec, long token, int vocabulary) {
+        int experts = spec.experts();
+        double[] cumulative = new double[experts];
+        double total = 0;
+        for (int r = 0; r < experts; r++) {
+            total += 1 / Math.pow(r + 1, spec.topicSkew());
+            cumulative[r] = total;
+        }
+        double draw = new SplittableRandom(spec.seed() * 7_919L + token).nextDouble() * total;
+        int rank = 0;
+        while (rank < experts - 1 && cumulative[rank] <= draw) {
+            rank++;
+        }
+        return token < vocabulary / 2 ? rank : experts - 1 - rank;
     }
 }
