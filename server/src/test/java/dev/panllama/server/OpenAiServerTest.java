@@ -278,16 +278,7 @@ class OpenAiServerTest {
     @Test
     void aClientThatDisconnectsCancelsItsGenerationAndAFullQueueRefuses() throws Exception {
         try (OpenAiServer server = start(options().withMaxQueuedRequests(0).withParallel(1))) {
-            // Up to the context's end unless cancelled: about a thousand tokens.
-            String endless = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}], \"stream\": true, "
-                    + "\"temperature\": 1.5, \"seed\": 1, \"stop\": [\"<never>\"]}";
-            try (Socket socket = new Socket("127.0.0.1", server.port())) {
-                OutputStream out = socket.getOutputStream();
-                byte[] body = endless.getBytes(StandardCharsets.UTF_8);
-                out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
-                        + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-                out.write(body);
-                out.flush();
+            try (Socket socket = endlessChat(server, true, 1)) {
                 BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
                 int events = 0;
                 for (String line = in.readLine(); line != null && events < 3; line = in.readLine()) {
@@ -311,15 +302,7 @@ class OpenAiServerTest {
     @Test
     void aClientThatDisconnectsBeforeItsWholeReplyCancelsItsGeneration() throws Exception {
         try (OpenAiServer server = start(options().withParallel(1))) {
-            String endless = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}], "
-                    + "\"temperature\": 1.5, \"seed\": 1, \"stop\": [\"<never>\"]}";
-            try (Socket socket = new Socket("127.0.0.1", server.port())) {
-                OutputStream out = socket.getOutputStream();
-                byte[] body = endless.getBytes(StandardCharsets.UTF_8);
-                out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
-                        + body.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-                out.write(body);
-                out.flush();
+            try (Socket socket = endlessChat(server, false, 1)) {
                 // Nothing but whitespace comes before the reply is whole: wait until it is being generated, then leave.
                 long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
                 while (metric(send(server, "GET", "/metrics", null, null).body(), "panllama_requests_running") < 1) {
@@ -332,6 +315,23 @@ class OpenAiServerTest {
             assertTrue(generated < TestModel.CONTEXT / 4.0, "generated " + generated + " tokens after the client left");
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2")).statusCode());
         }
+    }
+
+    /**
+     * Sends over a socket of its own, as a client that may leave at any moment, a chat request that
+     * generates up to the context's end unless cancelled (about a thousand tokens), streamed or whole.
+     */
+    static Socket endlessChat(OpenAiServer server, boolean stream, int seed) throws IOException {
+        String body = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}], \"stream\": " + stream
+                + ", \"temperature\": 1.5, \"seed\": " + seed + ", \"stop\": [\"<never>\"]}";
+        Socket socket = new Socket("127.0.0.1", server.port());
+        OutputStream out = socket.getOutputStream();
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
+                + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+        out.write(bytes);
+        out.flush();
+        return socket;
     }
 
     private static String awaitIdle(OpenAiServer server) throws Exception {

@@ -18,7 +18,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
-import java.io.OutputStream;
 import java.net.Socket;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -341,16 +340,8 @@ class ParallelServingTest {
         private final BufferedReader in;
 
         EndlessStream(OpenAiServer server, int seed) throws IOException {
-            String body = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}], \"stream\": true, "
-                    + "\"temperature\": 1.5, \"seed\": " + seed + ", \"stop\": [\"<never>\"]}";
-            socket = new Socket("127.0.0.1", server.port());
+            socket = OpenAiServerTest.endlessChat(server, true, seed);
             socket.setSoTimeout(60_000);
-            OutputStream out = socket.getOutputStream();
-            byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
-                    + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-            out.write(bytes);
-            out.flush();
             in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
         }
 
