@@ -311,18 +311,24 @@ final class KvCache implements AutoCloseable {
      */
     private void releaseUnused() {
         GgmlContext host = contextByBuffer.get(BackendDevice.cpu().bufferType().name());
+        // Asked once per group of layers (they share their cells), and asked even without host memory, so that it starts afresh.
+        int[] writtenEnd = {global.takeWrittenEnd(), chunked.takeWrittenEnd()};
         if (host == null) {
             return;
         }
         for (int i = 0; i < plan.count(); i++) {
-            int end = cellsOf(i).usedEnd();
+            int used = cellsOf(i).usedEnd();
+            int written = writtenEnd[plan.isChunked(i) ? 1 : 0];
+            if (written <= used) {
+                continue;
+            }
             if (firstTierOnHost[i]) {
-                host.releaseFrom(keys[i], end * keys[i].nb(1));
-                host.releaseFrom(values[i], end * values[i].nb(1));
-            } else if (hostKeys[i] != null) {
-                long fromRow = Math.max(0, end - firstHostCell[i]);
-                host.releaseFrom(hostKeys[i], fromRow * hostKeys[i].nb(1));
-                host.releaseFrom(hostValues[i], fromRow * hostValues[i].nb(1));
+                host.releaseRows(keys[i], used, written);
+                host.releaseRows(values[i], used, written);
+            } else if (hostKeys[i] != null && written > firstHostCell[i]) {
+                int first = Math.max(0, used - firstHostCell[i]);
+                host.releaseRows(hostKeys[i], first, written - firstHostCell[i]);
+                host.releaseRows(hostValues[i], first, written - firstHostCell[i]);
             }
         }
     }

@@ -39,6 +39,7 @@ final class KvCells {
     private int head;                      // where the search for the next batch's cells starts
     private int used;                      // cells holding a position
     private int usedEnd;                   // one past the last cell holding a position
+    private int writtenEnd;                // one past the last cell written since takeWrittenEnd() last answered
     private int[] lastPlaced = new int[0];
 
     /** The most sequences a cache can hold: a cell's sequences are the bits of a long. */
@@ -126,6 +127,7 @@ final class KvCells {
             used++;
             usedEnd = Math.max(usedEnd, c + 1);
         }
+        writtenEnd = Math.max(writtenEnd, usedEnd);
         for (int s = 0; s < sequences; s++) {
             if (newestOverwritten[s] >= 0) {
                 // Keep each sequence's positions contiguous: what is older than an overwritten one goes too.
@@ -201,6 +203,17 @@ final class KvCells {
     /** One past the last cell that holds a position. */
     int usedEnd() {
         return usedEnd;
+    }
+
+    /**
+     * One past the last cell written since the last call (at least {@link #usedEnd()}): the cells past
+     * the ones in use whose memory may be taken, so that giving memory back need not go over cells no
+     * one has written since it was last given back.
+     */
+    int takeWrittenEnd() {
+        int end = writtenEnd;
+        writtenEnd = usedEnd;
+        return end;
     }
 
     /** How many leading cells attention looks at: those up to the last one in use, padded. */
@@ -312,6 +325,7 @@ final class KvCells {
             used++;
             usedEnd = Math.max(usedEnd, cells[i] + 1);
         }
+        writtenEnd = Math.max(writtenEnd, usedEnd);
         this.head = head;
     }
 

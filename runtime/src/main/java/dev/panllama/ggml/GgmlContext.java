@@ -455,21 +455,24 @@ public final class GgmlContext implements AutoCloseable {
     }
 
     /**
-     * Gives back the memory of {@code tensor}'s bytes from {@code fromByte} to its end, when the tensor
-     * lives in this context's {@link #allocateReserved() reserved} memory: whole pages only, which read
-     * as zeros afterwards and take memory again once written. Returns the bytes given back (0 for a
-     * tensor elsewhere).
+     * Gives back the memory of rows {@code from} to {@code to} (dimension 1) of {@code tensor}, when the
+     * tensor lives in this context's {@link #allocateReserved() reserved} memory: the whole pages among
+     * them, and the page the last row ends in, which holds only rows after it (unused, so zeros do) or the
+     * tensor's own padding. They read as zeros afterwards and take memory again once written. Returns the
+     * bytes given back (0 for a tensor elsewhere).
      */
-    public long releaseFrom(Tensor tensor, long fromByte) {
+    public long releaseRows(Tensor tensor, long from, long to) {
         long data = ggml_tensor.data(tensor.handle()).address();
         for (ReservedMemory reserved : reservations) {
             long start = reserved.segment().address();
             if (data >= start && data < start + reserved.byteSize()) {
                 long page = ReservedMemory.pageSize();
+                long offset = data - start;
                 // allocateReserved gives each tensor whole pages: its last page holds nothing else.
-                long end = Math.min(reserved.byteSize(), (data - start + tensor.byteSize() + page - 1) / page * page);
-                long from = data - start + Math.clamp(fromByte, 0, tensor.byteSize());
-                return reserved.release(from, Math.max(0, end - from));
+                long tensorEnd = (offset + tensor.byteSize() + page - 1) / page * page;
+                long begin = offset + Math.clamp(from, 0, tensor.ne(1)) * tensor.nb(1);
+                long end = Math.min(tensorEnd, (offset + Math.clamp(to, 0, tensor.ne(1)) * tensor.nb(1) + page - 1) / page * page);
+                return end > begin ? reserved.release(begin, end - begin) : 0;
             }
         }
         return 0;
