@@ -160,9 +160,7 @@ public final class Planner {
         if (shares.size() < 2) {
             return true;
         }
-        double total = shares.stream().mapToDouble(Double::doubleValue).sum();
-        double beforeLast = total - shares.getLast();
-        return (gpuLayers - 1) / (double) gpuLayers >= beforeLast / total;
+        return WeightPlacement.shareOf(WeightPlacement.cumulativeShares(shares), (gpuLayers - 1) / (double) gpuLayers) == shares.size() - 1;
     }
 
     private boolean fits(Trial trial) {

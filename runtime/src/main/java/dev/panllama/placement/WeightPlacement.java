@@ -95,13 +95,7 @@ public final class WeightPlacement {
         if (layer < firstOffloaded || devices.isEmpty()) {
             return cpu;
         }
-        double at = (layer - firstOffloaded) / (double) (layers + 1 - firstOffloaded);
-        for (int i = 0; i < devices.size(); i++) {
-            if (at < splits[i]) {
-                return devices.get(i);
-            }
-        }
-        return devices.getLast();
+        return devices.get(shareOf(splits, (layer - firstOffloaded) / (double) (layers + 1 - firstOffloaded)));
     }
 
     /**
@@ -193,15 +187,37 @@ public final class WeightPlacement {
             throw new IllegalArgumentException("--tensor-split gives " + tensorSplit.size() + " proportions for "
                     + devices.size() + " devices (" + devices.stream().map(BackendDevice::name).toList() + ")");
         }
-        double[] points = new double[devices.size()];
+        if (!tensorSplit.isEmpty()) {
+            return cumulativeShares(tensorSplit);
+        }
+        return cumulativeShares(devices.stream().map(d -> devices.size() == 1 ? 1.0 : (double) Math.max(d.memoryFree(), 0)).toList());
+    }
+
+    /** Where each of several shares ends, from 0 to 1 (equal shares when they are all 0). */
+    static double[] cumulativeShares(List<Double> shares) {
+        double[] points = new double[shares.size()];
         double sum = 0;
-        for (int i = 0; i < devices.size(); i++) {
-            sum += !tensorSplit.isEmpty() ? tensorSplit.get(i) : devices.size() == 1 ? 1 : Math.max(devices.get(i).memoryFree(), 0);
+        for (int i = 0; i < points.length; i++) {
+            sum += shares.get(i);
             points[i] = sum;
         }
         for (int i = 0; i < points.length; i++) {
             points[i] = sum == 0 ? (i + 1) / (double) points.length : points[i] / sum;
         }
         return points;
+    }
+
+    /**
+     * The share that the offloaded layer at {@code at} (its index among them over their count, the
+     * output layer's {@code (n - 1) / n}) falls in, of those ending at {@code points}: llama.cpp's
+     * {@code upper_bound} over its splits.
+     */
+    static int shareOf(double[] points, double at) {
+        for (int i = 0; i < points.length; i++) {
+            if (at < points[i]) {
+                return i;
+            }
+        }
+        return points.length - 1;
     }
 }
