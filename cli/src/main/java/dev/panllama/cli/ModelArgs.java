@@ -85,10 +85,17 @@ final class ModelArgs {
             description = "What a device may take instead of its free memory less --fit-target, e.g. CUDA0=20GiB: room for other programs, or a plan for a smaller card. Repeatable.")
     List<String> deviceMemory = new ArrayList<>();
 
-    @Option(names = "--kv-device-memory", paramLabel = "SIZE",
+    @Option(names = "--kv-device-memory", paramLabel = "SIZE|auto|all",
             description = "The most the KV cache takes on the devices, all together, e.g. 2GiB: each layer on a device keeps its first cells there "
-                    + "and the rest in host memory (default: no limit).")
-    String kvDeviceMemory;
+                    + "and the rest of the context in host memory, which takes memory as tokens fill it. auto (default): what the devices have "
+                    + "left once the weights are placed with room for --fit-ctx tokens; all: every cell of a device layer on its device, "
+                    + "allocated up front, as llama.cpp does.")
+    String kvDeviceMemory = "auto";
+
+    @Option(names = {"-fitc", "--fit-ctx"}, paramLabel = "N",
+            description = "With --kv-device-memory auto, the tokens of context each device layer keeps room for on its device while weights "
+                    + "are placed (default: " + FitOptions.DEFAULT_MIN_DEVICE_CONTEXT + ").")
+    int fitContext = FitOptions.DEFAULT_MIN_DEVICE_CONTEXT;
 
     @Option(names = "--expert-cache", paramLabel = "SIZE|auto",
             description = "Hot experts: keep the routed experts the model chooses most, of the layers whose experts are in host memory, in SIZE of the first device's memory (e.g. 4GiB), or auto: what the placement leaves free there. Exact: results do not change.")
@@ -140,11 +147,7 @@ final class ModelArgs {
         }
         Map<String, Long> sizes = new LinkedHashMap<>();
         deviceMemory.forEach(d -> sizes.putAll(FitOptions.parseDeviceMemory(d)));
-        long kvBytes = kvDeviceMemory == null ? 0 : FitOptions.parseSize(kvDeviceMemory.trim(), "--kv-device-memory");
-        if (kvDeviceMemory != null && kvBytes <= 0) {
-            throw new IllegalArgumentException("--kv-device-memory must be a positive size, not " + kvDeviceMemory);
-        }
-        return new FitOptions(enabled, fitTargetMiB << 20, sizes, kvBytes);
+        return new FitOptions(enabled, fitTargetMiB << 20, sizes, FitOptions.parseKvDeviceMemory(kvDeviceMemory), fitContext);
     }
 
     private int gpuLayers() {

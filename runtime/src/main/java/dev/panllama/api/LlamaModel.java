@@ -18,6 +18,7 @@ import dev.panllama.model.WeightSpec;
 import dev.panllama.placement.ExpertCache;
 import dev.panllama.placement.ExpertCacheOptions;
 import dev.panllama.placement.ExpertCacheStatistics;
+import dev.panllama.placement.FitOptions;
 import dev.panllama.placement.Offload;
 import dev.panllama.placement.Plan;
 import dev.panllama.placement.Planner;
@@ -68,17 +69,19 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * The context a model opens with: {@code -c} when given, else the model's trained context where
-     * every layer's KV cache is in host memory, which takes memory only as tokens fill it, and at most
-     * {@value ModelOptions#DEVICE_CONTEXT_CAP} tokens where a layer's KV cache is on a device, which
-     * allocates the whole context up front.
+     * The context a model opens with: {@code -c} when given, else the model's trained context, which the
+     * KV cache takes memory for only as tokens fill it: in host memory, and on the devices up to their
+     * share of it ({@code --kv-device-memory}). Only with {@code --kv-device-memory all}, where a layer on
+     * a device keeps every cell there, allocated up front, is it at most
+     * {@value ModelOptions#DEVICE_CONTEXT_CAP} tokens once a layer is on a device.
      */
-    private static int contextLength(ModelOptions options, ModelConfig config, boolean kvOnDevice) {
+    private static int contextLength(ModelOptions options, ModelConfig config, boolean layerOnDevice) {
         if (options.contextLength() > 0) {
             return options.contextLength();
         }
         int trained = config.dims().contextLength();
-        return kvOnDevice ? Math.min(trained, ModelOptions.DEVICE_CONTEXT_CAP) : trained;
+        boolean wholeCacheOnDevice = layerOnDevice && options.fit().kvDeviceMemory() == FitOptions.KV_ALL;
+        return wholeCacheOnDevice ? Math.min(trained, ModelOptions.DEVICE_CONTEXT_CAP) : trained;
     }
 
     /**
@@ -199,13 +202,8 @@ public final class LlamaModel implements AutoCloseable {
                 }
             }
         }
-        List<Planner.Budget> budgets = new ArrayList<>(options.fit().budgets(devices, fit));
-        if (fit && options.expertCache().bytes() > 0 && !budgets.isEmpty()) {
-            // The planner fits the weights into what the expert cache leaves of the first device.
-            Planner.Budget first = budgets.getFirst();
-            budgets.set(0, new Planner.Budget(first.device(), first.buffer(), Math.max(0, first.bytes() - options.expertCache().bytes()),
-                    first.source() + " less --expert-cache"));
-        }
+        List<Planner.Budget> budgets = fit ? lessExpertCache(options.fit().budgets(devices, true), options)
+                : options.fit().budgets(devices, false);
         // The devices each layer goes to in every step of a fit (the planner shares layers by budget).
         WeightPlacement layerSplit = new WeightPlacement(devices, Offload.all().withTensorSplit(Planner.layerShares(given, budgets)),
                 options.mmap(), config.dims().layers(), config.experts().used());
@@ -216,14 +214,44 @@ public final class LlamaModel implements AutoCloseable {
         int context = contextLength(options, config, fit || asGiven.hasLayerOnDevice());
         Planner planner = new Planner(budgets, config.dims().layers(), routedExperts,
                 layer -> layerSplit.layerDevice(layer).bufferType().name(),
-                offload -> {
+                (offload, kvDeviceBytes) -> {
                     try (Model placed = Model.placeWithoutMemory(path, options.mmap(), devices, offload)) {
                         return new Planner.Trial(offload, MemoryMeasure.of(placed, context, options.batchSize(), options.cacheType(),
-                                options.fit().kvDeviceMemory()),
-                                placed.weights().bufferOfWeight());
+                                kvDeviceBytes), placed.weights().bufferOfWeight(), kvDeviceBytes);
                     }
-                });
+                }, kvDemand(options, config, devices, context));
         return Optional.of(fit ? planner.fit(given) : planner.check(given));
+    }
+
+    /** {@code budgets} with the first device's less what {@code --expert-cache SIZE} takes of it. */
+    private static List<Planner.Budget> lessExpertCache(List<Planner.Budget> budgets, ModelOptions options) {
+        if (options.expertCache().bytes() <= 0 || budgets.isEmpty()) {
+            return budgets;
+        }
+        List<Planner.Budget> less = new ArrayList<>(budgets);
+        Planner.Budget first = less.getFirst();
+        less.set(0, new Planner.Budget(first.device(), first.buffer(), Math.max(0, first.bytes() - options.expertCache().bytes()),
+                first.source() + " less --expert-cache"));
+        return less;
+    }
+
+    /**
+     * The KV cache a plan makes room for: the share of the devices {@code --kv-device-memory} gives, or with
+     * {@code auto} one the planner sizes, growing into the devices' budgets less the {@code --fit-target}
+     * margin and the expert cache (a placement given by hand is checked against their free memory), unless
+     * the expert cache's {@code auto} is to take what the placement leaves.
+     */
+    private static Planner.KvDemand kvDemand(ModelOptions options, ModelConfig config, List<BackendDevice> devices, int context) {
+        FitOptions fit = options.fit();
+        if (fit.kvDeviceMemory() != FitOptions.KV_AUTO) {
+            return Planner.KvDemand.fixed(fit.kvDeviceMemory());
+        }
+        List<Planner.Budget> growInto = options.expertCache().auto() ? List.of() : lessExpertCache(fit.budgets(devices, true), options);
+        return new Planner.KvDemand(FitOptions.KV_AUTO, context, fit.minDeviceContext(), growInto, (offload, tokens) -> {
+            WeightPlacement placement = new WeightPlacement(devices, offload, options.mmap(), config.dims().layers(), config.experts().used());
+            return MemoryMeasure.kvDeviceBytes(config, layer -> placement.layerDevice(layer).bufferType(), context, options.batchSize(),
+                    options.cacheType(), tokens);
+        });
     }
 
     public GgufMetadata metadata() {
@@ -333,8 +361,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     public Evaluator newEvaluator() {
         checkOpen();
-        Evaluator evaluator = new Evaluator(model, contextLength, options.batchSize(), options.cacheType(),
-                options.fit().kvDeviceMemory());
+        Evaluator evaluator = new Evaluator(model, contextLength, options.batchSize(), options.cacheType(), kvDeviceBytes());
         sessions.add(evaluator);
         return evaluator;
     }
@@ -369,9 +396,14 @@ public final class LlamaModel implements AutoCloseable {
     public BatchEvaluator newBatchEvaluator(int sequences) {
         checkOpen();
         BatchEvaluator evaluator = new BatchEvaluator(model, contextLength, options.batchSize(), sequences, options.cacheType(),
-                options.fit().kvDeviceMemory());
+                kvDeviceBytes());
         sessions.add(evaluator);
         return evaluator;
+    }
+
+    /** The KV cache's share of the devices the plan made room for (all of it without devices). */
+    private long kvDeviceBytes() {
+        return plan.map(p -> p.trial().kvDeviceBytes()).orElse(FitOptions.KV_ALL);
     }
 
     void forget(AutoCloseable session) {

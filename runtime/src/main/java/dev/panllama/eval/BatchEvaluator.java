@@ -13,6 +13,7 @@ import dev.panllama.model.GraphBuilder;
 import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
 import dev.panllama.placement.ExpertCache;
+import dev.panllama.placement.FitOptions;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -93,12 +94,12 @@ public final class BatchEvaluator implements AutoCloseable {
      * Q8_0/Q4_0 to save memory), taking micro-batches of up to {@code maxBatch} tokens.
      */
     public BatchEvaluator(Model model, int contextLength, int maxBatch, int sequences, GgmlType cacheType) {
-        this(model, contextLength, maxBatch, sequences, cacheType, 0);
+        this(model, contextLength, maxBatch, sequences, cacheType, FitOptions.KV_ALL);
     }
 
     /**
      * As {@link #BatchEvaluator(Model, int, int, int, GgmlType)}, with the cache's cells on devices taking
-     * at most {@code kvDeviceBytes} together (0: no limit): a layer on a device then keeps its first cells
+     * at most {@code kvDeviceBytes} together ({@link FitOptions#KV_ALL}: no limit): a layer on a device then keeps its first cells
      * there and the rest in host memory (see {@code KvCache}), and attention over both computes what one
      * tier would.
      */
@@ -119,7 +120,7 @@ public final class BatchEvaluator implements AutoCloseable {
         this.open = new boolean[sequences];
         this.tokensOf = new int[sequences][0];
         this.cache = new KvCache(config.dims(), config.plan(), layer -> model.placement().layerDevice(layer).bufferType(),
-                contextLength, maxBatch, sequences, cacheType, deviceBudget(kvDeviceBytes));
+                contextLength, maxBatch, sequences, cacheType, kvDeviceBytes);
         try {
             this.scheduler = Scheduler.create(model.backends(), GraphBuilder.maxTensors(config));
         } catch (RuntimeException e) {
@@ -230,14 +231,6 @@ public final class BatchEvaluator implements AutoCloseable {
     public Map<String, Long> cacheCommittedBytesByBuffer() {
         model.checkOpen();
         return cache.committedBytesByBuffer();
-    }
-
-    /** {@code bytes} as the cache's device budget: 0 means none. */
-    static long deviceBudget(long bytes) {
-        if (bytes < 0) {
-            throw new IllegalArgumentException("the KV cache's device memory must be 0 (no limit) or more bytes, not " + bytes);
-        }
-        return bytes == 0 ? KvCache.NO_DEVICE_BUDGET : bytes;
     }
 
     /** Keeps the longest start of {@code sequence} that {@code prompt} shares, as {@link #keep} can; returns its length. */

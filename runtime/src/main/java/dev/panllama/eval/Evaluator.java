@@ -4,6 +4,7 @@ import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.GraphNode;
 import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
+import dev.panllama.placement.FitOptions;
 
 import java.util.List;
 import java.util.Map;
@@ -28,12 +29,12 @@ public final class Evaluator implements AutoCloseable {
 
     /** As {@link #Evaluator(Model, int, int)} with a cache of {@code cacheType}: F16, F32 for exact comparisons, or Q8_0/Q4_0 to save memory. */
     public Evaluator(Model model, int contextLength, int maxBatch, GgmlType cacheType) {
-        this(model, contextLength, maxBatch, cacheType, 0);
+        this(model, contextLength, maxBatch, cacheType, FitOptions.KV_ALL);
     }
 
     /**
      * As {@link #Evaluator(Model, int, int, GgmlType)}, with the cache's cells on devices taking at most
-     * {@code kvDeviceBytes} together and the rest in host memory (0: no limit; see {@link BatchEvaluator}).
+     * {@code kvDeviceBytes} together and the rest in host memory ({@link FitOptions#KV_ALL}: no limit; see {@link BatchEvaluator}).
      */
     public Evaluator(Model model, int contextLength, int maxBatch, GgmlType cacheType, long kvDeviceBytes) {
         this.batch = new BatchEvaluator(model, contextLength, maxBatch, 1, cacheType, kvDeviceBytes);

@@ -7,6 +7,7 @@ import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.Tensor;
 import dev.panllama.model.Dimensions;
 import dev.panllama.model.LayerPlan;
+import dev.panllama.placement.FitOptions;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -64,7 +65,7 @@ final class KvCache implements AutoCloseable {
     private final Map<String, GgmlContext> contextByBuffer = new LinkedHashMap<>();
 
     /** No limit to the devices' share of the cache: a layer on a device keeps all its cells there. */
-    static final long NO_DEVICE_BUDGET = Long.MAX_VALUE;
+    static final long NO_DEVICE_BUDGET = FitOptions.KV_ALL;
 
     KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
             int sequences, GgmlType type, long deviceBudget) {
@@ -87,9 +88,7 @@ final class KvCache implements AutoCloseable {
         this.lengthOf = new long[sequences];
         int contextCells = KvCells.padded(contextLength);
         this.global = new KvCells(contextCells, 0, sequences);
-        int chunkCells = plan.chunkSize() == 0 ? 1
-                : KvCells.padded((int) Math.min(contextCells, (long) plan.chunkSize() * sequences + maxBatch));
-        this.chunked = new KvCells(chunkCells, plan.chunkSize(), sequences);
+        this.chunked = new KvCells(chunkedCellCount(plan, contextCells, maxBatch, sequences), plan.chunkSize(), sequences);
         // K and V of one cell of one layer; the budget is shared by every layer that runs on a device.
         long cellBytes = 2 * type.rowBytes(dims.kvWidth());
         int chunkedOnDevice = 0;
@@ -144,6 +143,32 @@ final class KvCache implements AutoCloseable {
             contexts.forEach(GgmlContext::close);
             throw e;
         }
+    }
+
+    /** A chunked layer's cells: a chunk for each sequence and room for a batch, padded, at most the context's. */
+    private static int chunkedCellCount(LayerPlan plan, int contextCells, int maxBatch, int sequences) {
+        return plan.chunkSize() == 0 ? 1 : KvCells.padded((int) Math.min(contextCells, (long) plan.chunkSize() * sequences + maxBatch));
+    }
+
+    /**
+     * The device budget that lets every layer on a device keep its first {@code tokens} cells there (all its
+     * cells where it has fewer), for one sequence: what the planner gives a cache sized in tokens. The cache
+     * hands a budget to the chunked layers first, so with fewer tokens than a chunked layer's cells those
+     * get more and the global layers fewer; the bytes are the same.
+     */
+    static long deviceBytes(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
+                            GgmlType type, int tokens) {
+        int contextCells = KvCells.padded(contextLength);
+        int chunkedCells = chunkedCellCount(plan, contextCells, maxBatch, 1);
+        long cellBytes = 2 * type.rowBytes(dims.kvWidth());
+        long tokenCells = KvCells.padded(Math.max(1, tokens));
+        long bytes = 0;
+        for (int i = 0; i < plan.count(); i++) {
+            if (!bufferOfLayer.apply(i).isHost()) {
+                bytes += cellBytes * Math.min(tokenCells, plan.isChunked(i) ? chunkedCells : contextCells);
+            }
+        }
+        return bytes;
     }
 
     private GgmlContext context(Map<BufferType, GgmlContext> byBuffer, BufferType buffer) {

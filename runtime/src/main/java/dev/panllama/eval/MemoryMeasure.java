@@ -2,6 +2,7 @@ package dev.panllama.eval;
 
 import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.BackendDevice;
+import dev.panllama.ggml.BufferType;
 import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
 import dev.panllama.ggml.GgmlType;
@@ -11,11 +12,13 @@ import dev.panllama.model.GraphBlocks;
 import dev.panllama.model.GraphBuilder;
 import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
+import dev.panllama.placement.FitOptions;
 import dev.panllama.placement.MemoryNeeds;
 
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntFunction;
 
 /**
  * Measures what a model placed on its devices takes to run with a context and batch size, without
@@ -33,12 +36,12 @@ public final class MemoryMeasure {
     private MemoryMeasure() {
     }
 
-    /** What {@code model} needs with a KV cache whose cells on devices take at most {@code kvDeviceBytes} (0: no limit). */
+    /** What {@code model} needs with a KV cache whose cells on devices take at most {@code kvDeviceBytes} ({@link FitOptions#KV_ALL}: no limit). */
     public static MemoryNeeds of(Model model, int contextLength, int maxBatch, GgmlType cacheType, long kvDeviceBytes) {
         ModelConfig config = model.config();
         List<Backend> backends = model.backends();
         try (KvCache cache = new KvCache(config.dims(), config.plan(), layer -> model.placement().layerDevice(layer).bufferType(),
-                contextLength, maxBatch, 1, cacheType, BatchEvaluator.deviceBudget(kvDeviceBytes), false);
+                contextLength, maxBatch, 1, cacheType, kvDeviceBytes, false);
              Scheduler scheduler = Scheduler.create(backends, GraphBuilder.maxTensors(config))) {
             int chunkedCells = config.plan().hasChunkedLayers() ? cache.chunkedCells().count : 0;
             long[] compute = new long[backends.size()];
@@ -72,6 +75,16 @@ public final class MemoryMeasure {
             where.add(new MemoryNeeds.Where(MemoryNeeds.HOST, hostWeights, hostKv, compute[backends.size() - 1]));
             return new MemoryNeeds(where, model.weights().mappedBytes());
         }
+    }
+
+    /**
+     * What the KV cache of {@code config}'s model takes on the devices when every layer there ({@code bufferOfLayer}
+     * not host memory) keeps its first {@code tokens} cells on its device: the {@code kvDeviceBytes} that
+     * sizes the cache so, as the planner asks for it ({@code Planner.KvSizes}).
+     */
+    public static long kvDeviceBytes(ModelConfig config, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
+                                     GgmlType cacheType, int tokens) {
+        return KvCache.deviceBytes(config.dims(), config.plan(), bufferOfLayer, contextLength, maxBatch, cacheType, tokens);
     }
 
     private static long[] measureGraph(Model model, KvCache cache, Scheduler scheduler, BatchInputs.Shape shape) {

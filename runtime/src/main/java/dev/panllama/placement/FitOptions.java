@@ -17,22 +17,41 @@ import java.util.Map;
  * @param deviceMemory {@code --device-memory NAME=SIZE}: what a device may take instead of its free memory
  *                     less the margin, by device or buffer type name (any case): room for other programs,
  *                     or a plan for a smaller card than the one present
- * @param kvDeviceMemory {@code --kv-device-memory SIZE}: the most the KV cache takes on the devices, all
- *                     together (0: no limit, the cells of every layer on a device there); a layer on a
- *                     device keeps as many of its first cells there as this allows every such layer, and
- *                     the rest in host memory, which takes memory only as tokens fill it. Plans measure
- *                     the cache with it.
+ * @param kvDeviceMemory {@code --kv-device-memory SIZE|auto|all}: the most the KV cache takes on the devices,
+ *                     all together; a layer on a device keeps as many of its first cells there as this
+ *                     allows every such layer, and the rest in host memory, which takes memory only as
+ *                     tokens fill it. {@link #KV_AUTO} (the default): the planner gives the cache what the
+ *                     devices have left once it has placed the weights with room for
+ *                     {@code minDeviceContext} tokens ({@link Planner}); {@link #KV_ALL}: no limit, every
+ *                     cell of a layer on a device there, as llama.cpp keeps them.
+ * @param minDeviceContext {@code -fitc/--fit-ctx N}: the tokens of context the devices keep room for in every
+ *                     layer they run while the planner puts weights on them, when it sizes the KV cache's share
+ *                     ({@link #KV_AUTO}); llama.cpp's option of that name is the context its {@code --fit}
+ *                     may shrink the context to, and its default too
  */
-public record FitOptions(boolean enabled, long marginBytes, Map<String, Long> deviceMemory, long kvDeviceMemory) {
+public record FitOptions(boolean enabled, long marginBytes, Map<String, Long> deviceMemory, long kvDeviceMemory,
+                         int minDeviceContext) {
 
     public static final long DEFAULT_MARGIN = 1024L << 20;
+
+    /** {@code --kv-device-memory auto}: the planner sizes the KV cache's share of the devices. */
+    public static final long KV_AUTO = -1;
+
+    /** {@code --kv-device-memory all}: every cell of a layer on a device in that device's memory. */
+    public static final long KV_ALL = Long.MAX_VALUE;
+
+    /** llama.cpp's {@code --fit-ctx} default. */
+    public static final int DEFAULT_MIN_DEVICE_CONTEXT = 4096;
 
     public FitOptions {
         if (marginBytes < 0) {
             throw new IllegalArgumentException("--fit-target must be 0 or more MiB");
         }
-        if (kvDeviceMemory < 0) {
-            throw new IllegalArgumentException("--kv-device-memory must be 0 (no limit) or a positive size");
+        if (kvDeviceMemory < 0 && kvDeviceMemory != KV_AUTO) {
+            throw new IllegalArgumentException("--kv-device-memory must be a size, auto or all");
+        }
+        if (minDeviceContext < 1) {
+            throw new IllegalArgumentException("--fit-ctx must be at least 1 token, not " + minDeviceContext);
         }
         deviceMemory = Map.copyOf(deviceMemory);
         deviceMemory.forEach((name, bytes) -> {
@@ -42,9 +61,9 @@ public record FitOptions(boolean enabled, long marginBytes, Map<String, Long> de
         });
     }
 
-    /** Without a limit to the KV cache's share of the devices. */
+    /** With the KV cache's share of the devices planned ({@link #KV_AUTO}). */
     public FitOptions(boolean enabled, long marginBytes, Map<String, Long> deviceMemory) {
-        this(enabled, marginBytes, deviceMemory, 0);
+        this(enabled, marginBytes, deviceMemory, KV_AUTO, DEFAULT_MIN_DEVICE_CONTEXT);
     }
 
     public static FitOptions defaults() {
@@ -52,19 +71,42 @@ public record FitOptions(boolean enabled, long marginBytes, Map<String, Long> de
     }
 
     public FitOptions withEnabled(boolean value) {
-        return new FitOptions(value, marginBytes, deviceMemory, kvDeviceMemory);
+        return new FitOptions(value, marginBytes, deviceMemory, kvDeviceMemory, minDeviceContext);
     }
 
     public FitOptions withMarginBytes(long value) {
-        return new FitOptions(enabled, value, deviceMemory, kvDeviceMemory);
+        return new FitOptions(enabled, value, deviceMemory, kvDeviceMemory, minDeviceContext);
     }
 
     public FitOptions withDeviceMemory(Map<String, Long> value) {
-        return new FitOptions(enabled, marginBytes, value, kvDeviceMemory);
+        return new FitOptions(enabled, marginBytes, value, kvDeviceMemory, minDeviceContext);
     }
 
     public FitOptions withKvDeviceMemory(long value) {
-        return new FitOptions(enabled, marginBytes, deviceMemory, value);
+        return new FitOptions(enabled, marginBytes, deviceMemory, value, minDeviceContext);
+    }
+
+    public FitOptions withMinDeviceContext(int value) {
+        return new FitOptions(enabled, marginBytes, deviceMemory, kvDeviceMemory, value);
+    }
+
+    /**
+     * {@code --kv-device-memory}'s value: a size as {@link #parseSize} reads it, {@code auto} ({@link #KV_AUTO})
+     * or {@code all} ({@link #KV_ALL}).
+     */
+    public static long parseKvDeviceMemory(String text) {
+        String value = text.trim().toLowerCase(Locale.ROOT);
+        if (value.equals("auto")) {
+            return KV_AUTO;
+        }
+        if (value.equals("all")) {
+            return KV_ALL;
+        }
+        long bytes = parseSize(value, "--kv-device-memory (a size, auto or all)");
+        if (bytes <= 0) {
+            throw new IllegalArgumentException("--kv-device-memory must be a positive size, auto or all, not " + text);
+        }
+        return bytes;
     }
 
     /**

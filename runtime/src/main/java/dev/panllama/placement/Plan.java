@@ -49,6 +49,10 @@ public record Plan(Planner.Trial trial, List<Planner.Budget> budgets, boolean fi
             lines.add(String.format("  %-24s weights %10s  (mapped from the file, paged in by the system)", "host, mapped",
                     mib(needs().mappedBytes())));
         }
+        if (trial.kvDeviceBytes() != FitOptions.KV_ALL) {
+            lines.add("  KV cache: each layer on a device keeps its first cells there (at most " + mib(trial.kvDeviceBytes())
+                    + " together), the rest of the context in host memory as tokens fill it");
+        }
         String experts = expertLayers();
         if (!experts.isEmpty()) {
             lines.add("  routed experts: " + experts);

@@ -3,7 +3,6 @@ package dev.panllama.placement;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.function.Function;
 import java.util.function.IntFunction;
 import java.util.regex.Pattern;
 
@@ -24,6 +23,13 @@ import java.util.regex.Pattern;
  * <p>Several devices share the layers in proportion to their budgets ({@code -ts} of the budgets, unless
  * the user gave one), not to their free memory: a budget says how much of a device the model may have,
  * and each step then fills the devices alike, so that none is full while another has room.
+ *
+ * <p>The KV cache ({@link KvDemand}): with {@code --kv-device-memory auto} each step is measured with room
+ * on the devices for the first {@code --fit-ctx} tokens of every layer they run, and once the weights are
+ * placed the cache takes what the devices have left, up to the whole context; the tokens past that are
+ * kept in host memory. So weights come before context, as llama.cpp's {@code --fit} shrinks the context
+ * to {@code --fit-ctx} before it moves a layer off a device, but the context is not lost: it continues
+ * in host memory.
  */
 public final class Planner {
 
@@ -36,15 +42,60 @@ public final class Planner {
     public record Budget(String device, String buffer, long bytes, String source) {
     }
 
-    /** A placement measured: its options, what it needs where, and where each weight would live. */
-    public record Trial(Offload offload, MemoryNeeds needs, Map<String, String> bufferOfWeight) {
+    /**
+     * A placement measured: its options, what it needs where, where each weight would live, and the most
+     * the KV cache takes on the devices ({@link FitOptions#KV_ALL}: no limit).
+     */
+    public record Trial(Offload offload, MemoryNeeds needs, Map<String, String> bufferOfWeight, long kvDeviceBytes) {
     }
+
+    /** Measures a placement whose KV cache takes at most {@code kvDeviceBytes} on the devices ({@link FitOptions#KV_ALL}: no limit). */
+    public interface Measure {
+        Trial of(Offload offload, long kvDeviceBytes);
+    }
+
+    /** The bytes the KV cache takes on the devices when every layer {@code offload} puts on one keeps its first {@code tokens} there. */
+    public interface KvSizes {
+        long deviceBytes(Offload offload, int tokens);
+    }
+
+    /**
+     * The KV cache a plan makes room for.
+     *
+     * @param requested      {@code --kv-device-memory}: bytes, {@link FitOptions#KV_ALL} or {@link FitOptions#KV_AUTO}
+     * @param contextLength  the context's tokens
+     * @param minDeviceTokens with {@code auto}, the tokens every device layer keeps room for while weights are placed ({@code --fit-ctx})
+     * @param growInto       with {@code auto}, the budgets the cache then grows into; none: it keeps to its
+     *                       {@code minDeviceTokens} (the expert cache's {@code auto} takes what is left)
+     * @param sizes          the cache's device bytes for a count of tokens
+     */
+    public record KvDemand(long requested, int contextLength, int minDeviceTokens, List<Budget> growInto, KvSizes sizes) {
+        public KvDemand {
+            growInto = List.copyOf(growInto);
+        }
+
+        /** A cache whose share of the devices is {@code requested} bytes or {@link FitOptions#KV_ALL}, not planned. */
+        public static KvDemand fixed(long requested) {
+            if (requested == FitOptions.KV_AUTO) {
+                throw new IllegalArgumentException("a fixed KV demand needs bytes or KV_ALL");
+            }
+            return new KvDemand(requested, 0, 0, List.of(), (offload, tokens) -> 0);
+        }
+
+        boolean planned() {
+            return requested == FitOptions.KV_AUTO;
+        }
+    }
+
+    /** The KV cache hands out device cells in blocks of this many (KvCells.CELL_BLOCK): a finer search gains nothing. */
+    private static final int KV_BLOCK_TOKENS = 256;
 
     private final List<Budget> budgets;
     private final int layers;
     private final List<List<String>> routedExpertsByLayer;
     private final IntFunction<String> layerBuffer;
-    private final Function<Offload, Trial> measure;
+    private final Measure measure;
+    private final KvDemand kv;
 
     /**
      * @param budgets              one per device offloaded to
@@ -53,14 +104,16 @@ public final class Planner {
      *                             in the order a split layer moves them to its device
      * @param layerBuffer          the buffer type, by name, of the device layer {@code i} goes to
      * @param measure              measures a placement ({@code dev.panllama.eval.MemoryMeasure} over a model placed without memory)
+     * @param kv                   the KV cache to make room for
      */
     public Planner(List<Budget> budgets, int layers, List<List<String>> routedExpertsByLayer, IntFunction<String> layerBuffer,
-                   Function<Offload, Trial> measure) {
+                   Measure measure, KvDemand kv) {
         this.budgets = List.copyOf(budgets);
         this.layers = layers;
         this.routedExpertsByLayer = List.copyOf(routedExpertsByLayer);
         this.layerBuffer = layerBuffer;
         this.measure = measure;
+        this.kv = kv;
     }
 
     /**
@@ -71,8 +124,8 @@ public final class Planner {
      */
     public Plan fit(Offload given) {
         List<Offload> ladder = ladder(given);
-        Trial first = measure.apply(ladder.getFirst());
-        if (!fits(first)) {
+        Trial first = measure(ladder.getFirst());
+        if (!fits(first, budgets)) {
             throw new PlacementException("no placement fits: " + overBudget(first) + "; give the device more room (--device-memory, "
                     + "--fit-target) or compute on the CPU (--device cpu)");
         }
@@ -81,15 +134,15 @@ public final class Planner {
         Trial best = first;
         while (high - low > 1) {
             int middle = (low + high) >>> 1;
-            Trial trial = measure.apply(ladder.get(middle));
-            if (fits(trial)) {
+            Trial trial = measure(ladder.get(middle));
+            if (fits(trial, budgets)) {
                 low = middle;
                 best = trial;
             } else {
                 high = middle;
             }
         }
-        return new Plan(best, budgets, true);
+        return new Plan(growKv(best), budgets, true);
     }
 
     /**
@@ -99,13 +152,51 @@ public final class Planner {
      * @throws PlacementException when a device would need more than its budget
      */
     public Plan check(Offload given) {
-        Trial trial = measure.apply(given);
-        if (!fits(trial)) {
+        Trial trial = measure(given);
+        if (!fits(trial, budgets)) {
             throw new PlacementException("the placement does not fit: " + overBudget(trial)
                     + "; offload fewer layers (-ngl), keep experts on the CPU (--n-cpu-moe, --cpu-moe), or let --fit plan it");
         }
-        return new Plan(trial, budgets, false);
+        return new Plan(growKv(trial), budgets, false);
     }
+
+    /** {@code offload} measured with the KV cache's share of the devices asked for, or, planned, its first tokens'. */
+    private Trial measure(Offload offload) {
+        long kvBytes = kv.planned() ? kv.sizes().deviceBytes(offload, Math.min(kv.contextLength(), kv.minDeviceTokens())) : kv.requested();
+        return measure.of(offload, kvBytes);
+    }
+
+    /**
+     * With a planned KV cache, {@code placed} with the cache grown into what its devices have left in
+     * {@link KvDemand#growInto}: the whole context's cells when they fit, else as many bytes as fit, found by
+     * halving down to a block of cells ({@value #KV_BLOCK_TOKENS} tokens) in every device layer.
+     */
+    private Trial growKv(Trial placed) {
+        if (!kv.planned() || kv.growInto().isEmpty() || !fits(placed, kv.growInto())) {
+            return placed;
+        }
+        Offload offload = placed.offload();
+        Trial all = measure.of(offload, FitOptions.KV_ALL);
+        if (fits(all, kv.growInto())) {
+            return all;
+        }
+        Trial best = placed;
+        long low = placed.kvDeviceBytes();
+        long high = kv.sizes().deviceBytes(offload, kv.contextLength());
+        long block = Math.max(1, kv.sizes().deviceBytes(offload, KV_BLOCK_TOKENS));
+        while (high - low > block) {
+            long middle = low + (high - low) / 2;
+            Trial trial = measure.of(offload, middle);
+            if (fits(trial, kv.growInto())) {
+                low = middle;
+                best = trial;
+            } else {
+                high = middle;
+            }
+        }
+        return best;
+    }
+
 
     /**
      * How the offloaded layers are shared between the devices: as {@code given} says ({@code -ts}), else
@@ -163,8 +254,8 @@ public final class Planner {
         return WeightPlacement.shareOf(WeightPlacement.cumulativeShares(shares), (gpuLayers - 1) / (double) gpuLayers) == shares.size() - 1;
     }
 
-    private boolean fits(Trial trial) {
-        return budgets.stream().allMatch(b -> trial.needs().of(b.device()).total() <= b.bytes());
+    private static boolean fits(Trial trial, List<Budget> within) {
+        return within.stream().allMatch(b -> trial.needs().of(b.device()).total() <= b.bytes());
     }
 
     private String overBudget(Trial trial) {

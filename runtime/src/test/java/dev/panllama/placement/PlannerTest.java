@@ -15,15 +15,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The planner's choices over a model of sizes: each layer's non-expert weights, its routed expert
- * tensors, its KV cache and the output layer, placed by {@link Offload}'s rules on one device, with
- * a device compute buffer whenever a layer is there. (The real measure, over ggml, is exercised against
- * an RPC device in src-test.)
+ * tensors, its KV cache (for {@value #CONTEXT} tokens, its device share in proportion) and the output
+ * layer, placed by {@link Offload}'s rules on one device, with a device compute buffer whenever a layer
+ * is there. (The real measure, over ggml, is exercised against an RPC device in src-test.)
  */
 class PlannerTest {
 
     private static final String DEVICE = "DEV0";
     private static final String BUFFER = "DEV0_BUF";
     private static final String HOST = "CPU";
+    private static final int CONTEXT = 1 << 20;
 
     /** A model's sizes in bytes. */
     record Sizes(long[] layer, long[][] experts, long[] kv, long output, long compute) {
@@ -56,8 +57,18 @@ class PlannerTest {
             return names;
         }
 
-        /** What {@code offload} puts on the device, and where each weight is. */
-        Planner.Trial measure(Offload offload) {
+        /** What the layers {@code offload} puts on the device take of KV cache when each keeps {@code tokens} of it there. */
+        long kvDeviceBytes(Offload offload, int tokens) {
+            int first = offload.firstOffloadedLayer(layers());
+            long bytes = 0;
+            for (int i = first; i < layers(); i++) {
+                bytes += kv[i] * tokens / CONTEXT;
+            }
+            return bytes;
+        }
+
+        /** What {@code offload} puts on the device, with at most {@code kvDeviceBytes} of KV cache, and where each weight is. */
+        Planner.Trial measure(Offload offload, long kvDeviceBytes) {
             int first = offload.firstOffloadedLayer(layers());
             long weights = 0;
             long kvBytes = 0;
@@ -82,9 +93,10 @@ class PlannerTest {
             where.put("output.weight", outputOnDevice ? BUFFER : HOST);
             weights += outputOnDevice ? output : 0;
             long deviceCompute = first <= layers() ? compute : 0;
-            MemoryNeeds needs = new MemoryNeeds(List.of(new MemoryNeeds.Where(DEVICE, weights, kvBytes, deviceCompute),
-                    new MemoryNeeds.Where(MemoryNeeds.HOST, 0, 0, 0)), 0);
-            return new Planner.Trial(offload, needs, where);
+            long deviceKv = Math.min(kvBytes, kvDeviceBytes);
+            MemoryNeeds needs = new MemoryNeeds(List.of(new MemoryNeeds.Where(DEVICE, weights, deviceKv, deviceCompute),
+                    new MemoryNeeds.Where(MemoryNeeds.HOST, 0, kvBytes - deviceKv, 0)), 0);
+            return new Planner.Trial(offload, needs, where, kvDeviceBytes);
         }
 
         private static String bufferOfExpert(Offload offload, String name, int layer, boolean layerOnDevice) {
@@ -112,8 +124,79 @@ class PlannerTest {
     }
 
     private static Planner planner(Sizes sizes, long budget) {
-        return new Planner(List.of(new Planner.Budget(DEVICE, BUFFER, budget, "test")), sizes.layers(), sizes.expertNames(),
-                layer -> BUFFER, sizes::measure);
+        return planner(sizes, budget, Planner.KvDemand.fixed(FitOptions.KV_ALL));
+    }
+
+    private static Planner planner(Sizes sizes, long budget, Planner.KvDemand kv) {
+        return new Planner(List.of(budget(budget)), sizes.layers(), sizes.expertNames(), layer -> BUFFER, sizes::measure, kv);
+    }
+
+    private static Planner.Budget budget(long bytes) {
+        return new Planner.Budget(DEVICE, BUFFER, bytes, "test");
+    }
+
+    /** A KV cache the planner sizes, keeping room for {@code minTokens} while it places weights, then growing into {@code growInto}. */
+    private static Planner.KvDemand planned(Sizes sizes, int minTokens, List<Planner.Budget> growInto) {
+        return new Planner.KvDemand(FitOptions.KV_AUTO, CONTEXT, minTokens, growInto, sizes::kvDeviceBytes);
+    }
+
+    /** Sizes whose KV cache for the whole context is larger than the rest of a layer: a long context. */
+    private static Sizes longContext(Random random, int layers) {
+        Sizes sizes = Sizes.random(random, layers, false);
+        long[] kv = new long[layers];
+        for (int i = 0; i < layers; i++) {
+            kv[i] = 40_000 + random.nextInt(20_000);
+        }
+        return new Sizes(sizes.layer(), sizes.experts(), kv, sizes.output(), sizes.compute());
+    }
+
+    @Test
+    void aPlannedCacheLetsTheWeightsComeFirstThenTakesWhatTheDeviceHasLeft() {
+        Random random = new Random(13);
+        for (int round = 0; round < 100; round++) {
+            Sizes sizes = longContext(random, 4 + random.nextInt(20));
+            long budget = 2000 + (long) (random.nextDouble() * sizes.total());
+            Plan whole = planner(sizes, budget).fit(Offload.all());
+            Plan tiered = planner(sizes, budget, planned(sizes, 4096, List.of(budget(budget)))).fit(Offload.all());
+            String what = "round " + round + ", budget " + budget + ", " + tiered.llamaCppOptions();
+            MemoryNeeds.Where device = tiered.needs().of(DEVICE);
+            assertTrue(device.total() <= budget, "over budget: " + what);
+            assertTrue(device.weights() >= whole.needs().of(DEVICE).weights(), "fewer weights than with the whole cache on the device: " + what);
+            long floor = sizes.kvDeviceBytes(tiered.offload(), 4096);
+            if (tiered.trial().kvDeviceBytes() != FitOptions.KV_ALL) {
+                assertTrue(tiered.trial().kvDeviceBytes() >= floor, "less than --fit-ctx's tokens on the device: " + what);
+                // Grown to within one block of cells of what is left.
+                assertTrue(budget - device.total() <= Math.max(1, sizes.kvDeviceBytes(tiered.offload(), 256)), "room left unused: " + what);
+            }
+        }
+    }
+
+    @Test
+    void aCacheThatFitsWholeIsKeptWholeOnTheDevice() {
+        Sizes sizes = longContext(new Random(17), 6);
+        Plan plan = planner(sizes, sizes.total(), planned(sizes, 4096, List.of(budget(sizes.total())))).fit(Offload.all());
+        assertEquals(FitOptions.KV_ALL, plan.trial().kvDeviceBytes());
+        assertEquals(sizes.total(), plan.needs().of(DEVICE).total());
+        assertEquals("-ngl all", plan.llamaCppOptions());
+    }
+
+    @Test
+    void withNothingToGrowIntoThePlannedCacheKeepsItsFitContext() {
+        Sizes sizes = longContext(new Random(19), 6);
+        Plan plan = planner(sizes, sizes.total() / 2, planned(sizes, 8192, List.of())).fit(Offload.all());
+        assertEquals(sizes.kvDeviceBytes(plan.offload(), 8192), plan.trial().kvDeviceBytes());
+    }
+
+    @Test
+    void aPlacementGivenByHandGrowsItsCacheOnlyIntoTheMargin() {
+        Sizes sizes = longContext(new Random(23), 6);
+        Offload given = Offload.all().withCpuMoe(true);
+        long free = sizes.total() / 2;
+        long margin = 4000;
+        Plan plan = planner(sizes, free, planned(sizes, 4096, List.of(budget(free - margin)))).check(given);
+        assertFalse(plan.fitted());
+        assertTrue(plan.needs().of(DEVICE).total() <= free - margin, plan.needs().of(DEVICE).toString());
+        assertTrue(plan.trial().kvDeviceBytes() > sizes.kvDeviceBytes(given, 4096), "the cache did not grow: " + plan.trial().kvDeviceBytes());
     }
 
     @Test

@@ -231,23 +231,28 @@ class RpcFitTest {
     }
 
     /**
-     * Without -c the context is the model's trained one while every layer's KV cache stays in host memory,
-     * which takes memory only as tokens fill it, and at most 8192 once a layer's cache is on the device,
-     * where the whole context is allocated up front: the output layer alone on the device has no cache.
+     * Without -c the context is the model's trained one, its KV cache taking memory as tokens fill it: in
+     * host memory, and on the device up to the share the planner gives it. Only with
+     * {@code --kv-device-memory all}, where a layer on the device keeps its whole cache there, allocated up
+     * front, is it at most 8192 once a layer's cache is on the device (the output layer alone has none).
      */
     @Test
-    void theDefaultContextIsTheTrainedOneWhileEveryCacheIsInHostMemory() throws IOException {
+    void theDefaultContextIsTheTrainedOneUnlessTheWholeCacheIsOnTheDevice() throws IOException {
         RandomModelSpec spec = ModelParityTest.retype(RandomModelSpec.scoutLike(GgmlType.F32, 43), GgmlType.Q8_0, 43);
         Path model = write(new Case("scout-like-default-context", spec, "", 0));
         int trained = spec.contextLength();
         assertTrue(trained > ModelOptions.DEVICE_CONTEXT_CAP, "the model must be trained past the cap: " + trained);
-        for (int gpuLayers : new int[] {0, 1, 2, 99}) {
-            ModelOptions options = options(1L << 40).withContextLength(0).withOffload(Offload.all().withGpuLayers(gpuLayers));
-            int expected = gpuLayers <= 1 ? trained : ModelOptions.DEVICE_CONTEXT_CAP;
-            try (LlamaModel opened = LlamaModel.open(model, options); Evaluator evaluator = opened.newEvaluator()) {
-                assertEquals(expected, opened.contextLength(), "-ngl " + gpuLayers);
-                assertEquals(expected, evaluator.contextLength(), "-ngl " + gpuLayers);
-                evaluator.evaluate(new int[] {1, 2, 3}, 2);
+        for (long kvDeviceMemory : new long[] {FitOptions.KV_AUTO, FitOptions.KV_ALL}) {
+            for (int gpuLayers : new int[] {0, 1, 2, 99}) {
+                ModelOptions options = options(1L << 40).withContextLength(0).withOffload(Offload.all().withGpuLayers(gpuLayers));
+                options = options.withFit(options.fit().withKvDeviceMemory(kvDeviceMemory));
+                int expected = gpuLayers <= 1 || kvDeviceMemory == FitOptions.KV_AUTO ? trained : ModelOptions.DEVICE_CONTEXT_CAP;
+                String what = "-ngl " + gpuLayers + ", --kv-device-memory " + (kvDeviceMemory == FitOptions.KV_ALL ? "all" : "auto");
+                try (LlamaModel opened = LlamaModel.open(model, options); Evaluator evaluator = opened.newEvaluator()) {
+                    assertEquals(expected, opened.contextLength(), what);
+                    assertEquals(expected, evaluator.contextLength(), what);
+                    evaluator.evaluate(new int[] {1, 2, 3}, 2);
+                }
             }
         }
     }

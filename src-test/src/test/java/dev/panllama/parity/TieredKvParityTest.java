@@ -10,6 +10,7 @@ import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.RpcServers;
 import dev.panllama.model.Model;
 import dev.panllama.model.demo.RandomModelSpec;
+import dev.panllama.placement.FitOptions;
 import dev.panllama.placement.MemoryNeeds;
 import dev.panllama.placement.Offload;
 import dev.panllama.placement.Plan;
@@ -92,7 +93,7 @@ class TieredKvParityTest {
 
         RpcServerProcess server = RpcServerProcess.shared();
         String rpcBuffer = server.buffer();
-        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.F16, 0);
+        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.F16, FitOptions.KV_ALL);
         Run tiered = run(model, server.endpoint(), prompt, GgmlType.F16, BUDGET);
 
         // The accounting: the device tier exactly what the budget gives it, the host tier the pages its cells have written.
@@ -118,7 +119,7 @@ class TieredKvParityTest {
         assertSameRows(oneTier.logits(), tiered.logits(), "tiered against one tier");
 
         // A sequence saved from one cache and restored into the other continues as it did, each row from the right tier.
-        assertSameRows(tiered.stepLogits(), continueFrom(model, server.endpoint(), tiered.afterPrompt(), tiered.greedy(), 0),
+        assertSameRows(tiered.stepLogits(), continueFrom(model, server.endpoint(), tiered.afterPrompt(), tiered.greedy(), FitOptions.KV_ALL),
                 "tiered, saved and restored into one tier");
         assertSameRows(oneTier.stepLogits(), continueFrom(model, server.endpoint(), oneTier.afterPrompt(), oneTier.greedy(), BUDGET),
                 "one tier, saved and restored into tiers");
@@ -154,7 +155,7 @@ class TieredKvParityTest {
         long cellBytes = 2 * GgmlType.Q8_0.rowBytes(128);
         long budget = (3L * 1024 + 512) * cellBytes;
         RpcServerProcess server = RpcServerProcess.shared();
-        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.Q8_0, 0);
+        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.Q8_0, FitOptions.KV_ALL);
         Run tiered = run(model, server.endpoint(), prompt, GgmlType.Q8_0, budget);
         assertEquals(budget, tiered.committed().get(server.buffer()), "device tier: " + tiered.committed());
         assertArrayEquals(oneTier.greedy(), tiered.greedy(), "greedy steps");
@@ -173,7 +174,7 @@ class TieredKvParityTest {
         int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(11, 1000));
         assertTrue(text.length >= 2600, "the text has only " + text.length + " tokens");
         RpcServerProcess server = RpcServerProcess.shared();
-        List<float[]> oneTier = sequences(model, server.endpoint(), text, 0);
+        List<float[]> oneTier = sequences(model, server.endpoint(), text, FitOptions.KV_ALL);
         List<float[]> tiered = sequences(model, server.endpoint(), text, BUDGET);
         assertSameRows(oneTier.toArray(float[][]::new), tiered.toArray(float[][]::new), "two sequences, tiered against one tier");
     }
@@ -226,8 +227,56 @@ class TieredKvParityTest {
     }
 
     /**
+     * With {@code --kv-device-memory auto} (the default) and a device that cannot hold the whole context's
+     * cache beside the weights, the planner keeps every weight on the device, as it would with only
+     * {@code --fit-ctx} tokens of context, and gives the cache what is left: the device full to within two
+     * blocks of cells, the rest of the context in host memory. The model opened so computes what the cache
+     * in one tier computes, bit for bit, over a prompt whose cells reach the host tier; llama.cpp's way
+     * ({@code all}) keeps weights off the device instead.
+     */
+    @Test
+    void thePlannerGivesTheCacheWhatTheDeviceLeavesOnceTheWeightsAreOnIt() throws IOException, InterruptedException {
+        Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-planned", SPEC, UBATCH));
+        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(13, 800));
+        assertTrue(text.length >= 2000, "the text has only " + text.length + " tokens");
+        int[] prompt = Arrays.copyOf(text, 2000);
+        RpcServerProcess server = RpcServerProcess.shared();
+        ModelOptions unlimited = ModelOptions.defaults().withThreads(THREADS).withContextLength(CONTEXT).withBatchSize(UBATCH)
+                .withRpcServers(List.of(server.endpoint()));
+        MemoryNeeds.Where everything = LlamaModel.plan(model, unlimited).orElseThrow().needs().devices().getFirst();
+        assertEquals(ONE_TIER, everything.kv(), "with room for all, the whole cache is on the device");
+        // Room for the weights, the compute and half the cache.
+        long budget = everything.total() - ONE_TIER / 2;
+        ModelOptions options = unlimited.withFit(unlimited.fit().withDeviceMemory(Map.of(server.buffer(), budget)).withMinDeviceContext(512));
+        Plan planned = LlamaModel.plan(model, options).orElseThrow();
+        Plan whole = LlamaModel.plan(model, options.withFit(options.fit().withKvDeviceMemory(FitOptions.KV_ALL))).orElseThrow();
+        planned.describe().forEach(line -> System.out.println("planned KV tier: " + line));
+        MemoryNeeds.Where device = planned.needs().devices().getFirst();
+        // The search stops within a block of cells in each of the 4 layers, and the cache rounds a budget down to whole blocks.
+        long block = 4L * 256 * CELL_BYTES;
+        assertEquals(everything.weights(), device.weights(), "every weight on the device");
+        assertTrue(whole.needs().devices().getFirst().weights() < device.weights(), "llama.cpp's way keeps as many weights on the device");
+        assertTrue(device.total() <= budget && device.total() > budget - 2 * block, "device " + device.total() + " of " + budget);
+        assertTrue(device.kv() < ONE_TIER && device.kv() + planned.needs().host().kv() == ONE_TIER, "tiers " + device.kv()
+                + " + " + planned.needs().host().kv() + " of " + ONE_TIER);
+        assertTrue(planned.describe().stream().anyMatch(l -> l.contains("KV cache: each layer on a device keeps its first cells there")),
+                String.join("\n", planned.describe()));
+
+        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.F16, FitOptions.KV_ALL);
+        float[][] rows;
+        Map<String, Long> committed;
+        try (LlamaModel opened = LlamaModel.open(model, options); Evaluator evaluator = opened.newEvaluator()) {
+            rows = evaluator.evaluate(prompt, prompt.length - COMPARED_PROMPT_ROWS);
+            committed = evaluator.cacheCommittedBytesByBuffer();
+        }
+        assertEquals(device.kv(), committed.get(server.buffer()), "the device tier opened as planned");
+        assertTrue(committed.getOrDefault("CPU", 0L) > 0, "no cell in the host tier: " + committed);
+        assertSameRows(Arrays.copyOf(oneTier.logits(), COMPARED_PROMPT_ROWS), rows, "planned tiers against one tier");
+    }
+
+    /**
      * The prompt, then {@link #STEPS} greedy steps, with every layer on the RPC device and a cache of
-     * {@code cacheType} whose device share is at most {@code kvDeviceBytes} (0: all of it).
+     * {@code cacheType} whose device share is at most {@code kvDeviceBytes} ({@link FitOptions#KV_ALL}: all of it).
      */
     private static Run run(Path model, String endpoint, int[] prompt, GgmlType cacheType, long kvDeviceBytes) {
         List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
