@@ -19,6 +19,11 @@ import java.nio.file.Path;
  *   <li>{@code scout-layout}: all of Scout's 48 layers and its trained context (10,485,760 tokens),
  *       Q4_K, the weights left as holes in the file (zeros, no disk): for planning
  *       ({@code info --plan}), not for computing.</li>
+ *   <li>{@code context}: Llama 4's layer pattern (3 chunked layers to 1 global) in 4 layers of 256 with
+ *       narrow attention (2 query heads and 1 KV head of 64), Q8_0, trained for 1,048,576 tokens: for
+ *       decoding deep in the context ({@code scripts/bench-context -m context}), where a global layer's
+ *       prompt processing grows with the square of the depth and a wide model would take hours to
+ *       reach 128k tokens on a few cores.</li>
  * </ul>
  * Arguments: the file to write, and optionally the shape's name.
  */
@@ -42,6 +47,11 @@ final class BenchModel {
                 500000f, 1e-5f, GgmlType.Q4_K, false, true, "llama4", 109);
     }
 
+    static RandomModelSpec contextShaped() {
+        return new RandomModelSpec("llama4", 4, 256, 2, 1, 64, 512, 4, 1, 256, 1, -1, 0, 1_048_576,
+                500000f, 1e-5f, GgmlType.Q8_0, false, true, "llama4", 128);
+    }
+
     public static void main(String[] args) throws IOException {
         Path target = Path.of(args[0]).toAbsolutePath();
         String shape = args.length > 1 ? args[1] : "bench";
@@ -50,7 +60,8 @@ final class BenchModel {
             case "bench" -> RandomModelWriter.write(spec(), vocabulary, target);
             case "scout" -> RandomModelWriter.write(scoutShaped(), vocabulary, target);
             case "scout-layout" -> RandomModelWriter.writeLayout(scoutLayout(), vocabulary, target);
-            default -> throw new IllegalArgumentException("unknown shape " + shape + " (bench, scout or scout-layout)");
+            case "context" -> RandomModelWriter.write(contextShaped(), vocabulary, target);
+            default -> throw new IllegalArgumentException("unknown shape " + shape + " (bench, scout, scout-layout or context)");
         }
     }
 }
