@@ -2,6 +2,7 @@ package dev.panllama.cli;
 
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
+import dev.panllama.eval.KvCacheTypes;
 import dev.panllama.bindings.UserCache;
 import dev.panllama.hub.HubDownloader;
 import dev.panllama.ggml.GgmlType;
@@ -40,8 +41,23 @@ final class ModelArgs {
     @Option(names = {"-ub", "--ubatch-size"}, paramLabel = "N", description = "Tokens per micro-batch of prompt processing (default: 512).")
     int batchSize = 512;
 
-    @Option(names = {"-ctk", "--cache-type"}, paramLabel = "TYPE", description = "KV cache type: f16 (default), f32, q8_0 or q4_0.")
-    String cacheType = "f16";
+    @Option(names = "--cache-type", paramLabel = "TYPE",
+            description = "KV cache type of keys and values: f16 (default), f32, q8_0 or q4_0; -ctk and -ctv set one of them instead.")
+    String cacheType;
+
+    @Option(names = {"-ctk", "--cache-type-k"}, paramLabel = "TYPE",
+            description = "KV cache type of the keys, as llama.cpp's: f16 (default), f32, q8_0 or q4_0. Every layer's, a layer on the CPU too; "
+                    + "of a layer --kv-device-memory splits, the device tier's.")
+    String cacheTypeK;
+
+    @Option(names = {"-ctv", "--cache-type-v"}, paramLabel = "TYPE",
+            description = "KV cache type of the values, as llama.cpp's: f16 (default), f32, q8_0 or q4_0; the layers as -ctk.")
+    String cacheTypeV;
+
+    @Option(names = "--cache-type-host", paramLabel = "TYPE",
+            description = "KV cache type of the keys and values in the host tier of a layer --kv-device-memory splits, e.g. q8_0 under an f16 "
+                    + "device tier for half the host memory (default: -ctk and -ctv). Attention converts those rows on the CPU.")
+    String cacheTypeHost;
 
     @Option(names = "--no-mmap", description = "Read the weights into memory instead of mapping the file.")
     boolean noMmap;
@@ -110,19 +126,30 @@ final class ModelArgs {
     Path expertCacheProfile;
 
     ModelOptions options() {
-        GgmlType type;
-        try {
-            type = GgmlType.valueOf(cacheType.toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--cache-type must be f16, f32, q8_0 or q4_0, not " + cacheType);
-        }
+        KvCacheTypes cacheTypes = cacheTypes();
         ModelOptions defaults = ModelOptions.defaults();
         List<Offload.TensorOverride> parsed = new ArrayList<>();
         overrides.forEach(o -> parsed.addAll(Offload.TensorOverride.parse(o)));
         Offload offload = new Offload(gpuLayers(), parsed, cpuMoe, cpuMoeLayers,
                 tensorSplit == null ? List.of() : Offload.parseTensorSplit(tensorSplit));
-        return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, type, !noMmap, device,
+        return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, cacheTypes, !noMmap, device,
                 rpc, offload, fitOptions(), expertCacheOptions());
+    }
+
+    /** --cache-type for keys and values, -ctk and -ctv over it for either, --cache-type-host for the host tier of split layers. */
+    private KvCacheTypes cacheTypes() {
+        GgmlType both = cacheType == null ? GgmlType.F16 : KvCacheTypes.parse(cacheType, "--cache-type");
+        KvCacheTypes types = KvCacheTypes.of(cacheTypeK == null ? both : KvCacheTypes.parse(cacheTypeK, "-ctk"),
+                cacheTypeV == null ? both : KvCacheTypes.parse(cacheTypeV, "-ctv"));
+        if (cacheTypeHost == null) {
+            return types;
+        }
+        GgmlType host = KvCacheTypes.parse(cacheTypeHost, "--cache-type-host");
+        if (FitOptions.parseKvDeviceMemory(kvDeviceMemory) == FitOptions.KV_ALL) {
+            throw new IllegalArgumentException("--cache-type-host sets the host tier of the layers --kv-device-memory splits, "
+                    + "and --kv-device-memory all splits none");
+        }
+        return types.withHostTier(host);
     }
 
     private ExpertCacheOptions expertCacheOptions() {

@@ -216,7 +216,7 @@ public final class LlamaModel implements AutoCloseable {
                 layer -> layerSplit.layerDevice(layer).bufferType().name(),
                 (offload, kvDeviceBytes) -> {
                     try (Model placed = Model.placeWithoutMemory(path, options.mmap(), devices, offload)) {
-                        return new Planner.Trial(offload, MemoryMeasure.of(placed, context, options.batchSize(), options.cacheType(),
+                        return new Planner.Trial(offload, MemoryMeasure.of(placed, context, options.batchSize(), options.cacheTypes(),
                                 kvDeviceBytes), placed.weights().bufferOfWeight(), kvDeviceBytes);
                     }
                 }, kvDemand(options, config, devices, context));
@@ -250,7 +250,7 @@ public final class LlamaModel implements AutoCloseable {
         return new Planner.KvDemand(FitOptions.KV_AUTO, context, fit.minDeviceContext(), growInto, (offload, tokens) -> {
             WeightPlacement placement = new WeightPlacement(devices, offload, options.mmap(), config.dims().layers(), config.experts().used());
             return MemoryMeasure.kvDeviceBytes(config, layer -> placement.layerDevice(layer).bufferType(), context, options.batchSize(),
-                    options.cacheType(), tokens);
+                    options.cacheTypes(), tokens);
         });
     }
 
@@ -357,11 +357,11 @@ public final class LlamaModel implements AutoCloseable {
 
     /**
      * Low-level access: an evaluator that turns token ids into logits, with this model's context
-     * length, batch size, cache type and the cache's device share ({@code --kv-device-memory}). Closed with the model if not before.
+     * length, batch size, cache types and the cache's device share ({@code --kv-device-memory}). Closed with the model if not before.
      */
     public Evaluator newEvaluator() {
         checkOpen();
-        Evaluator evaluator = new Evaluator(model, contextLength, options.batchSize(), options.cacheType(), kvDeviceBytes());
+        Evaluator evaluator = new Evaluator(model, contextLength, options.batchSize(), options.cacheTypes(), kvDeviceBytes());
         sessions.add(evaluator);
         return evaluator;
     }
@@ -391,11 +391,11 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * Low-level access for continuous batching (a server's parallel requests): an evaluator of up to
      * {@code sequences} sequences that share one KV cache of this model's context length, with its batch
-     * size and cache type. Closed with the model if not before.
+     * size and cache types. Closed with the model if not before.
      */
     public BatchEvaluator newBatchEvaluator(int sequences) {
         checkOpen();
-        BatchEvaluator evaluator = new BatchEvaluator(model, contextLength, options.batchSize(), sequences, options.cacheType(),
+        BatchEvaluator evaluator = new BatchEvaluator(model, contextLength, options.batchSize(), sequences, options.cacheTypes(),
                 kvDeviceBytes());
         sessions.add(evaluator);
         return evaluator;

@@ -1,5 +1,6 @@
 package dev.panllama.api;
 
+import dev.panllama.eval.KvCacheTypes;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.placement.ExpertCacheOptions;
 import dev.panllama.placement.FitOptions;
@@ -17,9 +18,12 @@ import java.util.List;
  *                      {@value #DEVICE_CONTEXT_CAP} when any layer's cache is on a device, where the whole
  *                      context is allocated up front
  * @param batchSize     tokens per micro-batch of prompt processing (llama.cpp's ubatch, default 512)
- * @param cacheType     element type of the KV cache: F16 (default), F32 (twice the memory; ggml's CPU flash
+ * @param cacheTypes    element types of the KV cache's keys and values ({@code -ctk}, {@code -ctv},
+ *                      {@code --cache-type} for both): F16 (default), F32 (twice the memory; ggml's CPU flash
  *                      attention then takes a token's query and sums in F32 whatever the micro-batch, where
- *                      with F16 it does so only in micro-batches of 64 tokens or more), Q8_0 or Q4_0
+ *                      with F16 it does so only in micro-batches of 64 tokens or more), Q8_0 or Q4_0; and of
+ *                      the host tier of a layer split by {@code --kv-device-memory} ({@code --cache-type-host};
+ *                      without that budget no layer is split, and the host tier's types are not used)
  * @param mmap          map the weights from the file (default) rather than reading them into memory
  * @param device        where to compute: {@code auto} (every GPU found and every RPC server's devices, else
  *                      the CPU alone), {@code cpu}, or device names such as {@code CUDA0} or {@code CUDA0,RPC0}
@@ -35,7 +39,7 @@ import java.util.List;
  *                      are in host memory ({@code --expert-cache}, {@code --expert-cache-policy},
  *                      {@code --expert-cache-profile}); {@link ExpertCacheOptions#OFF} by default
  */
-public record ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device,
+public record ModelOptions(int threads, int contextLength, int batchSize, KvCacheTypes cacheTypes, boolean mmap, String device,
                            List<String> rpcServers, Offload offload, FitOptions fit, ExpertCacheOptions expertCache) {
 
     /** The most tokens the default context holds when a layer's KV cache is on a device. */
@@ -51,8 +55,8 @@ public record ModelOptions(int threads, int contextLength, int batchSize, GgmlTy
         if (batchSize < 1) {
             throw new IllegalArgumentException("--ubatch-size must be at least 1, not " + batchSize);
         }
-        if (cacheType != GgmlType.F16 && cacheType != GgmlType.F32 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
-            throw new IllegalArgumentException("--cache-type must be f16, f32, q8_0 or q4_0, not " + cacheType);
+        if (cacheTypes == null) {
+            throw new IllegalArgumentException("cacheTypes must be given (KvCacheTypes.F16 for llama.cpp's)");
         }
         if (device == null || device.isBlank()) {
             throw new IllegalArgumentException("--device must name a device (auto, cpu, CUDA0, ...)");
@@ -70,52 +74,57 @@ public record ModelOptions(int threads, int contextLength, int batchSize, GgmlTy
     }
 
     /** Options without RPC servers, offloading everything the devices take. */
-    public ModelOptions(int threads, int contextLength, int batchSize, GgmlType cacheType, boolean mmap, String device) {
-        this(threads, contextLength, batchSize, cacheType, mmap, device, List.of(), Offload.all(), FitOptions.defaults(),
+    public ModelOptions(int threads, int contextLength, int batchSize, KvCacheTypes cacheTypes, boolean mmap, String device) {
+        this(threads, contextLength, batchSize, cacheTypes, mmap, device, List.of(), Offload.all(), FitOptions.defaults(),
                 ExpertCacheOptions.OFF);
     }
 
     public static ModelOptions defaults() {
-        return new ModelOptions(Runtime.getRuntime().availableProcessors(), 0, 512, GgmlType.F16, true, "auto");
+        return new ModelOptions(Runtime.getRuntime().availableProcessors(), 0, 512, KvCacheTypes.F16, true, "auto");
     }
 
     public ModelOptions withRpcServers(List<String> value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, value, offload, fit, expertCache);
+        return new ModelOptions(threads, contextLength, batchSize, cacheTypes, mmap, device, value, offload, fit, expertCache);
     }
 
     public ModelOptions withOffload(Offload value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, value, fit, expertCache);
+        return new ModelOptions(threads, contextLength, batchSize, cacheTypes, mmap, device, rpcServers, value, fit, expertCache);
     }
 
     public ModelOptions withFit(FitOptions value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload, value, expertCache);
+        return new ModelOptions(threads, contextLength, batchSize, cacheTypes, mmap, device, rpcServers, offload, value, expertCache);
     }
 
     public ModelOptions withExpertCache(ExpertCacheOptions value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload, fit, value);
+        return new ModelOptions(threads, contextLength, batchSize, cacheTypes, mmap, device, rpcServers, offload, fit, value);
     }
 
     public ModelOptions withThreads(int value) {
-        return new ModelOptions(value, contextLength, batchSize, cacheType, mmap, device, rpcServers, offload, fit, expertCache);
+        return new ModelOptions(value, contextLength, batchSize, cacheTypes, mmap, device, rpcServers, offload, fit, expertCache);
     }
 
     public ModelOptions withContextLength(int value) {
-        return new ModelOptions(threads, value, batchSize, cacheType, mmap, device, rpcServers, offload, fit, expertCache);
+        return new ModelOptions(threads, value, batchSize, cacheTypes, mmap, device, rpcServers, offload, fit, expertCache);
     }
 
     public ModelOptions withBatchSize(int value) {
-        return new ModelOptions(threads, contextLength, value, cacheType, mmap, device, rpcServers, offload, fit, expertCache);
+        return new ModelOptions(threads, contextLength, value, cacheTypes, mmap, device, rpcServers, offload, fit, expertCache);
     }
 
+    /** Keys and values of {@code value} in every tier, as {@code --cache-type} gives them. */
     public ModelOptions withCacheType(GgmlType value) {
+        return withCacheTypes(KvCacheTypes.of(value));
+    }
+
+    public ModelOptions withCacheTypes(KvCacheTypes value) {
         return new ModelOptions(threads, contextLength, batchSize, value, mmap, device, rpcServers, offload, fit, expertCache);
     }
 
     public ModelOptions withDevice(String value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, mmap, value, rpcServers, offload, fit, expertCache);
+        return new ModelOptions(threads, contextLength, batchSize, cacheTypes, mmap, value, rpcServers, offload, fit, expertCache);
     }
 
     public ModelOptions withMmap(boolean value) {
-        return new ModelOptions(threads, contextLength, batchSize, cacheType, value, device, rpcServers, offload, fit, expertCache);
+        return new ModelOptions(threads, contextLength, batchSize, cacheTypes, value, device, rpcServers, offload, fit, expertCache);
     }
 }

@@ -2,6 +2,7 @@ package dev.panllama.api;
 
 import dev.panllama.bindings.NativePin;
 import dev.panllama.chat.Message;
+import dev.panllama.eval.KvCacheTypes;
 import dev.panllama.eval.SequenceState;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufFingerprint;
@@ -35,16 +36,18 @@ import java.util.zip.CheckedOutputStream;
  *
  * <p>Layout, big-endian: the magic {@code PLSESSN1}, the format version, the file's total length (so a
  * truncated file is told from a damaged one); the pin's package, version and integrity; the model file's
- * name, size and SHA-256 fingerprint; the messages (role, content); the cache's type, row bytes, chunk
- * size and layer count; the tokens; the global and chunked layers' cells (count, head, then cell and
- * position pairs); per layer the key and value rows; last, a CRC-32C of everything before it. Strings
+ * name, size and SHA-256 fingerprint; the messages (role, content); the cache's types (keys, values, and
+ * the host tier's keys and values), row width, chunk size and layer count; the tokens; the global and
+ * chunked layers' cells (count, head, then cell and position pairs); per layer its first host-tier cell
+ * (from which its rows are of the host tier's types) and its key and value rows; last, a CRC-32C of
+ * everything before it. Format 1, of one cache type and no tiers' types, is refused by its number. Strings
  * are a length and UTF-8 bytes. It is written to a temporary file beside the target and moved over it,
  * so an existing file is replaced only by a complete one.
  */
 final class SessionFile {
 
     private static final byte[] MAGIC = "PLSESSN1".getBytes(StandardCharsets.US_ASCII);
-    static final int VERSION = 1;
+    static final int VERSION = 2;
     /** Magic, version and total length: what is read before the rest can be trusted. */
     private static final int HEADER_BYTES = 8 + 4 + 8;
 
@@ -116,8 +119,11 @@ final class SessionFile {
             writeString(out, message.content());
         }
         SequenceState state = contents.state();
-        writeString(out, state.cacheType().name());
-        out.writeLong(state.rowBytes());
+        KvCacheTypes types = state.types();
+        for (GgmlType type : List.of(types.keys(), types.values(), types.hostKeys(), types.hostValues())) {
+            writeString(out, type.name());
+        }
+        out.writeLong(state.width());
         out.writeInt(state.chunkSize());
         out.writeInt(state.layers());
         out.writeInt(state.tokens().length);
@@ -127,6 +133,7 @@ final class SessionFile {
         writeLayout(out, state.global());
         writeLayout(out, state.chunked());
         for (int layer = 0; layer < state.layers(); layer++) {
+            out.writeInt(state.firstHostCell()[layer]);
             writeBytes(out, state.keys()[layer]);
             writeBytes(out, state.values()[layer]);
         }
@@ -161,11 +168,13 @@ final class SessionFile {
             bytes += stringBytes(message.role()) + stringBytes(message.content());
         }
         SequenceState state = contents.state();
-        bytes += stringBytes(state.cacheType().name()) + 8 + 4 + 4;
+        KvCacheTypes types = state.types();
+        bytes += stringBytes(types.keys().name()) + stringBytes(types.values().name()) + stringBytes(types.hostKeys().name())
+                + stringBytes(types.hostValues().name()) + 8 + 4 + 4;
         bytes += 4 + 4L * state.tokens().length;
         bytes += layoutBytes(state.global()) + layoutBytes(state.chunked());
         for (int layer = 0; layer < state.layers(); layer++) {
-            bytes += 4 + state.keys()[layer].length + 4 + state.values()[layer].length;
+            bytes += 4 + 4 + state.keys()[layer].length + 4 + state.values()[layer].length;
         }
         return bytes + 4;
     }
@@ -250,25 +259,28 @@ final class SessionFile {
         for (int i = 0; i < messageCount; i++) {
             messages.add(new Message(in.string(), in.string()));
         }
-        GgmlType cacheType = GgmlType.valueOf(in.string());
-        long rowBytes = in.readLong();
+        KvCacheTypes types = new KvCacheTypes(GgmlType.valueOf(in.string()), GgmlType.valueOf(in.string()),
+                GgmlType.valueOf(in.string()), GgmlType.valueOf(in.string()));
+        long width = in.readLong();
         int chunkSize = in.readInt();
-        int layers = in.count(8);
+        int layers = in.count(12);
         int[] tokens = new int[in.count(4)];
         for (int i = 0; i < tokens.length; i++) {
             tokens[i] = in.readInt();
         }
         SequenceState.CellLayout global = readLayout(in);
         SequenceState.CellLayout chunked = readLayout(in);
+        int[] firstHostCell = new int[layers];
         byte[][] keys = new byte[layers][];
         byte[][] values = new byte[layers][];
         for (int layer = 0; layer < layers; layer++) {
+            firstHostCell[layer] = in.readInt();
             keys[layer] = in.bytes();
             values[layer] = in.bytes();
         }
         in.requireEnd();
         return new Contents(pin, modelName, model, messages,
-                new SequenceState(tokens, cacheType, rowBytes, chunkSize, global, chunked, keys, values));
+                new SequenceState(tokens, types, width, chunkSize, global, chunked, firstHostCell, keys, values));
     }
 
     private static SequenceState.CellLayout readLayout(BoundedReader in) throws IOException {

@@ -3,7 +3,6 @@ package dev.panllama.eval;
 import dev.panllama.ggml.Backend;
 import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
-import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.GraphNode;
 import dev.panllama.ggml.ReadBuffer;
 import dev.panllama.ggml.Scheduler;
@@ -90,28 +89,26 @@ public final class BatchEvaluator implements AutoCloseable {
 
     /**
      * An evaluator of up to {@code sequences} sequences (ids 0 .. sequences - 1, none open yet) sharing a
-     * cache of {@code contextLength} tokens of {@code cacheType} (F16, F32 for exact comparisons, or
-     * Q8_0/Q4_0 to save memory), taking micro-batches of up to {@code maxBatch} tokens.
+     * cache of {@code contextLength} tokens of {@code cacheTypes} (F16, F32 for exact comparisons, or
+     * Q8_0/Q4_0 to save memory, for keys and values each), taking micro-batches of up to {@code maxBatch} tokens.
      */
-    public BatchEvaluator(Model model, int contextLength, int maxBatch, int sequences, GgmlType cacheType) {
-        this(model, contextLength, maxBatch, sequences, cacheType, FitOptions.KV_ALL);
+    public BatchEvaluator(Model model, int contextLength, int maxBatch, int sequences, KvCacheTypes cacheTypes) {
+        this(model, contextLength, maxBatch, sequences, cacheTypes, FitOptions.KV_ALL);
     }
 
     /**
-     * As {@link #BatchEvaluator(Model, int, int, int, GgmlType)}, with the cache's cells on devices taking
-     * at most {@code kvDeviceBytes} together ({@link FitOptions#KV_ALL}: no limit): a layer on a device then keeps its first cells
-     * there and the rest in host memory (see {@code KvCache}), and attention over both computes what one
-     * tier would.
+     * As {@link #BatchEvaluator(Model, int, int, int, KvCacheTypes)}, with the cache's cells on devices taking
+     * at most {@code kvDeviceBytes} together, counted at the device tier's types ({@link FitOptions#KV_ALL}: no
+     * limit): a layer on a device then keeps its first cells there and the rest in host memory, of the host
+     * tier's types (see {@code KvCache}), and attention over both computes what one tier would (with a host
+     * tier of other types, what its rows converted to the device tier's types give).
      */
-    public BatchEvaluator(Model model, int contextLength, int maxBatch, int sequences, GgmlType cacheType, long kvDeviceBytes) {
+    public BatchEvaluator(Model model, int contextLength, int maxBatch, int sequences, KvCacheTypes cacheTypes, long kvDeviceBytes) {
         if (contextLength < 1 || maxBatch < 1) {
             throw new IllegalArgumentException("context length and batch size must be positive");
         }
         if (sequences < 1) {
             throw new IllegalArgumentException("the number of sequences must be positive, not " + sequences);
-        }
-        if (cacheType != GgmlType.F16 && cacheType != GgmlType.F32 && cacheType != GgmlType.Q8_0 && cacheType != GgmlType.Q4_0) {
-            throw new IllegalArgumentException("the KV cache can be F16, F32, Q8_0 or Q4_0, not " + cacheType);
         }
         this.model = model;
         this.config = model.config();
@@ -120,7 +117,7 @@ public final class BatchEvaluator implements AutoCloseable {
         this.open = new boolean[sequences];
         this.tokensOf = new int[sequences][0];
         this.cache = new KvCache(config.dims(), config.plan(), layer -> model.placement().layerDevice(layer).bufferType(),
-                contextLength, maxBatch, sequences, cacheType, kvDeviceBytes);
+                contextLength, maxBatch, sequences, cacheTypes, kvDeviceBytes);
         try {
             this.scheduler = Scheduler.create(model.backends(), GraphBuilder.maxTensors(config));
         } catch (RuntimeException e) {

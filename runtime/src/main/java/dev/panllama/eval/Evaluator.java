@@ -1,6 +1,5 @@
 package dev.panllama.eval;
 
-import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.GraphNode;
 import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
@@ -24,20 +23,23 @@ public final class Evaluator implements AutoCloseable {
 
     /** An evaluator with an F16 cache of {@code contextLength} tokens, taking micro-batches of up to {@code maxBatch}. */
     public Evaluator(Model model, int contextLength, int maxBatch) {
-        this(model, contextLength, maxBatch, GgmlType.F16);
-    }
-
-    /** As {@link #Evaluator(Model, int, int)} with a cache of {@code cacheType}: F16, F32 for exact comparisons, or Q8_0/Q4_0 to save memory. */
-    public Evaluator(Model model, int contextLength, int maxBatch, GgmlType cacheType) {
-        this(model, contextLength, maxBatch, cacheType, FitOptions.KV_ALL);
+        this(model, contextLength, maxBatch, KvCacheTypes.F16);
     }
 
     /**
-     * As {@link #Evaluator(Model, int, int, GgmlType)}, with the cache's cells on devices taking at most
+     * As {@link #Evaluator(Model, int, int)} with a cache of {@code cacheTypes}: F16, F32 for exact comparisons, or
+     * Q8_0/Q4_0 to save memory, for keys and values each.
+     */
+    public Evaluator(Model model, int contextLength, int maxBatch, KvCacheTypes cacheTypes) {
+        this(model, contextLength, maxBatch, cacheTypes, FitOptions.KV_ALL);
+    }
+
+    /**
+     * As {@link #Evaluator(Model, int, int, KvCacheTypes)}, with the cache's cells on devices taking at most
      * {@code kvDeviceBytes} together and the rest in host memory ({@link FitOptions#KV_ALL}: no limit; see {@link BatchEvaluator}).
      */
-    public Evaluator(Model model, int contextLength, int maxBatch, GgmlType cacheType, long kvDeviceBytes) {
-        this.batch = new BatchEvaluator(model, contextLength, maxBatch, 1, cacheType, kvDeviceBytes);
+    public Evaluator(Model model, int contextLength, int maxBatch, KvCacheTypes cacheTypes, long kvDeviceBytes) {
+        this.batch = new BatchEvaluator(model, contextLength, maxBatch, 1, cacheTypes, kvDeviceBytes);
         batch.open(SEQUENCE);
     }
 

@@ -13,13 +13,13 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.function.IntFunction;
 
 /**
  * The keys and values of every layer, each layer's in the memory of the device that layer runs on
- * (F16 by default, or a quantized type such as Q8_0 that flash attention reads directly), shared by
+ * (F16 by default, or a quantized type such as Q8_0 that flash attention reads directly; keys and values
+ * may be of different types, see {@link KvCacheTypes}), shared by
  * up to {@code sequences} sequences, and the one owner of how many positions each holds. Laid out cell
  * for cell as llama.cpp's unified cache ({@code kv_unified}) lays them out with its tools' defaults
  * ({@code swa_full} off, see {@link KvCells}): global layers keep the context's cells, padded to
@@ -39,12 +39,15 @@ import java.util.function.IntFunction;
  * cells, which never grow past a chunk and a batch, get the budget first, the global layers' the rest.
  * Cells are handed out from the first on ({@link KvCells#place}), so the global layers' device tier fills
  * before their host tier takes a position (the chunked layers go round their cells); attention reads the
- * two tiers as one ({@code GraphBlocks.attention}).
+ * two tiers as one ({@code GraphBlocks.attention}). The host tier may be of other types than the device
+ * tier ({@link KvCacheTypes#hostKeys()}, e.g. Q8_0 under F16 for half the host memory): attention then
+ * converts the host tier's rows on the CPU before joining them. The budget counts the device tier at its
+ * own types.
  */
 final class KvCache implements AutoCloseable {
 
     private final LayerPlan plan;
-    private final GgmlType type;
+    private final KvCacheTypes types;
     private final List<GgmlContext> contexts = new ArrayList<>();   // one per buffer type
     private final Tensor[] keys;     // [n_head_kv * head, cells] per layer: its cells, or the device tier of a split layer
     private final Tensor[] values;
@@ -68,8 +71,8 @@ final class KvCache implements AutoCloseable {
     static final long NO_DEVICE_BUDGET = FitOptions.KV_ALL;
 
     KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
-            int sequences, GgmlType type, long deviceBudget) {
-        this(dims, plan, bufferOfLayer, contextLength, maxBatch, sequences, type, deviceBudget, true);
+            int sequences, KvCacheTypes types, long deviceBudget) {
+        this(dims, plan, bufferOfLayer, contextLength, maxBatch, sequences, types, deviceBudget, true);
     }
 
     /**
@@ -78,19 +81,19 @@ final class KvCache implements AutoCloseable {
      * measuring what the cache and the graphs over it would take ({@link GgmlContext#placeWithoutMemory}).
      */
     KvCache(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
-            int sequences, GgmlType type, long deviceBudget, boolean memory) {
+            int sequences, KvCacheTypes types, long deviceBudget, boolean memory) {
         if (deviceBudget < 0) {
             throw new IllegalArgumentException("the KV cache's device budget must be 0 or more bytes, not " + deviceBudget);
         }
         this.plan = plan;
-        this.type = type;
+        this.types = types;
         this.contextLength = contextLength;
         this.lengthOf = new long[sequences];
         int contextCells = KvCells.padded(contextLength);
         this.global = new KvCells(contextCells, 0, sequences);
         this.chunked = new KvCells(chunkedCellCount(plan, contextCells, maxBatch, sequences), plan.chunkSize(), sequences);
-        // K and V of one cell of one layer; the budget is shared by every layer that runs on a device.
-        long cellBytes = 2 * type.rowBytes(dims.kvWidth());
+        // K and V of one cell of one layer in the device tier; the budget is shared by every layer that runs on a device.
+        long cellBytes = types.cellBytes(dims.kvWidth());
         int chunkedOnDevice = 0;
         int globalOnDevice = 0;
         for (int i = 0; i < plan.count(); i++) {
@@ -120,13 +123,13 @@ final class KvCache implements AutoCloseable {
                 int onDevice = buffer.isHost() ? cells : plan.isChunked(i) ? chunkedDeviceCells : globalDeviceCells;
                 firstTierOnHost[i] = (onDevice > 0 ? buffer : host).isHost();
                 GgmlContext first = context(byBuffer, onDevice > 0 ? buffer : host);
-                keys[i] = first.newTensor(type, dims.kvWidth(), onDevice > 0 ? onDevice : cells).name("cache_k_l" + i);
-                values[i] = first.newTensor(type, dims.kvWidth(), onDevice > 0 ? onDevice : cells).name("cache_v_l" + i);
+                keys[i] = first.newTensor(types.keys(), dims.kvWidth(), onDevice > 0 ? onDevice : cells).name("cache_k_l" + i);
+                values[i] = first.newTensor(types.values(), dims.kvWidth(), onDevice > 0 ? onDevice : cells).name("cache_v_l" + i);
                 firstHostCell[i] = cells;
                 if (onDevice > 0 && onDevice < cells) {
                     GgmlContext second = context(byBuffer, host);
-                    hostKeys[i] = second.newTensor(type, dims.kvWidth(), cells - onDevice).name("cache_k_l" + i + "_host");
-                    hostValues[i] = second.newTensor(type, dims.kvWidth(), cells - onDevice).name("cache_v_l" + i + "_host");
+                    hostKeys[i] = second.newTensor(types.hostKeys(), dims.kvWidth(), cells - onDevice).name("cache_k_l" + i + "_host");
+                    hostValues[i] = second.newTensor(types.hostValues(), dims.kvWidth(), cells - onDevice).name("cache_v_l" + i + "_host");
                     firstHostCell[i] = onDevice;
                 }
             }
@@ -157,10 +160,10 @@ final class KvCache implements AutoCloseable {
      * get more and the global layers fewer; the bytes are the same.
      */
     static long deviceBytes(Dimensions dims, LayerPlan plan, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
-                            GgmlType type, int tokens) {
+                            KvCacheTypes types, int tokens) {
         int contextCells = KvCells.padded(contextLength);
         int chunkedCells = chunkedCellCount(plan, contextCells, maxBatch, 1);
-        long cellBytes = 2 * type.rowBytes(dims.kvWidth());
+        long cellBytes = types.cellBytes(dims.kvWidth());
         long tokenCells = KvCells.padded(Math.max(1, tokens));
         long bytes = 0;
         for (int i = 0; i < plan.count(); i++) {
@@ -388,7 +391,10 @@ final class KvCache implements AutoCloseable {
         return global.usedCells();
     }
 
-    /** What {@code sequence} holds, with its {@code tokens}: its cells and every layer's key and value rows in them. */
+    /**
+     * What {@code sequence} holds, with its {@code tokens}: its cells and every layer's key and value rows in
+     * them, each row in the type of the tier it is in.
+     */
     SequenceState save(int sequence, int[] tokens) {
         SequenceState.CellLayout globalLayout = layoutOf(global, sequence);
         SequenceState.CellLayout chunkedLayout = layoutOf(chunked, sequence);
@@ -399,7 +405,8 @@ final class KvCache implements AutoCloseable {
             keyRows[layer] = readRows(keys[layer], hostKeys[layer], firstHostCell[layer], cells);
             valueRows[layer] = readRows(values[layer], hostValues[layer], firstHostCell[layer], cells);
         }
-        return new SequenceState(tokens, type, keys[0].nb(1), plan.chunkSize(), globalLayout, chunkedLayout, keyRows, valueRows);
+        return new SequenceState(tokens, types, keys[0].ne(0), plan.chunkSize(), globalLayout, chunkedLayout,
+                firstHostCell.clone(), keyRows, valueRows);
     }
 
     private static SequenceState.CellLayout layoutOf(KvCells cells, int sequence) {
@@ -418,21 +425,22 @@ final class KvCache implements AutoCloseable {
      * keys in another order (a chunked group too small for all the saved positions keeps the newest, as
      * long as they cover the chunk the next position looks at).
      *
-     * @throws IllegalArgumentException when the state does not fit this cache: another type, shape or
-     *                                  chunk size, or more tokens than there is room for
+     * @throws IllegalArgumentException when the state does not fit this cache: other types, shape or
+     *                                  chunk size, rows that would land in a tier of another type than the one
+     *                                  they were saved from, or more tokens than there is room for
      */
     void restore(int sequence, SequenceState state) {
         if (lengthOf[sequence] != 0) {
             throw new IllegalStateException("sequence " + sequence + " is not empty");
         }
-        if (state.cacheType() != type) {
-            throw new IllegalArgumentException("its KV cache is " + state.cacheType() + ", this one is " + type
-                    + " (-ctk " + state.cacheType().name().toLowerCase(Locale.ROOT) + " restores it)");
+        if (!state.types().equals(types)) {
+            throw new IllegalArgumentException("its KV cache is " + state.types() + ", this one is " + types
+                    + " (" + state.types().options() + " restores it)");
         }
-        if (state.layers() != plan.count() || state.rowBytes() != keys[0].nb(1) || state.chunkSize() != plan.chunkSize()) {
-            throw new IllegalArgumentException("its KV cache has " + state.layers() + " layers of " + state.rowBytes()
-                    + "-byte rows and chunks of " + state.chunkSize() + ", this model's has " + plan.count() + " of "
-                    + keys[0].nb(1) + " and chunks of " + plan.chunkSize());
+        if (state.layers() != plan.count() || state.width() != keys[0].ne(0) || state.chunkSize() != plan.chunkSize()) {
+            throw new IllegalArgumentException("its KV cache has " + state.layers() + " layers of " + state.width()
+                    + "-element rows and chunks of " + state.chunkSize() + ", this model's has " + plan.count() + " of "
+                    + keys[0].ne(0) + " and chunks of " + plan.chunkSize());
         }
         int length = state.tokens().length;
         long[] globalPositions = state.global().positions();
@@ -455,8 +463,11 @@ final class KvCache implements AutoCloseable {
             }
         }
         for (int layer = 0; layer < plan.count(); layer++) {
-            long expected = keys[layer].nb(1) * (plan.isChunked(layer) ? chunkedSaved : state.global()).cells().length;
-            if (state.keys()[layer].length != expected || state.values()[layer].length != expected) {
+            int[] savedCells = (plan.isChunked(layer) ? chunkedSaved : state.global()).cells();
+            int savedFirstHostCell = state.firstHostCell()[layer];
+            if (state.keys()[layer].length != rowsBytes(savedCells, savedFirstHostCell, types.keys(), types.hostKeys(), keys[0].ne(0))
+                    || state.values()[layer].length != rowsBytes(savedCells, savedFirstHostCell, types.values(), types.hostValues(),
+                    keys[0].ne(0))) {
                 throw new IllegalArgumentException("its layer " + layer + " has rows of other sizes than its cells take");
             }
         }
@@ -470,12 +481,22 @@ final class KvCache implements AutoCloseable {
                 || chunkedSaved.positions()[chunkedSaved.positions().length - chunkedKept] > chunkStart)) {
             throw new IllegalArgumentException("this cache's chunked layers have too few free cells for the chunk it holds");
         }
+        if (types.hostTierDiffers()) {
+            for (int layer = 0; layer < plan.count(); layer++) {
+                boolean chunkedLayer = plan.isChunked(layer);
+                requireSameTiers(layer, (chunkedLayer ? chunkedSaved : state.global()).cells(), state.firstHostCell()[layer],
+                        (chunkedLayer ? chunkedPlacement : globalPlacement).cells());
+            }
+        }
         for (int layer = 0; layer < plan.count(); layer++) {
             boolean chunkedLayer = plan.isChunked(layer);
             Placement placement = chunkedLayer ? chunkedPlacement : globalPlacement;
-            int savedCount = (chunkedLayer ? chunkedSaved : state.global()).cells().length;
-            writeRows(keys[layer], hostKeys[layer], firstHostCell[layer], placement.cells(), state.keys()[layer], savedCount);
-            writeRows(values[layer], hostValues[layer], firstHostCell[layer], placement.cells(), state.values()[layer], savedCount);
+            int[] savedCells = (chunkedLayer ? chunkedSaved : state.global()).cells();
+            int savedFirstHostCell = state.firstHostCell()[layer];
+            writeRows(keys[layer], hostKeys[layer], firstHostCell[layer], placement.cells(), state.keys()[layer], savedCells,
+                    savedFirstHostCell, types.keys(), types.hostKeys());
+            writeRows(values[layer], hostValues[layer], firstHostCell[layer], placement.cells(), state.values()[layer], savedCells,
+                    savedFirstHostCell, types.values(), types.hostValues());
         }
         global.restore(sequence, globalPlacement.cells(), lastOf(state.global().positions(), globalPlacement.cells().length),
                 globalPlacement.head());
@@ -509,42 +530,76 @@ final class KvCache implements AutoCloseable {
     }
 
     /**
+     * Refuses a restore that would put a row saved from one tier into a cell of the other: with a host
+     * tier of other types the row would not be of the type of the tensor it lands in. Where the tiers
+     * start is {@code --kv-device-memory}'s choice, so the same budget restores the rows into the same tiers.
+     */
+    private void requireSameTiers(int layer, int[] savedCells, int savedFirstHostCell, int[] cells) {
+        int skipped = savedCells.length - cells.length;
+        for (int i = 0; i < cells.length; i++) {
+            boolean savedInHost = savedCells[skipped + i] >= savedFirstHostCell;
+            if (savedInHost != cells[i] >= firstHostCell[layer]) {
+                throw new IllegalArgumentException("its rows of layer " + layer + " were saved from a " + (savedInHost ? "host" : "device")
+                        + " tier (its device tier held " + savedFirstHostCell + " cells) and would land in this cache's "
+                        + (savedInHost ? "device" : "host") + " tier (of " + firstHostCell[layer] + " cells), of another type: "
+                        + "the --kv-device-memory it was saved with restores it");
+            }
+        }
+    }
+
+    /** Bytes of the rows of {@code cells} of {@code width} elements: of {@code type} before {@code firstHostCell}, else of {@code hostType}. */
+    private static long rowsBytes(int[] cells, int firstHostCell, GgmlType type, GgmlType hostType, long width) {
+        long bytes = 0;
+        for (int cell : cells) {
+            bytes += (cell < firstHostCell ? type : hostType).rowBytes(width);
+        }
+        return bytes;
+    }
+
+    /**
      * The rows of {@code cells}, one after another, read a run of neighbouring cells of one tier at a time:
-     * cells before {@code firstHostCell} from {@code tensor}, the rest from {@code hostTensor}.
+     * cells before {@code firstHostCell} from {@code tensor}, the rest from {@code hostTensor}, each in its
+     * tensor's type.
      */
     private static byte[] readRows(Tensor tensor, Tensor hostTensor, int firstHostCell, int[] cells) {
-        long rowBytes = tensor.nb(1);
-        long bytes = rowBytes * cells.length;
+        long bytes = rowsBytes(cells, firstHostCell, tensor.type(), hostTensor == null ? tensor.type() : hostTensor.type(), tensor.ne(0));
         if (bytes > Integer.MAX_VALUE - 8) {
             throw new IllegalStateException("cannot save " + cells.length + " cells: a layer's keys or values would take "
                     + bytes + " bytes, past the 2 GiB a saved sequence holds per layer");
         }
         byte[] rows = new byte[(int) bytes];
+        int offset = 0;
         for (int from = 0; from < cells.length; ) {
             int to = endOfRun(cells, from, firstHostCell);
             boolean host = cells[from] >= firstHostCell;
+            Tensor source = host ? hostTensor : tensor;
             long cell = host ? cells[from] - firstHostCell : cells[from];
-            byte[] run = (host ? hostTensor : tensor).readBytes(cell * rowBytes, Math.toIntExact((to - from) * rowBytes));
-            System.arraycopy(run, 0, rows, Math.toIntExact(from * rowBytes), run.length);
+            byte[] run = source.readBytes(cell * source.nb(1), Math.toIntExact((to - from) * source.nb(1)));
+            System.arraycopy(run, 0, rows, offset, run.length);
+            offset += run.length;
             from = to;
         }
         return rows;
     }
 
     /**
-     * Writes the last {@code cells.length} of the {@code savedCount} rows in {@code rows} into {@code cells}
-     * (those from {@code firstHostCell} on in {@code hostTensor}).
+     * Writes the last {@code cells.length} of the rows in {@code rows}, saved from {@code savedCells} (those
+     * from {@code savedFirstHostCell} on from the host tier, of {@code savedHostType}, the others of
+     * {@code savedType}), into {@code cells} (those from {@code firstHostCell} on in {@code hostTensor}).
+     * Each row lands in a tier of the type it was saved in ({@link #requireSameTiers}, or tiers of one type).
      */
-    private static void writeRows(Tensor tensor, Tensor hostTensor, int firstHostCell, int[] cells, byte[] rows, int savedCount) {
-        long rowBytes = tensor.nb(1);
-        int skipped = savedCount - cells.length;
+    private static void writeRows(Tensor tensor, Tensor hostTensor, int firstHostCell, int[] cells, byte[] rows,
+                                  int[] savedCells, int savedFirstHostCell, GgmlType savedType, GgmlType savedHostType) {
+        int skipped = savedCells.length - cells.length;
+        long offset = rowsBytes(Arrays.copyOf(savedCells, skipped), savedFirstHostCell, savedType, savedHostType, tensor.ne(0));
         for (int from = 0; from < cells.length; ) {
             int to = endOfRun(cells, from, firstHostCell);
-            int offset = Math.toIntExact((skipped + from) * rowBytes);
             boolean host = cells[from] >= firstHostCell;
+            Tensor target = host ? hostTensor : tensor;
             long cell = host ? cells[from] - firstHostCell : cells[from];
-            (host ? hostTensor : tensor).writeBytes(cell * rowBytes,
-                    Arrays.copyOfRange(rows, offset, offset + Math.toIntExact((to - from) * rowBytes)));
+            int bytes = Math.toIntExact((to - from) * target.nb(1));
+            target.writeBytes(cell * target.nb(1), Arrays.copyOfRange(rows, Math.toIntExact(offset), Math.toIntExact(offset + bytes)));
+            offset += bytes;
             from = to;
         }
     }

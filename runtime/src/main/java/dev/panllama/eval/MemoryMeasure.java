@@ -5,7 +5,6 @@ import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.BufferType;
 import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
-import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.Scheduler;
 import dev.panllama.ggml.Tensor;
 import dev.panllama.model.GraphBlocks;
@@ -37,11 +36,11 @@ public final class MemoryMeasure {
     }
 
     /** What {@code model} needs with a KV cache whose cells on devices take at most {@code kvDeviceBytes} ({@link FitOptions#KV_ALL}: no limit). */
-    public static MemoryNeeds of(Model model, int contextLength, int maxBatch, GgmlType cacheType, long kvDeviceBytes) {
+    public static MemoryNeeds of(Model model, int contextLength, int maxBatch, KvCacheTypes cacheTypes, long kvDeviceBytes) {
         ModelConfig config = model.config();
         List<Backend> backends = model.backends();
         try (KvCache cache = new KvCache(config.dims(), config.plan(), layer -> model.placement().layerDevice(layer).bufferType(),
-                contextLength, maxBatch, 1, cacheType, kvDeviceBytes, false);
+                contextLength, maxBatch, 1, cacheTypes, kvDeviceBytes, false);
              Scheduler scheduler = Scheduler.create(backends, GraphBuilder.maxTensors(config))) {
             int chunkedCells = config.plan().hasChunkedLayers() ? cache.chunkedCells().count : 0;
             long[] compute = new long[backends.size()];
@@ -80,11 +79,11 @@ public final class MemoryMeasure {
     /**
      * What the KV cache of {@code config}'s model takes on the devices when every layer there ({@code bufferOfLayer}
      * not host memory) keeps its first {@code tokens} cells on its device: the {@code kvDeviceBytes} that
-     * sizes the cache so, as the planner asks for it ({@code Planner.KvSizes}).
+     * sizes the cache so, as the planner asks for it ({@code Planner.KvSizes}), counted at the device tier's types.
      */
     public static long kvDeviceBytes(ModelConfig config, IntFunction<BufferType> bufferOfLayer, int contextLength, int maxBatch,
-                                     GgmlType cacheType, int tokens) {
-        return KvCache.deviceBytes(config.dims(), config.plan(), bufferOfLayer, contextLength, maxBatch, cacheType, tokens);
+                                     KvCacheTypes cacheTypes, int tokens) {
+        return KvCache.deviceBytes(config.dims(), config.plan(), bufferOfLayer, contextLength, maxBatch, cacheTypes, tokens);
     }
 
     private static long[] measureGraph(Model model, KvCache cache, Scheduler scheduler, BatchInputs.Shape shape) {

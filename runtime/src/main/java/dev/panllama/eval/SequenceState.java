@@ -1,7 +1,5 @@
 package dev.panllama.eval;
 
-import dev.panllama.ggml.GgmlType;
-
 import java.util.Objects;
 
 /**
@@ -10,27 +8,32 @@ import java.util.Objects;
  * each group of layers kept their positions, and every layer's key and value rows of those cells.
  * Restored into a cache where those cells are free (a fresh one, whatever its size) the positions go back
  * into the same cells, so attention adds the same keys in the same order and the logits that follow are
- * those of an uninterrupted run, bit for bit.
+ * those of an uninterrupted run, bit for bit. Each row is in the type of the tier it was saved from:
+ * those of cells from {@code firstHostCell[layer]} on in the host tier's types of {@code types}, the
+ * others in the first tier's.
  *
- * @param tokens     the sequence's tokens, position by position
- * @param cacheType  the type of the cache's rows
- * @param rowBytes   bytes of one cell's keys (or values) in one layer
- * @param chunkSize  tokens per chunk of the chunked layers, 0 when the model has none
- * @param global     the cells of the global layers
- * @param chunked    the cells of the chunked layers (none without chunked layers)
- * @param keys       per layer, the key rows of its group's cells, in the order of {@link CellLayout#cells}
- * @param values     per layer, the value rows likewise
+ * @param tokens        the sequence's tokens, position by position
+ * @param types         the types of the cache's keys and values, in each tier
+ * @param width         elements of one cell's keys (or values) in one layer
+ * @param chunkSize     tokens per chunk of the chunked layers, 0 when the model has none
+ * @param global        the cells of the global layers
+ * @param chunked       the cells of the chunked layers (none without chunked layers)
+ * @param firstHostCell per layer, its first cell in the host tier where the saving cache split it between a
+ *                      device and host memory, else its cell count
+ * @param keys          per layer, the key rows of its group's cells, in the order of {@link CellLayout#cells}
+ * @param values        per layer, the value rows likewise
  */
-public record SequenceState(int[] tokens, GgmlType cacheType, long rowBytes, int chunkSize,
-                            CellLayout global, CellLayout chunked, byte[][] keys, byte[][] values) {
+public record SequenceState(int[] tokens, KvCacheTypes types, long width, int chunkSize,
+                            CellLayout global, CellLayout chunked, int[] firstHostCell, byte[][] keys, byte[][] values) {
 
     public SequenceState {
         Objects.requireNonNull(tokens);
-        Objects.requireNonNull(cacheType);
+        Objects.requireNonNull(types);
         Objects.requireNonNull(global);
         Objects.requireNonNull(chunked);
-        if (keys.length != values.length) {
-            throw new IllegalArgumentException("keys of " + keys.length + " layers but values of " + values.length);
+        if (keys.length != values.length || firstHostCell.length != keys.length) {
+            throw new IllegalArgumentException("keys of " + keys.length + " layers, values of " + values.length
+                    + " and tiers of " + firstHostCell.length);
         }
         if (global.positions().length != tokens.length) {
             throw new IllegalArgumentException("the global layers hold " + global.positions().length + " positions of "

@@ -13,6 +13,8 @@ public final class ComputeGraph {
 
     private final GgmlContext context;
     private final MemorySegment handle;
+    /** Nodes the scheduler must compute on the CPU, whatever the backends around them ({@link #computeOnHost}). */
+    private final List<Tensor> hostNodes = new ArrayList<>();
 
     ComputeGraph(GgmlContext context, MemorySegment handle) {
         this.context = context;
@@ -28,6 +30,21 @@ public final class ComputeGraph {
         context.own(output);
         Ggml.ggml_build_forward_expand(handle, output.handle());
         return this;
+    }
+
+    /**
+     * Has the scheduler compute {@code node} on the CPU ({@link Scheduler#allocate}), where ggml would
+     * otherwise give an op between two of a device's the device: for work on data in host memory whose
+     * result is smaller than its intermediates, so that only the result crosses to the device.
+     */
+    public ComputeGraph computeOnHost(Tensor node) {
+        context.own(node);
+        hostNodes.add(node);
+        return this;
+    }
+
+    List<Tensor> hostNodes() {
+        return hostNodes;
     }
 
     public int nodeCount() {

@@ -261,6 +261,19 @@ public final class GgmlContext implements AutoCloseable {
         return op("concat", () -> Ggml.ggml_concat(handle, a.handle(), b.handle(), dim));
     }
 
+    /**
+     * {@code a} converted to {@code type}, in a new contiguous tensor. ggml's CPU backend converts F16 and
+     * F32 to any type but a quantized type only to F32 (and claims the others, then aborts): a quantized
+     * source is refused unless {@code type} is F32.
+     */
+    public Tensor cast(Tensor a, GgmlType type) {
+        own(a);
+        if (a.type().isQuantized() && type != GgmlType.F32) {
+            throw new IllegalArgumentException("cannot convert " + a.type() + " to " + type + " directly: convert it to F32 first");
+        }
+        return op("cast", () -> Ggml.ggml_cast(handle, a.handle(), type.id()));
+    }
+
     /** A contiguous copy. */
     public Tensor cont(Tensor a) {
         own(a);

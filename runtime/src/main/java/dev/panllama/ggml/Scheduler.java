@@ -50,9 +50,16 @@ public final class Scheduler implements AutoCloseable {
         return new Scheduler(arena, raw.reinterpret(arena, Ggml::ggml_backend_sched_free), List.copyOf(backends));
     }
 
-    /** Allocates {@code graph}'s tensors; afterwards its inputs can be written. */
+    /**
+     * Allocates {@code graph}'s tensors, its {@link ComputeGraph#computeOnHost} nodes on the CPU backend;
+     * afterwards its inputs can be written.
+     */
     public void allocate(ComputeGraph graph) {
         Ggml.ggml_backend_sched_reset(handle);
+        // After the reset, which forgets them, and before the split, which honours them.
+        for (Tensor node : graph.hostNodes()) {
+            Ggml.ggml_backend_sched_set_tensor_backend(handle, node.handle(), backends.getLast().handle());
+        }
         if (!Ggml.ggml_backend_sched_alloc_graph(handle, graph.handle())) {
             throw new IllegalStateException("ggml could not allocate the compute graph (out of memory?)");
         }
@@ -61,6 +68,9 @@ public final class Scheduler implements AutoCloseable {
     /**
      * The compute memory each backend would need for {@code graph}, in the order the scheduler was
      * made with, without allocating it: how the planner learns what a batch of the largest shape takes.
+     * ggml's measure starts with a reset, which forgets where nodes were told to run, so the
+     * {@link ComputeGraph#computeOnHost} nodes are measured where ggml itself would put them (as
+     * llama.cpp's own such nodes are by its {@code --fit}).
      */
     public long[] measure(ComputeGraph graph) {
         try (Arena scratch = Arena.ofConfined()) {

@@ -2,6 +2,7 @@ package dev.panllama.model;
 
 import dev.panllama.ggml.ComputeGraph;
 import dev.panllama.ggml.GgmlContext;
+import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.Rope;
 import dev.panllama.ggml.Tensor;
 
@@ -93,7 +94,11 @@ public final class GraphBlocks {
      * tensor: flash attention then gets the very keys and values, in the same order and layout, that one
      * tier would give it, so the result is the same bit for bit. (Partial attention per tier merged
      * through the log-sum-exp would leave each tier's cells where they are, but ggml's flash attention
-     * at this pin does not return the log-sum-exp.)
+     * at this pin does not return the log-sum-exp.) Where the host tier is of other types than the first
+     * tier (a Q8_0 host tier under an F16 device tier), its rows are converted to the first tier's types
+     * before the join, on the CPU where they are, so that the device receives rows of its own type and
+     * no larger intermediates; attention then computes what a cache of the first tier's types holding
+     * the host tier's rounded values would.
      */
     public Tensor attention(LayerWeights weights, int layer, Tensor q, Tensor k, Tensor v, GraphInputs inputs) {
         GraphInputs.KvView kv = inputs.kv(layer);
@@ -122,8 +127,8 @@ public final class GraphBlocks {
             if (part.cellsRead() > 0) {
                 Tensor partK = cellsView(part.keys(), part.cellsRead());
                 Tensor partV = cellsView(part.values(), part.cellsRead());
-                cachedK = cachedK == null ? partK : ctx.concat(cachedK, partK, 2);
-                cachedV = cachedV == null ? partV : ctx.concat(cachedV, partV, 2);
+                cachedK = cachedK == null ? partK : ctx.concat(cachedK, convertOnHost(partK, cachedK.type()), 2);
+                cachedV = cachedV == null ? partV : ctx.concat(cachedV, convertOnHost(partV, cachedV.type()), 2);
             }
         }
         Tensor query = ctx.view(q, q.ne(0), q.ne(1), q.ne(2), 1, q.nb(1), q.nb(2), q.nb(3), 0);
@@ -134,6 +139,25 @@ public final class GraphBlocks {
                 kv.mask(), dims.attentionScale());   // [head, n_head, n_tokens]
         Tensor merged = ctx.reshape(attended, dims.queryWidth(), tokens);
         return ctx.mulMat(weights.wo(), merged);
+    }
+
+    /**
+     * {@code rows} of a host tier as {@code type}, converted on the CPU ({@link ComputeGraph#computeOnHost}):
+     * through F32 where they are quantized, since ggml's CPU backend converts a quantized type only to F32.
+     * {@code rows} themselves when already of {@code type}.
+     */
+    private Tensor convertOnHost(Tensor rows, GgmlType type) {
+        if (rows.type() == type) {
+            return rows;
+        }
+        Tensor converted = rows;
+        if (rows.type().isQuantized() && type != GgmlType.F32) {
+            converted = ctx.cast(converted, GgmlType.F32);
+            graph.computeOnHost(converted);
+        }
+        converted = ctx.cast(converted, type);
+        graph.computeOnHost(converted);
+        return converted;
     }
 
     /** The first {@code cells} cells of a cache tensor {@code [kv_width, cells]} as {@code [head, n_head_kv, cells, 1]}. */

@@ -3,6 +3,7 @@ package dev.panllama.api;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.bindings.UserCache;
 import dev.panllama.chat.Message;
+import dev.panllama.eval.KvCacheTypes;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
@@ -159,7 +160,26 @@ class SessionFileTest {
         assertTrue(message.contains("cannot be restored here") && message.contains("context of 16"), message);
 
         message = refusal(session, OPTIONS.withCacheType(GgmlType.Q8_0), modelFile);
-        assertTrue(message.contains("its KV cache is F16, this one is Q8_0"), message);
+        assertTrue(message.contains("its KV cache is K f16, V f16, this one is K q8_0, V q8_0 (--cache-type f16 restores it)"), message);
+
+        // Keys and values are told apart: the same keys and other values are another cache.
+        message = refusal(session, OPTIONS.withCacheTypes(KvCacheTypes.of(GgmlType.F16, GgmlType.Q8_0)), modelFile);
+        assertTrue(message.contains("its KV cache is K f16, V f16, this one is K f16, V q8_0 (--cache-type f16 restores it)"), message);
+    }
+
+    /** A file of format 1 (one cache type, no tiers' types) is refused by its number, not read as format 2. */
+    @Test
+    void aFileOfTheFirstFormatIsRefused() throws IOException {
+        Path session = savedSession("first-format.session");
+        byte[] bytes = Files.readAllBytes(session);
+        // The version follows the 8-byte magic.
+        bytes[8] = 0;
+        bytes[9] = 0;
+        bytes[10] = 0;
+        bytes[11] = 1;
+        Path old = Files.write(temp.resolve("format-1.session"), bytes);
+        String message = refusal(old, OPTIONS, modelFile);
+        assertTrue(message.contains("is a session file of format 1; this panllama reads format " + SessionFile.VERSION), message);
     }
 
     @Test

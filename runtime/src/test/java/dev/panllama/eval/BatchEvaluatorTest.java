@@ -51,7 +51,7 @@ class BatchEvaluatorTest {
 
     @Test
     void sequencesShareTheContextAndARemovedOneGivesItsRoomBack() {
-        try (Model m = Model.open(model, 2); BatchEvaluator evaluator = new BatchEvaluator(m, 64, 16, 3, GgmlType.F16)) {
+        try (Model m = Model.open(model, 2); BatchEvaluator evaluator = new BatchEvaluator(m, 64, 16, 3, KvCacheTypes.F16)) {
             evaluator.open(0);
             evaluator.open(2);
             List<float[][]> logits = evaluator.evaluate(List.of(
@@ -74,7 +74,7 @@ class BatchEvaluatorTest {
 
     @Test
     void aCallThatCannotRunChangesNothing() {
-        try (Model m = Model.open(model, 2); BatchEvaluator evaluator = new BatchEvaluator(m, 64, 16, 2, GgmlType.F16)) {
+        try (Model m = Model.open(model, 2); BatchEvaluator evaluator = new BatchEvaluator(m, 64, 16, 2, KvCacheTypes.F16)) {
             evaluator.open(0);
             evaluator.open(1);
             evaluator.evaluate(List.of(new SequenceTokens(0, tokens(10, 30), 29)));
@@ -94,7 +94,7 @@ class BatchEvaluatorTest {
 
     @Test
     void eachSequenceKeepsWhatANewPromptSharesWithItOnly() {
-        try (Model m = Model.open(model, 2); BatchEvaluator evaluator = new BatchEvaluator(m, 64, 16, 2, GgmlType.F16)) {
+        try (Model m = Model.open(model, 2); BatchEvaluator evaluator = new BatchEvaluator(m, 64, 16, 2, KvCacheTypes.F16)) {
             evaluator.open(0);
             evaluator.open(1);
             evaluator.evaluate(List.of(new SequenceTokens(0, new int[] {10, 11, 12, 13}, 3),
@@ -109,8 +109,8 @@ class BatchEvaluatorTest {
     @Test
     void routerScoresOfEveryTokenAndLayerCanBeObservedWithoutChangingTheLogits() {
         List<SequenceTokens> call = List.of(new SequenceTokens(0, tokens(10, 5), 4), new SequenceTokens(1, tokens(30, 3), 2));
-        try (Model m = Model.open(model, 2); BatchEvaluator plain = new BatchEvaluator(m, 64, 16, 2, GgmlType.F16);
-             BatchEvaluator observed = new BatchEvaluator(m, 64, 16, 2, GgmlType.F16)) {
+        try (Model m = Model.open(model, 2); BatchEvaluator plain = new BatchEvaluator(m, 64, 16, 2, KvCacheTypes.F16);
+             BatchEvaluator observed = new BatchEvaluator(m, 64, 16, 2, KvCacheTypes.F16)) {
             for (BatchEvaluator evaluator : List.of(plain, observed)) {
                 evaluator.open(0);
                 evaluator.open(1);

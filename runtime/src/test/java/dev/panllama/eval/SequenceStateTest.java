@@ -99,9 +99,9 @@ class SequenceStateTest {
     void aScoutSequenceWhoseChunkedCellsWereReusedContinuesAfterItsRestore() {
         int[] prompt = prompt(LONG_PROMPT);
         try (Model model = Model.open(scout, 2);
-             Evaluator uninterrupted = new Evaluator(model, CONTEXT, UBATCH, GgmlType.F32);
-             Evaluator sameSize = new Evaluator(model, CONTEXT, UBATCH, GgmlType.F32);
-             Evaluator fewerChunkedCells = new Evaluator(model, CONTEXT, 64, GgmlType.F32)) {
+             Evaluator uninterrupted = new Evaluator(model, CONTEXT, UBATCH, KvCacheTypes.of(GgmlType.F32));
+             Evaluator sameSize = new Evaluator(model, CONTEXT, UBATCH, KvCacheTypes.of(GgmlType.F32));
+             Evaluator fewerChunkedCells = new Evaluator(model, CONTEXT, 64, KvCacheTypes.of(GgmlType.F32))) {
             float[] last = uninterrupted.evaluate(prompt, prompt.length - 1)[0];
             SequenceState state = uninterrupted.save();
             assertEquals(8704, state.chunked().cellCount());
@@ -140,8 +140,8 @@ class SequenceStateTest {
     void aSequenceRestoredBesideAnotherContinuesWithTheSameGreedyTokens() {
         int[] prompt = prompt(SHORT_PROMPT);
         try (Model model = Model.open(dense, 2);
-             Evaluator uninterrupted = new Evaluator(model, 1024, 64, GgmlType.F32);
-             BatchEvaluator shared = new BatchEvaluator(model, 1024, 64, 2, GgmlType.F32)) {
+             Evaluator uninterrupted = new Evaluator(model, 1024, 64, KvCacheTypes.of(GgmlType.F32));
+             BatchEvaluator shared = new BatchEvaluator(model, 1024, 64, 2, KvCacheTypes.of(GgmlType.F32))) {
             float[] last = uninterrupted.evaluate(prompt, prompt.length - 1)[0];
             SequenceState state = uninterrupted.save();
             List<float[]> expected = greedy(uninterrupted, last);
@@ -166,7 +166,7 @@ class SequenceStateTest {
         try (Model model = Model.open(dense, 2);
              Evaluator source = new Evaluator(model, 1024, 64);
              Evaluator small = new Evaluator(model, 256, 64);
-             Evaluator f32 = new Evaluator(model, 1024, 64, GgmlType.F32)) {
+             Evaluator f32 = new Evaluator(model, 1024, 64, KvCacheTypes.of(GgmlType.F32))) {
             source.evaluate(prompt(SHORT_PROMPT), SHORT_PROMPT - 1);
             SequenceState state = source.save();
             var tooSmall = assertThrows(IllegalArgumentException.class, () -> small.restore(state));

@@ -2,6 +2,7 @@ package dev.panllama.convert;
 
 import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
+import dev.panllama.eval.KvCacheTypes;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufFile;
 import dev.panllama.gguf.GgufMetadata;
@@ -92,7 +93,7 @@ class ConvertParityTest {
         double[][] expected = new HfForwardPass(checkpoint).logits(tokens);
         float[][] fromReference = reference.logits(gguf, tokens, 0, new Reference.Settings(512, 2, 4096, true), checkpoint.vocabSize);
         float[][] fromPanllama;
-        try (Model model = Model.open(gguf, 2); Evaluator evaluator = new Evaluator(model, 4096, 512, GgmlType.F32)) {
+        try (Model model = Model.open(gguf, 2); Evaluator evaluator = new Evaluator(model, 4096, 512, KvCacheTypes.of(GgmlType.F32))) {
             fromPanllama = evaluator.evaluate(tokens, 0);
         }
         double referenceError = maxRelativeError(expected, fromReference);

@@ -3,6 +3,7 @@ package dev.panllama.parity;
 import dev.panllama.eval.BatchEvaluator;
 import dev.panllama.eval.BatchEvaluator.SequenceTokens;
 import dev.panllama.eval.Evaluator;
+import dev.panllama.eval.KvCacheTypes;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.model.Model;
@@ -78,7 +79,7 @@ class BatchParityTest {
         Reference.Settings settings = new Reference.Settings(UBATCH, THREADS, CONTEXT);
         float[][] expected = reference.batches(model, steps, SEQUENCES, settings, VOCABULARY);
         List<Row> together;
-        try (Model m = ModelParityTest.open(model); BatchEvaluator evaluator = new BatchEvaluator(m, CONTEXT, UBATCH, SEQUENCES, GgmlType.F16)) {
+        try (Model m = ModelParityTest.open(model); BatchEvaluator evaluator = new BatchEvaluator(m, CONTEXT, UBATCH, SEQUENCES, KvCacheTypes.F16)) {
             together = runTogether(evaluator, steps);
         }
         ModelParityTest.Comparison comparison = ModelParityTest.Comparison.of(expected, together.stream().map(Row::logits).toArray(float[][]::new));
@@ -93,12 +94,12 @@ class BatchParityTest {
         // only difference left: no rounding of keys, values or queries to F16 hides a wrong mask.
         try (Model m = ModelParityTest.open(model)) {
             List<Row> exact;
-            try (BatchEvaluator evaluator = new BatchEvaluator(m, CONTEXT, UBATCH, SEQUENCES, GgmlType.F32)) {
+            try (BatchEvaluator evaluator = new BatchEvaluator(m, CONTEXT, UBATCH, SEQUENCES, KvCacheTypes.of(GgmlType.F32))) {
                 exact = runTogether(evaluator, steps);
             }
             for (int sequence = 0; sequence < SEQUENCES; sequence++) {
                 float[][] alone;
-                try (Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, GgmlType.F32)) {
+                try (Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, KvCacheTypes.of(GgmlType.F32))) {
                     alone = runAlone(evaluator, steps, sequence);
                 }
                 int s = sequence;

@@ -3,6 +3,7 @@ package dev.panllama.parity;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
 import dev.panllama.eval.Evaluator;
+import dev.panllama.eval.KvCacheTypes;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.RpcServers;
@@ -127,7 +128,7 @@ class ExpertCacheTest {
 
     private static Run run(Model model, int[] prompt, int ubatch, int[] forced) {
         int count = forced == null ? 6 : forced.length;
-        try (Evaluator evaluator = new Evaluator(model, CONTEXT, ubatch, GgmlType.F32)) {
+        try (Evaluator evaluator = new Evaluator(model, CONTEXT, ubatch, KvCacheTypes.of(GgmlType.F32))) {
             float[][] logits = evaluator.evaluate(prompt, 0);
             float[][] decode = new float[count][];
             int[] steps = new int[count];
@@ -172,7 +173,7 @@ class ExpertCacheTest {
             int[] topicB = random.ints(160, vocabulary / 2, vocabulary).toArray();
             for (ExpertPolicy policy : ExpertPolicy.values()) {
                 ExpertCache cache = model.openExpertCache(4, policy);
-                try (Evaluator evaluator = new Evaluator(model, CONTEXT, 32, GgmlType.F32)) {
+                try (Evaluator evaluator = new Evaluator(model, CONTEXT, 32, KvCacheTypes.of(GgmlType.F32))) {
                     double[] a = hitRates(evaluator, cache, topicA);
                     double[] b = hitRates(evaluator, cache, topicB);
                     System.out.printf("expert cache %-9s 4 of 16 slots, Zipf 1.2: topic A %s; after the switch to topic B %s;"
@@ -206,7 +207,7 @@ class ExpertCacheTest {
             int[] learn = random.ints(120, 0, vocabulary / 2).toArray();
             int[] later = random.ints(20, 0, vocabulary / 2).toArray();
             ExpertCache learning = model.openExpertCache(4, ExpertPolicy.LFU_DECAY);
-            try (Evaluator evaluator = new Evaluator(model, CONTEXT, 32, GgmlType.F32)) {
+            try (Evaluator evaluator = new Evaluator(model, CONTEXT, 32, KvCacheTypes.of(GgmlType.F32))) {
                 hitRates(evaluator, learning, learn);
             }
             RoutingProfile.save(learning, profile);
@@ -214,7 +215,7 @@ class ExpertCacheTest {
 
             double[] cold;
             ExpertCache coldCache = model.openExpertCache(4, ExpertPolicy.LFU_DECAY);
-            try (Evaluator evaluator = new Evaluator(model, CONTEXT, 32, GgmlType.F32)) {
+            try (Evaluator evaluator = new Evaluator(model, CONTEXT, 32, KvCacheTypes.of(GgmlType.F32))) {
                 cold = hitRates(evaluator, coldCache, later);
             }
             ExpertCache warmed = model.openExpertCache(4, ExpertPolicy.LFU_DECAY);
@@ -227,7 +228,7 @@ class ExpertCacheTest {
                 assertArrayEquals(wanted, held, "layer " + layer + " holds the profile's experts");
             }
             double[] warm;
-            try (Evaluator evaluator = new Evaluator(model, CONTEXT, 32, GgmlType.F32)) {
+            try (Evaluator evaluator = new Evaluator(model, CONTEXT, 32, KvCacheTypes.of(GgmlType.F32))) {
                 warm = hitRates(evaluator, warmed, later);
             }
             System.out.printf("expert cache over the same 20 steps of topic A: warmed from a profile %.1f%%, cold %.1f%%%n",

@@ -4,6 +4,7 @@ import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
 import dev.panllama.eval.BatchEvaluator;
 import dev.panllama.eval.Evaluator;
+import dev.panllama.eval.KvCacheTypes;
 import dev.panllama.eval.SequenceState;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.GgmlType;
@@ -93,8 +94,8 @@ class TieredKvParityTest {
 
         RpcServerProcess server = RpcServerProcess.shared();
         String rpcBuffer = server.buffer();
-        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.F16, FitOptions.KV_ALL);
-        Run tiered = run(model, server.endpoint(), prompt, GgmlType.F16, BUDGET);
+        Run oneTier = run(model, server.endpoint(), prompt, KvCacheTypes.F16, FitOptions.KV_ALL);
+        Run tiered = run(model, server.endpoint(), prompt, KvCacheTypes.F16, BUDGET);
 
         // The accounting: the device tier exactly what the budget gives it, the host tier the pages its cells have written.
         assertEquals(DEVICE_TIER, tiered.committed().get(rpcBuffer), "device tier: " + tiered.committed());
@@ -155,8 +156,8 @@ class TieredKvParityTest {
         long cellBytes = 2 * GgmlType.Q8_0.rowBytes(128);
         long budget = (3L * 1024 + 512) * cellBytes;
         RpcServerProcess server = RpcServerProcess.shared();
-        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.Q8_0, FitOptions.KV_ALL);
-        Run tiered = run(model, server.endpoint(), prompt, GgmlType.Q8_0, budget);
+        Run oneTier = run(model, server.endpoint(), prompt, KvCacheTypes.of(GgmlType.Q8_0), FitOptions.KV_ALL);
+        Run tiered = run(model, server.endpoint(), prompt, KvCacheTypes.of(GgmlType.Q8_0), budget);
         assertEquals(budget, tiered.committed().get(server.buffer()), "device tier: " + tiered.committed());
         assertArrayEquals(oneTier.greedy(), tiered.greedy(), "greedy steps");
         assertSameRows(oneTier.logits(), tiered.logits(), "Q8_0 cache, tiered against one tier");
@@ -184,7 +185,7 @@ class TieredKvParityTest {
         List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
         List<float[]> rows = new ArrayList<>();
         try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices, new Offload(Offload.ALL_LAYERS, List.of(), false, 0));
-             BatchEvaluator evaluator = new BatchEvaluator(m, CONTEXT, UBATCH, 2, GgmlType.F16, kvDeviceBytes)) {
+             BatchEvaluator evaluator = new BatchEvaluator(m, CONTEXT, UBATCH, 2, KvCacheTypes.F16, kvDeviceBytes)) {
             evaluator.open(0);
             evaluator.open(1);
             List<float[][]> prompts = evaluator.evaluate(List.of(
@@ -262,7 +263,7 @@ class TieredKvParityTest {
         assertTrue(planned.describe().stream().anyMatch(l -> l.contains("KV cache: each layer on a device keeps its first cells there")),
                 String.join("\n", planned.describe()));
 
-        Run oneTier = run(model, server.endpoint(), prompt, GgmlType.F16, FitOptions.KV_ALL);
+        Run oneTier = run(model, server.endpoint(), prompt, KvCacheTypes.F16, FitOptions.KV_ALL);
         float[][] rows;
         Map<String, Long> committed;
         try (LlamaModel opened = LlamaModel.open(model, options); Evaluator evaluator = opened.newEvaluator()) {
@@ -276,14 +277,14 @@ class TieredKvParityTest {
 
     /**
      * The prompt, then {@link #STEPS} greedy steps, with every layer on the RPC device and a cache of
-     * {@code cacheType} whose device share is at most {@code kvDeviceBytes} ({@link FitOptions#KV_ALL}: all of it).
+     * {@code cacheTypes} whose device share is at most {@code kvDeviceBytes} ({@link FitOptions#KV_ALL}: all of it).
      */
-    private static Run run(Path model, String endpoint, int[] prompt, GgmlType cacheType, long kvDeviceBytes) {
+    private static Run run(Path model, String endpoint, int[] prompt, KvCacheTypes cacheTypes, long kvDeviceBytes) {
         List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
         float[][] logits = new float[COMPARED_PROMPT_ROWS + STEPS][];
         int[] greedy = new int[STEPS];
         try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices, new Offload(Offload.ALL_LAYERS, List.of(), false, 0));
-             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, cacheType, kvDeviceBytes)) {
+             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, cacheTypes, kvDeviceBytes)) {
             float[][] rows = evaluator.evaluate(prompt, prompt.length - COMPARED_PROMPT_ROWS);
             System.arraycopy(rows, 0, logits, 0, rows.length);
             SequenceState afterPrompt = evaluator.save();
@@ -302,7 +303,7 @@ class TieredKvParityTest {
         List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
         float[][] logits = new float[steps.length][];
         try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices, new Offload(Offload.ALL_LAYERS, List.of(), false, 0));
-             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, GgmlType.F16, kvDeviceBytes)) {
+             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, KvCacheTypes.F16, kvDeviceBytes)) {
             evaluator.restore(state);
             for (int step = 0; step < steps.length; step++) {
                 logits[step] = evaluator.evaluate(new int[] {steps[step]}, 0)[0];
