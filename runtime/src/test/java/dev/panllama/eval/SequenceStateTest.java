@@ -173,7 +173,36 @@ class SequenceStateTest {
             assertTrue(tooSmall.getMessage().contains("300 tokens"), tooSmall.getMessage());
             assertEquals(0, small.position());
             var otherType = assertThrows(IllegalArgumentException.class, () -> f32.restore(state));
-            assertTrue(otherType.getMessage().contains("its KV cache is F16, this one is F32"), otherType.getMessage());
+            assertEquals("its KV cache is K f16, V f16, this one is K f32, V f32 (--cache-type f16 restores it)", otherType.getMessage());
+        }
+    }
+
+    /**
+     * Keys and values of different types (Q8_0 keys, F16 values; flash attention reads each in its own):
+     * the state holds both types and comes back into a cache of the same ones with the same logits, while
+     * a cache whose keys or values are of another type refuses it, naming the options that take it.
+     */
+    @Test
+    void keysAndValuesOfDifferentTypesComeBackIntoACacheOfTheSameTypesOnly() {
+        KvCacheTypes mixed = KvCacheTypes.of(GgmlType.Q8_0, GgmlType.F16);
+        int[] prompt = prompt(SHORT_PROMPT);
+        try (Model model = Model.open(dense, 2);
+             Evaluator uninterrupted = new Evaluator(model, 1024, 64, mixed);
+             Evaluator same = new Evaluator(model, 1024, 64, mixed);
+             Evaluator swapped = new Evaluator(model, 1024, 64, KvCacheTypes.of(GgmlType.F16, GgmlType.Q8_0))) {
+            float[] last = uninterrupted.evaluate(prompt, prompt.length - 1)[0];
+            SequenceState state = uninterrupted.save();
+            assertEquals(mixed, state.types());
+            // 300 rows per layer: keys of 34-byte Q8_0 rows (32 elements), values of 64-byte F16 rows.
+            assertEquals(SHORT_PROMPT * GgmlType.Q8_0.rowBytes(32), state.keys()[0].length);
+            assertEquals(SHORT_PROMPT * GgmlType.F16.rowBytes(32), state.values()[0].length);
+            List<float[]> expected = greedy(uninterrupted, last);
+            same.restore(state);
+            assertSameLogits(expected, greedy(same, last));
+
+            var refused = assertThrows(IllegalArgumentException.class, () -> swapped.restore(state));
+            assertEquals("its KV cache is K q8_0, V f16, this one is K f16, V q8_0 (-ctk q8_0 -ctv f16 restores it)", refused.getMessage());
+            assertEquals(0, swapped.position());
         }
     }
 }

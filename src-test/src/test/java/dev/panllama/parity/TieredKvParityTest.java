@@ -29,6 +29,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -83,6 +84,8 @@ class TieredKvParityTest {
     private static final long DEVICE_TIER = (3L * CHUNKED_ON_DEVICE + GLOBAL_ON_DEVICE) * CELL_BYTES;
     private static final long HOST_TIER = (3L * (CHUNKED_CELLS - CHUNKED_ON_DEVICE) + (GLOBAL_CELLS - GLOBAL_ON_DEVICE)) * CELL_BYTES;
     private static final long ONE_TIER = (3L * CHUNKED_CELLS + GLOBAL_CELLS) * CELL_BYTES;
+    /** The cells of the host tiers under {@link #BUDGET} at F16 on the device. */
+    private static final long HOST_CELLS = 3L * (CHUNKED_CELLS - CHUNKED_ON_DEVICE) + (GLOBAL_CELLS - GLOBAL_ON_DEVICE);
 
     @Test
     void attentionOverBothTiersComputesWhatOneTierDoes() throws IOException, InterruptedException {
@@ -120,9 +123,10 @@ class TieredKvParityTest {
         assertSameRows(oneTier.logits(), tiered.logits(), "tiered against one tier");
 
         // A sequence saved from one cache and restored into the other continues as it did, each row from the right tier.
-        assertSameRows(tiered.stepLogits(), continueFrom(model, server.endpoint(), tiered.afterPrompt(), tiered.greedy(), FitOptions.KV_ALL),
+        assertSameRows(tiered.stepLogits(),
+                continueFrom(model, server.endpoint(), tiered.afterPrompt(), tiered.greedy(), KvCacheTypes.F16, FitOptions.KV_ALL),
                 "tiered, saved and restored into one tier");
-        assertSameRows(oneTier.stepLogits(), continueFrom(model, server.endpoint(), oneTier.afterPrompt(), oneTier.greedy(), BUDGET),
+        assertSameRows(oneTier.stepLogits(), continueFrom(model, server.endpoint(), oneTier.afterPrompt(), oneTier.greedy(), KvCacheTypes.F16, BUDGET),
                 "one tier, saved and restored into tiers");
 
         // (a) libllama with the same model, the whole cache on the same device, the same -c and micro-batch.
@@ -161,6 +165,60 @@ class TieredKvParityTest {
         assertEquals(budget, tiered.committed().get(server.buffer()), "device tier: " + tiered.committed());
         assertArrayEquals(oneTier.greedy(), tiered.greedy(), "greedy steps");
         assertSameRows(oneTier.logits(), tiered.logits(), "Q8_0 cache, tiered against one tier");
+    }
+
+    /**
+     * A host tier of Q8_0 under a device tier of F16 ({@code --cache-type-host q8_0}), split by the same budget
+     * (the device tier counted at F16, so the same cells): the host tier takes 272 bytes a cell, not 512, and
+     * attention converts its rows to F16 on the CPU before joining them to the device's. The logits are the
+     * one-tier F16 cache's within the suite's quantized tolerances, not bit for bit (the host tier's rows
+     * were rounded), with the same greedy steps. A sequence saved from it continues bit for bit restored into
+     * the same configuration, and is refused by a cache with an F16 host tier, or whose tiers start elsewhere.
+     */
+    @Test
+    void aQ8HostTierUnderAnF16DeviceTierComputesWhatOneF16TierDoesWithinRounding() throws IOException, InterruptedException {
+        Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-host-q8", SPEC, UBATCH));
+        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(10, 1400));
+        assertTrue(text.length >= PROMPT, "the text has only " + text.length + " tokens");
+        int[] prompt = Arrays.copyOf(text, PROMPT);
+        KvCacheTypes hostQ8 = KvCacheTypes.F16.withHostTier(GgmlType.Q8_0);
+        long hostCellBytes = 2 * GgmlType.Q8_0.rowBytes(128);
+        RpcServerProcess server = RpcServerProcess.shared();
+        Run oneTier = run(model, server.endpoint(), prompt, KvCacheTypes.F16, FitOptions.KV_ALL);
+        Run tiered = run(model, server.endpoint(), prompt, hostQ8, BUDGET);
+
+        assertEquals(DEVICE_TIER, tiered.committed().get(server.buffer()), "device tier: " + tiered.committed());
+        long hostCommitted = tiered.committed().getOrDefault("CPU", 0L);
+        long hostWritten = (3L * (PROMPT + STEPS - CHUNKED_ON_DEVICE) + (PROMPT + STEPS - GLOBAL_ON_DEVICE)) * hostCellBytes;
+        assertTrue(hostCommitted >= hostWritten && hostCommitted <= hostWritten + 8 * 65536,
+                "Q8_0 host tier committed " + hostCommitted + " bytes, expected " + hostWritten + " and the rest of their pages");
+        ModelOptions options = ModelOptions.defaults().withThreads(THREADS).withContextLength(CONTEXT).withBatchSize(UBATCH)
+                .withRpcServers(List.of(server.endpoint())).withCacheTypes(hostQ8);
+        Plan plan = LlamaModel.plan(model, options.withFit(options.fit().withKvDeviceMemory(BUDGET))).orElseThrow();
+        assertEquals(DEVICE_TIER, plan.needs().devices().getFirst().kv(), "the device's KV cache, F16");
+        assertEquals(HOST_CELLS * hostCellBytes, plan.needs().host().kv(), "the host's KV cache, Q8_0");
+        System.out.printf("Q8_0 host tier under F16: device %d bytes, host %d bytes committed, %d reserved (%d cells of %d bytes; "
+                + "F16 would reserve %d)%n", tiered.committed().get(server.buffer()), hostCommitted, plan.needs().host().kv(), HOST_CELLS,
+                hostCellBytes, HOST_TIER);
+
+        assertArrayEquals(oneTier.greedy(), tiered.greedy(), "greedy steps");
+        ModelParityTest.Comparison againstOneTier = ModelParityTest.Comparison.of(oneTier.logits(), tiered.logits());
+        System.out.printf("Q8_0 host tier against one F16 tier, last %d prompt rows and %d steps: median %.2e, max %.2e, top-1 agrees %.1f%%%n",
+                COMPARED_PROMPT_ROWS, STEPS, againstOneTier.median(), againstOneTier.max(), 100 * againstOneTier.top1Agreement());
+        againstOneTier.assertWithin(1e-2, 0.90, "Q8_0 host tier against one F16 tier");
+        assertTrue(againstOneTier.max() > 0, "the host tier's rows were not rounded to Q8_0");
+
+        assertSameRows(tiered.stepLogits(), continueFrom(model, server.endpoint(), tiered.afterPrompt(), tiered.greedy(), hostQ8, BUDGET),
+                "Q8_0 host tier, saved and restored into the same configuration");
+        IllegalArgumentException otherHostType = assertThrows(IllegalArgumentException.class,
+                () -> continueFrom(model, server.endpoint(), tiered.afterPrompt(), tiered.greedy(), KvCacheTypes.F16, BUDGET));
+        assertEquals("its KV cache is K f16, V f16 (host tier K q8_0, V q8_0), this one is K f16, V f16 "
+                + "(--cache-type f16 --cache-type-host q8_0 restores it)", otherHostType.getMessage());
+        // Twice the budget: 2560 chunked cells on the device, where the saved rows of cells 1280.. came from the host tier.
+        IllegalArgumentException otherTiers = assertThrows(IllegalArgumentException.class,
+                () -> continueFrom(model, server.endpoint(), tiered.afterPrompt(), tiered.greedy(), hostQ8, 2 * BUDGET));
+        assertTrue(otherTiers.getMessage().contains("would land in this cache's device tier")
+                && otherTiers.getMessage().endsWith("the --kv-device-memory it was saved with restores it"), otherTiers.getMessage());
     }
 
     /**
@@ -276,6 +334,26 @@ class TieredKvParityTest {
     }
 
     /**
+     * The plan counts each tier at its own types: with Q8_0 keys and F16 values (392 bytes a cell) the budget
+     * gives the chunked layers 1536 device cells each and the global layer 512, and their host tiers, of
+     * Q4_0 ({@code --cache-type-host q4_0}), take 144 bytes a cell.
+     */
+    @Test
+    void thePlanCountsEachTierAtItsOwnTypes() throws IOException, InterruptedException {
+        Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-plan-types", SPEC, UBATCH));
+        RpcServerProcess server = RpcServerProcess.shared();
+        KvCacheTypes types = KvCacheTypes.of(GgmlType.Q8_0, GgmlType.F16).withHostTier(GgmlType.Q4_0);
+        ModelOptions options = ModelOptions.defaults().withThreads(THREADS).withContextLength(CONTEXT).withBatchSize(UBATCH)
+                .withRpcServers(List.of(server.endpoint())).withCacheTypes(types);
+        Plan plan = LlamaModel.plan(model, options.withFit(options.fit().withKvDeviceMemory(BUDGET))).orElseThrow();
+        long deviceCellBytes = GgmlType.Q8_0.rowBytes(128) + GgmlType.F16.rowBytes(128);
+        long hostCellBytes = 2 * GgmlType.Q4_0.rowBytes(128);
+        assertEquals((3L * 1536 + 512) * deviceCellBytes, plan.needs().devices().getFirst().kv(), "the device's KV cache");
+        assertEquals((3L * (CHUNKED_CELLS - 1536) + (GLOBAL_CELLS - 512)) * hostCellBytes, plan.needs().host().kv(), "the host's KV cache");
+        plan.describe().forEach(line -> System.out.println("plan of -ctk q8_0 -ctv f16 --cache-type-host q4_0: " + line));
+    }
+
+    /**
      * The prompt, then {@link #STEPS} greedy steps, with every layer on the RPC device and a cache of
      * {@code cacheTypes} whose device share is at most {@code kvDeviceBytes} ({@link FitOptions#KV_ALL}: all of it).
      */
@@ -298,12 +376,16 @@ class TieredKvParityTest {
         }
     }
 
-    /** The logits of {@code steps} decoded one by one after {@code state}, restored into a cache whose device share is at most {@code kvDeviceBytes}. */
-    private static float[][] continueFrom(Path model, String endpoint, SequenceState state, int[] steps, long kvDeviceBytes) {
+    /**
+     * The logits of {@code steps} decoded one by one after {@code state}, restored into a cache of {@code cacheTypes}
+     * whose device share is at most {@code kvDeviceBytes}.
+     */
+    private static float[][] continueFrom(Path model, String endpoint, SequenceState state, int[] steps, KvCacheTypes cacheTypes,
+                                          long kvDeviceBytes) {
         List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
         float[][] logits = new float[steps.length][];
         try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices, new Offload(Offload.ALL_LAYERS, List.of(), false, 0));
-             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, KvCacheTypes.F16, kvDeviceBytes)) {
+             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, cacheTypes, kvDeviceBytes)) {
             evaluator.restore(state);
             for (int step = 0; step < steps.length; step++) {
                 logits[step] = evaluator.evaluate(new int[] {steps[step]}, 0)[0];

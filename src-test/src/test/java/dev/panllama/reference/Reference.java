@@ -1,6 +1,7 @@
 package dev.panllama.reference;
 
 import dev.panllama.eval.BatchEvaluator;
+import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.GraphNode;
 
 import java.io.IOException;
@@ -12,6 +13,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -20,15 +22,23 @@ import java.util.concurrent.TimeUnit;
  */
 public final class Reference {
 
-    /** The settings both sides must share for a comparison to mean anything. */
     /**
-     * {@code exact}: keys and values kept in F32 and attention without flash attention (whose CPU kernel
-     * rounds through F16), for comparisons finer than F16's precision; otherwise an F16 cache and flash
-     * attention, as llama.cpp runs by default.
+     * The settings both sides must share for a comparison to mean anything. {@code exact}: keys and values
+     * kept in F32 and attention without flash attention (whose CPU kernel rounds through F16), for
+     * comparisons finer than F16's precision; otherwise a cache of {@code keyType} keys and {@code valueType}
+     * values (llama.cpp's {@code -ctk}, {@code -ctv}; F16 by default) and flash attention, as llama.cpp
+     * runs by default.
      */
-    public record Settings(int ubatch, int threads, int contextLength, boolean exact, Offloading offloading) {
+    public record Settings(int ubatch, int threads, int contextLength, boolean exact, Offloading offloading,
+                           GgmlType keyType, GgmlType valueType) {
+        public Settings {
+            if (exact && (keyType != GgmlType.F16 || valueType != GgmlType.F16)) {
+                throw new IllegalArgumentException("an exact run keeps F32 keys and values: it takes no cache types");
+            }
+        }
+
         public Settings(int ubatch, int threads, int contextLength, boolean exact) {
-            this(ubatch, threads, contextLength, exact, Offloading.NONE);
+            this(ubatch, threads, contextLength, exact, Offloading.NONE, GgmlType.F16, GgmlType.F16);
         }
 
         public Settings(int ubatch, int threads, int contextLength) {
@@ -36,7 +46,17 @@ public final class Reference {
         }
 
         public Settings with(Offloading value) {
-            return new Settings(ubatch, threads, contextLength, exact, value);
+            return new Settings(ubatch, threads, contextLength, exact, value, keyType, valueType);
+        }
+
+        /** These settings with a cache of {@code keys} keys and {@code values} values (flash attention, not exact). */
+        public Settings withCacheTypes(GgmlType keys, GgmlType values) {
+            return new Settings(ubatch, threads, contextLength, false, offloading, keys, values);
+        }
+
+        /** The cache as {@link ReferenceMain} takes it: {@code exact}, or the key and value types. */
+        String cache() {
+            return exact ? "exact" : keyType.name().toLowerCase(Locale.ROOT) + "," + valueType.name().toLowerCase(Locale.ROOT);
         }
     }
 
@@ -111,7 +131,7 @@ public final class Reference {
         Path out = Files.createTempFile(workDir, "logits", ".bin");
         List<String> args = new ArrayList<>(List.of("logits", model.toString(), in.toString(), out.toString(),
                 String.valueOf(settings.ubatch()), String.valueOf(settings.threads()), String.valueOf(settings.contextLength()),
-                String.valueOf(firstOutput), String.valueOf(settings.exact())));
+                String.valueOf(firstOutput), settings.cache()));
         args.addAll(settings.offloading().arguments());
         run(args.toArray(String[]::new));
         float[][] rows = readRows(out, tokens.length - firstOutput, vocabSize);
@@ -139,7 +159,7 @@ public final class Reference {
         Path out = Files.createTempFile(workDir, "ids", ".bin");
         List<String> args = new ArrayList<>(List.of("generate", model.toString(), in.toString(), out.toString(),
                 String.valueOf(settings.ubatch()), String.valueOf(settings.threads()), String.valueOf(settings.contextLength()),
-                String.valueOf(steps), String.valueOf(settings.exact())));
+                String.valueOf(steps), settings.cache()));
         args.addAll(settings.offloading().arguments());
         run(args.toArray(String[]::new));
         return ReferenceMain.readInts(out);
@@ -219,7 +239,7 @@ public final class Reference {
         Path out = Files.createTempFile(workDir, "logits", ".bin");
         run("batches", model.toString(), in.toString(), out.toString(), String.valueOf(settings.ubatch()),
                 String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(sequences),
-                String.valueOf(settings.exact()));
+                settings.cache());
         float[][] result = readRows(out, rows, vocabSize);
         Files.delete(out);
         Files.delete(in);

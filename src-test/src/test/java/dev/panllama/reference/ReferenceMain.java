@@ -2,6 +2,7 @@ package dev.panllama.reference;
 
 import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
+import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.GraphNode;
 import dev.panllama.reference.llama.Llama;
 import dev.panllama.reference.llama.llama_batch;
@@ -35,9 +36,10 @@ import java.util.Map;
  * process of its own so that its ggml never meets panllama's. {@link Reference} starts it.
  *
  * <pre>
- * logits   MODEL TOKENS OUT UBATCH THREADS CTX FIRST_OUTPUT   evaluate the prompt in one batch, write float32
+ * logits   MODEL TOKENS OUT UBATCH THREADS CTX FIRST_OUTPUT CACHE
+ *                                                             evaluate the prompt in one batch, write float32
  *                                                             logits of positions FIRST_OUTPUT.. row by row
- * generate MODEL TOKENS OUT UBATCH THREADS CTX STEPS          greedy continuation, int32 ids
+ * generate MODEL TOKENS OUT UBATCH THREADS CTX STEPS CACHE    greedy continuation, int32 ids
  * tokenize MODEL TEXTS OUT ADD_SPECIAL PARSE_SPECIAL          TEXTS holds texts separated by NUL; OUT holds,
  *                                                             per text, its id count then its ids (int32)
  * trace    MODEL TOKENS GRAPHS LOGITS UBATCH THREADS CTX PROMPT FIRST_OUTPUT
@@ -48,7 +50,7 @@ import java.util.Map;
  *                                                             micro-batch's graph and of the first one-token step's, as
  *                                                             the eval callback sees them ({@link GraphNode} lines,
  *                                                             "#decode" between)
- * batches  MODEL SCRIPT OUT UBATCH THREADS CTX SEQUENCES EXACT
+ * batches  MODEL SCRIPT OUT UBATCH THREADS CTX SEQUENCES CACHE
  *                                                             one context of SEQUENCES sequences in llama.cpp's unified
  *                                                             cache (kv_unified, n_seq_max) runs SCRIPT's steps (int32):
  *                                                             {@value #STEP_DECODE} ENTRIES then per entry SEQUENCE COUNT
@@ -60,6 +62,8 @@ import java.util.Map;
  *                                                             {@value #STEP_SHARE} FROM TO LENGTH: sequence TO shares FROM's
  *                                                             first LENGTH positions (llama_memory_seq_cp)
  * </pre>
+ * CACHE is {@code exact} (F32 keys and values, no flash attention) or the key and value types with flash
+ * attention, as llama.cpp's {@code -ctk} and {@code -ctv} name them: {@code f16,f16}, {@code q8_0,f16}, ...
  * {@code logits} and {@code generate} take, after their arguments, llama.cpp's offloading options:
  * {@code --rpc=HOST:PORT[,...]}, {@code --ngl=N}, {@code --ot=PATTERN=BUFFER} (repeated),
  * {@code --cpu-moe}, {@code --n-cpu-moe=N}.
@@ -72,8 +76,6 @@ public final class ReferenceMain {
     static final String BINARIES_ENV = "PANLLAMA_REFERENCE_BIN";
     private static final int FLASH_ATTN_DISABLED = 0;
     private static final int FLASH_ATTN_ENABLED = 1;
-    private static final int GGML_TYPE_F32 = 0;
-    private static final int GGML_TYPE_F16 = 1;
     static final int STEP_DECODE = 1;
     static final int STEP_KEEP = 2;
     static final int STEP_SHARE = 3;
@@ -119,8 +121,7 @@ public final class ReferenceMain {
                     int threads = Integer.parseInt(args[5]);
                     int contextLength = Integer.parseInt(args[6]);
                     int last = Integer.parseInt(args[7]);
-                    boolean exact = Boolean.parseBoolean(args[8]);
-                    MemorySegment context = newContext(arena, model, tokens.length, ubatch, threads, contextLength, exact);
+                    MemorySegment context = newContext(arena, model, tokens.length, ubatch, threads, contextLength, args[8]);
                     int nVocab = Llama.llama_vocab_n_tokens(vocab);
                     if (args[0].equals("logits")) {
                         writeLogits(Path.of(args[3]), decode(context, tokens, 0, last), last, tokens.length - last, nVocab);
@@ -202,7 +203,7 @@ public final class ReferenceMain {
         int promptLength = Integer.parseInt(args[8]);
         int firstOutput = Integer.parseInt(args[9]);
         GraphCapture capture = new GraphCapture();
-        MemorySegment params = contextParams(arena, promptLength, ubatch, threads, contextLength, false);
+        MemorySegment params = contextParams(arena, promptLength, ubatch, threads, contextLength, "f16,f16");
         llama_context_params.cb_eval(params, capture.stub(arena));
         MemorySegment context = newContext(model, params);
         int nVocab = Llama.llama_vocab_n_tokens(vocab);
@@ -279,11 +280,17 @@ public final class ReferenceMain {
     }
 
     private static MemorySegment newContext(Arena arena, MemorySegment model, int tokens, int ubatch, int threads, int contextLength,
-                                            boolean exact) {
-        return newContext(model, contextParams(arena, tokens, ubatch, threads, contextLength, exact));
+                                            String cache) {
+        return newContext(model, contextParams(arena, tokens, ubatch, threads, contextLength, cache));
     }
 
-    private static MemorySegment contextParams(Arena arena, int tokens, int ubatch, int threads, int contextLength, boolean exact) {
+    /** The context's parameters, its cache as CACHE says (see the class comment). */
+    private static MemorySegment contextParams(Arena arena, int tokens, int ubatch, int threads, int contextLength, String cache) {
+        boolean exact = cache.equals("exact");
+        String[] types = exact ? new String[] {"f32", "f32"} : cache.split(",");
+        if (types.length != 2) {
+            throw new IllegalArgumentException("the cache must be exact or K,V types, not " + cache);
+        }
         MemorySegment params = Llama.llama_context_default_params(arena);
         llama_context_params.n_ctx(params, contextLength);
         llama_context_params.n_batch(params, Math.max(tokens, ubatch));
@@ -291,8 +298,8 @@ public final class ReferenceMain {
         llama_context_params.n_threads(params, threads);
         llama_context_params.n_threads_batch(params, threads);
         llama_context_params.flash_attn_type(params, exact ? FLASH_ATTN_DISABLED : FLASH_ATTN_ENABLED);
-        llama_context_params.type_k(params, exact ? GGML_TYPE_F32 : GGML_TYPE_F16);
-        llama_context_params.type_v(params, exact ? GGML_TYPE_F32 : GGML_TYPE_F16);
+        llama_context_params.type_k(params, GgmlType.valueOf(types[0].toUpperCase(java.util.Locale.ROOT)).id());
+        llama_context_params.type_v(params, GgmlType.valueOf(types[1].toUpperCase(java.util.Locale.ROOT)).id());
         llama_context_params.no_perf(params, true);
         // As llama.cpp's tools run it (common's swa_full = false): chunked layers keep chunk + ubatch
         // cells, reused as positions leave the chunk, as panllama's cache does. libllama's own default
@@ -353,8 +360,7 @@ public final class ReferenceMain {
         int threads = Integer.parseInt(args[5]);
         int contextLength = Integer.parseInt(args[6]);
         int sequences = Integer.parseInt(args[7]);
-        boolean exact = Boolean.parseBoolean(args[8]);
-        MemorySegment params = contextParams(arena, largestDecode(script), ubatch, threads, contextLength, exact);
+        MemorySegment params = contextParams(arena, largestDecode(script), ubatch, threads, contextLength, args[8]);
         llama_context_params.n_seq_max(params, sequences);
         llama_context_params.kv_unified(params, true);
         MemorySegment context = newContext(model, params);
