@@ -3,7 +3,7 @@
  *
  * <ul>
  *   <li>{@link dev.panllama.api.LlamaModel} opens a model ({@link dev.panllama.api.ModelOptions}: threads,
- *       context length, micro-batch, KV cache type, mmap) and makes chats and completions.</li>
+ *       context length, micro-batch, KV cache types, mmap) and makes chats and completions.</li>
  *   <li>{@link dev.panllama.api.Chat} holds a conversation in the model's chat format and reuses the KV
  *       cache between turns; {@link dev.panllama.api.Completion} continues raw prompts.</li>
  *   <li>{@link dev.panllama.api.GenerationOptions} says when to stop (token limit, stop strings) and how

@@ -220,6 +220,43 @@ class GgmlOpsTest {
         }
     }
 
+    /**
+     * What attention does to a Q8_0 host tier under an F16 device tier: Q8_0 to F32 to F16, each a cast the
+     * CPU computes. The F16 rows are the F32 values within Q8_0's step (the block's largest value / 127) and
+     * F16's rounding; a quantized type straight to F16, which ggml's CPU backend claims and then aborts on,
+     * is refused.
+     */
+    @Test
+    void castConvertsQ8_0ThroughF32ToF16() {
+        int width = 128, rows = 6;
+        Random random = new Random(9);
+        float[] values = random(random, width * rows);
+        try (Arena arena = Arena.ofConfined(); GgmlContext ctx = GgmlContext.create(8)) {
+            MemorySegment quantized = arena.allocate(rows * GgmlType.Q8_0.rowBytes(width));
+            Quantization.quantize(GgmlType.Q8_0, arena.allocateFrom(ValueLayout.JAVA_FLOAT, values), rows, width, quantized);
+            Tensor q8 = ctx.newTensor(GgmlType.Q8_0, width, rows);
+            var refused = assertThrows(IllegalArgumentException.class, () -> ctx.cast(q8, GgmlType.F16));
+            assertEquals("cannot convert Q8_0 to F16 directly: convert it to F32 first", refused.getMessage());
+            Tensor f16 = ctx.cast(ctx.cast(q8, GgmlType.F32), GgmlType.F16);
+            assertEquals(GgmlType.F16, f16.type());
+            Tensor out = ctx.cast(f16, GgmlType.F32);
+            ComputeGraph graph = ctx.graph(out);
+            ctx.allocate(cpu);
+            q8.write(quantized);
+            cpu.compute(graph);
+            float[] actual = out.readFloats();
+            for (int block = 0; block < values.length / 32; block++) {
+                double largest = 0;
+                for (int i = block * 32; i < block * 32 + 32; i++) {
+                    largest = Math.max(largest, Math.abs(values[i]));
+                }
+                for (int i = block * 32; i < block * 32 + 32; i++) {
+                    assertEquals(values[i], actual[i], largest / 127 + Math.abs(values[i]) / 1024, "element " + i);
+                }
+            }
+        }
+    }
+
     @Test
     void mismatchedShapesAreRefusedBeforeReachingGgml() {
         try (GgmlContext ctx = GgmlContext.create(4)) {

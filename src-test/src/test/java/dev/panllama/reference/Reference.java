@@ -268,10 +268,17 @@ public final class Reference {
         execute(command, "reference", null);
     }
 
-    /** Runs {@code command} with its output in a log; a failure, or running past {@code limit} (if any), throws. */
+    /**
+     * Runs {@code command} with its output in a log; a failure, or running past {@code limit} (if any), throws.
+     * libllama at this pin rotates the heads of a quantized cache's keys (and values) by a Hadamard matrix
+     * before storing them ({@code attn_rot_k}, {@code attn_rot_v}), which panllama does not: the reference
+     * runs without it ({@code LLAMA_ATTN_ROT_DISABLE}), so that both sides quantize the same rows.
+     */
     private void execute(List<String> command, String name, Duration limit) throws IOException {
         Path log = Files.createTempFile(workDir, name, ".log");
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+        builder.environment().put("LLAMA_ATTN_ROT_DISABLE", "1");
+        Process process = builder.start();
         try {
             if (limit != null && !process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
                 process.destroyForcibly();
