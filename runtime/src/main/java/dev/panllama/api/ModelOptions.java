@@ -23,7 +23,7 @@ import java.util.List;
  *                      attention then takes a token's query and sums in F32 whatever the micro-batch, where
  *                      with F16 it does so only in micro-batches of 64 tokens or more), Q8_0 or Q4_0; and of
  *                      the host tier of a layer split by {@code --kv-device-memory} ({@code --cache-type-host};
- *                      without that budget no layer is split, and the host tier's types are not used)
+ *                      where no layer is split, as with {@code all}, the host tier's types are not used)
  * @param mmap          map the weights from the file (default) rather than reading them into memory
  * @param device        where to compute: {@code auto} (every GPU found and every RPC server's devices, else
  *                      the CPU alone), {@code cpu}, or device names such as {@code CUDA0} or {@code CUDA0,RPC0}
