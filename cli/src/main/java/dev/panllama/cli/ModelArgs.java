@@ -2,8 +2,8 @@ package dev.panllama.cli;
 
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
-import dev.panllama.eval.KvCacheTypes;
 import dev.panllama.bindings.UserCache;
+import dev.panllama.eval.KvCacheTypes;
 import dev.panllama.hub.HubDownloader;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.placement.ExpertCacheOptions;

@@ -33,9 +33,10 @@ public final class ComputeGraph {
     }
 
     /**
-     * Has the scheduler compute {@code node} on the CPU ({@link Scheduler#allocate}), where ggml would
-     * otherwise give an op between two of a device's the device: for work on data in host memory whose
-     * result is smaller than its intermediates, so that only the result crosses to the device.
+     * Has the scheduler compute {@code node} on the CPU ({@link Scheduler#allocate}). ggml's scheduler gives
+     * an op that reads no weights the backend of the ops around it, a device's where those run there; this
+     * keeps work on data in host memory whose intermediates are larger than its result on the host, so that
+     * only the result crosses to the device.
      */
     public ComputeGraph computeOnHost(Tensor node) {
         context.own(node);
