@@ -56,9 +56,9 @@ class TieredKvParityTest {
 
     /**
      * One run of panllama: the last prompt rows' and each greedy step's logits, the greedy ids, the cache's
-     * bytes by buffer after them, and the sequence saved after the prompt.
+     * bytes by buffer after them, the sequence saved after the prompt, and the compute memory by device.
      */
-    private record Run(float[][] logits, int[] greedy, Map<String, Long> committed, SequenceState afterPrompt) {
+    private record Run(float[][] logits, int[] greedy, Map<String, Long> committed, SequenceState afterPrompt, Map<String, Long> compute) {
         float[][] stepLogits() {
             return Arrays.copyOfRange(logits, COMPARED_PROMPT_ROWS, logits.length);
         }
@@ -172,7 +172,8 @@ class TieredKvParityTest {
      * (the device tier counted at F16, so the same cells): the host tier takes 272 bytes a cell, not 512, and
      * attention converts its rows to F16 on the CPU before joining them to the device's. The logits are the
      * one-tier F16 cache's within the suite's quantized tolerances, not bit for bit (the host tier's rows
-     * were rounded), with the same greedy steps. A sequence saved from it continues bit for bit restored into
+     * were rounded), with the same greedy steps; the device's compute memory is at most the F16 host tier's,
+     * since it receives the rows converted. A sequence saved from it continues bit for bit restored into
      * the same configuration, and is refused by a cache with an F16 host tier, or whose tiers start elsewhere.
      */
     @Test
@@ -186,6 +187,16 @@ class TieredKvParityTest {
         RpcServerProcess server = RpcServerProcess.shared();
         Run oneTier = run(model, server.endpoint(), prompt, KvCacheTypes.F16, FitOptions.KV_ALL);
         Run tiered = run(model, server.endpoint(), prompt, hostQ8, BUDGET);
+        Run f16Tiers = run(model, server.endpoint(), prompt, KvCacheTypes.F16, BUDGET);
+
+        // The conversion runs on the CPU: the host's compute memory holds its F32 and F16 copies (left to ggml's
+        // scheduler, it would convert on the device, beside attention, and the host's would be the F16 tier's), and
+        // the device, which receives F16 rows as from an F16 host tier, takes no more (its allocator lays the two
+        // graphs out a little differently).
+        assertTrue(tiered.compute().get("RPC0") <= f16Tiers.compute().get("RPC0"), "device compute: " + tiered.compute()
+                + ", with an F16 host tier " + f16Tiers.compute());
+        assertTrue(tiered.compute().get("CPU") > f16Tiers.compute().get("CPU"), "host compute: " + tiered.compute()
+                + ", with an F16 host tier " + f16Tiers.compute());
 
         assertEquals(DEVICE_TIER, tiered.committed().get(server.buffer()), "device tier: " + tiered.committed());
         long hostCommitted = tiered.committed().getOrDefault("CPU", 0L);
@@ -372,7 +383,7 @@ class TieredKvParityTest {
                 last = evaluator.evaluate(new int[] {greedy[step]}, 0)[0];
                 logits[COMPARED_PROMPT_ROWS + step] = last;
             }
-            return new Run(logits, greedy, evaluator.cacheCommittedBytesByBuffer(), afterPrompt);
+            return new Run(logits, greedy, evaluator.cacheCommittedBytesByBuffer(), afterPrompt, evaluator.computeBytes());
         }
     }
 
