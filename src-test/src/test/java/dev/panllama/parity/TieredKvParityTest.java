@@ -365,15 +365,59 @@ class TieredKvParityTest {
     }
 
     /**
+     * Past a chunk and a micro-batch the chunked layers go round their cells (8704 with a context of 12288:
+     * a chunk of 8192 and a micro-batch of 512), reusing those of positions before the chunk the queries
+     * are in. With a budget that splits those cells at 4352, positions 0-4351 are on the device and
+     * 4352-8703 in host memory, and from 8704 on a 10000-token prompt's positions go back into the
+     * device's first cells, while its queries still read positions 8192-8703 in the host tier: attention
+     * reads the chunk across the tiers, out of position order, and must compute what one tier does, bit
+     * for bit.
+     */
+    @Test
+    void chunkedLayersGoingRoundTheirCellsAcrossTheTiersComputeWhatOneTierDoes() throws IOException, InterruptedException {
+        int context = 12288;
+        int prompt = 10000;
+        int chunkedOnDevice = 4352;
+        // 3 chunked layers of 4352 cells and the global layer's 256, in whole blocks: 6.5 MiB.
+        long budget = (3L * chunkedOnDevice + 256) * CELL_BYTES;
+        Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-wrap", SPEC, UBATCH));
+        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(14, 5000));
+        assertTrue(text.length >= prompt, "the text has only " + text.length + " tokens");
+        int[] tokens = Arrays.copyOf(text, prompt);
+        RpcServerProcess server = RpcServerProcess.shared();
+        Run oneTier = run(model, server.endpoint(), tokens, context, KvCacheTypes.F16, FitOptions.KV_ALL);
+        Run tiered = run(model, server.endpoint(), tokens, context, KvCacheTypes.F16, budget);
+
+        // The chunk after the prompt: positions past 8703 back in device cells, 8192-8703 still in host ones.
+        SequenceState.CellLayout chunked = tiered.afterPrompt().chunked();
+        boolean wrappedToDevice = false;
+        boolean chunkStartOnHost = false;
+        for (int i = 0; i < chunked.cells().length; i++) {
+            long position = chunked.positions()[i];
+            wrappedToDevice |= position >= 8704 && chunked.cells()[i] < chunkedOnDevice;
+            chunkStartOnHost |= position >= 8192 && position < 8704 && chunked.cells()[i] >= chunkedOnDevice;
+        }
+        assertTrue(wrappedToDevice && chunkStartOnHost, "the chunked cells did not go round across the tiers");
+        assertEquals(budget, tiered.committed().get(server.buffer()), "device tier: " + tiered.committed());
+        assertArrayEquals(oneTier.greedy(), tiered.greedy(), "greedy steps");
+        assertSameRows(oneTier.logits(), tiered.logits(), "chunked cells round the tiers, against one tier");
+    }
+
+    /**
      * The prompt, then {@link #STEPS} greedy steps, with every layer on the RPC device and a cache of
      * {@code cacheTypes} whose device share is at most {@code kvDeviceBytes} ({@link FitOptions#KV_ALL}: all of it).
      */
     private static Run run(Path model, String endpoint, int[] prompt, KvCacheTypes cacheTypes, long kvDeviceBytes) {
+        return run(model, endpoint, prompt, CONTEXT, cacheTypes, kvDeviceBytes);
+    }
+
+    /** As {@link #run(Path, String, int[], KvCacheTypes, long)} with a context of {@code context} tokens. */
+    private static Run run(Path model, String endpoint, int[] prompt, int context, KvCacheTypes cacheTypes, long kvDeviceBytes) {
         List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
         float[][] logits = new float[COMPARED_PROMPT_ROWS + STEPS][];
         int[] greedy = new int[STEPS];
         try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices, new Offload(Offload.ALL_LAYERS, List.of(), false, 0));
-             Evaluator evaluator = new Evaluator(m, CONTEXT, UBATCH, cacheTypes, kvDeviceBytes)) {
+             Evaluator evaluator = new Evaluator(m, context, UBATCH, cacheTypes, kvDeviceBytes)) {
             float[][] rows = evaluator.evaluate(prompt, prompt.length - COMPARED_PROMPT_ROWS);
             System.arraycopy(rows, 0, logits, 0, rows.length);
             SequenceState afterPrompt = evaluator.save();
