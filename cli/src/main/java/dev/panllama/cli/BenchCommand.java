@@ -110,6 +110,7 @@ final class BenchCommand extends Subcommand {
         try (LlamaModel llama = model.open(file, err()); Evaluator evaluator = llama.newEvaluator()) {
             Random random = new Random(42);
             int vocab = llama.config().dims().vocabSize();
+            float[] stepLogits = new float[vocab];   // as a chat's generation reads each step's logits
             for (int depth : depths) {
                 int[] context = random.ints(depth, 0, vocab).toArray();
                 Runnable toDepth = () -> {
@@ -129,7 +130,7 @@ final class BenchCommand extends Subcommand {
                     if (n > 0) {
                         results.add(measure(llama, evaluator, "tg" + n + at, 0, n, depth, toDepth, () -> {
                             for (int i = 0; i < n; i++) {
-                                evaluator.evaluate(new int[] {random.nextInt(vocab)}, 0);
+                                evaluator.evaluateNext(random.nextInt(vocab), stepLogits);
                             }
                         }));
                     }

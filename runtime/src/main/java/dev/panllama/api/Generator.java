@@ -59,6 +59,8 @@ final class Generator {
         }
         long promptDone = System.nanoTime();
 
+        // Each step's logits go into one array, which the sampler reads (and may change) before the next step.
+        float[] stepLogits = new float[logits.length];
         while (true) {
             if (cancelled.get()) {
                 generation.stop(Generation.StopReason.CANCELLED);
@@ -73,8 +75,10 @@ final class Generator {
                 break;
             }
             long position = evaluator.position();
-            logits = evaluator.evaluate(new int[] {token}, 0)[0];
-            onLogits.accept(position, logits.clone());
+            logits = evaluator.evaluateNext(token, stepLogits);
+            if (onLogits != LogitsListener.NONE) {
+                onLogits.accept(position, logits.clone());
+            }
         }
         long end = System.nanoTime();
         return generation.finish(fresh.length, (promptDone - start) / 1e6, (end - promptDone) / 1e6);

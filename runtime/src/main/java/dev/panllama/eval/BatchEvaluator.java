@@ -273,6 +273,39 @@ public final class BatchEvaluator implements AutoCloseable {
      * {@code n_vocab} per token. Nothing changes when the tokens do not fit in the context.
      */
     public List<float[][]> evaluate(List<SequenceTokens> batch) {
+        List<float[][]> logits = new ArrayList<>(batch.size());
+        for (SequenceTokens entry : batch) {
+            logits.add(new float[entry.tokens().length - entry.firstOutput()][config.dims().vocabSize()]);
+        }
+        evaluate(batch, logits);
+        return logits;
+    }
+
+    /**
+     * As {@link #evaluate(List)}, writing each entry's logits into arrays the caller owns and may reuse
+     * from step to step: {@code into.get(e)} has a row of at least {@code n_vocab} floats for each of entry
+     * {@code e}'s tokens from {@code firstOutput} on. A decoding loop so copies its logits without
+     * allocating a vocabulary of floats a step (about 0.1 ms for 128k tokens, on a GPU most of the host's
+     * share of a step).
+     */
+    public void evaluate(List<SequenceTokens> batch, List<float[][]> into) {
+        if (into.size() != batch.size()) {
+            throw new IllegalArgumentException(into.size() + " sets of logit rows for " + batch.size() + " entries");
+        }
+        for (int e = 0; e < batch.size(); e++) {
+            SequenceTokens entry = batch.get(e);
+            float[][] rows = into.get(e);
+            if (rows.length != entry.tokens().length - entry.firstOutput()) {
+                throw new IllegalArgumentException("entry " + e + " wants " + (entry.tokens().length - entry.firstOutput())
+                        + " rows of logits, given " + rows.length);
+            }
+            for (float[] row : rows) {
+                if (row == null || row.length < config.dims().vocabSize()) {
+                    throw new IllegalArgumentException("a row of logits needs " + config.dims().vocabSize() + " floats, not "
+                            + (row == null ? "none" : row.length));
+                }
+            }
+        }
         model.checkOpen();
         boolean[] named = new boolean[open.length];
         int total = 0;
@@ -296,7 +329,6 @@ public final class BatchEvaluator implements AutoCloseable {
         int[] sequenceOf = new int[total];
         int[] entryOf = new int[total];
         int[] rowOf = new int[total];   // the token's row in its entry's logits, or -1 when not wanted
-        List<float[][]> logits = new ArrayList<>(batch.size());
         int at = 0;
         for (int e = 0; e < batch.size(); e++) {
             SequenceTokens entry = batch.get(e);
@@ -307,29 +339,25 @@ public final class BatchEvaluator implements AutoCloseable {
                 entryOf[at] = e;
                 rowOf[at] = i >= entry.firstOutput() ? i - entry.firstOutput() : -1;
             }
-            logits.add(new float[entryTokens.length - entry.firstOutput()][]);
         }
         for (int from = 0; from < total; from += maxBatch) {
             int to = Math.min(total, from + maxBatch);
             int[] outputs = new int[to - from];
+            float[][] rows = new float[to - from][];
             int outputCount = 0;
             for (int i = from; i < to; i++) {
                 if (rowOf[i] >= 0) {
+                    rows[outputCount] = into.get(entryOf[i])[rowOf[i]];
                     outputs[outputCount++] = i - from;
                 }
             }
-            float[][] rows = evaluateMicroBatch(Arrays.copyOfRange(tokens, from, to), Arrays.copyOfRange(sequenceOf, from, to),
-                    Arrays.copyOf(outputs, outputCount));
-            for (int r = 0; r < rows.length; r++) {
-                int i = from + outputs[r];
-                logits.get(entryOf[i])[rowOf[i]] = rows[r];
-            }
+            evaluateMicroBatch(Arrays.copyOfRange(tokens, from, to), Arrays.copyOfRange(sequenceOf, from, to),
+                    Arrays.copyOf(outputs, outputCount), Arrays.copyOf(rows, outputCount));
         }
-        return logits;
     }
 
-    /** Evaluates one micro-batch and returns the logits of rows {@code outputRows}, in that order. */
-    private float[][] evaluateMicroBatch(int[] tokens, int[] sequences, int[] outputRows) {
+    /** Evaluates one micro-batch and writes the logits of rows {@code outputRows} into {@code logits}, in that order. */
+    private void evaluateMicroBatch(int[] tokens, int[] sequences, int[] outputRows, float[][] logits) {
         long start = System.nanoTime();
         long[] positions = cache.append(sequences);
         remember(tokens, sequences, positions);
@@ -339,7 +367,8 @@ public final class BatchEvaluator implements AutoCloseable {
         current = new MicroBatch(sequences, positions, computed);
         Optional<ExpertCache> experts = model.expertCache();
         if (experts.isPresent()) {
-            return evaluateInSegments(experts.get(), shape, tokens, sequences, positions, computed, outputRows.length > 0, start);
+            evaluateInSegments(experts.get(), shape, tokens, sequences, positions, computed, logits, start);
+            return;
         }
         long graphBuild = 0;
         if (graph == null || !graph.inputs().shape.equals(shape)) {
@@ -352,18 +381,18 @@ public final class BatchEvaluator implements AutoCloseable {
         model.computeAlone(() -> scheduler.compute(graph.graph()));
         long compute = System.nanoTime() - computeStart;
         // The row computed when none is wanted is not read: a prompt's micro-batches would each copy a vocabulary of floats for nothing.
-        float[][] rows = outputRows.length > 0
-                ? graph.logits().readRows(config.dims().vocabSize(), computed.length, logitsStaging) : new float[0][];
+        if (logits.length > 0) {
+            graph.logits().readRows(config.dims().vocabSize(), logits, logitsStaging);
+        }
         stepTimes = stepTimes.plus(System.nanoTime() - start, compute, graphBuild);
-        return rows;
     }
 
     /**
      * Evaluates one micro-batch with the model's expert cache ({@link SegmentedForward}): the reused
      * graph of the one-graph pass is dropped, since the scheduler then computes other graphs.
      */
-    private float[][] evaluateInSegments(ExpertCache experts, BatchInputs.Shape shape, int[] tokens, int[] sequences, long[] positions,
-                                         int[] computed, boolean readLogits, long start) {
+    private void evaluateInSegments(ExpertCache experts, BatchInputs.Shape shape, int[] tokens, int[] sequences, long[] positions,
+                                    int[] computed, float[][] logits, long start) {
         closeGraph();
         if (segmented == null) {
             segmented = new SegmentedForward(model, cache, scheduler, maxBatch);
@@ -371,9 +400,8 @@ public final class BatchEvaluator implements AutoCloseable {
         SegmentedForward.Result[] result = new SegmentedForward.Result[1];
         // The model's cache at the lock: another thread may have replaced it since (a cache is replaced, never removed).
         model.computeAlone(() -> result[0] = segmented.evaluate(model.expertCache().orElse(experts), shape, tokens, sequences, positions,
-                computed, readLogits, logitsStaging));
+                computed, logits, logitsStaging));
         stepTimes = stepTimes.plus(System.nanoTime() - start, result[0].computeNanos(), result[0].buildNanos());
-        return result[0].logits();
     }
 
     private void remember(int[] tokens, int[] sequences, long[] positions) {

@@ -116,6 +116,16 @@ public final class Evaluator implements AutoCloseable {
     }
 
     /**
+     * Appends {@code token} and writes the logits after it into {@code logits} (at least {@code n_vocab}
+     * floats), which it returns: a decoding loop that passes the same array each step copies the logits
+     * without allocating a vocabulary of floats for each.
+     */
+    public float[] evaluateNext(int token, float[] logits) {
+        batch.evaluate(List.of(new BatchEvaluator.SequenceTokens(SEQUENCE, new int[] {token}, 0)), List.<float[][]>of(new float[][] {logits}));
+        return logits;
+    }
+
+    /**
      * The nodes of the graph that computed the last batch, in ggml's order: tests compare them with
      * the reference's graph for the same batch.
      */

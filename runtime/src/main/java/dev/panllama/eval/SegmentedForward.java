@@ -36,8 +36,8 @@ final class SegmentedForward implements AutoCloseable {
     private record Carry(Tensor residual, Tensor normed, Tensor weights) {
     }
 
-    /** What a segment computed, and how long it took to build and to compute its graphs. */
-    record Result(float[][] logits, long buildNanos, long computeNanos) {
+    /** How long a pass took to build and to compute its graphs. */
+    record Result(long buildNanos, long computeNanos) {
     }
 
     private final Model model;
@@ -77,11 +77,11 @@ final class SegmentedForward implements AutoCloseable {
 
     /**
      * Computes the micro-batch whose inputs are as {@link BatchInputs#fill} takes them, its cache
-     * positions already placed, and returns the logits of the rows {@code computed} when
-     * {@code readLogits}. Ends the cache's step afterwards.
+     * positions already placed, and writes the logits of the rows {@code computed} into {@code logitRows}
+     * (none when it has no rows). Ends the cache's step afterwards.
      */
     Result evaluate(ExpertCache experts, BatchInputs.Shape shape, int[] tokens, int[] sequences, long[] positions, int[] computed,
-                    boolean readLogits, ReadBuffer staging) {
+                    float[][] logitRows, ReadBuffer staging) {
         ModelWeights weights = model.weights();
         int layers = config.dims().layers();
         int used = config.experts().used();
@@ -143,9 +143,11 @@ final class SegmentedForward implements AutoCloseable {
                 scheduler.compute(graph);
                 compute += System.nanoTime() - computeStart;
                 if (next < 0) {
-                    float[][] rows = readLogits ? logits.readRows(config.dims().vocabSize(), computed.length, staging) : new float[0][];
+                    if (logitRows.length > 0) {
+                        logits.readRows(config.dims().vocabSize(), logitRows, staging);
+                    }
                     experts.endStep();
-                    return new Result(rows, build, compute);
+                    return new Result(build, compute);
                 }
                 split = experts.split(next, selected.readInts(used * rowsAt(next, tokens, computed)));
                 cut = next;

@@ -169,12 +169,23 @@ public final class Tensor {
      * {@code staging} first.
      */
     public float[][] readRows(int rowLength, int rows, ReadBuffer staging) {
+        float[][] result = new float[rows][rowLength];
+        readRows(rowLength, result, staging);
+        return result;
+    }
+
+    /**
+     * As {@link #readRows(int, int, ReadBuffer)}, into arrays the caller owns, one row each, of at least
+     * {@code rowLength} floats: a decoding loop that reuses them copies a vocabulary of logits a step
+     * without allocating half a megabyte for each.
+     */
+    public void readRows(int rowLength, float[][] result, ReadBuffer staging) {
         requireData();
+        int rows = result.length;
         if (type() != GgmlType.F32 || (long) rowLength * rows > elementCount()) {
             throw new IllegalArgumentException("tensor " + name() + " has no " + rows + " rows of " + rowLength + " floats");
         }
         long bytes = 4L * rowLength * rows;
-        float[][] result = new float[rows][rowLength];
         MemorySegment source;
         MemorySegment buffer = ggml_tensor.buffer(handle);
         if (Ggml.ggml_backend_buffer_is_host(buffer)) {
@@ -186,7 +197,6 @@ public final class Tensor {
         for (int r = 0; r < rows; r++) {
             MemorySegment.copy(source, ValueLayout.JAVA_FLOAT, 4L * rowLength * r, result[r], 0, rowLength);
         }
-        return result;
     }
 
     /** The tensor's data as floats: F32 tensors only. */

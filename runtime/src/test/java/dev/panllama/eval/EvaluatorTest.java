@@ -15,6 +15,7 @@ import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -53,6 +54,35 @@ class EvaluatorTest {
             float[] again = evaluator.evaluate(new int[] {12, 13}, 1)[0];
             assertArrayEquals(fresh, again, 1e-5f, "the kept prefix gives the logits a fresh run gives");
             assertEquals(0, evaluator.keepCommonPrefix(new int[] {7}));
+        }
+    }
+
+    /**
+     * A decoding loop that passes one array each step gets each step's logits in it, the same as the
+     * rows {@code evaluate} makes, and a batch's rows given arrays of the wrong count or size are refused
+     * before anything changes.
+     */
+    @Test
+    void decodingIntoTheCallersArrayGivesTheLogitsEvaluateGives() {
+        int[] steps = {21, 22, 23};
+        try (Model m = Model.open(model, 2); Evaluator reused = new Evaluator(m, 64, 16); Evaluator fresh = new Evaluator(m, 64, 16)) {
+            reused.evaluate(new int[] {10, 11, 12}, 2);
+            fresh.evaluate(new int[] {10, 11, 12}, 2);
+            float[] logits = new float[m.config().dims().vocabSize()];
+            for (int token : steps) {
+                assertSame(logits, reused.evaluateNext(token, logits));
+                assertArrayEquals(fresh.evaluate(new int[] {token}, 0)[0], logits, "step after " + token);
+            }
+            var tooShort = assertThrows(IllegalArgumentException.class, () -> reused.evaluateNext(24, new float[10]));
+            assertTrue(tooShort.getMessage().contains("floats"), tooShort.getMessage());
+            assertEquals(6, reused.position(), "a refused step changes nothing");
+        }
+        try (Model m = Model.open(model, 2); BatchEvaluator batch = new BatchEvaluator(m, 64, 16, 1, KvCacheTypes.F16)) {
+            batch.open(0);
+            var rows = assertThrows(IllegalArgumentException.class, () -> batch.evaluate(
+                    java.util.List.of(new BatchEvaluator.SequenceTokens(0, new int[] {1, 2}, 0)), java.util.List.<float[][]>of(new float[1][])));
+            assertTrue(rows.getMessage().contains("wants 2 rows"), rows.getMessage());
+            assertEquals(0, batch.position(0));
         }
     }
 

@@ -41,6 +41,8 @@ final class BatchScheduler implements AutoCloseable {
     private final int batchSize;
     private final ServerMetrics metrics;
     private final SequenceSlot[] slots;
+    /** Per slot, the array each step's logits for it are written into: reused, since its sampler reads them before the next step. */
+    private final float[][] logitsOf;
     private final Thread worker;
     private long admissions;
     private volatile int running;
@@ -56,6 +58,7 @@ final class BatchScheduler implements AutoCloseable {
         this.batchSize = model.options().batchSize();
         this.evaluator = model.newBatchEvaluator(parallel);
         this.slots = new SequenceSlot[parallel];
+        this.logitsOf = new float[parallel][model.config().dims().vocabSize()];
         for (int i = 0; i < parallel; i++) {
             slots[i] = new SequenceSlot(i);
             evaluator.open(i);
@@ -253,8 +256,10 @@ final class BatchScheduler implements AutoCloseable {
         List<SequenceSlot> decoding = busy(SequenceSlot.Phase.DECODE);
         List<SequenceSlot> members = new ArrayList<>(decoding);
         List<SequenceTokens> batch = new ArrayList<>();
+        List<float[][]> logits = new ArrayList<>();
         for (SequenceSlot slot : decoding) {
             batch.add(new SequenceTokens(slot.sequence, new int[] {slot.nextToken()}, 0));
+            logits.add(new float[][] {logitsOf[slot.sequence]});
         }
         // Admission left room for every prompt; the batch size bounds how much of them one step takes.
         long budget = Math.max(0, batchSize - decoding.size());
@@ -267,12 +272,13 @@ final class BatchScheduler implements AutoCloseable {
             budget -= count;
             boolean last = count == slot.promptLeft();
             batch.add(new SequenceTokens(slot.sequence, slot.promptChunk(count), last ? count - 1 : count));
+            logits.add(last ? new float[][] {logitsOf[slot.sequence]} : new float[0][]);
             members.add(slot);
         }
         if (batch.isEmpty()) {
             return;
         }
-        List<float[][]> logits = evaluator.evaluate(batch);
+        evaluator.evaluate(batch, logits);
         for (int i = 0; i < members.size(); i++) {
             SequenceSlot slot = members.get(i);
             float[][] rows = logits.get(i);
