@@ -41,6 +41,14 @@ final class KvCells {
     private int usedEnd;                   // one past the last cell holding a position
     private int writtenEnd;                // one past the last cell written since takeWrittenEnd() last answered
     private int[] lastPlaced = new int[0];
+    /**
+     * Per sequence, one past the newest position it holds (0 when none), kept up to date as batches are
+     * placed and worked out again from the cells only after a removal took a newest position, a share or
+     * a restore: each decoded token asks for it, and going over every cell in use for it cost more than
+     * anything else the host does for a step deep in a long context.
+     */
+    private final long[] nextOfSequence;
+    private boolean nextOfSequenceStale;
 
     /** The most sequences a cache can hold: a cell's sequences are the bits of a long. */
     static final int MAX_SEQUENCES = Long.SIZE;
@@ -55,6 +63,7 @@ final class KvCells {
         this.count = count;
         this.chunk = chunk;
         this.sequences = sequences;
+        this.nextOfSequence = new long[sequences];
     }
 
     /** Grows the bookkeeping to cover cells {@code 0 .. cells - 1}, the new ones empty. */
@@ -92,7 +101,7 @@ final class KvCells {
             throw new IllegalStateException("a batch of " + n + " tokens does not fit in " + count + " cells");
         }
         // Which cells are usable depends on the cache before the batch, not on the cells it takes.
-        long[] nextOfSequence = nextPositions();
+        long[] nextBefore = nextPositions();   // read while searching, updated only once the cells are found
         int[] cells = new int[n];
         int found = 0;
         int at = head > used + 2 * n ? 0 : head;   // many free cells before the head: fill from the start
@@ -103,7 +112,7 @@ final class KvCells {
             if (at == count) {
                 at = 0;
             }
-            if (isUsable(at, nextOfSequence)) {
+            if (isUsable(at, nextBefore)) {
                 cells[found++] = at;
             }
             at++;
@@ -126,6 +135,7 @@ final class KvCells {
             sequencesOfCell[c] = 1L << sequenceOfToken[i];
             used++;
             usedEnd = Math.max(usedEnd, c + 1);
+            nextOfSequence[sequenceOfToken[i]] = Math.max(nextOfSequence[sequenceOfToken[i]], positions[i] + 1);
         }
         writtenEnd = Math.max(writtenEnd, usedEnd);
         for (int s = 0; s < sequences; s++) {
@@ -140,20 +150,23 @@ final class KvCells {
         return cells;
     }
 
-    /** Per sequence, one past the newest position it holds (0 when it holds none). */
+    /** Per sequence, one past the newest position it holds (0 when it holds none); the array is this object's. */
     private long[] nextPositions() {
-        long[] next = new long[sequences];
-        for (int c = 0; c < usedEnd; c++) {
-            for (long bits = sequencesOfCell[c]; bits != 0; bits &= bits - 1) {
-                int s = Long.numberOfTrailingZeros(bits);
-                next[s] = Math.max(next[s], positionOfCell[c] + 1);
+        if (nextOfSequenceStale) {
+            Arrays.fill(nextOfSequence, 0);
+            for (int c = 0; c < usedEnd; c++) {
+                for (long bits = sequencesOfCell[c]; bits != 0; bits &= bits - 1) {
+                    int s = Long.numberOfTrailingZeros(bits);
+                    nextOfSequence[s] = Math.max(nextOfSequence[s], positionOfCell[c] + 1);
+                }
             }
+            nextOfSequenceStale = false;
         }
-        return next;
+        return nextOfSequence;
     }
 
-    /** Whether {@code cell} may take a position, its holder's next position being {@code nextOfSequence[holder]}. */
-    private boolean isUsable(int cell, long[] nextOfSequence) {
+    /** Whether {@code cell} may take a position, its holder's next position being {@code nextOf[holder]}. */
+    private boolean isUsable(int cell, long[] nextOf) {
         long held = positionIn(cell);
         if (held < 0) {
             return true;
@@ -161,7 +174,7 @@ final class KvCells {
         if (chunk == 0 || Long.bitCount(sequencesOfCell[cell]) != 1) {
             return false;
         }
-        long next = nextOfSequence[Long.numberOfTrailingZeros(sequencesOfCell[cell])];
+        long next = nextOf[Long.numberOfTrailingZeros(sequencesOfCell[cell])];
         return held < next / chunk * chunk;
     }
 
@@ -240,6 +253,7 @@ final class KvCells {
         int firstFreed = count;
         for (int c = 0; c < usedEnd; c++) {
             if (holds(c, sequence) && removed.test(positionOfCell[c])) {
+                nextOfSequenceStale |= positionOfCell[c] + 1 >= nextOfSequence[sequence];
                 sequencesOfCell[c] &= ~(1L << sequence);
                 if (sequencesOfCell[c] == 0) {
                     positionOfCell[c] = -1;
@@ -268,6 +282,7 @@ final class KvCells {
                 shared++;
             }
         }
+        nextOfSequenceStale = true;
         return shared;
     }
 
@@ -327,6 +342,7 @@ final class KvCells {
         }
         writtenEnd = Math.max(writtenEnd, usedEnd);
         this.head = head;
+        nextOfSequenceStale = true;
     }
 
     /** Forgets every sequence: the next batch starts at cell 0, and the bookkeeping shrinks back to nothing. */
@@ -337,5 +353,7 @@ final class KvCells {
         used = 0;
         usedEnd = 0;
         lastPlaced = new int[0];
+        Arrays.fill(nextOfSequence, 0);
+        nextOfSequenceStale = false;
     }
 }
