@@ -201,9 +201,13 @@ class ModelParityTest {
      * allocates its whole cache, so the trained context is out of reach here): the last 64 prompt rows and
      * 4 decode steps within the suite's tolerances, and on the CPU within 1e-5 with the reference's
      * graphs, as for the prompts past the chunk above. The global layer then attends over four chunks.
+     * On the CPU, the same again with every layer on the RPC device of {@link RpcOffloadParityTest} and
+     * its KV cache split ({@code --kv-device-memory} 8 MiB of the cache's 29.5: the chunked layers' first
+     * 5376 cells and the global layer's first 256 on the device, the rest in host memory), against the
+     * same libllama run within the suite's tolerances.
      */
     @Test
-    void aPromptOf32kTokensInATenMillionTokenModel() throws IOException {
+    void aPromptOf32kTokensInATenMillionTokenModel() throws IOException, InterruptedException {
         int ubatch = 512;
         RandomModelSpec spec = new RandomModelSpec("llama4", 4, 256, 2, 1, 128, 512, 4, 1, 256, 1, -1, 0, 10_485_760,
                 500000f, 1e-5f, GgmlType.F32, true, true, "llama4", 22);
@@ -222,6 +226,38 @@ class ModelParityTest {
                 promptLength, spec.contextLength(), settings.contextLength(), steps, comparison.median(), comparison.max(),
                 100 * comparison.top1Agreement());
         assertMatchesTrace("prompt of " + promptLength + " tokens", promptLength, expected, ours, comparison);
+
+        if (dev.panllama.ggml.BackendDevice.preferred().kind() == dev.panllama.ggml.BackendDevice.Kind.CPU) {
+            long kvDeviceBytes = 8L << 20;
+            float[][] tiered = tieredOnRpcDevice(model, tokens, promptLength, firstOutput, settings, kvDeviceBytes);
+            Comparison split = Comparison.of(expected.logits(), tiered);
+            System.out.printf("parity prompt of %d tokens, KV cache split between an RPC device (%d MiB) and host memory: median %.2e, max %.2e, top-1 agrees %.1f%%%n",
+                    promptLength, kvDeviceBytes >> 20, split.median(), split.max(), 100 * split.top1Agreement());
+            split.assertWithin(1e-3, 0.95, "prompt of " + promptLength + " tokens, KV cache in tiers");
+        }
+    }
+
+    /**
+     * As {@link #trace}'s logits, with every layer on an rpc-server's device and the KV cache's share of
+     * it at most {@code kvDeviceBytes}, the rest of its cells in host memory.
+     */
+    private static float[][] tieredOnRpcDevice(Path model, int[] tokens, int promptLength, int firstOutput, Reference.Settings settings,
+                                               long kvDeviceBytes) throws IOException, InterruptedException {
+        RpcServerProcess server = RpcServerProcess.shared();
+        List<dev.panllama.ggml.BackendDevice> devices = dev.panllama.ggml.RpcServers.connect(List.of(server.endpoint()));
+        float[][] logits = new float[tokens.length - firstOutput][];
+        try (Model m = Model.open(model, THREADS, true, fraction -> { }, devices,
+                new dev.panllama.placement.Offload(dev.panllama.placement.Offload.ALL_LAYERS, List.of(), false, 0));
+             Evaluator evaluator = new Evaluator(m, settings.contextLength(), settings.ubatch(), dev.panllama.eval.KvCacheTypes.F16,
+                     kvDeviceBytes)) {
+            float[][] prompt = evaluator.evaluate(Arrays.copyOf(tokens, promptLength), firstOutput);
+            System.arraycopy(prompt, 0, logits, 0, prompt.length);
+            for (int s = promptLength; s < tokens.length; s++) {
+                logits[prompt.length + s - promptLength] = evaluator.evaluate(new int[] {tokens[s]}, 0)[0];
+            }
+            assertTrue(evaluator.cacheCommittedBytesByBuffer().getOrDefault("CPU", 0L) > 0, "no cell in host memory");
+        }
+        return logits;
     }
 
     /** Cache sizes are padded to blocks of this many cells, on both sides. */

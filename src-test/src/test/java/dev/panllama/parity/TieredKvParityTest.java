@@ -91,9 +91,7 @@ class TieredKvParityTest {
     void attentionOverBothTiersComputesWhatOneTierDoes() throws IOException, InterruptedException {
         Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered", SPEC, UBATCH));
         Reference reference = new Reference(work);
-        int[] text = ModelParityTest.sameTokens(reference, model, SampleText.prose(10, 1400));
-        assertTrue(text.length >= PROMPT, "the text has only " + text.length + " tokens");
-        int[] prompt = Arrays.copyOf(text, PROMPT);
+        int[] prompt = promptOf(model, 10, 1400, PROMPT);
 
         RpcServerProcess server = RpcServerProcess.shared();
         String rpcBuffer = server.buffer();
@@ -154,9 +152,7 @@ class TieredKvParityTest {
     @Test
     void aQuantizedCacheInTiersComputesWhatOneTierDoes() throws IOException, InterruptedException {
         Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-q8", SPEC, UBATCH));
-        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(12, 700));
-        assertTrue(text.length >= 1500, "the text has only " + text.length + " tokens");
-        int[] prompt = Arrays.copyOf(text, 1500);
+        int[] prompt = promptOf(model, 12, 700, 1500);
         long cellBytes = 2 * GgmlType.Q8_0.rowBytes(128);
         long budget = (3L * 1024 + 512) * cellBytes;
         RpcServerProcess server = RpcServerProcess.shared();
@@ -179,9 +175,7 @@ class TieredKvParityTest {
     @Test
     void aQ8HostTierUnderAnF16DeviceTierComputesWhatOneF16TierDoesWithinRounding() throws IOException, InterruptedException {
         Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-host-q8", SPEC, UBATCH));
-        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(10, 1400));
-        assertTrue(text.length >= PROMPT, "the text has only " + text.length + " tokens");
-        int[] prompt = Arrays.copyOf(text, PROMPT);
+        int[] prompt = promptOf(model, 10, 1400, PROMPT);
         KvCacheTypes hostQ8 = KvCacheTypes.F16.withHostTier(GgmlType.Q8_0);
         long hostCellBytes = 2 * GgmlType.Q8_0.rowBytes(128);
         RpcServerProcess server = RpcServerProcess.shared();
@@ -241,8 +235,7 @@ class TieredKvParityTest {
     @Test
     void sequencesSharingTheTieredCacheComputeWhatOneTierDoes() throws IOException, InterruptedException {
         Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-batch", SPEC, UBATCH));
-        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(11, 1000));
-        assertTrue(text.length >= 2600, "the text has only " + text.length + " tokens");
+        int[] text = promptOf(model, 11, 1000, 2600);
         RpcServerProcess server = RpcServerProcess.shared();
         List<float[]> oneTier = sequences(model, server.endpoint(), text, FitOptions.KV_ALL);
         List<float[]> tiered = sequences(model, server.endpoint(), text, BUDGET);
@@ -307,9 +300,7 @@ class TieredKvParityTest {
     @Test
     void thePlannerGivesTheCacheWhatTheDeviceLeavesOnceTheWeightsAreOnIt() throws IOException, InterruptedException {
         Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-planned", SPEC, UBATCH));
-        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(13, 800));
-        assertTrue(text.length >= 2000, "the text has only " + text.length + " tokens");
-        int[] prompt = Arrays.copyOf(text, 2000);
+        int[] prompt = promptOf(model, 13, 800, 2000);
         RpcServerProcess server = RpcServerProcess.shared();
         ModelOptions unlimited = ModelOptions.defaults().withThreads(THREADS).withContextLength(CONTEXT).withBatchSize(UBATCH)
                 .withRpcServers(List.of(server.endpoint()));
@@ -381,9 +372,7 @@ class TieredKvParityTest {
         // 3 chunked layers of 4352 cells and the global layer's 256, in whole blocks: 6.5 MiB.
         long budget = (3L * chunkedOnDevice + 256) * CELL_BYTES;
         Path model = ModelParityTest.write(work, new ModelParityTest.Case("tiered-wrap", SPEC, UBATCH));
-        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(14, 5000));
-        assertTrue(text.length >= prompt, "the text has only " + text.length + " tokens");
-        int[] tokens = Arrays.copyOf(text, prompt);
+        int[] tokens = promptOf(model, 14, 5000, prompt);
         RpcServerProcess server = RpcServerProcess.shared();
         Run oneTier = run(model, server.endpoint(), tokens, context, KvCacheTypes.F16, FitOptions.KV_ALL);
         Run tiered = run(model, server.endpoint(), tokens, context, KvCacheTypes.F16, budget);
@@ -447,6 +436,13 @@ class TieredKvParityTest {
             }
         }
         return logits;
+    }
+
+    /** The first {@code length} tokens of the seeded text of {@code words} words, as both tokenizers make them for {@code model}. */
+    private static int[] promptOf(Path model, long seed, int words, int length) throws IOException {
+        int[] text = ModelParityTest.sameTokens(new Reference(work), model, SampleText.prose(seed, words));
+        assertTrue(text.length >= length, "the text has only " + text.length + " tokens");
+        return Arrays.copyOf(text, length);
     }
 
     private static void assertSameRows(float[][] expected, float[][] actual, String what) {
