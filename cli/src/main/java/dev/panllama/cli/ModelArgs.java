@@ -34,8 +34,9 @@ final class ModelArgs {
     @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "CPU threads (default: all cores).")
     Integer threads;
 
-    @Option(names = {"-c", "--ctx-size"}, paramLabel = "N", description = "Context length in tokens (default: the model's trained context while the KV cache is in host memory, "
-            + "which takes memory only as tokens fill it; at most 8192 when any layer's cache is on a device, which allocates it whole).")
+    @Option(names = {"-c", "--ctx-size"}, paramLabel = "N", description = "Context length in tokens (default: the model's trained context, whose KV cache takes memory only as tokens "
+            + "fill it, on the devices up to their share (--kv-device-memory) and in host memory; at most 8192 with --kv-device-memory all "
+            + "and a layer on a device, whose whole cache is then allocated up front).")
     int contextLength;
 
     @Option(names = {"-ub", "--ubatch-size"}, paramLabel = "N", description = "Tokens per micro-batch of prompt processing (default: 512).")

@@ -13,10 +13,10 @@ import java.util.List;
  *
  * @param threads       CPU threads for computing (default: the machine's cores)
  * @param contextLength tokens a chat or completion can hold; 0 takes the model's trained length
- *                      ({@code context_length} in its GGUF) when every layer's KV cache is in host memory,
- *                      where the cache takes memory only as tokens fill it, and at most
- *                      {@value #DEVICE_CONTEXT_CAP} when any layer's cache is on a device, where the whole
- *                      context is allocated up front
+ *                      ({@code context_length} in its GGUF), which the KV cache takes memory for as tokens
+ *                      fill it, in host memory and on the devices up to their share of it; at most
+ *                      {@value #DEVICE_CONTEXT_CAP} only with {@code --kv-device-memory all} and a layer on a
+ *                      device, where that layer's whole cache is allocated up front
  * @param batchSize     tokens per micro-batch of prompt processing (llama.cpp's ubatch, default 512)
  * @param cacheTypes    element types of the KV cache's keys and values ({@code -ctk}, {@code -ctv},
  *                      {@code --cache-type} for both): F16 (default), F32 (twice the memory; ggml's CPU flash
@@ -42,7 +42,7 @@ import java.util.List;
 public record ModelOptions(int threads, int contextLength, int batchSize, KvCacheTypes cacheTypes, boolean mmap, String device,
                            List<String> rpcServers, Offload offload, FitOptions fit, ExpertCacheOptions expertCache) {
 
-    /** The most tokens the default context holds when a layer's KV cache is on a device. */
+    /** The most tokens the default context holds when a layer's whole KV cache is on a device ({@code --kv-device-memory all}). */
     public static final int DEVICE_CONTEXT_CAP = 8192;
 
     public ModelOptions {
