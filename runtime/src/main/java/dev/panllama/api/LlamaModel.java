@@ -401,6 +401,19 @@ public final class LlamaModel implements AutoCloseable {
         return evaluator;
     }
 
+    /**
+     * A KV cache of this model's context that up to {@code sequences} chats and completions made from it
+     * hold their sequences in, sharing the cells of a common start, such as a system prompt, instead of
+     * each computing and keeping its own ({@link SharedContext}). Closed with the model if not before.
+     */
+    public SharedContext newSharedContext(int sequences) {
+        BatchEvaluator cache = newBatchEvaluator(sequences);
+        sessions.remove(cache);   // the context closes it
+        SharedContext context = new SharedContext(this, cache);
+        sessions.add(context);
+        return context;
+    }
+
     /** The KV cache's share of the devices the plan made room for (all of it without devices). */
     private long kvDeviceBytes() {
         return plan.map(p -> p.trial().kvDeviceBytes()).orElse(FitOptions.KV_ALL);

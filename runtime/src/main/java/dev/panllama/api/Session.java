@@ -9,8 +9,9 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * What chats and completions share: one sequence in a KV cache of their own, the generation loop over
- * it, cancellation from any thread, and a lifetime inside the model's.
+ * What chats and completions share: one sequence in a KV cache of their own (or of a
+ * {@link SharedContext}), the generation loop over it, cancellation from any thread, and a lifetime
+ * inside the model's.
  */
 abstract sealed class Session implements AutoCloseable permits Chat, Completion {
 
@@ -19,6 +20,7 @@ abstract sealed class Session implements AutoCloseable permits Chat, Completion 
     final Generator generator;
     final AtomicBoolean cancelled = new AtomicBoolean();
     private boolean closed;
+    private Runnable afterClose = () -> { };
 
     Session(LlamaModel model, Evaluator evaluator) {
         this.model = model;
@@ -100,6 +102,12 @@ abstract sealed class Session implements AutoCloseable permits Chat, Completion 
             closed = true;
             evaluator.close();
             model.forget(this);
+            afterClose.run();
         }
+    }
+
+    /** Runs {@code action} once this session is closed: a shared context forgets it. */
+    void afterClose(Runnable action) {
+        afterClose = action;
     }
 }

@@ -77,6 +77,8 @@ public final class BatchEvaluator implements AutoCloseable {
     /** Per sequence, the tokens the cache holds, in order: {@code tokensOf[s][0 .. cache.length(s))}. */
     private final int[][] tokensOf;
     private StepTimes stepTimes = StepTimes.NONE;
+    private long prefixesShared;
+    private boolean closed;
     /** Where logits computed on a device are copied before they become arrays: pinned memory on a GPU. */
     private final ReadBuffer logitsStaging;
     /** The micro-batch being computed: which sequence and position each token is, and the rows computed. */
@@ -218,6 +220,7 @@ public final class BatchEvaluator implements AutoCloseable {
      */
     public long cacheCommittedBytes() {
         model.checkOpen();
+        requireNotClosed();
         return cache.committedBytes();
     }
 
@@ -227,12 +230,47 @@ public final class BatchEvaluator implements AutoCloseable {
      */
     public Map<String, Long> cacheCommittedBytesByBuffer() {
         model.checkOpen();
+        requireNotClosed();
         return cache.committedBytesByBuffer();
     }
 
     /** Keeps the longest start of {@code sequence} that {@code prompt} shares, as {@link #keep} can; returns its length. */
     public int keepCommonPrefix(int sequence, int[] prompt) {
         return (int) keep(sequence, commonPrefix(sequence, prompt));
+    }
+
+    /**
+     * Readies {@code sequence} for {@code prompt} and returns how many of its tokens it then holds: the
+     * start its own tokens share with the prompt, or, when another open sequence holds a longer one (a
+     * system prompt common to several chats or requests), that start's cells shared with it
+     * ({@link #sharePrefix}) instead of computed again, so that the prefix is kept once.
+     */
+    public int keepOrSharePrefix(int sequence, int[] prompt) {
+        int own = commonPrefix(sequence, prompt);
+        int donor = -1;
+        int donorShares = own;
+        for (int other = 0; other < open.length; other++) {
+            if (other != sequence && open[other]) {
+                int shares = commonPrefix(other, prompt);
+                if (shares > donorShares) {
+                    donor = other;
+                    donorShares = shares;
+                }
+            }
+        }
+        if (donor >= 0) {
+            keep(sequence, 0);
+            if (sharePrefix(donor, sequence, donorShares)) {
+                prefixesShared++;
+                return donorShares;
+            }
+        }
+        return keepCommonPrefix(sequence, prompt);
+    }
+
+    /** How many times {@link #keepOrSharePrefix} started a sequence from another's cells. */
+    public long prefixesShared() {
+        return prefixesShared;
     }
 
     /** How many tokens {@code sequence} holds that {@code prompt} starts with, changing nothing: to choose a sequence for it. */
@@ -421,7 +459,14 @@ public final class BatchEvaluator implements AutoCloseable {
         }
     }
 
+    private void requireNotClosed() {
+        if (closed) {
+            throw new IllegalStateException("the evaluator is closed");
+        }
+    }
+
     private void requireOpen(int sequence) {
+        requireNotClosed();
         checkId(sequence);
         if (!open[sequence]) {
             throw new IllegalStateException("sequence " + sequence + " is not open");
@@ -521,8 +566,17 @@ public final class BatchEvaluator implements AutoCloseable {
         return config;
     }
 
+    /** Whether {@link #close} has run. */
+    public boolean isClosed() {
+        return closed;
+    }
+
     @Override
     public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         closeGraph();
         if (segmented != null) {
             segmented.close();

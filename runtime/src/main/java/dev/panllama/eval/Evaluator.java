@@ -10,16 +10,21 @@ import java.util.Map;
 
 /**
  * Runs a model over one token sequence: a {@link BatchEvaluator} of one sequence, whose cache and
- * micro-batches are then llama.cpp's for a context of one sequence. Prompt processing and single-token
+ * micro-batches are then llama.cpp's for a context of one sequence; or one sequence of a shared
+ * {@link BatchEvaluator} ({@link #Evaluator(BatchEvaluator, int)}), whose cache the other sequences'
+ * evaluators use too, so that a prompt that starts as another sequence's does (a common system prompt)
+ * shares that start's cells rather than computing them again. Prompt processing and single-token
  * decoding are the same call with more or fewer tokens. It knows the tokens its cache holds, so callers
- * ask it what a new prompt shares with them rather than keep a copy. Not thread-safe: one sequence, one
- * caller at a time. Once its model is closed every call throws {@link IllegalStateException}.
+ * ask it what a new prompt shares with them rather than keep a copy. One caller at a time per
+ * evaluator; the evaluators of one shared cache may be used from several threads, one call at a time.
+ * Once its model is closed every call throws {@link IllegalStateException}.
  */
 public final class Evaluator implements AutoCloseable {
 
-    private static final int SEQUENCE = 0;
-
     private final BatchEvaluator batch;
+    private final int sequence;
+    /** Whether the batch evaluator is this one's alone, closed with it; else a shared one, of which this has a sequence. */
+    private final boolean ownsBatch;
 
     /** An evaluator with an F16 cache of {@code contextLength} tokens, taking micro-batches of up to {@code maxBatch}. */
     public Evaluator(Model model, int contextLength, int maxBatch) {
@@ -40,22 +45,46 @@ public final class Evaluator implements AutoCloseable {
      */
     public Evaluator(Model model, int contextLength, int maxBatch, KvCacheTypes cacheTypes, long kvDeviceBytes) {
         this.batch = new BatchEvaluator(model, contextLength, maxBatch, 1, cacheTypes, kvDeviceBytes);
-        batch.open(SEQUENCE);
+        this.sequence = 0;
+        this.ownsBatch = true;
+        batch.open(sequence);
+    }
+
+    /**
+     * The evaluator of sequence {@code sequence} of {@code shared}, which it opens; closing this one
+     * removes the sequence (its cells, those no other sequence shares, freed) and leaves {@code shared}
+     * open. Calls on evaluators of one shared cache take turns on it.
+     *
+     * @throws IllegalStateException when the sequence is already open
+     */
+    public Evaluator(BatchEvaluator shared, int sequence) {
+        this.batch = shared;
+        this.sequence = sequence;
+        this.ownsBatch = false;
+        synchronized (shared) {
+            shared.open(sequence);
+        }
     }
 
     /** How many tokens the sequence holds: the position of the next one. */
     public long position() {
-        return batch.position(SEQUENCE);
+        synchronized (batch) {
+            return batch.position(sequence);
+        }
     }
 
     /** The tokens the sequence holds, in order. */
     public int[] tokens() {
-        return batch.tokens(SEQUENCE);
+        synchronized (batch) {
+            return batch.tokens(sequence);
+        }
     }
 
     /** How many more tokens the context takes. */
     public long room() {
-        return batch.room();
+        synchronized (batch) {
+            return batch.room();
+        }
     }
 
     public int contextLength() {
@@ -64,17 +93,27 @@ public final class Evaluator implements AutoCloseable {
 
     /** Bytes of memory the KV cache takes now (see {@link BatchEvaluator#cacheCommittedBytes()}). */
     public long cacheCommittedBytes() {
-        return batch.cacheCommittedBytes();
+        synchronized (batch) {
+            return batch.cacheCommittedBytes();
+        }
     }
 
     /** The same by buffer type name (see {@link BatchEvaluator#cacheCommittedBytesByBuffer()}). */
     public Map<String, Long> cacheCommittedBytesByBuffer() {
-        return batch.cacheCommittedBytesByBuffer();
+        synchronized (batch) {
+            return batch.cacheCommittedBytesByBuffer();
+        }
     }
 
     /** Forgets the sequence. */
     public void reset() {
-        batch.clear();
+        synchronized (batch) {
+            if (ownsBatch) {
+                batch.clear();   // the one sequence: the cache starts over at its first cell, as llama.cpp's does
+            } else {
+                batch.keep(sequence, 0);
+            }
+        }
     }
 
     /**
@@ -82,17 +121,23 @@ public final class Evaluator implements AutoCloseable {
      * the cache cannot keep exactly those; returns how many tokens are kept.
      */
     public long keep(long position) {
-        return batch.keep(SEQUENCE, position);
+        synchronized (batch) {
+            return batch.keep(sequence, position);
+        }
     }
 
     /** Keeps the longest start of the sequence that {@code prompt} shares, as {@link #keep} can; returns its length. */
     public int keepCommonPrefix(int[] prompt) {
-        return batch.keepCommonPrefix(SEQUENCE, prompt);
+        synchronized (batch) {
+            return batch.keepOrSharePrefix(sequence, prompt);
+        }
     }
 
     /** What the sequence holds (its tokens, cells and their keys and values), for {@link #restore}. */
     public SequenceState save() {
-        return batch.save(SEQUENCE);
+        synchronized (batch) {
+            return batch.save(sequence);
+        }
     }
 
     /**
@@ -103,8 +148,10 @@ public final class Evaluator implements AutoCloseable {
      *                                  the sequence is then empty
      */
     public void restore(SequenceState state) {
-        batch.clear();
-        batch.restore(SEQUENCE, state);
+        synchronized (batch) {
+            reset();
+            batch.restore(sequence, state);
+        }
     }
 
     /**
@@ -112,7 +159,9 @@ public final class Evaluator implements AutoCloseable {
      * {@code tokens[firstOutput..]}, one row of {@code n_vocab} per token.
      */
     public float[][] evaluate(int[] tokens, int firstOutput) {
-        return batch.evaluate(List.of(new BatchEvaluator.SequenceTokens(SEQUENCE, tokens, firstOutput))).getFirst();
+        synchronized (batch) {
+            return batch.evaluate(List.of(new BatchEvaluator.SequenceTokens(sequence, tokens, firstOutput))).getFirst();
+        }
     }
 
     /**
@@ -121,7 +170,9 @@ public final class Evaluator implements AutoCloseable {
      * without allocating a vocabulary of floats for each.
      */
     public float[] evaluateNext(int token, float[] logits) {
-        batch.evaluate(List.of(new BatchEvaluator.SequenceTokens(SEQUENCE, new int[] {token}, 0)), List.<float[][]>of(new float[][] {logits}));
+        synchronized (batch) {
+            batch.evaluate(List.of(new BatchEvaluator.SequenceTokens(sequence, new int[] {token}, 0)), List.<float[][]>of(new float[][] {logits}));
+        }
         return logits;
     }
 
@@ -158,6 +209,14 @@ public final class Evaluator implements AutoCloseable {
 
     @Override
     public void close() {
-        batch.close();
+        if (ownsBatch) {
+            batch.close();
+            return;
+        }
+        synchronized (batch) {
+            if (!batch.isClosed() && batch.isOpen(sequence)) {
+                batch.remove(sequence);
+            }
+        }
     }
 }

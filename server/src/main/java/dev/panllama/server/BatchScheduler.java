@@ -143,7 +143,9 @@ final class BatchScheduler implements AutoCloseable {
                 return;
             }
             int[] prompt = job.prompt();
-            int reused = shareOrKeep(slot, prompt);
+            // The slot's own cached start, or a longer one another slot (running or not) holds, shared rather than computed again.
+            int reused = evaluator.keepOrSharePrefix(slot.sequence, prompt);
+            sharedPrompts = evaluator.prefixesShared();
             if (reused == prompt.length) {
                 // The whole prompt is cached: step back one token to get its logits again.
                 reused = (int) evaluator.keep(slot.sequence, prompt.length - 1);
@@ -158,36 +160,7 @@ final class BatchScheduler implements AutoCloseable {
         }
     }
 
-    /**
-     * Readies free {@code slot} for {@code prompt} and returns how many of its tokens are already cached:
-     * the start the slot's own cache shares with it, or, when another slot (running or not) holds a
-     * longer one (a system prompt common to several requests), that start's cells shared with this
-     * slot's sequence instead of computed again.
-     */
-    private int shareOrKeep(SequenceSlot slot, int[] prompt) {
-        int own = evaluator.commonPrefix(slot.sequence, prompt);
-        SequenceSlot donor = null;
-        int donorShares = own;
-        for (SequenceSlot other : slots) {
-            if (other != slot) {
-                int shares = evaluator.commonPrefix(other.sequence, prompt);
-                if (shares > donorShares) {
-                    donor = other;
-                    donorShares = shares;
-                }
-            }
-        }
-        if (donor != null) {
-            evaluator.keep(slot.sequence, 0);
-            if (evaluator.sharePrefix(donor.sequence, slot.sequence, donorShares)) {
-                sharedPrompts++;
-                return donorShares;
-            }
-        }
-        return evaluator.keepCommonPrefix(slot.sequence, prompt);
-    }
-
-    /** How many requests started from another slot's cells (see {@link #shareOrKeep}). */
+    /** How many requests started from another slot's cells (see {@link BatchEvaluator#keepOrSharePrefix}). */
     long sharedPrompts() {
         return sharedPrompts;
     }
