@@ -113,7 +113,9 @@ public final class SharedContext implements AutoCloseable {
         for (Session session : java.util.List.copyOf(sessions)) {
             session.close();
         }
-        cache.close();
+        synchronized (cache) {   // after a call another thread has under way
+            cache.close();
+        }
         model.forget(this);
     }
 }
