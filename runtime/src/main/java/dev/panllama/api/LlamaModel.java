@@ -202,8 +202,10 @@ public final class LlamaModel implements AutoCloseable {
                 }
             }
         }
-        List<Planner.Budget> budgets = fit ? lessExpertCache(options.fit().budgets(devices, true), options)
-                : options.fit().budgets(devices, false);
+        // What each device may take less the --fit-target margin and the expert cache: a fit's budgets, and what a planned
+        // KV cache grows into (a placement given by hand is checked against the devices' free memory).
+        List<Planner.Budget> withMargin = lessExpertCache(options.fit().budgets(devices, true), options);
+        List<Planner.Budget> budgets = fit ? withMargin : options.fit().budgets(devices, false);
         // The devices each layer goes to in every step of a fit (the planner shares layers by budget).
         WeightPlacement layerSplit = new WeightPlacement(devices, Offload.all().withTensorSplit(Planner.layerShares(given, budgets)),
                 options.mmap(), config.dims().layers(), config.experts().used());
@@ -219,7 +221,7 @@ public final class LlamaModel implements AutoCloseable {
                         return new Planner.Trial(offload, MemoryMeasure.of(placed, context, options.batchSize(), options.cacheTypes(),
                                 kvDeviceBytes), placed.weights().bufferOfWeight(), kvDeviceBytes);
                     }
-                }, kvDemand(options, config, devices, context));
+                }, kvDemand(options, config, devices, context, withMargin));
         return Optional.of(fit ? planner.fit(given) : planner.check(given));
     }
 
@@ -241,12 +243,13 @@ public final class LlamaModel implements AutoCloseable {
      * margin and the expert cache (a placement given by hand is checked against their free memory), unless
      * the expert cache's {@code auto} is to take what the placement leaves.
      */
-    private static Planner.KvDemand kvDemand(ModelOptions options, ModelConfig config, List<BackendDevice> devices, int context) {
+    private static Planner.KvDemand kvDemand(ModelOptions options, ModelConfig config, List<BackendDevice> devices, int context,
+                                             List<Planner.Budget> withMargin) {
         FitOptions fit = options.fit();
         if (fit.kvDeviceMemory() != FitOptions.KV_AUTO) {
             return Planner.KvDemand.fixed(fit.kvDeviceMemory());
         }
-        List<Planner.Budget> growInto = options.expertCache().auto() ? List.of() : lessExpertCache(fit.budgets(devices, true), options);
+        List<Planner.Budget> growInto = options.expertCache().auto() ? List.of() : withMargin;
         return new Planner.KvDemand(FitOptions.KV_AUTO, context, fit.minDeviceContext(), growInto, (offload, tokens) -> {
             WeightPlacement placement = new WeightPlacement(devices, offload, options.mmap(), config.dims().layers(), config.experts().used());
             return MemoryMeasure.kvDeviceBytes(config, layer -> placement.layerDevice(layer).bufferType(), context, options.batchSize(),
