@@ -35,7 +35,7 @@ final class Generator {
      */
     Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, AtomicBoolean cancelled,
                         LogitsListener onLogits, int promptLogits) {
-        int reused = evaluator.keepCommonPrefix(prompt);
+        int reused = evaluator.keepOrSharePrefix(prompt);
         int[] fresh = java.util.Arrays.copyOfRange(prompt, reused, prompt.length);
         if (fresh.length == 0) {
             // The whole prompt is cached: step back one token to get its logits again.

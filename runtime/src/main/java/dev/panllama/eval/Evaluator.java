@@ -126,8 +126,12 @@ public final class Evaluator implements AutoCloseable {
         }
     }
 
-    /** Keeps the longest start of the sequence that {@code prompt} shares, as {@link #keep} can; returns its length. */
-    public int keepCommonPrefix(int[] prompt) {
+    /**
+     * Keeps the longest start of the sequence that {@code prompt} shares, as {@link #keep} can, or, in a
+     * shared cache where another sequence holds a longer one, shares that start's cells
+     * ({@link BatchEvaluator#keepOrSharePrefix}); returns how many of the prompt's tokens are then held.
+     */
+    public int keepOrSharePrefix(int[] prompt) {
         synchronized (batch) {
             return batch.keepOrSharePrefix(sequence, prompt);
         }

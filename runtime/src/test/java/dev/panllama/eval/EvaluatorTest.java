@@ -49,11 +49,11 @@ class EvaluatorTest {
     void aPromptReusesTheStartItSharesWithTheSequence() {
         try (Model m = Model.open(model, 2); Evaluator evaluator = new Evaluator(m, 64, 16)) {
             float[] fresh = evaluator.evaluate(new int[] {10, 11, 12, 13}, 3)[0];
-            assertEquals(2, evaluator.keepCommonPrefix(new int[] {10, 11, 99, 13}));
+            assertEquals(2, evaluator.keepOrSharePrefix(new int[] {10, 11, 99, 13}));
             assertEquals(2, evaluator.position());
             float[] again = evaluator.evaluate(new int[] {12, 13}, 1)[0];
             assertArrayEquals(fresh, again, 1e-5f, "the kept prefix gives the logits a fresh run gives");
-            assertEquals(0, evaluator.keepCommonPrefix(new int[] {7}));
+            assertEquals(0, evaluator.keepOrSharePrefix(new int[] {7}));
         }
     }
 
