@@ -18,6 +18,13 @@ class SamplerTest {
     }
 
     @Test
+    void greedyTakesTheFirstOfEqualLargestAndNeverANegativeInfinity() {
+        assertEquals(2, new Sampler(SamplingOptions.greedy()).sample(new float[] {1f, 2f, 7f, 7f, 3f, 7f}));
+        float[] masked = {Float.NEGATIVE_INFINITY, Float.NEGATIVE_INFINITY, -50f, Float.NEGATIVE_INFINITY};
+        assertEquals(2, new Sampler(SamplingOptions.greedy()).sample(masked));
+    }
+
+    @Test
     void topKOfOneIsGreedyWhateverTheTemperature() {
         SamplingOptions options = new SamplingOptions(5f, 1, 1f, 0f, 1f, 64, 0f, 0f, 9);
         Sampler sampler = new Sampler(options);
