@@ -237,6 +237,8 @@ final class BenchCommand extends Subcommand {
             row.put("step_ns", (long) r.steps().nanosPerStep());
             row.put("host_ns_per_step", (long) r.steps().hostNanosPerStep());
             row.put("host_fraction", r.steps().hostFraction());
+            // Of that host time, building graphs (and ggml's scheduler splitting and allocating them).
+            row.put("graph_build_ns_per_step", (long) r.steps().graphBuildNanosPerStep());
             r.experts().ifPresent(e -> {
                 row.put("expert_cache_hit_rate", e.hitRate());
                 List<Object> layers = new ArrayList<>();

@@ -26,6 +26,11 @@ public record StepTimes(long steps, long totalNanos, long computeNanos, long gra
         return steps == 0 ? 0 : (double) hostNanos() / steps;
     }
 
+    /** Mean nanoseconds per step spent building graphs (a part of {@link #hostNanosPerStep()}); 0 before the first step. */
+    public double graphBuildNanosPerStep() {
+        return steps == 0 ? 0 : (double) graphBuildNanos / steps;
+    }
+
     /** Mean nanoseconds per step, all of it; 0 before the first step. */
     public double nanosPerStep() {
         return steps == 0 ? 0 : (double) totalNanos / steps;
