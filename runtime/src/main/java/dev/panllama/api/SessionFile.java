@@ -40,14 +40,16 @@ import java.util.zip.CheckedOutputStream;
  * the host tier's keys and values), row width, chunk size and layer count; the tokens; the global and
  * chunked layers' cells (count, head, then cell and position pairs); per layer its first host-tier cell
  * (from which its rows are of the host tier's types) and its key and value rows; last, a CRC-32C of
- * everything before it. Format 1, of one cache type and no tiers' types, is refused by its number. Strings
+ * everything before it. Format 1, of one cache type and no tiers' types, and format 2, whose quantized
+ * caches hold their rows unrotated (format 3's are rotated as llama.cpp's, see {@code HeadRotation}), are
+ * refused by their number. Strings
  * are a length and UTF-8 bytes. It is written to a temporary file beside the target and moved over it,
  * so an existing file is replaced only by a complete one.
  */
 final class SessionFile {
 
     private static final byte[] MAGIC = "PLSESSN1".getBytes(StandardCharsets.US_ASCII);
-    static final int VERSION = 2;
+    static final int VERSION = 3;
     /** Magic, version and total length: what is read before the rest can be trusted. */
     private static final int HEADER_BYTES = 8 + 4 + 8;
 

@@ -59,6 +59,8 @@ final class BatchInputs implements GraphInputs {
         final KvCells cells;
         final int cellsInUse;
         final Tensor mask;               // F16 [cellsInUse, n_tokens], 0 where a query may look, -inf elsewhere
+        final Tensor keyRotation;        // F32 [n, n] Walsh-Hadamard matrix of Q and K, or null (see HeadRotation)
+        final Tensor valueRotation;      // F32 [n, n] of V and attention's output, or null
         final int deviceCells;           // where the host tier of the group's split layers starts
         final int toDevice;              // how many of the batch's tokens go to that device tier
         Tensor keyCells;                 // I64 [n_tokens]: each token's cell
@@ -68,10 +70,12 @@ final class BatchInputs implements GraphInputs {
         Tensor hostRows;                 // I32 [n_tokens - toDevice]: the rows going to the host tier
         Tensor hostTierCells;            // I64 [n_tokens - toDevice]: their cells, counted from the tier's first
 
-        Group(KvCells cells, int cellsInUse, Tensor mask, int deviceCells, int toDevice) {
+        Group(KvCells cells, int cellsInUse, Tensor mask, Tensor keyRotation, Tensor valueRotation, int deviceCells, int toDevice) {
             this.cells = cells;
             this.cellsInUse = cellsInUse;
             this.mask = mask;
+            this.keyRotation = keyRotation;
+            this.valueRotation = valueRotation;
             this.deviceCells = deviceCells;
             this.toDevice = toDevice;
         }
@@ -87,6 +91,9 @@ final class BatchInputs implements GraphInputs {
     private final Group global;          // null without global layers
     private final Group chunked;         // null without chunked layers
     private final GgmlContext ctx;
+    private final HeadRotation rotation;
+    private final float[] keyMatrix;     // the rotations' matrices, row-major; null without one
+    private final float[] valueMatrix;
     /**
      * Host memory the inputs are written through, sized for the largest (the masks): made at the first
      * fill and reused for every batch after it, never when a graph is only measured ({@link MemoryMeasure}
@@ -106,6 +113,9 @@ final class BatchInputs implements GraphInputs {
         // Inputs only where a layer reads them: an input no op reads gets no memory, so it could not be written.
         temperature = config.temperatureTuning().isPresent() && config.plan().hasNopeLayers()
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
+        rotation = HeadRotation.of(cache.types(), config.dims().headSize());
+        keyMatrix = rotation.keySize() == 0 ? null : HeadRotation.matrix(rotation.keySize());
+        valueMatrix = rotation.valueSize() == 0 ? null : HeadRotation.matrix(rotation.valueSize());
         global = config.plan().hasGlobalLayers()
                 ? group(ctx, cache, cache.globalCells(), shape.globalCells(), shape.globalToDevice(), n) : null;
         chunked = config.plan().hasChunkedLayers()
@@ -113,9 +123,15 @@ final class BatchInputs implements GraphInputs {
     }
 
     /** The inputs of one group of layers, named as llama.cpp names them (the same names for both groups). */
-    private static Group group(GgmlContext ctx, KvCache cache, KvCells cells, int inUse, int toDevice, int n) {
+    private Group group(GgmlContext ctx, KvCache cache, KvCells cells, int inUse, int toDevice, int n) {
         return new Group(cells, inUse, ctx.input(ctx.newTensor(GgmlType.F16, inUse, n).name("attn_inp_kq_mask")),
+                rotationInput(ctx, rotation.keySize(), "attn_inp_k_rot"), rotationInput(ctx, rotation.valueSize(), "attn_inp_v_rot"),
                 cache.deviceCells(cells), toDevice);
+    }
+
+    /** A rotation matrix's input, {@code [size, size]}; null for size 0 (no rotation). */
+    private static Tensor rotationInput(GgmlContext ctx, int size, String name) {
+        return size == 0 ? null : ctx.input(ctx.newTensor(GgmlType.F32, size, size).name(name));
     }
 
     @Override
@@ -150,7 +166,7 @@ final class BatchInputs implements GraphInputs {
         Tensor hostKeys = cache.hostKeys(layer);
         if (hostKeys == null || group.cellsInUse <= cache.firstHostCell(layer)) {
             return new KvView(List.of(new KvPart(keys, values, group.cellsInUse, null, keyCells(group), valueCells(group))),
-                    group.mask);
+                    group.mask, group.keyRotation, group.valueRotation);
         }
         int n = shape.tokens();
         int toDevice = group.toDevice;
@@ -162,7 +178,7 @@ final class BatchInputs implements GraphInputs {
         KvPart host = toDevice == n ? new KvPart(hostKeys, hostValues, hostCellsRead, null, null, null)
                 : new KvPart(hostKeys, hostValues, hostCellsRead, toDevice == 0 ? null : hostRows(group),
                         hostTierCells(group), hostTierCells(group));
-        return new KvView(List.of(device, host), group.mask);
+        return new KvView(List.of(device, host), group.mask, group.keyRotation, group.valueRotation);
     }
 
     private Tensor keyCells(Group group) {
@@ -217,7 +233,9 @@ final class BatchInputs implements GraphInputs {
     void fill(int[] tokenIds, int[] sequences, long[] positions, int[] outputRows) {
         int n = tokenIds.length;
         if (staging == null) {
-            staging = ctx.allocateHost(Math.max(8L * shape.tokens(), 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * shape.tokens()));
+            long rotations = 4L * Math.max(rotation.keySize() * rotation.keySize(), rotation.valueSize() * rotation.valueSize());
+            staging = ctx.allocateHost(Math.max(Math.max(8L * shape.tokens(), rotations),
+                    2L * Math.max(shape.globalCells(), shape.chunkedCells()) * shape.tokens()));
         }
         MemorySegment.copy(tokenIds, 0, staging, ValueLayout.JAVA_INT, 0, n);
         writeIfRead(tokens, staging.asSlice(0, 4L * n));
@@ -286,10 +304,20 @@ final class BatchInputs implements GraphInputs {
                 writeLongs(deviceCells, toDevice, group.deviceTierCells);
             }
         }
+        writeRotation(group.keyRotation, keyMatrix);
+        writeRotation(group.valueRotation, valueMatrix);
         if (group.mask.hasData()) {
             MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse * n);
             writeMask(mask, group.cells, group.cellsInUse, chunkSize, sequences, positions);
             group.mask.write(mask);
+        }
+    }
+
+    /** A rotation matrix, written for every batch as llama.cpp writes it: it lives in compute memory that other graphs reuse. */
+    private void writeRotation(Tensor input, float[] matrix) {
+        if (input != null && input.hasData()) {
+            MemorySegment.copy(matrix, 0, staging, ValueLayout.JAVA_FLOAT, 0, matrix.length);
+            input.write(staging.asSlice(0, 4L * matrix.length));
         }
     }
 

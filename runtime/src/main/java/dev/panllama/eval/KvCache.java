@@ -207,6 +207,11 @@ final class KvCache implements AutoCloseable {
         return global;
     }
 
+    /** The types of the cache's keys and values, per tier. */
+    KvCacheTypes types() {
+        return types;
+    }
+
     KvCells chunkedCells() {
         return chunked;
     }

@@ -110,6 +110,20 @@ public final class GgmlContext implements AutoCloseable {
         return op("mulMat", () -> Ggml.ggml_mul_mat(handle, a.handle(), b.handle()));
     }
 
+    /**
+     * {@link #mulMat} of {@code rotation}, an orthonormal Walsh-Hadamard matrix {@code [n, n]}, and
+     * {@code b [n, ...]}, marked as such: backends that can (the CPU, CUDA) then compute it as a fast
+     * Walsh-Hadamard transform instead of a matrix product, as they do for llama.cpp's.
+     */
+    public Tensor mulMatHadamard(Tensor rotation, Tensor b) {
+        if (rotation.ne(0) != rotation.ne(1) || rotation.type() != GgmlType.F32) {
+            throw new IllegalArgumentException("a Walsh-Hadamard rotation is F32 [n, n], not " + rotation.type() + " " + rotation.shapeString());
+        }
+        Tensor product = mulMat(rotation, b);
+        Ggml.ggml_mul_mat_set_hint(product.handle(), Ggml.GGML_HINT_SRC0_IS_HADAMARD());
+        return product;
+    }
+
     /** {@code a + b}, b broadcast over a (each of a's dimensions a multiple of b's). */
     public Tensor add(Tensor a, Tensor b) {
         checkBroadcast("add", a, b);
@@ -278,6 +292,15 @@ public final class GgmlContext implements AutoCloseable {
     public Tensor cont(Tensor a) {
         own(a);
         return op("cont", () -> Ggml.ggml_cont(handle, a.handle()));
+    }
+
+    /** A contiguous copy of shape {@code ne0 x ne1}; the element count must not change. */
+    public Tensor cont(Tensor a, long ne0, long ne1) {
+        own(a);
+        if (ne0 * ne1 != a.elementCount()) {
+            throw new IllegalArgumentException("cannot copy " + a.shapeString() + " to " + ne0 + " x " + ne1);
+        }
+        return op("cont", () -> Ggml.ggml_cont_2d(handle, a.handle(), ne0, ne1));
     }
 
     /** {@code a} repeated to the shape {@code ne0 x ne1 x ne2 x ne3} (each a multiple of a's). */

@@ -38,6 +38,11 @@ public final class Tensor {
         return ggml_tensor.ne(handle, dim);
     }
 
+    /** Whether the elements lie one after another, with no gaps and in order. */
+    public boolean isContiguous() {
+        return Ggml.ggml_is_contiguous(handle);
+    }
+
     /** Stride in bytes along dimension {@code dim}. */
     public long nb(int dim) {
         return ggml_tensor.nb(handle, dim);

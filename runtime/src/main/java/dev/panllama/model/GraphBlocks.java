@@ -87,7 +87,9 @@ public final class GraphBlocks {
      * cells the mask allows, and projects the heads back: {@code [n_embd, n_tokens]}. The nodes come
      * in llama.cpp's order ({@code build_attn}): Q, K and V (Q, V, K with a single cache, where K's
      * rope can then write straight into the cache), the two cache writes, then attention, so that a
-     * backend that fuses by pattern (ggml-cuda) sees the same graph.
+     * backend that fuses by pattern (ggml-cuda) sees the same graph. A quantized cache's heads are
+     * rotated first where the view says so (Q and K, V, and attention's output before the projection;
+     * see {@link GraphInputs.KvView}), as llama.cpp's {@code build_attn} does.
      * <p>
      * Where the cells in use lie in two tiers (a device's memory, then host memory), each tier takes the
      * batch rows whose cells it holds, and attention reads both tiers joined in cell order into one
@@ -103,6 +105,13 @@ public final class GraphBlocks {
     public Tensor attention(LayerWeights weights, int layer, Tensor q, Tensor k, Tensor v, GraphInputs inputs) {
         GraphInputs.KvView kv = inputs.kv(layer);
         long tokens = q.ne(2);
+        if (kv.keyRotation() != null) {
+            q = rotate(q, kv.keyRotation());
+            k = rotate(k, kv.keyRotation());
+        }
+        if (kv.valueRotation() != null) {
+            v = rotate(v, kv.valueRotation());
+        }
         graph.expand(q);
         if (config.plan().chunkSize() > 0) {   // llama.cpp's cache of two parts (llama_kv_cache_iswa)
             graph.expand(k);
@@ -138,7 +147,22 @@ public final class GraphBlocks {
                 ctx.permute(cachedV, 0, 2, 1, 3),
                 kv.mask(), dims.attentionScale());   // [head, n_head, n_tokens]
         Tensor merged = ctx.reshape(attended, dims.queryWidth(), tokens);
+        if (kv.valueRotation() != null) {
+            merged = rotate(merged, kv.valueRotation());    // the normalized matrix is its own inverse
+        }
         return ctx.mulMat(weights.wo(), merged);
+    }
+
+    /**
+     * {@code x} rotated in runs of {@code n} elements by {@code rotation [n, n]}, its shape kept: as
+     * llama.cpp's {@code llama_mul_mat_hadamard}, through a 2-D view of the runs (a contiguous copy where
+     * {@code x} is not contiguous).
+     */
+    private Tensor rotate(Tensor x, Tensor rotation) {
+        long n = rotation.ne(0);
+        long runs = x.elementCount() / n;
+        Tensor flat = x.isContiguous() ? ctx.reshape(x, n, runs) : ctx.cont(x, n, runs);
+        return ctx.reshape(ctx.mulMatHadamard(rotation, flat), x.ne(0), x.ne(1), x.ne(2), x.ne(3));
     }
 
     /**

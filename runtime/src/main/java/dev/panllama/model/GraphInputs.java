@@ -34,9 +34,14 @@ public interface GraphInputs {
      *
      * @param parts the tiers the batch writes or attention reads, in cell order; one part when all of the
      *              cells in use are in one tier
-     * @param mask  F16 {@code [cells in use, n_tokens]}: 0 where a query may look, -inf elsewhere
+     * @param mask          F16 {@code [cells in use, n_tokens]}: 0 where a query may look, -inf elsewhere
+     * @param keyRotation   F32 {@code [n, n]}: the orthonormal Walsh-Hadamard matrix Q and K are rotated by
+     *                      in runs of {@code n} before K is stored (a quantized cache's, as llama.cpp's
+     *                      {@code attn_rot_k}); null when they are not rotated
+     * @param valueRotation F32 {@code [n, n]}: the matrix V is rotated by before it is stored, and attention's
+     *                      output after (llama.cpp's {@code attn_rot_v}); null when it is not rotated
      */
-    record KvView(List<KvPart> parts, Tensor mask) {
+    record KvView(List<KvPart> parts, Tensor mask, Tensor keyRotation, Tensor valueRotation) {
         public KvView {
             parts = List.copyOf(parts);
         }

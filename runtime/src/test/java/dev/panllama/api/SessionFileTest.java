@@ -167,19 +167,25 @@ class SessionFileTest {
         assertTrue(message.contains("its KV cache is K f16, V f16, this one is K f16, V q8_0 (--cache-type f16 restores it)"), message);
     }
 
-    /** A file of format 1 (one cache type, no tiers' types) is refused by its number, not read as format 2. */
+    /**
+     * Files of earlier formats are refused by their number, not read as this one: format 1 (one cache type,
+     * no tiers' types) and format 2 (a quantized cache's rows unrotated).
+     */
     @Test
-    void aFileOfTheFirstFormatIsRefused() throws IOException {
-        Path session = savedSession("first-format.session");
-        byte[] bytes = Files.readAllBytes(session);
-        // The version follows the 8-byte magic.
-        bytes[8] = 0;
-        bytes[9] = 0;
-        bytes[10] = 0;
-        bytes[11] = 1;
-        Path old = Files.write(temp.resolve("format-1.session"), bytes);
-        String message = refusal(old, OPTIONS, modelFile);
-        assertTrue(message.contains("is a session file of format 1; this panllama reads format " + SessionFile.VERSION), message);
+    void filesOfEarlierFormatsAreRefused() throws IOException {
+        Path session = savedSession("earlier-format.session");
+        for (int version = 1; version < SessionFile.VERSION; version++) {
+            byte[] bytes = Files.readAllBytes(session);
+            // The version follows the 8-byte magic.
+            bytes[8] = 0;
+            bytes[9] = 0;
+            bytes[10] = 0;
+            bytes[11] = (byte) version;
+            Path old = Files.write(temp.resolve("format-" + version + ".session"), bytes);
+            String message = refusal(old, OPTIONS, modelFile);
+            assertTrue(message.contains("is a session file of format " + version + "; this panllama reads format " + SessionFile.VERSION),
+                    message);
+        }
     }
 
     @Test

@@ -1,12 +1,15 @@
 package dev.panllama.parity;
 
-import dev.panllama.ggml.GraphNode;
 import dev.panllama.eval.Evaluator;
+import dev.panllama.eval.KvCacheTypes;
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.ggml.GraphNode;
 import dev.panllama.model.Model;
 import dev.panllama.reference.Reference;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
@@ -49,26 +52,44 @@ class GraphParityTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("dev.panllama.parity.ModelParityTest#cases")
     void graphsMatchTheReference(ModelParityTest.Case c) throws IOException {
+        compareGraphs(c, KvCacheTypes.F16);
+    }
+
+    /**
+     * A quantized cache, whose heads libllama rotates by Walsh-Hadamard matrices (Q and K before K is
+     * stored, V before and attention's output after): keys and values on a Llama 4 model (two caches, the
+     * chunked layers' and the global ones'), keys only on a dense Llama (one cache, its own node order).
+     */
+    @ParameterizedTest(name = "{0} with {1} keys and {2} values")
+    @CsvSource({"0, Q8_0, Q8_0", "7, Q4_0, F16"})
+    void graphsOfAQuantizedCacheMatchTheReference(int caseIndex, GgmlType keys, GgmlType values) throws IOException {
+        ModelParityTest.Case c = (ModelParityTest.Case) ModelParityTest.cases().toList().get(caseIndex).get()[0];
+        compareGraphs(c, KvCacheTypes.of(keys, values));
+    }
+
+    private static void compareGraphs(ModelParityTest.Case c, KvCacheTypes types) throws IOException {
         Path model = ModelParityTest.write(work, c);
         int[] ids = ModelParityTest.sameTokens(reference, model, prompt);
         assertTrue(ids.length % c.ubatch() != 0, "the prompt's last micro-batch should be a partial one");
         int next = ids[ids.length / 2];
         int[] tokens = Arrays.copyOf(ids, ids.length + 1);
         tokens[ids.length] = next;
-        Reference.Settings settings = new Reference.Settings(c.ubatch(), THREADS, 4096);
+        Reference.Settings settings = new Reference.Settings(c.ubatch(), THREADS, 4096).withCacheTypes(types.keys(), types.values());
         Reference.Trace expected = reference.trace(model, tokens, ids.length, ids.length - 1, settings, VOCABULARY);
         List<GraphNode> promptGraph;
         List<GraphNode> decodeGraph;
-        try (Model m = ModelParityTest.open(model); Evaluator evaluator = new Evaluator(m, settings.contextLength(), c.ubatch())) {
+        try (Model m = ModelParityTest.open(model);
+             Evaluator evaluator = new Evaluator(m, settings.contextLength(), c.ubatch(), types)) {
             evaluator.evaluate(ids, ids.length - 1);
             promptGraph = evaluator.lastGraph();
             evaluator.evaluate(new int[] {next}, 0);
             decodeGraph = evaluator.lastGraph();
         }
-        assertSameGraph(c + ", prompt of " + ids.length + " tokens", expected.promptGraph(), promptGraph);
-        assertSameGraph(c + ", decode", expected.decodeGraph(), decodeGraph);
-        System.out.printf("graphs %-28s prompt: %d nodes, decode: %d nodes, all as libllama's%n",
-                c, promptGraph.size(), decodeGraph.size());
+        String what = c + " (cache " + types + ")";
+        assertSameGraph(what + ", prompt of " + ids.length + " tokens", expected.promptGraph(), promptGraph);
+        assertSameGraph(what + ", decode", expected.decodeGraph(), decodeGraph);
+        System.out.printf("graphs %-28s cache %s, prompt: %d nodes, decode: %d nodes, all as libllama's%n",
+                c, types, promptGraph.size(), decodeGraph.size());
     }
 
     /** Fails with the first differences (at most 10) between libllama's graph and panllama's. */

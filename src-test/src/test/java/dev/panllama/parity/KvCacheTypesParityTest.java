@@ -23,7 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code type_k} and {@code type_v}, over a prompt of several micro-batches and greedy decode steps, within
  * the suite's quantized tolerances (median relative error 1e-2, top-1 agreement 90%). So that a cache that
  * ignored one of the types cannot pass, the logits must also be closer to libllama's with the same types
- * than to libllama's with an F16 cache.
+ * than to libllama's with an F16 cache; and since libllama rotates a quantized cache's heads by
+ * Walsh-Hadamard matrices before rounding them, closer to it than to libllama with the rotation turned off.
  */
 class KvCacheTypesParityTest {
 
@@ -67,19 +68,25 @@ class KvCacheTypesParityTest {
         float[][] expected = reference.logits(model, tokens, 0, settings, 128256);
         int[] expectedGreedy = reference.greedy(model, prompt, STEPS, settings);
         float[][] f16Cache = reference.logits(model, tokens, 0, new Reference.Settings(UBATCH, THREADS, CONTEXT), 128256);
+        float[][] unrotated = reference.logits(model, tokens, 0, settings.withoutHeadRotation(), 128256);
 
         ModelParityTest.Comparison sameTypes = ModelParityTest.Comparison.of(expected, actual);
         ModelParityTest.Comparison otherTypes = ModelParityTest.Comparison.of(f16Cache, actual);
+        ModelParityTest.Comparison withoutRotation = ModelParityTest.Comparison.of(unrotated, actual);
         int agreeing = 0;
         while (agreeing < STEPS && greedy[agreeing] == expectedGreedy[agreeing]) {
             agreeing++;
         }
         String name = "-ctk " + keys + " -ctv " + values;
         System.out.printf("parity %s, %d positions: median %.2e, max %.2e, top-1 agrees %.1f%%, greedy agrees %d of %d steps; "
-                        + "against libllama's F16 cache: median %.2e, max %.2e%n", name, expected.length, sameTypes.median(), sameTypes.max(),
-                100 * sameTypes.top1Agreement(), agreeing, STEPS, otherTypes.median(), otherTypes.max());
+                        + "against libllama's F16 cache: median %.2e, max %.2e; against libllama's unrotated heads: median %.2e, max %.2e%n",
+                name, expected.length, sameTypes.median(), sameTypes.max(), 100 * sameTypes.top1Agreement(), agreeing, STEPS,
+                otherTypes.median(), otherTypes.max(), withoutRotation.median(), withoutRotation.max());
         sameTypes.assertWithin(1e-2, 0.90, name);
         assertTrue(sameTypes.median() < otherTypes.median(), name + ": the logits are no closer to libllama's with the same cache types ("
                 + sameTypes.median() + ") than to its F16 cache's (" + otherTypes.median() + ")");
+        // libllama rotates a quantized cache's heads (keys' or values', whichever is quantized); so must panllama.
+        assertTrue(sameTypes.max() < withoutRotation.max(), name + ": the logits are no closer to libllama's with its heads rotated ("
+                + sameTypes.max() + ") than without (" + withoutRotation.max() + ")");
     }
 }

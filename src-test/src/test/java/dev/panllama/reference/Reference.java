@@ -30,7 +30,7 @@ public final class Reference {
      * runs by default.
      */
     public record Settings(int ubatch, int threads, int contextLength, boolean exact, Offloading offloading,
-                           GgmlType keyType, GgmlType valueType) {
+                           GgmlType keyType, GgmlType valueType, boolean headRotation) {
         public Settings {
             if (exact && (keyType != GgmlType.F16 || valueType != GgmlType.F16)) {
                 throw new IllegalArgumentException("an exact run keeps F32 keys and values: it takes no cache types");
@@ -38,7 +38,7 @@ public final class Reference {
         }
 
         public Settings(int ubatch, int threads, int contextLength, boolean exact) {
-            this(ubatch, threads, contextLength, exact, Offloading.NONE, GgmlType.F16, GgmlType.F16);
+            this(ubatch, threads, contextLength, exact, Offloading.NONE, GgmlType.F16, GgmlType.F16, true);
         }
 
         public Settings(int ubatch, int threads, int contextLength) {
@@ -46,12 +46,21 @@ public final class Reference {
         }
 
         public Settings with(Offloading value) {
-            return new Settings(ubatch, threads, contextLength, exact, value, keyType, valueType);
+            return new Settings(ubatch, threads, contextLength, exact, value, keyType, valueType, headRotation);
         }
 
         /** These settings with a cache of {@code keys} keys and {@code values} values (flash attention, not exact). */
         public Settings withCacheTypes(GgmlType keys, GgmlType values) {
-            return new Settings(ubatch, threads, contextLength, false, offloading, keys, values);
+            return new Settings(ubatch, threads, contextLength, false, offloading, keys, values, headRotation);
+        }
+
+        /**
+         * These settings with libllama's rotation of a quantized cache's heads turned off
+         * ({@code LLAMA_ATTN_ROT_DISABLE}; it is on by default, as in llama.cpp's tools): to show that a
+         * result depends on the rotation.
+         */
+        public Settings withoutHeadRotation() {
+            return new Settings(ubatch, threads, contextLength, exact, offloading, keyType, valueType, false);
         }
 
         /** The cache as {@link ReferenceMain} takes it: {@code exact}, or the key and value types. */
@@ -113,7 +122,7 @@ public final class Reference {
     public List<int[]> tokenize(Path model, List<String> texts, boolean addSpecial, boolean parseSpecial) throws IOException {
         Path in = Files.writeString(Files.createTempFile(workDir, "texts", ".txt"), String.join("\0", texts));
         Path out = Files.createTempFile(workDir, "ids", ".bin");
-        run("tokenize", model.toString(), in.toString(), out.toString(), String.valueOf(addSpecial), String.valueOf(parseSpecial));
+        run(null, "tokenize", model.toString(), in.toString(), out.toString(), String.valueOf(addSpecial), String.valueOf(parseSpecial));
         int[] flat = ReferenceMain.readInts(out);
         List<int[]> result = new ArrayList<>();
         for (int at = 0; at < flat.length; ) {
@@ -133,7 +142,7 @@ public final class Reference {
                 String.valueOf(settings.ubatch()), String.valueOf(settings.threads()), String.valueOf(settings.contextLength()),
                 String.valueOf(firstOutput), settings.cache()));
         args.addAll(settings.offloading().arguments());
-        run(args.toArray(String[]::new));
+        run(settings, args.toArray(String[]::new));
         float[][] rows = readRows(out, tokens.length - firstOutput, vocabSize);
         Files.delete(out);
         return rows;
@@ -161,7 +170,7 @@ public final class Reference {
                 String.valueOf(settings.ubatch()), String.valueOf(settings.threads()), String.valueOf(settings.contextLength()),
                 String.valueOf(steps), settings.cache()));
         args.addAll(settings.offloading().arguments());
-        run(args.toArray(String[]::new));
+        run(settings, args.toArray(String[]::new));
         return ReferenceMain.readInts(out);
     }
 
@@ -183,9 +192,9 @@ public final class Reference {
         ReferenceMain.writeInts(in, tokens);
         Path graphs = Files.createTempFile(workDir, "graphs", ".txt");
         Path logits = Files.createTempFile(workDir, "logits", ".bin");
-        run("trace", model.toString(), in.toString(), graphs.toString(), logits.toString(), String.valueOf(settings.ubatch()),
+        run(settings, "trace", model.toString(), in.toString(), graphs.toString(), logits.toString(), String.valueOf(settings.ubatch()),
                 String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(promptLength),
-                String.valueOf(firstOutput));
+                String.valueOf(firstOutput), settings.cache());
         List<String> lines = Files.readAllLines(graphs);
         int split = lines.indexOf("#decode");
         float[][] rows = readRows(logits, tokens.length - firstOutput, vocabSize);
@@ -237,7 +246,7 @@ public final class Reference {
         Path in = Files.createTempFile(workDir, "script", ".bin");
         ReferenceMain.writeInts(in, script.stream().mapToInt(Integer::intValue).toArray());
         Path out = Files.createTempFile(workDir, "logits", ".bin");
-        run("batches", model.toString(), in.toString(), out.toString(), String.valueOf(settings.ubatch()),
+        run(settings, "batches", model.toString(), in.toString(), out.toString(), String.valueOf(settings.ubatch()),
                 String.valueOf(settings.threads()), String.valueOf(settings.contextLength()), String.valueOf(sequences),
                 settings.cache());
         float[][] result = readRows(out, rows, vocabSize);
@@ -255,29 +264,31 @@ public final class Reference {
         command.add(ReferenceMain.binaries().resolve("llama-quantize").toString());
         command.addAll(List.of(flags));
         command.addAll(List.of(in.toString(), out.toString(), type, "2"));
-        execute(command, "llama-quantize", Duration.ofMinutes(10));
+        execute(command, "llama-quantize", Duration.ofMinutes(10), true);
     }
 
-    private void run(String... args) throws IOException {
+    /** Runs {@link ReferenceMain} with {@code args}, under {@code settings}' head rotation (null: libllama's default). */
+    private void run(Settings settings, String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED",
                 "-cp", System.getProperty("java.class.path"),
                 ReferenceMain.class.getName()));
         command.addAll(List.of(args));
-        execute(command, "reference", null);
+        execute(command, "reference", null, settings == null || settings.headRotation());
     }
 
     /**
      * Runs {@code command} with its output in a log; a failure, or running past {@code limit} (if any), throws.
-     * libllama at this pin rotates the heads of a quantized cache's keys (and values) by a Hadamard matrix
-     * before storing them ({@code attn_rot_k}, {@code attn_rot_v}), which panllama does not: the reference
-     * runs without it ({@code LLAMA_ATTN_ROT_DISABLE}), so that both sides quantize the same rows.
+     * Without {@code headRotation}, libllama does not rotate a quantized cache's heads ({@code LLAMA_ATTN_ROT_DISABLE}).
      */
-    private void execute(List<String> command, String name, Duration limit) throws IOException {
+    private void execute(List<String> command, String name, Duration limit, boolean headRotation) throws IOException {
         Path log = Files.createTempFile(workDir, name, ".log");
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
-        builder.environment().put("LLAMA_ATTN_ROT_DISABLE", "1");
+        builder.environment().remove("LLAMA_ATTN_ROT_DISABLE");
+        if (!headRotation) {
+            builder.environment().put("LLAMA_ATTN_ROT_DISABLE", "1");
+        }
         Process process = builder.start();
         try {
             if (limit != null && !process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {

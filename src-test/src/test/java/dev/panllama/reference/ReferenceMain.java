@@ -42,7 +42,7 @@ import java.util.Map;
  * generate MODEL TOKENS OUT UBATCH THREADS CTX STEPS CACHE    greedy continuation, int32 ids
  * tokenize MODEL TEXTS OUT ADD_SPECIAL PARSE_SPECIAL          TEXTS holds texts separated by NUL; OUT holds,
  *                                                             per text, its id count then its ids (int32)
- * trace    MODEL TOKENS GRAPHS LOGITS UBATCH THREADS CTX PROMPT FIRST_OUTPUT
+ * trace    MODEL TOKENS GRAPHS LOGITS UBATCH THREADS CTX PROMPT FIRST_OUTPUT CACHE
  *                                                             evaluate the first PROMPT tokens one micro-batch per
  *                                                             llama_decode (as llama_decode splits a batch), logits from
  *                                                             FIRST_OUTPUT on, then each further token alone; LOGITS gets
@@ -203,7 +203,7 @@ public final class ReferenceMain {
         int promptLength = Integer.parseInt(args[8]);
         int firstOutput = Integer.parseInt(args[9]);
         GraphCapture capture = new GraphCapture();
-        MemorySegment params = contextParams(arena, promptLength, ubatch, threads, contextLength, "f16,f16");
+        MemorySegment params = contextParams(arena, promptLength, ubatch, threads, contextLength, args[10]);
         llama_context_params.cb_eval(params, capture.stub(arena));
         MemorySegment context = newContext(model, params);
         int nVocab = Llama.llama_vocab_n_tokens(vocab);
