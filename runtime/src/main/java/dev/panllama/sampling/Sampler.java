@@ -61,18 +61,24 @@ public final class Sampler {
         if (options.isGreedy()) {
             return argmax(logits);
         }
-        Integer[] order = candidates(logits);
+        int[] order = candidates(logits);
         int kept = order.length;
-        if (options.topK() > 0) {
-            kept = Math.min(kept, options.topK());
-        }
-        // Probabilities of the survivors (softmax at temperature 1, as llama.cpp's filters use).
+        // Probabilities of the top-k survivors (softmax at temperature 1, as llama.cpp's filters use).
+        // Without a top-k every token survives it, though only those min-p can keep were sorted.
         double max = logits[order[0]];
-        double[] probabilities = new double[kept];
         double sum = 0;
+        if (options.topK() > 0 && options.topK() < logits.length) {
+            for (int token : order) {
+                sum += Math.exp(logits[token] - max);
+            }
+        } else {
+            for (float logit : logits) {
+                sum += Math.exp(logit - max);
+            }
+        }
+        double[] probabilities = new double[kept];
         for (int i = 0; i < kept; i++) {
             probabilities[i] = Math.exp(logits[order[i]] - max);
-            sum += probabilities[i];
         }
         if (options.topP() < 1) {
             double cumulative = 0;
@@ -136,16 +142,21 @@ public final class Sampler {
         });
     }
 
-    /** Token ids by descending logit: all of them, or the top-k when that is smaller. */
-    private Integer[] candidates(float[] logits) {
+    /**
+     * Token ids by descending logit, ties by id: the top-k, or without a top-k every token that min-p
+     * could keep (all of them without min-p). Min-p keeps a token whose probability is at least min-p
+     * times the largest, that is whose logit is at least the largest plus log(min-p); the tokens below
+     * that, with a margin for rounding, can be left unsorted, and a 128k vocabulary is then not sorted
+     * for every token.
+     */
+    private int[] candidates(float[] logits) {
         int k = options.topK() > 0 ? Math.min(options.topK(), logits.length) : logits.length;
         if (k == logits.length) {
-            Integer[] all = new Integer[logits.length];
-            for (int i = 0; i < all.length; i++) {
-                all[i] = i;
+            float floor = Float.NEGATIVE_INFINITY;
+            if (options.minP() > 0) {
+                floor = (float) (logits[argmax(logits)] + Math.log(options.minP()) - 1e-3);
             }
-            Arrays.sort(all, (a, b) -> Float.compare(logits[b], logits[a]));
-            return all;
+            return sortedFrom(logits, floor);
         }
         // A bounded selection: keep the k best in a small sorted array.
         int[] best = new int[k];
@@ -162,7 +173,32 @@ public final class Sampler {
             }
             best[at] = token;
         }
-        return Arrays.stream(best).boxed().toArray(Integer[]::new);
+        return best;
+    }
+
+    /**
+     * The ids of the logits at or above {@code floor} (all of them for negative infinity), by descending
+     * logit, ties by id: each packed with its logit into a long whose natural order is that order, and
+     * the longs sorted, not boxed ids through a comparator.
+     */
+    private static int[] sortedFrom(float[] logits, float floor) {
+        long[] keys = new long[logits.length];
+        int count = 0;
+        for (int token = 0; token < logits.length; token++) {
+            float value = logits[token];
+            if (value >= floor || floor == Float.NEGATIVE_INFINITY) {
+                // Float bits made to order as the floats do, then inverted for descending order.
+                int bits = Float.floatToIntBits(value);
+                bits ^= (bits >> 31) & 0x7fffffff;
+                keys[count++] = ((long) ~bits << 32) | token;
+            }
+        }
+        Arrays.sort(keys, 0, count);
+        int[] order = new int[count];
+        for (int i = 0; i < count; i++) {
+            order[i] = (int) keys[i];
+        }
+        return order;
     }
 
     static int argmax(float[] logits) {

@@ -62,6 +62,80 @@ class SamplerTest {
         assertEquals(3, sampler.sample(logits()), "token 1's logit 5 halves to 2.5, below token 3's 4.9");
     }
 
+    /**
+     * Without a top-k the sampler sorts only the tokens min-p could keep; its draws must be those of the
+     * plain algorithm that sorts the whole vocabulary, for the same seed, with min-p and top-p on or off.
+     */
+    @Test
+    void withoutATopKTheDrawsAreThoseOfSortingTheWholeVocabulary() {
+        java.util.SplittableRandom values = new java.util.SplittableRandom(42);
+        float[] logits = new float[5000];
+        for (int i = 0; i < logits.length; i++) {
+            // Coarse values, so that many logits tie and the order of ties matters.
+            logits[i] = Math.round(values.nextDouble(-12, 12) * 4) / 4f;
+        }
+        for (SamplingOptions options : java.util.List.of(
+                new SamplingOptions(0.8f, 0, 0.95f, 0.05f, 1f, 64, 0f, 0f, 1),
+                new SamplingOptions(1.5f, 0, 1f, 0.3f, 1f, 64, 0f, 0f, 2),
+                new SamplingOptions(1f, 0, 0.5f, 0f, 1f, 64, 0f, 0f, 3),
+                new SamplingOptions(2f, 0, 1f, 0f, 1f, 64, 0f, 0f, 4),
+                new SamplingOptions(1f, 6000, 0.9f, 0.01f, 1f, 64, 0f, 0f, 5))) {
+            Sampler sampler = new Sampler(options);
+            java.util.SplittableRandom reference = new java.util.SplittableRandom(options.seed());
+            for (int draw = 0; draw < 300; draw++) {
+                assertEquals(sortingEverything(logits, options, reference), sampler.sample(logits.clone()), "draw " + draw + " with " + options);
+            }
+        }
+    }
+
+    /** The filters and the draw over the whole vocabulary sorted by descending logit (a stable sort: ties by id). */
+    private static int sortingEverything(float[] logits, SamplingOptions options, java.util.SplittableRandom random) {
+        Integer[] order = new Integer[logits.length];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (a, b) -> Float.compare(logits[b], logits[a]));
+        int kept = options.topK() > 0 ? Math.min(options.topK(), order.length) : order.length;
+        double max = logits[order[0]];
+        double[] p = new double[kept];
+        double sum = 0;
+        for (int i = 0; i < kept; i++) {
+            p[i] = Math.exp(logits[order[i]] - max);
+            sum += p[i];
+        }
+        if (options.topP() < 1) {
+            double cumulative = 0;
+            for (int i = 0; i < kept; i++) {
+                cumulative += p[i] / sum;
+                if (cumulative >= options.topP()) {
+                    kept = i + 1;
+                    break;
+                }
+            }
+        }
+        if (options.minP() > 0) {
+            int i = 1;
+            while (i < kept && p[i] >= options.minP() * p[0]) {
+                i++;
+            }
+            kept = i;
+        }
+        double[] w = new double[kept];
+        double total = 0;
+        for (int i = 0; i < kept; i++) {
+            w[i] = Math.exp((logits[order[i]] - max) / options.temperature());
+            total += w[i];
+        }
+        double draw = random.nextDouble() * total;
+        for (int i = 0; i < kept; i++) {
+            draw -= w[i];
+            if (draw <= 0) {
+                return order[i];
+            }
+        }
+        return order[kept - 1];
+    }
+
     @Test
     void optionsNameTheBadValue() {
         var error = assertThrows(IllegalArgumentException.class, () -> new SamplingOptions(0.8f, 40, 1.5f, 0.05f, 1f, 64, 0, 0, 0));
