@@ -53,6 +53,11 @@ final class BenchCommand extends Subcommand {
     @Option(names = {"-o", "--output"}, paramLabel = "md|json", description = "Output format (default: md).")
     String output = "md";
 
+    @Option(names = "--token-range", paramLabel = "FROM:TO",
+            description = "Draw the tests' random tokens from ids FROM to TO-1 (default: the whole vocabulary): one topic of a model "
+                    + "whose routing follows the topic, for measuring the expert cache (scripts/bench-offload --cache).")
+    String tokenRange;
+
     /** One test's timings; {@code experts}: what the expert cache did in its timed runs, empty without a cache. */
     record Result(String test, int nPrompt, int nGen, int nDepth, double[] seconds, StepTimes steps,
                   Optional<ExpertCacheStatistics> experts) {
@@ -110,9 +115,12 @@ final class BenchCommand extends Subcommand {
         try (LlamaModel llama = model.open(file, err()); Evaluator evaluator = llama.newEvaluator()) {
             Random random = new Random(42);
             int vocab = llama.config().dims().vocabSize();
+            int[] range = tokenRange(vocab);
+            int from = range[0];
+            int to = range[1];
             float[] stepLogits = new float[vocab];   // as a chat's generation reads each step's logits
             for (int depth : depths) {
-                int[] context = random.ints(depth, 0, vocab).toArray();
+                int[] context = random.ints(depth, from, to).toArray();
                 Runnable toDepth = () -> {
                     if (evaluator.keep(depth) < depth) {
                         evaluator.reset();
@@ -123,14 +131,14 @@ final class BenchCommand extends Subcommand {
                 for (int n : prompts) {
                     if (n > 0) {
                         results.add(measure(llama, evaluator, "pp" + n + at, n, 0, depth, toDepth,
-                                () -> evaluator.evaluate(random.ints(n, 0, vocab).toArray(), n - 1)));
+                                () -> evaluator.evaluate(random.ints(n, from, to).toArray(), n - 1)));
                     }
                 }
                 for (int n : generations) {
                     if (n > 0) {
                         results.add(measure(llama, evaluator, "tg" + n + at, 0, n, depth, toDepth, () -> {
                             for (int i = 0; i < n; i++) {
-                                evaluator.evaluateNext(random.nextInt(vocab), stepLogits);
+                                evaluator.evaluateNext(random.nextInt(from, to), stepLogits);
                             }
                         }));
                     }
@@ -145,6 +153,26 @@ final class BenchCommand extends Subcommand {
             }
         }
         return 0;
+    }
+
+    /** {@code --token-range} as {@code [from, to)} within a vocabulary of {@code vocab} tokens; the whole vocabulary without it. */
+    private int[] tokenRange(int vocab) {
+        if (tokenRange == null) {
+            return new int[] {0, vocab};
+        }
+        String[] bounds = tokenRange.split(":", -1);
+        try {
+            if (bounds.length == 2) {
+                int from = Integer.parseInt(bounds[0].trim());
+                int to = Integer.parseInt(bounds[1].trim());
+                if (from >= 0 && from < to && to <= vocab) {
+                    return new int[] {from, to};
+                }
+            }
+        } catch (NumberFormatException e) {
+            // told below
+        }
+        throw new IllegalArgumentException("--token-range must be FROM:TO with 0 <= FROM < TO <= " + vocab + " (the vocabulary), not " + tokenRange);
     }
 
     /** Runs {@code run} once to warm up, then {@code -r} times timed, each after {@code toDepth} (not timed) sets up the context. */

@@ -24,6 +24,11 @@ import java.nio.file.Path;
  *       decoding deep in the context ({@code scripts/bench-context -m context}), where a global layer's
  *       prompt processing grows with the square of the depth and a wide model would take hours to
  *       reach 128k tokens on a few cores.</li>
+ *   <li>{@code skewed}: the bench model with 16 experts whose routing follows the token's topic (the
+ *       model writer's topic skew, Zipf exponent 1.2: the first half of the vocabulary prefers some
+ *       experts, the second half others), F16 for llama-quantize: for the expert cache
+ *       ({@code scripts/bench-offload --cache}), whose hits depend on routing that is skewed as real
+ *       routing is.</li>
  * </ul>
  * Arguments: the file to write, and optionally the shape's name.
  */
@@ -35,6 +40,10 @@ final class BenchModel {
     static RandomModelSpec spec() {
         return new RandomModelSpec("llama4", 16, 1024, 8, 2, 128, 2048, 8, 1, 1024, 1, -1, 0, 16384,
                 500000f, 1e-5f, GgmlType.F16, false, true, "llama4", 700);
+    }
+
+    static RandomModelSpec skewed() {
+        return spec().withExperts(16, 1, 1).withTopicSkew(1.2);
     }
 
     static RandomModelSpec scoutShaped() {
@@ -61,7 +70,8 @@ final class BenchModel {
             case "scout" -> RandomModelWriter.write(scoutShaped(), vocabulary, target);
             case "scout-layout" -> RandomModelWriter.writeLayout(scoutLayout(), vocabulary, target);
             case "context" -> RandomModelWriter.write(contextShaped(), vocabulary, target);
-            default -> throw new IllegalArgumentException("unknown shape " + shape + " (bench, scout, scout-layout or context)");
+            case "skewed" -> RandomModelWriter.write(skewed(), vocabulary, target);
+            default -> throw new IllegalArgumentException("unknown shape " + shape + " (bench, scout, scout-layout, context or skewed)");
         }
     }
 }

@@ -1,13 +1,15 @@
 package dev.panllama.cli;
 
+import dev.panllama.json.JsonReader;
+
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * Prints the scripts' comparison table: tokens/s of llama-bench and of panllama bench for each test,
@@ -16,49 +18,62 @@ import java.util.regex.Pattern;
  */
 final class BenchReport {
 
-    private static final Pattern OBJECT = Pattern.compile("\\{[^{}]*\\}");
-
     private BenchReport() {
     }
 
-    /** One test's row: mean tokens/s, and panllama's host time per step and its share when reported. */
-    record Row(double tokensPerSecond, Optional<Double> hostNanosPerStep, Optional<Double> hostFraction) {
+    /**
+     * One test's row: mean tokens/s; panllama's host time per step and its share, and its expert cache's
+     * hit rate, when reported.
+     */
+    record Row(double tokensPerSecond, Optional<Double> hostNanosPerStep, Optional<Double> hostFraction,
+               Optional<Double> expertHitRate) {
     }
 
     /** Test name (pp512, tg128, and tg128 @ d8192 at a depth as llama-bench names it) to its row, from a llama-bench style JSON array. */
     static Map<String, Row> read(Path json) throws IOException {
         Map<String, Row> rows = new LinkedHashMap<>();
-        Matcher object = OBJECT.matcher(Files.readString(json));
-        while (object.find()) {
-            String row = object.group();
-            long prompt = number(row, "n_prompt").orElseThrow(() -> missing("n_prompt", row)).longValue();
-            long gen = number(row, "n_gen").orElseThrow(() -> missing("n_gen", row)).longValue();
+        for (Map<?, ?> row : objects(json)) {
+            long prompt = number(row, "n_prompt").orElseThrow(() -> missing("n_prompt", json)).longValue();
+            long gen = number(row, "n_gen").orElseThrow(() -> missing("n_gen", json)).longValue();
             long depth = number(row, "n_depth").orElse(0.0).longValue();
             rows.put((prompt > 0 ? "pp" + prompt : "tg" + gen) + (depth > 0 ? " @ d" + depth : ""),
-                    new Row(number(row, "avg_ts").orElseThrow(() -> missing("avg_ts", row)),
-                            number(row, "host_ns_per_step"), number(row, "host_fraction")));
+                    new Row(number(row, "avg_ts").orElseThrow(() -> missing("avg_ts", json)),
+                            number(row, "host_ns_per_step"), number(row, "host_fraction"), number(row, "expert_cache_hit_rate")));
         }
         return rows;
     }
 
     /** The model as the first row gives it: its file's name and its size. */
     static String model(Path json) throws IOException {
-        Matcher object = OBJECT.matcher(Files.readString(json));
-        if (!object.find()) {
+        List<Map<?, ?>> rows = objects(json);
+        if (rows.isEmpty()) {
             return "?";
         }
-        Matcher file = Pattern.compile("\"model_filename\"\\s*:\\s*\"([^\"]*)\"").matcher(object.group());
-        String name = file.find() ? Path.of(file.group(1)).getFileName().toString() : "?";
-        return name + ", " + Units.bytes(number(object.group(), "model_size").map(Double::longValue).orElse(0L));
+        Object file = rows.getFirst().get("model_filename");
+        String name = file instanceof String path ? Path.of(path).getFileName().toString() : "?";
+        return name + ", " + Units.bytes(number(rows.getFirst(), "model_size").map(Double::longValue).orElse(0L));
     }
 
-    private static IllegalArgumentException missing(String field, String row) {
-        return new IllegalArgumentException("no " + field + " in " + row);
+    /** The rows of a JSON array of objects, as llama-bench and panllama bench write them. */
+    private static List<Map<?, ?>> objects(Path json) throws IOException {
+        if (!(JsonReader.parse(Files.readString(json)) instanceof List<?> array)) {
+            throw new IllegalArgumentException(json + " does not hold a JSON array");
+        }
+        List<Map<?, ?>> rows = new ArrayList<>();
+        for (Object element : array) {
+            if (element instanceof Map<?, ?> row) {
+                rows.add(row);
+            }
+        }
+        return rows;
     }
 
-    private static Optional<Double> number(String row, String field) {
-        Matcher value = Pattern.compile("\"" + field + "\"\\s*:\\s*([-0-9.eE+]+)").matcher(row);
-        return value.find() ? Optional.of(Double.parseDouble(value.group(1))) : Optional.empty();
+    private static IllegalArgumentException missing(String field, Path json) {
+        return new IllegalArgumentException("no " + field + " in a row of " + json);
+    }
+
+    private static Optional<Double> number(Map<?, ?> row, String field) {
+        return row.get(field) instanceof Number value ? Optional.of(value.doubleValue()) : Optional.empty();
     }
 
     /** Arguments: llama-bench's JSON, panllama's, the threads, and optionally the configuration's name. */

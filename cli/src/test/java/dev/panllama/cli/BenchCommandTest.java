@@ -64,4 +64,17 @@ class BenchCommandTest {
         assertNotEquals(0, small.exitCode());
         assertTrue(small.err().contains("-c 256 is too small for the deepest test: it needs 305"), small.err());
     }
+
+    @Test
+    void aTokenRangeIsTakenWithinTheVocabularyAndABadOneRefused() {
+        CommandRun half = CommandRun.of("bench", "-m", model.toString(), "-p", "8", "-n", "2", "-r", "1", "-t", "2",
+                "--token-range", "0:64128", "-o", "json");
+        assertEquals(0, half.exitCode(), half.err());
+        for (String range : new String[] {"5:5", "-1:10", "0:128257", "a:b", "10"}) {
+            CommandRun bad = CommandRun.of("bench", "-m", model.toString(), "-p", "8", "-n", "0", "-r", "1", "--token-range", range);
+            assertNotEquals(0, bad.exitCode(), range);
+            assertTrue(bad.err().contains("--token-range must be FROM:TO with 0 <= FROM < TO <= 128256 (the vocabulary), not " + range),
+                    bad.err());
+        }
+    }
 }
