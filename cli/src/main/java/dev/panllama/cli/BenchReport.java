@@ -54,18 +54,53 @@ final class BenchReport {
         return name + ", " + Units.bytes(number(rows.getFirst(), "model_size").map(Double::longValue).orElse(0L));
     }
 
-    /** The rows of a JSON array of objects, as llama-bench and panllama bench write them. */
+    /**
+     * The rows of the JSON arrays of objects in {@code json}, as llama-bench and panllama bench write them:
+     * one array, or several one after another ({@code scripts/bench-context} appends one per depth).
+     */
     private static List<Map<?, ?>> objects(Path json) throws IOException {
-        if (!(JsonReader.parse(Files.readString(json)) instanceof List<?> array)) {
-            throw new IllegalArgumentException(json + " does not hold a JSON array");
-        }
         List<Map<?, ?>> rows = new ArrayList<>();
-        for (Object element : array) {
-            if (element instanceof Map<?, ?> row) {
-                rows.add(row);
+        for (String text : topLevelValues(Files.readString(json))) {
+            if (!(JsonReader.parse(text) instanceof List<?> array)) {
+                throw new IllegalArgumentException(json + " holds a JSON value that is not an array");
+            }
+            for (Object element : array) {
+                if (element instanceof Map<?, ?> row) {
+                    rows.add(row);
+                }
             }
         }
         return rows;
+    }
+
+    /** The JSON values written one after another in {@code text}, each as its own text: split where the brackets close, outside strings. */
+    private static List<String> topLevelValues(String text) {
+        List<String> values = new ArrayList<>();
+        int depth = 0;
+        int start = -1;
+        boolean inString = false;
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (inString) {
+                if (c == '\\') {
+                    i++;
+                } else if (c == '"') {
+                    inString = false;
+                }
+            } else if (c == '"') {
+                inString = true;
+            } else if (c == '[' || c == '{') {
+                if (depth++ == 0) {
+                    start = i;
+                }
+            } else if ((c == ']' || c == '}') && --depth == 0) {
+                values.add(text.substring(start, i + 1));
+            }
+        }
+        if (depth != 0) {
+            throw new IllegalArgumentException("a JSON value is not closed");
+        }
+        return values;
     }
 
     private static IllegalArgumentException missing(String field, Path json) {
