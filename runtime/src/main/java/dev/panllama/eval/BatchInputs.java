@@ -100,8 +100,16 @@ final class BatchInputs implements GraphInputs {
      * builds one over the whole context, whose masks could take gigabytes).
      */
     private MemorySegment staging;
+    /** Where the graphs of a micro-batch computed in several share their staging and masks; null for a graph of its own. */
+    private final SharedInputMemory shared;
 
     BatchInputs(GgmlContext ctx, ModelConfig config, KvCache cache, Shape shape) {
+        this(ctx, config, cache, shape, null);
+    }
+
+    /** Inputs whose staging and masks come from {@code shared} (null: their own), for one of several graphs of a micro-batch. */
+    BatchInputs(GgmlContext ctx, ModelConfig config, KvCache cache, Shape shape, SharedInputMemory shared) {
+        this.shared = shared;
         this.ctx = ctx;
         this.shape = shape;
         this.config = config;
@@ -232,10 +240,14 @@ final class BatchInputs implements GraphInputs {
      */
     void fill(int[] tokenIds, int[] sequences, long[] positions, int[] outputRows) {
         int n = tokenIds.length;
-        if (staging == null) {
-            long rotations = 4L * Math.max(rotation.keySize() * rotation.keySize(), rotation.valueSize() * rotation.valueSize());
-            staging = ctx.allocateHost(Math.max(Math.max(8L * shape.tokens(), rotations),
-                    2L * Math.max(shape.globalCells(), shape.chunkedCells()) * shape.tokens()));
+        long rotations = 4L * Math.max(rotation.keySize() * rotation.keySize(), rotation.valueSize() * rotation.valueSize());
+        long inputs = Math.max(8L * shape.tokens(), rotations);
+        if (shared != null) {
+            // Taken for this fill only: shared memory may move when a later micro-batch needs more.
+            staging = shared.staging(inputs);
+        } else if (staging == null) {
+            // The masks are staged here too.
+            staging = ctx.allocateHost(Math.max(inputs, 2L * Math.max(shape.globalCells(), shape.chunkedCells()) * shape.tokens()));
         }
         MemorySegment.copy(tokenIds, 0, staging, ValueLayout.JAVA_INT, 0, n);
         writeIfRead(tokens, staging.asSlice(0, 4L * n));
@@ -257,10 +269,10 @@ final class BatchInputs implements GraphInputs {
             writeIfRead(temperature, staging.asSlice(0, 4L * n));
         }
         if (global != null) {
-            fill(global, 0, sequences, positions);
+            fill(global, 0, 0, sequences, positions);
         }
         if (chunked != null) {
-            fill(chunked, config.plan().chunkSize(), sequences, positions);
+            fill(chunked, 1, config.plan().chunkSize(), sequences, positions);
         }
     }
 
@@ -268,7 +280,7 @@ final class BatchInputs implements GraphInputs {
      * A group's cell indices (where the batch's keys and values go: for its layers in one tier, and for
      * each tier of its split ones) and mask; {@code chunkSize} 0 for global attention.
      */
-    private void fill(Group group, int chunkSize, int[] sequences, long[] positions) {
+    private void fill(Group group, int groupIndex, int chunkSize, int[] sequences, long[] positions) {
         int n = positions.length;
         int[] placed = group.cells.lastPlaced();
         if (group.keyCells != null) {
@@ -307,8 +319,14 @@ final class BatchInputs implements GraphInputs {
         writeRotation(group.keyRotation, keyMatrix);
         writeRotation(group.valueRotation, valueMatrix);
         if (group.mask.hasData()) {
-            MemorySegment mask = staging.asSlice(0, 2L * group.cellsInUse * n);
-            writeMask(mask, group.cells, group.cellsInUse, chunkSize, sequences, positions);
+            long bytes = 2L * group.cellsInUse * n;
+            MemorySegment mask;
+            if (shared != null) {
+                mask = shared.mask(groupIndex, bytes, m -> writeMask(m, group.cells, group.cellsInUse, chunkSize, sequences, positions));
+            } else {
+                mask = staging.asSlice(0, bytes);
+                writeMask(mask, group.cells, group.cellsInUse, chunkSize, sequences, positions);
+            }
             group.mask.write(mask);
         }
     }

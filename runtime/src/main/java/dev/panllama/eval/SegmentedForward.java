@@ -47,6 +47,8 @@ final class SegmentedForward implements AutoCloseable {
     private final Scheduler scheduler;
     private final GgmlContext carryContext;
     private final Carry[] carries = new Carry[2];
+    /** The segments' inputs of one micro-batch are the same: their masks are computed once, for the first. */
+    private final SharedInputMemory inputMemory = new SharedInputMemory();
 
     SegmentedForward(Model model, KvCache cache, Scheduler scheduler, int maxBatch) {
         if (!(model.architecture().graph() instanceof LayerwiseGraphBuilder layerwise)) {
@@ -89,12 +91,13 @@ final class SegmentedForward implements AutoCloseable {
         long compute = 0;
         int cut = -1;                // the cached layer the last segment stopped at, -1 before the first
         ExpertSplit split = null;    // that layer's hits and misses
+        inputMemory.startBatch();
         for (int segment = 0; ; segment++) {
             long buildStart = System.nanoTime();
             try (GgmlContext ctx = GgmlContext.create(segmentTensors(experts, cut))) {
                 ComputeGraph graph = ctx.newGraph();
                 GraphBlocks blocks = new GraphBlocks(ctx, graph, config);
-                BatchInputs inputs = new BatchInputs(ctx, config, cache, shape);
+                BatchInputs inputs = new BatchInputs(ctx, config, cache, shape, inputMemory);
                 Tensor x;
                 Dispatch dispatch = null;
                 if (cut < 0) {
@@ -251,5 +254,6 @@ final class SegmentedForward implements AutoCloseable {
     @Override
     public void close() {
         carryContext.close();
+        inputMemory.close();
     }
 }
