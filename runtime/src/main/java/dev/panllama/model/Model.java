@@ -14,6 +14,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.DoubleConsumer;
 
 /**
@@ -32,6 +35,7 @@ public final class Model implements AutoCloseable {
     private final WeightPlacement placement;
     private final ModelWeights weights;
     private final java.util.concurrent.locks.ReentrantLock computeLock = new java.util.concurrent.locks.ReentrantLock();
+    private ExecutorService expertCopier;    // see openExpertCache
     private volatile boolean closed;
     private volatile ExpertCache expertCache;
 
@@ -170,11 +174,30 @@ public final class Model implements AutoCloseable {
      *                                  cannot be built in pieces
      */
     public ExpertCache openExpertCache(int slotsPerLayer, ExpertPolicy policy) {
+        // Off the critical path where the device takes writes from another thread during a compute (see ExpertCache).
+        boolean concurrentWrites = !placement.devices().isEmpty() && placement.devices().getFirst().name().startsWith("CUDA");
+        return openExpertCache(slotsPerLayer, policy, concurrentWrites ? expertCopier() : null);
+    }
+
+    /** The thread the expert cache's copies run on, made when first needed, ended when the model closes. */
+    private synchronized Executor expertCopier() {
+        if (expertCopier == null) {
+            expertCopier = Executors.newSingleThreadExecutor(Thread.ofPlatform().daemon().name("panllama-expert-copier").factory());
+        }
+        return expertCopier;
+    }
+
+    /**
+     * As {@link #openExpertCache(int, ExpertPolicy)}, its copies into the slots run on {@code copier} (null:
+     * on the evaluating thread at the end of each step).
+     */
+    public ExpertCache openExpertCache(int slotsPerLayer, ExpertPolicy policy, Executor copier) {
         checkOpen();
         if (!(architecture.graph() instanceof LayerwiseGraphBuilder)) {
             throw new IllegalArgumentException("the expert cache is not available for " + config.architecture() + " models");
         }
-        ExpertCache opened = new ExpertCache(config, weights, placement, name -> file.data(file.tensor(name)), slotsPerLayer, policy);
+        ExpertCache opened = new ExpertCache(config, weights, placement, name -> file.data(file.tensor(name)), slotsPerLayer, policy,
+                copier);
         computeAlone(() -> {
             if (expertCache != null) {
                 expertCache.close();
@@ -215,7 +238,12 @@ public final class Model implements AutoCloseable {
         if (!closed) {
             closed = true;
             if (expertCache != null) {
-                expertCache.close();
+                expertCache.close();    // waits for its copies
+            }
+            synchronized (this) {
+                if (expertCopier != null) {
+                    expertCopier.shutdown();
+                }
             }
             weights.close();
             backends.forEach(Backend::close);

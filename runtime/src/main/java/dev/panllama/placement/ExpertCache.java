@@ -10,6 +10,11 @@ import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Phaser;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Function;
 
 /**
@@ -18,9 +23,17 @@ import java.util.function.Function;
  * {@link ExpertPolicy} ranks them). The evaluator asks, before a layer's experts are computed, which
  * chosen experts are in a slot ({@link #split}): those pairs are computed on the device from the slot,
  * the others where the experts live. After each step ({@link #endStep}), never during one, the cache
- * copies the experts the policy now wants into the slots of those it no longer does: straight from
+ * decides which experts the policy now wants in the slots of those it no longer does, and copies them:
+ * straight from
  * the model file's bytes (a host copy may be repacked for the CPU's kernels, in another layout), so a
  * slot holds exactly what the file does, and results do not depend on what is cached.
+ *
+ * <p>Given an executor (the model gives one where the device takes writes from another thread while a
+ * graph computes: CUDA), the copies run there, off the critical path: a slot being filled is neither
+ * hit (its new expert counts as a miss until the copy has ended) nor chosen for another copy, and its
+ * evicted expert is a miss from the moment the copy is decided, so no graph reads a slot while it is
+ * written. Finished copies are taken in on the evaluating thread, before a layer's split and at the end
+ * of a step. Without one, the copies run at the end of the step, before it returns.
  *
  * <p>The cache belongs to its model and is used under the model's compute lock. It counts, per layer,
  * hits, misses and loads ({@link #statistics()}).
@@ -49,6 +62,20 @@ public final class ExpertCache implements AutoCloseable {
     private final long[] misses;
     private final long[] loads;
     private long step;
+    /** Where copies run; null: on the evaluating thread, at the end of the step. */
+    private final Executor copier;
+    /** Per cached layer and slot, the expert being copied into it, or -1. Read and written on the evaluating thread only. */
+    private final int[][] loadingInSlot;
+    /** Copies that have ended, for the evaluating thread to take in. */
+    private final Queue<Load> finished = new ConcurrentLinkedQueue<>();
+    /** Counts the copies in flight, so that closing waits for them before the slots' memory goes. */
+    private final Phaser inFlight = new Phaser(1);
+    /** The first copy that failed, rethrown on the evaluating thread. */
+    private volatile RuntimeException copyFailure;
+
+    /** A copy of {@code expert} into {@code slot} of cached layer {@code layer} (an index into {@link #layers}). */
+    private record Load(int layer, int expert, int slot) {
+    }
 
     /**
      * A cache of {@code slots} experts per layer for the layers of {@code weights} whose routed experts
@@ -61,6 +88,17 @@ public final class ExpertCache implements AutoCloseable {
      */
     public ExpertCache(ModelConfig config, ModelWeights weights, WeightPlacement placement, Function<String, MemorySegment> fileBytes,
                        int slots, ExpertPolicy policy) {
+        this(config, weights, placement, fileBytes, slots, policy, null);
+    }
+
+    /**
+     * As {@link #ExpertCache(ModelConfig, ModelWeights, WeightPlacement, Function, int, ExpertPolicy)}, the
+     * copies into the slots run on {@code copier} (null: on the evaluating thread). The device's buffers
+     * must take writes from the copier's thread while graphs compute (ggml-cuda's do: each thread copies
+     * on a stream of its own; ggml's RPC client does not: its calls to a server share one socket).
+     */
+    public ExpertCache(ModelConfig config, ModelWeights weights, WeightPlacement placement, Function<String, MemorySegment> fileBytes,
+                       int slots, ExpertPolicy policy, Executor copier) {
         if (placement.devices().isEmpty()) {
             throw new IllegalArgumentException("the expert cache needs a device (a GPU, an RPC server) for its slots");
         }
@@ -92,11 +130,14 @@ public final class ExpertCache implements AutoCloseable {
             context.close();
             throw e;
         }
+        this.copier = copier;
         this.slotOfExpert = new int[layers.length][experts];
         this.expertInSlot = new int[layers.length][slots];
+        this.loadingInSlot = new int[layers.length][slots];
         for (int i = 0; i < layers.length; i++) {
             Arrays.fill(slotOfExpert[i], -1);
             Arrays.fill(expertInSlot[i], -1);
+            Arrays.fill(loadingInSlot[i], -1);
         }
         this.scores = new double[layers.length][experts];
         this.chosen = new int[layers.length][experts];
@@ -185,6 +226,7 @@ public final class ExpertCache implements AutoCloseable {
      */
     public ExpertSplit split(int layer, int[] selected) {
         int i = index(layer);
+        takeInFinishedCopies();
         int hitCount = 0;
         for (int expert : selected) {
             checkExpert(expert);
@@ -220,6 +262,7 @@ public final class ExpertCache implements AutoCloseable {
      */
     public void endStep() {
         step++;
+        takeInFinishedCopies();
         for (int i = 0; i < layers.length; i++) {
             policy.update(scores[i], chosen[i], step);
             Arrays.fill(chosen[i], 0);
@@ -270,7 +313,11 @@ public final class ExpertCache implements AutoCloseable {
         return wanted;
     }
 
-    /** Copies each of {@code wanted} that is not cached into a slot that is empty or holds an expert not wanted. */
+    /**
+     * Copies each of {@code wanted} that is neither cached nor being copied into a slot that is not being
+     * filled and is empty or holds an expert not wanted; with a copier, only while such slots are left
+     * (the rest wait for a later step).
+     */
     private void hold(int i, int[] wanted) {
         boolean[] isWanted = new boolean[experts];
         for (int e : wanted) {
@@ -278,25 +325,90 @@ public final class ExpertCache implements AutoCloseable {
         }
         int freeSlot = 0;
         for (int expert : wanted) {
-            if (slotOfExpert[i][expert] >= 0) {
+            if (slotOfExpert[i][expert] >= 0 || isLoading(i, expert)) {
                 continue;
             }
-            while (expertInSlot[i][freeSlot] >= 0 && isWanted[expertInSlot[i][freeSlot]]) {
+            while (freeSlot < slots && (loadingInSlot[i][freeSlot] >= 0
+                    || expertInSlot[i][freeSlot] >= 0 && isWanted[expertInSlot[i][freeSlot]])) {
                 freeSlot++;
+            }
+            if (freeSlot == slots) {
+                return;     // every slot left is being filled
             }
             int evicted = expertInSlot[i][freeSlot];
             if (evicted >= 0) {
                 slotOfExpert[i][evicted] = -1;
+                expertInSlot[i][freeSlot] = -1;
             }
-            load(i, expert, freeSlot);
-            expertInSlot[i][freeSlot] = expert;
-            slotOfExpert[i][expert] = freeSlot;
             loads[i]++;
+            Load load = new Load(i, expert, freeSlot);
+            if (copier == null) {
+                copy(load);
+                publish(load);
+            } else {
+                loadingInSlot[i][freeSlot] = expert;
+                inFlight.register();
+                try {
+                    copier.execute(() -> {
+                        try {
+                            copy(load);
+                            finished.add(load);
+                        } catch (RuntimeException e) {
+                            if (copyFailure == null) {
+                                copyFailure = e;
+                            }
+                        } finally {
+                            inFlight.arriveAndDeregister();
+                        }
+                    });
+                } catch (RejectedExecutionException e) {
+                    // The copier has stopped (the model is closing): the slot stays empty.
+                    inFlight.arriveAndDeregister();
+                    loadingInSlot[i][freeSlot] = -1;
+                }
+            }
         }
     }
 
-    /** Copies expert {@code expert} of cached layer {@code i} from the file into slot {@code slot}. */
-    private void load(int i, int expert, int slot) {
+    private boolean isLoading(int i, int expert) {
+        for (int loading : loadingInSlot[i]) {
+            if (loading == expert) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Makes the copies that have ended hits from now on; rethrows a copy's failure. */
+    private void takeInFinishedCopies() {
+        if (copyFailure != null) {
+            throw new IllegalStateException("copying an expert into the device's cache failed", copyFailure);
+        }
+        for (Load load = finished.poll(); load != null; load = finished.poll()) {
+            loadingInSlot[load.layer()][load.slot()] = -1;
+            publish(load);
+        }
+    }
+
+    private void publish(Load load) {
+        expertInSlot[load.layer()][load.slot()] = load.expert();
+        slotOfExpert[load.layer()][load.expert()] = load.slot();
+    }
+
+    /**
+     * Waits until the copies in flight have ended and takes them in: for a test to see a steady cache, and
+     * before closing.
+     */
+    public void awaitCopies() {
+        inFlight.arriveAndAwaitAdvance();
+        takeInFinishedCopies();
+    }
+
+    /** Copies an expert of a cached layer from the file into a slot. */
+    private void copy(Load load) {
+        int i = load.layer();
+        int expert = load.expert();
+        int slot = load.slot();
         Tensor[] host = hostTensors.get(i);
         Slots target = slotTensors.get(i);
         Tensor[] slotted = {target.gate(), target.up(), target.down()};
@@ -358,6 +470,8 @@ public final class ExpertCache implements AutoCloseable {
 
     @Override
     public void close() {
+        // No copy may write into the slots once their memory is freed.
+        inFlight.arriveAndAwaitAdvance();
         context.close();
     }
 }

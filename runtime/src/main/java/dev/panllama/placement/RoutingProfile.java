@@ -74,5 +74,7 @@ public final class RoutingProfile {
                 cache.warm(layer, experts);
             }
         });
+        // Warmed at load, so that the first steps hit: the copies end before the model is used.
+        cache.awaitCopies();
     }
 }

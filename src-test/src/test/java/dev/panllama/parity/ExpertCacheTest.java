@@ -122,6 +122,54 @@ class ExpertCacheTest {
         }
     }
 
+    /**
+     * With a copier the copies into the slots run off the evaluating thread, and a slot being filled is not
+     * hit until its copy has ended. Here the copies are held back and run only every third decode step (on
+     * the test's thread: the RPC stand-in takes no calls from two threads at once): the logits stay those
+     * of the cache off, bit for bit (Q6_K: a hit and a miss multiply alike), which they would not if a
+     * held-back slot were read, and the experts become hits once their copies have run.
+     */
+    @Test
+    void copiesHeldBackAreNotHitUntilTheyHaveRun() throws IOException {
+        Case c = (Case) models().findFirst().orElseThrow().get()[0];
+        Path file = work.resolve("held-copies.gguf");
+        RandomModelWriter.write(c.spec(), TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf"), file);
+        int[] prompt;
+        try (GgufFile gguf = GgufFile.open(file)) {
+            prompt = Tokenizer.of(gguf.metadata()).encode(SampleText.prose(5, 60), true, true);
+        }
+        List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
+        try (Model model = Model.open(file, THREADS, true, fraction -> { }, devices, Offload.all().withCpuMoe(true))) {
+            Run off = run(model, prompt, c.ubatch(), null);
+            List<Runnable> held = new java.util.ArrayList<>();
+            ExpertCache cache = model.openExpertCache(c.slots(), ExpertPolicy.LRU, held::add);
+            float[][] decode = new float[off.steps().length][];
+            // Closing the model waits for the copies in flight: whatever happens, the held ones run.
+            try (Evaluator evaluator = new Evaluator(model, CONTEXT, c.ubatch(), KvCacheTypes.of(GgmlType.F32));
+                 AutoCloseable release = () -> held.forEach(Runnable::run)) {
+                float[][] promptLogits = evaluator.evaluate(prompt, 0);
+                assertEquals(0, ModelParityTest.Comparison.of(off.prompt(), promptLogits).max(), "the prompt's logits");
+                assertEquals(0, cache.statistics().totalHits(), "no copy has run yet, so nothing can hit");
+                assertTrue(!held.isEmpty(), "the prompt's routing asked for copies");
+                for (int s = 0; s < decode.length; s++) {
+                    decode[s] = evaluator.evaluate(new int[] {off.steps()[s]}, 0)[0];
+                    if (s % 3 == 2) {
+                        held.forEach(Runnable::run);
+                        held.clear();
+                    }
+                }
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+            ModelParityTest.Comparison comparison = ModelParityTest.Comparison.of(off.decode(), decode);
+            ExpertCacheStatistics statistics = cache.statistics();
+            System.out.printf("expert cache, copies held back: %d decode steps, max %.2e; hits %d, misses %d, loads %d%n", decode.length,
+                    comparison.max(), statistics.totalHits(), statistics.totalMisses(), statistics.totalLoads());
+            assertEquals(0, comparison.max(), "a slot was read before its copy ran");
+            assertTrue(statistics.totalHits() > 0, "the copies that ran never became hits: " + statistics);
+        }
+    }
+
     /** A prompt's logits, then decode steps' (each the token {@code steps} names, or the greedy one when null). */
     private record Run(float[][] prompt, float[][] decode, int[] steps) {
     }
