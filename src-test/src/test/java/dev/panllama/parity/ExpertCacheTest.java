@@ -91,14 +91,9 @@ class ExpertCacheTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("models")
     void theCacheChangesNoLogits(Case c) throws IOException {
-        Path file = work.resolve(c.name().replaceAll("[^a-z0-9]+", "-") + c.spec().weightType() + ".gguf");
-        RandomModelWriter.write(c.spec(), TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf"), file);
-        int[] prompt;
-        try (GgufFile gguf = GgufFile.open(file)) {
-            prompt = Tokenizer.of(gguf.metadata()).encode(SampleText.prose(5, 60), true, true);
-        }
-        List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
-        try (Model model = Model.open(file, THREADS, true, fraction -> { }, devices, Offload.all().withCpuMoe(true))) {
+        Path file = written(c);
+        int[] prompt = promptOf(file);
+        try (Model model = openWithExpertsOnTheHost(file)) {
             Run off = run(model, prompt, c.ubatch(), null);
             ExpertCache cache = model.openExpertCache(c.slots(), ExpertPolicy.LRU);
             int moeLayers = (int) java.util.stream.IntStream.range(0, c.spec().layers()).filter(l -> model.config().plan().isMoe(l)).count();
@@ -132,14 +127,9 @@ class ExpertCacheTest {
     @Test
     void copiesHeldBackAreNotHitUntilTheyHaveRun() throws IOException {
         Case c = (Case) models().findFirst().orElseThrow().get()[0];
-        Path file = work.resolve("held-copies.gguf");
-        RandomModelWriter.write(c.spec(), TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf"), file);
-        int[] prompt;
-        try (GgufFile gguf = GgufFile.open(file)) {
-            prompt = Tokenizer.of(gguf.metadata()).encode(SampleText.prose(5, 60), true, true);
-        }
-        List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
-        try (Model model = Model.open(file, THREADS, true, fraction -> { }, devices, Offload.all().withCpuMoe(true))) {
+        Path file = written(c);
+        int[] prompt = promptOf(file);
+        try (Model model = openWithExpertsOnTheHost(file)) {
             Run off = run(model, prompt, c.ubatch(), null);
             List<Runnable> held = new java.util.ArrayList<>();
             ExpertCache cache = model.openExpertCache(c.slots(), ExpertPolicy.LRU, held::add);
@@ -168,6 +158,27 @@ class ExpertCacheTest {
             assertEquals(0, comparison.max(), "a slot was read before its copy ran");
             assertTrue(statistics.totalHits() > 0, "the copies that ran never became hits: " + statistics);
         }
+    }
+
+    /** The case's model, written once into the work folder. */
+    private static Path written(Case c) throws IOException {
+        Path file = work.resolve(c.name().replaceAll("[^a-z0-9]+", "-") + c.spec().weightType() + ".gguf");
+        if (!Files.exists(file)) {
+            RandomModelWriter.write(c.spec(), TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf"), file);
+        }
+        return file;
+    }
+
+    private static int[] promptOf(Path file) throws IOException {
+        try (GgufFile gguf = GgufFile.open(file)) {
+            return Tokenizer.of(gguf.metadata()).encode(SampleText.prose(5, 60), true, true);
+        }
+    }
+
+    /** The model with every layer on the RPC device but its routed experts, which stay in host memory (and so can be cached). */
+    private static Model openWithExpertsOnTheHost(Path file) {
+        List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
+        return Model.open(file, THREADS, true, fraction -> { }, devices, Offload.all().withCpuMoe(true));
     }
 
     /** A prompt's logits, then decode steps' (each the token {@code steps} names, or the greedy one when null). */
@@ -213,8 +224,7 @@ class ExpertCacheTest {
     @Test
     void aQuarterOfTheExpertsServesMostTokensAndFollowsTheTopic() throws IOException {
         Path file = skewedModel();
-        List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
-        try (Model model = Model.open(file, THREADS, true, fraction -> { }, devices, Offload.all().withCpuMoe(true))) {
+        try (Model model = openWithExpertsOnTheHost(file)) {
             int vocabulary = model.config().dims().vocabSize();
             SplittableRandom random = new SplittableRandom(55);
             int[] topicA = random.ints(160, 0, vocabulary / 2).toArray();
@@ -248,8 +258,7 @@ class ExpertCacheTest {
     void aSavedProfileWarmsTheCache() throws IOException {
         Path file = skewedModel();
         Path profile = work.resolve("routing.profile");
-        List<BackendDevice> devices = RpcServers.connect(List.of(endpoint));
-        try (Model model = Model.open(file, THREADS, true, fraction -> { }, devices, Offload.all().withCpuMoe(true))) {
+        try (Model model = openWithExpertsOnTheHost(file)) {
             int vocabulary = model.config().dims().vocabSize();
             SplittableRandom random = new SplittableRandom(56);
             int[] learn = random.ints(120, 0, vocabulary / 2).toArray();
