@@ -23,10 +23,10 @@ import java.util.function.Function;
  * {@link ExpertPolicy} ranks them). The evaluator asks, before a layer's experts are computed, which
  * chosen experts are in a slot ({@link #split}): those pairs are computed on the device from the slot,
  * the others where the experts live. After each step ({@link #endStep}), never during one, the cache
- * decides which experts the policy now wants in the slots of those it no longer does, and copies them:
- * straight from
- * the model file's bytes (a host copy may be repacked for the CPU's kernels, in another layout), so a
- * slot holds exactly what the file does, and results do not depend on what is cached.
+ * decides which experts the policy now wants in the slots of those it no longer does, and copies them
+ * there straight from the model file's bytes (a host copy may be repacked for the CPU's kernels, in
+ * another layout), so a slot holds exactly what the file does, and results do not depend on what is
+ * cached.
  *
  * <p>Given an executor (the model gives one where the device takes writes from another thread while a
  * graph computes: CUDA), the copies run there, off the critical path: a slot being filled is neither
@@ -80,22 +80,14 @@ public final class ExpertCache implements AutoCloseable {
     /**
      * A cache of {@code slots} experts per layer for the layers of {@code weights} whose routed experts
      * are in host memory, in the memory of the first device the model offloads to.
-     * {@code fileBytes} gives a weight's bytes as the model file holds them, by tensor name.
+     * {@code fileBytes} gives a weight's bytes as the model file holds them, by tensor name. The copies
+     * into the slots run on {@code copier} (null: on the evaluating thread), whose thread must be allowed
+     * to write the device's buffers while graphs compute (ggml-cuda's are: each thread copies on a stream
+     * of its own; ggml's RPC client's are not: its calls to a server share one socket).
      *
      * @throws IllegalArgumentException when there is no device, no such layer, or the slots do not fit
      *                                  the number of experts
      * @throws IllegalStateException    when the device cannot allocate the slots
-     */
-    public ExpertCache(ModelConfig config, ModelWeights weights, WeightPlacement placement, Function<String, MemorySegment> fileBytes,
-                       int slots, ExpertPolicy policy) {
-        this(config, weights, placement, fileBytes, slots, policy, null);
-    }
-
-    /**
-     * As {@link #ExpertCache(ModelConfig, ModelWeights, WeightPlacement, Function, int, ExpertPolicy)}, the
-     * copies into the slots run on {@code copier} (null: on the evaluating thread). The device's buffers
-     * must take writes from the copier's thread while graphs compute (ggml-cuda's do: each thread copies
-     * on a stream of its own; ggml's RPC client does not: its calls to a server share one socket).
      */
     public ExpertCache(ModelConfig config, ModelWeights weights, WeightPlacement placement, Function<String, MemorySegment> fileBytes,
                        int slots, ExpertPolicy policy, Executor copier) {
