@@ -92,8 +92,6 @@ final class BatchInputs implements GraphInputs {
     private final Group chunked;         // null without chunked layers
     private final GgmlContext ctx;
     private final HeadRotation rotation;
-    private final float[] keyMatrix;     // the rotations' matrices, row-major; null without one
-    private final float[] valueMatrix;
     /**
      * Host memory the inputs are written through, sized for the largest (the masks): made at the first
      * fill and reused for every batch after it, never when a graph is only measured ({@link MemoryMeasure}
@@ -121,9 +119,7 @@ final class BatchInputs implements GraphInputs {
         // Inputs only where a layer reads them: an input no op reads gets no memory, so it could not be written.
         temperature = config.temperatureTuning().isPresent() && config.plan().hasNopeLayers()
                 ? ctx.input(ctx.newTensor(GgmlType.F32, 1, 1, n).name("inp_attn_scale")) : null;
-        rotation = HeadRotation.of(cache.types(), config.dims().headSize());
-        keyMatrix = rotation.keySize() == 0 ? null : HeadRotation.matrix(rotation.keySize());
-        valueMatrix = rotation.valueSize() == 0 ? null : HeadRotation.matrix(rotation.valueSize());
+        rotation = cache.rotation();
         global = config.plan().hasGlobalLayers()
                 ? group(ctx, cache, cache.globalCells(), shape.globalCells(), shape.globalToDevice(), n) : null;
         chunked = config.plan().hasChunkedLayers()
@@ -316,8 +312,8 @@ final class BatchInputs implements GraphInputs {
                 writeLongs(deviceCells, toDevice, group.deviceTierCells);
             }
         }
-        writeRotation(group.keyRotation, keyMatrix);
-        writeRotation(group.valueRotation, valueMatrix);
+        writeRotation(group.keyRotation, rotation.keyMatrix());
+        writeRotation(group.valueRotation, rotation.valueMatrix());
         if (group.mask.hasData()) {
             long bytes = 2L * group.cellsInUse * n;
             MemorySegment mask;

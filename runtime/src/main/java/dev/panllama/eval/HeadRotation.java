@@ -14,12 +14,24 @@ package dev.panllama.eval;
  * the smallest matrix best for V). With a host tier of other types than the device tier, the cache's keys
  * (values) rotate when either tier's are quantized, so that both tiers hold rows rotated alike.
  *
- * @param keySize   the run Q and K are rotated in, or 0 when they are not
- * @param valueSize the run V and attention's output are rotated in, or 0 when they are not
+ * <p>Decided once per cache ({@link KvCache#rotation()}), with its matrices, which every graph over the
+ * cache takes as inputs.
  */
-record HeadRotation(int keySize, int valueSize) {
+final class HeadRotation {
 
     static final HeadRotation NONE = new HeadRotation(0, 0);
+
+    private final int keySize;
+    private final int valueSize;
+    private final float[] keyMatrix;     // row-major; null when keys are not rotated
+    private final float[] valueMatrix;
+
+    private HeadRotation(int keySize, int valueSize) {
+        this.keySize = keySize;
+        this.valueSize = valueSize;
+        this.keyMatrix = keySize == 0 ? null : matrix(keySize);
+        this.valueMatrix = valueSize == 0 ? null : matrix(valueSize);
+    }
 
     /** The rotation of a cache of {@code types} whose heads are {@code headSize} wide. */
     static HeadRotation of(KvCacheTypes types, int headSize) {
@@ -29,6 +41,26 @@ record HeadRotation(int keySize, int valueSize) {
         boolean keys = types.keys().isQuantized() || types.hostKeys().isQuantized();
         boolean values = types.values().isQuantized() || types.hostValues().isQuantized();
         return new HeadRotation(keys ? Integer.lowestOneBit(headSize) : 0, values ? 64 : 0);
+    }
+
+    /** The run Q and K are rotated in, or 0 when they are not. */
+    int keySize() {
+        return keySize;
+    }
+
+    /** The run V and attention's output are rotated in, or 0 when they are not. */
+    int valueSize() {
+        return valueSize;
+    }
+
+    /** The matrix of Q and K ({@link #matrix} of {@link #keySize()}), shared: for reading; null when they are not rotated. */
+    float[] keyMatrix() {
+        return keyMatrix;
+    }
+
+    /** The matrix of V and attention's output, shared likewise; null when they are not rotated. */
+    float[] valueMatrix() {
+        return valueMatrix;
     }
 
     /**

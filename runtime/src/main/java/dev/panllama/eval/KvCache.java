@@ -48,6 +48,7 @@ final class KvCache implements AutoCloseable {
 
     private final LayerPlan plan;
     private final KvCacheTypes types;
+    private final HeadRotation rotation;
     private final List<GgmlContext> contexts = new ArrayList<>();   // one per buffer type
     private final Tensor[] keys;     // [n_head_kv * head, cells] per layer: its cells, or the device tier of a split layer
     private final Tensor[] values;
@@ -87,6 +88,7 @@ final class KvCache implements AutoCloseable {
         }
         this.plan = plan;
         this.types = types;
+        this.rotation = HeadRotation.of(types, dims.headSize());
         this.contextLength = contextLength;
         this.lengthOf = new long[sequences];
         int contextCells = KvCells.padded(contextLength);
@@ -207,9 +209,9 @@ final class KvCache implements AutoCloseable {
         return global;
     }
 
-    /** The types of the cache's keys and values, per tier. */
-    KvCacheTypes types() {
-        return types;
+    /** How the cache's rows are rotated before they are stored: its types decide (see {@link HeadRotation}). */
+    HeadRotation rotation() {
+        return rotation;
     }
 
     KvCells chunkedCells() {

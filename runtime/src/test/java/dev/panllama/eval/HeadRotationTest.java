@@ -3,6 +3,7 @@ package dev.panllama.eval;
 import dev.panllama.ggml.GgmlType;
 import org.junit.jupiter.api.Test;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
@@ -39,14 +40,22 @@ class HeadRotationTest {
 
     @Test
     void quantizedKeysRotateByTheHeadsLargestPowerOfTwoAndValuesBy64AsLlamaCppDecides() {
-        assertEquals(new HeadRotation(128, 64), HeadRotation.of(KvCacheTypes.of(GgmlType.Q8_0), 128));
-        assertEquals(new HeadRotation(64, 64), HeadRotation.of(KvCacheTypes.of(GgmlType.Q4_0), 192));
-        assertEquals(new HeadRotation(256, 0), HeadRotation.of(KvCacheTypes.of(GgmlType.Q8_0, GgmlType.F16), 256));
-        assertEquals(new HeadRotation(0, 64), HeadRotation.of(KvCacheTypes.of(GgmlType.F16, GgmlType.Q4_0), 64));
-        assertEquals(HeadRotation.NONE, HeadRotation.of(KvCacheTypes.F16, 128));
-        assertEquals(HeadRotation.NONE, HeadRotation.of(KvCacheTypes.of(GgmlType.F32), 128));
-        assertEquals(HeadRotation.NONE, HeadRotation.of(KvCacheTypes.of(GgmlType.Q8_0), 80), "heads not a multiple of 64 never rotate");
+        assertSizes(128, 64, HeadRotation.of(KvCacheTypes.of(GgmlType.Q8_0), 128));
+        assertSizes(64, 64, HeadRotation.of(KvCacheTypes.of(GgmlType.Q4_0), 192));
+        assertSizes(256, 0, HeadRotation.of(KvCacheTypes.of(GgmlType.Q8_0, GgmlType.F16), 256));
+        assertSizes(0, 64, HeadRotation.of(KvCacheTypes.of(GgmlType.F16, GgmlType.Q4_0), 64));
+        assertSizes(0, 0, HeadRotation.of(KvCacheTypes.F16, 128));
+        assertSizes(0, 0, HeadRotation.of(KvCacheTypes.of(GgmlType.F32), 128));
+        // Heads not a multiple of 64 never rotate.
+        assertSizes(0, 0, HeadRotation.of(KvCacheTypes.of(GgmlType.Q8_0), 80));
         // A quantized host tier under an F16 device tier: both tiers hold rotated rows.
-        assertEquals(new HeadRotation(128, 64), HeadRotation.of(KvCacheTypes.F16.withHostTier(GgmlType.Q8_0), 128));
+        assertSizes(128, 64, HeadRotation.of(KvCacheTypes.F16.withHostTier(GgmlType.Q8_0), 128));
+    }
+
+    private static void assertSizes(int keySize, int valueSize, HeadRotation rotation) {
+        assertEquals(keySize, rotation.keySize(), "the run Q and K are rotated in");
+        assertEquals(valueSize, rotation.valueSize(), "the run V is rotated in");
+        assertArrayEquals(keySize == 0 ? null : HeadRotation.matrix(keySize), rotation.keyMatrix());
+        assertArrayEquals(valueSize == 0 ? null : HeadRotation.matrix(valueSize), rotation.valueMatrix());
     }
 }
