@@ -169,20 +169,10 @@ public final class Tensor {
     }
 
     /**
-     * The first {@code rows} rows of {@code rowLength} floats of an F32 tensor, each its own array:
-     * read straight from host memory where the tensor lives there, else copied from the backend into
-     * {@code staging} first.
-     */
-    public float[][] readRows(int rowLength, int rows, ReadBuffer staging) {
-        float[][] result = new float[rows][rowLength];
-        readRows(rowLength, result, staging);
-        return result;
-    }
-
-    /**
-     * As {@link #readRows(int, int, ReadBuffer)}, into arrays the caller owns, one row each, of at least
-     * {@code rowLength} floats: a decoding loop that reuses them copies a vocabulary of logits a step
-     * without allocating half a megabyte for each.
+     * The first {@code result.length} rows of {@code rowLength} floats of an F32 tensor, into arrays the
+     * caller owns, one row each, of at least {@code rowLength} floats (a decoding loop that reuses them
+     * copies a vocabulary of logits a step without allocating half a megabyte for each): read straight from
+     * host memory where the tensor lives there, else copied from the backend into {@code staging} first.
      */
     public void readRows(int rowLength, float[][] result, ReadBuffer staging) {
         requireData();
