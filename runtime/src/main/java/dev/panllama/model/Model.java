@@ -175,7 +175,7 @@ public final class Model implements AutoCloseable {
      */
     public ExpertCache openExpertCache(int slotsPerLayer, ExpertPolicy policy) {
         // Off the critical path where the device takes writes from another thread during a compute (see ExpertCache).
-        boolean concurrentWrites = !placement.devices().isEmpty() && placement.devices().getFirst().name().startsWith("CUDA");
+        boolean concurrentWrites = !placement.devices().isEmpty() && placement.devices().getFirst().backendName().equals("CUDA");
         return openExpertCache(slotsPerLayer, policy, concurrentWrites ? expertCopier() : null);
     }
 
