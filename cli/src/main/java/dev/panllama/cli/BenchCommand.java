@@ -267,6 +267,8 @@ final class BenchCommand extends Subcommand {
             row.put("host_fraction", r.steps().hostFraction());
             // Of that host time, building graphs (and ggml's scheduler splitting and allocating them).
             row.put("graph_build_ns_per_step", (long) r.steps().graphBuildNanosPerStep());
+            row.put("graphs_per_step", r.steps().graphsPerStep());
+            row.put("graphs_built_per_step", r.steps().graphsBuiltPerStep());
             r.experts().ifPresent(e -> {
                 row.put("expert_cache_hit_rate", e.hitRate());
                 List<Object> layers = new ArrayList<>();

@@ -409,7 +409,8 @@ public final class BatchEvaluator implements AutoCloseable {
             return;
         }
         long graphBuild = 0;
-        if (graph == null || !graph.inputs().shape.equals(shape)) {
+        boolean rebuilt = graph == null || !graph.inputs().shape.equals(shape);
+        if (rebuilt) {
             long buildStart = System.nanoTime();
             buildGraph(shape);
             graphBuild = System.nanoTime() - buildStart;
@@ -422,7 +423,7 @@ public final class BatchEvaluator implements AutoCloseable {
         if (logits.length > 0) {
             graph.logits().readRows(config.dims().vocabSize(), logits, logitsStaging);
         }
-        stepTimes = stepTimes.plus(System.nanoTime() - start, compute, graphBuild);
+        stepTimes = stepTimes.plus(System.nanoTime() - start, compute, graphBuild, 1, rebuilt ? 1 : 0);
     }
 
     /**
@@ -439,7 +440,8 @@ public final class BatchEvaluator implements AutoCloseable {
         // The model's cache at the lock: another thread may have replaced it since (a cache is replaced, never removed).
         model.computeAlone(() -> result[0] = segmented.evaluate(model.expertCache().orElse(experts), shape, tokens, sequences, positions,
                 computed, logits, logitsStaging));
-        stepTimes = stepTimes.plus(System.nanoTime() - start, result[0].computeNanos(), result[0].buildNanos());
+        SegmentedForward.Result pass = result[0];
+        stepTimes = stepTimes.plus(System.nanoTime() - start, pass.computeNanos(), pass.buildNanos(), pass.graphs(), pass.graphsBuilt());
     }
 
     private void remember(int[] tokens, int[] sequences, long[] positions) {

@@ -19,6 +19,9 @@ import dev.panllama.model.Routing;
 import dev.panllama.placement.ExpertCache;
 import dev.panllama.placement.ExpertSplit;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
+
 /**
  * The forward pass of a micro-batch with an {@link ExpertCache}: ggml cannot choose inside a graph
  * where an expert is computed, so the pass is computed as segments, each graph ending at the routing
@@ -28,7 +31,11 @@ import dev.panllama.placement.ExpertSplit;
  * in order and goes on as the one-graph pass does ({@link GraphBlocks#weighAndSum}, the shared expert,
  * the residual). What a segment hands the next (the residual, the feed-forward input, the gating
  * weights) stays on the device, in two sets of tensors used in turn, so that no graph reads what it
- * writes. Segment graphs depend on the hit and miss counts, so they are built for each micro-batch.
+ * writes. Segment graphs depend on the hit and miss counts, so they are built for each micro-batch,
+ * except for those of a single token: a chat's decode steps meet the same few graphs again and again
+ * (per segment, one for each count of hits among the token's experts), so those are kept, each with a
+ * scheduler of its own, since ggml's scheduler rewrites a graph's sources for the one graph it last
+ * planned. A kept graph is computed again with its inputs rewritten: no building, no planning.
  */
 final class SegmentedForward implements AutoCloseable {
 
@@ -36,9 +43,37 @@ final class SegmentedForward implements AutoCloseable {
     private record Carry(Tensor residual, Tensor normed, Tensor weights) {
     }
 
-    /** How long a pass took to build and to compute its graphs. */
-    record Result(long buildNanos, long computeNanos) {
+    /** How long a pass took to build and to compute its graphs, how many it computed and how many of them it built. */
+    record Result(long buildNanos, long computeNanos, int graphs, int graphsBuilt) {
     }
+
+    /** What a segment's graph depends on besides the model and the cache: where it starts, the batch's shape, the split's counts. */
+    private record SegmentKey(int cut, BatchInputs.Shape shape, int hits, int misses) {
+    }
+
+    /**
+     * One segment's graph and what computing it again takes: its context, inputs and dispatch, the
+     * scheduler that planned it (its own when it is kept, whose compute memory it holds) and where it
+     * ends (the cached layer whose routing it reads, or -1 with the logits).
+     */
+    private record SegmentGraph(GgmlContext ctx, Scheduler scheduler, boolean ownsScheduler, long computeBytes, ComputeGraph graph,
+                                BatchInputs inputs, Dispatch dispatch, Tensor selected, Tensor logits, int next) implements AutoCloseable {
+        @Override
+        public void close() {
+            ctx.close();
+            if (ownsScheduler) {
+                scheduler.close();
+            }
+        }
+    }
+
+    /**
+     * The most compute memory, on all backends together, that kept segment graphs may hold, beside what
+     * the planner counts (it falls within the 1 GiB {@code --fit-target} leaves free by default): a
+     * single-token segment needs little (33 graphs of the 16-layer skewed bench model held 1.75 MiB),
+     * so this bounds a shape that would need more rather than limits the usual ones.
+     */
+    private static final long KEPT_COMPUTE_BYTES = 64L << 20;
 
     private final Model model;
     private final ModelConfig config;
@@ -49,6 +84,11 @@ final class SegmentedForward implements AutoCloseable {
     private final Carry[] carries = new Carry[2];
     /** The segments' inputs of one micro-batch are the same: their masks are computed once, for the first. */
     private final SharedInputMemory inputMemory = new SharedInputMemory();
+    /** Segment graphs of single-token micro-batches, kept for the next ones; least recently used first. */
+    private final Map<SegmentKey, SegmentGraph> kept = new LinkedHashMap<>(64, 0.75f, true);
+    private long keptBytes;
+    /** The expert cache the kept graphs read the slots of. */
+    private ExpertCache keptFor;
 
     SegmentedForward(Model model, KvCache cache, Scheduler scheduler, int maxBatch) {
         if (!(model.architecture().graph() instanceof LayerwiseGraphBuilder layerwise)) {
@@ -84,78 +124,171 @@ final class SegmentedForward implements AutoCloseable {
      */
     Result evaluate(ExpertCache experts, BatchInputs.Shape shape, int[] tokens, int[] sequences, long[] positions, int[] computed,
                     float[][] logitRows, ReadBuffer staging) {
-        ModelWeights weights = model.weights();
-        int layers = config.dims().layers();
+        if (keptFor != experts) {
+            // A replaced cache has slots of its own: graphs made for the old one's would read those.
+            forgetKeptGraphs();
+            keptFor = experts;
+        }
         int used = config.experts().used();
+        boolean keep = keepsGraphsOf(shape);
         long build = 0;
         long compute = 0;
+        int built = 0;
         int cut = -1;                // the cached layer the last segment stopped at, -1 before the first
         ExpertSplit split = null;    // that layer's hits and misses
         inputMemory.startBatch();
         for (int segment = 0; ; segment++) {
             long buildStart = System.nanoTime();
-            try (GgmlContext ctx = GgmlContext.create(segmentTensors(experts, cut))) {
-                ComputeGraph graph = ctx.newGraph();
-                GraphBlocks blocks = new GraphBlocks(ctx, graph, config);
-                BatchInputs inputs = new BatchInputs(ctx, config, cache, shape, inputMemory);
-                Tensor x;
-                Dispatch dispatch = null;
-                if (cut < 0) {
-                    x = blocks.embed(weights, inputs);
-                } else {
-                    Carry in = carries[(segment - 1) % 2];
-                    int rows = rowsAt(cut, tokens, computed);
-                    FeedForwardInput input = new FeedForwardInput(columns(ctx, in.residual(), rows), columns(ctx, in.normed(), rows));
-                    // The experts chosen are in the split; the gating weights are what the graph needs of the routing.
-                    Routing routing = new Routing(null, ctx.view(in.weights(), 1, used, rows, 4, 4L * used, 0));
-                    dispatch = new Dispatch(ctx, split);
-                    Tensor routed = routedExperts(blocks, ctx, weights.layer(cut), experts.slotsOf(cut), input.normed(), routing, dispatch);
-                    x = builder.feedForward(blocks, weights, cut, input, routed);
-                }
-                int next = -1;
-                Tensor selected = null;
-                Tensor logits = null;
-                for (int il = cut + 1; il < layers && next < 0; il++) {
-                    FeedForwardInput input = builder.attend(blocks, weights, inputs, il, x);
-                    if (experts.caches(il)) {
-                        Routing routing = blocks.route(weights.layer(il), il, input.normed());
-                        Carry out = carries[segment % 2];
-                        int rows = rowsAt(il, tokens, computed);
-                        graph.expand(ctx.copy(input.residual(), columns(ctx, out.residual(), rows)));
-                        graph.expand(ctx.copy(input.normed(), columns(ctx, out.normed(), rows)));
-                        graph.expand(ctx.copy(routing.weights(), ctx.view(out.weights(), 1, used, rows, 4, 4L * used, 0)));
-                        selected = ctx.output(ctx.cont(routing.selected()).name("ffn_moe_ids-" + il));
-                        graph.expand(selected);
-                        next = il;
-                    } else {
-                        Tensor routed = config.plan().isMoe(il) ? blocks.experts(weights.layer(il), il, input.normed()) : null;
-                        x = builder.feedForward(blocks, weights, il, input, routed);
-                    }
-                }
-                if (next < 0) {
-                    logits = blocks.logits(weights, x);
-                    graph.expand(logits);
-                }
-                scheduler.allocate(graph);
-                inputs.fill(tokens, sequences, positions, computed);
-                if (dispatch != null) {
-                    dispatch.fill();
+            SegmentKey key = new SegmentKey(cut, shape, split == null ? 0 : split.hitPairs().length,
+                    split == null ? 0 : split.missPairs().length);
+            SegmentGraph graph = keep ? kept.get(key) : null;
+            boolean closeAfter = graph == null;     // a graph made for this micro-batch alone
+            if (graph == null) {
+                // Room for the graph's nodes and for its leafs, the weights among them, which its context does not count.
+                Scheduler own = keep ? Scheduler.create(model.backends(), 2 * segmentTensors(experts, cut)) : null;
+                graph = build(experts, shape, segment, cut, split, tokens, computed, own);
+                built++;
+            }
+            try {
+                graph.inputs.fill(tokens, sequences, positions, computed);
+                if (graph.dispatch != null) {
+                    graph.dispatch.fill(split);
                 }
                 long computeStart = System.nanoTime();
                 build += computeStart - buildStart;
-                scheduler.compute(graph);
+                graph.scheduler.compute(graph.graph);
                 compute += System.nanoTime() - computeStart;
-                if (next < 0) {
+                if (closeAfter && keep && keepIfRoom(key, graph)) {
+                    closeAfter = false;
+                }
+                if (graph.next < 0) {
                     if (logitRows.length > 0) {
-                        logits.readRows(config.dims().vocabSize(), logitRows, staging);
+                        graph.logits.readRows(config.dims().vocabSize(), logitRows, staging);
                     }
                     experts.endStep();
-                    return new Result(build, compute);
+                    return new Result(build, compute, segment + 1, built);
                 }
-                split = experts.split(next, selected.readInts(used * rowsAt(next, tokens, computed)));
-                cut = next;
+                split = experts.split(graph.next, graph.selected.readInts(used * rowsAt(graph.next, tokens, computed)));
+                cut = graph.next;
+            } finally {
+                if (closeAfter) {
+                    graph.close();
+                }
             }
         }
+    }
+
+    /**
+     * Builds and allocates the segment after cached layer {@code cut} (-1: the first), whose experts
+     * {@code split} divides, with its own {@code scheduler} (null: the shared one).
+     */
+    private SegmentGraph build(ExpertCache experts, BatchInputs.Shape shape, int segment, int cut, ExpertSplit split, int[] tokens,
+                               int[] computed, Scheduler own) {
+        ModelWeights weights = model.weights();
+        int layers = config.dims().layers();
+        int used = config.experts().used();
+        GgmlContext ctx = GgmlContext.create(segmentTensors(experts, cut));
+        try {
+            ComputeGraph graph = ctx.newGraph();
+            GraphBlocks blocks = new GraphBlocks(ctx, graph, config);
+            BatchInputs inputs = new BatchInputs(ctx, config, cache, shape, inputMemory);
+            Tensor x;
+            Dispatch dispatch = null;
+            if (cut < 0) {
+                x = blocks.embed(weights, inputs);
+            } else {
+                Carry in = carries[(segment - 1) % 2];
+                int rows = rowsAt(cut, tokens, computed);
+                FeedForwardInput input = new FeedForwardInput(columns(ctx, in.residual(), rows), columns(ctx, in.normed(), rows));
+                // The experts chosen are in the split; the gating weights are what the graph needs of the routing.
+                Routing routing = new Routing(null, ctx.view(in.weights(), 1, used, rows, 4, 4L * used, 0));
+                dispatch = new Dispatch(ctx, split.hitPairs().length, split.missPairs().length);
+                Tensor routed = routedExperts(blocks, ctx, weights.layer(cut), experts.slotsOf(cut), input.normed(), routing, dispatch);
+                x = builder.feedForward(blocks, weights, cut, input, routed);
+            }
+            int next = -1;
+            Tensor selected = null;
+            Tensor logits = null;
+            for (int il = cut + 1; il < layers && next < 0; il++) {
+                FeedForwardInput input = builder.attend(blocks, weights, inputs, il, x);
+                if (experts.caches(il)) {
+                    Routing routing = blocks.route(weights.layer(il), il, input.normed());
+                    Carry out = carries[segment % 2];
+                    int rows = rowsAt(il, tokens, computed);
+                    graph.expand(ctx.copy(input.residual(), columns(ctx, out.residual(), rows)));
+                    graph.expand(ctx.copy(input.normed(), columns(ctx, out.normed(), rows)));
+                    graph.expand(ctx.copy(routing.weights(), ctx.view(out.weights(), 1, used, rows, 4, 4L * used, 0)));
+                    selected = ctx.output(ctx.cont(routing.selected()).name("ffn_moe_ids-" + il));
+                    graph.expand(selected);
+                    next = il;
+                } else {
+                    Tensor routed = config.plan().isMoe(il) ? blocks.experts(weights.layer(il), il, input.normed()) : null;
+                    x = builder.feedForward(blocks, weights, il, input, routed);
+                }
+            }
+            if (next < 0) {
+                logits = blocks.logits(weights, x);
+                graph.expand(logits);
+            }
+            Scheduler planner = own != null ? own : scheduler;
+            planner.allocate(graph);
+            long computeBytes = 0;
+            if (own != null) {
+                for (Backend backend : model.backends()) {
+                    computeBytes += own.computeBytes(backend);
+                }
+            }
+            return new SegmentGraph(ctx, planner, own != null, computeBytes, graph, inputs, dispatch, selected, logits, next);
+        } catch (RuntimeException e) {
+            ctx.close();
+            if (own != null) {
+                own.close();
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Whether the segments of micro-batches of {@code shape} are kept for the next ones: those of a
+     * single token (a chat's decode steps, where building and planning each segment again would cost
+     * more host time than the device takes to compute it) while attention reads no host tier (whose
+     * cells in use, joined on the device, would make each kept graph's compute memory grow with the
+     * context).
+     */
+    private boolean keepsGraphsOf(BatchInputs.Shape shape) {
+        return shape.tokens() == 1 && withinDeviceTier(cache.globalCells()) && withinDeviceTier(cache.chunkedCells());
+    }
+
+    private boolean withinDeviceTier(KvCells group) {
+        return group.cellsInUse() <= cache.deviceCells(group);
+    }
+
+    /**
+     * Keeps {@code graph} for its key while the kept graphs' compute memory stays within
+     * {@link #KEPT_COMPUTE_BYTES}, the least recently used one given up when there are as many as the
+     * split counts of every segment allow; false when it is not kept.
+     */
+    private boolean keepIfRoom(SegmentKey key, SegmentGraph graph) {
+        if (keptBytes + graph.computeBytes > KEPT_COMPUTE_BYTES) {
+            return false;
+        }
+        kept.put(key, graph);
+        keptBytes += graph.computeBytes;
+        // Per segment, as many graphs as a token's chosen experts can split into hits and misses, for two carry sets.
+        int most = 2 * (keptFor.layers().length + 1) * (config.experts().used() + 1);
+        while (kept.size() > most) {
+            SegmentKey eldest = kept.keySet().iterator().next();
+            SegmentGraph dropped = kept.remove(eldest);
+            keptBytes -= dropped.computeBytes;
+            dropped.close();
+        }
+        return true;
+    }
+
+    private void forgetKeptGraphs() {
+        kept.values().forEach(SegmentGraph::close);
+        kept.clear();
+        keptBytes = 0;
     }
 
     /**
@@ -198,8 +331,8 @@ final class SegmentedForward implements AutoCloseable {
         long tokens = normed.ne(1);
         Tensor input = blocks.expertInput(normed, routing);   // [n_embd, 1 or used, n_tokens]
         Tensor pairs = ctx.reshape(input.ne(1) == used ? input : ctx.repeat(input, n, used, tokens, 1), n, used * tokens);
-        int hits = dispatch.split.hitPairs().length;
-        int misses = dispatch.split.missPairs().length;
+        int hits = dispatch.hits;
+        int misses = dispatch.misses;
         Tensor hitOutputs = hits == 0 ? null : blocks.expertProducts(slots.gate(), slots.up(), slots.down(),
                 ctx.reshape(ctx.getRows(pairs, dispatch.hitPairs), n, 1, hits), dispatch.hitSlots);
         Tensor missOutputs = misses == 0 ? null : blocks.expertProducts(layer.expertsGate(), layer.expertsUp(), layer.expertsDown(),
@@ -218,25 +351,26 @@ final class SegmentedForward implements AutoCloseable {
 
     /** The inputs that tell a segment's graph which pairs hit and which missed, and where their outputs go. */
     private static final class Dispatch {
-        final ExpertSplit split;
+        final int hits;
+        final int misses;
         final Tensor hitPairs;      // I32 [hits]
         final Tensor hitSlots;      // I32 [1, hits]
         final Tensor missPairs;     // I32 [misses]
         final Tensor missExperts;   // I32 [1, misses]
         final Tensor order;         // I32 [pairs]: where pair p's output lies among the hits' then the misses'
 
-        Dispatch(GgmlContext ctx, ExpertSplit split) {
-            this.split = split;
-            int hits = split.hitPairs().length;
-            int misses = split.missPairs().length;
+        Dispatch(GgmlContext ctx, int hits, int misses) {
+            this.hits = hits;
+            this.misses = misses;
             hitPairs = hits == 0 ? null : ctx.input(ctx.newTensor(GgmlType.I32, hits).name("expert_hit_pairs"));
             hitSlots = hits == 0 ? null : ctx.input(ctx.newTensor(GgmlType.I32, 1, hits).name("expert_hit_slots"));
             missPairs = misses == 0 ? null : ctx.input(ctx.newTensor(GgmlType.I32, misses).name("expert_miss_pairs"));
             missExperts = misses == 0 ? null : ctx.input(ctx.newTensor(GgmlType.I32, 1, misses).name("expert_miss_ids"));
-            order = hits == 0 || misses == 0 ? null : ctx.input(ctx.newTensor(GgmlType.I32, split.pairs()).name("expert_pair_order"));
+            order = hits == 0 || misses == 0 ? null : ctx.input(ctx.newTensor(GgmlType.I32, hits + misses).name("expert_pair_order"));
         }
 
-        void fill() {
+        /** Writes {@code split}, which has the counts this dispatch was made for. */
+        void fill(ExpertSplit split) {
             if (hitPairs != null) {
                 hitPairs.write(split.hitPairs());
                 hitSlots.write(split.hitSlots());
@@ -253,6 +387,7 @@ final class SegmentedForward implements AutoCloseable {
 
     @Override
     public void close() {
+        forgetKeptGraphs();
         carryContext.close();
         inputMemory.close();
     }

@@ -98,6 +98,9 @@ class EvaluatorTest {
             StepTimes prompt = evaluator.stepTimes();
             assertEquals(2, prompt.steps());
             assertTrue(prompt.graphBuildNanos() > 0, "the first micro-batch builds a graph");
+            // 16 tokens, then 4: two shapes, two graphs built.
+            assertEquals(2, prompt.graphsComputed());
+            assertEquals(2, prompt.graphsBuilt());
             assertTrue(prompt.computeNanos() > 0 && prompt.computeNanos() < prompt.totalNanos());
 
             evaluator.forgetStepTimes();
@@ -105,6 +108,10 @@ class EvaluatorTest {
             evaluator.evaluate(new int[] {22}, 0);
             StepTimes decode = evaluator.stepTimes();
             assertEquals(2, decode.steps());
+            // The first decode step builds the one-token graph, the second reuses it.
+            assertEquals(2, decode.graphsComputed());
+            assertEquals(1, decode.graphsBuilt());
+            assertEquals(0.5, decode.graphsBuiltPerStep(), 1e-12);
             assertTrue(decode.graphBuildNanos() < decode.totalNanos() - decode.computeNanos(),
                     "graph building is part of the host time");
             assertTrue(decode.hostFraction() > 0 && decode.hostFraction() < 1, "host fraction " + decode.hostFraction());

@@ -4,6 +4,7 @@ import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.eval.KvCacheTypes;
+import dev.panllama.eval.StepTimes;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.ggml.RpcServers;
@@ -114,6 +115,15 @@ class ExpertCacheTest {
                     prefill.max(), 100 * prefill.top1Agreement(), off.steps().length, decode.max());
             prefill.assertWithin(quantized ? 1e-2 : 1e-3, quantized ? 0.90 : 0.95, c + ", prompt");
             decode.assertWithin(quantized ? 1e-2 : 1e-3, quantized ? 0.90 : 0.95, c + ", decode");
+
+            // Decode steps compute a graph per cached layer and one more, and build only the first of each
+            // segment's variants (one per count of hits among a token's experts); later steps reuse them.
+            StepTimes times = on.decodeTimes();
+            int segments = cache.layers().length + 1;
+            System.out.printf("expert cache %-70s decode: %d graphs computed, %d built%n", c, times.graphsComputed(), times.graphsBuilt());
+            assertEquals((long) off.steps().length * segments, times.graphsComputed(), "graphs computed by the decode steps");
+            assertTrue(times.graphsBuilt() <= 1 + (long) cache.layers().length * (c.spec().expertsUsed() + 1),
+                    "each segment's variants are built once: " + times);
         }
     }
 
@@ -181,14 +191,15 @@ class ExpertCacheTest {
         return Model.open(file, THREADS, true, fraction -> { }, devices, Offload.all().withCpuMoe(true));
     }
 
-    /** A prompt's logits, then decode steps' (each the token {@code steps} names, or the greedy one when null). */
-    private record Run(float[][] prompt, float[][] decode, int[] steps) {
+    /** A prompt's logits, then decode steps' (each the token {@code steps} names, or the greedy one when null), and the decode steps' times. */
+    private record Run(float[][] prompt, float[][] decode, int[] steps, StepTimes decodeTimes) {
     }
 
     private static Run run(Model model, int[] prompt, int ubatch, int[] forced) {
         int count = forced == null ? 6 : forced.length;
         try (Evaluator evaluator = new Evaluator(model, CONTEXT, ubatch, KvCacheTypes.of(GgmlType.F32))) {
             float[][] logits = evaluator.evaluate(prompt, 0);
+            evaluator.forgetStepTimes();
             float[][] decode = new float[count][];
             int[] steps = new int[count];
             float[] last = logits[logits.length - 1];
@@ -200,7 +211,7 @@ class ExpertCacheTest {
             if (forced != null) {
                 assertArrayEquals(forced, steps);
             }
-            return new Run(logits, decode, steps);
+            return new Run(logits, decode, steps, evaluator.stepTimes());
         }
     }
 
