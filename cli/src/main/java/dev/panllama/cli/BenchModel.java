@@ -28,7 +28,11 @@ import java.nio.file.Path;
  *       model writer's topic skew, Zipf exponent 1.2: the first half of the vocabulary prefers some
  *       experts, the second half others), F16 for llama-quantize: for the expert cache
  *       ({@code scripts/bench-offload --cache}), whose hits depend on routing that is skewed as real
- *       routing is.</li>
+ *       routing is;</li>
+ *   <li>{@code skewed-scout}: the same routing in 4 layers of Scout's widths (as {@code scout}), Q4_K,
+ *       about 8 GB: what the cache is for, experts of Scout's size, each of which a miss reads from host
+ *       memory (71 MB), where the bench model's (2 MB) cost less to read than a step's host work to
+ *       dispatch them ({@code scripts/bench-offload --cache --scout}).</li>
  * </ul>
  * Arguments: the file to write, and optionally the shape's name.
  */
@@ -44,6 +48,10 @@ final class BenchModel {
 
     static RandomModelSpec skewed() {
         return spec().withExperts(16, 1, 1).withTopicSkew(1.2);
+    }
+
+    static RandomModelSpec skewedScout() {
+        return scoutShaped().withLayers(4).withTopicSkew(1.2);
     }
 
     static RandomModelSpec scoutShaped() {
@@ -71,7 +79,9 @@ final class BenchModel {
             case "scout-layout" -> RandomModelWriter.writeLayout(scoutLayout(), vocabulary, target);
             case "context" -> RandomModelWriter.write(contextShaped(), vocabulary, target);
             case "skewed" -> RandomModelWriter.write(skewed(), vocabulary, target);
-            default -> throw new IllegalArgumentException("unknown shape " + shape + " (bench, scout, scout-layout, context or skewed)");
+            case "skewed-scout" -> RandomModelWriter.write(skewedScout(), vocabulary, target);
+            default -> throw new IllegalArgumentException("unknown shape " + shape
+                    + " (bench, scout, scout-layout, context, skewed or skewed-scout)");
         }
     }
 }
