@@ -30,7 +30,7 @@ import java.nio.file.Path;
  *       ({@code scripts/bench-offload --cache}), whose hits depend on routing that is skewed as real
  *       routing is;</li>
  *   <li>{@code skewed-scout}: the same routing in 4 layers of Scout's widths (as {@code scout}), Q4_K,
- *       about 8 GB: what the cache is for, experts of Scout's size, each of which a miss reads from host
+ *       5.7 GB: what the cache is for, experts of Scout's size, each of which a miss reads from host
  *       memory (71 MB), where the bench model's (2 MB) cost less to read than a step's host work to
  *       dispatch them ({@code scripts/bench-offload --cache --scout}).</li>
  * </ul>
