@@ -19,9 +19,6 @@ import dev.panllama.model.Routing;
 import dev.panllama.placement.ExpertCache;
 import dev.panllama.placement.ExpertSplit;
 
-import java.util.LinkedHashMap;
-import java.util.Map;
-
 /**
  * The forward pass of a micro-batch with an {@link ExpertCache}: ggml cannot choose inside a graph
  * where an expert is computed, so the pass is computed as segments, each graph ending at the routing
@@ -35,7 +32,9 @@ import java.util.Map;
  * except for those of a single token: a chat's decode steps meet the same few graphs again and again
  * (per segment, one for each count of hits among the token's experts), so those are kept, each with a
  * scheduler of its own, since ggml's scheduler rewrites a graph's sources for the one graph it last
- * planned. A kept graph is computed again with its inputs rewritten: no building, no planning.
+ * planned. A kept graph is computed again with its inputs rewritten: no building, no planning. They are
+ * kept for one batch shape at a time: a decode step's shape changes only when the cells attention reads
+ * grow by a block.
  */
 final class SegmentedForward implements AutoCloseable {
 
@@ -45,10 +44,6 @@ final class SegmentedForward implements AutoCloseable {
 
     /** How long a pass took to build and to compute its graphs, how many it computed and how many of them it built. */
     record Result(long buildNanos, long computeNanos, int graphs, int graphsBuilt) {
-    }
-
-    /** What a segment's graph depends on besides the model and the cache: where it starts, the batch's shape, the split's counts. */
-    private record SegmentKey(int cut, BatchInputs.Shape shape, int hits, int misses) {
     }
 
     /**
@@ -84,8 +79,13 @@ final class SegmentedForward implements AutoCloseable {
     private final Carry[] carries = new Carry[2];
     /** The segments' inputs of one micro-batch are the same: their masks are computed once, for the first. */
     private final SharedInputMemory inputMemory = new SharedInputMemory();
-    /** Segment graphs of single-token micro-batches, kept for the next ones; least recently used first. */
-    private final Map<SegmentKey, SegmentGraph> kept = new LinkedHashMap<>(64, 0.75f, true);
+    /**
+     * Segment graphs of single-token micro-batches of {@link #keptShape}, kept for the next ones: by
+     * segment, then by the number of hits among the token's experts (null where not made yet); null
+     * when none are kept.
+     */
+    private SegmentGraph[][] kept;
+    private BatchInputs.Shape keptShape;
     private long keptBytes;
     /** The expert cache the kept graphs read the slots of. */
     private ExpertCache keptFor;
@@ -124,13 +124,15 @@ final class SegmentedForward implements AutoCloseable {
      */
     Result evaluate(ExpertCache experts, BatchInputs.Shape shape, int[] tokens, int[] sequences, long[] positions, int[] computed,
                     float[][] logitRows, ReadBuffer staging) {
-        if (keptFor != experts) {
-            // A replaced cache has slots of its own: graphs made for the old one's would read those.
+        boolean keep = keepsGraphsOf(shape);
+        // Kept graphs have one shape, and read the slots of the cache they were made with (a replaced cache has its own).
+        if (keep && (keptFor != experts || !shape.equals(keptShape))) {
             forgetKeptGraphs();
+            kept = new SegmentGraph[experts.layers().length + 1][config.experts().used() + 1];
             keptFor = experts;
+            keptShape = shape;
         }
         int used = config.experts().used();
-        boolean keep = keepsGraphsOf(shape);
         long build = 0;
         long compute = 0;
         int built = 0;
@@ -139,9 +141,8 @@ final class SegmentedForward implements AutoCloseable {
         inputMemory.startBatch();
         for (int segment = 0; ; segment++) {
             long buildStart = System.nanoTime();
-            SegmentKey key = new SegmentKey(cut, shape, split == null ? 0 : split.hitPairs().length,
-                    split == null ? 0 : split.missPairs().length);
-            SegmentGraph graph = keep ? kept.get(key) : null;
+            int hits = split == null ? 0 : split.hitPairs().length;
+            SegmentGraph graph = keep ? kept[segment][hits] : null;
             boolean closeAfter = graph == null;     // a graph made for this micro-batch alone
             if (graph == null) {
                 // Room for the graph's nodes and for its leafs, the weights among them, which its context does not count.
@@ -158,7 +159,7 @@ final class SegmentedForward implements AutoCloseable {
                 build += computeStart - buildStart;
                 graph.scheduler.compute(graph.graph);
                 compute += System.nanoTime() - computeStart;
-                if (closeAfter && keep && keepIfRoom(key, graph)) {
+                if (closeAfter && keep && keepIfRoom(segment, hits, graph)) {
                     closeAfter = false;
                 }
                 if (graph.next < 0) {
@@ -264,30 +265,29 @@ final class SegmentedForward implements AutoCloseable {
     }
 
     /**
-     * Keeps {@code graph} for its key while the kept graphs' compute memory stays within
-     * {@link #KEPT_COMPUTE_BYTES}, the least recently used one given up when there are as many as the
-     * split counts of every segment allow; false when it is not kept.
+     * Keeps {@code graph} as segment {@code segment}'s with {@code hits} hits while the kept graphs' compute
+     * memory stays within {@link #KEPT_COMPUTE_BYTES}; false when it is not kept.
      */
-    private boolean keepIfRoom(SegmentKey key, SegmentGraph graph) {
+    private boolean keepIfRoom(int segment, int hits, SegmentGraph graph) {
         if (keptBytes + graph.computeBytes > KEPT_COMPUTE_BYTES) {
             return false;
         }
-        kept.put(key, graph);
+        kept[segment][hits] = graph;
         keptBytes += graph.computeBytes;
-        // Per segment, as many graphs as a token's chosen experts can split into hits and misses, for two carry sets.
-        int most = 2 * (keptFor.layers().length + 1) * (config.experts().used() + 1);
-        while (kept.size() > most) {
-            SegmentKey eldest = kept.keySet().iterator().next();
-            SegmentGraph dropped = kept.remove(eldest);
-            keptBytes -= dropped.computeBytes;
-            dropped.close();
-        }
         return true;
     }
 
     private void forgetKeptGraphs() {
-        kept.values().forEach(SegmentGraph::close);
-        kept.clear();
+        if (kept != null) {
+            for (SegmentGraph[] variants : kept) {
+                for (SegmentGraph graph : variants) {
+                    if (graph != null) {
+                        graph.close();
+                    }
+                }
+            }
+            kept = null;
+        }
         keptBytes = 0;
     }
 
