@@ -181,7 +181,7 @@ final class SegmentedForward implements AutoCloseable {
 
     /**
      * Builds and allocates the segment after cached layer {@code cut} (-1: the first), whose experts
-     * {@code split} divides, with its own {@code scheduler} (null: the shared one).
+     * {@code split} divides, planned by the scheduler {@code own} (null: the shared one).
      */
     private SegmentGraph build(ExpertCache experts, BatchInputs.Shape shape, int segment, int cut, ExpertSplit split, int[] tokens,
                                int[] computed, Scheduler own) {
