@@ -128,6 +128,38 @@ class ExpertCacheTest {
     }
 
     /**
+     * A cache replaced between decode steps (the old one's slots freed) changes no logits: the segment
+     * graphs kept for the old cache read its slots, so an evaluator must not compute them again with the
+     * new one. Q6_K, whose hits and misses multiply alike: bit for bit the cache off.
+     */
+    @Test
+    void aCacheReplacedBetweenDecodeStepsChangesNoLogits() throws IOException {
+        Case c = (Case) models().findFirst().orElseThrow().get()[0];
+        Path file = written(c);
+        int[] prompt = promptOf(file);
+        try (Model model = openWithExpertsOnTheHost(file)) {
+            Run off = run(model, prompt, c.ubatch(), null);
+            float[][] decode = new float[off.steps().length][];
+            try (Evaluator evaluator = new Evaluator(model, CONTEXT, c.ubatch(), KvCacheTypes.of(GgmlType.F32))) {
+                ExpertCache first = model.openExpertCache(c.slots(), ExpertPolicy.LRU);
+                evaluator.evaluate(prompt, 0);
+                evaluator.forgetStepTimes();
+                for (int s = 0; s < decode.length; s++) {
+                    if (s == decode.length / 2) {
+                        ExpertCache second = model.openExpertCache(c.slots() + 1, ExpertPolicy.LFU_DECAY);
+                        assertTrue(first.statistics().totalHits() > 0, "the first cache served hits before it was replaced");
+                        assertTrue(second != first);
+                    }
+                    decode[s] = evaluator.evaluate(new int[] {off.steps()[s]}, 0)[0];
+                }
+                StepTimes times = evaluator.stepTimes();
+                assertTrue(times.graphsBuilt() < times.graphsComputed(), "decode steps reused their graphs: " + times);
+            }
+            assertEquals(0, ModelParityTest.Comparison.of(off.decode(), decode).max(), "decode steps across the replacement");
+        }
+    }
+
+    /**
      * With a copier the copies into the slots run off the evaluating thread, and a slot being filled is not
      * hit until its copy has ended. Here the copies are held back and run only every third decode step (on
      * the test's thread: the RPC stand-in takes no calls from two threads at once): the logits stay those
