@@ -39,6 +39,7 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -148,7 +149,7 @@ class ExpertCacheTest {
                     if (s == decode.length / 2) {
                         ExpertCache second = model.openExpertCache(c.slots() + 1, ExpertPolicy.LFU_DECAY);
                         assertTrue(first.statistics().totalHits() > 0, "the first cache served hits before it was replaced");
-                        assertTrue(second != first);
+                        assertSame(second, model.expertCache().orElseThrow(), "the second cache replaced the first");
                     }
                     decode[s] = evaluator.evaluate(new int[] {off.steps()[s]}, 0)[0];
                 }
