@@ -33,6 +33,11 @@ import java.nio.file.Path;
  *       5.7 GB: what the cache is for, experts of Scout's size, each of which a miss reads from host
  *       memory (71 MB), where the bench model's (2 MB) cost less to read than a step's host work to
  *       dispatch them ({@code scripts/bench-offload --cache --scout}).</li>
+ *   <li>{@code dense}: a dense Llama of Llama 3.2 1B's shape (16 layers of 2048, 32 query and 8 KV heads
+ *       of 64, feed-forward 8192, output tied to the embeddings), F16 for llama-quantize: for serving
+ *       ({@code scripts/bench-serve -m dense}), where a step of several sequences reads each weight
+ *       once for all of them, which a mixture of experts does not (its sequences route to different
+ *       experts).</li>
  * </ul>
  * Arguments: the file to write, and optionally the shape's name.
  */
@@ -44,6 +49,11 @@ final class BenchModel {
     static RandomModelSpec spec() {
         return new RandomModelSpec("llama4", 16, 1024, 8, 2, 128, 2048, 8, 1, 1024, 1, -1, 0, 16384,
                 500000f, 1e-5f, GgmlType.F16, false, true, "llama4", 700);
+    }
+
+    static RandomModelSpec dense() {
+        return new RandomModelSpec("llama", 16, 2048, 32, 8, 64, 8192, 0, 0, 0, 1, -1, 0, 131072,
+                500000f, 1e-5f, GgmlType.F16, true, false, "llama-bpe", 1);
     }
 
     static RandomModelSpec skewed() {
@@ -80,8 +90,9 @@ final class BenchModel {
             case "context" -> RandomModelWriter.write(contextShaped(), vocabulary, target);
             case "skewed" -> RandomModelWriter.write(skewed(), vocabulary, target);
             case "skewed-scout" -> RandomModelWriter.write(skewedScout(), vocabulary, target);
+            case "dense" -> RandomModelWriter.write(dense(), vocabulary, target);
             default -> throw new IllegalArgumentException("unknown shape " + shape
-                    + " (bench, scout, scout-layout, context, skewed or skewed-scout)");
+                    + " (bench, scout, scout-layout, context, skewed, skewed-scout or dense)");
         }
     }
 }

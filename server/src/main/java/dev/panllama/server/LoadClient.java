@@ -180,36 +180,57 @@ public final class LoadClient {
     }
 
     /**
-     * {@code LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED]}: runs {@code BASELINE_REQUESTS} (default
-     * 4) of the mix one at a time, then {@code CLIENTS} (default 32) at once, and prints the tokens/s of
-     * each and their ratio. Exits 1 when any request failed.
+     * {@code LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED] [ROUNDS]}: after one unmeasured run of
+     * {@code CLIENTS} (default 32) requests at once, {@code ROUNDS} (default 3) times runs
+     * {@code BASELINE_REQUESTS} (default 8) of the mix one at a time and then {@code CLIENTS} at once,
+     * and prints the tokens/s of each, their ratio per round, and the ratio of all rounds together (the
+     * tokens of every round over their time), which varies less than any one round's: a round of a
+     * small model lasts a few seconds, within reach of whatever else the machine does. Exits 1 when any
+     * request failed.
      */
     public static void main(String[] args) throws InterruptedException {
         if (args.length < 1) {
-            System.err.println("usage: LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED]");
+            System.err.println("usage: LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED] [ROUNDS]");
             System.exit(2);
         }
         URI url = URI.create(args[0]);
         int clients = args.length > 1 ? Integer.parseInt(args[1]) : 32;
         int baselineRequests = args.length > 2 ? Integer.parseInt(args[2]) : 8;
         long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
+        int rounds = args.length > 4 ? Integer.parseInt(args[4]) : 3;
         Duration timeout = Duration.ofMinutes(10);
-        // Each run asks with prompts of its own (other seeds): a server that keeps earlier prompts'
+        // Every run asks with prompts of its own (a seed of its own): a server that keeps earlier prompts'
         // caches (llama-server keeps them in host memory) would otherwise be timed on cache hits.
         // The first run is unmeasured, so that neither server is timed while it warms up (a JVM's JIT, first graphs).
-        run(url, null, mixedRequests(clients, seed + 1), clients, timeout);
-        Run single = run(url, null, mixedRequests(baselineRequests, seed + 2), 1, timeout);
-        Run together = run(url, null, mixedRequests(clients, seed), clients, timeout);
-        System.out.printf("one stream:  %d requests one at a time, %d tokens in %.2f s: %.1f tokens/s%n",
-                single.replies().size(), single.completionTokens(), single.seconds(), single.tokensPerSecond());
-        System.out.printf("%d streams: %d requests at once, %d tokens in %.2f s: %.1f tokens/s%n",
-                clients, together.replies().size(), together.completionTokens(), together.seconds(), together.tokensPerSecond());
-        System.out.printf("ratio: %.2fx (goal: 3x or more on the CPU)%n", together.tokensPerSecond() / single.tokensPerSecond());
-        long failures = single.failures() + together.failures();
-        if (failures > 0) {
-            Stream.concat(single.replies().stream(), together.replies().stream()).filter(Reply::failed)
-                    .forEach(reply -> System.err.println("failed (status " + reply.status() + "): " + reply.error()));
+        long nextSeed = seed;
+        run(url, null, mixedRequests(clients, nextSeed++), clients, timeout);
+        List<Run> singles = new ArrayList<>();
+        List<Run> togethers = new ArrayList<>();
+        for (int round = 1; round <= rounds; round++) {
+            Run single = run(url, null, mixedRequests(baselineRequests, nextSeed++), 1, timeout);
+            Run together = run(url, null, mixedRequests(clients, nextSeed++), clients, timeout);
+            singles.add(single);
+            togethers.add(together);
+            System.out.printf("round %d: one stream %d requests, %d tokens in %.2f s: %.1f tokens/s; %d streams %d tokens in %.2f s:"
+                            + " %.1f tokens/s; ratio %.2fx%n", round, single.replies().size(), single.completionTokens(), single.seconds(),
+                    single.tokensPerSecond(), clients, together.completionTokens(), together.seconds(), together.tokensPerSecond(),
+                    together.tokensPerSecond() / single.tokensPerSecond());
+        }
+        double single = tokensPerSecond(singles);
+        double together = tokensPerSecond(togethers);
+        System.out.printf("one stream:  %.1f tokens/s, %d rounds of %d requests one at a time%n", single, rounds, baselineRequests);
+        System.out.printf("%d streams: %.1f tokens/s, %d rounds of %d requests at once%n", clients, together, rounds, clients);
+        System.out.printf("ratio: %.2fx (goal: 3x or more on the CPU)%n", together / single);
+        List<Reply> failed = Stream.concat(singles.stream(), togethers.stream()).flatMap(r -> r.replies().stream())
+                .filter(Reply::failed).toList();
+        if (!failed.isEmpty()) {
+            failed.forEach(reply -> System.err.println("failed (status " + reply.status() + "): " + reply.error()));
             System.exit(1);
         }
+    }
+
+    /** The tokens of all {@code runs} over their time together. */
+    private static double tokensPerSecond(List<Run> runs) {
+        return runs.stream().mapToLong(Run::completionTokens).sum() / runs.stream().mapToDouble(Run::seconds).sum();
     }
 }
