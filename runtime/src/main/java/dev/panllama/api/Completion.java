@@ -33,7 +33,8 @@ public final class Completion extends Session {
 
     /**
      * Continues {@code prompt}, also handing {@code onLogits} the logits of its last
-     * {@code promptLogits} positions (all of them for {@link Integer#MAX_VALUE}) and of each generated token.
+     * {@code promptLogits} positions (all of them for {@link Integer#MAX_VALUE}) and of each generated token
+     * evaluated (not one that reaches the token limit).
      */
     public Generation complete(int[] prompt, GenerationOptions options, Consumer<String> onText,
                                LogitsListener onLogits, int promptLogits) {

@@ -31,7 +31,7 @@ final class Generator {
     /**
      * Generates after {@code prompt}; {@code onLogits} receives the logits of the last
      * {@code promptLogits} prompt positions evaluated now (after any reused prefix), then of every
-     * generated token, in order.
+     * generated token evaluated (each but one that reaches the token limit), in order.
      */
     Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, AtomicBoolean cancelled,
                         LogitsListener onLogits, int promptLogits) {

@@ -1,6 +1,9 @@
 package dev.panllama.api;
 
-/** Receives the logits of evaluated positions, in order: the prompt's last positions asked for, then each generated token's. */
+/**
+ * Receives the logits of evaluated positions, in order: the prompt's last positions asked for, then
+ * each generated token's, but for a token that reaches the limit, which is not evaluated.
+ */
 @FunctionalInterface
 public interface LogitsListener {
 

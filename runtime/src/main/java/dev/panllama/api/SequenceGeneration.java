@@ -53,8 +53,9 @@ public final class SequenceGeneration {
     /**
      * Takes the logits after the last evaluated token (which the sampler may change) and returns the
      * token to evaluate next, its safe text already given to the sink; or {@link #STOPPED} when the
-     * token limit is reached, the model ends its turn, a stop string appears, the JSON document is whole
-     * (its last token's text given) or no token can continue it.
+     * model ends its turn, a stop string appears, the JSON document is whole or the token limit is
+     * reached (the text of the token that made it so given), or no token can continue it. The token that
+     * reaches the limit is not evaluated, as llama.cpp does not: nothing would read its logits.
      */
     public int next(float[] logits) {
         if (reason != null) {
@@ -93,6 +94,10 @@ public final class SequenceGeneration {
         }
         if (structure != null && structure.isFinished()) {
             reason = Generation.StopReason.END_OF_TURN;
+            return STOPPED;
+        }
+        if (options.maxTokens() >= 0 && generated.size() >= options.maxTokens()) {
+            reason = Generation.StopReason.MAX_TOKENS;
             return STOPPED;
         }
         return token;

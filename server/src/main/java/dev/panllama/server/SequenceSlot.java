@@ -50,9 +50,9 @@ final class SequenceSlot {
     }
 
     /**
-     * The most cells {@code job}'s sequence will hold: its prompt and every token up to its limit (each
-     * token generated is evaluated, the last one too, as the single-sequence loop does); without a limit,
-     * its prompt and the next token.
+     * The cells {@code job}'s sequence is given: its prompt and its token limit, as the request's check
+     * against the context counts them (the token that reaches the limit is not evaluated, so one of
+     * them stays spare); without a limit, its prompt and the next token.
      */
     static long cellsAtMost(GenerationJob job) {
         return job.prompt().length + (long) Math.max(1, job.options().maxTokens());
