@@ -61,7 +61,8 @@ public final class SequenceGeneration {
         if (reason != null) {
             return STOPPED;
         }
-        if (options.maxTokens() >= 0 && generated.size() >= options.maxTokens()) {
+        if (reachedLimit()) {
+            // A limit of 0: nothing is sampled. Any other limit stops below, at the token that reaches it.
             reason = Generation.StopReason.MAX_TOKENS;
             return STOPPED;
         }
@@ -96,11 +97,16 @@ public final class SequenceGeneration {
             reason = Generation.StopReason.END_OF_TURN;
             return STOPPED;
         }
-        if (options.maxTokens() >= 0 && generated.size() >= options.maxTokens()) {
+        if (reachedLimit()) {
             reason = Generation.StopReason.MAX_TOKENS;
             return STOPPED;
         }
         return token;
+    }
+
+    /** Whether the tokens generated have reached the limit; never without one. */
+    private boolean reachedLimit() {
+        return options.maxTokens() >= 0 && generated.size() >= options.maxTokens();
     }
 
     /** Stops for a reason the caller sees (a cancellation, a full context); a stop already reached stays. */
