@@ -4,6 +4,7 @@ import dev.panllama.ggml.GgmlType;
 import dev.panllama.model.demo.DemoModel;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
+import dev.panllama.script.ScriptMain;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -79,7 +80,11 @@ final class BenchModel {
                 500000f, 1e-5f, GgmlType.Q8_0, false, true, "llama4", 128);
     }
 
-    public static void main(String[] args) throws IOException {
+    public static void main(String[] args) {
+        ScriptMain.run("BenchModel TARGET.gguf [bench|scout|scout-layout|context|skewed|skewed-scout|dense]", 1, args, BenchModel::write);
+    }
+
+    private static void write(String[] args) throws IOException {
         Path target = Path.of(args[0]).toAbsolutePath();
         String shape = args.length > 1 ? args[1] : "bench";
         Path vocabulary = DemoModel.llama3Vocabulary(target.getParent());

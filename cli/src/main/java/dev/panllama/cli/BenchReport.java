@@ -1,6 +1,7 @@
 package dev.panllama.cli;
 
 import dev.panllama.json.JsonReader;
+import dev.panllama.script.ScriptMain;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -112,7 +113,11 @@ final class BenchReport {
     }
 
     /** Arguments: llama-bench's JSON, panllama's, the threads, and optionally the configuration's name. */
-    public static void main(String[] args) throws IOException {
+    public static void main(String[] args) {
+        ScriptMain.run("BenchReport LLAMA_BENCH.json PANLLAMA.json THREADS [NOTE]", 3, args, BenchReport::print);
+    }
+
+    private static void print(String[] args) throws IOException {
         Map<String, Row> reference = read(Path.of(args[0]));
         Map<String, Row> panllama = read(Path.of(args[1]));
         System.out.printf("threads: %s, model: %s%s%n%n", args[2], model(Path.of(args[1])), args.length > 3 ? ", " + args[3] : "");

@@ -1,5 +1,7 @@
 package dev.panllama.cli;
 
+import dev.panllama.script.ScriptMain;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
@@ -16,7 +18,11 @@ final class ExpertCacheReport {
     }
 
     /** Arguments: llama-bench's JSON, panllama's static split's, panllama's with the cache, the threads, the configuration's name. */
-    public static void main(String[] args) throws IOException {
+    public static void main(String[] args) {
+        ScriptMain.run("ExpertCacheReport LLAMA_BENCH.json STATIC.json CACHED.json THREADS NOTE", 5, args, ExpertCacheReport::print);
+    }
+
+    private static void print(String[] args) throws IOException {
         Map<String, BenchReport.Row> reference = BenchReport.read(Path.of(args[0]));
         Map<String, BenchReport.Row> split = BenchReport.read(Path.of(args[1]));
         Map<String, BenchReport.Row> cached = BenchReport.read(Path.of(args[2]));

@@ -1,5 +1,7 @@
 package dev.panllama.cli;
 
+import dev.panllama.script.ScriptMain;
+
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
@@ -17,7 +19,12 @@ final class OffloadSweepReport {
     }
 
     /** Arguments: llama-bench's JSON with offload on, with it off, then panllama's on and off. */
-    public static void main(String[] args) throws IOException {
+    public static void main(String[] args) {
+        ScriptMain.run("OffloadSweepReport LLAMA_BENCH_ON.json LLAMA_BENCH_OFF.json PANLLAMA_ON.json PANLLAMA_OFF.json", 4, args,
+                OffloadSweepReport::print);
+    }
+
+    private static void print(String[] args) throws IOException {
         Map<String, BenchReport.Row> referenceOn = BenchReport.read(Path.of(args[0]));
         Map<String, BenchReport.Row> referenceOff = BenchReport.read(Path.of(args[1]));
         Map<String, BenchReport.Row> oursOn = BenchReport.read(Path.of(args[2]));

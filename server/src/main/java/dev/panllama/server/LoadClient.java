@@ -2,6 +2,7 @@ package dev.panllama.server;
 
 import dev.panllama.json.JsonReader;
 import dev.panllama.json.JsonWriter;
+import dev.panllama.script.ScriptMain;
 
 import java.io.IOException;
 import java.net.URI;
@@ -188,22 +189,29 @@ public final class LoadClient {
      * small model lasts a few seconds, within reach of whatever else the machine does. Exits 1 when any
      * request failed.
      */
-    public static void main(String[] args) throws InterruptedException {
-        if (args.length < 1) {
-            System.err.println("usage: LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED] [ROUNDS]");
-            System.exit(2);
-        }
+    public static void main(String[] args) {
+        ScriptMain.run("LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED] [ROUNDS]", 1, args, LoadClient::measure);
+    }
+
+    private static void measure(String[] args) throws InterruptedException {
         URI url = URI.create(args[0]);
         int clients = args.length > 1 ? Integer.parseInt(args[1]) : 32;
         int baselineRequests = args.length > 2 ? Integer.parseInt(args[2]) : 8;
         long seed = args.length > 3 ? Long.parseLong(args[3]) : 1;
         int rounds = args.length > 4 ? Integer.parseInt(args[4]) : 3;
+        if (clients < 1 || baselineRequests < 1 || rounds < 1) {
+            throw new IllegalArgumentException("CLIENTS, BASELINE_REQUESTS and ROUNDS must be positive");
+        }
         Duration timeout = Duration.ofMinutes(10);
         // Every run asks with prompts of its own (a seed of its own): a server that keeps earlier prompts'
         // caches (llama-server keeps them in host memory) would otherwise be timed on cache hits.
         // The first run is unmeasured, so that neither server is timed while it warms up (a JVM's JIT, first graphs).
         long nextSeed = seed;
-        run(url, null, mixedRequests(clients, nextSeed++), clients, timeout);
+        Run warmUp = run(url, null, mixedRequests(clients, nextSeed++), clients, timeout);
+        if (warmUp.failures() == warmUp.replies().size()) {
+            Reply first = warmUp.replies().getFirst();
+            throw new IllegalStateException("every request to " + url + " failed, the first with status " + first.status() + ": " + first.error());
+        }
         List<Run> singles = new ArrayList<>();
         List<Run> togethers = new ArrayList<>();
         for (int round = 1; round <= rounds; round++) {
