@@ -1,5 +1,7 @@
 package dev.panllama.structured;
 
+import dev.panllama.json.JsonWriter;
+
 import java.util.List;
 import java.util.Map;
 
@@ -67,28 +69,13 @@ final class JsonText {
     }
 
     private static void string(String s, StringBuilder out) {
-        out.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
-            switch (c) {
-                case '"' -> out.append("\\\"");
-                case '\\' -> out.append("\\\\");
-                case '\n' -> out.append("\\n");
-                case '\r' -> out.append("\\r");
-                case '\t' -> out.append("\\t");
-                default -> {
-                    if (c < 0x20) {
-                        out.append(String.format("\\u%04x", (int) c));
-                    } else if (Character.isSurrogate(c) && !(Character.isHighSurrogate(c) && i + 1 < s.length()
-                            && Character.isLowSurrogate(s.charAt(i + 1)))
-                            && !(Character.isLowSurrogate(c) && i > 0 && Character.isHighSurrogate(s.charAt(i - 1)))) {
-                        throw new IllegalArgumentException("the string value has a lone UTF-16 surrogate");
-                    } else {
-                        out.append(c);
-                    }
-                }
+            if (Character.isSurrogate(c) && !(Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1)))
+                    && !(Character.isLowSurrogate(c) && i > 0 && Character.isHighSurrogate(s.charAt(i - 1)))) {
+                throw new IllegalArgumentException("the string value has a lone UTF-16 surrogate");
             }
         }
-        out.append('"');
+        JsonWriter.string(s, out);
     }
 }

@@ -53,7 +53,11 @@ public final class JsonWriter {
         }
     }
 
-    private static void string(String s, StringBuilder out) {
+    /**
+     * Appends {@code s} as a JSON string: quoted, with the escapes JSON requires and no others (a
+     * character below U+0020 without a short escape as a backslash, u and four hex digits).
+     */
+    public static void string(String s, StringBuilder out) {
         out.append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
