@@ -24,7 +24,8 @@ import java.util.Random;
  * Prompt processing and generation speed, measured as llama-bench measures them: {@code ppN} evaluates
  * N random tokens, {@code tgN} generates N tokens one at a time, from an empty context or, with
  * {@code -d D}, after D random tokens already in it ({@code tgN @ dD}: decoding speed at that depth);
- * each test runs once to warm up, then {@code -r} times, the depth's tokens put back before each run
+ * each test runs to warm up (once, and again until {@link #WARM_UP_NANOS} have passed), then {@code -r}
+ * times, the depth's tokens put back before each run
  * and not timed (llama-bench restores a saved state; here the cache is cut back to them, and evaluated
  * again only when the chunked layers have reused cells they need). Beside tokens/s it reports the time
  * per micro-batch that the Java side spends outside ggml's compute (graph building, inputs, logits):
@@ -33,6 +34,14 @@ import java.util.Random;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure prompt processing (pp) and generation (tg) speed, as llama-bench does.")
 final class BenchCommand extends Subcommand {
+
+    /**
+     * How long each test is run before it is timed. One run warms llama-bench up; a JVM compiles the
+     * per-step Java code (inputs, graph building, logits) in its first seconds, on the cores ggml
+     * computes with, and a test of a few milliseconds a run timed before that measured the JIT: pp8 of
+     * the demo model ran at 0.57x llama-bench with one warm-up run, level after two seconds of them.
+     */
+    private static final long WARM_UP_NANOS = 2_000_000_000L;
 
     @Mixin
     ModelArgs model;
@@ -175,11 +184,17 @@ final class BenchCommand extends Subcommand {
         throw new IllegalArgumentException("--token-range must be FROM:TO with 0 <= FROM < TO <= " + vocab + " (the vocabulary), not " + tokenRange);
     }
 
-    /** Runs {@code run} once to warm up, then {@code -r} times timed, each after {@code toDepth} (not timed) sets up the context. */
+    /**
+     * Runs {@code run} to warm up (at least once, as llama-bench does, and more until {@link #WARM_UP_NANOS}
+     * have passed), then {@code -r} times timed, each after {@code toDepth} (not timed) sets up the context.
+     */
     private Result measure(LlamaModel llama, Evaluator evaluator, String test, int nPrompt, int nGen, int nDepth, Runnable toDepth,
                            Runnable run) {
-        toDepth.run();
-        run.run();   // warm-up, as llama-bench does
+        long warmUpStart = System.nanoTime();
+        do {
+            toDepth.run();
+            run.run();
+        } while (System.nanoTime() - warmUpStart < WARM_UP_NANOS);
         llama.resetExpertCacheStatistics();
         double[] seconds = new double[repetitions];
         StepTimes steps = StepTimes.NONE;
