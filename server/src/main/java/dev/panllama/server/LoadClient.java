@@ -63,6 +63,12 @@ public final class LoadClient {
     private static final String[] WORDS = {"river", "mountain", "quiet", "engine", "paper", "window", "seven", "garden",
         "winter", "copper", "signal", "harbor", "lantern", "orbit", "meadow", "violin"};
 
+    /**
+     * How long the unmeasured runs last at least. With one run of the demo model (about 3 s), panllama's
+     * single stream was timed while its JIT still compiled: 123 tokens/s, against 146-154 in the next runs.
+     */
+    private static final Duration WARM_UP = Duration.ofSeconds(10);
+
     private LoadClient() {
     }
 
@@ -181,8 +187,9 @@ public final class LoadClient {
     }
 
     /**
-     * {@code LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED] [ROUNDS]}: after one unmeasured run of
-     * {@code CLIENTS} (default 32) requests at once, {@code ROUNDS} (default 3) times runs
+     * {@code LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED] [ROUNDS]}: after unmeasured runs of
+     * {@code CLIENTS} (default 32) requests at once, one and more until {@link #WARM_UP} has passed,
+     * {@code ROUNDS} (default 3) times runs
      * {@code BASELINE_REQUESTS} (default 8) of the mix one at a time and then {@code CLIENTS} at once,
      * and prints the tokens/s of each, their ratio per round, and the ratio of all rounds together (the
      * tokens of every round over their time), which varies less than any one round's: a round of a
@@ -205,13 +212,17 @@ public final class LoadClient {
         Duration timeout = Duration.ofMinutes(10);
         // Every run asks with prompts of its own (a seed of its own): a server that keeps earlier prompts'
         // caches (llama-server keeps them in host memory) would otherwise be timed on cache hits.
-        // The first run is unmeasured, so that neither server is timed while it warms up (a JVM's JIT, first graphs).
+        // Unmeasured runs first, so that neither server is timed while it warms up (first graphs; a JVM's JIT,
+        // which compiles the step code during the first seconds on the cores the model computes with).
         long nextSeed = seed;
-        Run warmUp = run(url, null, mixedRequests(clients, nextSeed++), clients, timeout);
-        if (warmUp.failures() == warmUp.replies().size()) {
-            Reply first = warmUp.replies().getFirst();
-            throw new IllegalStateException("every request to " + url + " failed, the first with status " + first.status() + ": " + first.error());
-        }
+        long warmUpStart = System.nanoTime();
+        do {
+            Run warmUp = run(url, null, mixedRequests(clients, nextSeed++), clients, timeout);
+            if (warmUp.failures() == warmUp.replies().size()) {
+                Reply first = warmUp.replies().getFirst();
+                throw new IllegalStateException("every request to " + url + " failed, the first with status " + first.status() + ": " + first.error());
+            }
+        } while (System.nanoTime() - warmUpStart < WARM_UP.toNanos());
         List<Run> singles = new ArrayList<>();
         List<Run> togethers = new ArrayList<>();
         for (int round = 1; round <= rounds; round++) {
