@@ -24,7 +24,7 @@ import java.util.Random;
  * Prompt processing and generation speed, measured as llama-bench measures them: {@code ppN} evaluates
  * N random tokens, {@code tgN} generates N tokens one at a time, from an empty context or, with
  * {@code -d D}, after D random tokens already in it ({@code tgN @ dD}: decoding speed at that depth);
- * each test runs to warm up (once, and again until {@link #WARM_UP_NANOS} have passed), then {@code -r}
+ * each test runs to warm up (once, and again until {@code --warmup} seconds have passed), then {@code -r}
  * times, the depth's tokens put back before each run
  * and not timed (llama-bench restores a saved state; here the cache is cut back to them, and evaluated
  * again only when the chunked layers have reused cells they need). Beside tokens/s it reports the time
@@ -34,14 +34,6 @@ import java.util.Random;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure prompt processing (pp) and generation (tg) speed, as llama-bench does.")
 final class BenchCommand extends Subcommand {
-
-    /**
-     * How long each test is run before it is timed. One run warms llama-bench up; a JVM compiles the
-     * per-step Java code (inputs, graph building, logits) in its first seconds, on the cores ggml
-     * computes with, and a test of a few milliseconds a run timed before that measured the JIT: pp8 of
-     * the demo model ran at 0.57x llama-bench with one warm-up run, level after two seconds of them.
-     */
-    private static final long WARM_UP_NANOS = 2_000_000_000L;
 
     @Mixin
     ModelArgs model;
@@ -58,6 +50,17 @@ final class BenchCommand extends Subcommand {
 
     @Option(names = {"-r", "--repetitions"}, paramLabel = "N", description = "Repetitions of each test (default: 5).")
     int repetitions = 5;
+
+    /*
+     * One run warms llama-bench up; a JVM compiles the per-step Java code (inputs, graph building,
+     * logits) in its first seconds, on the cores ggml computes with, and a test of a few milliseconds a
+     * run timed before that measured the JIT: pp8 of the demo model ran at 0.57x llama-bench after one
+     * warm-up run.
+     */
+    @Option(names = "--warmup", paramLabel = "SECONDS",
+            description = "How long each test runs untimed before it is timed: once, and again until SECONDS have passed (default: 2; 0: once, "
+                    + "as llama-bench).")
+    double warmUpSeconds = 2;
 
     @Option(names = {"-o", "--output"}, paramLabel = "md|json", description = "Output format (default: md).")
     String output = "md";
@@ -84,6 +87,9 @@ final class BenchCommand extends Subcommand {
     public Integer call() {
         if (!output.equals("md") && !output.equals("json")) {
             throw new IllegalArgumentException("-o must be md or json, not " + output);
+        }
+        if (!(warmUpSeconds >= 0 && warmUpSeconds <= 3600)) {
+            throw new IllegalArgumentException("--warmup must be 0 to 3600 seconds, not " + warmUpSeconds);
         }
         if (repetitions < 1) {
             throw new IllegalArgumentException("-r must be at least 1, not " + repetitions);
@@ -185,8 +191,8 @@ final class BenchCommand extends Subcommand {
     }
 
     /**
-     * Runs {@code run} to warm up (at least once, as llama-bench does, and more until {@link #WARM_UP_NANOS}
-     * have passed), then {@code -r} times timed, each after {@code toDepth} (not timed) sets up the context.
+     * Runs {@code run} to warm up (at least once, as llama-bench does, and more until {@code --warmup}
+     * seconds have passed), then {@code -r} times timed, each after {@code toDepth} (not timed) sets up the context.
      */
     private Result measure(LlamaModel llama, Evaluator evaluator, String test, int nPrompt, int nGen, int nDepth, Runnable toDepth,
                            Runnable run) {
@@ -194,7 +200,7 @@ final class BenchCommand extends Subcommand {
         do {
             toDepth.run();
             run.run();
-        } while (System.nanoTime() - warmUpStart < WARM_UP_NANOS);
+        } while (System.nanoTime() - warmUpStart < warmUpSeconds * 1e9);
         llama.resetExpertCacheStatistics();
         double[] seconds = new double[repetitions];
         StepTimes steps = StepTimes.NONE;

@@ -36,7 +36,8 @@ class BenchCommandTest {
 
     @Test
     void testsRunAtEachDepthAndCarryItInTheirNameAndJson() throws IOException {
-        CommandRun result = CommandRun.of("bench", "-m", model.toString(), "-p", "8", "-n", "3", "-d", "0,100", "-r", "2", "-t", "2", "-o", "json");
+        CommandRun result = CommandRun.of("bench", "-m", model.toString(), "-p", "8", "-n", "3", "-d", "0,100", "-r", "2", "-t", "2", "-o", "json",
+                "--warmup", "0");
         assertEquals(0, result.exitCode(), result.err());
         assertTrue(result.err().contains("context 109"), "the context is the deepest test's and a token, as before -d: " + result.err());
         @SuppressWarnings("unchecked")
@@ -50,9 +51,25 @@ class BenchCommandTest {
         assertEquals(List.of("pp8", "tg3", "pp8 @ d100", "tg3 @ d100"), List.copyOf(BenchReport.read(json).keySet()),
                 "the report keys tests as llama-bench names them");
 
-        CommandRun markdown = CommandRun.of("bench", "-m", model.toString(), "-p", "0", "-n", "2", "-d", "70", "-r", "1", "-t", "2");
+        long start = System.nanoTime();
+        CommandRun markdown = CommandRun.of("bench", "-m", model.toString(), "-p", "0", "-n", "2", "-d", "70", "-r", "1", "-t", "2",
+                "--warmup", "3");
         assertEquals(0, markdown.exitCode(), markdown.err());
         assertTrue(markdown.out().contains("tg2 @ d70"), markdown.out());
+        // Far longer than loading this small model and running its one test takes.
+        assertTrue(System.nanoTime() - start >= 3_000_000_000L, "the test ran untimed for three seconds first");
+    }
+
+    @Test
+    void aBadWarmUpIsRefusedWithAMessage() {
+        for (String seconds : new String[] {"-1", "NaN", "4000"}) {
+            CommandRun bad = CommandRun.of("bench", "-m", model.toString(), "--warmup", seconds);
+            assertNotEquals(0, bad.exitCode(), seconds);
+            assertTrue(bad.err().contains("--warmup must be 0 to 3600 seconds, not "), bad.err());
+        }
+        CommandRun notANumber = CommandRun.of("bench", "-m", model.toString(), "--warmup", "soon");
+        assertNotEquals(0, notANumber.exitCode());
+        assertTrue(notANumber.err().contains("--warmup"), notANumber.err());
     }
 
     @Test
@@ -68,7 +85,7 @@ class BenchCommandTest {
     @Test
     void aTokenRangeIsTakenWithinTheVocabularyAndABadOneRefused() {
         CommandRun half = CommandRun.of("bench", "-m", model.toString(), "-p", "8", "-n", "2", "-r", "1", "-t", "2",
-                "--token-range", "0:64128", "-o", "json");
+                "--token-range", "0:64128", "-o", "json", "--warmup", "0");
         assertEquals(0, half.exitCode(), half.err());
         for (String range : new String[] {"5:5", "-1:10", "0:128257", "a:b", "10"}) {
             CommandRun bad = CommandRun.of("bench", "-m", model.toString(), "-p", "8", "-n", "0", "-r", "1", "--token-range", range);
