@@ -36,16 +36,21 @@ public final class ScriptMain {
         } catch (NumberFormatException e) {
             fail(e, "not a number: " + e.getMessage().replaceFirst("^For input string: ", "") + "\nusage: " + usage, 2);
         } catch (IllegalArgumentException e) {
-            fail(e, e.getMessage() + "\nusage: " + usage, 2);
+            fail(e, message(e) + "\nusage: " + usage, 2);
         } catch (NoSuchFileException e) {
             fail(e, "no such file: " + e.getFile(), 1);
         } catch (IOException | UncheckedIOException e) {
-            fail(e, "I/O error: " + e.getMessage(), 1);
+            fail(e, "I/O error: " + message(e), 1);
         } catch (InterruptedException e) {
             fail(e, "interrupted", 1);
         } catch (RuntimeException e) {
-            fail(e, e.getMessage() != null ? e.getMessage() : e.toString(), 1);
+            fail(e, message(e), 1);
         }
+    }
+
+    /** The exception's message, or its class and nothing more when it has none (never "null"). */
+    private static String message(Exception e) {
+        return e.getMessage() != null ? e.getMessage() : e.toString();
     }
 
     private static void fail(Exception e, String message, int status) {
