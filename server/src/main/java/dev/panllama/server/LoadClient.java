@@ -72,11 +72,24 @@ public final class LoadClient {
     private LoadClient() {
     }
 
+    /** The token limits of {@link #mixedRequests(int, long)}: short replies, about half the prompts' tokens. */
+    public static final int SHORT_REPLY_MIN = 4;
+    public static final int SHORT_REPLY_MAX = 32;
+
     /**
      * {@code count} requests of mixed lengths, the same for the same seed: prompts of 3 to 40 words, and
      * every eighth of 60 to 100 (long enough to take more than one batch), and limits of 4 to 32 tokens.
      */
     public static List<Request> mixedRequests(int count, long seed) {
+        return mixedRequests(count, seed, SHORT_REPLY_MIN, SHORT_REPLY_MAX);
+    }
+
+    /**
+     * The same prompts as {@link #mixedRequests(int, long)}, with limits of {@code minTokens} to
+     * {@code maxTokens} tokens, drawn evenly.
+     */
+    public static List<Request> mixedRequests(int count, long seed, int minTokens, int maxTokens) {
+        checkReplyLimits(minTokens, maxTokens);
         SplittableRandom random = new SplittableRandom(seed);
         List<Request> requests = new ArrayList<>();
         for (int i = 0; i < count; i++) {
@@ -85,9 +98,15 @@ public final class LoadClient {
             for (int w = 0; w < words; w++) {
                 prompt.append(' ').append(WORDS[random.nextInt(WORDS.length)]);
             }
-            requests.add(new Request(prompt.toString(), random.nextInt(4, 33)));
+            requests.add(new Request(prompt.toString(), random.nextInt(minTokens, maxTokens + 1)));
         }
         return requests;
+    }
+
+    private static void checkReplyLimits(int minTokens, int maxTokens) {
+        if (minTokens < 1 || maxTokens < minTokens) {
+            throw new IllegalArgumentException("reply token limits must be 1 <= MIN <= MAX, not " + minTokens + ":" + maxTokens);
+        }
     }
 
     /**
@@ -187,17 +206,17 @@ public final class LoadClient {
     }
 
     /**
-     * {@code LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED] [ROUNDS]}: after unmeasured runs of
+     * {@code LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED] [ROUNDS] [REPLY_TOKENS_MIN:MAX]}: after unmeasured runs of
      * {@code CLIENTS} (default 32) requests at once, one and more until {@link #WARM_UP} has passed,
      * {@code ROUNDS} (default 3) times runs
      * {@code BASELINE_REQUESTS} (default 8) of the mix one at a time and then {@code CLIENTS} at once,
      * and prints the tokens/s of each, their ratio per round, and the ratio of all rounds together (the
      * tokens of every round over their time), which varies less than any one round's: a round of a
      * small model lasts a few seconds, within reach of whatever else the machine does. Exits 1 when any
-     * request failed.
+     * request failed. {@code REPLY_TOKENS_MIN:MAX} (default 4:32) sets the replies' token limits.
      */
     public static void main(String[] args) {
-        ScriptMain.run("LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED] [ROUNDS]", 1, args, LoadClient::measure);
+        ScriptMain.run("LoadClient URL [CLIENTS] [BASELINE_REQUESTS] [SEED] [ROUNDS] [REPLY_TOKENS_MIN:MAX]", 1, args, LoadClient::measure);
     }
 
     private static void measure(String[] args) throws InterruptedException {
@@ -209,6 +228,17 @@ public final class LoadClient {
         if (clients < 1 || baselineRequests < 1 || rounds < 1) {
             throw new IllegalArgumentException("CLIENTS, BASELINE_REQUESTS and ROUNDS must be positive");
         }
+        int minTokens = SHORT_REPLY_MIN;
+        int maxTokens = SHORT_REPLY_MAX;
+        if (args.length > 5) {
+            String[] range = args[5].split(":", -1);
+            if (range.length != 2) {
+                throw new IllegalArgumentException("REPLY_TOKENS must be MIN:MAX, not '" + args[5] + "'");
+            }
+            minTokens = Integer.parseInt(range[0]);
+            maxTokens = Integer.parseInt(range[1]);
+            checkReplyLimits(minTokens, maxTokens);
+        }
         Duration timeout = Duration.ofMinutes(10);
         // Every run asks with prompts of its own (a seed of its own): a server that keeps earlier prompts'
         // caches (llama-server keeps them in host memory) would otherwise be timed on cache hits.
@@ -217,7 +247,7 @@ public final class LoadClient {
         long nextSeed = seed;
         long warmUpStart = System.nanoTime();
         do {
-            Run warmUp = run(url, null, mixedRequests(clients, nextSeed++), clients, timeout);
+            Run warmUp = run(url, null, mixedRequests(clients, nextSeed++, minTokens, maxTokens), clients, timeout);
             if (warmUp.failures() == warmUp.replies().size()) {
                 Reply first = warmUp.replies().getFirst();
                 throw new IllegalStateException("every request to " + url + " failed, the first with status " + first.status() + ": " + first.error());
@@ -226,8 +256,8 @@ public final class LoadClient {
         List<Run> singles = new ArrayList<>();
         List<Run> togethers = new ArrayList<>();
         for (int round = 1; round <= rounds; round++) {
-            Run single = run(url, null, mixedRequests(baselineRequests, nextSeed++), 1, timeout);
-            Run together = run(url, null, mixedRequests(clients, nextSeed++), clients, timeout);
+            Run single = run(url, null, mixedRequests(baselineRequests, nextSeed++, minTokens, maxTokens), 1, timeout);
+            Run together = run(url, null, mixedRequests(clients, nextSeed++, minTokens, maxTokens), clients, timeout);
             singles.add(single);
             togethers.add(together);
             System.out.printf("round %d: one stream %d requests, %d tokens in %.2f s: %.1f tokens/s; %d streams %d tokens in %.2f s:"
