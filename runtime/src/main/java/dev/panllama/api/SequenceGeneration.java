@@ -125,6 +125,11 @@ public final class SequenceGeneration {
         return generated.size();
     }
 
+    /** The token generated last, or -1 before the first. */
+    public int lastGenerated() {
+        return generated.isEmpty() ? -1 : generated.getLast();
+    }
+
     /**
      * Ends the generation: hands the sink the text held back (the decoder's pending bytes too, unless a
      * stop string ended it) and returns what was generated, with the prompt figures given.

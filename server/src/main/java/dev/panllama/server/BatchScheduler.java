@@ -11,7 +11,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.Semaphore;
-import java.util.function.Consumer;
 
 /**
  * Where requests wait for the model and how they are generated (continuous batching): one decode
@@ -68,11 +67,13 @@ final class BatchScheduler implements AutoCloseable {
     }
 
     /**
-     * Queues a generation; {@code onText} receives its text on the decode thread.
+     * Queues a generation; {@code output} receives its text on the decode thread, with the log
+     * probabilities of its tokens and their {@code logprobs} most likely alternatives
+     * ({@link GenerationJob#NO_LOGPROBS}: none).
      *
      * @throws ApiException 429 when {@code maxQueued} requests already wait; 503 once closing
      */
-    GenerationJob submit(int[] prompt, GenerationOptions options, Consumer<String> onText) {
+    GenerationJob submit(int[] prompt, GenerationOptions options, int logprobs, GenerationJob.Output output) {
         if (closed) {
             throw shuttingDown();
         }
@@ -80,7 +81,7 @@ final class BatchScheduler implements AutoCloseable {
             throw new ApiException(429, "requests", "The server is busy: " + slots.length + " requests are being generated and "
                     + maxQueued + " are waiting for the model. Retry later.", null, "rate_limit_exceeded");
         }
-        GenerationJob job = new GenerationJob(prompt, options, onText);
+        GenerationJob job = new GenerationJob(prompt, options, logprobs, output);
         waiting.add(job);
         return job;
     }

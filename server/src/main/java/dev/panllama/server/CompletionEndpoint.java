@@ -6,8 +6,10 @@ import java.io.IOException;
 import java.security.SecureRandom;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CancellationException;
@@ -20,13 +22,19 @@ import java.util.concurrent.LinkedBlockingQueue;
  * fails (a token or two later), queued or running; any request is cancelled when Jetty reports its
  * connection failed (an idle timeout). A whole reply not ready within {@link #WHOLE_REPLY_PROBE} sends
  * a newline every such interval ahead of its JSON, so that a client that leaves is noticed as soon.
+ * Log probabilities, when asked for, come with the whole reply, or in a stream with the piece of text
+ * their tokens released.
  */
 final class CompletionEndpoint {
 
     enum Kind { CHAT, TEXT }
 
+    /** A piece of a stream: text, and the scores of the tokens it came from (when asked for). */
+    private record Piece(String text, List<TokenLogprobs> logprobs) {
+    }
+
     /** Put in a stream's queue after its last piece of text. */
-    private static final Object END = new Object();
+    private static final Piece END = new Piece("", List.of());
     private static final SecureRandom IDS = new SecureRandom();
     /** How long a whole reply waits before, and between, the newlines that find out whether its client is still there. */
     static final Duration WHOLE_REPLY_PROBE = Duration.ofMillis(200);
@@ -34,11 +42,13 @@ final class CompletionEndpoint {
     private final RequestReader reader;
     private final BatchScheduler scheduler;
     private final Replies replies;
+    private final LogprobsJson logprobsJson;
 
-    CompletionEndpoint(RequestReader reader, BatchScheduler scheduler, Replies replies) {
+    CompletionEndpoint(RequestReader reader, BatchScheduler scheduler, Replies replies, LogprobsJson logprobsJson) {
         this.reader = reader;
         this.scheduler = scheduler;
         this.replies = replies;
+        this.logprobsJson = logprobsJson;
     }
 
     void serve(Kind kind, RequestFields body, Exchange exchange) throws IOException, InterruptedException {
@@ -54,7 +64,10 @@ final class CompletionEndpoint {
 
     private void whole(Kind kind, GenerationRequest request, String id, long created, Exchange exchange)
             throws IOException, InterruptedException {
-        GenerationJob job = scheduler.submit(request.prompt(), request.options(), piece -> { });
+        // Filled on the decode thread; read once the job is done, which the job's outcome orders after.
+        List<TokenLogprobs> scores = new ArrayList<>();
+        GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(),
+                (text, logprobs) -> scores.addAll(logprobs));
         exchange.request().addFailureListener(failure -> job.cancel());
         Generation generation;
         try {
@@ -66,14 +79,16 @@ final class CompletionEndpoint {
             job.cancel();
             throw e;
         }
-        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, generation)
-                : replies.textCompletion(id, created, generation));
+        Map<String, Object> logprobs = request.wantsLogprobs() ? logprobs(kind, scores, request.promptCharacters()) : null;
+        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, generation, logprobs)
+                : replies.textCompletion(id, created, generation, logprobs));
     }
 
     private void stream(Kind kind, GenerationRequest request, String id, long created, Exchange exchange)
             throws IOException, InterruptedException {
-        BlockingQueue<Object> pieces = new LinkedBlockingQueue<>();
-        GenerationJob job = scheduler.submit(request.prompt(), request.options(), pieces::add);
+        BlockingQueue<Piece> pieces = new LinkedBlockingQueue<>();
+        GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(),
+                (text, logprobs) -> pieces.add(new Piece(text, logprobs)));
         job.whenDone(() -> pieces.add(END));
         exchange.request().addFailureListener(failure -> job.cancel());
         exchange.startEvents();
@@ -82,16 +97,23 @@ final class CompletionEndpoint {
                 Map<String, Object> role = new LinkedHashMap<>();
                 role.put("role", "assistant");
                 role.put("content", "");
-                exchange.event(replies.chatChunk(id, created, role, null));
+                exchange.event(replies.chatChunk(id, created, role, null, null));
             }
-            for (Object piece = pieces.take(); piece != END; piece = pieces.take()) {
-                exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of("content", piece), null)
-                        : replies.textChunk(id, created, (String) piece, null));
+            // A text completion's offsets count on from the prompt's end, piece after piece.
+            int offset = request.promptCharacters();
+            for (Piece piece = pieces.take(); piece != END; piece = pieces.take()) {
+                Map<String, Object> logprobs = null;
+                if (request.wantsLogprobs()) {
+                    logprobs = logprobs(kind, piece.logprobs(), offset);
+                    offset += logprobsJson.characters(piece.logprobs());
+                }
+                exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of("content", piece.text()), logprobs, null)
+                        : replies.textChunk(id, created, piece.text(), logprobs, null));
             }
             Generation generation = job.await();
             String finish = Replies.finishReason(generation);
-            exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of(), finish)
-                    : replies.textChunk(id, created, "", finish));
+            exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of(), null, finish)
+                    : replies.textChunk(id, created, "", null, finish));
             if (request.includeUsage()) {
                 exchange.event(replies.usageChunk(id, kind == Kind.CHAT ? "chat.completion.chunk" : "text_completion", created, generation));
             }
@@ -100,6 +122,10 @@ final class CompletionEndpoint {
             job.cancel();
             throw e;
         }
+    }
+
+    private Map<String, Object> logprobs(Kind kind, List<TokenLogprobs> scores, int offset) {
+        return kind == Kind.CHAT ? logprobsJson.chat(scores) : logprobsJson.text(scores, offset);
     }
 
     private static String newId() {

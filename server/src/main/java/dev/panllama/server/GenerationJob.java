@@ -4,30 +4,46 @@ import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Consumer;
 
 /**
- * One request's generation as the {@link BatchScheduler} holds it: the prompt and options, where its
- * text goes (on the scheduler's decode thread), and its outcome. {@link #cancel()} works from any
- * thread: a job still waiting is skipped when its turn comes, a running one stops at the next step.
+ * One request's generation as the {@link BatchScheduler} holds it: the prompt and options, how many
+ * top tokens to report with each generated token's log probability, where its text goes (on the
+ * scheduler's decode thread), and its outcome. {@link #cancel()} works from any thread: a job still
+ * waiting is skipped when its turn comes, a running one stops at the next step.
  */
 final class GenerationJob {
 
+    /** Where a generation's text goes, a piece at a time, with the log probabilities of the tokens it came from. */
+    @FunctionalInterface
+    interface Output {
+        /**
+         * {@code text}, and the scores of the tokens generated since the last piece (empty unless the
+         * request asked for them); at the end, the text may be empty when only scores are left.
+         */
+        void accept(String text, List<TokenLogprobs> logprobs);
+    }
+
+    /** What {@link #logprobs()} is when the request asks for no log probabilities. */
+    static final int NO_LOGPROBS = -1;
+
     private final int[] prompt;
     private final GenerationOptions options;
-    private final Consumer<String> onText;
+    private final int logprobs;
+    private final Output output;
     private final CompletableFuture<Generation> outcome = new CompletableFuture<>();
     private volatile boolean cancelled;
 
-    GenerationJob(int[] prompt, GenerationOptions options, Consumer<String> onText) {
+    GenerationJob(int[] prompt, GenerationOptions options, int logprobs, Output output) {
         this.prompt = prompt;
         this.options = options;
-        this.onText = onText;
+        this.logprobs = logprobs;
+        this.output = output;
     }
 
     int[] prompt() {
@@ -38,8 +54,13 @@ final class GenerationJob {
         return options;
     }
 
-    Consumer<String> onText() {
-        return onText;
+    /** How many of the most likely tokens to report with each generated token's log probability; {@link #NO_LOGPROBS} for none. */
+    int logprobs() {
+        return logprobs;
+    }
+
+    Output output() {
+        return output;
     }
 
     void cancel() {

@@ -5,7 +5,15 @@ import dev.panllama.api.GenerationOptions;
 /**
  * One request to generate, read and checked: the prompt as token ids, how to generate, and how the
  * reply goes back (streamed as server-sent events or whole; with the token counts in the stream's
- * last event when {@code stream_options.include_usage} asks for them).
+ * last event when {@code stream_options.include_usage} asks for them; with each token's log
+ * probability and its {@code logprobs} most likely alternatives, unless that is
+ * {@link GenerationJob#NO_LOGPROBS}). {@code promptCharacters} is where a text completion's token offsets
+ * start (the prompt's length in characters; 0 where none are reported).
  */
-record GenerationRequest(int[] prompt, GenerationOptions options, boolean stream, boolean includeUsage) {
+record GenerationRequest(int[] prompt, int promptCharacters, GenerationOptions options, boolean stream, boolean includeUsage,
+                         int logprobs) {
+
+    boolean wantsLogprobs() {
+        return logprobs != GenerationJob.NO_LOGPROBS;
+    }
 }

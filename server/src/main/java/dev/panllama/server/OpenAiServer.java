@@ -74,8 +74,8 @@ public final class OpenAiServer implements AutoCloseable {
         connector.setPort(options.port());
         connector.setIdleTimeout(IDLE_TIMEOUT.toMillis());
         jetty.addConnector(connector);
-        jetty.setHandler(new ApiHandler(options, new CompletionEndpoint(reader, scheduler, replies), scheduler, metrics, replies,
-                model.contextLength()));
+        CompletionEndpoint completions = new CompletionEndpoint(reader, scheduler, replies, new LogprobsJson(model.tokenizer()));
+        jetty.setHandler(new ApiHandler(options, completions, scheduler, metrics, replies, model.contextLength()));
         try {
             jetty.start();
         } catch (Exception e) {

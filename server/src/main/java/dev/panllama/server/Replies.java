@@ -9,7 +9,8 @@ import java.util.Map;
 /**
  * The bodies of OpenAI's replies, for one served model: chat completions and their stream chunks,
  * text completions and theirs, token usage, and the model list. Fields that OpenAI's clients expect
- * even when empty ({@code logprobs}, {@code refusal}) are there as null.
+ * even when empty ({@code logprobs}, {@code refusal}) are there as null; a choice's {@code logprobs},
+ * when the request asked for them, come from {@link LogprobsJson}.
  */
 final class Replies {
 
@@ -21,7 +22,7 @@ final class Replies {
         this.startedSeconds = startedSeconds;
     }
 
-    Map<String, Object> chatCompletion(String id, long created, Generation generation) {
+    Map<String, Object> chatCompletion(String id, long created, Generation generation, Map<String, Object> logprobs) {
         Map<String, Object> message = new LinkedHashMap<>();
         message.put("role", "assistant");
         message.put("content", generation.text());
@@ -29,7 +30,7 @@ final class Replies {
         Map<String, Object> choice = new LinkedHashMap<>();
         choice.put("index", 0);
         choice.put("message", message);
-        choice.put("logprobs", null);
+        choice.put("logprobs", logprobs);
         choice.put("finish_reason", finishReason(generation));
         Map<String, Object> body = envelope(id, "chat.completion", created, List.of(choice));
         body.put("usage", usage(generation));
@@ -37,26 +38,26 @@ final class Replies {
     }
 
     /** A chat stream chunk: {@code delta} holds the role or a piece of content; the last has a finish reason. */
-    Map<String, Object> chatChunk(String id, long created, Map<String, Object> delta, String finishReason) {
+    Map<String, Object> chatChunk(String id, long created, Map<String, Object> delta, Map<String, Object> logprobs, String finishReason) {
         Map<String, Object> choice = new LinkedHashMap<>();
         choice.put("index", 0);
         choice.put("delta", delta);
-        choice.put("logprobs", null);
+        choice.put("logprobs", logprobs);
         choice.put("finish_reason", finishReason);
         return envelope(id, "chat.completion.chunk", created, List.of(choice));
     }
 
-    Map<String, Object> textCompletion(String id, long created, Generation generation) {
-        Map<String, Object> body = textChunk(id, created, generation.text(), finishReason(generation));
+    Map<String, Object> textCompletion(String id, long created, Generation generation, Map<String, Object> logprobs) {
+        Map<String, Object> body = textChunk(id, created, generation.text(), logprobs, finishReason(generation));
         body.put("usage", usage(generation));
         return body;
     }
 
-    Map<String, Object> textChunk(String id, long created, String text, String finishReason) {
+    Map<String, Object> textChunk(String id, long created, String text, Map<String, Object> logprobs, String finishReason) {
         Map<String, Object> choice = new LinkedHashMap<>();
         choice.put("text", text);
         choice.put("index", 0);
-        choice.put("logprobs", null);
+        choice.put("logprobs", logprobs);
         choice.put("finish_reason", finishReason);
         return envelope(id, "text_completion", created, List.of(choice));
     }

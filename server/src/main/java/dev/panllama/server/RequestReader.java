@@ -18,8 +18,8 @@ import java.util.Optional;
  * {@link GenerationRequest}s: fields as OpenAI defines them, with llama.cpp's sampling extras
  * ({@code top_k}, {@code min_p}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict})
  * where they mean what panllama's {@link SamplingOptions} mean, and {@code response_format} (JSON output,
- * constrained). What the server cannot do (several choices, tools, log probabilities) is refused by name
- * rather than ignored.
+ * constrained), and log probabilities ({@code logprobs}, {@code top_logprobs}). What the server cannot do
+ * (several choices, tools) is refused by name rather than ignored.
  */
 final class RequestReader {
 
@@ -42,22 +42,32 @@ final class RequestReader {
     GenerationRequest chat(RequestFields body) {
         checkModel(body);
         refuseUnsupported(body);
-        if (body.bool("logprobs", false)) {
-            throw ApiException.unsupported("'logprobs' is not supported.", "logprobs");
-        }
+        int logprobs = chatLogprobs(body);
         List<Message> messages = messages(body);
         int[] prompt = model.tokenizer().encode(format.render(messages, true), true, true);
         GenerationOptions options = generationOptions(body);
-        return new GenerationRequest(checkedLength(prompt, options, "messages"), options, body.bool("stream", false),
-                includeUsage(body));
+        return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
+                includeUsage(body), logprobs);
+    }
+
+    /** A chat's {@code logprobs} (true or false) and {@code top_logprobs} (0 to 20, only with logprobs). */
+    private static int chatLogprobs(RequestFields body) {
+        boolean wanted = body.bool("logprobs", false);
+        Optional<Long> top = body.integer("top_logprobs", 0, TokenLogprobs.MAX_TOP);
+        if (!wanted) {
+            if (top.isPresent()) {
+                throw ApiException.invalid("'top_logprobs' needs 'logprobs' set to true.", "top_logprobs");
+            }
+            return GenerationJob.NO_LOGPROBS;
+        }
+        return Math.toIntExact(top.orElse(0L));
     }
 
     GenerationRequest completion(RequestFields body) {
         checkModel(body);
         refuseUnsupported(body);
-        if (body.has("logprobs")) {
-            throw ApiException.unsupported("'logprobs' is not supported.", "logprobs");
-        }
+        // A text completion's logprobs is the number of most likely tokens to report (0: the chosen one's only).
+        int logprobs = Math.toIntExact(body.integer("logprobs", 0, TokenLogprobs.MAX_TOP).orElse((long) GenerationJob.NO_LOGPROBS));
         if (body.bool("echo", false)) {
             throw ApiException.unsupported("'echo' is not supported.", "echo");
         }
@@ -68,8 +78,9 @@ final class RequestReader {
             throw ApiException.unsupported("Only 'best_of' = 1 is supported.", "best_of");
         }
         GenerationOptions options = generationOptions(body);
-        return new GenerationRequest(checkedLength(completionPrompt(body), options, "prompt"), options,
-                body.bool("stream", false), includeUsage(body));
+        int[] prompt = checkedLength(completionPrompt(body), options, "prompt");
+        int promptLength = logprobs == GenerationJob.NO_LOGPROBS ? 0 : promptCharacters(body.raw("prompt"), prompt);
+        return new GenerationRequest(prompt, promptLength, options, body.bool("stream", false), includeUsage(body), logprobs);
     }
 
     private void checkModel(RequestFields body) {
@@ -221,6 +232,18 @@ final class RequestReader {
             throw ApiException.invalid("'prompt' is empty.", "prompt");
         }
         return tokens;
+    }
+
+    /**
+     * The prompt's length in characters (Unicode code points, as OpenAI's Python clients count them),
+     * where a text completion's token offsets start: the prompt's text, or its token ids decoded.
+     */
+    private int promptCharacters(Object prompt, int[] ids) {
+        if (prompt instanceof List<?> list && list.size() == 1 && list.getFirst() instanceof String only) {
+            prompt = only;
+        }
+        String text = prompt instanceof String string ? string : model.tokenizer().decode(ids);
+        return text.codePointCount(0, text.length());
     }
 
     /** The prompt, when it and the tokens asked for fit the context (shared by the requests generated together). */

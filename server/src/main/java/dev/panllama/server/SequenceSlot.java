@@ -4,12 +4,17 @@ import dev.panllama.api.Generation;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.SequenceGeneration;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * One sequence of the {@link BatchScheduler}'s evaluator and the request it serves: idle (its cells,
  * if any, kept as a prompt cache for the next request), evaluating its prompt a chunk per step, or
- * decoding a token per step. Only the decode thread touches it.
+ * decoding a token per step. The text a step releases reaches the request's output after the step,
+ * with the scores of the tokens generated since the last piece when the request asks for them (a
+ * token's text can come a step or more later: held back while it may start a stop string, or while
+ * its UTF-8 character is incomplete). Only the decode thread touches it.
  */
 final class SequenceSlot {
 
@@ -28,6 +33,11 @@ final class SequenceSlot {
     /** When it was admitted, among all slots: the newest is the first to stop when the context runs out. */
     private long admissionOrder;
     private long cellsAtMost;
+    /** The text the generation released during this step, and the scores not yet handed over with text. */
+    private final StringBuilder pendingText = new StringBuilder();
+    private final List<TokenLogprobs> pendingLogprobs = new ArrayList<>();
+    /** The logits as the model gave them, kept for scoring before the sampler changes them; only for requests that ask. */
+    private float[] rawLogits;
 
     SequenceSlot(int sequence) {
         this.sequence = sequence;
@@ -65,7 +75,7 @@ final class SequenceSlot {
     void start(GenerationJob job, int reused, LlamaModel model, long order, int contextLength) {
         this.job = job;
         this.cellsAtMost = Math.min(contextLength, cellsAtMost(job));
-        this.generation = model.newGeneration(job.prompt(), job.options(), job.onText());
+        this.generation = model.newGeneration(job.prompt(), job.options(), pendingText::append);
         this.fresh = Arrays.copyOfRange(job.prompt(), reused, job.prompt().length);
         this.promptAt = 0;
         this.admitted = System.nanoTime();
@@ -115,7 +125,34 @@ final class SequenceSlot {
             generation.stop(Generation.StopReason.CANCELLED);
             return;
         }
+        boolean scored = job.logprobs() != GenerationJob.NO_LOGPROBS;
+        if (scored) {
+            if (rawLogits == null || rawLogits.length != logits.length) {
+                rawLogits = new float[logits.length];
+            }
+            System.arraycopy(logits, 0, rawLogits, 0, logits.length);
+        }
+        int before = generation.generatedCount();
         nextToken = generation.next(logits);
+        if (scored && generation.generatedCount() > before) {
+            pendingLogprobs.add(TokenLogprobs.of(rawLogits, generation.lastGenerated(), job.logprobs()));
+        }
+        handOver(false);
+    }
+
+    /**
+     * Gives the request's output the text released since the last call, with the scores waiting; at
+     * the {@code end}, the scores left even without text.
+     */
+    private void handOver(boolean end) {
+        if (pendingText.isEmpty() && !(end && !pendingLogprobs.isEmpty())) {
+            return;
+        }
+        String text = pendingText.toString();
+        List<TokenLogprobs> scores = List.copyOf(pendingLogprobs);
+        pendingText.setLength(0);
+        pendingLogprobs.clear();
+        job.output().accept(text, scores);
     }
 
     /** Stops for {@code reason} (a cancellation, a full context) unless it has stopped already. */
@@ -132,12 +169,15 @@ final class SequenceSlot {
         long now = System.nanoTime();
         long promptEnd = phase == Phase.DECODE ? promptDone : now;
         Generation result = generation.finish(promptAt, (promptEnd - admitted) / 1e6, (now - promptEnd) / 1e6);
+        handOver(true);
         release();
         return result;
     }
 
     /** Forgets the request without a result (it failed); the slot goes idle. */
     void release() {
+        pendingText.setLength(0);
+        pendingLogprobs.clear();
         phase = Phase.IDLE;
         generation = null;
         fresh = null;

@@ -9,7 +9,9 @@ import com.openai.errors.UnauthorizedException;
 import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionChunk;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.chat.completions.ChatCompletionTokenLogprob;
 import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionChoice;
 import com.openai.models.completions.CompletionCreateParams;
 import dev.panllama.api.LlamaModel;
 import org.junit.jupiter.api.AfterAll;
@@ -17,9 +19,13 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -137,6 +143,41 @@ class OpenAiJavaClientTest {
             BadRequestException badField = assertThrows(BadRequestException.class,
                     () -> client.chat().completions().create(greedy().temperature(5.0).build()));
             assertEquals("temperature", badField.param().orElseThrow());
+            client.close();
+        }
+    }
+
+    /** {@code logprobs}, whole and streamed, read through the SDK's own types, which check their fields. */
+    @Test
+    void logprobsParseIntoTheSdksTypes() {
+        try (OpenAiServer server = start()) {
+            OpenAIClient client = client(server, KEY);
+            ChatCompletion completion = client.chat().completions().create(greedy().logprobs(true).topLogprobs(3L).build()).validate();
+            List<ChatCompletionTokenLogprob> content = completion.choices().getFirst().logprobs().orElseThrow().content().orElseThrow();
+            assertEquals(completion.usage().orElseThrow().completionTokens(), content.size());
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            for (ChatCompletionTokenLogprob token : content) {
+                assertEquals(3, token.topLogprobs().size(), token.toString());
+                assertEquals(token.token(), token.topLogprobs().getFirst().token(), "greedy picks the most likely: " + token);
+                token.bytes().orElseThrow().forEach(b -> bytes.write(b.intValue()));
+            }
+            assertEquals(expected, bytes.toString(StandardCharsets.UTF_8));
+
+            List<ChatCompletionTokenLogprob> streamed = new ArrayList<>();
+            try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(
+                    greedy().logprobs(true).topLogprobs(3L).build())) {
+                stream.stream().forEach(chunk -> chunk.validate().choices().forEach(choice ->
+                        choice.logprobs().flatMap(ChatCompletionChunk.Choice.Logprobs::content).ifPresent(streamed::addAll)));
+            }
+            assertEquals(content, streamed);
+
+            Completion text = client.completions().create(CompletionCreateParams.builder().model(TestModel.ID)
+                    .prompt("Once upon a time").maxTokens(5).temperature(0.0).logprobs(2L).build()).validate();
+            CompletionChoice.Logprobs logprobs = text.choices().getFirst().logprobs().orElseThrow();
+            assertEquals(5, logprobs.tokens().orElseThrow().size());
+            assertEquals(5, logprobs.tokenLogprobs().orElseThrow().size());
+            assertEquals(5, logprobs.topLogprobs().orElseThrow().size());
+            assertEquals("Once upon a time".length(), logprobs.textOffset().orElseThrow().getFirst());
             client.close();
         }
     }

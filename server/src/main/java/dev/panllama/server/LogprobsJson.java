@@ -1,0 +1,102 @@
+package dev.panllama.server;
+
+import dev.panllama.tokenizer.Tokenizer;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * OpenAI's JSON for log probabilities, in its two shapes: a chat's list of entries (token, log
+ * probability, UTF-8 bytes, top alternatives) and a text completion's parallel lists (tokens, their log
+ * probabilities, maps of the top alternatives, character offsets from the prompt's start). A token's
+ * text is what it adds to the reply: a control token's is empty, as in the reply's text; a token that
+ * holds part of a UTF-8 character shows the replacement character, and its bytes say what it holds.
+ */
+final class LogprobsJson {
+
+    private final Tokenizer tokenizer;
+
+    LogprobsJson(Tokenizer tokenizer) {
+        this.tokenizer = tokenizer;
+    }
+
+    /** A chat choice's {@code logprobs}: {@code content} holds an entry per token. */
+    Map<String, Object> chat(List<TokenLogprobs> tokens) {
+        List<Map<String, Object>> content = new ArrayList<>(tokens.size());
+        for (TokenLogprobs scored : tokens) {
+            Map<String, Object> entry = entry(scored.token(), scored.logprob());
+            List<Map<String, Object>> top = new ArrayList<>(scored.top().size());
+            for (TokenLogprobs.Candidate candidate : scored.top()) {
+                top.add(entry(candidate.token(), candidate.logprob()));
+            }
+            entry.put("top_logprobs", top);
+            content.add(entry);
+        }
+        Map<String, Object> logprobs = new LinkedHashMap<>();
+        logprobs.put("content", content);
+        logprobs.put("refusal", null);
+        return logprobs;
+    }
+
+    /**
+     * A text completion choice's {@code logprobs}, for tokens whose text starts {@code offset}
+     * characters from the prompt's start. Each token's map of alternatives holds the chosen token too,
+     * as OpenAI's does.
+     */
+    Map<String, Object> text(List<TokenLogprobs> tokens, int offset) {
+        List<String> texts = new ArrayList<>(tokens.size());
+        List<Double> logprobs = new ArrayList<>(tokens.size());
+        List<Map<String, Double>> tops = new ArrayList<>(tokens.size());
+        List<Integer> offsets = new ArrayList<>(tokens.size());
+        int at = offset;
+        for (TokenLogprobs scored : tokens) {
+            String text = text(scored.token());
+            texts.add(text);
+            logprobs.add(scored.logprob());
+            Map<String, Double> top = new LinkedHashMap<>();
+            for (TokenLogprobs.Candidate candidate : scored.top()) {
+                top.putIfAbsent(text(candidate.token()), candidate.logprob());
+            }
+            top.putIfAbsent(text, scored.logprob());
+            tops.add(top);
+            offsets.add(at);
+            at += text.codePointCount(0, text.length());
+        }
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("tokens", texts);
+        json.put("token_logprobs", logprobs);
+        json.put("top_logprobs", tops);
+        json.put("text_offset", offsets);
+        return json;
+    }
+
+    /** How many characters the tokens' texts hold: how far the next tokens' offsets move on. */
+    int characters(List<TokenLogprobs> tokens) {
+        int characters = 0;
+        for (TokenLogprobs scored : tokens) {
+            String text = text(scored.token());
+            characters += text.codePointCount(0, text.length());
+        }
+        return characters;
+    }
+
+    private Map<String, Object> entry(int token, double logprob) {
+        byte[] bytes = tokenizer.pieceBytes(token, false);
+        List<Integer> unsigned = new ArrayList<>(bytes.length);
+        for (byte b : bytes) {
+            unsigned.add(b & 0xff);
+        }
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("token", new String(bytes, StandardCharsets.UTF_8));
+        entry.put("logprob", logprob);
+        entry.put("bytes", unsigned);
+        return entry;
+    }
+
+    private String text(int token) {
+        return new String(tokenizer.pieceBytes(token, false), StandardCharsets.UTF_8);
+    }
+}
