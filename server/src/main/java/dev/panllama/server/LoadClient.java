@@ -69,6 +69,9 @@ public final class LoadClient {
      */
     private static final Duration WARM_UP = Duration.ofSeconds(10);
 
+    /** How far the warm-up runs' seeds lie from the measured runs' (two a round). */
+    private static final long WARM_UP_SEEDS = 1_000_000;
+
     private LoadClient() {
     }
 
@@ -244,10 +247,12 @@ public final class LoadClient {
         // caches (llama-server keeps them in host memory) would otherwise be timed on cache hits.
         // Unmeasured runs first, so that neither server is timed while it warms up (first graphs; a JVM's JIT,
         // which compiles the step code during the first seconds on the cores the model computes with).
-        long nextSeed = seed;
+        // Their seeds lie apart from the measured runs', so that however many warm-up runs a server takes,
+        // every server is measured on the same requests.
+        long warmUpSeed = seed + WARM_UP_SEEDS;
         long warmUpStart = System.nanoTime();
         do {
-            Run warmUp = run(url, null, mixedRequests(clients, nextSeed++, minTokens, maxTokens), clients, timeout);
+            Run warmUp = run(url, null, mixedRequests(clients, warmUpSeed++, minTokens, maxTokens), clients, timeout);
             if (warmUp.failures() == warmUp.replies().size()) {
                 Reply first = warmUp.replies().getFirst();
                 throw new IllegalStateException("every request to " + url + " failed, the first with status " + first.status() + ": " + first.error());
@@ -255,6 +260,7 @@ public final class LoadClient {
         } while (System.nanoTime() - warmUpStart < WARM_UP.toNanos());
         List<Run> singles = new ArrayList<>();
         List<Run> togethers = new ArrayList<>();
+        long nextSeed = seed;
         for (int round = 1; round <= rounds; round++) {
             Run single = run(url, null, mixedRequests(baselineRequests, nextSeed++, minTokens, maxTokens), 1, timeout);
             Run together = run(url, null, mixedRequests(clients, nextSeed++, minTokens, maxTokens), clients, timeout);
