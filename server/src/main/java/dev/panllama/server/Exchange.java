@@ -50,17 +50,36 @@ final class Exchange {
      * @throws ApiException 413 when it is longer
      */
     byte[] body(long limit) throws IOException {
-        if (request.getLength() > limit) {
-            throw tooLarge(limit);
-        }
         try (InputStream in = Request.asInputStream(request)) {
+            if (request.getLength() > limit) {
+                drain(in);
+                throw tooLarge(limit);
+            }
             byte[] body = in.readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
             if (body.length > limit) {
+                drain(in);
                 throw tooLarge(limit);
             }
             return body;
         }
     }
+
+    /**
+     * Reads and drops the rest of a refused body, up to {@link #DRAIN_LIMIT} bytes. A client may still
+     * be sending it when the 413 goes out; were the connection closed with its bytes unread, Linux
+     * would reset it and the client would see no reply at all (Java's HttpClient did, 4 times in 300
+     * with a 64 KiB body). Past the limit the connection is closed all the same.
+     */
+    private static void drain(InputStream in) throws IOException {
+        byte[] sink = new byte[16 * 1024];
+        long left = DRAIN_LIMIT;
+        for (int read; left > 0 && (read = in.read(sink, 0, (int) Math.min(sink.length, left))) > 0; ) {
+            left -= read;
+        }
+    }
+
+    /** The most of a refused body read to answer it cleanly. */
+    private static final long DRAIN_LIMIT = 16L << 20;
 
     private static ApiException tooLarge(long limit) {
         return new ApiException(413, "invalid_request_error", "The request body is larger than this server accepts ("

@@ -207,9 +207,7 @@ final class RequestReader {
         if (prompt == null) {
             throw ApiException.invalid("Missing required parameter: 'prompt'.", "prompt");
         }
-        if (prompt instanceof List<?> list && list.size() == 1 && list.getFirst() instanceof String only) {
-            prompt = only;
-        }
+        prompt = unwrapped(prompt);
         int[] tokens;
         if (prompt instanceof String text) {
             tokens = model.tokenizer().encode(text, true, true);
@@ -234,15 +232,17 @@ final class RequestReader {
         return tokens;
     }
 
+    /** A prompt given as an array of one string is that string. */
+    private static Object unwrapped(Object prompt) {
+        return prompt instanceof List<?> list && list.size() == 1 && list.getFirst() instanceof String only ? only : prompt;
+    }
+
     /**
      * The prompt's length in characters (Unicode code points, as OpenAI's Python clients count them),
      * where a text completion's token offsets start: the prompt's text, or its token ids decoded.
      */
     private int promptCharacters(Object prompt, int[] ids) {
-        if (prompt instanceof List<?> list && list.size() == 1 && list.getFirst() instanceof String only) {
-            prompt = only;
-        }
-        String text = prompt instanceof String string ? string : model.tokenizer().decode(ids);
+        String text = unwrapped(prompt) instanceof String string ? string : model.tokenizer().decode(ids);
         return text.codePointCount(0, text.length());
     }
 

@@ -145,7 +145,8 @@ final class SequenceSlot {
      * the {@code end}, the scores left even without text.
      */
     private void handOver(boolean end) {
-        if (pendingText.isEmpty() && !(end && !pendingLogprobs.isEmpty())) {
+        boolean scoresLeft = end && !pendingLogprobs.isEmpty();
+        if (pendingText.isEmpty() && !scoresLeft) {
             return;
         }
         String text = pendingText.toString();
