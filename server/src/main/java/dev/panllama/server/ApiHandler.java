@@ -138,6 +138,7 @@ final class ApiHandler extends Handler.Abstract {
 
     /** Answers with the error: as JSON, or as a last event when a stream has begun. */
     private static int refuse(Exchange exchange, ApiException error, Callback callback) {
+        exchange.discardBody();
         try {
             if (exchange.streaming()) {
                 exchange.event(error.body());

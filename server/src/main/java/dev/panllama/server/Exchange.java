@@ -19,12 +19,17 @@ import java.util.Map;
  */
 final class Exchange {
 
+    /** The most of a refused request's body read before the refusal is sent. */
+    private static final long DISCARD_LIMIT = 16L << 20;
+
     private final Request request;
     private final Response response;
     private int status = 200;
     private boolean streaming;
     /** Whether a whole reply's status and headers went ahead of its body (see {@link #awaitingJson()}). */
     private boolean jsonStarted;
+    /** The request's body as read so far; opened at the first read. */
+    private InputStream content;
 
     Exchange(Request request, Response response) {
         this.request = request;
@@ -50,36 +55,42 @@ final class Exchange {
      * @throws ApiException 413 when it is longer
      */
     byte[] body(long limit) throws IOException {
-        try (InputStream in = Request.asInputStream(request)) {
-            if (request.getLength() > limit) {
-                drain(in);
-                throw tooLarge(limit);
-            }
-            byte[] body = in.readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
-            if (body.length > limit) {
-                drain(in);
-                throw tooLarge(limit);
-            }
-            return body;
+        if (request.getLength() > limit) {
+            throw tooLarge(limit);
         }
+        byte[] body = content().readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
+        if (body.length > limit) {
+            throw tooLarge(limit);
+        }
+        return body;
     }
 
     /**
-     * Reads and drops the rest of a refused body, up to {@link #DRAIN_LIMIT} bytes. A client may still
-     * be sending it when the 413 goes out; were the connection closed with its bytes unread, Linux
-     * would reset it and the client would see no reply at all (Java's HttpClient did, 4 times in 300
-     * with a 64 KiB body). Past the limit the connection is closed all the same.
+     * Reads and drops what is left of the request's body, up to {@link #DISCARD_LIMIT} bytes, before a
+     * refusal. The client may still be sending it when the refusal goes out (a body too large, a wrong
+     * key); were the connection closed with its bytes unread, Linux would reset it and the client would
+     * see no reply at all (Java's HttpClient did, 4 times in 300 with a 64 KiB body). Past the limit the
+     * connection is closed all the same. A client that has gone is left to the reply's write to notice.
      */
-    private static void drain(InputStream in) throws IOException {
+    void discardBody() {
         byte[] sink = new byte[16 * 1024];
-        long left = DRAIN_LIMIT;
-        for (int read; left > 0 && (read = in.read(sink, 0, (int) Math.min(sink.length, left))) > 0; ) {
-            left -= read;
+        long left = DISCARD_LIMIT;
+        try {
+            InputStream in = content();
+            for (int read; left > 0 && (read = in.read(sink, 0, (int) Math.min(sink.length, left))) > 0; ) {
+                left -= read;
+            }
+        } catch (IOException e) {
+            // The client has gone.
         }
     }
 
-    /** The most of a refused body read to answer it cleanly. */
-    private static final long DRAIN_LIMIT = 16L << 20;
+    private InputStream content() {
+        if (content == null) {
+            content = Request.asInputStream(request);
+        }
+        return content;
+    }
 
     private static ApiException tooLarge(long limit) {
         return new ApiException(413, "invalid_request_error", "The request body is larger than this server accepts ("
