@@ -22,6 +22,8 @@ final class ChatSession implements AutoCloseable {
     private final Chat chat;
     private final GenerationOptions defaults;
     private final ReentrantLock turn = new ReentrantLock();
+    /** Set as closing starts, so that a reply waiting for its turn then fails rather than runs. */
+    private volatile boolean closed;
 
     ChatSession(LlamaModel model, GenerationOptions defaults) {
         this.chat = model.newChat(null);
@@ -31,6 +33,8 @@ final class ChatSession implements AutoCloseable {
     /**
      * Generates the reply to {@code request}, handing its text to {@code onText} as it comes, unless
      * {@code cancellation} stops it first. Returns null when it was cancelled before its turn came.
+     *
+     * @throws IllegalStateException once the session is closing
      */
     Generation reply(ChatRequest request, Consumer<String> onText, Cancellation cancellation) {
         GenerationOptions options = ChatRequests.options(defaults, request.parameters());
@@ -38,6 +42,9 @@ final class ChatSession implements AutoCloseable {
         String userText = ChatRequests.lastUserText(request);
         turn.lock();
         try {
+            if (closed) {
+                throw new IllegalStateException("the model is closed");
+            }
             if (cancellation.isCancelled()) {
                 return null;
             }
@@ -60,6 +67,7 @@ final class ChatSession implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         turn.lock();
         try {
             chat.close();

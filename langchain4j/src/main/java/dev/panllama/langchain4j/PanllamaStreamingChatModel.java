@@ -10,16 +10,29 @@ import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+
 /**
- * A LangChain4j {@link StreamingChatModel} over a panllama model in this process: each request is
- * generated on a thread of its own, its text handed to the handler piece by piece as it is decoded.
- * The handle in each {@link PartialResponseContext} cancels that reply; after a cancel the handler
- * hears nothing more. Parameters and turns as in {@link PanllamaChatModel}.
+ * A LangChain4j {@link StreamingChatModel} over a panllama model in this process: requests are
+ * generated one at a time, in the order they were made, on a thread of the model's own, their text
+ * handed to the handler piece by piece as it is decoded. The handle in each
+ * {@link PartialResponseContext} cancels that reply, waiting or running; after a cancel the handler
+ * hears nothing more. Parameters and turns as in {@link PanllamaChatModel}. A request made after
+ * {@link #close()} gets {@link StreamingChatResponseHandler#onError}.
  */
 public final class PanllamaStreamingChatModel implements StreamingChatModel, AutoCloseable {
 
     private final ChatSession session;
     private final String modelName;
+    /**
+     * Runs the replies in call order. A thread per request taking the session's lock would not: the
+     * second of two requests made at once could start first. A platform thread: the generation is
+     * native calls, which would pin a virtual thread anyway.
+     */
+    private final ExecutorService replies = Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().name("panllama-langchain4j").daemon().factory());
 
     public PanllamaStreamingChatModel(LlamaModel model, GenerationOptions defaults) {
         this.session = new ChatSession(model, defaults);
@@ -30,20 +43,26 @@ public final class PanllamaStreamingChatModel implements StreamingChatModel, Aut
     public void doChat(ChatRequest request, StreamingChatResponseHandler handler) {
         Cancellation cancellation = new Cancellation();
         PartialResponseContext context = new PartialResponseContext(cancellation);
-        // A platform thread: the generation is native calls, which would pin a virtual thread anyway.
-        Thread.ofPlatform().name("panllama-langchain4j").daemon().start(() -> {
-            try {
-                Generation generation = session.reply(request,
-                        piece -> handler.onPartialResponse(new PartialResponse(piece), context), cancellation);
-                if (!cancellation.isCancelled()) {
-                    handler.onCompleteResponse(ChatRequests.response(generation, modelName));
-                }
-            } catch (RuntimeException e) {
-                if (!cancellation.isCancelled()) {
-                    handler.onError(e);
-                }
+        try {
+            replies.execute(() -> reply(request, handler, cancellation, context));
+        } catch (RejectedExecutionException closed) {
+            handler.onError(new IllegalStateException("the model is closed"));
+        }
+    }
+
+    private void reply(ChatRequest request, StreamingChatResponseHandler handler, Cancellation cancellation,
+                       PartialResponseContext context) {
+        try {
+            Generation generation = session.reply(request,
+                    piece -> handler.onPartialResponse(new PartialResponse(piece), context), cancellation);
+            if (!cancellation.isCancelled()) {
+                handler.onCompleteResponse(ChatRequests.response(generation, modelName));
             }
-        });
+        } catch (RuntimeException e) {
+            if (!cancellation.isCancelled()) {
+                handler.onError(e);
+            }
+        }
     }
 
     @Override
@@ -51,8 +70,10 @@ public final class PanllamaStreamingChatModel implements StreamingChatModel, Aut
         return ModelProvider.OTHER;
     }
 
+    /** Closes the model's chat once the running reply ends; the replies still waiting then fail. */
     @Override
     public void close() {
+        replies.shutdown();
         session.close();
     }
 }

@@ -29,14 +29,18 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The LangChain4j models driven through LangChain4j's own API, against the facade's answers. */
 class PanllamaChatModelTest {
@@ -123,6 +127,31 @@ class PanllamaChatModelTest {
             assertEquals(1, heard.get());
             assertFalse(cancelled.isDone(), "a cancelled reply hears nothing more");
         }
+    }
+
+    /** Requests made one after another are answered in that order; one made after closing hears an error. */
+    @Test
+    void streamedRepliesComeInCallOrderAndNoneAfterClosing() throws Exception {
+        List<Integer> finished = new CopyOnWriteArrayList<>();
+        List<CompletableFuture<ChatResponse>> replies = new ArrayList<>();
+        PanllamaStreamingChatModel streaming = new PanllamaStreamingChatModel(model, GenerationOptions.defaults());
+        try (streaming) {
+            for (int i = 0; i < 8; i++) {
+                int request = i;
+                CompletableFuture<ChatResponse> done = new CompletableFuture<>();
+                done.thenRun(() -> finished.add(request));
+                replies.add(done);
+                streaming.chat(greedy().messages(UserMessage.from("Hi " + i)).maxOutputTokens(2).build(), handler(piece -> { }, done));
+            }
+            for (CompletableFuture<ChatResponse> reply : replies) {
+                reply.get(120, TimeUnit.SECONDS);
+            }
+            assertEquals(List.of(0, 1, 2, 3, 4, 5, 6, 7), finished);
+        }
+        CompletableFuture<ChatResponse> afterClose = new CompletableFuture<>();
+        streaming.chat(greedy().messages(UserMessage.from("Hi")).build(), handler(piece -> { }, afterClose));
+        ExecutionException closed = assertThrows(ExecutionException.class, () -> afterClose.get(10, TimeUnit.SECONDS));
+        assertTrue(closed.getCause().getMessage().contains("closed"), closed.getCause().toString());
     }
 
     @Test
