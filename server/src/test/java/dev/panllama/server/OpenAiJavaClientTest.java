@@ -35,6 +35,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class OpenAiJavaClientTest {
 
     static final String KEY = "sesame";
+    static final int SLOW_REPLY_TOKENS = 600;
 
     @TempDir
     static Path temp;
@@ -99,13 +100,17 @@ class OpenAiJavaClientTest {
         }
     }
 
-    /** A whole reply not ready within the server's probe interval comes after newlines, which JSON allows before its value. */
+    /**
+     * A whole reply not ready within the server's probe interval comes after newlines, which JSON allows
+     * before its value. 600 tokens take about 2 s on 2 cores, far past two probe intervals (200 tokens
+     * took 0.8 s there, which a machine a few times faster would have answered before the first newline).
+     */
     @Test
     void aSlowWholeReplyParsesAndEqualsTheStreamedOne() {
         try (OpenAiServer server = start()) {
             OpenAIClient client = client(server, KEY);
             CompletionCreateParams request = CompletionCreateParams.builder().model(TestModel.ID).prompt("Once upon a time")
-                    .maxTokens(200).temperature(0.0).build();
+                    .maxTokens(SLOW_REPLY_TOKENS).temperature(0.0).build();
             long start = System.nanoTime();
             Completion whole = client.completions().create(request);
             Duration took = Duration.ofNanos(System.nanoTime() - start);
@@ -116,7 +121,7 @@ class OpenAiJavaClientTest {
                 stream.stream().forEach(chunk -> chunk.choices().forEach(choice -> streamed.append(choice.text())));
             }
             assertEquals(streamed.toString(), whole.choices().getFirst().text());
-            assertEquals(200, whole.usage().orElseThrow().completionTokens());
+            assertEquals(SLOW_REPLY_TOKENS, whole.usage().orElseThrow().completionTokens());
             client.close();
         }
     }
