@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.function.Function;
 
 /**
  * {@code POST /v1/chat/completions} and {@code POST /v1/completions}: reads the request, queues its
@@ -79,7 +80,7 @@ final class CompletionEndpoint {
             job.cancel();
             throw e;
         }
-        Map<String, Object> logprobs = request.wantsLogprobs() ? logprobs(kind, scores, request.promptCharacters()) : null;
+        Map<String, Object> logprobs = request.wantsLogprobs() ? logprobsJson(kind, request).apply(scores) : null;
         exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, generation, logprobs)
                 : replies.textCompletion(id, created, generation, logprobs));
     }
@@ -99,14 +100,9 @@ final class CompletionEndpoint {
                 role.put("content", "");
                 exchange.event(replies.chatChunk(id, created, role, null, null));
             }
-            // A text completion's offsets count on from the prompt's end, piece after piece.
-            int offset = request.promptCharacters();
+            Function<List<TokenLogprobs>, Map<String, Object>> scores = logprobsJson(kind, request);
             for (Piece piece = pieces.take(); piece != END; piece = pieces.take()) {
-                Map<String, Object> logprobs = null;
-                if (request.wantsLogprobs()) {
-                    logprobs = logprobs(kind, piece.logprobs(), offset);
-                    offset += logprobsJson.characters(piece.logprobs());
-                }
+                Map<String, Object> logprobs = request.wantsLogprobs() ? scores.apply(piece.logprobs()) : null;
                 exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of("content", piece.text()), logprobs, null)
                         : replies.textChunk(id, created, piece.text(), logprobs, null));
             }
@@ -124,8 +120,9 @@ final class CompletionEndpoint {
         }
     }
 
-    private Map<String, Object> logprobs(Kind kind, List<TokenLogprobs> scores, int offset) {
-        return kind == Kind.CHAT ? logprobsJson.chat(scores) : logprobsJson.text(scores, offset);
+    /** A reply's {@code logprobs} JSON, of its whole or piece after piece (a text completion's offsets go on from piece to piece). */
+    private Function<List<TokenLogprobs>, Map<String, Object>> logprobsJson(Kind kind, GenerationRequest request) {
+        return kind == Kind.CHAT ? logprobsJson::chat : logprobsJson.text(request.promptCharacters())::next;
     }
 
     private static String newId() {

@@ -60,6 +60,10 @@ public final class LoadClient {
         }
     }
 
+    /** The token limits of {@link #mixedRequests(int, long)}: short replies, about half the prompts' tokens. */
+    public static final int SHORT_REPLY_MIN = 4;
+    public static final int SHORT_REPLY_MAX = 32;
+
     private static final String[] WORDS = {"river", "mountain", "quiet", "engine", "paper", "window", "seven", "garden",
         "winter", "copper", "signal", "harbor", "lantern", "orbit", "meadow", "violin"};
 
@@ -74,10 +78,6 @@ public final class LoadClient {
 
     private LoadClient() {
     }
-
-    /** The token limits of {@link #mixedRequests(int, long)}: short replies, about half the prompts' tokens. */
-    public static final int SHORT_REPLY_MIN = 4;
-    public static final int SHORT_REPLY_MAX = 32;
 
     /**
      * {@code count} requests of mixed lengths, the same for the same seed: prompts of 3 to 40 words, and

@@ -42,45 +42,51 @@ final class LogprobsJson {
     }
 
     /**
-     * A text completion choice's {@code logprobs}, for tokens whose text starts {@code offset}
-     * characters from the prompt's start. Each token's map of alternatives holds the chosen token too,
-     * as OpenAI's does.
+     * A text completion's {@code logprobs}, for tokens whose text starts {@code promptCharacters}
+     * characters from the prompt's start: the whole reply's in one piece, or a stream's piece by piece.
      */
-    Map<String, Object> text(List<TokenLogprobs> tokens, int offset) {
-        List<String> texts = new ArrayList<>(tokens.size());
-        List<Double> logprobs = new ArrayList<>(tokens.size());
-        List<Map<String, Double>> tops = new ArrayList<>(tokens.size());
-        List<Integer> offsets = new ArrayList<>(tokens.size());
-        int at = offset;
-        for (TokenLogprobs scored : tokens) {
-            String text = text(scored.token());
-            texts.add(text);
-            logprobs.add(scored.logprob());
-            Map<String, Double> top = new LinkedHashMap<>();
-            for (TokenLogprobs.Candidate candidate : scored.top()) {
-                top.putIfAbsent(text(candidate.token()), candidate.logprob());
-            }
-            top.putIfAbsent(text, scored.logprob());
-            tops.add(top);
-            offsets.add(at);
-            at += text.codePointCount(0, text.length());
-        }
-        Map<String, Object> json = new LinkedHashMap<>();
-        json.put("tokens", texts);
-        json.put("token_logprobs", logprobs);
-        json.put("top_logprobs", tops);
-        json.put("text_offset", offsets);
-        return json;
+    TextPieces text(int promptCharacters) {
+        return new TextPieces(promptCharacters);
     }
 
-    /** How many characters the tokens' texts hold: how far the next tokens' offsets move on. */
-    int characters(List<TokenLogprobs> tokens) {
-        int characters = 0;
-        for (TokenLogprobs scored : tokens) {
-            String text = text(scored.token());
-            characters += text.codePointCount(0, text.length());
+    /**
+     * A text completion choice's {@code logprobs}, a piece at a time: each piece's offsets go on from
+     * where the last piece's tokens ended. Each token's map of alternatives holds the chosen token too,
+     * as OpenAI's does.
+     */
+    final class TextPieces {
+
+        private int offset;
+
+        private TextPieces(int offset) {
+            this.offset = offset;
         }
-        return characters;
+
+        Map<String, Object> next(List<TokenLogprobs> tokens) {
+            List<String> texts = new ArrayList<>(tokens.size());
+            List<Double> logprobs = new ArrayList<>(tokens.size());
+            List<Map<String, Double>> tops = new ArrayList<>(tokens.size());
+            List<Integer> offsets = new ArrayList<>(tokens.size());
+            for (TokenLogprobs scored : tokens) {
+                String text = tokenText(scored.token());
+                texts.add(text);
+                logprobs.add(scored.logprob());
+                Map<String, Double> top = new LinkedHashMap<>();
+                for (TokenLogprobs.Candidate candidate : scored.top()) {
+                    top.putIfAbsent(tokenText(candidate.token()), candidate.logprob());
+                }
+                top.putIfAbsent(text, scored.logprob());
+                tops.add(top);
+                offsets.add(offset);
+                offset += text.codePointCount(0, text.length());
+            }
+            Map<String, Object> json = new LinkedHashMap<>();
+            json.put("tokens", texts);
+            json.put("token_logprobs", logprobs);
+            json.put("top_logprobs", tops);
+            json.put("text_offset", offsets);
+            return json;
+        }
     }
 
     private Map<String, Object> entry(int token, double logprob) {
@@ -96,7 +102,7 @@ final class LogprobsJson {
         return entry;
     }
 
-    private String text(int token) {
+    private String tokenText(int token) {
         return new String(tokenizer.pieceBytes(token, false), StandardCharsets.UTF_8);
     }
 }
