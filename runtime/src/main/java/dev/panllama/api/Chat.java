@@ -1,11 +1,16 @@
 package dev.panllama.api;
 
 import dev.panllama.chat.ChatFormat;
+import dev.panllama.chat.CallHoldBack;
 import dev.panllama.chat.Message;
+import dev.panllama.chat.ToolCall;
+import dev.panllama.chat.ToolUse;
 import dev.panllama.eval.Evaluator;
+import dev.panllama.structured.JsonSchema;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Flow;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -90,18 +95,52 @@ public final class Chat extends Session {
     /** Sends {@code text}, streaming the reply to {@code onText} piece by piece as it is generated. */
     public Generation send(String text, GenerationOptions options, Consumer<String> onText) {
         checkOpen();
-        cancelled.set(false);
         messages.add(Message.user(text));
-        int[] prompt = model.tokenizer().encode(format.render(messages, true), true, true);
-        Generation generation;
         try {
-            generation = generator.generate(prompt, options, onText, cancelled);
+            return reply(ToolUse.NONE, options, onText).generation();
         } catch (RuntimeException e) {
             messages.removeLast();
             throw e;
         }
-        messages.add(Message.assistant(generation.text()));
-        return generation;
+    }
+
+    /** Adds {@code message} to the conversation without generating: a tool's result, or a turn as it was. */
+    public void add(Message message) {
+        checkOpen();
+        messages.add(message);
+    }
+
+    /**
+     * Generates the assistant's turn after the conversation so far (which ends with the user's message or
+     * a tool's result), offering {@code tools}, and adds it. Its text streams to {@code onText} as it
+     * comes, except text that may still turn out to be a tool call, which is held back until it is known
+     * not to be one. A call that {@code tools} requires is sampled under its schema, so it cannot be
+     * combined with {@link GenerationOptions#jsonSchema()}.
+     */
+    public ChatReply reply(ToolUse tools, GenerationOptions options, Consumer<String> onText) {
+        checkOpen();
+        JsonSchema requiredCall = tools.requiredCall();
+        if (requiredCall != null) {
+            if (options.jsonSchema() != null) {
+                throw new IllegalArgumentException("a reply cannot both be a required tool call and follow a JSON schema");
+            }
+            options = options.withJsonSchema(requiredCall);
+        }
+        cancelled.set(false);
+        int[] prompt = model.tokenizer().encode(format.render(messages, tools.offered(), true), true, true);
+        CallHoldBack held = new CallHoldBack(tools);
+        Generation generation = generator.generate(prompt, options, piece -> {
+            String passed = held.pass(piece);
+            if (!passed.isEmpty()) {
+                onText.accept(passed);
+            }
+        }, cancelled);
+        Optional<ToolCall> call = tools.callIn(generation.text());
+        if (call.isEmpty() && !held.rest().isEmpty()) {
+            onText.accept(held.rest());
+        }
+        messages.add(call.map(c -> Message.assistant("", List.of(c))).orElseGet(() -> Message.assistant(generation.text())));
+        return new ChatReply(generation, call);
     }
 
     /** Sends {@code text}; the reply as a lazy stream of text pieces, generated as it is consumed. */

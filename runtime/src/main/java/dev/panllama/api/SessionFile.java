@@ -56,6 +56,10 @@ final class SessionFile {
     record Contents(NativePin pin, String modelName, GgufFingerprint model, List<Message> messages, SequenceState state) {
         Contents {
             messages = List.copyOf(messages);
+            // The file keeps a role and a text a message; a tool call or result would come back as something else.
+            if (messages.stream().anyMatch(m -> m.callsTools() || m.toolCallId() != null)) {
+                throw new IllegalArgumentException("a conversation with tool calls cannot be saved to a session file");
+            }
         }
     }
 

@@ -9,19 +9,25 @@ import java.util.List;
 public sealed interface ChatFormat permits ChatFormat.Llama4, ChatFormat.Llama3, ChatFormat.ChatMl, JinjaChatFormat {
 
     /**
-     * The conversation as the model's prompt; with {@code openAssistantTurn} it ends where the
-     * assistant's reply begins.
+     * The conversation as the model's prompt, offering {@code tools}; with {@code openAssistantTurn} it
+     * ends where the assistant's reply begins. Tool calls in the conversation and tools offered are
+     * written as {@link ToolCallFormat} describes, unless a template has a way of its own.
      */
-    String render(List<Message> messages, boolean openAssistantTurn);
+    String render(List<Message> messages, List<Tool> tools, boolean openAssistantTurn);
+
+    /** The conversation as the model's prompt, offering no tools. */
+    default String render(List<Message> messages, boolean openAssistantTurn) {
+        return render(messages, List.of(), openAssistantTurn);
+    }
 
     String name();
 
-    /** Llama 4: {@code <|header_start|>role<|header_end|>\n\ncontent<|eot|>}. */
+    /** Llama 4: {@code <|header_start|>role<|header_end|>\n\ncontent<|eot|>}; tool results as role {@code ipython}, as Meta's prompt format names it. */
     record Llama4() implements ChatFormat {
         @Override
-        public String render(List<Message> messages, boolean openAssistantTurn) {
+        public String render(List<Message> messages, List<Tool> tools, boolean openAssistantTurn) {
             StringBuilder out = new StringBuilder();
-            for (Message message : messages) {
+            for (Message message : ToolCallFormat.inline(messages, tools, "ipython")) {
                 out.append("<|header_start|>").append(message.role()).append("<|header_end|>\n\n")
                         .append(message.content()).append("<|eot|>");
             }
@@ -37,12 +43,12 @@ public sealed interface ChatFormat permits ChatFormat.Llama4, ChatFormat.Llama3,
         }
     }
 
-    /** Llama 3: {@code <|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>}. */
+    /** Llama 3: {@code <|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|>}; tool results as role {@code ipython}. */
     record Llama3() implements ChatFormat {
         @Override
-        public String render(List<Message> messages, boolean openAssistantTurn) {
+        public String render(List<Message> messages, List<Tool> tools, boolean openAssistantTurn) {
             StringBuilder out = new StringBuilder();
-            for (Message message : messages) {
+            for (Message message : ToolCallFormat.inline(messages, tools, "ipython")) {
                 out.append("<|start_header_id|>").append(message.role()).append("<|end_header_id|>\n\n")
                         .append(message.content()).append("<|eot_id|>");
             }
@@ -61,9 +67,9 @@ public sealed interface ChatFormat permits ChatFormat.Llama4, ChatFormat.Llama3,
     /** ChatML: {@code <|im_start|>role\ncontent<|im_end|>\n}. */
     record ChatMl() implements ChatFormat {
         @Override
-        public String render(List<Message> messages, boolean openAssistantTurn) {
+        public String render(List<Message> messages, List<Tool> tools, boolean openAssistantTurn) {
             StringBuilder out = new StringBuilder();
-            for (Message message : messages) {
+            for (Message message : ToolCallFormat.inline(messages, tools, "tool")) {
                 out.append("<|im_start|>").append(message.role()).append('\n').append(message.content()).append("<|im_end|>\n");
             }
             if (openAssistantTurn) {

@@ -2,6 +2,7 @@ package dev.panllama.chat;
 
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.interpret.InterpretException;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 
@@ -14,6 +15,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A chat template in Jinja, as Hugging Face tokenizers and GGUF files ({@code tokenizer.chat_template})
@@ -26,18 +29,35 @@ public final class JinjaChatFormat implements ChatFormat {
     private static final long MAX_OUTPUT_CHARS = 8L << 20;
 
     private final String template;
+    /** The template as Jinjava is given it, to mean what the original means in Jinja. */
+    private final String renderedTemplate;
     private final String bosToken;
     private final String eosToken;
     private final Jinjava jinjava;
+    /** Whether the template lays out tools and tool calls itself (Llama 3.1+'s do); else {@link ToolCallFormat#inline} does. */
+    private final boolean knowsTools;
 
     public JinjaChatFormat(String template, String bosToken, String eosToken) {
         this.template = template;
+        // Jinja drops one newline at the template's end (keep_trailing_newline is off by default).
+        this.renderedTemplate = withNotAroundComparisons(template.endsWith("\n") ? template.substring(0, template.length() - 1) : template);
         this.bosToken = bosToken;
         this.eosToken = eosToken;
+        this.knowsTools = template.contains("tool_calls");
+        // Jinja's whitespace rules as Hugging Face renders chat templates: '{{-' trims as '{%-' does,
+        // blocks are trimmed and left-stripped. (Jinjava's "natural operator precedence" is not taken:
+        // it makes 'not x is defined' mean '(not x) is defined'; see withNotAroundComparisons.)
         JinjavaConfig config = JinjavaConfig.newBuilder()
                 .withMaxOutputSize(MAX_OUTPUT_CHARS)
                 .withMaxRenderDepth(20)
                 .withFailOnUnknownTokens(false)
+                .withTrimBlocks(true)
+                .withLstripBlocks(true)
+                .withLegacyOverrides(LegacyOverrides.newBuilder()
+                        .withUseTrimmingForNotesAndExpressions(true)
+                        .withParseWhitespaceControlStrictly(true)
+                        .withIterateOverMapKeys(true)
+                        .build())
                 .build();
         this.jinjava = new Jinjava(config);
         jinjava.setResourceLocator((name, encoding, interpreter) -> {
@@ -50,27 +70,52 @@ public final class JinjaChatFormat implements ChatFormat {
     }
 
     @Override
-    public String render(List<Message> messages, boolean openAssistantTurn) {
+    public String render(List<Message> messages, List<Tool> tools, boolean openAssistantTurn) {
         List<Map<String, Object>> turns = new ArrayList<>();
-        for (Message message : messages) {
-            Map<String, Object> turn = new LinkedHashMap<>();
-            turn.put("role", message.role());
-            turn.put("content", message.content());
-            turns.add(turn);
+        for (Message message : knowsTools ? messages : ToolCallFormat.inline(messages, tools, "tool")) {
+            turns.add(turn(message));
         }
         Map<String, Object> context = new HashMap<>();
         context.put("messages", turns);
         context.put("add_generation_prompt", openAssistantTurn);
         context.put("bos_token", bosToken);
         context.put("eos_token", eosToken);
+        if (knowsTools && !tools.isEmpty()) {
+            context.put("tools", tools.stream().map(ToolCallFormat::openAiShape).toList());
+        }
         String rendered;
         try {
-            rendered = jinjava.render(template, context);
+            rendered = jinjava.render(renderedTemplate, context);
         } catch (InterpretException e) {
             throw new IllegalArgumentException("the model's chat template failed: " + e.getMessage(), e);
         }
         // The tokenizer adds the beginning-of-text token itself; a template that writes it would double it.
         return !bosToken.isEmpty() && rendered.startsWith(bosToken) ? rendered.substring(bosToken.length()) : rendered;
+    }
+
+    /** A message as Hugging Face templates take it: OpenAI's shape, a call's arguments as an object. */
+    private static Map<String, Object> turn(Message message) {
+        Map<String, Object> turn = new LinkedHashMap<>();
+        turn.put("role", message.role());
+        turn.put("content", message.content());
+        if (message.callsTools()) {
+            List<Map<String, Object>> calls = new ArrayList<>();
+            for (ToolCall call : message.toolCalls()) {
+                Map<String, Object> function = new LinkedHashMap<>();
+                function.put("name", call.name());
+                function.put("arguments", call.argumentValues());
+                Map<String, Object> shape = new LinkedHashMap<>();
+                shape.put("id", call.id());
+                shape.put("type", "function");
+                shape.put("function", function);
+                calls.add(shape);
+            }
+            turn.put("tool_calls", calls);
+        }
+        if (message.toolCallId() != null) {
+            turn.put("tool_call_id", message.toolCallId());
+        }
+        return turn;
     }
 
     @Override
@@ -81,6 +126,29 @@ public final class JinjaChatFormat implements ChatFormat {
     public String template() {
         return template;
     }
+
+    /**
+     * {@code template} with each {@code not A == B} (any comparison) in a tag written {@code not (A == B)}.
+     * In Jinja, {@code not} binds looser than a comparison; Jinjava binds it tighter, so that Meta's Llama 3.1
+     * template's {@code not message.tool_calls|length == 1} compared {@code false} with 1 and failed.
+     * Only a {@code not} whose operand is a comparison with no parenthesis, {@code and} or {@code or} in it
+     * is rewritten, so that the result means in Jinjava what the original means in Jinja.
+     */
+    static String withNotAroundComparisons(String template) {
+        Matcher tags = TAG.matcher(template);
+        StringBuilder out = new StringBuilder();
+        while (tags.find()) {
+            tags.appendReplacement(out, Matcher.quoteReplacement(NOT_COMPARISON.matcher(tags.group()).replaceAll("not ($1)")));
+        }
+        tags.appendTail(out);
+        return out.toString();
+    }
+
+    private static final Pattern TAG = Pattern.compile("\\{%.*?%}", Pattern.DOTALL);
+    /** A comparison's operand piece: a quoted string, or a character that is no parenthesis, quote or {@code %}, outside the words and/or. */
+    private static final String ATOM = "(?:'[^']*'|\"[^\"]*\"|(?!\\b(?:and|or|not)\\b)[^()%'\"])";
+    private static final Pattern NOT_COMPARISON = Pattern.compile("\\bnot\\s+(?!in\\b)(" + ATOM + "*?(?:==|!=|<=|>=|<|>)" + ATOM
+            + "*?)(?=\\s*(?:\\band\\b|\\bor\\b|-?%}|\\)))");
 
     /** {@code raise_exception(message)} in a template: the template refuses the conversation. */
     public static String raiseException(String message) {

@@ -37,6 +37,35 @@ class ChatFormatTest {
     }
 
     @Test
+    void notBindsLooserThanAComparisonAsInJinja() {
+        assertEquals("{%- if not (message.tool_calls|length == 1) %}", JinjaChatFormat.withNotAroundComparisons("{%- if not message.tool_calls|length == 1 %}"));
+        assertEquals("{% if not (m.role == 'user') and x %}", JinjaChatFormat.withNotAroundComparisons("{% if not m.role == 'user' and x %}"));
+        assertEquals("{% if a or not (b != \"c or d\") -%}", JinjaChatFormat.withNotAroundComparisons("{% if a or not b != \"c or d\" -%}"));
+        for (String unchanged : List.of("{% if not x %}", "{% if x not in y %}", "{% if not (a == b) %}", "{% if not a and b == c %}",
+                "{{ not a == b }} not a == b", "{% if not f(a == b) %}", "{% if not tools is defined %}")) {
+            assertEquals(unchanged, JinjaChatFormat.withNotAroundComparisons(unchanged));
+        }
+        String template = "{% for m in messages %}{% if not m.content|length > 3 %}[short]{% else %}[long]{% endif %}{% endfor %}";
+        assertEquals("[long][short]", new JinjaChatFormat(template, "", "").render(CONVERSATION, false));
+    }
+
+    @Test
+    void whitespaceControlAndBlockTrimmingAreJinjasAsHuggingFaceRendersThem() {
+        String template = """
+                {%- for m in messages %}
+                    {{- '[' + m.role + ']' }}
+                    {%- if m.role == 'user' %}
+                        {{- m.content }}
+                    {% endif %}
+                {%- endfor %}
+                """;
+        // The line break after the user's content stays: lstrip_blocks strips a block tag's line only up to its start.
+        assertEquals("[system][user]Hi!\n", new JinjaChatFormat(template, "", "").render(CONVERSATION, false));
+        String defined = "{% if not tools is defined %}none{% else %}{{ tools|length }}{% endif %}";
+        assertEquals("none", new JinjaChatFormat(defined, "", "").render(CONVERSATION, false));
+    }
+
+    @Test
     void jinjaTemplateDropsALeadingBosTheTokenizerAddsAnyway() {
         String template = "{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}";
         assertEquals("[system]Be kind.[user]Hi!", new JinjaChatFormat(template, "<|begin_of_text|>", "").render(CONVERSATION, false));
