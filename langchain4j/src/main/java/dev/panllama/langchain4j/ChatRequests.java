@@ -1,20 +1,30 @@
 package dev.panllama.langchain4j;
 
+import dev.langchain4j.agent.tool.ToolExecutionRequest;
+import dev.langchain4j.agent.tool.ToolSpecification;
 import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.data.message.ChatMessage;
 import dev.langchain4j.data.message.SystemMessage;
+import dev.langchain4j.data.message.ToolExecutionResultMessage;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.exception.UnsupportedFeatureException;
+import dev.langchain4j.internal.JsonSchemaElementUtils;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ChatRequestParameters;
+import dev.langchain4j.model.chat.request.ResponseFormat;
 import dev.langchain4j.model.chat.request.ResponseFormatType;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.model.output.TokenUsage;
+import dev.panllama.api.ChatReply;
 import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.chat.Message;
+import dev.panllama.chat.Tool;
+import dev.panllama.chat.ToolCall;
+import dev.panllama.chat.ToolUse;
+import dev.panllama.json.JsonWriter;
 import dev.panllama.sampling.SamplingOptions;
 
 import java.util.ArrayList;
@@ -22,41 +32,39 @@ import java.util.List;
 
 /**
  * Between LangChain4j's chat requests and responses and panllama's facade: messages to the
- * conversation before the user's last message, request parameters over the model's default
- * {@link GenerationOptions}, and a {@link Generation} back to a {@link ChatResponse}. What the facade
- * cannot do yet (tools, JSON output, images) is an {@link UnsupportedFeatureException}.
+ * conversation (tool calls and their results included), tool specifications and the tool choice to a
+ * {@link ToolUse}, request parameters (JSON response formats included) over the model's default
+ * {@link GenerationOptions}, and a {@link ChatReply} back to a {@link ChatResponse}. What the facade
+ * cannot do (images, audio) is an {@link UnsupportedFeatureException}.
  */
 final class ChatRequests {
 
     private ChatRequests() {
     }
 
-    /** The conversation before the last message, which must be the user's. */
-    static List<Message> history(ChatRequest request) {
-        List<ChatMessage> messages = request.messages();
-        List<Message> history = new ArrayList<>();
-        for (ChatMessage message : messages.subList(0, messages.size() - 1)) {
-            history.add(switch (message) {
+    /** The conversation, which ends with the user's message or a tool's result. */
+    static List<Message> conversation(ChatRequest request) {
+        List<Message> conversation = new ArrayList<>();
+        for (ChatMessage message : request.messages()) {
+            conversation.add(switch (message) {
                 case SystemMessage system -> Message.system(system.text());
                 case UserMessage user -> Message.user(text(user));
-                case AiMessage ai -> {
-                    if (ai.hasToolExecutionRequests()) {
-                        throw new UnsupportedFeatureException("tool calls are not supported by panllama yet");
-                    }
-                    yield Message.assistant(ai.text() == null ? "" : ai.text());
-                }
-                default -> throw new UnsupportedFeatureException(message.type() + " messages are not supported by panllama yet");
+                case AiMessage ai -> Message.assistant(ai.text() == null ? "" : ai.text(), ai.hasToolExecutionRequests()
+                        ? ai.toolExecutionRequests().stream().map(ChatRequests::toolCall).toList() : List.of());
+                case ToolExecutionResultMessage result -> Message.tool(result.id() == null ? "" : result.id(), result.text());
+                default -> throw new UnsupportedFeatureException(message.type() + " messages are not supported by panllama");
             });
         }
-        return history;
+        String last = conversation.isEmpty() ? "nothing" : conversation.getLast().role();
+        if (!last.equals("user") && !last.equals("tool")) {
+            throw new IllegalArgumentException("the last message must be the user's or a tool's result, not " + last);
+        }
+        return conversation;
     }
 
-    /** The user's last message, which the reply answers. */
-    static String lastUserText(ChatRequest request) {
-        if (!(request.messages().getLast() instanceof UserMessage user)) {
-            throw new IllegalArgumentException("the last message must be the user's, not " + request.messages().getLast().type());
-        }
-        return text(user);
+    private static ToolCall toolCall(ToolExecutionRequest request) {
+        String arguments = request.arguments() == null || request.arguments().isBlank() ? "{}" : request.arguments();
+        return new ToolCall(request.id() == null ? "" : request.id(), request.name(), arguments);
     }
 
     private static String text(UserMessage user) {
@@ -66,14 +74,23 @@ final class ChatRequests {
         return user.singleText();
     }
 
+    /** The tools the request offers and whether the reply must call one (LangChain4j's AUTO where it does not say). */
+    static ToolUse tools(ChatRequestParameters parameters) {
+        List<ToolSpecification> specifications = parameters.toolSpecifications() == null ? List.of() : parameters.toolSpecifications();
+        List<Tool> tools = specifications.stream().map(spec -> new Tool(spec.name(), spec.description(),
+                spec.parameters() == null ? null : JsonWriter.write(JsonSchemaElementUtils.toMap(spec.parameters())))).toList();
+        if (parameters.toolChoice() == null) {
+            return tools.isEmpty() ? ToolUse.NONE : ToolUse.auto(tools);
+        }
+        return switch (parameters.toolChoice()) {
+            case AUTO -> ToolUse.auto(tools);
+            case REQUIRED -> ToolUse.required(tools);
+            case NONE -> new ToolUse(tools, ToolUse.Choice.NONE, null);
+        };
+    }
+
     /** {@code defaults} with what the request's parameters set. */
     static GenerationOptions options(GenerationOptions defaults, ChatRequestParameters parameters) {
-        if (parameters.toolSpecifications() != null && !parameters.toolSpecifications().isEmpty()) {
-            throw new UnsupportedFeatureException("tools are not supported by panllama yet");
-        }
-        if (parameters.responseFormat() != null && parameters.responseFormat().type() == ResponseFormatType.JSON) {
-            throw new UnsupportedFeatureException("JSON response formats are not supported by panllama yet");
-        }
         SamplingOptions s = defaults.sampling();
         SamplingOptions sampling = new SamplingOptions(
                 parameters.temperature() != null ? parameters.temperature().floatValue() : s.temperature(),
@@ -83,10 +100,25 @@ final class ChatRequests {
                 parameters.frequencyPenalty() != null ? parameters.frequencyPenalty().floatValue() : s.frequencyPenalty(),
                 parameters.presencePenalty() != null ? parameters.presencePenalty().floatValue() : s.presencePenalty(),
                 s.seed());
-        return new GenerationOptions(
+        GenerationOptions options = new GenerationOptions(
                 parameters.maxOutputTokens() != null ? parameters.maxOutputTokens() : defaults.maxTokens(),
                 parameters.stopSequences() != null && !parameters.stopSequences().isEmpty() ? parameters.stopSequences() : defaults.stopStrings(),
-                sampling);
+                sampling, defaults.jsonSchema());
+        return structured(options, parameters.responseFormat());
+    }
+
+    /**
+     * A JSON response format: any JSON object, or a document of its schema, sampled under that constraint
+     * (a schema that uses what panllama does not support is an {@link IllegalArgumentException} naming it).
+     */
+    private static GenerationOptions structured(GenerationOptions options, ResponseFormat format) {
+        if (format == null || format.type() != ResponseFormatType.JSON) {
+            return options;
+        }
+        if (format.jsonSchema() == null || format.jsonSchema().rootElement() == null) {
+            return options.withJsonObject();
+        }
+        return options.withJsonSchema(JsonWriter.write(JsonSchemaElementUtils.toMap(format.jsonSchema().rootElement())));
     }
 
     /** The name a response gives the model: its file's {@code general.name}, else its architecture. */
@@ -94,12 +126,16 @@ final class ChatRequests {
         return model.metadata().findString("general.name").orElse(model.config().architecture());
     }
 
-    static ChatResponse response(Generation generation, String modelName) {
+    static ChatResponse response(ChatReply reply, String modelName) {
+        Generation generation = reply.generation();
+        AiMessage message = reply.toolCall()
+                .map(call -> AiMessage.from(ToolExecutionRequest.builder().id(call.id()).name(call.name()).arguments(call.arguments()).build()))
+                .orElseGet(() -> AiMessage.from(generation.text()));
         return ChatResponse.builder()
-                .aiMessage(AiMessage.from(generation.text()))
+                .aiMessage(message)
                 .modelName(modelName)
                 .tokenUsage(new TokenUsage(generation.promptIds().length, generation.generatedIds().length))
-                .finishReason(switch (generation.stopReason()) {
+                .finishReason(reply.toolCall().isPresent() ? FinishReason.TOOL_EXECUTION : switch (generation.stopReason()) {
                     case END_OF_TURN, STOP_STRING -> FinishReason.STOP;
                     case MAX_TOKENS, CONTEXT_FULL -> FinishReason.LENGTH;
                     case CANCELLED, NO_VALID_TOKEN -> FinishReason.OTHER;

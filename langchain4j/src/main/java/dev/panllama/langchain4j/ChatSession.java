@@ -2,10 +2,11 @@ package dev.panllama.langchain4j;
 
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.panllama.api.Chat;
-import dev.panllama.api.Generation;
+import dev.panllama.api.ChatReply;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.chat.Message;
+import dev.panllama.chat.ToolUse;
 
 import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
@@ -31,15 +32,16 @@ final class ChatSession implements AutoCloseable {
     }
 
     /**
-     * Generates the reply to {@code request}, handing its text to {@code onText} as it comes, unless
-     * {@code cancellation} stops it first. Returns null when it was cancelled before its turn came.
+     * Generates the reply to {@code request}, handing its text to {@code onText} as it comes (text that
+     * may be a tool call waits until it is known not to be one), unless {@code cancellation} stops it
+     * first. Returns null when it was cancelled before its turn came.
      *
      * @throws IllegalStateException once the session is closing
      */
-    Generation reply(ChatRequest request, Consumer<String> onText, Cancellation cancellation) {
+    ChatReply reply(ChatRequest request, Consumer<String> onText, Cancellation cancellation) {
         GenerationOptions options = ChatRequests.options(defaults, request.parameters());
-        List<Message> history = ChatRequests.history(request);
-        String userText = ChatRequests.lastUserText(request);
+        ToolUse tools = ChatRequests.tools(request.parameters());
+        List<Message> conversation = ChatRequests.conversation(request);
         turn.lock();
         try {
             if (closed) {
@@ -49,10 +51,10 @@ final class ChatSession implements AutoCloseable {
                 return null;
             }
             cancellation.attach(chat);
-            chat.load(history);
+            chat.load(conversation);
             // The chat clears its cancel flag as it starts: a cancel that lands just then is
             // caught here, at the first piece of text.
-            return chat.send(userText, options, piece -> {
+            return chat.reply(tools, options, piece -> {
                 if (cancellation.isCancelled()) {
                     chat.cancel();
                 } else {

@@ -1,16 +1,21 @@
 package dev.panllama.langchain4j;
 
 import dev.langchain4j.model.ModelProvider;
+import dev.langchain4j.model.chat.Capability;
 import dev.langchain4j.model.chat.ChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 
+import java.util.Set;
+
 /**
  * A LangChain4j {@link ChatModel} over a panllama model in this process (no HTTP). Request
- * parameters (temperature, top-k, top-p, penalties, the token limit, stop sequences) override the
- * {@link GenerationOptions} it was made with. Requests take turns on one facade chat, whose cache
+ * parameters (temperature, top-k, top-p, penalties, the token limit, stop sequences, a JSON response
+ * format) override the {@link GenerationOptions} it was made with; tool specifications and the tool
+ * choice let the reply call a tool (a {@link dev.langchain4j.agent.tool.ToolExecutionRequest}, one per
+ * reply; REQUIRED samples it under the tool's schema). Requests take turns on one facade chat, whose cache
  * keeps the conversation's shared start. Close it (or the model) to free that chat.
  *
  * <pre>{@code
@@ -33,6 +38,12 @@ public final class PanllamaChatModel implements ChatModel, AutoCloseable {
     @Override
     public ChatResponse doChat(ChatRequest request) {
         return ChatRequests.response(session.reply(request, piece -> { }, new Cancellation()), modelName);
+    }
+
+    /** Structured output: a JSON schema in the response format constrains sampling to documents of that schema. */
+    @Override
+    public Set<Capability> supportedCapabilities() {
+        return Set.of(Capability.RESPONSE_FORMAT_JSON_SCHEMA);
     }
 
     @Override

@@ -2,14 +2,18 @@ package dev.panllama.langchain4j;
 
 import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.StreamingChatModel;
+import dev.langchain4j.model.chat.Capability;
 import dev.langchain4j.model.chat.request.ChatRequest;
+import dev.langchain4j.model.chat.response.ChatResponse;
+import dev.langchain4j.model.chat.response.CompleteToolCall;
 import dev.langchain4j.model.chat.response.PartialResponse;
 import dev.langchain4j.model.chat.response.PartialResponseContext;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
-import dev.panllama.api.Generation;
+import dev.panllama.api.ChatReply;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -19,7 +23,9 @@ import java.util.concurrent.RejectedExecutionException;
  * generated one at a time, in the order they were made, on a thread of the model's own, their text
  * handed to the handler piece by piece as it is decoded. The handle in each
  * {@link PartialResponseContext} cancels that reply, waiting or running; after a cancel the handler
- * hears nothing more. Parameters and turns as in {@link PanllamaChatModel}. A request made after
+ * hears nothing more. Parameters, tools and turns as in {@link PanllamaChatModel}; a tool call is
+ * not streamed as text but comes whole, to {@link StreamingChatResponseHandler#onCompleteToolCall}
+ * and in the response. A request made after
  * {@link #close()} gets {@link StreamingChatResponseHandler#onError}.
  */
 public final class PanllamaStreamingChatModel implements StreamingChatModel, AutoCloseable {
@@ -53,16 +59,25 @@ public final class PanllamaStreamingChatModel implements StreamingChatModel, Aut
     private void reply(ChatRequest request, StreamingChatResponseHandler handler, Cancellation cancellation,
                        PartialResponseContext context) {
         try {
-            Generation generation = session.reply(request,
+            ChatReply reply = session.reply(request,
                     piece -> handler.onPartialResponse(new PartialResponse(piece), context), cancellation);
             if (!cancellation.isCancelled()) {
-                handler.onCompleteResponse(ChatRequests.response(generation, modelName));
+                ChatResponse response = ChatRequests.response(reply, modelName);
+                if (response.aiMessage().hasToolExecutionRequests()) {
+                    handler.onCompleteToolCall(new CompleteToolCall(0, response.aiMessage().toolExecutionRequests().getFirst()));
+                }
+                handler.onCompleteResponse(response);
             }
         } catch (RuntimeException e) {
             if (!cancellation.isCancelled()) {
                 handler.onError(e);
             }
         }
+    }
+
+    @Override
+    public Set<Capability> supportedCapabilities() {
+        return Set.of(Capability.RESPONSE_FORMAT_JSON_SCHEMA);
     }
 
     @Override

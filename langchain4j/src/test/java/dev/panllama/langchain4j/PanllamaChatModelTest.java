@@ -1,22 +1,38 @@
 package dev.panllama.langchain4j;
 
+import dev.langchain4j.agent.tool.ToolExecutionRequest;
 import dev.langchain4j.agent.tool.ToolSpecification;
+import dev.langchain4j.data.message.ImageContent;
+import dev.langchain4j.data.message.TextContent;
+import dev.langchain4j.data.message.ToolExecutionResultMessage;
 import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.data.message.SystemMessage;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.exception.UnsupportedFeatureException;
 import dev.langchain4j.model.chat.request.ChatRequest;
+import dev.langchain4j.model.chat.Capability;
 import dev.langchain4j.model.chat.request.ResponseFormat;
+import dev.langchain4j.model.chat.request.ResponseFormatType;
+import dev.langchain4j.model.chat.request.ToolChoice;
+import dev.langchain4j.model.chat.request.json.JsonObjectSchema;
+import dev.langchain4j.model.chat.request.json.JsonRawSchema;
+import dev.langchain4j.model.chat.request.json.JsonSchema;
+import dev.langchain4j.model.chat.response.CompleteToolCall;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.PartialResponse;
 import dev.langchain4j.model.chat.response.PartialResponseContext;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.output.FinishReason;
 import dev.panllama.api.Chat;
+import dev.panllama.api.ChatReply;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
 import dev.panllama.bindings.NativePin;
+import dev.panllama.chat.Message;
+import dev.panllama.chat.ToolCall;
+import dev.panllama.chat.ToolUse;
+import dev.panllama.json.JsonReader;
 import dev.panllama.bindings.UserCache;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.model.demo.RandomModelSpec;
@@ -31,6 +47,8 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
@@ -157,14 +175,111 @@ class PanllamaChatModelTest {
     @Test
     void whatTheFacadeCannotDoIsRefused() {
         try (PanllamaChatModel chat = new PanllamaChatModel(model, GenerationOptions.defaults())) {
-            ToolSpecification weather = ToolSpecification.builder().name("weather").description("The weather in a city").build();
-            assertThrows(UnsupportedFeatureException.class,
-                    () -> chat.chat(ChatRequest.builder().messages(UserMessage.from("Rain?")).toolSpecifications(weather).build()));
-            assertThrows(UnsupportedFeatureException.class,
-                    () -> chat.chat(ChatRequest.builder().messages(UserMessage.from("JSON please")).responseFormat(ResponseFormat.JSON).build()));
+            assertThrows(UnsupportedFeatureException.class, () -> chat.chat(ChatRequest.builder()
+                    .messages(UserMessage.from(TextContent.from("What is this?"), ImageContent.from("http://127.0.0.1/x.png"))).build()));
             assertThrows(IllegalArgumentException.class,
                     () -> chat.chat(ChatRequest.builder().messages(UserMessage.from("Hi"), AiMessage.from("Hello")).build()));
+            ToolSpecification patterned = ToolSpecification.builder().name("f").parameters(JsonObjectSchema.builder()
+                    .addProperty("a", JsonRawSchema.from("{\"type\":\"string\",\"pattern\":\"x+\"}")).build()).build();
+            IllegalArgumentException unsupported = assertThrows(IllegalArgumentException.class, () -> chat.chat(ChatRequest.builder()
+                    .messages(UserMessage.from("Hi")).toolSpecifications(patterned).toolChoice(ToolChoice.REQUIRED).build()));
+            assertTrue(unsupported.getMessage().contains("pattern"), unsupported.getMessage());
             assertEquals(2, chat.chat(greedy().messages(UserMessage.from("Hi")).maxOutputTokens(2).build()).tokenUsage().outputTokenCount());
+        }
+    }
+
+    /** Tools of bounded arguments only (an enum, integers, a boolean), so that a random model's call always closes. */
+    static final List<ToolSpecification> TOOLS = List.of(
+            ToolSpecification.builder().name("get_weather").description("The weather where the user is")
+                    .parameters(JsonObjectSchema.builder().addEnumProperty("unit", List.of("celsius", "fahrenheit"))
+                            .addIntegerProperty("days").required("unit").build()).build(),
+            ToolSpecification.builder().name("set_alarm").description("Rings after some minutes")
+                    .parameters(JsonObjectSchema.builder().addIntegerProperty("minutes").addBooleanProperty("loud").required("minutes").build())
+                    .build());
+
+    @Test
+    void aRequiredToolCallAndItsResultGoThroughLangChain4jAsThroughTheFacade() throws Exception {
+        ChatRequest first = greedy().maxOutputTokens(200).messages(SystemMessage.from("Be brief."), UserMessage.from("Weather?"))
+                .toolSpecifications(TOOLS).toolChoice(ToolChoice.REQUIRED).build();
+        ToolUse tools = ChatRequests.tools(first.parameters());
+        assertEquals(Map.of("type", "object", "properties", Map.of("minutes", Map.of("type", "integer"), "loud", Map.of("type", "boolean")),
+                "required", List.of("minutes")), tools.tools().get(1).parameters(), "LangChain4j's schema as panllama reads it");
+        ToolCall expectedCall;
+        ChatReply expectedAnswer;
+        try (Chat chat = model.newChat("Be brief.")) {
+            chat.add(Message.user("Weather?"));
+            expectedCall = chat.reply(tools, GREEDY.withMaxTokens(200), s -> { }).toolCall().orElseThrow();
+            chat.add(Message.tool(expectedCall.id(), "rain"));
+            expectedAnswer = chat.reply(ToolUse.auto(tools.tools()), GREEDY, s -> { });
+        }
+        try (PanllamaChatModel chat = new PanllamaChatModel(model, GenerationOptions.defaults());
+             PanllamaStreamingChatModel streaming = new PanllamaStreamingChatModel(model, GenerationOptions.defaults())) {
+            ChatResponse call = chat.chat(first);
+            assertEquals(FinishReason.TOOL_EXECUTION, call.finishReason());
+            ToolExecutionRequest request = call.aiMessage().toolExecutionRequests().getFirst();
+            assertEquals(expectedCall.name(), request.name());
+            assertEquals(expectedCall.arguments(), request.arguments());
+
+            ChatResponse answer = chat.chat(greedy().messages(SystemMessage.from("Be brief."), UserMessage.from("Weather?"),
+                    call.aiMessage(), ToolExecutionResultMessage.from(request, "rain")).toolSpecifications(TOOLS).build());
+            if (expectedAnswer.toolCall().isPresent()) {
+                assertEquals(expectedAnswer.toolCall().get().arguments(), answer.aiMessage().toolExecutionRequests().getFirst().arguments());
+            } else {
+                assertEquals(expectedAnswer.generation().text(), answer.aiMessage().text());
+            }
+
+            List<String> partials = new CopyOnWriteArrayList<>();
+            List<CompleteToolCall> completeCalls = new CopyOnWriteArrayList<>();
+            CompletableFuture<ChatResponse> done = new CompletableFuture<>();
+            streaming.chat(first, new StreamingChatResponseHandler() {
+                @Override
+                public void onPartialResponse(String partial) {
+                    partials.add(partial);
+                }
+
+                @Override
+                public void onCompleteToolCall(CompleteToolCall completeToolCall) {
+                    completeCalls.add(completeToolCall);
+                }
+
+                @Override
+                public void onCompleteResponse(ChatResponse response) {
+                    done.complete(response);
+                }
+
+                @Override
+                public void onError(Throwable error) {
+                    done.completeExceptionally(error);
+                }
+            });
+            ToolExecutionRequest streamed = done.get(120, TimeUnit.SECONDS).aiMessage().toolExecutionRequests().getFirst();
+            assertEquals(expectedCall.arguments(), streamed.arguments());
+            assertEquals(List.of(), partials, "a call is not streamed as text");
+            assertEquals(streamed, completeCalls.getFirst().toolExecutionRequest());
+        }
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void aJsonSchemaResponseFormatGivesDocumentsOfThatSchema() {
+        JsonSchema schema = JsonSchema.builder().name("Answer").rootElement(JsonObjectSchema.builder()
+                .addEnumProperty("answer", List.of("yes", "no")).addIntegerProperty("confidence").addBooleanProperty("sure")
+                .required("answer", "confidence", "sure").additionalProperties(false).build()).build();
+        try (PanllamaChatModel chat = new PanllamaChatModel(model, GenerationOptions.defaults())) {
+            assertTrue(chat.supportedCapabilities().contains(Capability.RESPONSE_FORMAT_JSON_SCHEMA));
+            for (int seed = 0; seed < 6; seed++) {
+                ChatResponse response = chat.chat(ChatRequest.builder().messages(UserMessage.from("Is it so?")).temperature(1.2)
+                        .maxOutputTokens(200).responseFormat(ResponseFormat.builder().type(ResponseFormatType.JSON).jsonSchema(schema).build())
+                        .build());
+                Map<String, Object> document = (Map<String, Object>) JsonReader.parse(response.aiMessage().text());
+                assertEquals(Set.of("answer", "confidence", "sure"), document.keySet(), response.aiMessage().text());
+                assertTrue(List.of("yes", "no").contains(document.get("answer")));
+                assertTrue(document.get("confidence") instanceof Double d && d == Math.rint(d));
+                assertTrue(document.get("sure") instanceof Boolean);
+            }
+            String object = chat.chat(ChatRequest.builder().messages(UserMessage.from("{")).maxOutputTokens(40)
+                    .responseFormat(ResponseFormat.JSON).build()).aiMessage().text();
+            assertTrue(object.startsWith("{"), object);
         }
     }
 

@@ -1,6 +1,8 @@
 package dev.panllama.server;
 
 import dev.panllama.api.Generation;
+import dev.panllama.chat.CallHoldBack;
+import dev.panllama.chat.ToolCall;
 
 import java.io.IOException;
 import java.security.SecureRandom;
@@ -11,6 +13,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -24,7 +27,8 @@ import java.util.function.Function;
  * connection failed (an idle timeout). A whole reply not ready within {@link #WHOLE_REPLY_PROBE} sends
  * a newline every such interval ahead of its JSON, so that a client that leaves is noticed as soon.
  * Log probabilities, when asked for, come with the whole reply, or in a stream with the piece of text
- * their tokens released.
+ * their tokens released. A chat reply that may call tools holds its streamed text back while it may
+ * still be a call, and sends a call as one delta when the reply is done.
  */
 final class CompletionEndpoint {
 
@@ -81,7 +85,7 @@ final class CompletionEndpoint {
             throw e;
         }
         Map<String, Object> logprobs = request.wantsLogprobs() ? logprobsJson(kind, request).apply(scores) : null;
-        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, generation, logprobs)
+        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, generation, request.tools().callIn(generation.text()), logprobs)
                 : replies.textCompletion(id, created, generation, logprobs));
     }
 
@@ -101,13 +105,26 @@ final class CompletionEndpoint {
                 exchange.event(replies.chatChunk(id, created, role, null, null));
             }
             Function<List<TokenLogprobs>, Map<String, Object>> scores = logprobsJson(kind, request);
+            // Text that may still be a tool call waits, with its scores, until it is known not to be one.
+            CallHoldBack held = new CallHoldBack(request.tools());
+            List<TokenLogprobs> heldScores = new ArrayList<>();
             for (Piece piece = pieces.take(); piece != END; piece = pieces.take()) {
-                Map<String, Object> logprobs = request.wantsLogprobs() ? scores.apply(piece.logprobs()) : null;
-                exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of("content", piece.text()), logprobs, null)
-                        : replies.textChunk(id, created, piece.text(), logprobs, null));
+                heldScores.addAll(piece.logprobs());
+                String text = held.pass(piece.text());
+                if (!text.isEmpty() || held.rest().isEmpty()) {
+                    sendPiece(kind, request, id, created, new Piece(text, List.copyOf(heldScores)), scores, exchange);
+                    heldScores.clear();
+                }
             }
             Generation generation = job.await();
-            String finish = Replies.finishReason(generation);
+            Optional<ToolCall> call = request.tools().callIn(generation.text());
+            if (call.isPresent()) {
+                Map<String, Object> logprobs = request.wantsLogprobs() ? scores.apply(heldScores) : null;
+                exchange.event(replies.chatChunk(id, created, Replies.toolCallDelta(call.get()), logprobs, null));
+            } else if (!held.rest().isEmpty()) {
+                sendPiece(kind, request, id, created, new Piece(held.rest(), heldScores), scores, exchange);
+            }
+            String finish = call.isPresent() ? Replies.TOOL_CALLS : Replies.finishReason(generation);
             exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of(), null, finish)
                     : replies.textChunk(id, created, "", null, finish));
             if (request.includeUsage()) {
@@ -118,6 +135,13 @@ final class CompletionEndpoint {
             job.cancel();
             throw e;
         }
+    }
+
+    private void sendPiece(Kind kind, GenerationRequest request, String id, long created, Piece piece,
+                           Function<List<TokenLogprobs>, Map<String, Object>> scores, Exchange exchange) throws IOException {
+        Map<String, Object> logprobs = request.wantsLogprobs() ? scores.apply(piece.logprobs()) : null;
+        exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of("content", piece.text()), logprobs, null)
+                : replies.textChunk(id, created, piece.text(), logprobs, null));
     }
 
     /** A reply's {@code logprobs} JSON, of its whole or piece after piece (a text completion's offsets go on from piece to piece). */

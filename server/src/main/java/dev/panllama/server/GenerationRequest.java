@@ -1,6 +1,7 @@
 package dev.panllama.server;
 
 import dev.panllama.api.GenerationOptions;
+import dev.panllama.chat.ToolUse;
 
 /**
  * One request to generate, read and checked: the prompt as token ids, how to generate, and how the
@@ -8,10 +9,11 @@ import dev.panllama.api.GenerationOptions;
  * last event when {@code stream_options.include_usage} asks for them; with each token's log
  * probability and its {@code logprobs} most likely alternatives, unless that is
  * {@link GenerationJob#NO_LOGPROBS}). {@code promptCharacters} is where a text completion's token offsets
- * start (the prompt's length in characters; 0 where none are reported).
+ * start (the prompt's length in characters; 0 where none are reported). {@code tools} are those a chat's
+ * reply may call ({@link ToolUse#NONE} for a text completion).
  */
 record GenerationRequest(int[] prompt, int promptCharacters, GenerationOptions options, boolean stream, boolean includeUsage,
-                         int logprobs) {
+                         int logprobs, ToolUse tools) {
 
     boolean wantsLogprobs() {
         return logprobs != GenerationJob.NO_LOGPROBS;

@@ -1,10 +1,12 @@
 package dev.panllama.server;
 
 import dev.panllama.api.Generation;
+import dev.panllama.chat.ToolCall;
 
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The bodies of OpenAI's replies, for one served model: chat completions and their stream chunks,
@@ -22,16 +24,19 @@ final class Replies {
         this.startedSeconds = startedSeconds;
     }
 
-    Map<String, Object> chatCompletion(String id, long created, Generation generation, Map<String, Object> logprobs) {
+    /** A whole chat reply: its text, or (with no text) the tool call it makes. */
+    Map<String, Object> chatCompletion(String id, long created, Generation generation, Optional<ToolCall> call,
+                                       Map<String, Object> logprobs) {
         Map<String, Object> message = new LinkedHashMap<>();
         message.put("role", "assistant");
-        message.put("content", generation.text());
+        message.put("content", call.isPresent() ? null : generation.text());
         message.put("refusal", null);
+        call.ifPresent(c -> message.put("tool_calls", List.of(toolCall(c, false))));
         Map<String, Object> choice = new LinkedHashMap<>();
         choice.put("index", 0);
         choice.put("message", message);
         choice.put("logprobs", logprobs);
-        choice.put("finish_reason", finishReason(generation));
+        choice.put("finish_reason", call.isPresent() ? TOOL_CALLS : finishReason(generation));
         Map<String, Object> body = envelope(id, "chat.completion", created, List.of(choice));
         body.put("usage", usage(generation));
         return body;
@@ -45,6 +50,26 @@ final class Replies {
         choice.put("logprobs", logprobs);
         choice.put("finish_reason", finishReason);
         return envelope(id, "chat.completion.chunk", created, List.of(choice));
+    }
+
+    /** A chat stream's delta that makes {@code call}, whole in one chunk. */
+    static Map<String, Object> toolCallDelta(ToolCall call) {
+        return Map.of("tool_calls", List.of(toolCall(call, true)));
+    }
+
+    /** A call as OpenAI writes it in a message, or in a stream's delta (which numbers it). */
+    private static Map<String, Object> toolCall(ToolCall call, boolean indexed) {
+        Map<String, Object> function = new LinkedHashMap<>();
+        function.put("name", call.name());
+        function.put("arguments", call.arguments());
+        Map<String, Object> json = new LinkedHashMap<>();
+        if (indexed) {
+            json.put("index", 0);
+        }
+        json.put("id", call.id());
+        json.put("type", "function");
+        json.put("function", function);
+        return json;
     }
 
     Map<String, Object> textCompletion(String id, long created, Generation generation, Map<String, Object> logprobs) {
@@ -92,6 +117,9 @@ final class Replies {
         usage.put("total_tokens", generation.promptIds().length + generation.generatedIds().length);
         return usage;
     }
+
+    /** The finish reason of a reply that is a tool call. */
+    static final String TOOL_CALLS = "tool_calls";
 
     /** OpenAI's finish reason: {@code stop} for an end of turn or a stop string, {@code length} for a limit. */
     static String finishReason(Generation generation) {

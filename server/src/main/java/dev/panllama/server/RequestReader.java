@@ -4,6 +4,8 @@ import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.Message;
+import dev.panllama.chat.ToolCall;
+import dev.panllama.chat.ToolUse;
 import dev.panllama.json.JsonWriter;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.structured.JsonSchema;
@@ -18,8 +20,8 @@ import java.util.Optional;
  * {@link GenerationRequest}s: fields as OpenAI defines them, with llama.cpp's sampling extras
  * ({@code top_k}, {@code min_p}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict})
  * where they mean what panllama's {@link SamplingOptions} mean, and {@code response_format} (JSON output,
- * constrained), and log probabilities ({@code logprobs}, {@code top_logprobs}). What the server cannot do
- * (several choices, tools) is refused by name rather than ignored.
+ * constrained), log probabilities ({@code logprobs}, {@code top_logprobs}) and tools ({@link ToolFields}).
+ * What the server cannot do (several choices, {@code logit_bias}) is refused by name rather than ignored.
  */
 final class RequestReader {
 
@@ -43,11 +45,18 @@ final class RequestReader {
         checkModel(body);
         refuseUnsupported(body);
         int logprobs = chatLogprobs(body);
+        ToolUse tools = ToolFields.read(body);
         List<Message> messages = messages(body);
-        int[] prompt = model.tokenizer().encode(format.render(messages, true), true, true);
-        GenerationOptions options = generationOptions(body);
+        String rendered;
+        try {
+            rendered = format.render(messages, tools.offered(), true);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid(e.getMessage(), "messages");
+        }
+        int[] prompt = model.tokenizer().encode(rendered, true, true);
+        GenerationOptions options = withRequiredCall(generationOptions(body), tools);
         return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
-                includeUsage(body), logprobs);
+                includeUsage(body), logprobs, tools);
     }
 
     /** A chat's {@code logprobs} (true or false) and {@code top_logprobs} (0 to 20, only with logprobs). */
@@ -80,7 +89,8 @@ final class RequestReader {
         GenerationOptions options = generationOptions(body);
         int[] prompt = checkedLength(completionPrompt(body), options, "prompt");
         int promptLength = logprobs == GenerationJob.NO_LOGPROBS ? 0 : promptCharacters(body.raw("prompt"), prompt);
-        return new GenerationRequest(prompt, promptLength, options, body.bool("stream", false), includeUsage(body), logprobs);
+        return new GenerationRequest(prompt, promptLength, options, body.bool("stream", false), includeUsage(body), logprobs,
+                ToolUse.NONE);
     }
 
     private void checkModel(RequestFields body) {
@@ -95,15 +105,30 @@ final class RequestReader {
         if (body.integer("n", 1, 128).orElse(1L) != 1) {
             throw ApiException.unsupported("Only 'n' = 1 is supported.", "n");
         }
-        for (String name : List.of("tools", "functions")) {
-            if (!body.array(name).orElse(List.of()).isEmpty()) {
-                throw ApiException.unsupported("'" + name + "' (tool calling) is not supported yet.", name);
-            }
+        if (!body.array("functions").orElse(List.of()).isEmpty()) {
+            throw ApiException.unsupported("'functions' (deprecated by OpenAI) is not supported; use 'tools'.", "functions");
         }
         body.object("logit_bias");
         if (body.raw("logit_bias") instanceof Map<?, ?> bias && !bias.isEmpty()) {
             throw ApiException.unsupported("'logit_bias' is not supported.", "logit_bias");
         }
+    }
+
+    /** {@code options} for a reply that must be a call of one of {@code tools}: sampled under the call's schema. */
+    private static GenerationOptions withRequiredCall(GenerationOptions options, ToolUse tools) {
+        JsonSchema call;
+        try {
+            call = tools.requiredCall();
+        } catch (IllegalArgumentException unsupported) {
+            throw ApiException.invalid("Invalid 'tools': " + unsupported.getMessage() + ".", "tools");
+        }
+        if (call == null) {
+            return options;
+        }
+        if (options.jsonSchema() != null) {
+            throw ApiException.invalid("A reply cannot both be a required tool call and follow 'response_format'.", "tool_choice");
+        }
+        return options.withJsonSchema(call);
     }
 
     /**
@@ -160,16 +185,24 @@ final class RequestReader {
                     param + ".role"));
             String ourRole = switch (role) {
                 case "system", "developer" -> "system";
-                case "user", "assistant" -> role;
-                case "tool", "function" -> throw ApiException.unsupported("Messages of role '" + role + "' (tool calling) are not supported yet.",
-                        param + ".role");
+                case "user", "assistant", "tool" -> role;
+                case "function" -> throw ApiException.unsupported("Messages of role 'function' (deprecated by OpenAI) are not supported;"
+                        + " use role 'tool'.", param + ".role");
                 default -> throw ApiException.invalid("Invalid value for '" + param + ".role': '" + role
-                        + "'; it must be system, developer, user or assistant.", param + ".role");
+                        + "'; it must be system, developer, user, assistant or tool.", param + ".role");
             };
-            if (message.has("tool_calls")) {
-                throw ApiException.unsupported("'tool_calls' (tool calling) are not supported yet.", param + ".tool_calls");
+            if (message.has("tool_calls") && !ourRole.equals("assistant")) {
+                throw ApiException.invalid("Only assistant messages may have 'tool_calls'.", param + ".tool_calls");
             }
-            messages.add(new Message(ourRole, content(message, param + ".content")));
+            List<ToolCall> calls = ToolFields.calls(message, param);
+            // An assistant's turn that calls tools may leave its content out, as OpenAI's own replies do.
+            String content = !calls.isEmpty() && message.raw("content") == null ? "" : content(message, param + ".content");
+            String toolCallId = null;
+            if (ourRole.equals("tool")) {
+                toolCallId = message.string("tool_call_id").orElseThrow(() -> ApiException.invalid(
+                        "Missing required parameter: '" + param + ".tool_call_id'.", param + ".tool_call_id"));
+            }
+            messages.add(new Message(ourRole, content, calls, toolCallId));
         }
         return messages;
     }
