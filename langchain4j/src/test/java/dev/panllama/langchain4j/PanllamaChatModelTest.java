@@ -231,27 +231,7 @@ class PanllamaChatModelTest {
             List<String> partials = new CopyOnWriteArrayList<>();
             List<CompleteToolCall> completeCalls = new CopyOnWriteArrayList<>();
             CompletableFuture<ChatResponse> done = new CompletableFuture<>();
-            streaming.chat(first, new StreamingChatResponseHandler() {
-                @Override
-                public void onPartialResponse(String partial) {
-                    partials.add(partial);
-                }
-
-                @Override
-                public void onCompleteToolCall(CompleteToolCall completeToolCall) {
-                    completeCalls.add(completeToolCall);
-                }
-
-                @Override
-                public void onCompleteResponse(ChatResponse response) {
-                    done.complete(response);
-                }
-
-                @Override
-                public void onError(Throwable error) {
-                    done.completeExceptionally(error);
-                }
-            });
+            streaming.chat(first, handler(partials::add, completeCalls::add, done));
             ToolExecutionRequest streamed = done.get(120, TimeUnit.SECONDS).aiMessage().toolExecutionRequests().getFirst();
             assertEquals(expectedCall.arguments(), streamed.arguments());
             assertEquals(List.of(), partials, "a call is not streamed as text");
@@ -284,10 +264,21 @@ class PanllamaChatModelTest {
     }
 
     private static StreamingChatResponseHandler handler(java.util.function.Consumer<String> onPartial, CompletableFuture<ChatResponse> done) {
+        return handler(onPartial, call -> done.completeExceptionally(new AssertionError("an unexpected tool call: " + call)), done);
+    }
+
+    private static StreamingChatResponseHandler handler(java.util.function.Consumer<String> onPartial,
+                                                        java.util.function.Consumer<CompleteToolCall> onToolCall,
+                                                        CompletableFuture<ChatResponse> done) {
         return new StreamingChatResponseHandler() {
             @Override
             public void onPartialResponse(String partial) {
                 onPartial.accept(partial);
+            }
+
+            @Override
+            public void onCompleteToolCall(CompleteToolCall completeToolCall) {
+                onToolCall.accept(completeToolCall);
             }
 
             @Override
