@@ -86,11 +86,24 @@ class ToolCallFormatTest {
         assertTrue(new ChatFormat.Llama4().render(conversation, List.of(), true).contains("Be kind.<|eot|>"));
     }
 
-    @Test
-    void metasLlama31TemplateTakesTheToolsTheCallsAndTheResults() throws IOException {
+    static JinjaChatFormat llama31() throws IOException {
         String template = Files.readString(UserCache.user().source(NativePin.current())
                 .resolve("models/templates/meta-llama-Llama-3.1-8B-Instruct.jinja"));
-        JinjaChatFormat format = new JinjaChatFormat(template, "<|begin_of_text|>", "<|eot_id|>");
+        return new JinjaChatFormat(template, "<|begin_of_text|>", "<|eot_id|>");
+    }
+
+    /** Without tools, as Python's Jinja renders it (trim_blocks and lstrip_blocks, as Hugging Face sets them): not a stray space or line. */
+    @Test
+    void metasLlama31TemplateRendersAConversationAsJinjaDoes() throws IOException {
+        assertEquals("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+                        + "Be kind.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>"
+                        + "<|start_header_id|>assistant<|end_header_id|>\n\n",
+                llama31().render(List.of(Message.system("Be kind."), Message.user("Hi!")), true));
+    }
+
+    @Test
+    void metasLlama31TemplateTakesTheToolsTheCallsAndTheResults() throws IOException {
+        JinjaChatFormat format = llama31();
         ToolCall call = new ToolCall("call_1", "get_weather", "{\"city\":\"Oslo\",\"days\":2}");
         String prompt = format.render(List.of(Message.system("Be kind."), Message.user("Weather?"),
                 Message.assistant("", List.of(call)), Message.tool("call_1", "Rain, 4 C")), TOOLS, true);
