@@ -23,6 +23,12 @@ import java.util.Optional;
 public final class ToolCallFormat {
 
     private static final SecureRandom IDS = new SecureRandom();
+    /**
+     * What Llama models may write around a call when their special tokens are shown: Llama 4's
+     * {@code <|python_start|>} and {@code <|python_end|>} (its Hugging Face template writes calls back
+     * so), Llama 3.1's {@code <|python_tag|>}.
+     */
+    static final List<String[]> WRAPPERS = List.of(new String[]{"<|python_start|>", "<|python_end|>"}, new String[]{"<|python_tag|>", ""});
 
     private ToolCallFormat() {
     }
@@ -37,13 +43,21 @@ public final class ToolCallFormat {
 
     /**
      * {@code reply} as a call of one of {@code tools}: a JSON object (with nothing around it but white
-     * space) whose {@code name} is a tool's and whose {@code parameters} (or {@code arguments}) is an
+     * space, or one of the {@link #WRAPPERS}) whose {@code name} is a tool's and whose {@code parameters} (or {@code arguments}) is an
      * object or absent. The arguments are written anew as compact JSON, whole numbers without a fraction.
      */
     public static Optional<ToolCall> parse(String reply, List<Tool> tools) {
+        String text = reply.strip();
+        for (String[] wrapper : WRAPPERS) {
+            if (text.startsWith(wrapper[0])) {
+                text = text.substring(wrapper[0].length());
+                text = (text.endsWith(wrapper[1]) ? text.substring(0, text.length() - wrapper[1].length()) : text).strip();
+                break;
+            }
+        }
         Object parsed;
         try {
-            parsed = JsonReader.parse(reply.strip());
+            parsed = JsonReader.parse(text);
         } catch (IllegalArgumentException notJson) {
             return Optional.empty();
         }

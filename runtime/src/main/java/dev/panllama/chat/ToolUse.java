@@ -87,10 +87,17 @@ public record ToolUse(List<Tool> tools, Choice choice, String function) {
     /**
      * Whether a reply that begins with {@code textSoFar} may still turn out to be a call, so that a
      * stream holds its text back: a call is a JSON object, so only white space and text that begins
-     * with its brace may.
+     * with its brace (after a {@link ToolCallFormat#WRAPPERS wrapper}, or a wrapper's start) may.
      */
     public boolean mayBeCall(String textSoFar) {
         String start = textSoFar.stripLeading();
+        for (String[] wrapper : ToolCallFormat.WRAPPERS) {
+            if (start.startsWith(wrapper[0])) {
+                start = start.substring(wrapper[0].length()).stripLeading();
+            } else if (wrapper[0].startsWith(start)) {
+                return mayCall();
+            }
+        }
         return mayCall() && (start.isEmpty() || start.charAt(0) == '{');
     }
 }

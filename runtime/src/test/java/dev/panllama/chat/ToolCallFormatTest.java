@@ -30,7 +30,10 @@ class ToolCallFormatTest {
         assertTrue(call.id().matches("call_[0-9a-f]{24}"), call.id());
         assertEquals("{}", ToolCallFormat.parse("{\"name\":\"get_time\"}", TOOLS).orElseThrow().arguments());
         assertEquals("{\"x\":1.5}", ToolCallFormat.parse("{\"name\":\"get_time\",\"arguments\":{\"x\":1.5}}", TOOLS).orElseThrow().arguments());
-        for (String notACall : List.of("It is sunny.", "{\"name\": \"get_news\", \"parameters\": {}}", "{\"name\": \"get_time\", \"parameters\": 3}",
+        assertEquals("{}", ToolCallFormat.parse("<|python_start|>{\"name\":\"get_time\",\"parameters\":{}}<|python_end|>", TOOLS)
+                .orElseThrow().arguments(), "Llama 4's wrapper");
+        assertEquals("{}", ToolCallFormat.parse("<|python_tag|>{\"name\":\"get_time\"}", TOOLS).orElseThrow().arguments(), "Llama 3.1's");
+        for (String notACall : List.of("<|python_start|>get_time()<|python_end|>", "It is sunny.", "{\"name\": \"get_news\", \"parameters\": {}}", "{\"name\": \"get_time\", \"parameters\": 3}",
                 "{\"name\": \"get_time\"} and more", "[{\"name\": \"get_time\"}]", "{\"name\": \"get_we")) {
             assertEquals(Optional.empty(), ToolCallFormat.parse(notACall, TOOLS), notACall);
         }
@@ -53,6 +56,10 @@ class ToolCallFormatTest {
         assertTrue(ToolUse.auto(TOOLS).mayBeCall("  \n"));
         assertTrue(ToolUse.auto(TOOLS).mayBeCall(" {\"na"));
         assertFalse(ToolUse.auto(TOOLS).mayBeCall("Hello"));
+        assertTrue(ToolUse.auto(TOOLS).mayBeCall("<|python_st"));
+        assertTrue(ToolUse.auto(TOOLS).mayBeCall("<|python_start|> {"));
+        assertFalse(ToolUse.auto(TOOLS).mayBeCall("<|python_start|>get"));
+        assertFalse(ToolUse.auto(TOOLS).mayBeCall("<b>"));
         assertFalse(ToolUse.NONE.mayBeCall(""));
     }
 
