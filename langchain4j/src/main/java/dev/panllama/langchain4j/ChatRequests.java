@@ -128,14 +128,15 @@ final class ChatRequests {
 
     static ChatResponse response(ChatReply reply, String modelName) {
         Generation generation = reply.generation();
-        AiMessage message = reply.toolCall()
-                .map(call -> AiMessage.from(ToolExecutionRequest.builder().id(call.id()).name(call.name()).arguments(call.arguments()).build()))
-                .orElseGet(() -> AiMessage.from(generation.text()));
+        AiMessage message = reply.callsTools()
+                ? AiMessage.from(reply.toolCalls().stream()
+                        .map(call -> ToolExecutionRequest.builder().id(call.id()).name(call.name()).arguments(call.arguments()).build()).toList())
+                : AiMessage.from(generation.text());
         return ChatResponse.builder()
                 .aiMessage(message)
                 .modelName(modelName)
                 .tokenUsage(new TokenUsage(generation.promptIds().length, generation.generatedIds().length))
-                .finishReason(reply.toolCall().isPresent() ? FinishReason.TOOL_EXECUTION : switch (generation.stopReason()) {
+                .finishReason(reply.callsTools() ? FinishReason.TOOL_EXECUTION : switch (generation.stopReason()) {
                     case END_OF_TURN, STOP_STRING -> FinishReason.STOP;
                     case MAX_TOKENS, CONTEXT_FULL -> FinishReason.LENGTH;
                     case CANCELLED, NO_VALID_TOKEN -> FinishReason.OTHER;

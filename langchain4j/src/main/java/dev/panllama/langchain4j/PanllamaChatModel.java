@@ -14,8 +14,8 @@ import java.util.Set;
  * A LangChain4j {@link ChatModel} over a panllama model in this process (no HTTP). Request
  * parameters (temperature, top-k, top-p, penalties, the token limit, stop sequences, a JSON response
  * format) override the {@link GenerationOptions} it was made with; tool specifications and the tool
- * choice let the reply call a tool (a {@link dev.langchain4j.agent.tool.ToolExecutionRequest}, one per
- * reply; REQUIRED samples it under the tool's schema). Requests take turns on one facade chat, whose cache
+ * choice let the reply call tools ({@link dev.langchain4j.agent.tool.ToolExecutionRequest}s; REQUIRED
+ * samples one under the tool's schema). Requests take turns on one facade chat, whose cache
  * keeps the conversation's shared start. Close it (or the model) to free that chat.
  *
  * <pre>{@code

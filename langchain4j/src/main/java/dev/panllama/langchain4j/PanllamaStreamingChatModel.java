@@ -1,5 +1,6 @@
 package dev.panllama.langchain4j;
 
+import dev.langchain4j.agent.tool.ToolExecutionRequest;
 import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.StreamingChatModel;
 import dev.langchain4j.model.chat.Capability;
@@ -13,6 +14,7 @@ import dev.panllama.api.ChatReply;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -63,8 +65,10 @@ public final class PanllamaStreamingChatModel implements StreamingChatModel, Aut
                     piece -> handler.onPartialResponse(new PartialResponse(piece), context), cancellation);
             if (!cancellation.isCancelled()) {
                 ChatResponse response = ChatRequests.response(reply, modelName);
-                if (response.aiMessage().hasToolExecutionRequests()) {
-                    handler.onCompleteToolCall(new CompleteToolCall(0, response.aiMessage().toolExecutionRequests().getFirst()));
+                List<ToolExecutionRequest> calls = response.aiMessage().hasToolExecutionRequests()
+                        ? response.aiMessage().toolExecutionRequests() : List.of();
+                for (int i = 0; i < calls.size(); i++) {
+                    handler.onCompleteToolCall(new CompleteToolCall(i, calls.get(i)));
                 }
                 handler.onCompleteResponse(response);
             }

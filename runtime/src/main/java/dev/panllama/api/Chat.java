@@ -10,7 +10,6 @@ import dev.panllama.structured.JsonSchema;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.Flow;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -112,7 +111,7 @@ public final class Chat extends Session {
 
     /**
      * Generates the assistant's turn after the conversation so far (which ends with the user's message or
-     * a tool's result), offering {@code tools}, and adds it. Its text streams to {@code onText} as it
+     * a tool's result), offering {@code tools}, and adds it: its text, or the calls it makes. Its text streams to {@code onText} as it
      * comes, except text that may still turn out to be a tool call, which is held back until it is known
      * not to be one. A call that {@code tools} requires is sampled under its schema, so it cannot be
      * combined with {@link GenerationOptions#jsonSchema()}.
@@ -135,12 +134,12 @@ public final class Chat extends Session {
                 onText.accept(passed);
             }
         }, cancelled);
-        Optional<ToolCall> call = tools.callIn(generation.text());
-        if (call.isEmpty() && !held.rest().isEmpty()) {
+        List<ToolCall> calls = tools.callsIn(generation.text());
+        if (calls.isEmpty() && !held.rest().isEmpty()) {
             onText.accept(held.rest());
         }
-        messages.add(call.map(c -> Message.assistant("", List.of(c))).orElseGet(() -> Message.assistant(generation.text())));
-        return new ChatReply(generation, call);
+        messages.add(calls.isEmpty() ? Message.assistant(generation.text()) : Message.assistant("", calls));
+        return new ChatReply(generation, calls);
     }
 
     /** Sends {@code text}; the reply as a lazy stream of text pieces, generated as it is consumed. */

@@ -24,9 +24,9 @@ public final class ToolCallFormat {
 
     private static final SecureRandom IDS = new SecureRandom();
     /**
-     * What Llama models may write around a call when their special tokens are shown: Llama 4's
-     * {@code <|python_start|>} and {@code <|python_end|>} (its Hugging Face template writes calls back
-     * so), Llama 3.1's {@code <|python_tag|>}.
+     * What Llama models may write around calls when their special tokens are shown: Llama 4's
+     * {@code <|python_start|>} and {@code <|python_end|>} (its Hugging Face template writes them before
+     * the calls), Llama 3.1's {@code <|python_tag|>}.
      */
     static final List<String[]> WRAPPERS = List.of(new String[]{"<|python_start|>", "<|python_end|>"}, new String[]{"<|python_tag|>", ""});
 
@@ -42,22 +42,82 @@ public final class ToolCallFormat {
     }
 
     /**
-     * {@code reply} as a call of one of {@code tools}: a JSON object (with nothing around it but white
-     * space, or one of the {@link #WRAPPERS}) whose {@code name} is a tool's and whose {@code parameters} (or {@code arguments}) is an
-     * object or absent. The arguments are written anew as compact JSON, whole numbers without a fraction.
+     * The calls {@code reply} makes: one JSON object, or several one after another (white space or
+     * {@code ;} between them), each naming one of {@code tools} and holding its {@code parameters} (or
+     * {@code arguments}) as an object or not at all; the {@link #WRAPPERS}' tokens may stand around or
+     * between them. Empty when the reply is anything else, text around the objects included. The
+     * arguments are written anew as compact JSON, whole numbers without a fraction.
      */
-    public static Optional<ToolCall> parse(String reply, List<Tool> tools) {
-        String text = reply.strip();
+    public static List<ToolCall> parse(String reply, List<Tool> tools) {
+        String text = reply;
         for (String[] wrapper : WRAPPERS) {
-            if (text.startsWith(wrapper[0])) {
-                text = text.substring(wrapper[0].length());
-                text = (text.endsWith(wrapper[1]) ? text.substring(0, text.length() - wrapper[1].length()) : text).strip();
-                break;
+            text = text.replace(wrapper[0], " ");
+            if (!wrapper[1].isEmpty()) {
+                text = text.replace(wrapper[1], " ");
             }
         }
+        List<ToolCall> calls = new ArrayList<>();
+        for (String object : objects(text)) {
+            Optional<ToolCall> call = call(object, tools);
+            if (call.isEmpty()) {
+                return List.of();
+            }
+            calls.add(call.get());
+        }
+        return calls;
+    }
+
+    /** The JSON objects {@code text} is made of, one after another; empty when it is anything else. */
+    private static List<String> objects(String text) {
+        List<String> objects = new ArrayList<>();
+        int at = 0;
+        while (true) {
+            while (at < text.length() && (Character.isWhitespace(text.charAt(at)) || text.charAt(at) == ';')) {
+                at++;
+            }
+            if (at == text.length()) {
+                return objects;
+            }
+            if (text.charAt(at) != '{') {
+                return List.of();
+            }
+            int end = objectEnd(text, at);
+            if (end < 0) {
+                return List.of();
+            }
+            objects.add(text.substring(at, end));
+            at = end;
+        }
+    }
+
+    /** Where the object that opens at {@code start} ends (just past its closing brace), or -1 when it does not. */
+    private static int objectEnd(String text, int start) {
+        int depth = 0;
+        boolean inString = false;
+        for (int i = start; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (inString) {
+                if (c == '\\') {
+                    i++;
+                } else if (c == '"') {
+                    inString = false;
+                }
+            } else if (c == '"') {
+                inString = true;
+            } else if (c == '{' || c == '[') {
+                depth++;
+            } else if ((c == '}' || c == ']') && --depth == 0) {
+                return i + 1;
+            }
+        }
+        return -1;
+    }
+
+    /** One object as a call of one of {@code tools}, if it is one. */
+    private static Optional<ToolCall> call(String json, List<Tool> tools) {
         Object parsed;
         try {
-            parsed = JsonReader.parse(text);
+            parsed = JsonReader.parse(json);
         } catch (IllegalArgumentException notJson) {
             return Optional.empty();
         }

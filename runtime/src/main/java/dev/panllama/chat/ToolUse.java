@@ -5,7 +5,6 @@ import dev.panllama.structured.JsonSchema;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Objects;
-import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -13,8 +12,8 @@ import java.util.Set;
  * {@link Choice#AUTO} lets the model answer or call one, {@link Choice#REQUIRED} makes it call one,
  * {@link Choice#FUNCTION} makes it call {@code function}, and {@link Choice#NONE} keeps the tools out
  * of the prompt. A call that must be made is sampled under the constraint of
- * {@link ToolCallFormat#callSchema}, so that it parses and its arguments validate; one the model may
- * make is read from its reply afterwards ({@link #callIn}). One call per reply.
+ * {@link ToolCallFormat#callSchema}, so that it parses and its arguments validate (one call); those the
+ * model may make are read from its reply afterwards ({@link #callsIn}), one or several.
  */
 public record ToolUse(List<Tool> tools, Choice choice, String function) {
 
@@ -78,10 +77,10 @@ public record ToolUse(List<Tool> tools, Choice choice, String function) {
         };
     }
 
-    /** The call that {@code reply} makes, if it is one. */
-    public Optional<ToolCall> callIn(String reply) {
+    /** The calls that {@code reply} makes (none when it is not only calls). */
+    public List<ToolCall> callsIn(String reply) {
         return mayCall() ? ToolCallFormat.parse(reply, choice == Choice.FUNCTION
-                ? tools.stream().filter(tool -> tool.name().equals(function)).toList() : tools) : Optional.empty();
+                ? tools.stream().filter(tool -> tool.name().equals(function)).toList() : tools) : List.of();
     }
 
     /**

@@ -86,7 +86,8 @@ class ToolCallingTest {
                 chat.add(Message.user("What now?"));
                 StringBuilder streamed = new StringBuilder();
                 ChatReply reply = chat.reply(ToolUse.required(TOOLS), sampled(seed), streamed::append);
-                ToolCall call = reply.toolCall().orElseThrow(() -> new AssertionError("no call in " + reply.generation().text()));
+                assertEquals(1, reply.toolCalls().size(), () -> "one call in " + reply.generation().text());
+                ToolCall call = reply.toolCalls().getFirst();
                 ValidationFailure failure = validators.get(call.name()).validate(new JsonParser(call.arguments()).parse());
                 assertNull(failure, () -> failure + " in " + call.arguments());
                 assertEquals("", streamed.toString(), "a call is not streamed as text");
@@ -106,7 +107,7 @@ class ToolCallingTest {
                 chat.reset();
                 chat.add(Message.user("Wake me."));
                 assertEquals("set_alarm", chat.reply(ToolUse.function(TOOLS, "set_alarm"), sampled(seed), s -> { })
-                        .toolCall().orElseThrow().name());
+                        .toolCalls().getFirst().name());
             }
         }
     }
@@ -116,7 +117,7 @@ class ToolCallingTest {
         GenerationOptions greedy = GenerationOptions.defaults().withMaxTokens(8).withSampling(SamplingOptions.greedy());
         try (Chat chat = model.newChat("You help.")) {
             chat.add(Message.user("Weather in Oslo?"));
-            ToolCall call = chat.reply(ToolUse.required(TOOLS), greedy.withMaxTokens(300), s -> { }).toolCall().orElseThrow();
+            ToolCall call = chat.reply(ToolUse.required(TOOLS), greedy.withMaxTokens(300), s -> { }).toolCalls().getFirst();
             chat.add(Message.tool(call.id(), "{\"sky\": \"rain\"}"));
             StringBuilder streamed = new StringBuilder();
             ChatReply answer = chat.reply(ToolUse.auto(TOOLS), greedy, streamed::append);
@@ -125,7 +126,7 @@ class ToolCallingTest {
             assertTrue(expectedPrompt.contains("{\"sky\": \"rain\"}") && expectedPrompt.contains("\"parameters\":" + call.arguments()),
                     expectedPrompt);
             assertEquals(model.tokenizer().encode(expectedPrompt, true, true).length, answer.generation().promptIds().length);
-            if (answer.toolCall().isEmpty()) {
+            if (!answer.callsTools()) {
                 assertEquals(answer.generation().text(), streamed.toString(), "a reply that is no call streams whole");
                 assertEquals(Message.assistant(answer.generation().text()), conversation.getLast());
             }

@@ -7,7 +7,6 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.util.List;
-import java.util.Optional;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -24,27 +23,32 @@ class ToolCallFormatTest {
 
     @Test
     void aReplyIsACallOnlyWhenItIsOneJsonObjectNamingATool() {
-        ToolCall call = ToolCallFormat.parse(" {\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\", \"days\": 3}}\n", TOOLS).orElseThrow();
+        ToolCall call = ToolCallFormat.parse(" {\"name\": \"get_weather\", \"parameters\": {\"city\": \"Oslo\", \"days\": 3}}\n", TOOLS).getFirst();
         assertEquals("get_weather", call.name());
         assertEquals("{\"city\":\"Oslo\",\"days\":3}", call.arguments());
         assertTrue(call.id().matches("call_[0-9a-f]{24}"), call.id());
-        assertEquals("{}", ToolCallFormat.parse("{\"name\":\"get_time\"}", TOOLS).orElseThrow().arguments());
-        assertEquals("{\"x\":1.5}", ToolCallFormat.parse("{\"name\":\"get_time\",\"arguments\":{\"x\":1.5}}", TOOLS).orElseThrow().arguments());
+        assertEquals("{}", ToolCallFormat.parse("{\"name\":\"get_time\"}", TOOLS).getFirst().arguments());
+        assertEquals("{\"x\":1.5}", ToolCallFormat.parse("{\"name\":\"get_time\",\"arguments\":{\"x\":1.5}}", TOOLS).getFirst().arguments());
         assertEquals("{}", ToolCallFormat.parse("<|python_start|>{\"name\":\"get_time\",\"parameters\":{}}<|python_end|>", TOOLS)
-                .orElseThrow().arguments(), "Llama 4's wrapper");
-        assertEquals("{}", ToolCallFormat.parse("<|python_tag|>{\"name\":\"get_time\"}", TOOLS).orElseThrow().arguments(), "Llama 3.1's");
+                .getFirst().arguments(), "Llama 4's wrapper");
+        assertEquals("{}", ToolCallFormat.parse("<|python_tag|>{\"name\":\"get_time\"}", TOOLS).getFirst().arguments(), "Llama 3.1's");
+        List<ToolCall> two = ToolCallFormat.parse("<|python_start|><|python_end|>{\"name\":\"get_weather\",\"parameters\":{\"city\":\"a}{\\\"\"}}\n"
+                + "{\"name\":\"get_time\",\"parameters\":{}};", TOOLS);
+        assertEquals(List.of("get_weather", "get_time"), two.stream().map(ToolCall::name).toList(), "calls one after another");
+        assertEquals("{\"city\":\"a}{\\\"\"}", two.getFirst().arguments(), "braces and quotes inside strings");
+        assertTrue(ToolCallFormat.parse("{\"name\":\"get_time\"} {\"name\":\"get_news\"}", TOOLS).isEmpty(), "one of them no call");
         for (String notACall : List.of("<|python_start|>get_time()<|python_end|>", "It is sunny.", "{\"name\": \"get_news\", \"parameters\": {}}", "{\"name\": \"get_time\", \"parameters\": 3}",
                 "{\"name\": \"get_time\"} and more", "[{\"name\": \"get_time\"}]", "{\"name\": \"get_we")) {
-            assertEquals(Optional.empty(), ToolCallFormat.parse(notACall, TOOLS), notACall);
+            assertEquals(List.of(), ToolCallFormat.parse(notACall, TOOLS), notACall);
         }
     }
 
     @Test
     void theChoiceDecidesWhatMayBeACallAndWhatMustBe() {
         String reply = "{\"name\": \"get_time\", \"parameters\": {}}";
-        assertTrue(ToolUse.auto(TOOLS).callIn(reply).isPresent());
-        assertTrue(ToolUse.NONE.callIn(reply).isEmpty());
-        assertTrue(ToolUse.function(TOOLS, "get_weather").callIn(reply).isEmpty(), "a call of another tool than the one named");
+        assertEquals(1, ToolUse.auto(TOOLS).callsIn(reply).size());
+        assertTrue(ToolUse.NONE.callsIn(reply).isEmpty());
+        assertTrue(ToolUse.function(TOOLS, "get_weather").callsIn(reply).isEmpty(), "a call of another tool than the one named");
         assertEquals(List.of(), new ToolUse(TOOLS, ToolUse.Choice.NONE, null).offered());
         assertEquals(null, ToolUse.auto(TOOLS).requiredCall());
 
@@ -125,7 +129,7 @@ class ToolCallFormatTest {
                 + "<|start_header_id|>assistant<|end_header_id|>\n\n"), prompt);
         String parsedBack = prompt.substring(prompt.indexOf("{\"name\": \"get_weather\", \"parameters\": "));
         parsedBack = parsedBack.substring(0, parsedBack.indexOf("<|eot_id|>"));
-        assertEquals("{\"city\":\"Oslo\",\"days\":2}", ToolCallFormat.parse(parsedBack, TOOLS).orElseThrow().arguments(),
+        assertEquals("{\"city\":\"Oslo\",\"days\":2}", ToolCallFormat.parse(parsedBack, TOOLS).getFirst().arguments(),
                 "the template writes a call in the format panllama reads");
     }
 }

@@ -13,7 +13,6 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -28,7 +27,7 @@ import java.util.function.Function;
  * a newline every such interval ahead of its JSON, so that a client that leaves is noticed as soon.
  * Log probabilities, when asked for, come with the whole reply, or in a stream with the piece of text
  * their tokens released. A chat reply that may call tools holds its streamed text back while it may
- * still be a call, and sends a call as one delta when the reply is done.
+ * still be a call, and sends the calls as one delta when the reply is done.
  */
 final class CompletionEndpoint {
 
@@ -85,7 +84,7 @@ final class CompletionEndpoint {
             throw e;
         }
         Map<String, Object> logprobs = request.wantsLogprobs() ? logprobsJson(kind, request).apply(scores) : null;
-        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, generation, request.tools().callIn(generation.text()), logprobs)
+        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, generation, request.tools().callsIn(generation.text()), logprobs)
                 : replies.textCompletion(id, created, generation, logprobs));
     }
 
@@ -117,14 +116,14 @@ final class CompletionEndpoint {
                 }
             }
             Generation generation = job.await();
-            Optional<ToolCall> call = request.tools().callIn(generation.text());
-            if (call.isPresent()) {
+            List<ToolCall> calls = request.tools().callsIn(generation.text());
+            if (!calls.isEmpty()) {
                 Map<String, Object> logprobs = request.wantsLogprobs() ? scores.apply(heldScores) : null;
-                exchange.event(replies.chatChunk(id, created, Replies.toolCallDelta(call.get()), logprobs, null));
+                exchange.event(replies.chatChunk(id, created, Replies.toolCallsDelta(calls), logprobs, null));
             } else if (!held.rest().isEmpty()) {
                 sendPiece(kind, request, id, created, new Piece(held.rest(), heldScores), scores, exchange);
             }
-            String finish = call.isPresent() ? Replies.TOOL_CALLS : Replies.finishReason(generation);
+            String finish = calls.isEmpty() ? Replies.finishReason(generation) : Replies.TOOL_CALLS;
             exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of(), null, finish)
                     : replies.textChunk(id, created, "", null, finish));
             if (request.includeUsage()) {

@@ -3,10 +3,10 @@ package dev.panllama.server;
 import dev.panllama.api.Generation;
 import dev.panllama.chat.ToolCall;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 
 /**
  * The bodies of OpenAI's replies, for one served model: chat completions and their stream chunks,
@@ -24,19 +24,21 @@ final class Replies {
         this.startedSeconds = startedSeconds;
     }
 
-    /** A whole chat reply: its text, or (with no text) the tool call it makes. */
-    Map<String, Object> chatCompletion(String id, long created, Generation generation, Optional<ToolCall> call,
+    /** A whole chat reply: its text, or (with no text) the tool calls it makes. */
+    Map<String, Object> chatCompletion(String id, long created, Generation generation, List<ToolCall> calls,
                                        Map<String, Object> logprobs) {
         Map<String, Object> message = new LinkedHashMap<>();
         message.put("role", "assistant");
-        message.put("content", call.isPresent() ? null : generation.text());
+        message.put("content", calls.isEmpty() ? generation.text() : null);
         message.put("refusal", null);
-        call.ifPresent(c -> message.put("tool_calls", List.of(toolCall(c, false))));
+        if (!calls.isEmpty()) {
+            message.put("tool_calls", calls.stream().map(call -> toolCall(call, -1)).toList());
+        }
         Map<String, Object> choice = new LinkedHashMap<>();
         choice.put("index", 0);
         choice.put("message", message);
         choice.put("logprobs", logprobs);
-        choice.put("finish_reason", call.isPresent() ? TOOL_CALLS : finishReason(generation));
+        choice.put("finish_reason", calls.isEmpty() ? finishReason(generation) : TOOL_CALLS);
         Map<String, Object> body = envelope(id, "chat.completion", created, List.of(choice));
         body.put("usage", usage(generation));
         return body;
@@ -52,19 +54,23 @@ final class Replies {
         return envelope(id, "chat.completion.chunk", created, List.of(choice));
     }
 
-    /** A chat stream's delta that makes {@code call}, whole in one chunk. */
-    static Map<String, Object> toolCallDelta(ToolCall call) {
-        return Map.of("tool_calls", List.of(toolCall(call, true)));
+    /** A chat stream's delta that makes {@code calls}, each whole, in one chunk. */
+    static Map<String, Object> toolCallsDelta(List<ToolCall> calls) {
+        List<Map<String, Object>> deltas = new ArrayList<>();
+        for (int i = 0; i < calls.size(); i++) {
+            deltas.add(toolCall(calls.get(i), i));
+        }
+        return Map.of("tool_calls", deltas);
     }
 
-    /** A call as OpenAI writes it in a message, or in a stream's delta (which numbers it). */
-    private static Map<String, Object> toolCall(ToolCall call, boolean indexed) {
+    /** A call as OpenAI writes it in a message, or in a stream's delta, which numbers it ({@code index} -1: none). */
+    private static Map<String, Object> toolCall(ToolCall call, int index) {
         Map<String, Object> function = new LinkedHashMap<>();
         function.put("name", call.name());
         function.put("arguments", call.arguments());
         Map<String, Object> json = new LinkedHashMap<>();
-        if (indexed) {
-            json.put("index", 0);
+        if (index >= 0) {
+            json.put("index", index);
         }
         json.put("id", call.id());
         json.put("type", "function");

@@ -86,7 +86,7 @@ class ToolCallServingTest {
         GenerationOptions greedy = GenerationOptions.defaults().withSampling(SamplingOptions.greedy());
         try (Chat chat = model.newChat(TestModel.SYSTEM)) {
             chat.add(Message.user(USER));
-            expectedCall = chat.reply(ToolUse.required(TOOLS), greedy.withMaxTokens(CALL_TOKENS), s -> { }).toolCall().orElseThrow();
+            expectedCall = chat.reply(ToolUse.required(TOOLS), greedy.withMaxTokens(CALL_TOKENS), s -> { }).toolCalls().getFirst();
             chat.add(Message.tool(expectedCall.id(), RESULT));
             expectedAnswer = chat.reply(ToolUse.auto(TOOLS), greedy.withMaxTokens(TestModel.REPLY_TOKENS), s -> { });
         }
@@ -166,9 +166,9 @@ class ToolCallServingTest {
                     .addMessage(ChatCompletionToolMessageParam.builder().toolCallId(expectedCall.id()).content(RESULT).build())
                     .build();
             ChatCompletion.Choice choice = client.chat().completions().create(next).choices().getFirst();
-            if (expectedAnswer.toolCall().isPresent()) {
+            if (expectedAnswer.callsTools()) {
                 ChatCompletionMessageFunctionToolCall call = choice.message().toolCalls().orElseThrow().getFirst().asFunction();
-                assertSameCall(expectedAnswer.toolCall().get(), call.function().name(), call.function().arguments());
+                assertSameCall(expectedAnswer.toolCalls().getFirst(), call.function().name(), call.function().arguments());
             } else {
                 assertEquals(expectedAnswer.generation().text(), choice.message().content().orElseThrow());
                 assertTrue(choice.message().toolCalls().orElse(List.of()).isEmpty());
