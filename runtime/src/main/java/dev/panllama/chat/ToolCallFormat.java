@@ -13,9 +13,9 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * How panllama asks a model to call a tool, and reads the call back: the reply is one JSON object,
+ * How panllama asks a model to call a tool, and reads calls back: a call is one JSON object,
  * {@code {"name": ..., "parameters": {...}}}, the format Meta's Llama 3.1 to 3.3 chat templates
- * describe to their models (and the one their templates write a call back in). Chat formats without
+ * describe to their models (and the one their templates, and Llama 4's, write calls back in). Chat formats without
  * tools of their own (the built-in ones, and templates that never mention tools) get the tools and
  * that format described in the system message, calls written back as that JSON, and tool results as
  * turns of the role Llama calls {@code ipython}.
