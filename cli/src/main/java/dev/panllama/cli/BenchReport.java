@@ -61,8 +61,8 @@ final class BenchReport {
      */
     private static List<Map<?, ?>> objects(Path json) throws IOException {
         List<Map<?, ?>> rows = new ArrayList<>();
-        for (String text : topLevelValues(Files.readString(json))) {
-            if (!(JsonReader.parse(text) instanceof List<?> array)) {
+        for (Object value : JsonReader.parseAll(Files.readString(json), "")) {
+            if (!(value instanceof List<?> array)) {
                 throw new IllegalArgumentException(json + " holds a JSON value that is not an array");
             }
             for (Object element : array) {
@@ -72,36 +72,6 @@ final class BenchReport {
             }
         }
         return rows;
-    }
-
-    /** The JSON values written one after another in {@code text}, each as its own text: split where the brackets close, outside strings. */
-    private static List<String> topLevelValues(String text) {
-        List<String> values = new ArrayList<>();
-        int depth = 0;
-        int start = -1;
-        boolean inString = false;
-        for (int i = 0; i < text.length(); i++) {
-            char c = text.charAt(i);
-            if (inString) {
-                if (c == '\\') {
-                    i++;
-                } else if (c == '"') {
-                    inString = false;
-                }
-            } else if (c == '"') {
-                inString = true;
-            } else if (c == '[' || c == '{') {
-                if (depth++ == 0) {
-                    start = i;
-                }
-            } else if ((c == ']' || c == '}') && --depth == 0) {
-                values.add(text.substring(start, i + 1));
-            }
-        }
-        if (depth != 0) {
-            throw new IllegalArgumentException("a JSON value is not closed");
-        }
-        return values;
     }
 
     private static IllegalArgumentException missing(String field, Path json) {

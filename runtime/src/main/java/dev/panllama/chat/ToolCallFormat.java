@@ -56,9 +56,15 @@ public final class ToolCallFormat {
                 text = text.replace(wrapper[1], " ");
             }
         }
+        List<Object> values;
+        try {
+            values = JsonReader.parseAll(text, ";");
+        } catch (IllegalArgumentException notJson) {
+            return List.of();
+        }
         List<ToolCall> calls = new ArrayList<>();
-        for (String object : objects(text)) {
-            Optional<ToolCall> call = call(object, tools);
+        for (Object value : values) {
+            Optional<ToolCall> call = call(value, tools);
             if (call.isEmpty()) {
                 return List.of();
             }
@@ -67,60 +73,8 @@ public final class ToolCallFormat {
         return calls;
     }
 
-    /** The JSON objects {@code text} is made of, one after another; empty when it is anything else. */
-    private static List<String> objects(String text) {
-        List<String> objects = new ArrayList<>();
-        int at = 0;
-        while (true) {
-            while (at < text.length() && (Character.isWhitespace(text.charAt(at)) || text.charAt(at) == ';')) {
-                at++;
-            }
-            if (at == text.length()) {
-                return objects;
-            }
-            if (text.charAt(at) != '{') {
-                return List.of();
-            }
-            int end = objectEnd(text, at);
-            if (end < 0) {
-                return List.of();
-            }
-            objects.add(text.substring(at, end));
-            at = end;
-        }
-    }
-
-    /** Where the object that opens at {@code start} ends (just past its closing brace), or -1 when it does not. */
-    private static int objectEnd(String text, int start) {
-        int depth = 0;
-        boolean inString = false;
-        for (int i = start; i < text.length(); i++) {
-            char c = text.charAt(i);
-            if (inString) {
-                if (c == '\\') {
-                    i++;
-                } else if (c == '"') {
-                    inString = false;
-                }
-            } else if (c == '"') {
-                inString = true;
-            } else if (c == '{' || c == '[') {
-                depth++;
-            } else if ((c == '}' || c == ']') && --depth == 0) {
-                return i + 1;
-            }
-        }
-        return -1;
-    }
-
-    /** One object as a call of one of {@code tools}, if it is one. */
-    private static Optional<ToolCall> call(String json, List<Tool> tools) {
-        Object parsed;
-        try {
-            parsed = JsonReader.parse(json);
-        } catch (IllegalArgumentException notJson) {
-            return Optional.empty();
-        }
+    /** One JSON value, read, as a call of one of {@code tools}, if it is one. */
+    private static Optional<ToolCall> call(Object parsed, List<Tool> tools) {
         if (!(parsed instanceof Map<?, ?> object) || !(object.get("name") instanceof String name)
                 || tools.stream().noneMatch(tool -> tool.name().equals(name))) {
             return Optional.empty();

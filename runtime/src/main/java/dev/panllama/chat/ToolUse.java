@@ -72,15 +72,18 @@ public record ToolUse(List<Tool> tools, Choice choice, String function) {
     public JsonSchema requiredCall() {
         return switch (choice) {
             case NONE, AUTO -> null;
-            case REQUIRED -> ToolCallFormat.callSchema(tools);
-            case FUNCTION -> ToolCallFormat.callSchema(tools.stream().filter(tool -> tool.name().equals(function)).toList());
+            case REQUIRED, FUNCTION -> ToolCallFormat.callSchema(callable());
         };
     }
 
     /** The calls that {@code reply} makes (none when it is not only calls). */
     public List<ToolCall> callsIn(String reply) {
-        return mayCall() ? ToolCallFormat.parse(reply, choice == Choice.FUNCTION
-                ? tools.stream().filter(tool -> tool.name().equals(function)).toList() : tools) : List.of();
+        return mayCall() ? ToolCallFormat.parse(reply, callable()) : List.of();
+    }
+
+    /** The tools a call may name: the one {@link Choice#FUNCTION} names, else all. */
+    private List<Tool> callable() {
+        return choice == Choice.FUNCTION ? tools.stream().filter(tool -> tool.name().equals(function)).toList() : tools;
     }
 
     /**

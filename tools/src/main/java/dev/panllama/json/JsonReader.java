@@ -31,6 +31,26 @@ public final class JsonReader {
         return value;
     }
 
+    /**
+     * The JSON values written one after another in {@code text} (documents appended to one file, a
+     * model's tool calls), with white space or any character of {@code separators} before, between and
+     * after them. Malformed input, text between them included, is an {@link IllegalArgumentException}.
+     */
+    public static List<Object> parseAll(String text, String separators) {
+        JsonReader reader = new JsonReader(text);
+        List<Object> values = new ArrayList<>();
+        while (true) {
+            while (reader.at < text.length()
+                    && (Character.isWhitespace(text.charAt(reader.at)) || separators.indexOf(text.charAt(reader.at)) >= 0)) {
+                reader.at++;
+            }
+            if (reader.at == text.length()) {
+                return values;
+            }
+            values.add(reader.value(0));
+        }
+    }
+
     private Object value(int depth) {
         if (depth > MAX_DEPTH) {
             throw error("nested too deeply");
