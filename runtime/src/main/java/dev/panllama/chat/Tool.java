@@ -1,7 +1,5 @@
 package dev.panllama.chat;
 
-import dev.panllama.json.JsonReader;
-
 import java.util.Map;
 import java.util.Objects;
 import java.util.regex.Pattern;
@@ -26,20 +24,11 @@ public record Tool(String name, String description, String parametersSchema) {
         }
         description = description == null ? "" : description;
         parametersSchema = parametersSchema == null ? NO_PARAMETERS : parametersSchema;
-        Object parsed;
-        try {
-            parsed = JsonReader.parse(parametersSchema);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("the parameters of tool '" + name + "' are not JSON: " + e.getMessage(), e);
-        }
-        if (!(parsed instanceof Map<?, ?>)) {
-            throw new IllegalArgumentException("the parameters of tool '" + name + "' must be a JSON schema object");
-        }
+        JsonObjectText.read(parametersSchema, "the parameters of tool '" + name + "'");
     }
 
     /** The parameters' schema, read. */
-    @SuppressWarnings("unchecked")
     public Map<String, Object> parameters() {
-        return (Map<String, Object>) JsonReader.parse(parametersSchema);
+        return JsonObjectText.read(parametersSchema, "the parameters of tool '" + name + "'");
     }
 }

@@ -1,7 +1,5 @@
 package dev.panllama.chat;
 
-import dev.panllama.json.JsonReader;
-
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -9,29 +7,20 @@ import java.util.Objects;
 
 /**
  * The model's call of a tool: an id that the tool's result refers to, the tool's name, and the
- * arguments as the model wrote them (a JSON object's text).
+ * arguments as the model wrote them (a JSON object's text; anything else is refused).
  */
 public record ToolCall(String id, String name, String arguments) {
 
     public ToolCall {
         Objects.requireNonNull(id, "id");
         Objects.requireNonNull(name, "name");
-        Objects.requireNonNull(arguments, "arguments");
+        JsonObjectText.read(Objects.requireNonNull(arguments, "arguments"), "the arguments of tool call " + id);
     }
 
     /** The arguments, read: whole numbers as {@code Long}, as a template's {@code tojson} should write them again. */
     @SuppressWarnings("unchecked")
     public Map<String, Object> argumentValues() {
-        Object parsed;
-        try {
-            parsed = JsonReader.parse(arguments);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("the arguments of tool call " + id + " are not JSON: " + e.getMessage(), e);
-        }
-        if (!(parsed instanceof Map<?, ?>)) {
-            throw new IllegalArgumentException("the arguments of tool call " + id + " must be a JSON object");
-        }
-        return (Map<String, Object>) wholeNumbers(parsed);
+        return (Map<String, Object>) wholeNumbers(JsonObjectText.read(arguments, "the arguments of tool call " + id));
     }
 
     /** {@code value} as JSON was read, with its whole numbers as {@code Long}. */

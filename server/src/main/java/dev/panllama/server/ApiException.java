@@ -28,6 +28,11 @@ final class ApiException extends RuntimeException {
         return new ApiException(400, "invalid_request_error", message, param, null);
     }
 
+    /** 400: a required field, named by its path ({@code messages[2].role}), is missing. */
+    static ApiException missing(String param) {
+        return invalid("Missing required parameter: '" + param + "'.", param);
+    }
+
     /** 400: a field asks for something this server does not do (yet). */
     static ApiException unsupported(String message, String param) {
         return new ApiException(400, "invalid_request_error", message, param, "unsupported_parameter");

@@ -59,7 +59,7 @@ final class RequestFields {
     }
 
     String requiredString(String name) {
-        return string(name).orElseThrow(() -> ApiException.invalid("Missing required parameter: '" + name + "'.", name));
+        return string(name).orElseThrow(() -> ApiException.missing(name));
     }
 
     boolean bool(String name, boolean otherwise) {

@@ -146,8 +146,7 @@ final class RequestReader {
             case "json_object" -> options.withJsonObject();
             case "json_schema" -> {
                 RequestFields jsonSchema = format.get().object("json_schema")
-                        .orElseThrow(() -> ApiException.invalid("Missing required parameter: 'response_format.json_schema'.",
-                                "response_format.json_schema"));
+                        .orElseThrow(() -> ApiException.missing("response_format.json_schema"));
                 Object schema = jsonSchema.raw("schema");
                 if (!(schema instanceof Map<?, ?>)) {
                     throw ApiException.invalid("'response_format.json_schema.schema' must be a JSON schema object.",
@@ -170,7 +169,7 @@ final class RequestReader {
     }
 
     private static List<Message> messages(RequestFields body) {
-        List<?> raw = body.array("messages").orElseThrow(() -> ApiException.invalid("Missing required parameter: 'messages'.", "messages"));
+        List<?> raw = body.array("messages").orElseThrow(() -> ApiException.missing("messages"));
         if (raw.isEmpty()) {
             throw ApiException.invalid("'messages' must hold at least one message.", "messages");
         }
@@ -181,8 +180,7 @@ final class RequestReader {
                 throw RequestFields.wrongType(param, "an object");
             }
             RequestFields message = RequestFields.of(map);
-            String role = message.string("role").orElseThrow(() -> ApiException.invalid("Missing required parameter: '" + param + ".role'.",
-                    param + ".role"));
+            String role = message.string("role").orElseThrow(() -> ApiException.missing(param + ".role"));
             String ourRole = switch (role) {
                 case "system", "developer" -> "system";
                 case "user", "assistant", "tool" -> role;
@@ -199,8 +197,7 @@ final class RequestReader {
             String content = !calls.isEmpty() && message.raw("content") == null ? "" : content(message, param + ".content");
             String toolCallId = null;
             if (ourRole.equals("tool")) {
-                toolCallId = message.string("tool_call_id").orElseThrow(() -> ApiException.invalid(
-                        "Missing required parameter: '" + param + ".tool_call_id'.", param + ".tool_call_id"));
+                toolCallId = message.string("tool_call_id").orElseThrow(() -> ApiException.missing(param + ".tool_call_id"));
             }
             messages.add(new Message(ourRole, content, calls, toolCallId));
         }
@@ -229,7 +226,7 @@ final class RequestReader {
             return text.toString();
         }
         if (content == null) {
-            throw ApiException.invalid("Missing required parameter: '" + param + "'.", param);
+            throw ApiException.missing(param);
         }
         throw RequestFields.wrongType(param, "a string or an array of content parts");
     }
@@ -238,7 +235,7 @@ final class RequestReader {
     private int[] completionPrompt(RequestFields body) {
         Object prompt = body.raw("prompt");
         if (prompt == null) {
-            throw ApiException.invalid("Missing required parameter: 'prompt'.", "prompt");
+            throw ApiException.missing("prompt");
         }
         prompt = unwrapped(prompt);
         int[] tokens;

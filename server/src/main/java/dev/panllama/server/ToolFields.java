@@ -3,7 +3,6 @@ package dev.panllama.server;
 import dev.panllama.chat.Tool;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.chat.ToolUse;
-import dev.panllama.json.JsonReader;
 import dev.panllama.json.JsonWriter;
 
 import java.util.ArrayList;
@@ -14,8 +13,8 @@ import java.util.Map;
  * The tool fields of a chat request, as OpenAI defines them: {@code tools} (functions with a JSON
  * schema of their parameters), {@code tool_choice} ({@code none}, {@code auto}, {@code required} or one
  * function by name; {@code auto} where there are tools, else {@code none}) and
- * {@code parallel_tool_calls} (taken; a reply makes one call at most), and in the messages an
- * assistant's {@code tool_calls} and a tool result's {@code tool_call_id}.
+ * {@code parallel_tool_calls} (taken; a required call is one, a reply the model chooses may make
+ * several), and in the messages an assistant's {@code tool_calls} and a tool result's {@code tool_call_id}.
  */
 final class ToolFields {
 
@@ -62,9 +61,9 @@ final class ToolFields {
                 throw ApiException.unsupported("Tools of type '" + type + "' are not supported; only functions are.", param + ".type");
             }
             RequestFields function = tool.object("function")
-                    .orElseThrow(() -> ApiException.invalid("Missing required parameter: '" + param + ".function'.", param + ".function"));
+                    .orElseThrow(() -> ApiException.missing(param + ".function"));
             String name = function.string("name")
-                    .orElseThrow(() -> ApiException.invalid("Missing required parameter: '" + param + ".function.name'.", param + ".function.name"));
+                    .orElseThrow(() -> ApiException.missing(param + ".function.name"));
             function.bool("strict", false);
             Object parameters = function.raw("parameters");
             if (parameters != null && !(parameters instanceof Map<?, ?>)) {
@@ -84,7 +83,7 @@ final class ToolFields {
             throw ApiException.invalid("'tool_choice.type' must be function.", "tool_choice.type");
         }
         return choice.object("function").flatMap(f -> f.string("name"))
-                .orElseThrow(() -> ApiException.invalid("Missing required parameter: 'tool_choice.function.name'.", "tool_choice.function.name"));
+                .orElseThrow(() -> ApiException.missing("tool_choice.function.name"));
     }
 
     /** An assistant message's {@code tool_calls}: each an id and a function's name and arguments (a JSON object's text). */
@@ -97,21 +96,17 @@ final class ToolFields {
                 throw RequestFields.wrongType(at, "an object");
             }
             RequestFields call = RequestFields.of(map);
-            String id = call.string("id").orElseThrow(() -> ApiException.invalid("Missing required parameter: '" + at + ".id'.", at + ".id"));
+            String id = call.string("id").orElseThrow(() -> ApiException.missing(at + ".id"));
             RequestFields function = call.object("function")
-                    .orElseThrow(() -> ApiException.invalid("Missing required parameter: '" + at + ".function'.", at + ".function"));
+                    .orElseThrow(() -> ApiException.missing(at + ".function"));
             String name = function.string("name")
-                    .orElseThrow(() -> ApiException.invalid("Missing required parameter: '" + at + ".function.name'.", at + ".function.name"));
-            String arguments = function.string("arguments").orElse("{}");
+                    .orElseThrow(() -> ApiException.missing(at + ".function.name"));
             try {
-                if (!(JsonReader.parse(arguments) instanceof Map<?, ?>)) {
-                    throw new IllegalArgumentException("not an object");
-                }
+                calls.add(new ToolCall(id, name, function.string("arguments").orElse("{}")));
             } catch (IllegalArgumentException e) {
                 throw ApiException.invalid("'" + at + ".function.arguments' must be a JSON object's text (" + e.getMessage() + ").",
                         at + ".function.arguments");
             }
-            calls.add(new ToolCall(id, name, arguments));
         }
         return calls;
     }
