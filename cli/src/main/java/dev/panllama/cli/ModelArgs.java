@@ -13,7 +13,6 @@ import dev.panllama.placement.Offload;
 import picocli.CommandLine.Option;
 
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -209,9 +208,7 @@ final class ModelArgs {
         if (model == null) {
             throw new IllegalArgumentException("no model given: use -m FILE (panllama list shows GGUF files already on this machine)");
         }
-        if (!Files.isRegularFile(model)) {
-            throw new IllegalArgumentException(model + ": no such file");
-        }
+        InputFile.require(model);
         return model;
     }
 

@@ -15,7 +15,8 @@ import java.util.concurrent.Callable;
 /**
  * The {@code panllama} command: one class per subcommand, over the Java API. Run without a
  * subcommand it reports the build: the version, the ggml pin, the backends it found and the CPU
- * features. Errors print one line (the stack trace with {@code --verbose}) and exit non-zero:
+ * features. Errors print one line (the stack trace with {@code --verbose}; a usage error, where
+ * to find the options) and exit non-zero:
  * 2 for bad usage, 3 when the native libraries are missing, 1 otherwise.
  */
 @Command(name = "panllama",
@@ -53,6 +54,15 @@ public final class Panllama implements Callable<Integer> {
         Panllama command = new Panllama();
         CommandLine commandLine = new CommandLine(command).setOut(out).setErr(err);
         commandLine.getSubcommands().get("generate-completion").getCommandSpec().usageMessage().hidden(false);
+        // A mistyped option or value: the message and where to look, not the whole usage, which would
+        // scroll the message out of sight.
+        commandLine.setParameterExceptionHandler((exception, arguments) -> {
+            PrintWriter failedErr = exception.getCommandLine().getErr();
+            failedErr.println("panllama: " + exception.getMessage());
+            CommandLine.UnmatchedArgumentException.printSuggestions(exception, failedErr);
+            failedErr.println("Try '" + exception.getCommandLine().getCommandSpec().qualifiedName() + " --help' for the options.");
+            return 2;
+        });
         commandLine.setExecutionExceptionHandler((exception, line, parsed) -> {
             line.getErr().println("panllama: " + userMessage(exception));
             if (command.verbose) {

@@ -22,9 +22,7 @@ final class Prompts {
         }
         try {
             if (file != null) {
-                if (!Files.isRegularFile(file)) {
-                    throw new IllegalArgumentException(file + ": no such file");
-                }
+                InputFile.require(file);
                 return Files.readString(file, StandardCharsets.UTF_8);
             }
             return new String(stdin.readAllBytes(), StandardCharsets.UTF_8);

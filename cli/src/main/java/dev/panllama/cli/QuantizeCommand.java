@@ -9,7 +9,6 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 
@@ -49,9 +48,7 @@ final class QuantizeCommand extends Subcommand {
 
     @Override
     public Integer call() throws IOException {
-        if (!Files.isRegularFile(input)) {
-            throw new IllegalArgumentException(input + ": no such file");
-        }
+        InputFile.require(input);
         Quantizer.Options options = new Quantizer.Options(FileType.of(type), allowRequantize, pure,
                 tensorType("--output-tensor-type", outputType), tensorType("--token-embedding-type", embeddingType), threads.count, imatrix, keepSplit);
         ProgressBar bar = new ProgressBar(err());

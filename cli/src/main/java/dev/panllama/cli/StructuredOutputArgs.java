@@ -34,9 +34,7 @@ final class StructuredOutputArgs {
         if (schemaFile == null) {
             return options;
         }
-        if (!Files.isRegularFile(schemaFile)) {
-            throw new IllegalArgumentException(schemaFile + ": no such file");
-        }
+        InputFile.require(schemaFile);
         String schema;
         try {
             schema = Files.readString(schemaFile, StandardCharsets.UTF_8);
