@@ -3,8 +3,17 @@ package dev.panllama.cli;
 import dev.panllama.sampling.SamplingOptions;
 import picocli.CommandLine.Option;
 
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
 /** Sampling options, named as llama.cpp names them. */
 final class SamplingArgs {
+
+    /** A --logit-bias value: a token id, a sign and a size, as llama.cpp writes them. */
+    private static final Pattern BIAS = Pattern.compile("(\\d{1,9})([+-])(.+)");
 
     @Option(names = {"-s", "--seed"}, paramLabel = "N", description = "Random seed (default: a new one each run).")
     Long seed;
@@ -33,12 +42,45 @@ final class SamplingArgs {
     @Option(names = "--presence-penalty", paramLabel = "X", description = "Subtract X once if the token occurred (default: 0).")
     float presencePenalty;
 
+    @Option(names = {"-l", "--logit-bias"}, paramLabel = "TOKEN_ID(+/-)BIAS",
+            description = "Add BIAS to a token's logit, e.g. 15043+1 or 15043-1; 15043-inf bans it (repeatable).")
+    List<String> logitBias = List.of();
+
     @Option(names = "--greedy", description = "Always take the most likely token (same as --temp 0).")
     boolean greedy;
 
     SamplingOptions options() {
         long resolvedSeed = seed != null ? seed : System.nanoTime();
         return new SamplingOptions(greedy ? 0f : temperature, topK, topP, minP, repeatPenalty, repeatLastN,
-                frequencyPenalty, presencePenalty, resolvedSeed);
+                frequencyPenalty, presencePenalty, resolvedSeed, biases());
+    }
+
+    /** The --logit-bias values by token; two for one token add up, as llama.cpp's do. */
+    private Map<Integer, Float> biases() {
+        Map<Integer, Float> biases = new HashMap<>();
+        for (String value : logitBias) {
+            Matcher bias = BIAS.matcher(value);
+            if (!bias.matches()) {
+                throw new IllegalArgumentException("--logit-bias takes TOKEN_ID(+/-)BIAS, such as 15043+1 or 15043-inf, not '" + value + "'");
+            }
+            float size = magnitude(bias.group(3), value);
+            biases.merge(Integer.parseInt(bias.group(1)), bias.group(2).equals("-") ? -size : size, Float::sum);
+        }
+        return biases;
+    }
+
+    private static float magnitude(String text, String value) {
+        if (text.equalsIgnoreCase("inf")) {
+            return Float.POSITIVE_INFINITY;
+        }
+        try {
+            float size = Float.parseFloat(text);
+            if (Float.isFinite(size) && size >= 0) {
+                return size;
+            }
+        } catch (NumberFormatException e) {
+            // said below
+        }
+        throw new IllegalArgumentException("--logit-bias '" + value + "': the bias must be a number or inf after the sign");
     }
 }

@@ -43,6 +43,12 @@ public final class SequenceGeneration {
         this.prompt = prompt;
         this.options = options;
         this.sink = sink;
+        int vocabularySize = tokenizer.vocabulary().size();
+        for (int token : options.sampling().logitBias().keySet()) {
+            if (token >= vocabularySize) {
+                throw new IllegalArgumentException("a logit bias names token " + token + ", but the vocabulary has " + vocabularySize + " tokens");
+            }
+        }
         this.sampler = new Sampler(options.sampling());
         for (int token : prompt) {
             sampler.accept(token);

@@ -34,6 +34,7 @@ public final class Sampler {
 
     /** The next token for {@code logits} (which it may change). */
     public int sample(float[] logits) {
+        applyBias(logits);
         applyPenalties(logits);
         return pick(logits);
     }
@@ -45,6 +46,7 @@ public final class Sampler {
      * checking the vocabulary.
      */
     public int sample(float[] logits, TokenConstraint constraint) {
+        applyBias(logits);
         applyPenalties(logits);
         int token = pick(logits);
         if (constraint.allows(token)) {
@@ -54,6 +56,12 @@ public final class Sampler {
             return NO_TOKEN;
         }
         return pick(logits);
+    }
+
+    private void applyBias(float[] logits) {
+        for (Map.Entry<Integer, Float> bias : options.logitBias().entrySet()) {
+            logits[bias.getKey()] += bias.getValue();
+        }
     }
 
     /** A token by the filters and the random draw; masked tokens (negative infinity) are never picked. */

@@ -1,16 +1,21 @@
 package dev.panllama.sampling;
 
+import java.util.Map;
+
 /**
  * How the next token is picked from the logits, with llama.cpp's defaults. Applied in llama.cpp's
- * order: repetition penalties, top-k, top-p, min-p, temperature, then a seeded random draw. A
- * temperature of 0 (or {@link #greedy()}) always takes the most likely token.
+ * order: logit biases, repetition penalties, top-k, top-p, min-p, temperature, then a seeded random
+ * draw. A temperature of 0 (or {@link #greedy()}) always takes the most likely token.
  *
  * @param repeatLastN how many recent tokens the penalties look at (0: none, -1: the whole context)
  * @param seed        the random seed; the same seed, prompt and options give the same output
+ * @param logitBias   added to the logits of the tokens named (by id) before anything else, as OpenAI's
+ *                    {@code logit_bias} and llama.cpp's {@code --logit-bias} are; negative infinity
+ *                    bans a token
  */
 public record SamplingOptions(float temperature, int topK, float topP, float minP,
                               float repeatPenalty, int repeatLastN, float frequencyPenalty, float presencePenalty,
-                              long seed) {
+                              long seed, Map<Integer, Float> logitBias) {
 
     public SamplingOptions {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
@@ -34,6 +39,21 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
         if (!Float.isFinite(frequencyPenalty) || !Float.isFinite(presencePenalty)) {
             throw new IllegalArgumentException("penalties must be finite numbers");
         }
+        for (Map.Entry<Integer, Float> bias : logitBias.entrySet()) {
+            if (bias.getKey() < 0) {
+                throw new IllegalArgumentException("a logit bias names token " + bias.getKey() + "; token ids are 0 or more");
+            }
+            if (bias.getValue().isNaN() || bias.getValue() == Float.POSITIVE_INFINITY) {
+                throw new IllegalArgumentException("the logit bias of token " + bias.getKey() + " must be a number or -inf, not " + bias.getValue());
+            }
+        }
+        logitBias = Map.copyOf(logitBias);
+    }
+
+    /** Options without logit biases. */
+    public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
+                           float frequencyPenalty, float presencePenalty, long seed) {
+        this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, Map.of());
     }
 
     /** llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no penalties. */
@@ -51,10 +71,14 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     }
 
     public SamplingOptions withTemperature(float value) {
-        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed);
+        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias);
     }
 
     public SamplingOptions withSeed(long value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias);
+    }
+
+    public SamplingOptions withLogitBias(Map<Integer, Float> value) {
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value);
     }
 }

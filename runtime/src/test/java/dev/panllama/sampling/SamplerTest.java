@@ -2,6 +2,8 @@ package dev.panllama.sampling;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.Map;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -194,5 +196,35 @@ class SamplerTest {
     @Test
     void aConstraintThatAllowsNothingGivesNoToken() {
         assertEquals(Sampler.NO_TOKEN, new Sampler(SamplingOptions.defaults(1)).sample(logits(), new AllowedSet()));
+    }
+
+    @Test
+    void aLogitBiasIsAddedBeforeThePenaltiesAsLlamaCppOrdersThem() {
+        SamplingOptions options = new SamplingOptions(0f, 40, 0.95f, 0.05f, 2f, 64, 0f, 0f, 0, Map.of(1, 3f));
+        Sampler sampler = new Sampler(options);
+        sampler.accept(1);
+        // Bias first: (5 + 3) / 2 = 4, below token 3's 4.9. The penalty first would give 5 / 2 + 3 = 5.5.
+        assertEquals(3, sampler.sample(logits()));
+        assertEquals(3, new Sampler(SamplingOptions.greedy().withLogitBias(Map.of(3, 0.2f))).sample(logits()));
+    }
+
+    @Test
+    void aBannedTokenIsNeverDrawn() {
+        SamplingOptions options = SamplingOptions.defaults(7).withTemperature(1.5f).withLogitBias(Map.of(1, Float.NEGATIVE_INFINITY));
+        Sampler sampler = new Sampler(options);
+        java.util.Set<Integer> drawn = new java.util.HashSet<>();
+        for (int i = 0; i < 500; i++) {
+            drawn.add(sampler.sample(logits()));
+        }
+        assertTrue(drawn.contains(3) && !drawn.contains(1), drawn.toString());
+        assertEquals(3, new Sampler(SamplingOptions.greedy().withLogitBias(Map.of(1, Float.NEGATIVE_INFINITY))).sample(logits()));
+    }
+
+    @Test
+    void aBiasMustBeANumberOrMinusInfinityForATokenId() {
+        SamplingOptions greedy = SamplingOptions.greedy();
+        assertThrows(IllegalArgumentException.class, () -> greedy.withLogitBias(Map.of(1, Float.NaN)));
+        assertThrows(IllegalArgumentException.class, () -> greedy.withLogitBias(Map.of(1, Float.POSITIVE_INFINITY)));
+        assertThrows(IllegalArgumentException.class, () -> greedy.withLogitBias(Map.of(-1, 1f)));
     }
 }

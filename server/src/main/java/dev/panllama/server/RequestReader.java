@@ -18,10 +18,11 @@ import java.util.Optional;
 /**
  * Reads the bodies of {@code /v1/chat/completions} and {@code /v1/completions} into
  * {@link GenerationRequest}s: fields as OpenAI defines them, with llama.cpp's sampling extras
- * ({@code top_k}, {@code min_p}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict})
- * where they mean what panllama's {@link SamplingOptions} mean, and {@code response_format} (JSON output,
- * constrained), log probabilities ({@code logprobs}, {@code top_logprobs}) and tools ({@link ToolFields}).
- * What the server cannot do (several choices, {@code logit_bias}) is refused by name rather than ignored.
+ * ({@code top_k}, {@code min_p}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict},
+ * {@code ignore_eos}) where they mean what panllama's {@link SamplingOptions} mean, logit biases
+ * ({@link LogitBiasFields}), and {@code response_format} (JSON output, constrained), log probabilities
+ * ({@code logprobs}, {@code top_logprobs}) and tools ({@link ToolFields}).
+ * What the server cannot do (several choices, {@code echo}) is refused by name rather than ignored.
  */
 final class RequestReader {
 
@@ -107,10 +108,6 @@ final class RequestReader {
         }
         if (!body.array("functions").orElse(List.of()).isEmpty()) {
             throw ApiException.unsupported("'functions' (deprecated by OpenAI) is not supported; use 'tools'.", "functions");
-        }
-        body.object("logit_bias");
-        if (body.raw("logit_bias") instanceof Map<?, ?> bias && !bias.isEmpty()) {
-            throw ApiException.unsupported("'logit_bias' is not supported.", "logit_bias");
         }
     }
 
@@ -314,7 +311,8 @@ final class RequestReader {
                 Math.toIntExact(body.integer("repeat_last_n", -1, Integer.MAX_VALUE).orElse((long) defaults.repeatLastN())),
                 body.number("frequency_penalty", -2, 2).orElse((double) defaults.frequencyPenalty()).floatValue(),
                 body.number("presence_penalty", -2, 2).orElse((double) defaults.presencePenalty()).floatValue(),
-                seed);
+                seed,
+                LogitBiasFields.read(body, model.tokenizer()));
         return structured(body, new GenerationOptions(maxTokens(body), stopStrings(body), sampling));
     }
 

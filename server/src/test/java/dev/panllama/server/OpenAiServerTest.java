@@ -32,6 +32,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -333,6 +334,41 @@ class OpenAiServerTest {
             double generated = metric(metrics, "panllama_generated_tokens_total");
             assertTrue(generated < TestModel.CONTEXT / 4.0, "generated " + generated + " tokens after the client left");
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2")).statusCode());
+        }
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void logitBiasFavoursAndBansTokensAndIgnoreEosKeepsGoing() throws Exception {
+        int hello = model.tokenizer().encode(" hello", false, false)[0];
+        int eos = model.tokenizer().vocabulary().eos();
+        try (OpenAiServer server = start(options())) {
+            // A bias of 100 selects the token, as OpenAI documents; by id, by its text (llama-server's form), or as pairs.
+            for (String bias : List.of("{\"" + hello + "\": 100}", "{\" hello\": 100}", "[[" + hello + ", 100]]")) {
+                Map<String, Object> choice = firstChoice(post(server, "/v1/completions",
+                        "{\"prompt\": \"Once upon a time\", \"max_tokens\": 3, \"temperature\": 0, \"logit_bias\": " + bias + "}"));
+                assertEquals(" hello hello hello", choice.get("text"), bias);
+            }
+            // Biases for one token add up: 100 and false (a ban) leave it banned.
+            Map<String, Object> banned = firstChoice(post(server, "/v1/completions", "{\"prompt\": \"Once upon a time\", \"max_tokens\": 3,"
+                    + " \"temperature\": 1.5, \"seed\": 3, \"logit_bias\": [[" + hello + ", 100], [\" hello\", false]]}"));
+            assertFalse(((String) banned.get("text")).contains("hello"), banned.toString());
+            // The end-of-sequence token favoured ends the reply at once; ignore_eos bans it, so the reply runs to its limit.
+            String toEos = "{\"prompt\": \"Once upon a time\", \"max_tokens\": 4, \"temperature\": 0, \"logit_bias\": {\"" + eos + "\": 100}";
+            Map<String, Object> ended = json(post(server, "/v1/completions", toEos + "}").body());
+            assertEquals("stop", ((List<Map<String, Object>>) ended.get("choices")).getFirst().get("finish_reason"), ended.toString());
+            assertEquals(0.0, ((Map<String, Object>) ended.get("usage")).get("completion_tokens"), ended.toString());
+            Map<String, Object> kept = json(post(server, "/v1/completions", toEos + ", \"ignore_eos\": true}").body());
+            assertEquals("length", ((List<Map<String, Object>>) kept.get("choices")).getFirst().get("finish_reason"), kept.toString());
+            assertEquals(4.0, ((Map<String, Object>) kept.get("usage")).get("completion_tokens"), kept.toString());
+
+            assertError(post(server, "/v1/chat/completions", chat("\"logit_bias\": {\"999999999\": 5}")), 400, "logit_bias.999999999", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"logit_bias\": {\"" + hello + "\": \"up\"}")), 400,
+                    "logit_bias." + hello, null);
+            assertError(post(server, "/v1/chat/completions", chat("\"logit_bias\": {\"" + hello + "\": true}")), 400,
+                    "logit_bias." + hello, null);
+            assertError(post(server, "/v1/chat/completions", chat("\"logit_bias\": [[1]]")), 400, "logit_bias[0]", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"logit_bias\": 5")), 400, "logit_bias", null);
         }
     }
 
