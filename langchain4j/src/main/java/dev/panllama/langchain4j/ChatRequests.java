@@ -99,7 +99,7 @@ final class ChatRequests {
                 s.minP(), s.repeatPenalty(), s.repeatLastN(),
                 parameters.frequencyPenalty() != null ? parameters.frequencyPenalty().floatValue() : s.frequencyPenalty(),
                 parameters.presencePenalty() != null ? parameters.presencePenalty().floatValue() : s.presencePenalty(),
-                s.seed());
+                s.seed(), s.logitBias());
         GenerationOptions options = new GenerationOptions(
                 parameters.maxOutputTokens() != null ? parameters.maxOutputTokens() : defaults.maxTokens(),
                 parameters.stopSequences() != null && !parameters.stopSequences().isEmpty() ? parameters.stopSequences() : defaults.stopStrings(),

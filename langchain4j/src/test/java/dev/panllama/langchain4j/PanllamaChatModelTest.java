@@ -106,6 +106,16 @@ class PanllamaChatModelTest {
     }
 
     @Test
+    void theDefaultsLogitBiasesApplyToEveryRequest() {
+        int hello = model.tokenizer().encode(" hello", false, false)[0];
+        GenerationOptions favoured = GenerationOptions.defaults().withSampling(SamplingOptions.greedy().withLogitBias(Map.of(hello, 100f)));
+        try (PanllamaChatModel chat = new PanllamaChatModel(model, favoured)) {
+            ChatResponse reply = chat.chat(greedy().maxOutputTokens(3).messages(UserMessage.from("Hello there")).build());
+            assertEquals("hello hello hello", reply.aiMessage().text().strip());
+        }
+    }
+
+    @Test
     void theStreamingModelStreamsTheSameReplyAndCancels() throws Exception {
         try (PanllamaStreamingChatModel streaming = new PanllamaStreamingChatModel(model, GenerationOptions.defaults())) {
             StringBuilder partials = new StringBuilder();
