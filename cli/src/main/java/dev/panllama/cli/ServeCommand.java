@@ -21,7 +21,8 @@ import java.nio.file.Path;
  * generation under way is cancelled and the model closed, once, whichever thread gets there first.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Serve a model with OpenAI's API: /v1/chat/completions, /v1/completions, /v1/models, /health, /metrics.")
+        description = "Serve a model with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics)"
+                + " and Ollama's (/api/chat, /api/generate, /api/tags, /api/show).")
 final class ServeCommand extends Subcommand {
 
     @Mixin

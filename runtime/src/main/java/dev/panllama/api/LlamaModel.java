@@ -369,8 +369,8 @@ public final class LlamaModel implements AutoCloseable {
         return evaluator;
     }
 
-    /** What tells this model's file from another's: sessions saved with it carry it. */
-    GgufFingerprint fingerprint() {
+    /** What tells this model's file from another's, with its size: sessions saved with it carry it; a server lists it. */
+    public GgufFingerprint fingerprint() {
         checkOpen();
         return model.fingerprint();
     }

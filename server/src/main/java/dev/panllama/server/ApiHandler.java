@@ -17,9 +17,11 @@ import java.util.logging.Logger;
 
 /**
  * Routes every request: checks the API key, the method and the body's size, hands generation requests
- * to the {@link CompletionEndpoint}, answers {@code /health}, {@code /metrics} and {@code /v1/models},
- * and turns whatever goes wrong into OpenAI's error JSON with its status, so that one bad request
- * never stops the server. Blocking: Jetty runs it on a virtual thread.
+ * to the {@link CompletionEndpoint} (OpenAI's API) or the {@link OllamaEndpoint} (Ollama's, under
+ * {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models} and Ollama's model
+ * listing, and turns whatever goes wrong into the error JSON of the API asked (OpenAI's, or Ollama's
+ * {@code {"error": message}}) with its status, so that one bad request never stops the server.
+ * Blocking: Jetty runs it on a virtual thread.
  */
 final class ApiHandler extends Handler.Abstract {
 
@@ -29,15 +31,19 @@ final class ApiHandler extends Handler.Abstract {
 
     private final ServerOptions options;
     private final CompletionEndpoint completions;
+    private final OllamaEndpoint ollama;
+    private final OllamaReplies ollamaReplies;
     private final BatchScheduler scheduler;
     private final ServerMetrics metrics;
     private final Replies replies;
     private final int contextLength;
 
-    ApiHandler(ServerOptions options, CompletionEndpoint completions, BatchScheduler scheduler, ServerMetrics metrics,
-               Replies replies, int contextLength) {
+    ApiHandler(ServerOptions options, CompletionEndpoint completions, OllamaEndpoint ollama, OllamaReplies ollamaReplies,
+               BatchScheduler scheduler, ServerMetrics metrics, Replies replies, int contextLength) {
         this.options = options;
         this.completions = completions;
+        this.ollama = ollama;
+        this.ollamaReplies = ollamaReplies;
         this.scheduler = scheduler;
         this.metrics = metrics;
         this.replies = replies;
@@ -54,7 +60,7 @@ final class ApiHandler extends Handler.Abstract {
             status = exchange.status();
             callback.succeeded();
         } catch (ApiException e) {
-            status = refuse(exchange, e, callback);
+            status = refuse(exchange, e, path, callback);
         } catch (IOException | CancellationException e) {
             status = CLIENT_GONE;
             callback.failed(e);
@@ -65,7 +71,7 @@ final class ApiHandler extends Handler.Abstract {
         } catch (RuntimeException e) {
             LOG.log(Level.WARNING, request.getMethod() + " " + path + " failed: " + e);
             status = refuse(exchange, new ApiException(500, "server_error", "The server failed to generate: " + message(e), null, null),
-                    callback);
+                    path, callback);
         }
         metrics.request(endpoint(path), status);
         return true;
@@ -95,6 +101,27 @@ final class ApiHandler extends Handler.Abstract {
                 completions.serve(path.equals("/v1/completions") ? CompletionEndpoint.Kind.TEXT : CompletionEndpoint.Kind.CHAT,
                         body, exchange);
             }
+            case "/api/chat", "/api/generate" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
+                ollama.serve(path.equals("/api/chat") ? OllamaReplies.Kind.CHAT : OllamaReplies.Kind.GENERATE, body, exchange);
+            }
+            case "/api/tags" -> {
+                authorize(exchange);
+                requireMethod(method, "GET", path);
+                exchange.json(200, ollamaReplies.tags());
+            }
+            case "/api/show" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
+                String name = body.string("model").or(() -> body.string("name")).orElseThrow(() -> ApiException.missing("model"));
+                if (!name.equals(options.modelId()) && !name.equals(options.modelId() + ":latest")) {
+                    throw modelNotFound(name);
+                }
+                exchange.json(200, ollamaReplies.show());
+            }
             default -> {
                 if (!path.startsWith("/v1/models/")) {
                     throw new ApiException(404, "invalid_request_error", "Unknown request URL: " + method + " " + path + ".", null,
@@ -104,12 +131,16 @@ final class ApiHandler extends Handler.Abstract {
                 requireMethod(method, "GET", path);
                 String id = URLDecoder.decode(path.substring("/v1/models/".length()), StandardCharsets.UTF_8);
                 if (!id.equals(options.modelId())) {
-                    throw new ApiException(404, "invalid_request_error", "The model '" + id + "' does not exist; this server serves '"
-                            + options.modelId() + "'.", "model", "model_not_found");
+                    throw modelNotFound(id);
                 }
                 exchange.json(200, replies.model());
             }
         }
+    }
+
+    private ApiException modelNotFound(String name) {
+        return new ApiException(404, "invalid_request_error", "The model '" + name + "' does not exist; this server serves '"
+                + options.modelId() + "'.", "model", "model_not_found");
     }
 
     private void authorize(Exchange exchange) {
@@ -136,15 +167,21 @@ final class ApiHandler extends Handler.Abstract {
         }
     }
 
-    /** Answers with the error: as JSON, or as a last event when a stream has begun. */
-    private static int refuse(Exchange exchange, ApiException error, Callback callback) {
+    /**
+     * Answers with the error: as JSON, or as the last event or line when a stream has begun; under
+     * {@code /api/} as Ollama writes errors.
+     */
+    private static int refuse(Exchange exchange, ApiException error, String path, Callback callback) {
         exchange.discardBody();
+        Map<String, Object> body = path.startsWith("/api/") ? Map.of("error", error.getMessage()) : error.body();
         try {
-            if (exchange.streaming()) {
-                exchange.event(error.body());
-                exchange.endEvents();
-            } else {
-                exchange.json(error.status(), error.body());
+            switch (exchange.streaming()) {
+                case EVENTS -> {
+                    exchange.event(body);
+                    exchange.endEvents();
+                }
+                case LINES -> exchange.endLines(body);
+                case NONE -> exchange.json(error.status(), body);
             }
             callback.succeeded();
             return error.status();
@@ -156,7 +193,8 @@ final class ApiHandler extends Handler.Abstract {
 
     private static String endpoint(String path) {
         return switch (path) {
-            case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions" -> path;
+            case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions",
+                 "/api/chat", "/api/generate", "/api/tags", "/api/show" -> path;
             default -> path.startsWith("/v1/models/") ? "/v1/models/{id}" : "other";
         };
     }

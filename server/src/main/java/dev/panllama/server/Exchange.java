@@ -14,10 +14,13 @@ import java.util.Map;
 
 /**
  * One HTTP request and its response, written with blocking calls (handlers run on virtual threads):
- * a whole JSON or text body, or a stream of server-sent events. A write that fails because the client
- * went away throws {@link IOException}.
+ * a whole JSON or text body, or a stream of server-sent events (OpenAI's) or of JSON lines (Ollama's).
+ * A write that fails because the client went away throws {@link IOException}.
  */
 final class Exchange {
+
+    /** How the reply streams, once it does. */
+    enum Stream { NONE, EVENTS, LINES }
 
     /** The most of a refused request's body read before the refusal is sent. */
     private static final long DISCARD_LIMIT = 16L << 20;
@@ -25,7 +28,7 @@ final class Exchange {
     private final Request request;
     private final Response response;
     private int status = 200;
-    private boolean streaming;
+    private Stream streaming = Stream.NONE;
     /** Whether a whole reply's status and headers went ahead of its body (see {@link #awaitingJson()}). */
     private boolean jsonStarted;
     /** The request's body as read so far; opened at the first read. */
@@ -45,7 +48,7 @@ final class Exchange {
         return status;
     }
 
-    boolean streaming() {
+    Stream streaming() {
         return streaming;
     }
 
@@ -139,7 +142,7 @@ final class Exchange {
 
     /** Starts a 200 reply of server-sent events. */
     void startEvents() {
-        streaming = true;
+        streaming = Stream.EVENTS;
         response.setStatus(200);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream");
         response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
@@ -153,6 +156,23 @@ final class Exchange {
     /** Sends OpenAI's end-of-stream event, {@code data: [DONE]}, and ends the reply. */
     void endEvents() throws IOException {
         write(true, "data: [DONE]\n\n");
+    }
+
+    /** Starts a 200 reply of JSON objects, one a line ({@code application/x-ndjson}), as Ollama streams. */
+    void startLines() {
+        streaming = Stream.LINES;
+        response.setStatus(200);
+        response.getHeaders().put(HttpHeader.CONTENT_TYPE, "application/x-ndjson");
+    }
+
+    /** Sends one line of JSON at once. */
+    void line(Map<String, Object> json) throws IOException {
+        write(false, JsonWriter.write(json) + "\n");
+    }
+
+    /** Sends the last line of JSON and ends the reply. */
+    void endLines(Map<String, Object> json) throws IOException {
+        write(true, JsonWriter.write(json) + "\n");
     }
 
     private void write(boolean last, String text) throws IOException {

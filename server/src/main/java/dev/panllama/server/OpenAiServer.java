@@ -18,7 +18,8 @@ import java.util.logging.Logger;
 /**
  * An OpenAI-compatible HTTP server over one {@link LlamaModel}: {@code /v1/chat/completions} and
  * {@code /v1/completions} (whole or streamed as server-sent events), {@code /v1/models},
- * {@code /health} and {@code /metrics}. Up to {@link ServerOptions#parallel()} requests are generated
+ * {@code /health} and {@code /metrics}; and Ollama's {@code /api/chat}, {@code /api/generate},
+ * {@code /api/tags} and {@code /api/show}, for the clients written for Ollama. Up to {@link ServerOptions#parallel()} requests are generated
  * together, in one batch per step, the others wait in arrival order ({@link BatchScheduler}). The HTTP side is Jetty 12's core server, whose handlers run on
  * virtual threads. The server does not own the model: close the server, then the model.
  *
@@ -75,7 +76,9 @@ public final class OpenAiServer implements AutoCloseable {
         connector.setIdleTimeout(IDLE_TIMEOUT.toMillis());
         jetty.addConnector(connector);
         CompletionEndpoint completions = new CompletionEndpoint(reader, scheduler, replies, new LogprobsJson(model.tokenizer()));
-        jetty.setHandler(new ApiHandler(options, completions, scheduler, metrics, replies, model.contextLength()));
+        OllamaReplies ollamaReplies = new OllamaReplies(model, options.modelId(), Instant.now());
+        OllamaEndpoint ollama = new OllamaEndpoint(reader, scheduler, ollamaReplies, options.modelId());
+        jetty.setHandler(new ApiHandler(options, completions, ollama, ollamaReplies, scheduler, metrics, replies, model.contextLength()));
         try {
             jetty.start();
         } catch (Exception e) {

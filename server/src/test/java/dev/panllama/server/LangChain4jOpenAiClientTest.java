@@ -7,7 +7,6 @@ import dev.langchain4j.exception.AuthenticationException;
 import dev.langchain4j.exception.InvalidRequestException;
 import dev.langchain4j.exception.ModelNotFoundException;
 import dev.langchain4j.model.chat.response.ChatResponse;
-import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
 import dev.panllama.api.LlamaModel;
@@ -19,8 +18,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -74,26 +71,10 @@ class LangChain4jOpenAiClientTest {
         try (OpenAiServer server = start()) {
             OpenAiStreamingChatModel streaming = OpenAiStreamingChatModel.builder().baseUrl("http://127.0.0.1:" + server.port() + "/v1")
                     .apiKey(KEY).modelName(TestModel.ID).temperature(0.0).maxTokens(TestModel.REPLY_TOKENS).build();
-            StringBuilder partials = new StringBuilder();
-            CompletableFuture<ChatResponse> done = new CompletableFuture<>();
-            streaming.chat(MESSAGES, new StreamingChatResponseHandler() {
-                @Override
-                public void onPartialResponse(String partial) {
-                    partials.append(partial);
-                }
-
-                @Override
-                public void onCompleteResponse(ChatResponse response) {
-                    done.complete(response);
-                }
-
-                @Override
-                public void onError(Throwable error) {
-                    done.completeExceptionally(error);
-                }
-            });
-            ChatResponse response = done.get(120, TimeUnit.SECONDS);
-            assertEquals(expected, partials.toString());
+            StreamedReply reply = StreamedReply.ofText();
+            streaming.chat(MESSAGES, reply);
+            ChatResponse response = reply.response();
+            assertEquals(expected, reply.partials());
             assertEquals(expected, response.aiMessage().text());
             assertTrue(response.tokenUsage().outputTokenCount() > 0, "usage reaches the client: " + response.tokenUsage());
         }

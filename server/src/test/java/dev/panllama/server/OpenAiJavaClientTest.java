@@ -114,7 +114,7 @@ class OpenAiJavaClientTest {
             long start = System.nanoTime();
             Completion whole = client.completions().create(request);
             Duration took = Duration.ofNanos(System.nanoTime() - start);
-            assertTrue(took.compareTo(CompletionEndpoint.WHOLE_REPLY_PROBE.multipliedBy(2)) > 0,
+            assertTrue(took.compareTo(GenerationRun.PROBE.multipliedBy(2)) > 0,
                     "the reply came in " + took + ", before any newline was sent");
             StringBuilder streamed = new StringBuilder();
             try (StreamResponse<Completion> stream = client.completions().createStreaming(request)) {

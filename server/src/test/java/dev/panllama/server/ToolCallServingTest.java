@@ -22,7 +22,6 @@ import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ToolChoice;
 import dev.langchain4j.model.chat.request.json.JsonObjectSchema;
 import dev.langchain4j.model.chat.response.ChatResponse;
-import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
 import dev.langchain4j.model.output.FinishReason;
@@ -47,8 +46,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -201,25 +198,9 @@ class ToolCallServingTest {
             ToolExecutionRequest call = whole.aiMessage().toolExecutionRequests().getFirst();
             assertSameCall(expectedCall, call.name(), call.arguments());
 
-            CompletableFuture<ChatResponse> done = new CompletableFuture<>();
-            OpenAiStreamingChatModel.builder().baseUrl(baseUrl).apiKey("unused").modelName(TestModel.ID).build()
-                    .chat(request, new StreamingChatResponseHandler() {
-                        @Override
-                        public void onPartialResponse(String partial) {
-                            done.completeExceptionally(new AssertionError("text streamed from a call: " + partial));
-                        }
-
-                        @Override
-                        public void onCompleteResponse(ChatResponse response) {
-                            done.complete(response);
-                        }
-
-                        @Override
-                        public void onError(Throwable error) {
-                            done.completeExceptionally(error);
-                        }
-                    });
-            ToolExecutionRequest streamed = done.get(120, TimeUnit.SECONDS).aiMessage().toolExecutionRequests().getFirst();
+            StreamedReply reply = StreamedReply.withoutText();
+            OpenAiStreamingChatModel.builder().baseUrl(baseUrl).apiKey("unused").modelName(TestModel.ID).build().chat(request, reply);
+            ToolExecutionRequest streamed = reply.response().aiMessage().toolExecutionRequests().getFirst();
             assertSameCall(expectedCall, streamed.name(), streamed.arguments());
         }
     }

@@ -1,0 +1,112 @@
+package dev.panllama.server;
+
+import dev.panllama.api.Generation;
+import dev.panllama.chat.CallHoldBack;
+import dev.panllama.chat.ToolCall;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.LinkedBlockingQueue;
+
+/**
+ * One request's generation on the {@link BatchScheduler}, from the handler's thread, whichever API
+ * writes the reply: queued, cancelled when the client goes, and its text either awaited whole or
+ * handed on piece by piece as it is released. A whole reply not ready within {@link #PROBE} sends a
+ * newline every such interval ahead of its JSON, so that a client that leaves is noticed as soon. A
+ * reply that may call tools holds its streamed text back while it may still be a call.
+ */
+final class GenerationRun {
+
+    /** How long a whole reply waits before, and between, the newlines that find out whether its client is still there. */
+    static final Duration PROBE = Duration.ofMillis(200);
+
+    /** A piece of a stream: text, and the scores of the tokens it came from (when asked for). */
+    record Piece(String text, List<TokenLogprobs> logprobs) {
+    }
+
+    /** Where a streamed reply's pieces go, in order; a write that fails because the client left throws. */
+    interface PieceSink {
+        void accept(Piece piece) throws IOException;
+    }
+
+    /** What the stream's start writes once the request is queued (a refusal before it is still an error reply). */
+    interface Start {
+        void run() throws IOException;
+    }
+
+    /**
+     * The generation and its tool calls; {@code callScores} are the scores of the tokens held back as
+     * the calls' text (empty when there are no calls, whose text went out as pieces).
+     */
+    record Outcome(Generation generation, List<ToolCall> calls, List<TokenLogprobs> callScores) {
+    }
+
+    /** Put in a stream's queue after its last piece of text. */
+    private static final Piece END = new Piece("", List.of());
+
+    private GenerationRun() {
+    }
+
+    /** Generates the whole reply; the scores of its tokens, when asked for, are added to {@code scores}. */
+    static Generation whole(BatchScheduler scheduler, GenerationRequest request, Exchange exchange, List<TokenLogprobs> scores)
+            throws IOException, InterruptedException {
+        // Filled on the decode thread; read once the job is done, which the job's outcome orders after.
+        List<TokenLogprobs> filled = new ArrayList<>();
+        GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(),
+                (text, logprobs) -> filled.addAll(logprobs));
+        exchange.request().addFailureListener(failure -> job.cancel());
+        try {
+            while (!job.isDone(PROBE)) {
+                exchange.awaitingJson();
+            }
+            Generation generation = job.await();
+            scores.addAll(filled);
+            return generation;
+        } catch (IOException | InterruptedException | CancellationException e) {
+            job.cancel();
+            throw e;
+        }
+    }
+
+    /**
+     * Generates the reply, running {@code start} once it is queued and handing its text to {@code sink}
+     * as it is released; text that may still be a tool call waits until it is known not to be one.
+     */
+    static Outcome streamed(BatchScheduler scheduler, GenerationRequest request, Exchange exchange, Start start, PieceSink sink)
+            throws IOException, InterruptedException {
+        BlockingQueue<Piece> pieces = new LinkedBlockingQueue<>();
+        GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(),
+                (text, logprobs) -> pieces.add(new Piece(text, logprobs)));
+        job.whenDone(() -> pieces.add(END));
+        exchange.request().addFailureListener(failure -> job.cancel());
+        try {
+            start.run();
+            CallHoldBack held = new CallHoldBack(request.tools());
+            List<TokenLogprobs> heldScores = new ArrayList<>();
+            for (Piece piece = pieces.take(); piece != END; piece = pieces.take()) {
+                heldScores.addAll(piece.logprobs());
+                String text = held.pass(piece.text());
+                if (!text.isEmpty() || held.rest().isEmpty()) {
+                    sink.accept(new Piece(text, List.copyOf(heldScores)));
+                    heldScores.clear();
+                }
+            }
+            Generation generation = job.await();
+            List<ToolCall> calls = request.tools().callsIn(generation.text());
+            if (!calls.isEmpty()) {
+                return new Outcome(generation, calls, heldScores);
+            }
+            if (!held.rest().isEmpty()) {
+                sink.accept(new Piece(held.rest(), heldScores));
+            }
+            return new Outcome(generation, calls, List.of());
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            job.cancel();
+            throw e;
+        }
+    }
+}

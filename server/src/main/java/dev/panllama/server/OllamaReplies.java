@@ -1,0 +1,130 @@
+package dev.panllama.server;
+
+import dev.panllama.api.Generation;
+import dev.panllama.api.LlamaModel;
+import dev.panllama.chat.ToolCall;
+import dev.panllama.gguf.GgufFingerprint;
+import dev.panllama.json.JsonReader;
+
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The bodies of Ollama's replies, for one served model: {@code /api/chat}'s and {@code /api/generate}'s,
+ * whole or as the lines of a stream (the last one {@code done}, with the token counts and durations in
+ * nanoseconds), and the model's listing ({@code /api/tags}, {@code /api/show}; its digest is the file's
+ * {@link GgufFingerprint}, not the hash of an Ollama manifest). A chat's tool calls carry their
+ * arguments as objects, as Ollama writes them.
+ */
+final class OllamaReplies {
+
+    /** Whether a reply is a chat's message or a generate's response. */
+    enum Kind { CHAT, GENERATE }
+
+    private final LlamaModel model;
+    private final String modelId;
+    private final String loadedAt;
+
+    OllamaReplies(LlamaModel model, String modelId, Instant loaded) {
+        this.model = model;
+        this.modelId = modelId;
+        this.loadedAt = loaded.toString();
+    }
+
+    /** A line of a stream: a piece of the reply's text, or (for a chat) the tool calls it makes. */
+    Map<String, Object> piece(Kind kind, String text, List<ToolCall> calls) {
+        Map<String, Object> body = envelope();
+        put(body, kind, text, calls);
+        body.put("done", false);
+        return body;
+    }
+
+    /**
+     * The whole reply, or a stream's last line (its text already sent: none here). {@code startedNanos}
+     * is when the request came ({@link System#nanoTime()}), for its {@code total_duration}.
+     */
+    Map<String, Object> done(Kind kind, Generation generation, String text, List<ToolCall> calls, long startedNanos) {
+        Map<String, Object> body = envelope();
+        put(body, kind, text, calls);
+        body.put("done", true);
+        body.put("done_reason", switch (generation.stopReason()) {
+            case MAX_TOKENS, CONTEXT_FULL -> "length";
+            case END_OF_TURN, STOP_STRING, CANCELLED, NO_VALID_TOKEN -> "stop";
+        });
+        body.put("total_duration", System.nanoTime() - startedNanos);
+        body.put("load_duration", 0);
+        body.put("prompt_eval_count", generation.promptIds().length);
+        body.put("prompt_eval_duration", Math.round(generation.promptMillis() * 1e6));
+        body.put("eval_count", generation.generatedIds().length);
+        body.put("eval_duration", Math.round(generation.generatedMillis() * 1e6));
+        return body;
+    }
+
+    private static void put(Map<String, Object> body, Kind kind, String text, List<ToolCall> calls) {
+        if (kind == Kind.GENERATE) {
+            body.put("response", text);
+            return;
+        }
+        Map<String, Object> message = new LinkedHashMap<>();
+        message.put("role", "assistant");
+        message.put("content", text);
+        if (!calls.isEmpty()) {
+            message.put("tool_calls", calls.stream().map(OllamaReplies::toolCall).toList());
+        }
+        body.put("message", message);
+    }
+
+    private static Map<String, Object> toolCall(ToolCall call) {
+        Map<String, Object> function = new LinkedHashMap<>();
+        function.put("name", call.name());
+        function.put("arguments", JsonReader.parse(call.arguments()));
+        return Map.of("function", function);
+    }
+
+    private Map<String, Object> envelope() {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("model", modelId);
+        body.put("created_at", Instant.now().toString());
+        return body;
+    }
+
+    /** {@code /api/tags}: the one model served. */
+    Map<String, Object> tags() {
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("name", modelId);
+        entry.put("model", modelId);
+        entry.put("modified_at", loadedAt);
+        GgufFingerprint file = model.fingerprint();
+        entry.put("size", file.bytes());
+        entry.put("digest", file.sha256());
+        entry.put("details", details());
+        return Map.of("models", List.of(entry));
+    }
+
+    /** {@code /api/show}: the model's details, its chat template and what it can do. */
+    Map<String, Object> show() {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("template", model.chatTemplate().orElse(""));
+        body.put("details", details());
+        Map<String, Object> info = new LinkedHashMap<>();
+        String architecture = model.config().architecture();
+        info.put("general.architecture", architecture);
+        info.put(architecture + ".context_length", model.contextLength());
+        info.put(architecture + ".embedding_length", model.config().dims().embedding());
+        info.put(architecture + ".vocab_size", model.config().dims().vocabSize());
+        body.put("model_info", info);
+        body.put("capabilities", List.of("completion", "tools"));
+        body.put("modified_at", loadedAt);
+        return body;
+    }
+
+    private Map<String, Object> details() {
+        Map<String, Object> details = new LinkedHashMap<>();
+        details.put("format", "gguf");
+        details.put("family", model.config().architecture());
+        details.put("families", List.of(model.config().architecture()));
+        return details;
+    }
+}
