@@ -13,7 +13,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -158,6 +161,28 @@ class OllamaApiTest {
         assertEquals(2L, asOpenAi.raw("n_predict"));
         try (OpenAiServer server = start()) {
             assertEquals(200, post(server, "/api/chat", conversation).statusCode());
+        }
+    }
+
+    @Test
+    void aStreamingClientThatLeavesCancelsItsGeneration() throws Exception {
+        try (OpenAiServer server = start()) {
+            String endless = "{\"model\": \"" + TestModel.ID + "\", \"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}],"
+                    + " \"options\": {\"temperature\": 1.5, \"seed\": 1, \"stop\": [\"<never>\"]}}";
+            try (Socket socket = OpenAiServerTest.postOverSocket(server, "/api/chat", endless)) {
+                BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+                int lines = 0;
+                for (String line = in.readLine(); line != null && lines < 3; line = in.readLine()) {
+                    if (line.startsWith("{\"model\"")) {
+                        lines++;
+                    }
+                }
+                assertEquals(3, lines);
+            }
+            String metrics = OpenAiServerTest.awaitIdle(server);
+            double generated = OpenAiServerTest.metric(metrics, "panllama_generated_tokens_total");
+            assertTrue(generated > 0 && generated < TestModel.CONTEXT / 4.0, "generated " + generated + " tokens after the client left");
+            assertTrue(metrics.contains("panllama_requests_total{endpoint=\"/api/chat\",status=\"499\"} 1"), metrics);
         }
     }
 

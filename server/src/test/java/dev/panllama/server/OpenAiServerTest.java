@@ -377,19 +377,24 @@ class OpenAiServerTest {
      * generates up to the context's end unless cancelled (about a thousand tokens), streamed or whole.
      */
     static Socket endlessChat(OpenAiServer server, boolean stream, int seed) throws IOException {
-        String body = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}], \"stream\": " + stream
-                + ", \"temperature\": 1.5, \"seed\": " + seed + ", \"stop\": [\"<never>\"]}";
+        return postOverSocket(server, "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}],"
+                + " \"stream\": " + stream + ", \"temperature\": 1.5, \"seed\": " + seed + ", \"stop\": [\"<never>\"]}");
+    }
+
+    /** Sends {@code body} to {@code path} over a socket of its own, which the caller reads and closes when it likes. */
+    static Socket postOverSocket(OpenAiServer server, String path, String body) throws IOException {
         Socket socket = new Socket("127.0.0.1", server.port());
         OutputStream out = socket.getOutputStream();
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
+        out.write(("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
                 + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
         out.write(bytes);
         out.flush();
         return socket;
     }
 
-    private static String awaitIdle(OpenAiServer server) throws Exception {
+    /** The metrics once no request runs and one has been counted as its client's leaving (499). */
+    static String awaitIdle(OpenAiServer server) throws Exception {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (true) {
             String metrics = send(server, "GET", "/metrics", null, null).body();
