@@ -9,14 +9,8 @@ import dev.langchain4j.exception.ModelNotFoundException;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
-import dev.panllama.api.LlamaModel;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
-import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -24,30 +18,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** LangChain4j's OpenAI module, pointed at the server, as an application would use it. */
-class LangChain4jOpenAiClientTest {
+class LangChain4jOpenAiClientTest extends ClientComparison {
 
     static final String KEY = "sesame";
     static final List<ChatMessage> MESSAGES = List.of(SystemMessage.from(TestModel.SYSTEM), UserMessage.from(TestModel.USER));
 
-    @TempDir
-    static Path temp;
-    static LlamaModel model;
-    static String expected;
-
-    @BeforeAll
-    static void openModel() throws IOException {
-        model = TestModel.open(temp);
-        expected = TestModel.facadeReply(model);
-    }
-
-    @AfterAll
-    static void closeModel() {
-        model.close();
-    }
-
-    /** A server of its own for each greedy comparison: its cache holds nothing another request left. */
     static OpenAiServer start() {
-        return OpenAiServer.start(model, ServerOptions.defaults(TestModel.ID).withPort(0).withApiKey(KEY));
+        return start(KEY);
     }
 
     static OpenAiChatModel.OpenAiChatModelBuilder chatModel(OpenAiServer server) {

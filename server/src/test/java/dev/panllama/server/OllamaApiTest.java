@@ -6,20 +6,14 @@ import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.ollama.OllamaChatModel;
 import dev.langchain4j.model.ollama.OllamaStreamingChatModel;
-import dev.panllama.api.LlamaModel;
 import dev.panllama.json.JsonWriter;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
-import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -30,30 +24,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Ollama's API, driven by LangChain4j's Ollama module and by Ollama's own requests, against the facade's answers. */
-class OllamaApiTest {
+class OllamaApiTest extends ClientComparison {
 
     static final List<ChatMessage> MESSAGES = List.of(SystemMessage.from(TestModel.SYSTEM), UserMessage.from(TestModel.USER));
     static final Map<String, Object> GREEDY = Map.of("temperature", 0, "num_predict", TestModel.REPLY_TOKENS);
 
-    @TempDir
-    static Path temp;
-    static LlamaModel model;
-    static String expected;
-
-    @BeforeAll
-    static void openModel() throws IOException {
-        model = TestModel.open(temp);
-        expected = TestModel.facadeReply(model);
-    }
-
-    @AfterAll
-    static void closeModel() {
-        model.close();
-    }
-
-    /** A server of its own for each greedy comparison: its cache holds nothing another request left. */
     static OpenAiServer start() {
-        return OpenAiServer.start(model, ServerOptions.defaults(TestModel.ID).withPort(0));
+        return start(null);
     }
 
     static String baseUrl(OpenAiServer server) {

@@ -13,16 +13,10 @@ import com.openai.models.chat.completions.ChatCompletionTokenLogprob;
 import com.openai.models.completions.Completion;
 import com.openai.models.completions.CompletionChoice;
 import com.openai.models.completions.CompletionCreateParams;
-import dev.panllama.api.LlamaModel;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,30 +26,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** OpenAI's own Java SDK, pointed at the server. */
-class OpenAiJavaClientTest {
+class OpenAiJavaClientTest extends ClientComparison {
 
     static final String KEY = "sesame";
     static final int SLOW_REPLY_TOKENS = 600;
 
-    @TempDir
-    static Path temp;
-    static LlamaModel model;
-    static String expected;
-
-    @BeforeAll
-    static void openModel() throws IOException {
-        model = TestModel.open(temp);
-        expected = TestModel.facadeReply(model);
-    }
-
-    @AfterAll
-    static void closeModel() {
-        model.close();
-    }
-
-    /** A server of its own for each greedy comparison: its cache holds nothing another request left. */
     static OpenAiServer start() {
-        return OpenAiServer.start(model, ServerOptions.defaults(TestModel.ID).withPort(0).withApiKey(KEY));
+        return start(KEY);
     }
 
     static OpenAIClient client(OpenAiServer server, String key) {
