@@ -117,7 +117,7 @@ final class ApiHandler extends Handler.Abstract {
                 requireMethod(method, "POST", path);
                 RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
                 String name = body.string("model").or(() -> body.string("name")).orElseThrow(() -> ApiException.missing("model"));
-                if (!name.equals(options.modelId()) && !name.equals(options.modelId() + ":latest")) {
+                if (!OllamaRequests.servedName(name, options.modelId()).equals(options.modelId())) {
                     throw modelNotFound(name);
                 }
                 exchange.json(200, ollamaReplies.show());

@@ -5,7 +5,6 @@ import dev.panllama.api.Generation;
 import java.io.IOException;
 import java.security.SecureRandom;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -53,11 +52,10 @@ final class CompletionEndpoint {
 
     private void whole(Kind kind, GenerationRequest request, String id, long created, Exchange exchange)
             throws IOException, InterruptedException {
-        List<TokenLogprobs> scores = new ArrayList<>();
-        Generation generation = GenerationRun.whole(scheduler, request, exchange, scores);
-        Map<String, Object> logprobs = request.wantsLogprobs() ? logprobsJson(kind, request).apply(scores) : null;
-        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, generation, request.tools().callsIn(generation.text()), logprobs)
-                : replies.textCompletion(id, created, generation, logprobs));
+        GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
+        Map<String, Object> logprobs = request.wantsLogprobs() ? logprobsJson(kind, request).apply(reply.scores()) : null;
+        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, reply.generation(), reply.calls(), logprobs)
+                : replies.textCompletion(id, created, reply.generation(), logprobs));
     }
 
     private void stream(Kind kind, GenerationRequest request, String id, long created, Exchange exchange)

@@ -51,21 +51,23 @@ final class GenerationRun {
     private GenerationRun() {
     }
 
-    /** Generates the whole reply; the scores of its tokens, when asked for, are added to {@code scores}. */
-    static Generation whole(BatchScheduler scheduler, GenerationRequest request, Exchange exchange, List<TokenLogprobs> scores)
-            throws IOException, InterruptedException {
+    /** A whole reply: the generation, the tool calls it makes, and the scores of its tokens (when asked for). */
+    record Whole(Generation generation, List<ToolCall> calls, List<TokenLogprobs> scores) {
+    }
+
+    /** Generates the whole reply. */
+    static Whole whole(BatchScheduler scheduler, GenerationRequest request, Exchange exchange) throws IOException, InterruptedException {
         // Filled on the decode thread; read once the job is done, which the job's outcome orders after.
-        List<TokenLogprobs> filled = new ArrayList<>();
+        List<TokenLogprobs> scores = new ArrayList<>();
         GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(),
-                (text, logprobs) -> filled.addAll(logprobs));
+                (text, logprobs) -> scores.addAll(logprobs));
         exchange.request().addFailureListener(failure -> job.cancel());
         try {
             while (!job.isDone(PROBE)) {
                 exchange.awaitingJson();
             }
             Generation generation = job.await();
-            scores.addAll(filled);
-            return generation;
+            return new Whole(generation, request.tools().callsIn(generation.text()), scores);
         } catch (IOException | InterruptedException | CancellationException e) {
             job.cancel();
             throw e;

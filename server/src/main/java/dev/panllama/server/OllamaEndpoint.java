@@ -1,10 +1,6 @@
 package dev.panllama.server;
 
-import dev.panllama.api.Generation;
-import dev.panllama.chat.ToolCall;
-
 import java.io.IOException;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -38,9 +34,9 @@ final class OllamaEndpoint {
             request = OllamaRequests.isRaw(body) ? reader.completion(fields) : reader.chat(fields);
         }
         if (!request.stream()) {
-            Generation generation = GenerationRun.whole(scheduler, request, exchange, new ArrayList<>());
-            List<ToolCall> calls = request.tools().callsIn(generation.text());
-            exchange.json(200, replies.done(kind, generation, calls.isEmpty() ? generation.text() : "", calls, started));
+            GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
+            exchange.json(200, replies.done(kind, reply.generation(), reply.calls().isEmpty() ? reply.generation().text() : "",
+                    reply.calls(), started));
             return;
         }
         GenerationRun.Outcome outcome = GenerationRun.streamed(scheduler, request, exchange, exchange::startLines,

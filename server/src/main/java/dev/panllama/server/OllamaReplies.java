@@ -49,10 +49,8 @@ final class OllamaReplies {
         Map<String, Object> body = envelope();
         put(body, kind, text, calls);
         body.put("done", true);
-        body.put("done_reason", switch (generation.stopReason()) {
-            case MAX_TOKENS, CONTEXT_FULL -> "length";
-            case END_OF_TURN, STOP_STRING, CANCELLED, NO_VALID_TOKEN -> "stop";
-        });
+        // Ollama's reasons are OpenAI's finish reasons, but for a tool call, which is a "stop".
+        body.put("done_reason", Replies.finishReason(generation));
         body.put("total_duration", System.nanoTime() - startedNanos);
         body.put("load_duration", 0);
         body.put("prompt_eval_count", generation.promptIds().length);

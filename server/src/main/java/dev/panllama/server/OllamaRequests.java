@@ -95,7 +95,7 @@ final class OllamaRequests {
     }
 
     /** The model's served name, which Ollama's clients may write with its default tag, {@code :latest}. */
-    private static String servedName(String requested, String modelId) {
+    static String servedName(String requested, String modelId) {
         return requested.equals(modelId + ":latest") ? modelId : requested;
     }
 
