@@ -1,15 +1,12 @@
 package dev.panllama.cli;
 
+import dev.panllama.api.PanllamaVersion;
 import dev.panllama.bindings.NativeLibraryException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
-import java.util.Properties;
 import java.util.concurrent.Callable;
 
 /**
@@ -41,7 +38,7 @@ public final class Panllama implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        SystemReport.print(spec.commandLine().getOut(), Version.current());
+        SystemReport.print(spec.commandLine().getOut(), PanllamaVersion.current());
         return 0;
     }
 
@@ -78,23 +75,11 @@ public final class Panllama implements Callable<Integer> {
         return message == null || message.isBlank() ? exception.getClass().getSimpleName() : message;
     }
 
-    /** The version Maven wrote into the jar. */
+    /** The version Maven wrote into the runtime's jar. */
     static final class Version implements CommandLine.IVersionProvider {
-        static String current() {
-            try (InputStream in = Panllama.class.getResourceAsStream("version.properties")) {
-                Properties properties = new Properties();
-                if (in != null) {
-                    properties.load(in);
-                }
-                return properties.getProperty("version", "unknown");
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        }
-
         @Override
         public String[] getVersion() {
-            return new String[] {"panllama " + current()};
+            return new String[] {"panllama " + PanllamaVersion.current()};
         }
     }
 }

@@ -19,7 +19,7 @@ import java.util.logging.Logger;
  * Routes every request: checks the API key, the method and the body's size, hands generation requests
  * to the {@link CompletionEndpoint} (OpenAI's API) or the {@link OllamaEndpoint} (Ollama's, under
  * {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models} and Ollama's model
- * listing, and turns whatever goes wrong into the error JSON of the API asked (OpenAI's, or Ollama's
+ * listings and version, and turns whatever goes wrong into the error JSON of the API asked (OpenAI's, or Ollama's
  * {@code {"error": message}}) with its status, so that one bad request never stops the server.
  * Blocking: Jetty runs it on a virtual thread.
  */
@@ -112,6 +112,16 @@ final class ApiHandler extends Handler.Abstract {
                 requireMethod(method, "GET", path);
                 exchange.json(200, ollamaReplies.tags());
             }
+            case "/api/ps" -> {
+                authorize(exchange);
+                requireMethod(method, "GET", path);
+                exchange.json(200, ollamaReplies.running());
+            }
+            case "/api/version" -> {
+                // Unauthenticated, as /health: clients probe it to learn whether a server is there.
+                requireMethod(method, "GET", path);
+                exchange.json(200, OllamaReplies.version());
+            }
             case "/api/show" -> {
                 authorize(exchange);
                 requireMethod(method, "POST", path);
@@ -194,7 +204,7 @@ final class ApiHandler extends Handler.Abstract {
     private static String endpoint(String path) {
         return switch (path) {
             case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions",
-                 "/api/chat", "/api/generate", "/api/tags", "/api/show" -> path;
+                 "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version" -> path;
             default -> path.startsWith("/v1/models/") ? "/v1/models/{id}" : "other";
         };
     }

@@ -2,9 +2,11 @@ package dev.panllama.server;
 
 import dev.panllama.api.Generation;
 import dev.panllama.api.LlamaModel;
+import dev.panllama.api.PanllamaVersion;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.gguf.GgufFingerprint;
 import dev.panllama.json.JsonReader;
+import dev.panllama.placement.MemoryNeeds;
 
 import java.time.Instant;
 import java.util.LinkedHashMap;
@@ -14,9 +16,9 @@ import java.util.Map;
 /**
  * The bodies of Ollama's replies, for one served model: {@code /api/chat}'s and {@code /api/generate}'s,
  * whole or as the lines of a stream (the last one {@code done}, with the token counts and durations in
- * nanoseconds), and the model's listing ({@code /api/tags}, {@code /api/show}; its digest is the file's
- * {@link GgufFingerprint}, not the hash of an Ollama manifest). A chat's tool calls carry their
- * arguments as objects, as Ollama writes them.
+ * nanoseconds), the model's listing ({@code /api/tags}, {@code /api/show}, {@code /api/ps}; its digest
+ * is the file's {@link GgufFingerprint}, not the hash of an Ollama manifest) and {@code /api/version}
+ * (panllama's). A chat's tool calls carry their arguments as objects, as Ollama writes them.
  */
 final class OllamaReplies {
 
@@ -99,6 +101,38 @@ final class OllamaReplies {
         entry.put("digest", file.sha256());
         entry.put("details", details());
         return Map.of("models", List.of(entry));
+    }
+
+    /**
+     * {@code /api/ps}: the one model, loaded for as long as the server runs (so no {@code expires_at},
+     * which Ollama gives a model it will unload). Its size is what its placement takes in memory, weights
+     * left in the mapped file included, and {@code size_vram} the part of it on GPUs; a model on the CPU
+     * alone has no placement, and its size is the file's.
+     */
+    Map<String, Object> running() {
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("name", modelId);
+        entry.put("model", modelId);
+        GgufFingerprint file = model.fingerprint();
+        long size = file.bytes();
+        long onDevices = 0;
+        if (model.plan().isPresent()) {
+            MemoryNeeds needs = model.plan().get().needs();
+            size = needs.mappedBytes() + needs.devices().stream().mapToLong(MemoryNeeds.Where::total).sum();
+            onDevices = needs.devices().stream().filter(where -> !where.device().equals(MemoryNeeds.HOST))
+                    .mapToLong(MemoryNeeds.Where::total).sum();
+        }
+        entry.put("size", size);
+        entry.put("digest", file.sha256());
+        entry.put("details", details());
+        entry.put("size_vram", onDevices);
+        entry.put("context_length", model.contextLength());
+        return Map.of("models", List.of(entry));
+    }
+
+    /** {@code /api/version}: panllama's version, since this is panllama speaking Ollama's API. */
+    static Map<String, Object> version() {
+        return Map.of("version", PanllamaVersion.current());
     }
 
     /** {@code /api/show}: the model's details, its chat template and what it can do. */

@@ -19,9 +19,10 @@ import java.util.logging.Logger;
  * An OpenAI-compatible HTTP server over one {@link LlamaModel}: {@code /v1/chat/completions} and
  * {@code /v1/completions} (whole or streamed as server-sent events), {@code /v1/models},
  * {@code /health} and {@code /metrics}; and Ollama's {@code /api/chat}, {@code /api/generate},
- * {@code /api/tags} and {@code /api/show}, for the clients written for Ollama. Up to {@link ServerOptions#parallel()} requests are generated
- * together, in one batch per step, the others wait in arrival order ({@link BatchScheduler}). The HTTP side is Jetty 12's core server, whose handlers run on
- * virtual threads. The server does not own the model: close the server, then the model.
+ * {@code /api/tags}, {@code /api/show}, {@code /api/ps} and {@code /api/version}, for the clients
+ * written for Ollama. Up to {@link ServerOptions#parallel()} requests are generated together, in one
+ * batch per step, the others wait in arrival order ({@link BatchScheduler}). The HTTP side is Jetty
+ * 12's core server, whose handlers run on virtual threads. The server does not own the model: close the server, then the model.
  *
  * <pre>{@code
  * try (LlamaModel model = LlamaModel.open(file, ModelOptions.defaults());

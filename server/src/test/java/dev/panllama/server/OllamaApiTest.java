@@ -5,7 +5,12 @@ import dev.langchain4j.data.message.SystemMessage;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.ollama.OllamaChatModel;
+import dev.langchain4j.model.ollama.OllamaModel;
+import dev.langchain4j.model.ollama.OllamaModelCard;
+import dev.langchain4j.model.ollama.OllamaModels;
 import dev.langchain4j.model.ollama.OllamaStreamingChatModel;
+import dev.langchain4j.model.ollama.RunningOllamaModel;
+import dev.panllama.api.PanllamaVersion;
 import dev.panllama.json.JsonWriter;
 import org.junit.jupiter.api.Test;
 
@@ -101,6 +106,41 @@ class OllamaApiTest extends ClientComparison {
             assertEquals((double) Files.size(temp.resolve("served-q8_0.gguf")), listed.get("size"));
             Map<String, Object> shown = json(post(server, "/api/show", "{\"model\": \"" + TestModel.ID + "\"}").body());
             assertEquals("llama4", ((Map<String, Object>) shown.get("details")).get("family"));
+        }
+    }
+
+    @Test
+    void langChain4jsOllamaModelsListsShowsAndFindsTheServedModelRunning() throws Exception {
+        try (OpenAiServer server = start()) {
+            OllamaModels models = OllamaModels.builder().baseUrl(baseUrl(server)).maxRetries(0).build();
+            OllamaModel available = models.availableModels().content().getFirst();
+            assertEquals(TestModel.ID, available.getName());
+            assertEquals(model.fingerprint().sha256(), available.getDigest());
+            assertEquals(Files.size(temp.resolve("served-q8_0.gguf")), available.getSize());
+
+            OllamaModelCard card = models.modelCard(available).content();
+            assertEquals(model.chatTemplate().orElse(""), card.getTemplate());
+            assertEquals(model.contextLength(), ((Number) card.getModelInfo().get("llama4.context_length")).intValue());
+
+            // On the CPU alone: nothing in GPU memory, and the model's size is its file's.
+            RunningOllamaModel running = models.runningModels().content().getFirst();
+            assertEquals(TestModel.ID, running.getName());
+            assertEquals(available.getSize(), running.getSize());
+            assertEquals(0L, running.getSizeVram());
+            assertEquals(model.contextLength(), running.getContextLength());
+            assertEquals(available.getDigest(), running.getDigest());
+        }
+    }
+
+    @Test
+    void theVersionIsPanllamasAndAnswersWithoutTheKey() throws Exception {
+        try (OpenAiServer server = start("secret")) {
+            java.net.http.HttpResponse<String> version = send(server, "GET", "/api/version", null, null);
+            assertEquals(200, version.statusCode(), version.body());
+            assertEquals(Map.of("version", PanllamaVersion.current()), json(version.body()));
+            assertTrue(PanllamaVersion.current().matches("\\d+\\.\\d+\\.\\d+.*"), PanllamaVersion.current());
+            assertOllamaError(send(server, "GET", "/api/ps", null, null), 401);
+            assertEquals(200, send(server, "GET", "/api/ps", null, "secret").statusCode());
         }
     }
 
