@@ -73,9 +73,10 @@ final class ChatCommand extends Subcommand {
                     (panllama list shows the GGUF files already on this machine).""");
             file = DemoModel.ensure();
         }
-        GenerationOptions options = new GenerationOptions(maxTokens, List.of(), sampling.options());
+        GenerationOptions given = new GenerationOptions(maxTokens, List.of(), sampling.options());
         try (LlamaModel llama = model.open(file, err);
              Chat chat = chatFormat == null ? llama.newChat(system) : llama.newChat(system, ChatFormat.builtIn(chatFormat))) {
+            GenerationOptions options = sampling.forVocabulary(given, llama.vocabulary());
             Session session = new Session(chat, options, out, err, llama::expertCacheStatistics);
             if (System.console() != null && System.console().isTerminal()) {
                 interactive(session);

@@ -69,7 +69,7 @@ final class GenerateCommand extends Subcommand {
     public Integer call() throws IOException {
         PrintWriter out = out();
         PrintWriter err = err();
-        GenerationOptions options = structure.apply(new GenerationOptions(maxTokens, stops, sampling.options()));
+        GenerationOptions given = structure.apply(new GenerationOptions(maxTokens, stops, sampling.options()));
         Path modelFile = model.requireModel();
         String text = Prompts.read(prompt, file, System.in);
         if (promptCacheReadOnly && promptCache == null) {
@@ -77,6 +77,7 @@ final class GenerateCommand extends Subcommand {
         }
         try (LlamaModel llama = model.open(modelFile, err); Completion completion = llama.newCompletion();
              LogitsFile logits = logitsOut == null ? null : new LogitsFile(logitsOut)) {
+            GenerationOptions options = sampling.forVocabulary(given, llama.vocabulary());
             int[] ids = llama.tokenizer().encode(text, true, true);
             int promptLogits = logitsOut == null ? 0 : logitsLast == null ? Integer.MAX_VALUE : logitsLast;
             LogitsListener listener = logits == null ? LogitsListener.NONE : logits;

@@ -1,6 +1,8 @@
 package dev.panllama.cli;
 
+import dev.panllama.api.GenerationOptions;
 import dev.panllama.sampling.SamplingOptions;
+import dev.panllama.tokenizer.Vocabulary;
 import picocli.CommandLine.Option;
 
 import java.util.HashMap;
@@ -49,10 +51,18 @@ final class SamplingArgs {
     @Option(names = "--greedy", description = "Always take the most likely token (same as --temp 0).")
     boolean greedy;
 
+    @Option(names = "--ignore-eos", description = "Ban the tokens that end a reply, so that it runs to its token limit (-n).")
+    boolean ignoreEos;
+
     SamplingOptions options() {
         long resolvedSeed = seed != null ? seed : System.nanoTime();
         return new SamplingOptions(greedy ? 0f : temperature, topK, topP, minP, repeatPenalty, repeatLastN,
                 frequencyPenalty, presencePenalty, resolvedSeed, biases());
+    }
+
+    /** {@code options} for {@code vocabulary}'s model: its end-of-generation tokens banned when --ignore-eos asks. */
+    GenerationOptions forVocabulary(GenerationOptions options, Vocabulary vocabulary) {
+        return ignoreEos ? options.withSampling(options.sampling().banning(vocabulary.endOfGenerationIds())) : options;
     }
 
     /** The --logit-bias values by token; two for one token add up, as llama.cpp's do. */

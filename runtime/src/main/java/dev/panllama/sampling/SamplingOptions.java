@@ -1,5 +1,7 @@
 package dev.panllama.sampling;
 
+import java.util.Collection;
+import java.util.HashMap;
 import java.util.Map;
 
 /**
@@ -80,5 +82,12 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
 
     public SamplingOptions withLogitBias(Map<Integer, Float> value) {
         return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value);
+    }
+
+    /** These options with {@code tokens} banned (a bias of negative infinity), the other biases kept. */
+    public SamplingOptions banning(Collection<Integer> tokens) {
+        Map<Integer, Float> biases = new HashMap<>(logitBias);
+        tokens.forEach(token -> biases.put(token, Float.NEGATIVE_INFINITY));
+        return withLogitBias(biases);
     }
 }

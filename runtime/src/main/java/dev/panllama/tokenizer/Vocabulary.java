@@ -10,6 +10,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.IntStream;
 
 /**
  * A model's vocabulary as its GGUF stores it ({@code tokenizer.ggml.*}): token texts, types, scores,
@@ -163,6 +164,11 @@ public final class Vocabulary {
     /** Whether generation stops at {@code id}: end of sequence or end of turn. */
     public boolean isEndOfGeneration(int id) {
         return id != NONE && (id == eos || id == eot);
+    }
+
+    /** The tokens {@link #isEndOfGeneration} stops at, for banning them (llama.cpp's {@code --ignore-eos}). */
+    public List<Integer> endOfGenerationIds() {
+        return IntStream.of(eos, eot).filter(id -> id != NONE).distinct().boxed().toList();
     }
 
     public boolean addBos() {

@@ -1,7 +1,6 @@
 package dev.panllama.server;
 
 import dev.panllama.tokenizer.Tokenizer;
-import dev.panllama.tokenizer.Vocabulary;
 
 import java.util.HashMap;
 import java.util.List;
@@ -39,12 +38,7 @@ final class LogitBiasFields {
             throw RequestFields.wrongType("logit_bias", "an object from token ids to biases");
         }
         if (body.bool("ignore_eos", false)) {
-            Vocabulary vocabulary = tokenizer.vocabulary();
-            for (int token : List.of(vocabulary.eos(), vocabulary.eot())) {
-                if (token != Vocabulary.NONE) {
-                    biases.put(token, Float.NEGATIVE_INFINITY);
-                }
-            }
+            tokenizer.vocabulary().endOfGenerationIds().forEach(token -> biases.put(token, Float.NEGATIVE_INFINITY));
         }
         return biases;
     }
