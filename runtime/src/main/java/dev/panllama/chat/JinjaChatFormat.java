@@ -80,6 +80,9 @@ public final class JinjaChatFormat implements ChatFormat {
         context.put("add_generation_prompt", openAssistantTurn);
         context.put("bos_token", bosToken);
         context.put("eos_token", eosToken);
+        // Today's date, as llama.cpp gives every template (Llama 3.1's prints date_string, else "26 Jul 2024").
+        context.put("date_string", strftimeNow("%d %b %Y"));
+        context.put("datetime", strftimeNow("%b %d %Y"));
         if (knowsTools && !tools.isEmpty()) {
             context.put("tools", tools.stream().map(ToolCallFormat::openAiShape).toList());
         }

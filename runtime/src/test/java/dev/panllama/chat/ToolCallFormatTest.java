@@ -6,7 +6,10 @@ import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.time.LocalDate;
+import java.time.format.DateTimeFormatter;
 import java.util.List;
+import java.util.Locale;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -103,10 +106,14 @@ class ToolCallFormatTest {
         return new JinjaChatFormat(template, "<|begin_of_text|>", "<|eot_id|>");
     }
 
-    /** Without tools, as Python's Jinja renders it (trim_blocks and lstrip_blocks, as Hugging Face sets them): not a stray space or line. */
+    /**
+     * Without tools, as Python's Jinja renders it (trim_blocks and lstrip_blocks, as Hugging Face sets them): not a stray space or
+     * line. Today's date is the template's {@code date_string}, as llama.cpp gives it.
+     */
     @Test
     void metasLlama31TemplateRendersAConversationAsJinjaDoes() throws IOException {
-        assertEquals("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n"
+        String today = LocalDate.now().format(DateTimeFormatter.ofPattern("dd MMM yyyy", Locale.ROOT));
+        assertEquals("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: " + today + "\n\n"
                         + "Be kind.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|>"
                         + "<|start_header_id|>assistant<|end_header_id|>\n\n",
                 llama31().render(List.of(Message.system("Be kind."), Message.user("Hi!")), true));

@@ -18,10 +18,11 @@ import java.util.logging.Logger;
 /**
  * Routes every request: checks the API key, the method and the body's size, hands generation requests
  * to the {@link CompletionEndpoint} (OpenAI's API) or the {@link OllamaEndpoint} (Ollama's, under
- * {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models} and Ollama's model
- * listings and version, and turns whatever goes wrong into the error JSON of the API asked (OpenAI's, or Ollama's
- * {@code {"error": message}}) with its status, so that one bad request never stops the server.
- * Blocking: Jetty runs it on a virtual thread.
+ * {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models}, Ollama's model
+ * listings and version, and llama-server's {@code /tokenize}, {@code /detokenize} and
+ * {@code /apply-template}, and turns whatever goes wrong into the error JSON of the API asked
+ * (OpenAI's, or Ollama's {@code {"error": message}}) with its status, so that one bad request never
+ * stops the server. Blocking: Jetty runs it on a virtual thread.
  */
 final class ApiHandler extends Handler.Abstract {
 
@@ -32,6 +33,8 @@ final class ApiHandler extends Handler.Abstract {
     private final ServerOptions options;
     private final CompletionEndpoint completions;
     private final OllamaEndpoint ollama;
+    private final TokenizerEndpoints tokenizer;
+    private final RequestReader reader;
     private final OllamaReplies ollamaReplies;
     private final BatchScheduler scheduler;
     private final ServerMetrics metrics;
@@ -39,10 +42,13 @@ final class ApiHandler extends Handler.Abstract {
     private final int contextLength;
 
     ApiHandler(ServerOptions options, CompletionEndpoint completions, OllamaEndpoint ollama, OllamaReplies ollamaReplies,
-               BatchScheduler scheduler, ServerMetrics metrics, Replies replies, int contextLength) {
+               TokenizerEndpoints tokenizer, RequestReader reader, BatchScheduler scheduler, ServerMetrics metrics, Replies replies,
+               int contextLength) {
         this.options = options;
         this.completions = completions;
         this.ollama = ollama;
+        this.tokenizer = tokenizer;
+        this.reader = reader;
         this.ollamaReplies = ollamaReplies;
         this.scheduler = scheduler;
         this.metrics = metrics;
@@ -100,6 +106,16 @@ final class ApiHandler extends Handler.Abstract {
                 RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
                 completions.serve(path.equals("/v1/completions") ? CompletionEndpoint.Kind.TEXT : CompletionEndpoint.Kind.CHAT,
                         body, exchange);
+            }
+            case "/tokenize", "/detokenize", "/apply-template" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
+                exchange.json(200, switch (path) {
+                    case "/tokenize" -> tokenizer.tokenize(body);
+                    case "/detokenize" -> tokenizer.detokenize(body);
+                    default -> Map.of("prompt", reader.chatPrompt(body));
+                });
             }
             case "/api/chat", "/api/generate" -> {
                 authorize(exchange);
@@ -204,7 +220,8 @@ final class ApiHandler extends Handler.Abstract {
     private static String endpoint(String path) {
         return switch (path) {
             case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions",
-                 "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version" -> path;
+                 "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version",
+                 "/tokenize", "/detokenize", "/apply-template" -> path;
             default -> path.startsWith("/v1/models/") ? "/v1/models/{id}" : "other";
         };
     }

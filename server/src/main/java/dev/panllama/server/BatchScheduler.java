@@ -69,11 +69,12 @@ final class BatchScheduler implements AutoCloseable {
     /**
      * Queues a generation; {@code output} receives its text on the decode thread, with the log
      * probabilities of its tokens and their {@code logprobs} most likely alternatives
-     * ({@link GenerationJob#NO_LOGPROBS}: none).
+     * ({@link GenerationJob#NO_LOGPROBS}: none). {@code reusePrompt}: whether the start of the prompt
+     * the cache holds is used (else the whole prompt is evaluated again).
      *
      * @throws ApiException 429 when {@code maxQueued} requests already wait; 503 once closing
      */
-    GenerationJob submit(int[] prompt, GenerationOptions options, int logprobs, GenerationJob.Output output) {
+    GenerationJob submit(int[] prompt, GenerationOptions options, int logprobs, boolean reusePrompt, GenerationJob.Output output) {
         if (closed) {
             throw shuttingDown();
         }
@@ -81,7 +82,7 @@ final class BatchScheduler implements AutoCloseable {
             throw new ApiException(429, "requests", "The server is busy: " + slots.length + " requests are being generated and "
                     + maxQueued + " are waiting for the model. Retry later.", null, "rate_limit_exceeded");
         }
-        GenerationJob job = new GenerationJob(prompt, options, logprobs, output);
+        GenerationJob job = new GenerationJob(prompt, options, logprobs, reusePrompt, output);
         waiting.add(job);
         return job;
     }
@@ -145,7 +146,9 @@ final class BatchScheduler implements AutoCloseable {
             }
             int[] prompt = job.prompt();
             // The slot's own cached start, or a longer one another slot (running or not) holds, shared rather than computed again.
-            int reused = evaluator.keepOrSharePrefix(slot.sequence, prompt);
+            int reused = job.reusesPrompt()
+                    ? evaluator.keepOrSharePrefix(slot.sequence, prompt)
+                    : (int) evaluator.keep(slot.sequence, 0);
             sharedPrompts = evaluator.prefixesShared();
             if (reused == prompt.length) {
                 // The whole prompt is cached: step back one token to get its logits again.

@@ -35,14 +35,16 @@ final class GenerationJob {
     private final int[] prompt;
     private final GenerationOptions options;
     private final int logprobs;
+    private final boolean reusePrompt;
     private final Output output;
     private final CompletableFuture<Generation> outcome = new CompletableFuture<>();
     private volatile boolean cancelled;
 
-    GenerationJob(int[] prompt, GenerationOptions options, int logprobs, Output output) {
+    GenerationJob(int[] prompt, GenerationOptions options, int logprobs, boolean reusePrompt, Output output) {
         this.prompt = prompt;
         this.options = options;
         this.logprobs = logprobs;
+        this.reusePrompt = reusePrompt;
         this.output = output;
     }
 
@@ -52,6 +54,11 @@ final class GenerationJob {
 
     GenerationOptions options() {
         return options;
+    }
+
+    /** Whether the start of the prompt the cache already holds is used rather than evaluated again (llama-server's cache_prompt). */
+    boolean reusesPrompt() {
+        return reusePrompt;
     }
 
     /** How many of the most likely tokens to report with each generated token's log probability; {@link #NO_LOGPROBS} for none. */

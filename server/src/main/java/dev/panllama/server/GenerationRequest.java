@@ -10,10 +10,13 @@ import dev.panllama.chat.ToolUse;
  * probability and its {@code logprobs} most likely alternatives, unless that is
  * {@link GenerationJob#NO_LOGPROBS}). {@code promptCharacters} is where a text completion's token offsets
  * start (the prompt's length in characters; 0 where none are reported). {@code tools} are those a chat's
- * reply may call ({@link ToolUse#NONE} for a text completion).
+ * reply may call ({@link ToolUse#NONE} for a text completion). {@code reusePrompt} is llama-server's
+ * {@code cache_prompt}: whether the start of the prompt an earlier request left in the cache is used
+ * rather than evaluated again (the default; false evaluates the whole prompt, so that the reply does not
+ * depend on which requests came before).
  */
 record GenerationRequest(int[] prompt, int promptCharacters, GenerationOptions options, boolean stream, boolean includeUsage,
-                         int logprobs, ToolUse tools) {
+                         int logprobs, ToolUse tools, boolean reusePrompt) {
 
     boolean wantsLogprobs() {
         return logprobs != GenerationJob.NO_LOGPROBS;

@@ -59,7 +59,7 @@ final class GenerationRun {
     static Whole whole(BatchScheduler scheduler, GenerationRequest request, Exchange exchange) throws IOException, InterruptedException {
         // Filled on the decode thread; read once the job is done, which the job's outcome orders after.
         List<TokenLogprobs> scores = new ArrayList<>();
-        GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(),
+        GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(), request.reusePrompt(),
                 (text, logprobs) -> scores.addAll(logprobs));
         exchange.request().addFailureListener(failure -> job.cancel());
         try {
@@ -81,7 +81,7 @@ final class GenerationRun {
     static Outcome streamed(BatchScheduler scheduler, GenerationRequest request, Exchange exchange, Start start, PieceSink sink)
             throws IOException, InterruptedException {
         BlockingQueue<Piece> pieces = new LinkedBlockingQueue<>();
-        GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(),
+        GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(), request.reusePrompt(),
                 (text, logprobs) -> pieces.add(new Piece(text, logprobs)));
         job.whenDone(() -> pieces.add(END));
         exchange.request().addFailureListener(failure -> job.cancel());

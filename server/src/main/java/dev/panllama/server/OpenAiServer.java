@@ -20,9 +20,11 @@ import java.util.logging.Logger;
  * {@code /v1/completions} (whole or streamed as server-sent events), {@code /v1/models},
  * {@code /health} and {@code /metrics}; and Ollama's {@code /api/chat}, {@code /api/generate},
  * {@code /api/tags}, {@code /api/show}, {@code /api/ps} and {@code /api/version}, for the clients
- * written for Ollama. Up to {@link ServerOptions#parallel()} requests are generated together, in one
- * batch per step, the others wait in arrival order ({@link BatchScheduler}). The HTTP side is Jetty
- * 12's core server, whose handlers run on virtual threads. The server does not own the model: close the server, then the model.
+ * written for Ollama; and llama-server's {@code /tokenize}, {@code /detokenize} and
+ * {@code /apply-template}. Up to {@link ServerOptions#parallel()} requests are generated together, in
+ * one batch per step, the others wait in arrival order ({@link BatchScheduler}). The HTTP side is
+ * Jetty 12's core server, whose handlers run on virtual threads. The server does not own the model:
+ * close the server, then the model.
  *
  * <pre>{@code
  * try (LlamaModel model = LlamaModel.open(file, ModelOptions.defaults());
@@ -79,7 +81,8 @@ public final class OpenAiServer implements AutoCloseable {
         CompletionEndpoint completions = new CompletionEndpoint(reader, scheduler, replies, new LogprobsJson(model.tokenizer()));
         OllamaReplies ollamaReplies = new OllamaReplies(model, options.modelId(), Instant.now());
         OllamaEndpoint ollama = new OllamaEndpoint(reader, scheduler, ollamaReplies, options.modelId());
-        jetty.setHandler(new ApiHandler(options, completions, ollama, ollamaReplies, scheduler, metrics, replies, model.contextLength()));
+        jetty.setHandler(new ApiHandler(options, completions, ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()), reader,
+                scheduler, metrics, replies, model.contextLength()));
         try {
             jetty.start();
         } catch (Exception e) {

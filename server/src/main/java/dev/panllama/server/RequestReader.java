@@ -47,17 +47,28 @@ final class RequestReader {
         refuseUnsupported(body);
         int logprobs = chatLogprobs(body);
         ToolUse tools = ToolFields.read(body);
+        int[] prompt = model.tokenizer().encode(render(body, tools), true, true);
+        GenerationOptions options = withRequiredCall(generationOptions(body), tools);
+        return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
+                includeUsage(body), logprobs, tools, body.bool("cache_prompt", true));
+    }
+
+    /**
+     * The prompt a chat request's messages and tools render to in the model's chat format, before it
+     * is tokenized (llama-server's {@code /apply-template}).
+     */
+    String chatPrompt(RequestFields body) {
+        checkModel(body);
+        return render(body, ToolFields.read(body));
+    }
+
+    private String render(RequestFields body, ToolUse tools) {
         List<Message> messages = messages(body);
-        String rendered;
         try {
-            rendered = format.render(messages, tools.offered(), true);
+            return format.render(messages, tools.offered(), true);
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(e.getMessage(), "messages");
         }
-        int[] prompt = model.tokenizer().encode(rendered, true, true);
-        GenerationOptions options = withRequiredCall(generationOptions(body), tools);
-        return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
-                includeUsage(body), logprobs, tools);
     }
 
     /** A chat's {@code logprobs} (true or false) and {@code top_logprobs} (0 to 20, only with logprobs). */
@@ -91,7 +102,7 @@ final class RequestReader {
         int[] prompt = checkedLength(completionPrompt(body), options, "prompt");
         int promptLength = logprobs == GenerationJob.NO_LOGPROBS ? 0 : promptCharacters(body.raw("prompt"), prompt);
         return new GenerationRequest(prompt, promptLength, options, body.bool("stream", false), includeUsage(body), logprobs,
-                ToolUse.NONE);
+                ToolUse.NONE, body.bool("cache_prompt", true));
     }
 
     private void checkModel(RequestFields body) {

@@ -178,6 +178,13 @@ class OpenAiServerTest {
             // The cache holds the prompt and the reply's first 4 tokens: the fifth reached the limit and was not evaluated.
             assertEquals(promptTokens + 4, metric(metrics, "panllama_kv_cache_tokens"), metrics);
             assertTrue(metric(metrics, "panllama_generated_tokens_per_second") > 0, metrics);
+
+            // llama-server's cache_prompt false: the whole prompt is evaluated again, and the reply is the same.
+            Map<String, Object> uncached = json(post(server, "/v1/completions",
+                    "{\"prompt\":\"Once upon a time\",\"max_tokens\":5,\"temperature\":0,\"cache_prompt\":false}").body());
+            assertEquals(choice.get("text"), ((List<Map<String, Object>>) uncached.get("choices")).getFirst().get("text"));
+            metrics = send(server, "GET", "/metrics", null, null).body();
+            assertEquals(promptTokens * 2 + 1, metric(metrics, "panllama_prompt_tokens_evaluated_total"), metrics);
         }
     }
 

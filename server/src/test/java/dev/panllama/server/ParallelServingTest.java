@@ -154,7 +154,7 @@ class ParallelServingTest {
         List<Generation> together = new ArrayList<>();
         try (BatchScheduler scheduler = new BatchScheduler(model, 4, 16, new ServerMetrics())) {
             for (int i = 0; i < prompts.size(); i++) {
-                jobs.add(scheduler.submit(prompts.get(i), greedy(maxTokens[i]), GenerationJob.NO_LOGPROBS, (text, logprobs) -> { }));
+                jobs.add(scheduler.submit(prompts.get(i), greedy(maxTokens[i]), GenerationJob.NO_LOGPROBS, true, (text, logprobs) -> { }));
             }
             for (GenerationJob job : jobs) {
                 together.add(job.await());
@@ -220,9 +220,9 @@ class ParallelServingTest {
         }
         try (BatchScheduler scheduler = new BatchScheduler(model, 2, 0, new ServerMetrics())) {
             java.util.concurrent.CountDownLatch decoding = new java.util.concurrent.CountDownLatch(1);
-            GenerationJob running = scheduler.submit(first, greedy(60), GenerationJob.NO_LOGPROBS, (text, logprobs) -> decoding.countDown());
+            GenerationJob running = scheduler.submit(first, greedy(60), GenerationJob.NO_LOGPROBS, true, (text, logprobs) -> decoding.countDown());
             assertTrue(decoding.await(2, java.util.concurrent.TimeUnit.MINUTES), "the first request did not start");
-            GenerationJob joining = scheduler.submit(second, greedy(4), GenerationJob.NO_LOGPROBS, (text, logprobs) -> { });
+            GenerationJob joining = scheduler.submit(second, greedy(4), GenerationJob.NO_LOGPROBS, true, (text, logprobs) -> { });
             Generation joined = joining.await();
             long cellsWhileBoth = scheduler.cachedTokens();
             Generation ran = running.await();
@@ -240,8 +240,8 @@ class ParallelServingTest {
         try (LlamaModel small = LlamaModel.open(file, TestModel.exactOptions().withContextLength(context));
              BatchScheduler scheduler = new BatchScheduler(small, 2, 0, new ServerMetrics())) {
             int[] prompt = small.tokenizer().encode("Tell me everything.", true, true);
-            GenerationJob older = scheduler.submit(prompt, greedy(-1), GenerationJob.NO_LOGPROBS, (text, logprobs) -> { });
-            GenerationJob newer = scheduler.submit(prompt, greedy(-1), GenerationJob.NO_LOGPROBS, (text, logprobs) -> { });
+            GenerationJob older = scheduler.submit(prompt, greedy(-1), GenerationJob.NO_LOGPROBS, true, (text, logprobs) -> { });
+            GenerationJob newer = scheduler.submit(prompt, greedy(-1), GenerationJob.NO_LOGPROBS, true, (text, logprobs) -> { });
             Generation first = older.await();
             Generation second = newer.await();
             assertEquals(Generation.StopReason.CONTEXT_FULL, first.stopReason());

@@ -1,0 +1,282 @@
+package dev.panllama.parity;
+
+import dev.panllama.api.LlamaModel;
+import dev.panllama.api.ModelOptions;
+import dev.panllama.bindings.NativePin;
+import dev.panllama.bindings.UserCache;
+import dev.panllama.ggml.GgmlType;
+import dev.panllama.gguf.GgufValue;
+import dev.panllama.json.JsonReader;
+import dev.panllama.json.JsonWriter;
+import dev.panllama.model.demo.RandomModelSpec;
+import dev.panllama.model.demo.RandomModelWriter;
+import dev.panllama.reference.ReferenceMain;
+import dev.panllama.server.OpenAiServer;
+import dev.panllama.server.ServerOptions;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * panllama's server against llama-server of the pinned tree, serving the same model file, asked the
+ * same requests: the same token ids and pieces ({@code /tokenize}), the same text ({@code /detokenize}),
+ * the same prompt from Meta's Llama 3.1 chat template ({@code /apply-template}), the same greedy
+ * replies, whole and streamed, cut by a stop string or steered by penalties and logit biases, with the
+ * same token counts and finish reasons, and the same log probabilities. The model has random
+ * weights, the Llama 3 vocabulary and that template; both servers run one slot on two threads.
+ * <p>
+ * Both evaluate each prompt whole, in one micro-batch, as libllama does when asked for it: every
+ * generation is asked with llama-server's {@code cache_prompt} false, and llama-server keeps no context
+ * checkpoints ({@code --ctx-checkpoints 0}; for a model with chunked attention it would otherwise evaluate
+ * a prompt in two parts, to save its state between them). Evaluated in other parts, the same prompt
+ * gives logits that differ in their last bits, and this random model's sharp attention makes that up to
+ * 0.9 in a logit. (With the cache reused, the two would also start from other points: each keeps what
+ * an earlier request left, by rules of its own.)
+ */
+class ServerParityTest {
+
+    private static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(10)).build();
+    private static final int CONTEXT = 1024;
+    private static final List<Map<String, Object>> CONVERSATION = List.of(
+            Map.of("role", "system", "content", "You answer in one line."),
+            Map.of("role", "user", "content", "What is the capital of France?"),
+            Map.of("role", "assistant", "content", "Paris."),
+            Map.of("role", "user", "content", "And of Italy? Écris-le en français, s'il te plaît 🙂"));
+
+    @TempDir
+    static Path temp;
+    static LlamaModel model;
+    static OpenAiServer ours;
+    static Process theirs;
+    static String oursUrl;
+    static String theirsUrl;
+
+    @BeforeAll
+    static void startBothServers() throws Exception {
+        NativePin pin = NativePin.current();
+        Path template = UserCache.user().source(pin).resolve("models/templates/meta-llama-Llama-3.1-8B-Instruct.jinja");
+        Path file = temp.resolve("parity.gguf");
+        RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 4).withTiedOutput(true),
+                UserCache.user().vocabularies(pin).resolve("ggml-vocab-llama-bpe.gguf"), file,
+                Map.of("tokenizer.chat_template", GgufValue.of(Files.readString(template))));
+
+        Path executable = ReferenceMain.binaries().resolve("llama-server");
+        assertTrue(Files.isExecutable(executable), executable + " is missing: run scripts/build-native --reference");
+        int port = RpcServerProcess.freePort();
+        Path log = temp.resolve("llama-server.log");
+        theirs = new ProcessBuilder(executable.toString(), "-m", file.toString(), "--host", "127.0.0.1", "--port", String.valueOf(port),
+                "-c", String.valueOf(CONTEXT), "-t", "2", "-np", "1", "--ctx-checkpoints", "0", "--no-webui")
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        theirsUrl = "http://127.0.0.1:" + port;
+
+        model = LlamaModel.open(file, ModelOptions.defaults().withThreads(2).withContextLength(CONTEXT));
+        ours = OpenAiServer.start(model, ServerOptions.defaults("parity").withPort(0).withParallel(1));
+        oursUrl = "http://127.0.0.1:" + ours.port();
+
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (true) {
+            assertTrue(theirs.isAlive(), () -> "llama-server exited: " + read(log));
+            try {
+                if (HTTP.send(HttpRequest.newBuilder(URI.create(theirsUrl + "/health")).build(), HttpResponse.BodyHandlers.ofString())
+                        .statusCode() == 200) {
+                    break;
+                }
+            } catch (IOException notYet) {
+                // not listening yet
+            }
+            assertTrue(System.nanoTime() < deadline, () -> "llama-server never became healthy: " + read(log));
+            Thread.sleep(200);
+        }
+    }
+
+    @AfterAll
+    static void stopBothServers() throws InterruptedException {
+        if (ours != null) {
+            ours.close();
+        }
+        if (model != null) {
+            model.close();
+        }
+        if (theirs != null) {
+            theirs.destroy();
+            if (!theirs.waitFor(20, TimeUnit.SECONDS)) {
+                theirs.destroyForcibly();
+            }
+        }
+    }
+
+    @Test
+    void tokenizeGivesTheSameIdsAndPieces() throws Exception {
+        List<Map<String, Object>> bodies = List.of(
+                Map.of("content", "Hello world"),
+                Map.of("content", "Hello world", "add_special", true),
+                Map.of("content", "<|begin_of_text|>Hi<|eot_id|> there", "with_pieces", true),
+                Map.of("content", "<|begin_of_text|>Hi<|eot_id|> there", "parse_special", false),
+                // Byte-level pieces that are not whole UTF-8 come back as lists of bytes.
+                Map.of("content", "á 日本語 🙂 \t\n  x", "with_pieces", true),
+                Map.of("content", List.of("Hi", 1917, " there"), "add_special", true));
+        for (Map<String, Object> body : bodies) {
+            assertSame("/tokenize", body);
+        }
+    }
+
+    @Test
+    void detokenizeGivesTheSameText() throws Exception {
+        @SuppressWarnings("unchecked")
+        List<Object> ids = (List<Object>) post(oursUrl, "/tokenize", Map.of("content", CONVERSATION.getLast().get("content"))).get("tokens");
+        assertSame("/detokenize", Map.of("tokens", ids));
+        assertSame("/detokenize", Map.of("tokens", List.of(128000, 9906, 128009, 1917)));
+    }
+
+    @Test
+    void theChatTemplateRendersTheSamePrompt() throws Exception {
+        assertSame("/apply-template", Map.of("messages", CONVERSATION));
+    }
+
+    @Test
+    void greedyRepliesAreTheSame() throws Exception {
+        Map<String, Object> chat = Map.of("messages", CONVERSATION, "max_tokens", 16, "temperature", 0);
+        assertSameReply(post(oursUrl, "/v1/chat/completions", chat), post(theirsUrl, "/v1/chat/completions", chat), "message");
+
+        Map<String, Object> completion = Map.of("prompt", "Once upon a time, in a land far away,", "max_tokens", 16, "temperature", 0);
+        Map<String, Object> ourCompletion = post(oursUrl, "/v1/completions", completion);
+        assertSameReply(ourCompletion, post(theirsUrl, "/v1/completions", completion), "text");
+
+        // A stop string inside the greedy reply ends both replies before it.
+        String text = (String) choice(ourCompletion).get("text");
+        String stop = text.substring(text.length() / 2, text.length() / 2 + 3);
+        Map<String, Object> stopped = Map.of("prompt", completion.get("prompt"), "max_tokens", 16, "temperature", 0, "stop", List.of(stop));
+        Map<String, Object> ourStopped = post(oursUrl, "/v1/completions", stopped);
+        assertEquals("stop", choice(ourStopped).get("finish_reason"), ourStopped.toString());
+        assertEquals(choice(post(theirsUrl, "/v1/completions", stopped)).get("text"), choice(ourStopped).get("text"));
+    }
+
+    @Test
+    void penaltiesAndLogitBiasesSteerBothRepliesAlike() throws Exception {
+        // The random model repeats itself greedily: the penalties change its reply, the same way in both.
+        Map<String, Object> chat = Map.of("messages", CONVERSATION, "max_tokens", 16, "temperature", 0, "repeat_penalty", 1.5,
+                "frequency_penalty", 0.5, "presence_penalty", 0.3, "logit_bias", Map.of("1917", 3));
+        assertSameReply(post(oursUrl, "/v1/chat/completions", chat), post(theirsUrl, "/v1/chat/completions", chat), "message");
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void logprobsAreTheSameTokensWithTheSameProbabilities() throws Exception {
+        Map<String, Object> chat = Map.of("messages", CONVERSATION.subList(0, 2), "max_tokens", 6, "temperature", 0, "logprobs", true,
+                "top_logprobs", 3);
+        List<Map<String, Object>> ours = (List<Map<String, Object>>) ((Map<String, Object>) choice(post(oursUrl, "/v1/chat/completions", chat))
+                .get("logprobs")).get("content");
+        List<Map<String, Object>> theirs = (List<Map<String, Object>>) ((Map<String, Object>) choice(post(theirsUrl, "/v1/chat/completions", chat))
+                .get("logprobs")).get("content");
+        assertEquals(theirs.size(), ours.size());
+        for (int i = 0; i < ours.size(); i++) {
+            assertSameLogprob(theirs.get(i), ours.get(i), "token " + i);
+            List<Map<String, Object>> ourTop = (List<Map<String, Object>>) ours.get(i).get("top_logprobs");
+            List<Map<String, Object>> theirTop = (List<Map<String, Object>>) theirs.get(i).get("top_logprobs");
+            assertEquals(theirTop.size(), ourTop.size(), "token " + i);
+            for (int k = 0; k < ourTop.size(); k++) {
+                assertSameLogprob(theirTop.get(k), ourTop.get(k), "token " + i + ", alternative " + k);
+            }
+        }
+    }
+
+    /** The same token and bytes, and a log probability within 1e-3 (llama-server sums the softmax in float, panllama in double). */
+    private static void assertSameLogprob(Map<String, Object> theirs, Map<String, Object> ours, String where) {
+        assertEquals(theirs.get("token"), ours.get("token"), where);
+        assertEquals(theirs.get("bytes"), ours.get("bytes"), where);
+        assertEquals((Double) theirs.get("logprob"), (Double) ours.get("logprob"), 1e-3, where);
+    }
+
+    @Test
+    void streamedGreedyRepliesAreTheSame() throws Exception {
+        Map<String, Object> chat = Map.of("messages", CONVERSATION.subList(0, 2), "max_tokens", 12, "temperature", 0, "stream", true);
+        assertEquals(streamedText(theirsUrl, chat), streamedText(oursUrl, chat));
+    }
+
+    private static void assertSameReply(Map<String, Object> ours, Map<String, Object> theirs, String field) {
+        Map<String, Object> our = choice(ours);
+        Map<String, Object> their = choice(theirs);
+        Object ourText = field.equals("message") ? ((Map<?, ?>) our.get("message")).get("content") : our.get(field);
+        Object theirText = field.equals("message") ? ((Map<?, ?>) their.get("message")).get("content") : their.get(field);
+        assertEquals(theirText, ourText, "ours: " + ours + "\ntheirs: " + theirs);
+        assertEquals(their.get("finish_reason"), our.get("finish_reason"));
+        Map<?, ?> ourUsage = (Map<?, ?>) ours.get("usage");
+        Map<?, ?> theirUsage = (Map<?, ?>) theirs.get("usage");
+        assertEquals(theirUsage.get("prompt_tokens"), ourUsage.get("prompt_tokens"), "prompt tokens");
+        assertEquals(theirUsage.get("completion_tokens"), ourUsage.get("completion_tokens"), "completion tokens");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> choice(Map<String, Object> reply) {
+        return ((List<Map<String, Object>>) reply.get("choices")).getFirst();
+    }
+
+    /** The content of a streamed chat reply's deltas, joined. */
+    @SuppressWarnings("unchecked")
+    private static String streamedText(String base, Map<String, Object> body) throws Exception {
+        HttpResponse<String> response = send(base, "/v1/chat/completions", body);
+        assertEquals(200, response.statusCode(), response.body());
+        StringBuilder text = new StringBuilder();
+        for (String line : response.body().split("\n")) {
+            if (!line.startsWith("data: ") || line.equals("data: [DONE]")) {
+                continue;
+            }
+            Map<String, Object> event = (Map<String, Object>) JsonReader.parse(line.substring("data: ".length()));
+            for (Map<String, Object> choice : (List<Map<String, Object>>) event.get("choices")) {
+                Object content = ((Map<String, Object>) choice.get("delta")).get("content");
+                if (content instanceof String piece) {
+                    text.append(piece);
+                }
+            }
+        }
+        return text.toString();
+    }
+
+    private static void assertSame(String path, Map<String, Object> body) throws Exception {
+        assertEquals(post(theirsUrl, path, body), post(oursUrl, path, body), path + " " + JsonWriter.write(body));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> post(String base, String path, Map<String, Object> body) throws Exception {
+        HttpResponse<String> response = send(base, path, body);
+        assertEquals(200, response.statusCode(), base + path + ": " + response.body());
+        return (Map<String, Object>) JsonReader.parse(response.body());
+    }
+
+    /** Posts {@code body}; a generation's with {@code cache_prompt} false (see the class's comment). */
+    private static HttpResponse<String> send(String base, String path, Map<String, Object> body) throws Exception {
+        Map<String, Object> sent = new LinkedHashMap<>(body);
+        if (path.startsWith("/v1/")) {
+            sent.put("cache_prompt", false);
+        }
+        return HTTP.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofMinutes(2))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(sent))).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static String read(Path log) {
+        try {
+            return Files.readString(log);
+        } catch (IOException e) {
+            return "(no log: " + e.getMessage() + ")";
+        }
+    }
+}
