@@ -218,6 +218,12 @@ class OpenAiServerTest {
             assertError(post(server, "/v1/chat/completions", chat("\"padding\": \"" + "x".repeat(64 * 1024) + "\"")), 413, null, null);
             assertError(send(server, "GET", "/v1/chat/completions", null, null), 405, null, null);
             assertError(send(server, "GET", "/v1/engines", null, null), 404, null, "unknown_url");
+            assertError(post(server, "/tokenize", "{}"), 400, "content", null);
+            assertError(post(server, "/tokenize", "{\"content\": 5}"), 400, "content", null);
+            assertError(post(server, "/tokenize", "{\"content\": [\"Hi\", 1.5]}"), 400, "content[1]", null);
+            assertError(post(server, "/detokenize", "{\"tokens\": [9906, 99999999]}"), 400, "tokens[1]", null);
+            assertError(post(server, "/apply-template", "{\"messages\": [{\"role\": \"wizard\", \"content\": \"hi\"}]}"), 400,
+                    "messages[0].role", null);
             // Still serving.
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2")).statusCode());
         }
