@@ -93,7 +93,8 @@ final class ApiHandler extends Handler.Abstract {
                 authorize(exchange);
                 requireMethod(method, "GET", path);
                 exchange.text(200, "text/plain; version=0.0.4; charset=utf-8",
-                        metrics.render(scheduler.waitingCount(), scheduler.runningCount(), scheduler.cachedTokens(), contextLength));
+                        metrics.render(scheduler.waitingCount(), scheduler.runningCount(), scheduler.cachedTokens(), scheduler.cacheBytes(),
+                                contextLength));
             }
             case "/v1/models" -> {
                 authorize(exchange);

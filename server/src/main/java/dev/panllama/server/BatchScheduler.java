@@ -46,6 +46,8 @@ final class BatchScheduler implements AutoCloseable {
     private long admissions;
     private volatile int running;
     private volatile long cachedTokens;
+    /** The KV cache's memory, measured as each request ends (asking the kernel for a large cache's pages costs too much for every step). */
+    private volatile long cacheBytes;
     private volatile long sharedPrompts;
     private volatile boolean closed;
 
@@ -56,6 +58,7 @@ final class BatchScheduler implements AutoCloseable {
         this.model = model;
         this.batchSize = model.options().batchSize();
         this.evaluator = model.newBatchEvaluator(parallel);
+        this.cacheBytes = evaluator.cacheCommittedBytes();
         this.slots = new SequenceSlot[parallel];
         this.logitsOf = new float[parallel][model.config().dims().vocabSize()];
         for (int i = 0; i < parallel; i++) {
@@ -100,6 +103,11 @@ final class BatchScheduler implements AutoCloseable {
     /** Tokens the KV cache holds, every sequence's (prompt caches of idle slots included). */
     long cachedTokens() {
         return cachedTokens;
+    }
+
+    /** Bytes of memory the KV cache held when the last request ended: its host pages written so far, and its device cells. */
+    long cacheBytes() {
+        return cacheBytes;
     }
 
     private void serve() {
@@ -308,6 +316,7 @@ final class BatchScheduler implements AutoCloseable {
         }
         metrics.generation(generation);
         cachedTokens = evaluator.contextLength() - evaluator.room();
+        cacheBytes = evaluator.cacheCommittedBytes();
         // The place first: once the metrics show one request fewer running, a new one is accepted.
         places.release();
         running--;
@@ -327,6 +336,7 @@ final class BatchScheduler implements AutoCloseable {
         }
         evaluator.clear();
         cachedTokens = 0;
+        cacheBytes = evaluator.cacheCommittedBytes();
         failed.forEach(job -> job.fail(failure));
     }
 

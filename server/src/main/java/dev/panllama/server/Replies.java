@@ -121,6 +121,8 @@ final class Replies {
         usage.put("prompt_tokens", generation.promptIds().length);
         usage.put("completion_tokens", generation.generatedIds().length);
         usage.put("total_tokens", generation.promptIds().length + generation.generatedIds().length);
+        // The prompt's start an earlier request left in the cache, not evaluated again (OpenAI's prompt caching).
+        usage.put("prompt_tokens_details", Map.of("cached_tokens", generation.promptIds().length - generation.promptTokens()));
         return usage;
     }
 

@@ -40,7 +40,7 @@ final class ServerMetrics {
     }
 
     /** The metrics as Prometheus reads them, with the queue's and the cache's state now. */
-    String render(int waiting, int running, long cachedTokens, int contextLength) {
+    String render(int waiting, int running, long cachedTokens, long cacheBytes, int contextLength) {
         StringBuilder out = new StringBuilder();
         header(out, "panllama_requests_total", "counter", "HTTP requests answered, by endpoint and status.");
         requests.forEach((labels, count) -> out.append("panllama_requests_total{").append(labels).append("} ").append(count.sum()).append('\n'));
@@ -58,6 +58,8 @@ final class ServerMetrics {
         metric(out, "panllama_requests_running", "gauge", "Requests being generated.", running);
         metric(out, "panllama_kv_cache_tokens", "gauge", "Tokens held in the KV cache.", cachedTokens);
         metric(out, "panllama_kv_cache_capacity_tokens", "gauge", "Tokens the KV cache can hold (the context length).", contextLength);
+        metric(out, "panllama_kv_cache_bytes", "gauge",
+                "Memory the KV cache holds (host pages written so far, device cells), as of the last request that ended.", cacheBytes);
         return out.toString();
     }
 

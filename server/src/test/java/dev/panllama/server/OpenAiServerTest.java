@@ -7,8 +7,10 @@ import com.github.erosb.jsonsKema.ValidationFailure;
 import com.github.erosb.jsonsKema.Validator;
 import com.github.erosb.jsonsKema.ValidatorConfig;
 import dev.panllama.api.LlamaModel;
+import dev.panllama.bindings.ReservedMemory;
 import dev.panllama.json.JsonReader;
 import dev.panllama.json.JsonWriter;
+import dev.panllama.model.Dimensions;
 import dev.panllama.structured.JsonSchema;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -177,14 +179,27 @@ class OpenAiServerTest {
             assertEquals(promptTokens + 1, metric(metrics, "panllama_prompt_tokens_evaluated_total"), metrics);
             // The cache holds the prompt and the reply's first 4 tokens: the fifth reached the limit and was not evaluated.
             assertEquals(promptTokens + 4, metric(metrics, "panllama_kv_cache_tokens"), metrics);
+            // Those cells' keys and values (F16), in the host pages they were written to: less than a full context's.
+            double cacheBytes = metric(metrics, "panllama_kv_cache_bytes");
+            Dimensions dims = model.config().dims();
+            long fullContext = 2L * dims.layers() * dims.kvWidth() * Short.BYTES * TestModel.CONTEXT;
+            assertTrue(cacheBytes > 0 && cacheBytes % ReservedMemory.pageSize() == 0 && cacheBytes < fullContext,
+                    cacheBytes + " of " + fullContext + " bytes: " + metrics);
             assertTrue(metric(metrics, "panllama_generated_tokens_per_second") > 0, metrics);
 
             // llama-server's cache_prompt false: the whole prompt is evaluated again, and the reply is the same.
             Map<String, Object> uncached = json(post(server, "/v1/completions",
                     "{\"prompt\":\"Once upon a time\",\"max_tokens\":5,\"temperature\":0,\"cache_prompt\":false}").body());
             assertEquals(choice.get("text"), ((List<Map<String, Object>>) uncached.get("choices")).getFirst().get("text"));
+            assertEquals(0.0, ((Map<String, Object>) ((Map<String, Object>) uncached.get("usage")).get("prompt_tokens_details"))
+                    .get("cached_tokens"), uncached.toString());
             metrics = send(server, "GET", "/metrics", null, null).body();
             assertEquals(promptTokens * 2 + 1, metric(metrics, "panllama_prompt_tokens_evaluated_total"), metrics);
+            // Asked again with the cache: all of the prompt but its last token came from it, as usage says.
+            Map<String, Object> cached = json(post(server, "/v1/completions",
+                    "{\"prompt\":\"Once upon a time\",\"max_tokens\":5,\"temperature\":0}").body());
+            assertEquals(promptTokens - 1, ((Number) ((Map<String, Object>) ((Map<String, Object>) cached.get("usage"))
+                    .get("prompt_tokens_details")).get("cached_tokens")).doubleValue(), cached.toString());
         }
     }
 
