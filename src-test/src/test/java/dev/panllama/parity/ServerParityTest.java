@@ -222,6 +222,7 @@ class ServerParityTest {
         Map<?, ?> theirUsage = (Map<?, ?>) theirs.get("usage");
         assertEquals(theirUsage.get("prompt_tokens"), ourUsage.get("prompt_tokens"), "prompt tokens");
         assertEquals(theirUsage.get("completion_tokens"), ourUsage.get("completion_tokens"), "completion tokens");
+        assertEquals(theirUsage.get("prompt_tokens_details"), ourUsage.get("prompt_tokens_details"), "cached tokens");
     }
 
     @SuppressWarnings("unchecked")
