@@ -67,6 +67,9 @@ public final class JinjaChatFormat implements ChatFormat {
                 JinjaChatFormat.class, "raiseException", String.class));
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now",
                 JinjaChatFormat.class, "strftimeNow", String.class));
+        // Where Jinjava's filters and tests answer otherwise than Python's Jinja, as the models' templates were written for.
+        jinjava.getGlobalContext().registerFilter(new PythonJsonFilter());
+        jinjava.getGlobalContext().registerExpTest(new PythonIterableTest());
     }
 
     @Override

@@ -128,11 +128,12 @@ class ToolCallFormatTest {
         assertTrue(prompt.startsWith("<|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\n"), prompt);
         // The template's own words for the tools, in the first user message, with each tool as JSON.
         assertTrue(prompt.contains("<|start_header_id|>user<|end_header_id|>\n\nGiven the following functions"), prompt);
-        assertTrue(prompt.contains("\"name\": \"get_weather\"") || prompt.contains("\"name\":\"get_weather\""), prompt);
+        assertTrue(prompt.contains("{\n    \"type\": \"function\",\n    \"function\": {\n        \"name\": \"get_weather\","), prompt);
         assertTrue(prompt.contains("Weather?<|eot_id|>"), prompt);
         assertTrue(prompt.contains("<|start_header_id|>assistant<|end_header_id|>\n\n{\"name\": \"get_weather\", \"parameters\": "), prompt);
-        assertTrue(prompt.contains("\"days\": 2") || prompt.contains("\"days\":2"), "whole numbers stay whole: " + prompt);
-        assertTrue(prompt.endsWith("<|start_header_id|>ipython<|end_header_id|>\n\nRain, 4 C<|eot_id|>"
+        assertTrue(prompt.contains("{\"city\": \"Oslo\", \"days\": 2}}<|eot_id|>"), "as json.dumps writes it, whole numbers whole: " + prompt);
+        // A text result is written with tojson, quoted: it is iterable in Python's Jinja.
+        assertTrue(prompt.endsWith("<|start_header_id|>ipython<|end_header_id|>\n\n\"Rain, 4 C\"<|eot_id|>"
                 + "<|start_header_id|>assistant<|end_header_id|>\n\n"), prompt);
         String parsedBack = prompt.substring(prompt.indexOf("{\"name\": \"get_weather\", \"parameters\": "));
         parsedBack = parsedBack.substring(0, parsedBack.indexOf("<|eot_id|>"));

@@ -149,6 +149,16 @@ class ServerParityTest {
     @Test
     void theChatTemplateRendersTheSamePrompt() throws Exception {
         assertSame("/apply-template", Map.of("messages", CONVERSATION));
+        // The tools as the template lists them (tojson with an indent), a call written back (tojson of its
+        // arguments) and a text result (tojson of what Python's Jinja deems iterable).
+        Map<String, Object> tool = Map.of("type", "function", "function", Map.of("name", "get_weather", "description", "The weather, in °C",
+                "parameters", Map.of("type", "object", "properties", Map.of("city", Map.of("type", "string"), "days",
+                        Map.of("type", "integer", "minimum", 1)), "required", List.of("city"))));
+        assertSame("/apply-template", Map.of("messages", CONVERSATION.subList(0, 2), "tools", List.of(tool)));
+        assertSame("/apply-template", Map.of("tools", List.of(tool), "messages", List.of(CONVERSATION.get(0), CONVERSATION.get(1),
+                Map.of("role", "assistant", "content", "", "tool_calls", List.of(Map.of("id", "call_1", "type", "function",
+                        "function", Map.of("name", "get_weather", "arguments", "{\"city\": \"Paris\", \"days\": 2}")))),
+                Map.of("role", "tool", "tool_call_id", "call_1", "content", "Sunny, 21 °C"))));
     }
 
     @Test
