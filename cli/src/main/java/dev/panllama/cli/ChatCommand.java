@@ -4,7 +4,6 @@ import dev.panllama.api.Chat;
 import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
-import dev.panllama.chat.ChatFormat;
 import dev.panllama.model.demo.DemoModel;
 import dev.panllama.placement.ExpertCacheStatistics;
 import org.jline.reader.EndOfFileException;
@@ -48,8 +47,8 @@ final class ChatCommand extends Subcommand {
     @Option(names = {"-n", "--n-predict"}, paramLabel = "N", description = "Most tokens per reply; -1 no limit (default: -1).")
     int maxTokens = -1;
 
-    @Option(names = "--chat-format", paramLabel = "NAME", description = "llama4, llama3 or chatml instead of the model's own template.")
-    String chatFormat;
+    @Mixin
+    ChatFormatArgs chatFormat;
 
     private static final String HELP = """
             /help            this list
@@ -74,8 +73,9 @@ final class ChatCommand extends Subcommand {
             file = DemoModel.ensure();
         }
         GenerationOptions given = new GenerationOptions(maxTokens, List.of(), sampling.options());
+        String template = chatFormat.readTemplate();
         try (LlamaModel llama = model.open(file, err);
-             Chat chat = chatFormat == null ? llama.newChat(system) : llama.newChat(system, ChatFormat.builtIn(chatFormat))) {
+             Chat chat = llama.newChat(system, chatFormat.resolve(llama, template))) {
             GenerationOptions options = sampling.forVocabulary(given, llama.vocabulary());
             Session session = new Session(chat, options, out, err, llama::expertCacheStatistics);
             if (System.console() != null && System.console().isTerminal()) {

@@ -21,12 +21,16 @@ import java.nio.file.Path;
  * generation under way is cancelled and the model closed, once, whichever thread gets there first.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Serve a model with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics)"
-                + " and Ollama's (/api/chat, /api/generate, /api/tags, /api/show).")
+        description = "Serve a model with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics),"
+                + " Ollama's (/api/chat, /api/generate, /api/tags, /api/show, /api/ps, /api/version)"
+                + " and llama-server's /tokenize, /detokenize and /apply-template.")
 final class ServeCommand extends Subcommand {
 
     @Mixin
     ModelArgs model;
+
+    @Mixin
+    ChatFormatArgs chatFormat;
 
     @Option(names = "--host", paramLabel = "ADDRESS",
             description = "Address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 for every interface).")
@@ -63,11 +67,12 @@ final class ServeCommand extends Subcommand {
         ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
                 maxBodyBytes, maxPromptTokens, maxQueue, parallel);
         checkAddressFree(host, port);
+        String template = chatFormat.readTemplate();
         LlamaModel llama = model.open(file, err);
         Shutdown shutdown = new Shutdown(llama);
         Thread hook = new Thread(shutdown::run, "panllama-serve-shutdown");
         try {
-            OpenAiServer server = OpenAiServer.start(llama, options);
+            OpenAiServer server = OpenAiServer.start(llama, chatFormat.resolve(llama, template), options);
             shutdown.server = server;
             Runtime.getRuntime().addShutdownHook(hook);
             err.printf("serving %s at http://%s:%d/v1 (Ctrl-C stops)%n", options.modelId(), hostForUrl(host), server.port());

@@ -16,6 +16,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -46,6 +47,16 @@ class ServeCommandTest {
         assertTrue(err.toString().contains("--port must be within [0, 65535]"), err.toString());
         assertFalse(err.toString().contains("\tat "), err.toString());
 
+        Path broken = Files.writeString(temp.resolve("broken.jinja"), "{% for message in messages %}{{ message.content }}");
+        err = new StringWriter();
+        assertEquals(2, Panllama.run(new String[] {"serve", "-m", file.toString(), "--port", "0", "--chat-template-file", broken.toString()},
+                new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+        assertTrue(err.toString().contains("panllama: the chat template " + broken + " cannot lay out a conversation"), err.toString());
+        err = new StringWriter();
+        assertEquals(2, Panllama.run(new String[] {"serve", "-m", file.toString(), "--chat-template-file", broken.toString(),
+                "--chat-format", "chatml"}, new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+        assertTrue(err.toString().contains("give one"), err.toString());
+
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             err = new StringWriter();
             assertEquals(1, Panllama.run(new String[] {"serve", "-m", file.toString(), "--port", String.valueOf(taken.getLocalPort())},
@@ -60,9 +71,11 @@ class ServeCommandTest {
         Path file = writeModel();
         StringWriter err = new StringWriter();
         CompletableFuture<Integer> exit = new CompletableFuture<>();
+        Path template = Files.writeString(temp.resolve("turns.jinja"),
+                "{% for message in messages %}[{{ message.role }}] {{ message.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}");
         Thread serving = Thread.ofPlatform().start(() -> exit.complete(Panllama.run(new String[] {"serve", "-m", file.toString(),
-                "--port", "0", "-t", "2", "-c", "512", "--alias", "tiny", "--api-key", "k"}, new PrintWriter(new StringWriter()),
-                new PrintWriter(err, true))));
+                "--port", "0", "-t", "2", "-c", "512", "--alias", "tiny", "--api-key", "k", "--chat-template-file", template.toString()},
+                new PrintWriter(new StringWriter()), new PrintWriter(err, true))));
         Pattern listening = Pattern.compile("serving tiny at http://127\\.0\\.0\\.1:(\\d+)/v1");
         long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
         Matcher found = listening.matcher(err.toString());
@@ -80,6 +93,11 @@ class ServeCommandTest {
                 .build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, reply.statusCode(), reply.body());
         assertTrue(reply.body().contains("\"completion_tokens\":3"), reply.body());
+        HttpResponse<String> prompt = http.send(HttpRequest.newBuilder(URI.create(base + "/apply-template"))
+                .header("Authorization", "Bearer k")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals("{\"prompt\":\"[user] Hi\\n[assistant]\"}", prompt.body(), "the file's template lays out the chats");
 
         serving.interrupt();
         assertEquals(0, exit.get(60, TimeUnit.SECONDS), err.toString());

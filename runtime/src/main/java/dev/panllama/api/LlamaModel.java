@@ -328,14 +328,23 @@ public final class LlamaModel implements AutoCloseable {
      * its architecture (Llama 4's for llama4, Llama 3's for llama).
      */
     public ChatFormat defaultChatFormat() {
-        Vocabulary vocabulary = vocabulary();
         Optional<String> template = chatTemplate();
         if (template.isPresent()) {
-            String bos = vocabulary.bos() >= 0 ? vocabulary.text(vocabulary.bos()) : "";
-            String eos = vocabulary.eos() >= 0 ? vocabulary.text(vocabulary.eos()) : "";
-            return new JinjaChatFormat(template.get(), bos, eos);
+            return chatFormat(template.get());
         }
         return model.config().architecture().equals("llama4") ? new ChatFormat.Llama4() : new ChatFormat.Llama3();
+    }
+
+    /**
+     * A Jinja chat template, such as a file of Hugging Face's or llama.cpp's {@code models/templates},
+     * given this model's beginning and end tokens ({@code bos_token}, {@code eos_token}): instead of
+     * the file's own template (llama.cpp's {@code --chat-template-file}).
+     */
+    public JinjaChatFormat chatFormat(String jinjaTemplate) {
+        Vocabulary vocabulary = vocabulary();
+        String bos = vocabulary.bos() >= 0 ? vocabulary.text(vocabulary.bos()) : "";
+        String eos = vocabulary.eos() >= 0 ? vocabulary.text(vocabulary.eos()) : "";
+        return new JinjaChatFormat(jinjaTemplate, bos, eos);
     }
 
     /** A chat with the model's default format and {@code systemPrompt} (none when null or empty). */

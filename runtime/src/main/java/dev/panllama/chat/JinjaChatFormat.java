@@ -40,19 +40,22 @@ public final class JinjaChatFormat implements ChatFormat {
     public JinjaChatFormat(String template, String bosToken, String eosToken) {
         this.template = template;
         // Jinja drops one newline at the template's end (keep_trailing_newline is off by default).
-        this.renderedTemplate = withNotAroundComparisons(template.endsWith("\n") ? template.substring(0, template.length() - 1) : template);
+        this.renderedTemplate = withNotAroundComparisons(withBlockIndentsStripped(
+                template.endsWith("\n") ? template.substring(0, template.length() - 1) : template));
         this.bosToken = bosToken;
         this.eosToken = eosToken;
         this.knowsTools = template.contains("tool_calls");
         // Jinja's whitespace rules as Hugging Face renders chat templates: '{{-' trims as '{%-' does,
-        // blocks are trimmed and left-stripped. (Jinjava's "natural operator precedence" is not taken:
-        // it makes 'not x is defined' mean '(not x) is defined'; see withNotAroundComparisons.)
+        // blocks are trimmed and left-stripped (lstrip_blocks, by withBlockIndentsStripped: Jinjava's own
+        // strips the spaces before a tag in the middle of a line too). (Jinjava's "natural operator
+        // precedence" is not taken: it makes 'not x is defined' mean '(not x) is defined'; see
+        // withNotAroundComparisons.)
         JinjavaConfig config = JinjavaConfig.newBuilder()
                 .withMaxOutputSize(MAX_OUTPUT_CHARS)
                 .withMaxRenderDepth(20)
                 .withFailOnUnknownTokens(false)
                 .withTrimBlocks(true)
-                .withLstripBlocks(true)
+                .withLstripBlocks(false)
                 .withLegacyOverrides(LegacyOverrides.newBuilder()
                         .withUseTrimmingForNotesAndExpressions(true)
                         .withParseWhitespaceControlStrictly(true)
@@ -150,6 +153,16 @@ public final class JinjaChatFormat implements ChatFormat {
         return out.toString();
     }
 
+    /**
+     * {@code template} as Jinja's {@code lstrip_blocks} reads it: the spaces and tabs between the start
+     * of a line and a block tag or comment on it ({@code {%} or {@code {#}, not {@code {%+}) taken out.
+     * Only there: text before a tag later on its line keeps its spaces.
+     */
+    static String withBlockIndentsStripped(String template) {
+        return BLOCK_INDENT.matcher(template).replaceAll("");
+    }
+
+    private static final Pattern BLOCK_INDENT = Pattern.compile("(?m)^[ \\t]+(?=\\{[%#](?!\\+))");
     private static final Pattern TAG = Pattern.compile("\\{%.*?%}", Pattern.DOTALL);
     /** A comparison's operand piece: a quoted string, or a character that is no parenthesis, quote or {@code %}, outside the words and/or. */
     private static final String ATOM = "(?:'[^']*'|\"[^\"]*\"|(?!\\b(?:and|or|not)\\b)[^()%'\"])";

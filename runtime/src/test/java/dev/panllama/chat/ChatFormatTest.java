@@ -61,6 +61,10 @@ class ChatFormatTest {
                 """;
         // The line break after the user's content stays: lstrip_blocks strips a block tag's line only up to its start.
         assertEquals("[system][user]Hi!\n", new JinjaChatFormat(template, "", "").render(CONVERSATION, false));
+        // Only a tag's indent is stripped: text before a tag later on its line keeps its spaces (Python's Jinja gives
+        // "[user] x\n[assistant] |"), and {%+ keeps the indent.
+        String midLine = "{% for m in messages %}[{{ m.role }}] x\n  {% endfor %}{% if true %}[assistant] {% endif %}|\n  {%+ if true %}y{% endif %}";
+        assertEquals("[user] x\n[assistant] |\n  y", new JinjaChatFormat(midLine, "", "").render(List.of(Message.user("Hi!")), false));
         String defined = "{% if not tools is defined %}none{% else %}{{ tools|length }}{% endif %}";
         assertEquals("none", new JinjaChatFormat(defined, "", "").render(CONVERSATION, false));
     }

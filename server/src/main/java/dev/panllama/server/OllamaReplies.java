@@ -3,6 +3,8 @@ package dev.panllama.server;
 import dev.panllama.api.Generation;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.PanllamaVersion;
+import dev.panllama.chat.ChatFormat;
+import dev.panllama.chat.JinjaChatFormat;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.gguf.GgufFingerprint;
 import dev.panllama.json.JsonReader;
@@ -26,11 +28,13 @@ final class OllamaReplies {
     enum Kind { CHAT, GENERATE }
 
     private final LlamaModel model;
+    private final ChatFormat chatFormat;
     private final String modelId;
     private final String loadedAt;
 
-    OllamaReplies(LlamaModel model, String modelId, Instant loaded) {
+    OllamaReplies(LlamaModel model, ChatFormat chatFormat, String modelId, Instant loaded) {
         this.model = model;
+        this.chatFormat = chatFormat;
         this.modelId = modelId;
         this.loadedAt = loaded.toString();
     }
@@ -135,10 +139,11 @@ final class OllamaReplies {
         return Map.of("version", PanllamaVersion.current());
     }
 
-    /** {@code /api/show}: the model's details, its chat template and what it can do. */
+    /** {@code /api/show}: the model's details, the chat template in use and what it can do. */
     Map<String, Object> show() {
         Map<String, Object> body = new LinkedHashMap<>();
-        body.put("template", model.chatTemplate().orElse(""));
+        // The Jinja template the server renders chats with (the model's own, or one it was started with); empty for a built-in format.
+        body.put("template", chatFormat instanceof JinjaChatFormat jinja ? jinja.template() : "");
         body.put("details", details());
         Map<String, Object> info = new LinkedHashMap<>();
         String architecture = model.config().architecture();

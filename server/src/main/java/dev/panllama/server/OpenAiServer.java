@@ -1,6 +1,7 @@
 package dev.panllama.server;
 
 import dev.panllama.api.LlamaModel;
+import dev.panllama.chat.ChatFormat;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Server;
@@ -59,12 +60,22 @@ public final class OpenAiServer implements AutoCloseable {
      * @throws UncheckedIOException the address cannot be bound (a port in use, an unknown host)
      */
     public static OpenAiServer start(LlamaModel model, ServerOptions options) {
+        return start(model, model.defaultChatFormat(), options);
+    }
+
+    /**
+     * Starts serving {@code model} as {@code options} say, its chats in {@code chatFormat} rather than
+     * the model's own.
+     *
+     * @throws UncheckedIOException the address cannot be bound (a port in use, an unknown host)
+     */
+    public static OpenAiServer start(LlamaModel model, ChatFormat chatFormat, ServerOptions options) {
         if (JETTY_LOG.getLevel() == null) {
             JETTY_LOG.setLevel(Level.WARNING);
         }
         ServerMetrics metrics = new ServerMetrics();
         Replies replies = new Replies(options.modelId(), Instant.now().getEpochSecond());
-        RequestReader reader = new RequestReader(model, model.defaultChatFormat(), options);
+        RequestReader reader = new RequestReader(model, chatFormat, options);
         BatchScheduler scheduler = new BatchScheduler(model, options.parallel(), options.maxQueuedRequests(), metrics);
 
         QueuedThreadPool threads = new QueuedThreadPool();
@@ -79,7 +90,7 @@ public final class OpenAiServer implements AutoCloseable {
         connector.setIdleTimeout(IDLE_TIMEOUT.toMillis());
         jetty.addConnector(connector);
         CompletionEndpoint completions = new CompletionEndpoint(reader, scheduler, replies, new LogprobsJson(model.tokenizer()));
-        OllamaReplies ollamaReplies = new OllamaReplies(model, options.modelId(), Instant.now());
+        OllamaReplies ollamaReplies = new OllamaReplies(model, chatFormat, options.modelId(), Instant.now());
         OllamaEndpoint ollama = new OllamaEndpoint(reader, scheduler, ollamaReplies, options.modelId());
         jetty.setHandler(new ApiHandler(options, completions, ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()), reader,
                 scheduler, metrics, replies, model.contextLength()));
