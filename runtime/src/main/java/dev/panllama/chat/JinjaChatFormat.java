@@ -3,8 +3,11 @@ package dev.panllama.chat;
 import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
 import com.hubspot.jinjava.interpret.InterpretException;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import jinjava.javax.el.CompositeELResolver;
+import jinjava.javax.el.ELResolver;
 
 import java.io.IOException;
 import java.time.LocalDate;
@@ -56,6 +59,7 @@ public final class JinjaChatFormat implements ChatFormat {
                 .withFailOnUnknownTokens(false)
                 .withTrimBlocks(true)
                 .withLstripBlocks(false)
+                .withElResolver(pythonMethodsFirst())
                 .withLegacyOverrides(LegacyOverrides.newBuilder()
                         .withUseTrimmingForNotesAndExpressions(true)
                         .withParseWhitespaceControlStrictly(true)
@@ -70,8 +74,11 @@ public final class JinjaChatFormat implements ChatFormat {
                 JinjaChatFormat.class, "raiseException", String.class));
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "strftime_now",
                 JinjaChatFormat.class, "strftimeNow", String.class));
-        // Where Jinjava's filters and tests answer otherwise than Python's Jinja, as the models' templates were written for.
+        // Python's Jinja, which the models' templates were written for, where Jinjava answers otherwise or not
+        // at all (and PythonMethods, above, for strings' and dicts' methods).
         jinjava.getGlobalContext().registerFilter(new PythonJsonFilter());
+        jinjava.getGlobalContext().registerFilter(new PythonTrimFilter());
+        jinjava.getGlobalContext().registerFilter(new ItemsFilter());
         jinjava.getGlobalContext().registerExpTest(new PythonIterableTest());
     }
 
@@ -151,6 +158,14 @@ public final class JinjaChatFormat implements ChatFormat {
         }
         tags.appendTail(out);
         return out.toString();
+    }
+
+    /** Jinjava's own resolver (read-only: a template cannot change what it is given), after {@link PythonMethods}. */
+    private static ELResolver pythonMethodsFirst() {
+        CompositeELResolver resolver = new CompositeELResolver();
+        resolver.add(new PythonMethods());
+        resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
+        return resolver;
     }
 
     /**
