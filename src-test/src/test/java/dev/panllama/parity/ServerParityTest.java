@@ -10,7 +10,6 @@ import dev.panllama.json.JsonReader;
 import dev.panllama.json.JsonWriter;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
-import dev.panllama.reference.ReferenceMain;
 import dev.panllama.server.OpenAiServer;
 import dev.panllama.server.ServerOptions;
 import org.junit.jupiter.api.AfterAll;
@@ -18,7 +17,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -29,10 +27,8 @@ import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * panllama's server against llama-server of the pinned tree, serving the same model file, asked the
@@ -65,7 +61,7 @@ class ServerParityTest {
     static Path temp;
     static LlamaModel model;
     static OpenAiServer ours;
-    static Process theirs;
+    static LlamaServerProcess theirs;
     static String oursUrl;
     static String theirsUrl;
 
@@ -78,33 +74,13 @@ class ServerParityTest {
                 UserCache.user().vocabularies(pin).resolve("ggml-vocab-llama-bpe.gguf"), file,
                 Map.of("tokenizer.chat_template", GgufValue.of(Files.readString(template))));
 
-        Path executable = ReferenceMain.binaries().resolve("llama-server");
-        assertTrue(Files.isExecutable(executable), executable + " is missing: run scripts/build-native --reference");
-        int port = RpcServerProcess.freePort();
-        Path log = temp.resolve("llama-server.log");
-        theirs = new ProcessBuilder(executable.toString(), "-m", file.toString(), "--host", "127.0.0.1", "--port", String.valueOf(port),
-                "-c", String.valueOf(CONTEXT), "-t", "2", "-np", "1", "--ctx-checkpoints", "0", "--no-webui")
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        theirsUrl = "http://127.0.0.1:" + port;
+        theirs = LlamaServerProcess.start(file, temp.resolve("llama-server.log"), "-c", String.valueOf(CONTEXT), "-t", "2", "-np", "1",
+                "--ctx-checkpoints", "0");
+        theirsUrl = theirs.url();
 
         model = LlamaModel.open(file, ModelOptions.defaults().withThreads(2).withContextLength(CONTEXT));
         ours = OpenAiServer.start(model, ServerOptions.defaults("parity").withPort(0).withParallel(1));
         oursUrl = "http://127.0.0.1:" + ours.port();
-
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (true) {
-            assertTrue(theirs.isAlive(), () -> "llama-server exited: " + read(log));
-            try {
-                if (HTTP.send(HttpRequest.newBuilder(URI.create(theirsUrl + "/health")).build(), HttpResponse.BodyHandlers.ofString())
-                        .statusCode() == 200) {
-                    break;
-                }
-            } catch (IOException notYet) {
-                // not listening yet
-            }
-            assertTrue(System.nanoTime() < deadline, () -> "llama-server never became healthy: " + read(log));
-            Thread.sleep(200);
-        }
     }
 
     @AfterAll
@@ -116,10 +92,7 @@ class ServerParityTest {
             model.close();
         }
         if (theirs != null) {
-            theirs.destroy();
-            if (!theirs.waitFor(20, TimeUnit.SECONDS)) {
-                theirs.destroyForcibly();
-            }
+            theirs.close();
         }
     }
 
@@ -281,13 +254,5 @@ class ServerParityTest {
         return HTTP.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofMinutes(2))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(sent))).build(),
                 HttpResponse.BodyHandlers.ofString());
-    }
-
-    private static String read(Path log) {
-        try {
-            return Files.readString(log);
-        } catch (IOException e) {
-            return "(no log: " + e.getMessage() + ")";
-        }
     }
 }
