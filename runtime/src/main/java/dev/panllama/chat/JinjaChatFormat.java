@@ -12,6 +12,7 @@ import jinjava.javax.el.ELResolver;
 import java.io.IOException;
 import java.time.LocalDate;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -43,8 +44,8 @@ public final class JinjaChatFormat implements ChatFormat {
     public JinjaChatFormat(String template, String bosToken, String eosToken) {
         this.template = template;
         // Jinja drops one newline at the template's end (keep_trailing_newline is off by default).
-        this.renderedTemplate = withNotAroundComparisons(withBlockIndentsStripped(
-                template.endsWith("\n") ? template.substring(0, template.length() - 1) : template));
+        this.renderedTemplate = withLoopNeighbours(withNotAroundComparisons(withBlockIndentsStripped(
+                template.endsWith("\n") ? template.substring(0, template.length() - 1) : template)));
         this.bosToken = bosToken;
         this.eosToken = eosToken;
         this.knowsTools = template.contains("tool_calls");
@@ -119,7 +120,7 @@ public final class JinjaChatFormat implements ChatFormat {
             for (ToolCall call : message.toolCalls()) {
                 Map<String, Object> function = new LinkedHashMap<>();
                 function.put("name", call.name());
-                function.put("arguments", call.argumentValues());
+                function.put("arguments", new ArgumentsObject(call.argumentValues()));
                 Map<String, Object> shape = new LinkedHashMap<>();
                 shape.put("id", call.id());
                 shape.put("type", "function");
@@ -132,6 +133,22 @@ public final class JinjaChatFormat implements ChatFormat {
             turn.put("tool_call_id", message.toolCallId());
         }
         return turn;
+    }
+
+    /**
+     * A call's arguments as templates take them: an object ({@code arguments|tojson}, {@code .items()}),
+     * which printed as it is ({@code {{ tool_call.arguments }}}, where a template expects OpenAI's text,
+     * as functionary's do) is its JSON, as llama.cpp writes it, rather than Java's {@code {city=Paris}}.
+     */
+    private static final class ArgumentsObject extends LinkedHashMap<String, Object> {
+        ArgumentsObject(Map<String, Object> arguments) {
+            super(arguments);
+        }
+
+        @Override
+        public String toString() {
+            return PythonJsonFilter.dumps(this, null, ", ", ": ", false, false);
+        }
     }
 
     @Override
@@ -167,6 +184,45 @@ public final class JinjaChatFormat implements ChatFormat {
         resolver.add(JinjavaInterpreterResolver.DEFAULT_RESOLVER_READ_ONLY);
         return resolver;
     }
+
+    /**
+     * {@code template} with Jinja's {@code loop.previtem} and {@code loop.nextitem}, the items before
+     * and after the current one, which Jinjava's loops lack, written as the loop's sequence at the index
+     * before or after ({@code none} at the ends, where Jinja's are undefined). Only in a loop over a
+     * plain name ({@code {% for message in messages %}}, as Hermes's templates write it), whose index is
+     * the sequence's; in any other loop they stay as they are, and are nothing.
+     */
+    static String withLoopNeighbours(String template) {
+        Matcher tags = LOOP_TAG.matcher(template);
+        StringBuilder out = new StringBuilder();
+        ArrayDeque<String> sequences = new ArrayDeque<>();
+        int from = 0;
+        while (tags.find()) {
+            out.append(neighboursIn(template.substring(from, tags.start()), sequences.peek()));
+            out.append(tags.group());
+            from = tags.end();
+            if (tags.group(1).equals("endfor")) {
+                sequences.poll();
+            } else {
+                Matcher plain = PLAIN_LOOP.matcher(tags.group(2));
+                sequences.push(plain.matches() ? plain.group(1) : "");
+            }
+        }
+        out.append(neighboursIn(template.substring(from), sequences.peek()));
+        return out.toString();
+    }
+
+    private static String neighboursIn(String text, String sequence) {
+        if (sequence == null || sequence.isEmpty()) {
+            return text;
+        }
+        return text.replace("loop.previtem", "(" + sequence + "[loop.index0 - 1] if not loop.first else none)")
+                .replace("loop.nextitem", "(" + sequence + "[loop.index0 + 1] if not loop.last else none)");
+    }
+
+    private static final Pattern LOOP_TAG = Pattern.compile("\\{%[-+]?\\s*(for|endfor)\\b(.*?)[-+]?%}", Pattern.DOTALL);
+    /** The loop variable(s) and a sequence that is a plain (dotted) name, and nothing after it. */
+    private static final Pattern PLAIN_LOOP = Pattern.compile("\\s*[\\w\\s,]+?\\s+in\\s+([\\w.]+)\\s*");
 
     /**
      * {@code template} as Jinja's {@code lstrip_blocks} reads it: the spaces and tabs between the start

@@ -128,6 +128,7 @@ final class PythonJsonFilter implements AdvancedFilter {
             }
         }
 
+        /** Python's escapes: JsonWriter's but for \b and \f, short here, and non-ASCII with ensure_ascii. */
         private void string(String text) {
             out.append('"');
             for (int i = 0; i < text.length(); i++) {

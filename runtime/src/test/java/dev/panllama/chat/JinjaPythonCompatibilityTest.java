@@ -25,4 +25,13 @@ class JinjaPythonCompatibilityTest {
         assertEquals("Hi|yes|a+b+c|a+b+,c|none|user|role=user;content=hi;|rolecontent|[]|x|HELLOhello|heLLo",
                 new JinjaChatFormat(template, "", "").render(List.of(Message.user("hi")), false));
     }
+
+    /** {@code loop.previtem} and {@code loop.nextitem}, in a loop over the messages (as Hermes's templates use them). */
+    @Test
+    void aLoopKnowsTheItemsBeforeAndAfterTheCurrentOne() {
+        String template = "{% for m in messages %}{% if loop.previtem and loop.previtem.role != m.role %}|{% endif %}{{ m.role }}"
+                + "{% if loop.nextitem %}>{{ loop.nextitem.role }}{% endif %} {% endfor %}";
+        assertEquals("user>user user>assistant |assistant ", new JinjaChatFormat(template, "", "")
+                .render(List.of(Message.user("a"), Message.user("b"), Message.assistant("c")), false));
+    }
 }
