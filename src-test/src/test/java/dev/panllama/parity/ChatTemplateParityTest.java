@@ -4,6 +4,7 @@ import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.bindings.UserCache;
+import dev.panllama.chat.ChatFormat;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.json.JsonReader;
 import dev.panllama.json.JsonWriter;
@@ -16,6 +17,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -34,7 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * fine-tunes of Llama models: DeepSeek's R1 distillation, Nous Research's Hermes, MeetKai's functionary),
  * each given to panllama's server and to llama-server of the same tree ({@code --chat-template-file}),
  * lay out the same conversations in the same prompt ({@code /apply-template}): a plain exchange, tools
- * offered, and a tool's call and result.
+ * offered, and a tool's call and result; and the formats built in on both sides (Llama 4's, Llama 3's,
+ * ChatML) a plain exchange.
  */
 class ChatTemplateParityTest {
 
@@ -93,6 +96,18 @@ class ChatTemplateParityTest {
                 Map<String, Object> body = CONVERSATIONS.get(conversation);
                 assertEquals(prompt(theirs.url(), body), prompt("http://127.0.0.1:" + ours.port(), body), name + ", " + conversation);
             }
+        }
+    }
+
+    /** The formats built in on both sides, for a model whose file has no template, lay out a plain exchange alike. */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama4", "llama3", "chatml"})
+    void theBuiltInFormatLaysOutAnExchangeAsLlamaServersDoes(String name) throws Exception {
+        try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve(name + ".log"), "-c", "512", "-t", "2", "-np", "1",
+                "--no-jinja", "--chat-template", name);
+             OpenAiServer ours = OpenAiServer.start(model, ChatFormat.builtIn(name), ServerOptions.defaults("templates").withPort(0))) {
+            Map<String, Object> body = CONVERSATIONS.get("plain");
+            assertEquals(prompt(theirs.url(), body), prompt("http://127.0.0.1:" + ours.port(), body), name);
         }
     }
 
