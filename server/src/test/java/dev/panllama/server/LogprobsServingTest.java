@@ -3,18 +3,13 @@ package dev.panllama.server;
 import dev.panllama.api.Completion;
 import dev.panllama.api.Generation;
 import dev.panllama.api.GenerationOptions;
-import dev.panllama.api.LlamaModel;
 import dev.panllama.json.JsonWriter;
 import dev.panllama.sampling.SamplingOptions;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -35,25 +30,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the most likely tokens, checked against the logits the facade computes for the same prompt, whole
  * and streamed, in a chat's shape and a text completion's.
  */
-class LogprobsServingTest {
+class LogprobsServingTest extends ServedModel {
 
     /** The server's batched evaluation and the facade's compute a lone request's logits alike; the sums differ in order only. */
     private static final double TOLERANCE = 1e-4;
     private static final int TOKENS = 10;
-
-    @TempDir
-    static Path temp;
-    static LlamaModel model;
-
-    @BeforeAll
-    static void openModel() throws Exception {
-        model = TestModel.open(temp);
-    }
-
-    @AfterAll
-    static void closeModel() {
-        model.close();
-    }
 
     private static OpenAiServer start() {
         return OpenAiServer.start(model, ServerOptions.defaults(TestModel.ID).withPort(0));

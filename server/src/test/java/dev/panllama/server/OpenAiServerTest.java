@@ -6,16 +6,12 @@ import com.github.erosb.jsonsKema.SchemaLoader;
 import com.github.erosb.jsonsKema.ValidationFailure;
 import com.github.erosb.jsonsKema.Validator;
 import com.github.erosb.jsonsKema.ValidatorConfig;
-import dev.panllama.api.LlamaModel;
 import dev.panllama.bindings.ReservedMemory;
 import dev.panllama.json.JsonReader;
 import dev.panllama.json.JsonWriter;
 import dev.panllama.model.Dimensions;
 import dev.panllama.structured.JsonSchema;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -27,7 +23,6 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -39,24 +34,11 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The server over raw HTTP: replies, streams, limits, errors as OpenAI's JSON, and cancellation by disconnecting. */
-class OpenAiServerTest {
+class OpenAiServerTest extends ServedModel {
 
-    @TempDir
-    static Path temp;
-    static LlamaModel model;
     static final HttpClient HTTP = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
     static final String GREEDY_CHAT = JsonWriter.write(Map.of("model", TestModel.ID, "temperature", 0, "max_tokens", TestModel.REPLY_TOKENS,
             "messages", List.of(Map.of("role", "system", "content", TestModel.SYSTEM), Map.of("role", "user", "content", TestModel.USER))));
-
-    @BeforeAll
-    static void openModel() throws IOException {
-        model = TestModel.open(temp);
-    }
-
-    @AfterAll
-    static void closeModel() {
-        model.close();
-    }
 
     static OpenAiServer start(ServerOptions options) {
         return OpenAiServer.start(model, options.withPort(0));

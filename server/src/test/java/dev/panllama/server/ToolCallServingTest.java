@@ -28,7 +28,6 @@ import dev.langchain4j.model.output.FinishReason;
 import dev.panllama.api.Chat;
 import dev.panllama.api.ChatReply;
 import dev.panllama.api.GenerationOptions;
-import dev.panllama.api.LlamaModel;
 import dev.panllama.chat.Message;
 import dev.panllama.chat.Tool;
 import dev.panllama.chat.ToolCall;
@@ -36,14 +35,10 @@ import dev.panllama.chat.ToolUse;
 import dev.panllama.json.JsonReader;
 import dev.panllama.json.JsonWriter;
 import dev.panllama.sampling.SamplingOptions;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-import java.io.IOException;
 import java.net.http.HttpResponse;
-import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -57,7 +52,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * conversation; the call and the tool's result go back in the next request, whose greedy reply equals
  * the facade's; bad tool fields get OpenAI's 400s.
  */
-class ToolCallServingTest {
+class ToolCallServingTest extends ServedModel {
 
     /** Parameters of bounded values only (an enum, integers, a boolean), so that a random model's call always closes. */
     static final String WEATHER = """
@@ -70,16 +65,12 @@ class ToolCallServingTest {
     static final String RESULT = "{\"sky\":\"rain\"}";
     static final int CALL_TOKENS = 200;
 
-    @TempDir
-    static Path temp;
-    static LlamaModel model;
     static ToolCall expectedCall;
     /** The facade's greedy reply after the call and its result: text, or another call. */
     static ChatReply expectedAnswer;
 
     @BeforeAll
-    static void openModel() throws IOException {
-        model = TestModel.open(temp);
+    static void callAndAnswerThroughTheFacade() {
         GenerationOptions greedy = GenerationOptions.defaults().withSampling(SamplingOptions.greedy());
         try (Chat chat = model.newChat(TestModel.SYSTEM)) {
             chat.add(Message.user(USER));
@@ -87,11 +78,6 @@ class ToolCallServingTest {
             chat.add(Message.tool(expectedCall.id(), RESULT));
             expectedAnswer = chat.reply(ToolUse.auto(TOOLS), greedy.withMaxTokens(TestModel.REPLY_TOKENS), s -> { });
         }
-    }
-
-    @AfterAll
-    static void closeModel() {
-        model.close();
     }
 
     static OpenAiServer start() {
