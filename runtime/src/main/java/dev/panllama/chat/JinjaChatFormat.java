@@ -81,6 +81,7 @@ public final class JinjaChatFormat implements ChatFormat {
         jinjava.getGlobalContext().registerFilter(new PythonTrimFilter());
         jinjava.getGlobalContext().registerFilter(new ItemsFilter());
         jinjava.getGlobalContext().registerExpTest(new PythonIterableTest());
+        jinjava.getGlobalContext().registerTag(new FilterBlockTag());
     }
 
     @Override

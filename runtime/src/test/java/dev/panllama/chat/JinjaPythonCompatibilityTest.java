@@ -26,6 +26,13 @@ class JinjaPythonCompatibilityTest {
                 new JinjaChatFormat(template, "", "").render(List.of(Message.user("hi")), false));
     }
 
+    @Test
+    void aFilterBlockFiltersItsText() {
+        String template = "{% filter upper %}ab{{ messages[0].role }}{% endfilter %}|{%- filter trim -%}\n  x {{ 1 }}  \n{%- endfilter -%}"
+                + "|{% filter replace(\"a\", \"b\") | upper %}aa{% endfilter %}";
+        assertEquals("ABUSER|x 1|BB", new JinjaChatFormat(template, "", "").render(List.of(Message.user("a")), false));
+    }
+
     /** {@code loop.previtem} and {@code loop.nextitem}, in a loop over the messages (as Hermes's templates use them). */
     @Test
     void aLoopKnowsTheItemsBeforeAndAfterTheCurrentOne() {
