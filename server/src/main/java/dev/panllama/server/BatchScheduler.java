@@ -11,6 +11,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Where requests wait for the model and how they are generated (continuous batching): one decode
@@ -46,8 +47,15 @@ final class BatchScheduler implements AutoCloseable {
     private long admissions;
     private volatile int running;
     private volatile long cachedTokens;
-    /** The KV cache's memory, measured as each request ends (asking the kernel for a large cache's pages costs too much for every step). */
+    /**
+     * The KV cache's memory, measured on the decode thread when a request ends, if it leaves the server
+     * idle or the last measure is {@link #CACHE_MEASURE_INTERVAL_NANOS} old: a measure asks the kernel
+     * about every page of the cache's reservation, over a millisecond for a context of millions of
+     * tokens, which every running request would wait for.
+     */
     private volatile long cacheBytes;
+    private long cacheMeasuredAt;
+    private static final long CACHE_MEASURE_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(10);
     private volatile long sharedPrompts;
     private volatile boolean closed;
 
@@ -58,7 +66,7 @@ final class BatchScheduler implements AutoCloseable {
         this.model = model;
         this.batchSize = model.options().batchSize();
         this.evaluator = model.newBatchEvaluator(parallel);
-        this.cacheBytes = evaluator.cacheCommittedBytes();
+        measureCache(true);
         this.slots = new SequenceSlot[parallel];
         this.logitsOf = new float[parallel][model.config().dims().vocabSize()];
         for (int i = 0; i < parallel; i++) {
@@ -105,7 +113,7 @@ final class BatchScheduler implements AutoCloseable {
         return cachedTokens;
     }
 
-    /** Bytes of memory the KV cache held when the last request ended: its host pages written so far, and its device cells. */
+    /** Bytes of memory the KV cache held when last measured (see {@link #cacheBytes}): its host pages written so far, and its device cells. */
     long cacheBytes() {
         return cacheBytes;
     }
@@ -316,11 +324,20 @@ final class BatchScheduler implements AutoCloseable {
         }
         metrics.generation(generation);
         cachedTokens = evaluator.contextLength() - evaluator.room();
-        cacheBytes = evaluator.cacheCommittedBytes();
+        measureCache(running == 1);
         // The place first: once the metrics show one request fewer running, a new one is accepted.
         places.release();
         running--;
         job.finish(generation);
+    }
+
+    /** Measures the KV cache's memory when the server is {@code idle} or the last measure is old enough. */
+    private void measureCache(boolean idle) {
+        long now = System.nanoTime();
+        if (idle || now - cacheMeasuredAt >= CACHE_MEASURE_INTERVAL_NANOS) {
+            cacheBytes = evaluator.cacheCommittedBytes();
+            cacheMeasuredAt = now;
+        }
     }
 
     /** An evaluation failed: every running request fails with it, and the cache starts over. */
@@ -336,7 +353,7 @@ final class BatchScheduler implements AutoCloseable {
         }
         evaluator.clear();
         cachedTokens = 0;
-        cacheBytes = evaluator.cacheCommittedBytes();
+        measureCache(true);
         failed.forEach(job -> job.fail(failure));
     }
 

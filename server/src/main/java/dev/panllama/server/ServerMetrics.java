@@ -59,7 +59,8 @@ final class ServerMetrics {
         metric(out, "panllama_kv_cache_tokens", "gauge", "Tokens held in the KV cache.", cachedTokens);
         metric(out, "panllama_kv_cache_capacity_tokens", "gauge", "Tokens the KV cache can hold (the context length).", contextLength);
         metric(out, "panllama_kv_cache_bytes", "gauge",
-                "Memory the KV cache holds (host pages written so far, device cells), as of the last request that ended.", cacheBytes);
+                "Memory the KV cache holds (host pages written so far, device cells), measured when a request ends and leaves the"
+                        + " server idle, or at most every 10 s while requests keep running.", cacheBytes);
         return out.toString();
     }
 
