@@ -43,7 +43,7 @@ final class PythonMethods extends ELResolver {
 
     private static Object stringMethod(String text, String method, Object[] args) {
         return switch (method) {
-            case "strip" -> rstrip(lstrip(text, chars(args)), chars(args));
+            case "strip" -> strip(text, chars(args));
             case "lstrip" -> lstrip(text, chars(args));
             case "rstrip" -> rstrip(text, chars(args));
             case "startswith" -> args.length >= 1 && anyOf(args[0], text::startsWith);
@@ -70,6 +70,11 @@ final class PythonMethods extends ELResolver {
     /** The characters to strip: Python's argument, or white space when none (or None) is given. */
     private static String chars(Object[] args) {
         return args.length >= 1 && args[0] != null ? String.valueOf(args[0]) : null;
+    }
+
+    /** Python's {@code str.strip(chars)}: {@code chars} off both ends, or white space when null (the {@code trim} filter's too). */
+    static String strip(String text, String chars) {
+        return rstrip(lstrip(text, chars), chars);
     }
 
     private static String lstrip(String text, String chars) {

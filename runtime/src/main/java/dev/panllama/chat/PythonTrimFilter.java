@@ -17,19 +17,6 @@ final class PythonTrimFilter implements Filter {
 
     @Override
     public Object filter(Object value, JinjavaInterpreter interpreter, String... args) {
-        String text = value == null ? "" : value.toString();
-        if (args.length == 0 || args[0] == null) {
-            return text.strip();
-        }
-        String chars = args[0];
-        int start = 0;
-        int end = text.length();
-        while (start < end && chars.indexOf(text.charAt(start)) >= 0) {
-            start++;
-        }
-        while (end > start && chars.indexOf(text.charAt(end - 1)) >= 0) {
-            end--;
-        }
-        return text.substring(start, end);
+        return PythonMethods.strip(value == null ? "" : value.toString(), args.length == 0 ? null : args[0]);
     }
 }

@@ -33,6 +33,12 @@ final class ApiException extends RuntimeException {
         return invalid("Missing required parameter: '" + param + "'.", param);
     }
 
+    /** 404: the request names a model other than the one {@code served}. */
+    static ApiException modelNotFound(String requested, String served) {
+        return new ApiException(404, "invalid_request_error", "The model '" + requested + "' does not exist; this server serves '"
+                + served + "'.", "model", "model_not_found");
+    }
+
     /** 400: a field asks for something this server does not do (yet). */
     static ApiException unsupported(String message, String param) {
         return new ApiException(400, "invalid_request_error", message, param, "unsupported_parameter");

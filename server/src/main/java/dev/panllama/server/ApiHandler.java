@@ -145,7 +145,7 @@ final class ApiHandler extends Handler.Abstract {
                 RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
                 String name = body.string("model").or(() -> body.string("name")).orElseThrow(() -> ApiException.missing("model"));
                 if (!OllamaRequests.servedName(name, options.modelId()).equals(options.modelId())) {
-                    throw modelNotFound(name);
+                    throw ApiException.modelNotFound(name, options.modelId());
                 }
                 exchange.json(200, ollamaReplies.show());
             }
@@ -158,16 +158,11 @@ final class ApiHandler extends Handler.Abstract {
                 requireMethod(method, "GET", path);
                 String id = URLDecoder.decode(path.substring("/v1/models/".length()), StandardCharsets.UTF_8);
                 if (!id.equals(options.modelId())) {
-                    throw modelNotFound(id);
+                    throw ApiException.modelNotFound(id, options.modelId());
                 }
                 exchange.json(200, replies.model());
             }
         }
-    }
-
-    private ApiException modelNotFound(String name) {
-        return new ApiException(404, "invalid_request_error", "The model '" + name + "' does not exist; this server serves '"
-                + options.modelId() + "'.", "model", "model_not_found");
     }
 
     private void authorize(Exchange exchange) {

@@ -91,15 +91,20 @@ final class LogprobsJson {
 
     private Map<String, Object> entry(int token, double logprob) {
         byte[] bytes = tokenizer.pieceBytes(token, false);
-        List<Integer> unsigned = new ArrayList<>(bytes.length);
-        for (byte b : bytes) {
-            unsigned.add(b & 0xff);
-        }
         Map<String, Object> entry = new LinkedHashMap<>();
         entry.put("token", new String(bytes, StandardCharsets.UTF_8));
         entry.put("logprob", logprob);
-        entry.put("bytes", unsigned);
+        entry.put("bytes", unsigned(bytes));
         return entry;
+    }
+
+    /** {@code bytes} as JSON writes a token's bytes (OpenAI's and llama-server's): numbers from 0 to 255. */
+    static List<Integer> unsigned(byte[] bytes) {
+        List<Integer> values = new ArrayList<>(bytes.length);
+        for (byte b : bytes) {
+            values.add(b & 0xff);
+        }
+        return values;
     }
 
     private String tokenText(int token) {

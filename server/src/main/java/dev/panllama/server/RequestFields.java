@@ -127,6 +127,20 @@ final class RequestFields {
         throw wrongType(name, "an object");
     }
 
+    /**
+     * {@code value}, the request's {@code name}, as a token id of a vocabulary of {@code size}: a whole
+     * number from 0 to {@code size - 1}; else a 400 for the field {@code param}.
+     */
+    static int tokenId(Object value, int size, String name, String param) {
+        if (value instanceof Number number) {
+            double id = number.doubleValue();
+            if (id == Math.rint(id) && id >= 0 && id < size) {
+                return (int) id;
+            }
+        }
+        throw ApiException.invalid("'" + name + "' is not a token id of this model (0 to " + (size - 1) + ").", param);
+    }
+
     static ApiException wrongType(String name, String expected) {
         return ApiException.invalid("'" + name + "' must be " + expected + ".", name);
     }

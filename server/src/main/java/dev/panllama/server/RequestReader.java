@@ -108,8 +108,7 @@ final class RequestReader {
     private void checkModel(RequestFields body) {
         String requested = body.string("model").orElse(modelId);
         if (!requested.equals(modelId)) {
-            throw new ApiException(404, "invalid_request_error", "The model '" + requested + "' does not exist; this server serves '"
-                    + modelId + "'.", "model", "model_not_found");
+            throw ApiException.modelNotFound(requested, modelId);
         }
     }
 
@@ -253,11 +252,7 @@ final class RequestReader {
             int vocabulary = model.vocabulary().size();
             tokens = new int[list.size()];
             for (int i = 0; i < tokens.length; i++) {
-                double id = ((Number) list.get(i)).doubleValue();
-                if (id != Math.rint(id) || id < 0 || id >= vocabulary) {
-                    throw ApiException.invalid("'prompt[" + i + "]' is not a token id of this model (0 to " + (vocabulary - 1) + ").", "prompt");
-                }
-                tokens[i] = (int) id;
+                tokens[i] = RequestFields.tokenId(list.get(i), vocabulary, "prompt[" + i + "]", "prompt");
             }
         } else if (prompt instanceof List<?>) {
             throw ApiException.unsupported("Only one prompt per request is supported: a string, or an array of token ids.", "prompt");

@@ -43,7 +43,8 @@ final class TokenizerEndpoints {
                 if (parts.get(i) instanceof String text) {
                     append(ids, tokenizer.encode(text, addSpecial && i == 0, parseSpecial));
                 } else {
-                    ids.add(tokenId(parts.get(i), "content[" + i + "]"));
+                    String param = "content[" + i + "]";
+                    ids.add(RequestFields.tokenId(parts.get(i), tokenizer.vocabulary().size(), param, param));
                 }
             }
         } else {
@@ -66,18 +67,10 @@ final class TokenizerEndpoints {
         List<?> tokens = body.array("tokens").orElseThrow(() -> ApiException.missing("tokens"));
         int[] ids = new int[tokens.size()];
         for (int i = 0; i < ids.length; i++) {
-            ids[i] = tokenId(tokens.get(i), "tokens[" + i + "]");
+            String param = "tokens[" + i + "]";
+            ids[i] = RequestFields.tokenId(tokens.get(i), tokenizer.vocabulary().size(), param, param);
         }
         return Map.of("content", tokenizer.decode(ids));
-    }
-
-    private int tokenId(Object value, String param) {
-        int size = tokenizer.vocabulary().size();
-        if (value instanceof Number number && number.doubleValue() == Math.rint(number.doubleValue())
-                && number.doubleValue() >= 0 && number.doubleValue() < size) {
-            return number.intValue();
-        }
-        throw ApiException.invalid("'" + param + "' is not a token id of this model (0 to " + (size - 1) + ").", param);
     }
 
     private static void append(List<Integer> ids, int[] encoded) {
@@ -92,11 +85,7 @@ final class TokenizerEndpoints {
             return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
         } catch (CharacterCodingException e) {
-            List<Integer> values = new ArrayList<>(bytes.length);
-            for (byte b : bytes) {
-                values.add(b & 0xff);
-            }
-            return values;
+            return LogprobsJson.unsigned(bytes);
         }
     }
 }
