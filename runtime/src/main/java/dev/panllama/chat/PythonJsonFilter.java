@@ -48,15 +48,36 @@ final class PythonJsonFilter implements AdvancedFilter {
         return out.toString();
     }
 
-    private static Object argument(Object[] args, Map<String, Object> kwargs, int position, String name) {
+    static Object argument(Object[] args, Map<String, Object> kwargs, int position, String name) {
         if (kwargs != null && kwargs.containsKey(name)) {
             return kwargs.get(name);
         }
         return args != null && position < args.length ? args[position] : null;
     }
 
-    private static boolean truthy(Object value) {
+    static boolean truthy(Object value) {
         return value instanceof Boolean bool ? bool : value != null && !"false".equalsIgnoreCase(String.valueOf(value));
+    }
+
+    /** An integral double as an integer; another as Python's repr of a float (fixed from 1e-4 to below 1e16, else d.ddde±XX). */
+    static String number(double value) {
+        if (Double.isNaN(value)) {
+            return "NaN";
+        }
+        if (Double.isInfinite(value)) {
+            return value > 0 ? "Infinity" : "-Infinity";
+        }
+        if (value == Math.rint(value) && Math.abs(value) < 1e16) {
+            return Long.toString((long) value);
+        }
+        BigDecimal decimal = new BigDecimal(Double.toString(value)).stripTrailingZeros();
+        int exponent = decimal.precision() - decimal.scale() - 1;
+        if (exponent >= -4 && exponent < 16) {
+            return decimal.toPlainString();
+        }
+        String digits = decimal.unscaledValue().abs().toString();
+        String mantissa = digits.length() == 1 ? digits : digits.charAt(0) + "." + digits.substring(1);
+        return (value < 0 ? "-" : "") + mantissa + "e" + (exponent < 0 ? "-" : "+") + String.format("%02d", Math.abs(exponent));
     }
 
     private record Writer(StringBuilder out, Integer indent, String itemSeparator, String keySeparator, boolean sortKeys,
@@ -151,27 +172,6 @@ final class PythonJsonFilter implements AdvancedFilter {
                 }
             }
             out.append('"');
-        }
-
-        /** An integral double as an integer; another as Python's repr of a float (fixed from 1e-4 to below 1e16, else d.ddde±XX). */
-        private static String number(double value) {
-            if (Double.isNaN(value)) {
-                return "NaN";
-            }
-            if (Double.isInfinite(value)) {
-                return value > 0 ? "Infinity" : "-Infinity";
-            }
-            if (value == Math.rint(value) && Math.abs(value) < 1e16) {
-                return Long.toString((long) value);
-            }
-            BigDecimal decimal = new BigDecimal(Double.toString(value)).stripTrailingZeros();
-            int exponent = decimal.precision() - decimal.scale() - 1;
-            if (exponent >= -4 && exponent < 16) {
-                return decimal.toPlainString();
-            }
-            String digits = decimal.unscaledValue().abs().toString();
-            String mantissa = digits.length() == 1 ? digits : digits.charAt(0) + "." + digits.substring(1);
-            return (value < 0 ? "-" : "") + mantissa + "e" + (exponent < 0 ? "-" : "+") + String.format("%02d", Math.abs(exponent));
         }
     }
 }

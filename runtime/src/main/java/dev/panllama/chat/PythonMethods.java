@@ -53,18 +53,53 @@ final class PythonMethods extends ELResolver {
             case "lower" -> text.toLowerCase(Locale.ROOT);
             case "replace" -> args.length >= 2 ? text.replace(String.valueOf(args[0]), String.valueOf(args[1])) : UNKNOWN;
             case "find" -> args.length >= 1 ? (long) text.indexOf(String.valueOf(args[0])) : UNKNOWN;
+            case "format" -> format(text, args);
             default -> UNKNOWN;
         };
     }
 
     private static Object mapMethod(Map<?, ?> map, String method, Object[] args) {
         return switch (method) {
-            case "get" -> args.length == 2 ? (map.containsKey(args[0]) ? map.get(args[0]) : args[1]) : UNKNOWN;
+            case "get" -> args.length == 1 || args.length == 2
+                    ? (map.containsKey(args[0]) ? map.get(args[0]) : args.length == 2 ? args[1] : null) : UNKNOWN;
             case "items" -> args.length == 0 ? new ArrayList<>(map.entrySet()) : UNKNOWN;
             case "keys" -> args.length == 0 ? new ArrayList<>(map.keySet()) : UNKNOWN;
             case "values" -> args.length == 0 ? new ArrayList<>(map.values()) : UNKNOWN;
             default -> UNKNOWN;
         };
+    }
+
+    /**
+     * Python's {@code str.format} with positional fields only ({@code '<think{}>'.format(tag)}, {@code {0}}, and
+     * {@code {{}} / {@code }}} for braces), each value as Python's {@code str} writes it; a field with a name or a
+     * format spec is not answered here.
+     */
+    private static Object format(String text, Object[] args) {
+        StringBuilder out = new StringBuilder();
+        int next = 0;
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if ((c == '{' || c == '}') && i + 1 < text.length() && text.charAt(i + 1) == c) {
+                out.append(c);
+                i++;
+            } else if (c == '{') {
+                int close = text.indexOf('}', i);
+                String field = close < 0 ? "x" : text.substring(i + 1, close);
+                int index = field.isEmpty() ? next++ : field.chars().allMatch(Character::isDigit) ? Integer.parseInt(field) : -1;
+                if (index < 0 || index >= args.length) {
+                    return UNKNOWN;
+                }
+                out.append(pythonStr(args[index]));
+                i = close;
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
+    }
+
+    private static String pythonStr(Object value) {
+        return value == null ? "None" : value instanceof Boolean bool ? (bool ? "True" : "False") : String.valueOf(value);
     }
 
     /** The characters to strip: Python's argument, or white space when none (or None) is given. */

@@ -36,14 +36,23 @@ class ChatFormatTest {
                 new JinjaChatFormat(chatMl, "<s>", "</s>").render(CONVERSATION, true));
     }
 
+    /** A message is text: what looks like template syntax in it is not run (Jinjava's default ran it again as a template). */
+    @Test
+    void templateSyntaxInAMessageIsText() {
+        String chatMl = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+                + "{% endfor %}";
+        String text = "In Jinja, {{ 7 * 7 }} is 49 and {% if true %}this{% endif %} is shown; {# not this #}";
+        assertEquals("<|im_start|>user\n" + text + "<|im_end|>\n", new JinjaChatFormat(chatMl, "<s>", "</s>").render(List.of(Message.user(text)), false));
+    }
+
     @Test
     void notBindsLooserThanAComparisonAsInJinja() {
-        assertEquals("{%- if not (message.tool_calls|length == 1) %}", JinjaChatFormat.withNotAroundComparisons("{%- if not message.tool_calls|length == 1 %}"));
-        assertEquals("{% if not (m.role == 'user') and x %}", JinjaChatFormat.withNotAroundComparisons("{% if not m.role == 'user' and x %}"));
-        assertEquals("{% if a or not (b != \"c or d\") -%}", JinjaChatFormat.withNotAroundComparisons("{% if a or not b != \"c or d\" -%}"));
+        assertEquals("{%- if not (message.tool_calls|length == 1) %}", JinjavaDialect.withNotAroundComparisons("{%- if not message.tool_calls|length == 1 %}"));
+        assertEquals("{% if not (m.role == 'user') and x %}", JinjavaDialect.withNotAroundComparisons("{% if not m.role == 'user' and x %}"));
+        assertEquals("{% if a or not (b != \"c or d\") -%}", JinjavaDialect.withNotAroundComparisons("{% if a or not b != \"c or d\" -%}"));
         for (String unchanged : List.of("{% if not x %}", "{% if x not in y %}", "{% if not (a == b) %}", "{% if not a and b == c %}",
                 "{{ not a == b }} not a == b", "{% if not f(a == b) %}", "{% if not tools is defined %}")) {
-            assertEquals(unchanged, JinjaChatFormat.withNotAroundComparisons(unchanged));
+            assertEquals(unchanged, JinjavaDialect.withNotAroundComparisons(unchanged));
         }
         String template = "{% for m in messages %}{% if not m.content|length > 3 %}[short]{% else %}[long]{% endif %}{% endfor %}";
         assertEquals("[long][short]", new JinjaChatFormat(template, "", "").render(CONVERSATION, false));

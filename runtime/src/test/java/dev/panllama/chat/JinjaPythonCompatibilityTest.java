@@ -8,8 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 /**
  * What chat templates call as Python's Jinja offers it and Jinjava alone does not: string and dict
- * methods, the {@code items} filter, {@code trim} of an undefined value. The expected text is what
- * Python's Jinja 3.1 renders for the same template and message.
+ * methods, the {@code items} filter, {@code trim} of an undefined value, and the syntax {@link JinjavaDialect}
+ * rewrites. The expected text is what Python's Jinja 3.1 renders for the same template and messages (with
+ * Hugging Face's settings: trim_blocks, lstrip_blocks, the generation tag).
  */
 class JinjaPythonCompatibilityTest {
 
@@ -40,5 +41,79 @@ class JinjaPythonCompatibilityTest {
                 + "{% if loop.nextitem %}>{{ loop.nextitem.role }}{% endif %} {% endfor %}";
         assertEquals("user>user user>assistant |assistant ", new JinjaChatFormat(template, "", "")
                 .render(List.of(Message.user("a"), Message.user("b"), Message.assistant("c")), false));
+    }
+
+    private static final List<Message> EXCHANGE = List.of(Message.user("a"), Message.assistant("b"), Message.user("c"));
+
+    private static String render(String template) {
+        return new JinjaChatFormat(template, "", "").render(EXCHANGE, false);
+    }
+
+    /** A loop with a filter goes round the items that pass, and its loop variables count those (Mistral Nemo's template). */
+    @Test
+    void aLoopWithAConditionGoesRoundOnlyTheItemsThatPassIt() {
+        assertEquals("1/2:a,2/2:c|content=a", render("{% for m in messages if m.role == 'user' %}{{ loop.index }}/{{ loop.length }}:"
+                + "{{ m.content }}{{ ',' if not loop.last }}{% endfor %}|{% for k, v in messages[0].items() if k != 'role' -%}\n"
+                + "{{ k }}={{ v }}{% endfor %}"));
+    }
+
+    /** Slices of lists and texts with any bounds and steps (Qwen 3's {@code messages[::-1]}, Kimi K2's {@code [:ns.last+1]}). */
+    @Test
+    void slicesTakeBoundsAndStepsAsPythonDoes() {
+        assertEquals("cba|1|2|b|a|bd|jhfdb|jgd|hij||ab|ab", render("{{ (messages[::-1]|map(attribute='content')|join) }}"
+                + "|{% set ns = namespace(n=0) %}{{ messages[:ns.n+1]|length }}|{{ messages[1:]|length }}|{{ messages[-2:][0].content }}"
+                + "|{{ messages[0].content[::-1] }}|{{ 'abcdefghij'[1:5:2] }}|{{ 'abcdefghij'[::-2] }}|{{ 'abcdefghij'[10:0:-3] }}"
+                + "|{{ 'abcdefghij'[-3:] }}|{{ 'abcdefghij'[20:] }}|{{ 'abcdefghij'[:-8] }}|{{ 'abcdefghij'[-20:2] }}"));
+    }
+
+    /** A keyword argument's value is a whole expression ({@code namespace(last=messages|length - 1)}, Qwen 3's). */
+    @Test
+    void aKeywordArgumentTakesAWholeExpression() {
+        assertEquals("2|[\n  1,\n  2\n]", render("{% set ns = namespace(last=messages|length - 1, found=false) %}{{ ns.last }}"
+                + "|{{ [1, 2]|tojson(indent=1 + 1) }}"));
+    }
+
+    /** {@code n+1} is a sum, not {@code n} and the number {@code +1} (Kimi K2 Thinking's template); a sign after a keyword stays one. */
+    @Test
+    void aSumWithoutSpacesIsASum() {
+        assertEquals("3|1|2|2|-1|1", render("{% set n = 2 %}{{ n+1 }}|{{ n-1 }}|{{ (3)-1 }}|{{ [1, 2][0]+1 }}|{{ 5 if n==3 else-1 }}|{{ 2-1 }}"));
+    }
+
+    /** A comment ends the text before it: a {@code {%-} after it trims only up to the comment (ByteDance Seed-OSS's). */
+    @Test
+    void aCommentEndsTheTextBeforeIt() {
+        assertEquals("x\n\n    Y|ab|cd", render("x\n\n    {# note #}\n    {%- if true %}\n    Y{% endif %}|a {#- trimmed -#} b|c{# c #}\nd"));
+    }
+
+    @Test
+    void theGenerationTagWritesItsBody() {
+        assertEquals("a[b]c", render("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]"
+                + "{% endgeneration %}{% else %}{{ m.content }}{% endif %}{% endfor %}"));
+    }
+
+    @Test
+    void indentTakesJinja3sArguments() {
+        assertEquals("a\n  b\n\n  c|  a\n  b|a\n> \n> b", render("{{ 'a\nb\n\nc'|indent(2) }}|{{ 'a\nb'|indent(width=2, first=true) }}"
+                + "|{{ 'a\n\nb'|indent('> ', blank=true) }}"));
+    }
+
+    @Test
+    void formatAndGetWithOneArgumentAsInPython() {
+        assertEquals("<tx>2{}|ba|user|none", render("{{ '<t{}>{}{{}}'.format('x', 2) }}|{{ '{1}{0}'.format('a', 'b') }}"
+                + "|{{ messages[0].get('role') }}|{{ 'none' if messages[0].get('missing') is none else 'set' }}"));
+    }
+
+    /** What the template is given prints as Python prints it (Apriel's template writes {@code {{ tools }}}). */
+    @Test
+    void givenDictsAndListsPrintAsPythonsDo() {
+        assertEquals("{'role': 'user', 'content': 'a'}|[{'role': 'user', 'content': \"it's\"}]",
+                new JinjaChatFormat("{{ messages[0] }}|{{ messages[1:] }}", "", "").render(List.of(Message.user("a"), Message.user("it's")), false));
+    }
+
+    /** A macro may call itself (Kimi K3's writes a schema so). */
+    @Test
+    void aMacroMayCallItself() {
+        assertEquals("a(b(c(1)))d(2)", render("{% macro depth(v) %}{% if v is mapping %}{% for k, x in v|dictsort %}{{ k }}({{ depth(x) }})"
+                + "{% endfor %}{% else %}{{ v }}{% endif %}{% endmacro %}{{ depth({'a': {'b': {'c': 1} }, 'd': 2}) }}"));
     }
 }

@@ -1,0 +1,493 @@
+package dev.panllama.chat;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.Set;
+import java.util.function.UnaryOperator;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A Jinja template rewritten so that Jinjava reads it as Python's Jinja does, where Jinjava's syntax or
+ * precedence differs and no filter, test or tag of ours can make up for it. Each rewrite touches only
+ * the constructs it names and keeps the rest of the text as it is; {@link #forJinjava} applies them all.
+ */
+final class JinjavaDialect {
+
+    private JinjavaDialect() {
+    }
+
+    /** {@code template} with every rewrite below, in the order they need. */
+    static String forJinjava(String template) {
+        return withLoopNeighbours(withNotAroundComparisons(withNamedArgumentsGrouped(withSlicesAsCalls(
+                withSignsSpaced(withLoopFilters(withCommentsAsSeparators(withBlockIndentsStripped(template))))))));
+    }
+
+    /**
+     * {@code template} with each comment replaced by an expression that writes nothing, {@code {{ '' }}}, with the
+     * comment's whitespace control ({@code {#-}, {@code -#}}) and the newline after it taken out as Jinja's
+     * {@code trim_blocks} does. Jinjava drops comments before it trims, so that a {@code {%-} after a comment also
+     * took the text before the comment ({@code description\n\n{# Args #}\n{%- if ...}} lost its blank line, in
+     * ByteDance Seed-OSS's template); in Jinja a comment ends the text before it, as the empty expression does here.
+     */
+    static String withCommentsAsSeparators(String template) {
+        Matcher comments = COMMENT.matcher(template);
+        StringBuilder out = new StringBuilder();
+        while (comments.find()) {
+            comments.appendReplacement(out, Matcher.quoteReplacement("{{" + comments.group(1) + " '' " + comments.group(2) + "}}"));
+        }
+        comments.appendTail(out);
+        return out.toString();
+    }
+
+    private static final Pattern COMMENT = Pattern.compile("\\{#(-?).*?(-?)#}\\n?", Pattern.DOTALL);
+
+    /**
+     * {@code template} with each loop that filters its items ({@code {% for k, v in d.items() if k != "return" %}},
+     * as Mistral Nemo's template writes it) split in two: a loop that collects the items that pass, then the
+     * original loop over those. Jinjava ignores the filter and went round every item; and in Jinja, {@code loop.index},
+     * {@code loop.last} and {@code loop.length} count only the items that pass, which the second loop's do too.
+     */
+    static String withLoopFilters(String template) {
+        Matcher loops = FOR_TAG.matcher(template);
+        StringBuilder out = new StringBuilder();
+        int collected = 0;
+        while (loops.find()) {
+            String targets = loops.group(2).strip();
+            String rest = loops.group(3);
+            int condition = topLevelWord(rest, "if");
+            if (condition < 0 || topLevelWord(rest.substring(condition), "else") >= 0) {
+                loops.appendReplacement(out, Matcher.quoteReplacement(loops.group()));
+                continue;
+            }
+            String items = "__panllama_items_" + collected++;
+            String item = targets.contains(",") ? "[" + targets + "]" : targets;
+            String rewritten = "{%" + loops.group(1) + " set " + items + " = [] %}"
+                    + "{% for " + targets + " in " + rest.substring(0, condition).strip() + " %}"
+                    + "{% if " + rest.substring(condition + 2).strip() + " %}{% do " + items + ".append(" + item + ") %}{% endif %}"
+                    + "{% endfor %}"
+                    + "{% for " + targets + " in " + items + " " + loops.group(4) + "%}";
+            loops.appendReplacement(out, Matcher.quoteReplacement(rewritten));
+        }
+        loops.appendTail(out);
+        return out.toString();
+    }
+
+    private static final Pattern FOR_TAG = Pattern.compile("\\{%([-+]?)\\s*for\\s+(.+?)\\s+in\\s+(.+?)\\s*([-+]?)%}", Pattern.DOTALL);
+
+    /**
+     * {@code template} with a space on each side of a {@code +} or {@code -} between an operand and a number
+     * ({@code ns.last+1} becomes {@code ns.last + 1}): Jinjava's lexer reads {@code +1} as a signed number and
+     * refused the sum (Kimi K2 Thinking's template). A number's own exponent ({@code 1e-5}) is left as it is.
+     */
+    static String withSignsSpaced(String template) {
+        return inExpressions(template, JinjavaDialect::signsSpaced);
+    }
+
+    private static String signsSpaced(String expression) {
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < expression.length(); i++) {
+            char c = expression.charAt(i);
+            if (c == '\'' || c == '"') {
+                int end = endOfString(expression, i);
+                out.append(expression, i, end);
+                i = end - 1;
+            } else if ((c == '+' || c == '-') && i + 1 < expression.length() && Character.isDigit(expression.charAt(i + 1))
+                    && !out.isEmpty() && endsWithOperand(out)) {
+                out.append(' ').append(c).append(' ');
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
+    }
+
+    /** Whether {@code out} ends with a name (not a keyword), a closing bracket or a whole number (not a number's exponent, {@code 1e}). */
+    private static boolean endsWithOperand(StringBuilder out) {
+        char last = out.charAt(out.length() - 1);
+        if (last == ')' || last == ']') {
+            return true;
+        }
+        int start = out.length();
+        while (start > 0 && (Character.isLetterOrDigit(out.charAt(start - 1)) || out.charAt(start - 1) == '_')) {
+            start--;
+        }
+        String word = out.substring(start);
+        char end = out.charAt(out.length() - 1);
+        return !word.isEmpty() && !KEYWORDS.contains(word) && (!Character.isDigit(word.charAt(0)) || end != 'e' && end != 'E');
+    }
+
+    private static final Set<String> KEYWORDS = Set.of("and", "or", "not", "in", "is", "if", "else");
+
+    /**
+     * {@code template} with each slice ({@code messages[::-1]}, {@code text[1:]}, {@code m[:ns.last + 1]}) written
+     * as a call of {@link #slice} ({@code python_slice} in templates): Jinjava's parser takes only a slice of plain bounds and no step, and
+     * refused the templates of Qwen 3 and Kimi K2 (a reversed list, a bound that is a sum).
+     */
+    static String withSlicesAsCalls(String template) {
+        return inExpressions(template, JinjavaDialect::slicesAsCalls);
+    }
+
+    private static String slicesAsCalls(String expression) {
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < expression.length(); i++) {
+            char c = expression.charAt(i);
+            if (c == '\'' || c == '"') {
+                int end = endOfString(expression, i);
+                out.append(expression, i, end);
+                i = end - 1;
+            } else if (c == '[' && !out.isEmpty() && isSubscripted(out.charAt(out.length() - 1))) {
+                int close = closingBracket(expression, i);
+                List<String> bounds = close < 0 ? List.of() : splitTopLevel(expression.substring(i + 1, close), ':');
+                if (bounds.size() < 2 || bounds.size() > 3) {
+                    out.append(c);
+                    continue;
+                }
+                int start = startOfPrimary(out);
+                String sequence = out.substring(start);
+                out.setLength(start);
+                out.append("python_slice(").append(sequence);
+                for (int bound = 0; bound < 3; bound++) {
+                    String text = bound < bounds.size() ? bounds.get(bound).strip() : "";
+                    out.append(", ").append(text.isEmpty() ? "none" : slicesAsCalls(text));
+                }
+                out.append(')');
+                i = close;
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
+    }
+
+    private static boolean isSubscripted(char previous) {
+        return Character.isLetterOrDigit(previous) || previous == '_' || previous == ')' || previous == ']'
+                || previous == '\'' || previous == '"';
+    }
+
+    /** Where the name, string, call or subscript chain that ends {@code out} starts ({@code a.b(c)[d]}, {@code 'abc'}). */
+    private static int startOfPrimary(StringBuilder out) {
+        int at = out.length();
+        while (at > 0) {
+            char c = out.charAt(at - 1);
+            if (c == '\'' || c == '"') {
+                return Math.max(0, out.lastIndexOf(String.valueOf(c), at - 2));
+            } else if (c == ')' || c == ']') {
+                at = openingBracket(out, at - 1);
+            } else if (Character.isLetterOrDigit(c) || c == '_' || c == '.') {
+                at--;
+            } else {
+                break;
+            }
+        }
+        return at;
+    }
+
+    /**
+     * {@code template} with each keyword argument of a call whose value is more than a name or a literal in
+     * parentheses ({@code namespace(last=messages|length - 1)} becomes {@code namespace(last=(messages|length - 1))}):
+     * Jinjava binds {@code =} tighter than a filter or an operator and read {@code (last=messages|length) - 1}, as
+     * Qwen 3's template writes it. Macro and call tags, whose defaults are parameters rather than arguments, are left
+     * as they are.
+     */
+    static String withNamedArgumentsGrouped(String template) {
+        return inExpressions(template, expression -> DEFINES_PARAMETERS.matcher(expression).lookingAt()
+                ? expression : namedArgumentsGrouped(expression));
+    }
+
+    private static final Pattern DEFINES_PARAMETERS = Pattern.compile("[-+]?\\s*(?:macro|call)\\b");
+
+    private static String namedArgumentsGrouped(String expression) {
+        StringBuilder out = new StringBuilder();
+        Deque<Character> brackets = new ArrayDeque<>();
+        for (int i = 0; i < expression.length(); i++) {
+            char c = expression.charAt(i);
+            if (c == '\'' || c == '"') {
+                int end = endOfString(expression, i);
+                out.append(expression, i, end);
+                i = end - 1;
+                continue;
+            }
+            if (c == '(' || c == '[' || c == '{') {
+                brackets.push(c);
+            } else if ((c == ')' || c == ']' || c == '}') && !brackets.isEmpty()) {
+                brackets.pop();
+            } else if (Character.isJavaIdentifierStart(c) && Character.valueOf('(').equals(brackets.peek())
+                    && lastNonSpace(out) != null && (lastNonSpace(out) == '(' || lastNonSpace(out) == ',')) {
+                Matcher named = NAMED_ARGUMENT.matcher(expression).region(i, expression.length());
+                if (named.lookingAt()) {
+                    int end = endOfArgument(expression, named.end());
+                    String value = expression.substring(named.end(), end);
+                    String grouped = namedArgumentsGrouped(value);
+                    out.append(named.group()).append(SIMPLE_VALUE.matcher(value).matches() ? grouped : "(" + grouped.strip() + ")");
+                    i = end - 1;
+                    continue;
+                }
+            }
+            out.append(c);
+        }
+        return out.toString();
+    }
+
+    private static final Pattern NAMED_ARGUMENT = Pattern.compile("[A-Za-z_]\\w*\\s*=(?!=)");
+    private static final Pattern SIMPLE_VALUE = Pattern.compile("\\s*(?:'[^']*'|\"[^\"]*\"|-?\\d+(?:\\.\\d+)?|[A-Za-z_][\\w.]*)\\s*");
+
+    private static Character lastNonSpace(StringBuilder out) {
+        for (int at = out.length() - 1; at >= 0; at--) {
+            if (!Character.isWhitespace(out.charAt(at))) {
+                return out.charAt(at);
+            }
+        }
+        return null;
+    }
+
+    /** Where the argument that starts at {@code from} ends: the next comma or closing bracket at its own depth. */
+    private static int endOfArgument(String expression, int from) {
+        int depth = 0;
+        for (int i = from; i < expression.length(); i++) {
+            char c = expression.charAt(i);
+            if (c == '\'' || c == '"') {
+                i = endOfString(expression, i) - 1;
+            } else if (c == '(' || c == '[' || c == '{') {
+                depth++;
+            } else if (c == ')' || c == ']' || c == '}') {
+                if (depth-- == 0) {
+                    return i;
+                }
+            } else if (c == ',' && depth == 0) {
+                return i;
+            }
+        }
+        return expression.length();
+    }
+
+    /**
+     * {@code template} with each {@code not A == B} (any comparison) in a tag written {@code not (A == B)}.
+     * In Jinja, {@code not} binds looser than a comparison; Jinjava binds it tighter, so that Meta's Llama 3.1
+     * template's {@code not message.tool_calls|length == 1} compared {@code false} with 1 and failed.
+     * Only a {@code not} whose operand is a comparison with no parenthesis, {@code and} or {@code or} in it
+     * is rewritten, so that the result means in Jinjava what the original means in Jinja.
+     */
+    static String withNotAroundComparisons(String template) {
+        Matcher tags = TAG.matcher(template);
+        StringBuilder out = new StringBuilder();
+        while (tags.find()) {
+            tags.appendReplacement(out, Matcher.quoteReplacement(NOT_COMPARISON.matcher(tags.group()).replaceAll("not ($1)")));
+        }
+        tags.appendTail(out);
+        return out.toString();
+    }
+
+    private static final Pattern TAG = Pattern.compile("\\{%.*?%}", Pattern.DOTALL);
+    /** A comparison's operand piece: a quoted string, or a character that is no parenthesis, quote or {@code %}, outside the words and/or. */
+    private static final String ATOM = "(?:'[^']*'|\"[^\"]*\"|(?!\\b(?:and|or|not)\\b)[^()%'\"])";
+    private static final Pattern NOT_COMPARISON = Pattern.compile("\\bnot\\s+(?!in\\b)(" + ATOM + "*?(?:==|!=|<=|>=|<|>)" + ATOM
+            + "*?)(?=\\s*(?:\\band\\b|\\bor\\b|-?%}|\\)))");
+
+    /**
+     * {@code template} with Jinja's {@code loop.previtem} and {@code loop.nextitem}, the items before
+     * and after the current one, which Jinjava's loops lack, written as the loop's sequence at the index
+     * before or after ({@code none} at the ends, where Jinja's are undefined). Only in a loop over a
+     * plain name ({@code {% for message in messages %}}, as Hermes's templates write it), whose index is
+     * the sequence's; in any other loop they stay as they are, and are nothing.
+     */
+    static String withLoopNeighbours(String template) {
+        Matcher tags = LOOP_TAG.matcher(template);
+        StringBuilder out = new StringBuilder();
+        ArrayDeque<String> sequences = new ArrayDeque<>();
+        int from = 0;
+        while (tags.find()) {
+            out.append(neighboursIn(template.substring(from, tags.start()), sequences.peek()));
+            out.append(tags.group());
+            from = tags.end();
+            if (tags.group(1).equals("endfor")) {
+                sequences.poll();
+            } else {
+                Matcher plain = PLAIN_LOOP.matcher(tags.group(2));
+                sequences.push(plain.matches() ? plain.group(1) : "");
+            }
+        }
+        out.append(neighboursIn(template.substring(from), sequences.peek()));
+        return out.toString();
+    }
+
+    private static String neighboursIn(String text, String sequence) {
+        if (sequence == null || sequence.isEmpty()) {
+            return text;
+        }
+        return text.replace("loop.previtem", "(" + sequence + "[loop.index0 - 1] if not loop.first else none)")
+                .replace("loop.nextitem", "(" + sequence + "[loop.index0 + 1] if not loop.last else none)");
+    }
+
+    private static final Pattern LOOP_TAG = Pattern.compile("\\{%[-+]?\\s*(for|endfor)\\b(.*?)[-+]?%}", Pattern.DOTALL);
+    /** The loop variable(s) and a sequence that is a plain (dotted) name, and nothing after it. */
+    private static final Pattern PLAIN_LOOP = Pattern.compile("\\s*[\\w\\s,]+?\\s+in\\s+([\\w.]+)\\s*");
+
+    /**
+     * {@code template} as Jinja's {@code lstrip_blocks} reads it: the spaces and tabs between the start
+     * of a line and a block tag or comment on it ({@code {%} or {@code {#}, not {@code {%+}) taken out.
+     * Only there: text before a tag later on its line keeps its spaces.
+     */
+    static String withBlockIndentsStripped(String template) {
+        return BLOCK_INDENT.matcher(template).replaceAll("");
+    }
+
+    private static final Pattern BLOCK_INDENT = Pattern.compile("(?m)^[ \\t]+(?=\\{[%#](?!\\+))");
+
+    /**
+     * Python's {@code sequence[start:stop:step]} of a list or a text, any bound null for none: what
+     * {@link #withSlicesAsCalls} turns a slice into ({@link JinjaChatFormat#pythonSlice} for templates).
+     */
+    static Object slice(Object sequence, Object start, Object stop, Object step) {
+        int length = sequence instanceof CharSequence text ? text.length()
+                : sequence instanceof List<?> list ? list.size() : -1;
+        if (length < 0) {
+            throw new IllegalArgumentException("only a list or a text can be sliced, not " + sequence);
+        }
+        int by = step == null ? 1 : ((Number) step).intValue();
+        if (by == 0) {
+            throw new IllegalArgumentException("a slice's step cannot be zero");
+        }
+        int first = sliceBound(start, length, by > 0 ? 0 : length - 1, by);
+        int last = sliceBound(stop, length, by > 0 ? length : -1, by);
+        StringBuilder text = new StringBuilder();
+        List<Object> items = new ArrayList<>();
+        for (int at = first; by > 0 ? at < last : at > last; at += by) {
+            if (sequence instanceof CharSequence chars) {
+                text.append(chars.charAt(at));
+            } else {
+                items.add(((List<?>) sequence).get(at));
+            }
+        }
+        return sequence instanceof CharSequence ? text.toString() : items;
+    }
+
+    /** A slice bound as Python clamps it: negative from the end, then within the sequence for the step's direction. */
+    private static int sliceBound(Object bound, int length, int otherwise, int step) {
+        if (bound == null) {
+            return otherwise;
+        }
+        int at = ((Number) bound).intValue();
+        if (at < 0) {
+            at += length;
+        }
+        return step > 0 ? Math.clamp(at, 0, length) : Math.clamp(at, -1, length - 1);
+    }
+
+    /**
+     * {@code template} with each {@code {{ ... }}} and {@code {% ... %}}'s inside through {@code rewrite}, the text
+     * between as it is. An expression ends at the first {@code }}} or {@code %}} outside its string literals, as
+     * Jinja's lexer reads it.
+     */
+    private static String inExpressions(String template, UnaryOperator<String> rewrite) {
+        StringBuilder out = new StringBuilder();
+        int from = 0;
+        while (true) {
+            int open = nextExpression(template, from);
+            if (open < 0) {
+                return out.append(template, from, template.length()).toString();
+            }
+            String closing = template.charAt(open + 1) == '{' ? "}}" : "%}";
+            int close = open + 2;
+            while (close < template.length() && !template.startsWith(closing, close)) {
+                char c = template.charAt(close);
+                close = c == '\'' || c == '"' ? endOfString(template, close) : close + 1;
+            }
+            out.append(template, from, open + 2).append(rewrite.apply(template.substring(open + 2, Math.min(close, template.length()))));
+            from = Math.min(close, template.length());
+        }
+    }
+
+    private static int nextExpression(String template, int from) {
+        int variable = template.indexOf("{{", from);
+        int block = template.indexOf("{%", from);
+        return variable < 0 ? block : block < 0 ? variable : Math.min(variable, block);
+    }
+
+    /** Where the word {@code word} stands first outside strings and brackets in {@code text}, or -1. */
+    private static int topLevelWord(String text, String word) {
+        int depth = 0;
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c == '\'' || c == '"') {
+                i = endOfString(text, i) - 1;
+            } else if (c == '(' || c == '[' || c == '{') {
+                depth++;
+            } else if (c == ')' || c == ']' || c == '}') {
+                depth--;
+            } else if (depth == 0 && text.startsWith(word, i) && (i == 0 || Character.isWhitespace(text.charAt(i - 1)))
+                    && (i + word.length() == text.length() || Character.isWhitespace(text.charAt(i + word.length())))) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** {@code text} cut at each {@code separator} outside strings and brackets. */
+    private static List<String> splitTopLevel(String text, char separator) {
+        List<String> parts = new ArrayList<>();
+        int depth = 0;
+        int from = 0;
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c == '\'' || c == '"') {
+                i = endOfString(text, i) - 1;
+            } else if (c == '(' || c == '[' || c == '{') {
+                depth++;
+            } else if (c == ')' || c == ']' || c == '}') {
+                depth--;
+            } else if (c == separator && depth == 0) {
+                parts.add(text.substring(from, i));
+                from = i + 1;
+            }
+        }
+        parts.add(text.substring(from));
+        return parts;
+    }
+
+    /** The index just past the string literal that opens at {@code at} (its quote, backslash escapes inside). */
+    private static int endOfString(CharSequence text, int at) {
+        char quote = text.charAt(at);
+        for (int i = at + 1; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c == '\\') {
+                i++;
+            } else if (c == quote) {
+                return i + 1;
+            }
+        }
+        return text.length();
+    }
+
+    /** The bracket that closes the one at {@code at}, or -1. */
+    private static int closingBracket(String text, int at) {
+        int depth = 0;
+        for (int i = at; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c == '\'' || c == '"') {
+                i = endOfString(text, i) - 1;
+            } else if (c == '(' || c == '[' || c == '{') {
+                depth++;
+            } else if ((c == ')' || c == ']' || c == '}') && --depth == 0) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** The bracket that opens the one that closes at {@code at} (strings inside not minded: a primary's subscripts rarely hold brackets in quotes). */
+    private static int openingBracket(CharSequence text, int at) {
+        int depth = 0;
+        for (int i = at; i >= 0; i--) {
+            char c = text.charAt(i);
+            if (c == ')' || c == ']' || c == '}') {
+                depth++;
+            } else if ((c == '(' || c == '[' || c == '{') && --depth == 0) {
+                return i;
+            }
+        }
+        return 0;
+    }
+}
