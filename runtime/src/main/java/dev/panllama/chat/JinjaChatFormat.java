@@ -80,6 +80,8 @@ public final class JinjaChatFormat implements ChatFormat {
                 JinjaChatFormat.class, "strftimeNow", String.class));
         jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "python_slice",
                 JinjaChatFormat.class, "pythonSlice", Object.class, Object.class, Object.class, Object.class));
+        jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "python_str",
+                JinjaChatFormat.class, "pythonStr", Object.class));
         // Python's Jinja, which the models' templates were written for, where Jinjava answers otherwise or not
         // at all (and PythonMethods, above, for strings' and dicts' methods).
         jinjava.getGlobalContext().registerFilter(new PythonJsonFilter());
@@ -184,6 +186,11 @@ public final class JinjaChatFormat implements ChatFormat {
     /** {@code sequence[start:stop:step]} in a template, as {@link JinjavaDialect} writes a slice for Jinjava. */
     public static Object pythonSlice(Object sequence, Object start, Object stop, Object step) {
         return JinjavaDialect.slice(sequence, start, stop, step);
+    }
+
+    /** What {@code {{ value }}} prints, as Python's {@code str} would, where {@link JinjavaDialect} has it so. */
+    public static String pythonStr(Object value) {
+        return PythonContainers.str(value);
     }
 
     /** {@code strftime_now(format)}: today's date, for templates that print it (Llama 3.1+). */

@@ -2,6 +2,7 @@ package dev.panllama.chat;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Deque;
 import java.util.List;
 import java.util.Set;
@@ -21,9 +22,25 @@ final class JinjavaDialect {
 
     /** {@code template} with every rewrite below, in the order they need. */
     static String forJinjava(String template) {
-        return withLoopNeighbours(withNotAroundComparisons(withNamedArgumentsGrouped(withSlicesAsCalls(
-                withSignsSpaced(withLoopFilters(withCommentsAsSeparators(withBlockIndentsStripped(template))))))));
+        return withOutputsAsPythonText(withLoopNeighbours(withNotAroundComparisons(withNamedArgumentsGrouped(withSlicesAsCalls(
+                withSignsSpaced(withLoopElses(withLoopFilters(withCommentsAsSeparators(withBlockIndentsStripped(template))))))))));
     }
+
+    /**
+     * {@code template} with each {@code {{ expression }}} written {@code {{ python_str((expression)) }}}, so that what it
+     * prints is what Python's {@code str} would ({@link PythonContainers#str}: {@code True} rather than Jinjava's
+     * {@code true}, a list the template built as {@code ['a', 1]} rather than {@code [a, 1]}). Whitespace control stays.
+     */
+    static String withOutputsAsPythonText(String template) {
+        return inExpressions(template, "{{", expression -> {
+            Matcher parts = OUTPUT.matcher(expression);
+            return parts.matches() && !parts.group(2).isBlank()
+                    ? parts.group(1) + " python_str((" + parts.group(2) + ")) " + parts.group(3) : expression;
+        });
+    }
+
+    /** An output's inside: its whitespace control, its expression, the closing whitespace control. */
+    private static final Pattern OUTPUT = Pattern.compile("([-+]?)\\s*(.*?)\\s*(-?)", Pattern.DOTALL);
 
     /**
      * {@code template} with each comment replaced by an expression that writes nothing, {@code {{ '' }}}, with the
@@ -76,6 +93,76 @@ final class JinjavaDialect {
     }
 
     private static final Pattern FOR_TAG = Pattern.compile("\\{%([-+]?)\\s*for\\s+(.+?)\\s+in\\s+(.+?)\\s*([-+]?)%}", Pattern.DOTALL);
+
+    /**
+     * {@code template} with each loop's {@code else} branch, which Jinja writes when the loop went round no times,
+     * moved after the loop as {@code {% if not (sequence) %}...{% endif %}}. Jinjava has no such branch: it wrote the
+     * branch's text after every item instead, and nothing for an empty sequence. A loop over a {@code recursive}
+     * sequence is left as it is.
+     */
+    static String withLoopElses(String template) {
+        Matcher tags = BRANCH_TAG.matcher(template);
+        Deque<LoopFrame> open = new ArrayDeque<>();
+        List<int[]> spans = new ArrayList<>();
+        List<String> replacements = new ArrayList<>();
+        while (tags.find()) {
+            switch (tags.group(2)) {
+                case "for" -> {
+                    Matcher loop = LOOP_HEAD.matcher(tags.group(3));
+                    open.push(new LoopFrame(true, loop.matches() && !loop.group(1).contains(" recursive") ? loop.group(1).strip() : null));
+                }
+                case "if" -> open.push(new LoopFrame(false, null));
+                case "else" -> {
+                    LoopFrame frame = open.peek();
+                    if (frame != null && frame.isLoop && frame.sequence != null) {
+                        frame.elseStart = tags.start();
+                        frame.elseEnd = tags.end();
+                        frame.elseRightTrim = tags.group(4);
+                        frame.elseLeftTrim = tags.group(1);
+                    }
+                }
+                default -> {
+                    LoopFrame frame = open.poll();
+                    if (frame != null && frame.isLoop && tags.group(2).equals("endfor") && frame.elseStart >= 0) {
+                        spans.add(new int[] {frame.elseStart, frame.elseEnd});
+                        replacements.add("{%" + frame.elseLeftTrim + " endfor %}{% if not (" + frame.sequence + ") " + frame.elseRightTrim + "%}");
+                        spans.add(new int[] {tags.start(), tags.end()});
+                        replacements.add("{%" + tags.group(1) + " endif " + tags.group(4) + "%}");
+                    }
+                }
+            }
+        }
+        StringBuilder out = new StringBuilder(template);
+        Integer[] order = new Integer[spans.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (a, b) -> Integer.compare(spans.get(b)[0], spans.get(a)[0]));
+        for (int i : order) {
+            out.replace(spans.get(i)[0], spans.get(i)[1], replacements.get(i));
+        }
+        return out.toString();
+    }
+
+    /** An open {@code for} or {@code if} block while {@link #withLoopElses} reads the template. */
+    private static final class LoopFrame {
+        final boolean isLoop;
+        /** The loop's sequence expression, or null for a loop whose else branch is left alone. */
+        final String sequence;
+        int elseStart = -1;
+        int elseEnd;
+        String elseLeftTrim = "";
+        String elseRightTrim = "";
+
+        LoopFrame(boolean isLoop, String sequence) {
+            this.isLoop = isLoop;
+            this.sequence = sequence;
+        }
+    }
+
+    private static final Pattern BRANCH_TAG = Pattern.compile("\\{%([-+]?)\\s*(for|endfor|if|endif|else)\\b(.*?)\\s*([-+]?)%}", Pattern.DOTALL);
+    /** A loop tag's inside after {@code for}: its targets, {@code in}, and the sequence. */
+    private static final Pattern LOOP_HEAD = Pattern.compile("\\s*.+?\\s+in\\s+(.+?)\\s*", Pattern.DOTALL);
 
     /**
      * {@code template} with a space on each side of a {@code +} or {@code -} between an operand and a number
@@ -382,6 +469,11 @@ final class JinjavaDialect {
      * Jinja's lexer reads it.
      */
     private static String inExpressions(String template, UnaryOperator<String> rewrite) {
+        return inExpressions(template, null, rewrite);
+    }
+
+    /** As above, only for the expressions that open with {@code opener} ({@code {{} or {@code {%}), or for all where it is null. */
+    private static String inExpressions(String template, String opener, UnaryOperator<String> rewrite) {
         StringBuilder out = new StringBuilder();
         int from = 0;
         while (true) {
@@ -395,7 +487,9 @@ final class JinjavaDialect {
                 char c = template.charAt(close);
                 close = c == '\'' || c == '"' ? endOfString(template, close) : close + 1;
             }
-            out.append(template, from, open + 2).append(rewrite.apply(template.substring(open + 2, Math.min(close, template.length()))));
+            String inside = template.substring(open + 2, Math.min(close, template.length()));
+            boolean rewritten = opener == null || template.startsWith(opener, open);
+            out.append(template, from, open + 2).append(rewritten ? rewrite.apply(inside) : inside);
             from = Math.min(close, template.length());
         }
     }

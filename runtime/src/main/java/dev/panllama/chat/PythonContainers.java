@@ -51,6 +51,22 @@ final class PythonContainers {
         }
     }
 
+    /**
+     * What Python's {@code str} writes of a value a template prints: {@code True}/{@code False}, a dict or list as its
+     * repr, nothing for none (Jinjava cannot tell it from an undefined value, which Jinja prints as nothing); a
+     * value of ours as its own {@code toString} (a call's arguments print as JSON), anything else as Java's.
+     */
+    static String str(Object value) {
+        return switch (value) {
+            case null -> "";
+            case PythonPrinted printed -> printed.toString();
+            case Boolean bool -> bool ? "True" : "False";
+            case Map<?, ?> map -> repr(map);
+            case Collection<?> items -> repr(items);
+            default -> value.toString();
+        };
+    }
+
     /** Python's {@code repr} of a value as JSON gives them: dicts, lists, texts, numbers, booleans and None. */
     static String repr(Object value) {
         StringBuilder out = new StringBuilder();

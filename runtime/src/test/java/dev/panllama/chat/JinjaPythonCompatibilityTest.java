@@ -57,6 +57,15 @@ class JinjaPythonCompatibilityTest {
                 + "{{ k }}={{ v }}{% endfor %}"));
     }
 
+    /** A loop's else branch is written once, when the loop went round no times (Jinjava wrote it after every item). */
+    @Test
+    void aLoopsElseBranchIsForAnEmptyLoop() {
+        assertEquals("123|none|a|(1)(2)(3)", render("{% set xs = [1, 2, 3] %}{% for x in xs %}{{ x }}{% else %}empty{% endfor %}"
+                + "|{% for x in [] %}{{ x }}{%- else -%}  none  {%- endfor %}"
+                + "|{% for x in xs if x > 5 %}{{ x }}{% else %}{% if true %}a{% else %}b{% endif %}{% endfor %}"
+                + "|{% for x in xs %}{% for y in [] %}{% else %}({{ x }}){% endfor %}{% endfor %}"));
+    }
+
     /** Slices of lists and texts with any bounds and steps (Qwen 3's {@code messages[::-1]}, Kimi K2's {@code [:ns.last+1]}). */
     @Test
     void slicesTakeBoundsAndStepsAsPythonDoes() {
@@ -108,6 +117,13 @@ class JinjaPythonCompatibilityTest {
     void givenDictsAndListsPrintAsPythonsDo() {
         assertEquals("{'role': 'user', 'content': 'a'}|[{'role': 'user', 'content': \"it's\"}]",
                 new JinjaChatFormat("{{ messages[0] }}|{{ messages[1:] }}", "", "").render(List.of(Message.user("a"), Message.user("it's")), false));
+    }
+
+    /** What a template prints of its own values is Python's {@code str} of them; whitespace control still trims around it. */
+    @Test
+    void printedValuesReadAsPythonWritesThem() {
+        assertEquals("False|True|['a', True, None, 2]|{'a': False}| x |y", render("{% set ns = namespace(found=false) %}{{ ns.found }}"
+                + "|{{ 1 == 1 }}|{{ [messages[0].content, true, none, 2] }}|{{ {'a': false} }}|  {{- ' x ' -}}  |{{ 'y' }}"));
     }
 
     /** A macro may call itself (Kimi K3's writes a schema so). */
