@@ -2,6 +2,7 @@ package dev.panllama.cli;
 
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.sampling.SamplingOptions;
+import dev.panllama.sampling.TokenFilters;
 import dev.panllama.tokenizer.Vocabulary;
 import picocli.CommandLine.Option;
 
@@ -32,6 +33,21 @@ final class SamplingArgs {
     @Option(names = "--min-p", paramLabel = "P", description = "Drop tokens below P times the top probability (default: 0.05).")
     float minP = 0.05f;
 
+    @Option(names = "--typical", paramLabel = "P", description = "Locally typical sampling up to probability P; 1 is off (default: 1).")
+    float typicalP = 1f;
+
+    @Option(names = "--top-nsigma", paramLabel = "N",
+            description = "Keep tokens within N standard deviations of the top logit; 0 or less is off (default: -1).")
+    float topNSigma = -1f;
+
+    @Option(names = "--xtc-probability", paramLabel = "P",
+            description = "Chance that XTC removes the likeliest tokens but one at a step; 0 is off (default: 0).")
+    float xtcProbability;
+
+    @Option(names = "--xtc-threshold", paramLabel = "P",
+            description = "The probability at or above which XTC removes a token; above 0.5 is off (default: 0.1).")
+    float xtcThreshold = 0.1f;
+
     @Option(names = "--repeat-penalty", paramLabel = "X", description = "Penalize repeated tokens; 1 is off (default: 1).")
     float repeatPenalty = 1f;
 
@@ -57,7 +73,8 @@ final class SamplingArgs {
     SamplingOptions options() {
         long resolvedSeed = seed != null ? seed : System.nanoTime();
         return new SamplingOptions(greedy ? 0f : temperature, topK, topP, minP, repeatPenalty, repeatLastN,
-                frequencyPenalty, presencePenalty, resolvedSeed, biases());
+                frequencyPenalty, presencePenalty, resolvedSeed, biases(),
+                new TokenFilters(typicalP, topNSigma, xtcProbability, xtcThreshold));
     }
 
     /** {@code options} for {@code vocabulary}'s model: its end-of-generation tokens banned when --ignore-eos asks. */

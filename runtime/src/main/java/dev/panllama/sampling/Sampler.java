@@ -64,48 +64,71 @@ public final class Sampler {
         }
     }
 
-    /** A token by the filters and the random draw; masked tokens (negative infinity) are never picked. */
+    /**
+     * A token by the filters, in llama.cpp's order (top-n-sigma, top-k, typical, top-p, min-p, XTC), then
+     * the temperature and the random draw; masked tokens (negative infinity) are never picked.
+     */
     private int pick(float[] logits) {
         if (options.isGreedy()) {
             return argmax(logits);
         }
         int[] order = candidates(logits);
-        int kept = order.length;
-        // Probabilities of the top-k survivors (softmax at temperature 1, as llama.cpp's filters use).
-        // Without a top-k every token survives it, though only those min-p can keep were sorted.
-        double max = logits[order[0]];
-        double sum = 0;
-        if (options.topK() > 0 && options.topK() < logits.length) {
-            for (int token : order) {
-                sum += Math.exp(logits[token] - max);
-            }
-        } else {
-            for (float logit : logits) {
-                sum += Math.exp(logit - max);
-            }
+        return draw(logits, order, filter(logits, order));
+    }
+
+    /**
+     * The tokens these options leave to the random draw from {@code logits} (which it may change): after
+     * the biases, the penalties and the filters, those with a chance (not masked to negative infinity), and
+     * for greedy options the most likely token alone. Takes a random number from this sampler's stream where
+     * XTC is on, as a step's sampling would.
+     */
+    public int[] survivors(float[] logits) {
+        applyBias(logits);
+        applyPenalties(logits);
+        if (options.isGreedy()) {
+            return new int[] {argmax(logits)};
         }
-        double[] probabilities = new double[kept];
-        for (int i = 0; i < kept; i++) {
-            probabilities[i] = Math.exp(logits[order[i]] - max);
+        int[] order = candidates(logits);
+        return Arrays.stream(order, 0, filter(logits, order)).filter(token -> logits[token] != Float.NEGATIVE_INFINITY).toArray();
+    }
+
+    /**
+     * Narrows {@code order}, the {@link #candidates} by descending logit, to the tokens the filters keep and
+     * returns how many: top-n-sigma (already applied to {@code logits}), typical, top-p, min-p, XTC.
+     */
+    private int filter(float[] logits, int[] order) {
+        TokenFilters filters = options.filters();
+        int kept = order.length;
+        // Without a top-k the candidates are still every token; candidates() may have left out, unsorted,
+        // those that min-p will drop, but top-p's probabilities are still over all of them.
+        boolean tailLeftOut = kept < logits.length && !(options.topK() > 0 && options.topK() < logits.length);
+        boolean sorted = true;
+        if (filters.typical()) {
+            kept = keepTypical(logits, order, kept, filters.typicalP());
+            sorted = false;
         }
         if (options.topP() < 1) {
-            double cumulative = 0;
-            for (int i = 0; i < kept; i++) {
-                cumulative += probabilities[i] / sum;
-                if (cumulative >= options.topP()) {
-                    kept = i + 1;
-                    break;
-                }
+            if (!sorted) {
+                sortByLogit(logits, order, kept);
+                sorted = true;
             }
+            kept = keepTopP(logits, order, kept, tailLeftOut);
         }
         if (options.minP() > 0) {
-            double threshold = options.minP() * probabilities[0];
-            int i = 1;
-            while (i < kept && probabilities[i] >= threshold) {
-                i++;
-            }
-            kept = i;
+            kept = keepMinP(logits, order, kept);
         }
+        if (filters.xtc() && kept >= 2 && random.nextDouble() <= filters.xtcProbability()) {
+            if (!sorted) {
+                sortByLogit(logits, order, kept);
+            }
+            kept = excludeTopChoices(logits, order, kept, filters.xtcThreshold());
+        }
+        return kept;
+    }
+
+    /** A token of {@code order[0..kept)} drawn by its probability at the temperature. */
+    private int draw(float[] logits, int[] order, int kept) {
+        float max = maxLogit(logits, order, kept);
         double[] weights = new double[kept];
         double total = 0;
         for (int i = 0; i < kept; i++) {
@@ -126,6 +149,156 @@ public final class Sampler {
         }
         // Rounding left a sliver of the draw: the last token that had a chance.
         return order[lastPossible];
+    }
+
+    /** Top-n-sigma: every logit below the largest minus {@code n} standard deviations of the finite ones masked. */
+    private static void maskBeyondSigmas(float[] logits, float n) {
+        if (logits.length < 2) {
+            return;
+        }
+        float max = logits[0];
+        double sum = 0;
+        int finite = 0;
+        for (float logit : logits) {
+            if (logit != Float.NEGATIVE_INFINITY) {
+                max = Math.max(max, logit);
+                sum += logit;
+                finite++;
+            }
+        }
+        double mean = finite > 0 ? sum / finite : 0;
+        double squares = 0;
+        for (float logit : logits) {
+            if (logit != Float.NEGATIVE_INFINITY) {
+                squares += (logit - mean) * (logit - mean);
+            }
+        }
+        float floor = max - n * (float) Math.sqrt(finite > 0 ? squares / finite : 0);
+        for (int token = 0; token < logits.length; token++) {
+            if (logits[token] < floor) {
+                logits[token] = Float.NEGATIVE_INFINITY;
+            }
+        }
+    }
+
+    /**
+     * Locally typical sampling: the candidates by how close their surprise ({@code -log p}) is to the
+     * distribution's entropy, as many as make up more than {@code typicalP} of the probability. Leaves
+     * {@code order} in that order, not by logit.
+     */
+    private static int keepTypical(float[] logits, int[] order, int kept, float typicalP) {
+        double[] probabilities = softmax(logits, order, kept, false);
+        double entropy = 0;
+        for (double p : probabilities) {
+            if (p > 0) {
+                entropy -= p * Math.log(p);
+            }
+        }
+        long[] keys = new long[kept];
+        for (int i = 0; i < kept; i++) {
+            // Non-negative floats order as their bits do; the position breaks ties.
+            float shifted = (float) Math.abs(-Math.log(probabilities[i]) - entropy);
+            keys[i] = ((long) Float.floatToIntBits(Float.isNaN(shifted) ? Float.POSITIVE_INFINITY : shifted) << 32) | i;
+        }
+        Arrays.sort(keys);
+        double cumulative = 0;
+        int last = kept;
+        for (int i = 0; i < kept; i++) {
+            cumulative += probabilities[(int) keys[i]];
+            if (cumulative > typicalP) {
+                last = i + 1;
+                break;
+            }
+        }
+        int[] typical = new int[last];
+        for (int i = 0; i < last; i++) {
+            typical[i] = order[(int) keys[i]];
+        }
+        System.arraycopy(typical, 0, order, 0, last);
+        return last;
+    }
+
+    /** Top-p over candidates sorted by logit: the fewest whose probability adds up to {@code topP}. */
+    private int keepTopP(float[] logits, int[] order, int kept, boolean tailLeftOut) {
+        double[] probabilities = softmax(logits, order, kept, tailLeftOut);
+        double cumulative = 0;
+        for (int i = 0; i < kept; i++) {
+            cumulative += probabilities[i];
+            if (cumulative >= options.topP()) {
+                return i + 1;
+            }
+        }
+        return kept;
+    }
+
+    /** Min-p: the candidates whose probability is at least min-p times the largest, in the order they are. */
+    private int keepMinP(float[] logits, int[] order, int kept) {
+        float minLogit = maxLogit(logits, order, kept) + (float) Math.log(options.minP());
+        int passed = 0;
+        for (int i = 0; i < kept; i++) {
+            if (logits[order[i]] >= minLogit) {
+                order[passed++] = order[i];
+            }
+        }
+        return passed;
+    }
+
+    /** XTC over candidates sorted by logit: all those at or above {@code threshold} probability but the last of them left out. */
+    private static int excludeTopChoices(float[] logits, int[] order, int kept, float threshold) {
+        double[] probabilities = softmax(logits, order, kept, false);
+        int lastAbove = 0;
+        while (lastAbove + 1 < kept && probabilities[lastAbove + 1] >= threshold) {
+            lastAbove++;
+        }
+        if (lastAbove == 0) {
+            return kept;
+        }
+        System.arraycopy(order, lastAbove, order, 0, kept - lastAbove);
+        return kept - lastAbove;
+    }
+
+    /**
+     * The probabilities of {@code order[0..kept)} at temperature 1, over those candidates or, with
+     * {@code overAll}, over every token (the candidates then being a part of them).
+     */
+    private static double[] softmax(float[] logits, int[] order, int kept, boolean overAll) {
+        float max = maxLogit(logits, order, kept);
+        double sum = 0;
+        double[] probabilities = new double[kept];
+        for (int i = 0; i < kept; i++) {
+            probabilities[i] = Math.exp(logits[order[i]] - max);
+            sum += probabilities[i];
+        }
+        if (overAll) {
+            sum = 0;
+            for (float logit : logits) {
+                sum += Math.exp(logit - max);
+            }
+        }
+        for (int i = 0; i < kept; i++) {
+            probabilities[i] /= sum;
+        }
+        return probabilities;
+    }
+
+    private static float maxLogit(float[] logits, int[] order, int kept) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < kept; i++) {
+            max = Math.max(max, logits[order[i]]);
+        }
+        return max;
+    }
+
+    /** {@code order[0..kept)} sorted by descending logit, ties by id. */
+    private static void sortByLogit(float[] logits, int[] order, int kept) {
+        long[] keys = new long[kept];
+        for (int i = 0; i < kept; i++) {
+            keys[i] = orderKey(logits[order[i]], order[i]);
+        }
+        Arrays.sort(keys);
+        for (int i = 0; i < kept; i++) {
+            order[i] = (int) keys[i];
+        }
     }
 
     private void applyPenalties(float[] logits) {
@@ -151,17 +324,21 @@ public final class Sampler {
     }
 
     /**
-     * Token ids by descending logit, ties by id: the top-k, or without a top-k every token that min-p
-     * could keep (all of them without min-p). Min-p keeps a token whose probability is at least min-p
-     * times the largest, that is whose logit is at least the largest plus log(min-p); the tokens below
-     * that, with a margin for rounding, can be left unsorted, and a 128k vocabulary is then not sorted
-     * for every token.
+     * Token ids by descending logit, ties by id, after top-n-sigma (which masks {@code logits}): the
+     * top-k, or without a top-k every token that min-p could keep (all of them without min-p, or with
+     * typical sampling, which may drop the most likely token before min-p looks). Min-p keeps a token whose
+     * probability is at least min-p times the largest, that is whose logit is at least the largest plus
+     * log(min-p); the tokens below that, with a margin for rounding, can be left unsorted, and a 128k
+     * vocabulary is then not sorted for every token.
      */
     private int[] candidates(float[] logits) {
+        if (options.filters().topNSigmaOn()) {
+            maskBeyondSigmas(logits, options.filters().topNSigma());
+        }
         int k = options.topK() > 0 ? Math.min(options.topK(), logits.length) : logits.length;
         if (k == logits.length) {
             float floor = Float.NEGATIVE_INFINITY;
-            if (options.minP() > 0) {
+            if (options.minP() > 0 && !options.filters().typical()) {
                 floor = (float) (logits[argmax(logits)] + Math.log(options.minP()) - 1e-3);
             }
             return sortedFrom(logits, floor);
@@ -195,10 +372,7 @@ public final class Sampler {
         for (int token = 0; token < logits.length; token++) {
             float value = logits[token];
             if (value >= floor || floor == Float.NEGATIVE_INFINITY) {
-                // Float bits made to order as the floats do, then inverted for descending order.
-                int bits = Float.floatToIntBits(value);
-                bits ^= (bits >> 31) & 0x7fffffff;
-                keys[count++] = ((long) ~bits << 32) | token;
+                keys[count++] = orderKey(value, token);
             }
         }
         Arrays.sort(keys, 0, count);
@@ -207,6 +381,14 @@ public final class Sampler {
             order[i] = (int) keys[i];
         }
         return order;
+    }
+
+    /** A token and its logit packed so that the longs' natural order is by descending logit, ties by id. */
+    private static long orderKey(float logit, int token) {
+        // Float bits made to order as the floats do, then inverted for descending order.
+        int bits = Float.floatToIntBits(logit);
+        bits ^= (bits >> 31) & 0x7fffffff;
+        return ((long) ~bits << 32) | token;
     }
 
     static int argmax(float[] logits) {

@@ -6,8 +6,9 @@ import java.util.Map;
 
 /**
  * How the next token is picked from the logits, with llama.cpp's defaults. Applied in llama.cpp's
- * order: logit biases, repetition penalties, top-k, top-p, min-p, temperature, then a seeded random
- * draw. A temperature of 0 (or {@link #greedy()}) always takes the most likely token.
+ * order: logit biases, repetition penalties, top-n-sigma, top-k, typical, top-p, min-p, XTC,
+ * temperature, then a seeded random draw ({@link TokenFilters} holds the samplers that are off by
+ * default). A temperature of 0 (or {@link #greedy()}) always takes the most likely token.
  *
  * @param repeatLastN how many recent tokens the penalties look at (0: none, -1: the whole context)
  * @param seed        the random seed; the same seed, prompt and options give the same output
@@ -17,7 +18,7 @@ import java.util.Map;
  */
 public record SamplingOptions(float temperature, int topK, float topP, float minP,
                               float repeatPenalty, int repeatLastN, float frequencyPenalty, float presencePenalty,
-                              long seed, Map<Integer, Float> logitBias) {
+                              long seed, Map<Integer, Float> logitBias, TokenFilters filters) {
 
     public SamplingOptions {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
@@ -50,12 +51,23 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
             }
         }
         logitBias = Map.copyOf(logitBias);
+        if (filters == null) {
+            throw new IllegalArgumentException("filters must be given (TokenFilters.NONE for none)");
+        }
+    }
+
+    /** Options with these logit biases and no {@link TokenFilters}. */
+    public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
+                           float frequencyPenalty, float presencePenalty, long seed, Map<Integer, Float> logitBias) {
+        this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias,
+                TokenFilters.NONE);
     }
 
     /** Options without logit biases. */
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed) {
-        this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, Map.of());
+        this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, Map.of(),
+                TokenFilters.NONE);
     }
 
     /** llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no penalties. */
@@ -73,15 +85,19 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     }
 
     public SamplingOptions withTemperature(float value) {
-        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias);
+        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters);
     }
 
     public SamplingOptions withSeed(long value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters);
     }
 
     public SamplingOptions withLogitBias(Map<Integer, Float> value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters);
+    }
+
+    public SamplingOptions withFilters(TokenFilters value) {
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value);
     }
 
     /** These options with {@code tokens} banned (a bias of negative infinity), the other biases kept. */

@@ -142,6 +142,30 @@ class SamplerTest {
     void optionsNameTheBadValue() {
         var error = assertThrows(IllegalArgumentException.class, () -> new SamplingOptions(0.8f, 40, 1.5f, 0.05f, 1f, 64, 0, 0, 0));
         assertTrue(error.getMessage().contains("--top-p"), error.getMessage());
+        for (var bad : java.util.Map.of("--typical", (org.junit.jupiter.api.function.Executable) () -> new TokenFilters(1.5f, -1f, 0f, 0.1f),
+                "--top-nsigma", () -> new TokenFilters(1f, Float.NaN, 0f, 0.1f),
+                "--xtc-probability", () -> new TokenFilters(1f, -1f, -0.1f, 0.1f),
+                "--xtc-threshold", () -> new TokenFilters(1f, -1f, 0.5f, 2f)).entrySet()) {
+            var filterError = assertThrows(IllegalArgumentException.class, bad.getValue());
+            assertTrue(filterError.getMessage().contains(bad.getKey()), filterError.getMessage());
+        }
+    }
+
+    /** Filters at their neutral values leave the draws as they were without them. */
+    @Test
+    void filtersAtTheirNeutralValuesChangeNothing() {
+        java.util.SplittableRandom values = new java.util.SplittableRandom(11);
+        float[] logits = new float[2000];
+        for (int i = 0; i < logits.length; i++) {
+            logits[i] = (float) values.nextGaussian() * 2;
+        }
+        SamplingOptions plain = new SamplingOptions(1f, 0, 0.9f, 0.02f, 1f, 64, 0f, 0f, 9);
+        Sampler without = new Sampler(plain);
+        // XTC above a threshold of 0.5 does nothing and draws no random number, as llama.cpp's.
+        Sampler neutral = new Sampler(plain.withFilters(new TokenFilters(1f, 0f, 1f, 0.6f)));
+        for (int draw = 0; draw < 200; draw++) {
+            assertEquals(without.sample(logits.clone()), neutral.sample(logits.clone()), "draw " + draw);
+        }
     }
 
     /** Allows the tokens in a set and counts how often the whole vocabulary was masked. */

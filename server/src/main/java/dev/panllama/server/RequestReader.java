@@ -8,6 +8,7 @@ import dev.panllama.chat.ToolCall;
 import dev.panllama.chat.ToolUse;
 import dev.panllama.json.JsonWriter;
 import dev.panllama.sampling.SamplingOptions;
+import dev.panllama.sampling.TokenFilters;
 import dev.panllama.structured.JsonSchema;
 
 import java.util.ArrayList;
@@ -18,8 +19,8 @@ import java.util.Optional;
 /**
  * Reads the bodies of {@code /v1/chat/completions} and {@code /v1/completions} into
  * {@link GenerationRequest}s: fields as OpenAI defines them, with llama.cpp's sampling extras
- * ({@code top_k}, {@code min_p}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict},
- * {@code ignore_eos}) where they mean what panllama's {@link SamplingOptions} mean, logit biases
+ * ({@code top_k}, {@code min_p}, {@code typical_p}, {@code top_n_sigma}, {@code xtc_probability},
+ * {@code xtc_threshold}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict}, {@code ignore_eos}) where they mean what panllama's {@link SamplingOptions} mean, logit biases
  * ({@link LogitBiasFields}), and {@code response_format} (JSON output, constrained), log probabilities
  * ({@code logprobs}, {@code top_logprobs}) and tools ({@link ToolFields}).
  * What the server cannot do (several choices, {@code echo}) is refused by name rather than ignored.
@@ -318,8 +319,28 @@ final class RequestReader {
                 body.number("frequency_penalty", -2, 2).orElse((double) defaults.frequencyPenalty()).floatValue(),
                 body.number("presence_penalty", -2, 2).orElse((double) defaults.presencePenalty()).floatValue(),
                 seed,
-                LogitBiasFields.read(body, model.tokenizer()));
+                LogitBiasFields.read(body, model.tokenizer()),
+                tokenFilters(body));
         return structured(body, new GenerationOptions(maxTokens(body), stopStrings(body), sampling));
+    }
+
+    /**
+     * llama-server's {@code typical_p}, {@code top_n_sigma}, {@code xtc_probability} and {@code xtc_threshold}.
+     * Its samplers that panllama does not have are refused by name unless they are off (clients such as
+     * chat front ends send every field, at its neutral value).
+     */
+    private static TokenFilters tokenFilters(RequestFields body) {
+        TokenFilters off = TokenFilters.NONE;
+        for (String name : List.of("mirostat", "dry_multiplier", "dynatemp_range")) {
+            if (body.number(name, -Double.MAX_VALUE, Double.MAX_VALUE).orElse(0.0) != 0) {
+                throw ApiException.unsupported("'" + name + "' is not supported; leave it out or at 0.", name);
+            }
+        }
+        return new TokenFilters(
+                body.number("typical_p", 0, 1).orElse((double) off.typicalP()).floatValue(),
+                body.number("top_n_sigma", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.topNSigma()).floatValue(),
+                body.number("xtc_probability", 0, 1).orElse((double) off.xtcProbability()).floatValue(),
+                body.number("xtc_threshold", 0, 1).orElse((double) off.xtcThreshold()).floatValue());
     }
 
     /** {@code max_completion_tokens}, else {@code max_tokens}, else llama.cpp's {@code n_predict}; -1 for no limit. */

@@ -139,6 +139,29 @@ class LogprobsServingTest extends ServedModel {
         }
     }
 
+    /**
+     * llama-server's XTC fields reach the sampler: at probability 1 and threshold 0 over the two most likely
+     * tokens (top-p and min-p off, which would leave only the first of a peaked pair), XTC removes every token
+     * but the least likely, so that each token drawn is the second most likely.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void xtcAtCertaintyTakesTheSecondMostLikelyToken() throws Exception {
+        String body = chat("\"temperature\": 1, \"seed\": 3, \"top_k\": 2, \"top_p\": 1, \"min_p\": 0, \"xtc_probability\": 1, \"xtc_threshold\": 0,"
+                + " \"max_tokens\": " + TOKENS + ", \"logprobs\": true, \"top_logprobs\": 2");
+        try (OpenAiServer server = start()) {
+            HttpResponse<String> response = post(server, "/v1/chat/completions", body);
+            assertEquals(200, response.statusCode(), response.body());
+            Map<String, Object> choice = ((List<Map<String, Object>>) json(response.body()).get("choices")).getFirst();
+            List<Map<String, Object>> entries = (List<Map<String, Object>>) ((Map<String, Object>) choice.get("logprobs")).get("content");
+            assertTrue(!entries.isEmpty(), response.body());
+            for (Map<String, Object> entry : entries) {
+                List<Map<String, Object>> top = (List<Map<String, Object>>) entry.get("top_logprobs");
+                assertEquals(top.get(1).get("token"), entry.get("token"), entry.toString());
+            }
+        }
+    }
+
     @Test
     @SuppressWarnings("unchecked")
     void aChatsLogprobsListEveryTokenWithItsBytesAndAlternatives() throws Exception {

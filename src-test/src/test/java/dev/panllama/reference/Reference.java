@@ -123,14 +123,32 @@ public final class Reference {
         Path in = Files.writeString(Files.createTempFile(workDir, "texts", ".txt"), String.join("\0", texts));
         Path out = Files.createTempFile(workDir, "ids", ".bin");
         run(null, "tokenize", model.toString(), in.toString(), out.toString(), String.valueOf(addSpecial), String.valueOf(parseSpecial));
-        int[] flat = ReferenceMain.readInts(out);
-        List<int[]> result = new ArrayList<>();
-        for (int at = 0; at < flat.length; ) {
-            int n = flat[at++];
-            result.add(Arrays.copyOfRange(flat, at, at + n));
-            at += n;
-        }
-        return result;
+        return countedLists(ReferenceMain.readInts(out));
+    }
+
+    /**
+     * llama.cpp's samplers that narrow the candidates, chained in its order: top-n-sigma, top-k, typical,
+     * top-p, min-p, XTC (with no minimum kept). Each at llama.cpp's value for off leaves all its input.
+     */
+    public record FilterChain(float topNSigma, int topK, float typicalP, float topP, float minP, float xtcProbability,
+                              float xtcThreshold) {
+    }
+
+    /**
+     * The tokens each chain leaves of {@code logits} that a draw can take (a token masked to negative infinity,
+     * as top-n-sigma masks, is not one), in the order llama.cpp leaves them, in one run of the reference.
+     */
+    public List<int[]> survivors(float[] logits, List<FilterChain> chains) throws IOException {
+        Path in = Files.createTempFile(workDir, "logits", ".bin");
+        ByteBuffer bytes = ByteBuffer.allocate(4 * logits.length).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.asFloatBuffer().put(logits);
+        Files.write(in, bytes.array());
+        Path lines = Files.write(Files.createTempFile(workDir, "chains", ".txt"), chains.stream()
+                .map(c -> c.topNSigma() + " " + c.topK() + " " + c.typicalP() + " " + c.topP() + " " + c.minP() + " "
+                        + c.xtcProbability() + " " + c.xtcThreshold()).toList());
+        Path out = Files.createTempFile(workDir, "ids", ".bin");
+        run(null, "filters", in.toString(), lines.toString(), out.toString());
+        return countedLists(ReferenceMain.readInts(out));
     }
 
     /** Logits of prompt positions {@code firstOutput..} (teacher-forced), one float[] per position. */
@@ -146,6 +164,17 @@ public final class Reference {
         float[][] rows = readRows(out, tokens.length - firstOutput, vocabSize);
         Files.delete(out);
         return rows;
+    }
+
+    /** Lists of ints as the reference writes them: each one's count, then its values. */
+    private static List<int[]> countedLists(int[] flat) {
+        List<int[]> result = new ArrayList<>();
+        for (int at = 0; at < flat.length; ) {
+            int n = flat[at++];
+            result.add(Arrays.copyOfRange(flat, at, at + n));
+            at += n;
+        }
+        return result;
     }
 
     private static float[][] readRows(Path file, int count, int vocabSize) throws IOException {

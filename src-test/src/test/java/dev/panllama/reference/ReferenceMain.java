@@ -9,6 +9,8 @@ import dev.panllama.reference.llama.llama_batch;
 import dev.panllama.reference.llama.llama_context_params;
 import dev.panllama.reference.llama.llama_model_params;
 import dev.panllama.reference.llama.llama_model_tensor_buft_override;
+import dev.panllama.reference.llama.llama_token_data;
+import dev.panllama.reference.llama.llama_token_data_array;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -50,6 +52,11 @@ import java.util.Map;
  *                                                             micro-batch's graph and of the first one-token step's, as
  *                                                             the eval callback sees them ({@link GraphNode} lines,
  *                                                             "#decode" between)
+ * filters  LOGITS CHAINS OUT                                   no model: llama.cpp's samplers over LOGITS (float32), once per
+ *                                                             line of CHAINS ("TOP_N_SIGMA TOP_K TYPICAL_P TOP_P MIN_P
+ *                                                             XTC_PROBABILITY XTC_THRESHOLD", chained in llama.cpp's order);
+ *                                                             OUT holds, per chain, the count then the ids left that the
+ *                                                             draw can take (not masked to -inf), int32
  * batches  MODEL SCRIPT OUT UBATCH THREADS CTX SEQUENCES CACHE
  *                                                             one context of SEQUENCES sequences in llama.cpp's unified
  *                                                             cache (kv_unified, n_seq_max) runs SCRIPT's steps (int32):
@@ -90,6 +97,10 @@ public final class ReferenceMain {
         System.load(binaries().resolve("libggml.so").toString());
         System.load(library.toString());
         Llama.llama_backend_init();
+        if (args[0].equals("filters")) {
+            filters(args);
+            return;
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment modelParams = Llama.llama_model_default_params(arena);
             llama_model_params.vocab_only(modelParams, args[0].equals("tokenize"));
@@ -485,6 +496,54 @@ public final class ReferenceMain {
                 channel.write(row);
             }
         }
+    }
+
+    /** The {@code filters} mode: each chain of samplers applied to a fresh copy of the logits. */
+    private static void filters(String[] args) throws IOException {
+        ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(Path.of(args[1]))).order(ByteOrder.LITTLE_ENDIAN);
+        float[] logits = new float[bytes.remaining() / 4];
+        bytes.asFloatBuffer().get(logits);
+        List<Integer> out = new ArrayList<>();
+        for (String line : Files.readAllLines(Path.of(args[2]))) {
+            String[] p = line.trim().split(" ");
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment chain = Llama.llama_sampler_chain_init(Llama.llama_sampler_chain_default_params(arena));
+                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_n_sigma(Float.parseFloat(p[0])));
+                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_k(Integer.parseInt(p[1])));
+                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_typical(Float.parseFloat(p[2]), 0));
+                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_p(Float.parseFloat(p[3]), 0));
+                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_min_p(Float.parseFloat(p[4]), 0));
+                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_xtc(Float.parseFloat(p[5]), Float.parseFloat(p[6]), 0, 1));
+                MemorySegment data = arena.allocate(llama_token_data.layout(), logits.length);
+                for (int i = 0; i < logits.length; i++) {
+                    MemorySegment token = llama_token_data.asSlice(data, i);
+                    llama_token_data.id(token, i);
+                    llama_token_data.logit(token, logits[i]);
+                    llama_token_data.p(token, 0f);
+                }
+                MemorySegment array = llama_token_data_array.allocate(arena);
+                llama_token_data_array.data(array, data);
+                llama_token_data_array.size(array, logits.length);
+                llama_token_data_array.selected(array, -1);
+                llama_token_data_array.sorted(array, false);
+                Llama.llama_sampler_apply(chain, array);
+                long size = llama_token_data_array.size(array);
+                // XTC drops its tokens by moving the array's start: read from where it points now.
+                MemorySegment left = llama_token_data_array.data(array).reinterpret(size * llama_token_data.sizeof());
+                // Only the tokens the draw can take: a masked one (top-n-sigma's) stays in the array at -inf.
+                List<Integer> drawable = new ArrayList<>();
+                for (long i = 0; i < size; i++) {
+                    MemorySegment token = llama_token_data.asSlice(left, i);
+                    if (llama_token_data.logit(token) != Float.NEGATIVE_INFINITY) {
+                        drawable.add(llama_token_data.id(token));
+                    }
+                }
+                out.add(drawable.size());
+                out.addAll(drawable);
+                Llama.llama_sampler_free(chain);
+            }
+        }
+        writeInts(Path.of(args[3]), out.stream().mapToInt(Integer::intValue).toArray());
     }
 
     static int[] readInts(Path file) throws IOException {

@@ -1,0 +1,97 @@
+package dev.panllama.parity;
+
+import dev.panllama.reference.Reference;
+import dev.panllama.reference.Reference.FilterChain;
+import dev.panllama.sampling.Sampler;
+import dev.panllama.sampling.SamplingOptions;
+import dev.panllama.sampling.TokenFilters;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * panllama's sampler leaves the random draw the same tokens as llama.cpp's sampler chain of the pin
+ * (top-n-sigma, top-k, typical, top-p, min-p, XTC, in llama.cpp's order), for logits of several shapes
+ * and each filter alone and together. The draw itself is each side's own (different random generators);
+ * what must agree is the set it draws from. XTC runs at probability 1, so that it always acts.
+ * <p>
+ * Left out on purpose: top-n-sigma masking more tokens than top-k then keeps, followed by typical sampling.
+ * llama.cpp's top-k then keeps masked tokens (any of them: their logits tie at negative infinity), and its
+ * typical sampler sums the entropy over them as 0 times log 0, which is NaN in C, so that the tokens it keeps
+ * follow from no order at all; panllama counts a zero probability as no entropy.
+ */
+class SamplerParityTest {
+
+    @TempDir
+    Path temp;
+
+    private static final float OFF_SIGMA = -1f;
+    private static final List<FilterChain> CHAINS = List.of(
+            new FilterChain(OFF_SIGMA, 40, 1f, 0.95f, 0.05f, 0f, 0.1f),      // llama.cpp's defaults
+            new FilterChain(OFF_SIGMA, 0, 1f, 0.9f, 0.02f, 0f, 0.1f),        // no top-k: the whole vocabulary
+            new FilterChain(OFF_SIGMA, 0, 1f, 0.5f, 0f, 0f, 0.1f),
+            new FilterChain(OFF_SIGMA, 40, 0.5f, 1f, 0f, 0f, 0.1f),          // typical alone after top-k
+            new FilterChain(OFF_SIGMA, 0, 0.7f, 0.95f, 0.05f, 0f, 0.1f),     // typical over every token, then the rest
+            new FilterChain(OFF_SIGMA, 100, 0.9f, 0.8f, 0.1f, 0f, 0.1f),
+            new FilterChain(1f, 0, 1f, 1f, 0f, 0f, 0.1f),                   // top-n-sigma alone
+            new FilterChain(2.5f, 40, 1f, 0.95f, 0.05f, 0f, 0.1f),
+            new FilterChain(OFF_SIGMA, 40, 1f, 1f, 0f, 1f, 0.1f),            // XTC alone after top-k
+            new FilterChain(OFF_SIGMA, 0, 1f, 0.95f, 0.05f, 1f, 0.02f),
+            new FilterChain(4f, 5, 0.8f, 0.9f, 0.01f, 1f, 0.05f),            // everything
+            new FilterChain(1.5f, 60, 1f, 0.9f, 0.01f, 1f, 0.05f));          // top-n-sigma keeping fewer than top-k
+
+    @Test
+    void theFiltersLeaveTheTokensLlamaCppsLeave() throws IOException {
+        SplittableRandom values = new SplittableRandom(7);
+        List<String> failures = new ArrayList<>();
+        int compared = 0;
+        for (int shape = 0; shape < 6; shape++) {
+            float[] logits = logits(values, 3000, shape);
+            List<int[]> expected = new Reference(temp).survivors(logits, CHAINS);
+            for (int c = 0; c < CHAINS.size(); c++) {
+                FilterChain chain = CHAINS.get(c);
+                int[] actual = new Sampler(options(chain)).survivors(logits.clone());
+                int[] reference = expected.get(c).clone();
+                Arrays.sort(actual);
+                Arrays.sort(reference);
+                compared++;
+                if (!Arrays.equals(reference, actual)) {
+                    failures.add("shape " + shape + ", " + chain + ": reference keeps " + reference.length + " "
+                            + Arrays.toString(Arrays.copyOf(reference, Math.min(12, reference.length))) + ", panllama "
+                            + actual.length + " " + Arrays.toString(Arrays.copyOf(actual, Math.min(12, actual.length))));
+                }
+            }
+        }
+        assertTrue(failures.isEmpty(), failures.size() + " of " + compared + " differ:\n" + String.join("\n", failures));
+    }
+
+    /**
+     * Logits a model might give: a flat spread (many plausible tokens), a peaked one (a few tokens hold most of
+     * the probability, so that XTC and typical sampling have something to take), or a spread with a long tail.
+     */
+    private static float[] logits(SplittableRandom values, int vocabulary, int shape) {
+        float[] logits = new float[vocabulary];
+        for (int i = 0; i < vocabulary; i++) {
+            logits[i] = (float) (values.nextGaussian() * (shape % 3 == 0 ? 1.0 : 2.5));
+        }
+        if (shape % 3 != 2) {
+            for (int i = 0; i < 5; i++) {
+                logits[values.nextInt(vocabulary)] += shape % 3 == 1 ? 12f - 1.5f * i : 6f;
+            }
+        }
+        return logits;
+    }
+
+    private static SamplingOptions options(FilterChain chain) {
+        return new SamplingOptions(1f, chain.topK(), chain.topP(), chain.minP(), 1f, 64, 0f, 0f, 1)
+                .withFilters(new TokenFilters(chain.typicalP(), chain.topNSigma(), chain.xtcProbability(), chain.xtcThreshold()));
+    }
+}
