@@ -174,21 +174,15 @@ final class JinjavaDialect {
     }
 
     private static String signsSpaced(String expression) {
-        StringBuilder out = new StringBuilder();
-        for (int i = 0; i < expression.length(); i++) {
-            char c = expression.charAt(i);
-            if (c == '\'' || c == '"') {
-                int end = endOfString(expression, i);
-                out.append(expression, i, end);
-                i = end - 1;
-            } else if ((c == '+' || c == '-') && i + 1 < expression.length() && Character.isDigit(expression.charAt(i + 1))
+        return outsideStrings(expression, (c, at, out) -> {
+            if ((c == '+' || c == '-') && at + 1 < expression.length() && Character.isDigit(expression.charAt(at + 1))
                     && !out.isEmpty() && endsWithOperand(out)) {
                 out.append(' ').append(c).append(' ');
             } else {
                 out.append(c);
             }
-        }
-        return out.toString();
+            return at;
+        });
     }
 
     /** Whether {@code out} ends with a name (not a keyword), a closing bracket or a whole number (not a number's exponent, {@code 1e}). */
@@ -218,35 +212,24 @@ final class JinjavaDialect {
     }
 
     private static String slicesAsCalls(String expression) {
-        StringBuilder out = new StringBuilder();
-        for (int i = 0; i < expression.length(); i++) {
-            char c = expression.charAt(i);
-            if (c == '\'' || c == '"') {
-                int end = endOfString(expression, i);
-                out.append(expression, i, end);
-                i = end - 1;
-            } else if (c == '[' && !out.isEmpty() && isSubscripted(out.charAt(out.length() - 1))) {
-                int close = closingBracket(expression, i);
-                List<String> bounds = close < 0 ? List.of() : splitTopLevel(expression.substring(i + 1, close), ':');
-                if (bounds.size() < 2 || bounds.size() > 3) {
-                    out.append(c);
-                    continue;
-                }
-                int start = startOfPrimary(out);
-                String sequence = out.substring(start);
-                out.setLength(start);
-                out.append("python_slice(").append(sequence);
-                for (int bound = 0; bound < 3; bound++) {
-                    String text = bound < bounds.size() ? bounds.get(bound).strip() : "";
-                    out.append(", ").append(text.isEmpty() ? "none" : slicesAsCalls(text));
-                }
-                out.append(')');
-                i = close;
-            } else {
+        return outsideStrings(expression, (c, at, out) -> {
+            int close = c == '[' && !out.isEmpty() && isSubscripted(out.charAt(out.length() - 1)) ? closingBracket(expression, at) : -1;
+            List<String> bounds = close < 0 ? List.of() : splitTopLevel(expression.substring(at + 1, close), ':');
+            if (bounds.size() < 2 || bounds.size() > 3) {
                 out.append(c);
+                return at;
             }
-        }
-        return out.toString();
+            int start = startOfPrimary(out);
+            String sequence = out.substring(start);
+            out.setLength(start);
+            out.append("python_slice(").append(sequence);
+            for (int bound = 0; bound < 3; bound++) {
+                String text = bound < bounds.size() ? bounds.get(bound).strip() : "";
+                out.append(", ").append(text.isEmpty() ? "none" : slicesAsCalls(text));
+            }
+            out.append(')');
+            return close;
+        });
     }
 
     private static boolean isSubscripted(char previous) {
@@ -287,35 +270,26 @@ final class JinjavaDialect {
     private static final Pattern DEFINES_PARAMETERS = Pattern.compile("[-+]?\\s*(?:macro|call)\\b");
 
     private static String namedArgumentsGrouped(String expression) {
-        StringBuilder out = new StringBuilder();
         Deque<Character> brackets = new ArrayDeque<>();
-        for (int i = 0; i < expression.length(); i++) {
-            char c = expression.charAt(i);
-            if (c == '\'' || c == '"') {
-                int end = endOfString(expression, i);
-                out.append(expression, i, end);
-                i = end - 1;
-                continue;
-            }
+        return outsideStrings(expression, (c, at, out) -> {
             if (c == '(' || c == '[' || c == '{') {
                 brackets.push(c);
             } else if ((c == ')' || c == ']' || c == '}') && !brackets.isEmpty()) {
                 brackets.pop();
             } else if (Character.isJavaIdentifierStart(c) && Character.valueOf('(').equals(brackets.peek())
                     && lastNonSpace(out) != null && (lastNonSpace(out) == '(' || lastNonSpace(out) == ',')) {
-                Matcher named = NAMED_ARGUMENT.matcher(expression).region(i, expression.length());
+                Matcher named = NAMED_ARGUMENT.matcher(expression).region(at, expression.length());
                 if (named.lookingAt()) {
                     int end = endOfArgument(expression, named.end());
                     String value = expression.substring(named.end(), end);
                     String grouped = namedArgumentsGrouped(value);
                     out.append(named.group()).append(SIMPLE_VALUE.matcher(value).matches() ? grouped : "(" + grouped.strip() + ")");
-                    i = end - 1;
-                    continue;
+                    return end - 1;
                 }
             }
             out.append(c);
-        }
-        return out.toString();
+            return at;
+        });
     }
 
     private static final Pattern NAMED_ARGUMENT = Pattern.compile("[A-Za-z_]\\w*\\s*=(?!=)");
@@ -461,6 +435,29 @@ final class JinjavaDialect {
             at += length;
         }
         return step > 0 ? Math.clamp(at, 0, length) : Math.clamp(at, -1, length - 1);
+    }
+
+    /** What {@link #outsideStrings} does with a character of an expression outside its string literals. */
+    @FunctionalInterface
+    private interface CharacterRewrite {
+        /** Writes what {@code c}, at {@code at}, becomes to {@code out}; returns the index of the last character used. */
+        int rewrite(char c, int at, StringBuilder out);
+    }
+
+    /** {@code expression} through {@code rewrite} character by character, its string literals copied as they are. */
+    private static String outsideStrings(String expression, CharacterRewrite rewrite) {
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < expression.length(); i++) {
+            char c = expression.charAt(i);
+            if (c == '\'' || c == '"') {
+                int end = endOfString(expression, i);
+                out.append(expression, i, end);
+                i = end - 1;
+            } else {
+                i = rewrite.rewrite(c, i, out);
+            }
+        }
+        return out.toString();
     }
 
     /**
