@@ -48,14 +48,16 @@ public final class Sampler {
     public int sample(float[] logits, TokenConstraint constraint) {
         applyBias(logits);
         applyPenalties(logits);
+        // Top-n-sigma masks the logits it is given; the second pick starts again from them as they were.
+        float[] unfiltered = options.filters().topNSigmaOn() ? logits.clone() : logits;
         int token = pick(logits);
         if (constraint.allows(token)) {
             return token;
         }
-        if (!constraint.mask(logits)) {
+        if (!constraint.mask(unfiltered)) {
             return NO_TOKEN;
         }
-        return pick(logits);
+        return pick(unfiltered);
     }
 
     private void applyBias(float[] logits) {
