@@ -1,6 +1,7 @@
 package dev.panllama.cli;
 
 import dev.panllama.api.GenerationOptions;
+import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
 import dev.panllama.tokenizer.Vocabulary;
@@ -48,6 +49,16 @@ final class SamplingArgs {
             description = "The probability at or above which XTC removes a token; above 0.5 is off (default: 0.1).")
     float xtcThreshold = 0.1f;
 
+    @Option(names = "--mirostat", paramLabel = "N",
+            description = "Mirostat sampling in place of top-k, top-p, min-p, the other filters and the penalties: 1 or 2; 0 is off (default: 0).")
+    int mirostat;
+
+    @Option(names = "--mirostat-lr", paramLabel = "N", description = "Mirostat's learning rate, eta (default: 0.1).")
+    float mirostatEta = Mirostat.OFF.eta();
+
+    @Option(names = "--mirostat-ent", paramLabel = "N", description = "Mirostat's target surprise in bits, tau (default: 5).")
+    float mirostatTau = Mirostat.OFF.tau();
+
     @Option(names = "--repeat-penalty", paramLabel = "X", description = "Penalize repeated tokens; 1 is off (default: 1).")
     float repeatPenalty = 1f;
 
@@ -74,7 +85,7 @@ final class SamplingArgs {
         long resolvedSeed = seed != null ? seed : System.nanoTime();
         return new SamplingOptions(greedy ? 0f : temperature, topK, topP, minP, repeatPenalty, repeatLastN,
                 frequencyPenalty, presencePenalty, resolvedSeed, biases(),
-                new TokenFilters(typicalP, topNSigma, xtcProbability, xtcThreshold));
+                new TokenFilters(typicalP, topNSigma, xtcProbability, xtcThreshold), new Mirostat(mirostat, mirostatTau, mirostatEta));
     }
 
     /** {@code options} for {@code vocabulary}'s model: its end-of-generation tokens banned when --ignore-eos asks. */

@@ -16,9 +16,13 @@ public final class Sampler {
     private int[] history = new int[64];
     private int historyLength;
 
+    /** Mirostat's running bound on a token's surprise, in bits. */
+    private float mu;
+
     public Sampler(SamplingOptions options) {
         this.options = options;
         this.random = new SplittableRandom(options.seed());
+        this.mu = 2 * options.mirostat().tau();
     }
 
     /** Records a token of the context (prompt or generated) for the repetition penalties. */
@@ -48,8 +52,9 @@ public final class Sampler {
     public int sample(float[] logits, TokenConstraint constraint) {
         applyBias(logits);
         applyPenalties(logits);
-        // Top-n-sigma masks the logits it is given; the second pick starts again from them as they were.
-        float[] unfiltered = options.filters().topNSigmaOn() ? logits.clone() : logits;
+        // Top-n-sigma masks the logits it is given and Mirostat divides them by the temperature; the second
+        // pick starts again from them as they were.
+        float[] unfiltered = options.filters().topNSigmaOn() || options.mirostat().on() ? logits.clone() : logits;
         int token = pick(logits);
         if (constraint.allows(token)) {
             return token;
@@ -74,6 +79,15 @@ public final class Sampler {
         if (options.isGreedy()) {
             return argmax(logits);
         }
+        if (options.mirostat().on()) {
+            int[] kept = mirostatCandidates(logits);
+            double[] probabilities = softmax(logits, kept, kept.length, false);
+            int drawn = drawIndex(probabilities);
+            // The surprise of what was drawn moves the bound toward the target, as llama.cpp's (in floats).
+            float surprise = (float) -(Math.log((float) probabilities[drawn]) / Math.log(2));
+            mu -= options.mirostat().eta() * (surprise - options.mirostat().tau());
+            return kept[drawn];
+        }
         int[] order = candidates(logits);
         return draw(logits, order, filter(logits, order));
     }
@@ -89,6 +103,9 @@ public final class Sampler {
         applyPenalties(logits);
         if (options.isGreedy()) {
             return new int[] {argmax(logits)};
+        }
+        if (options.mirostat().on()) {
+            return mirostatCandidates(logits);
         }
         int[] order = candidates(logits);
         return Arrays.stream(order, 0, filter(logits, order)).filter(token -> logits[token] != Float.NEGATIVE_INFINITY).toArray();
@@ -132,25 +149,74 @@ public final class Sampler {
     private int draw(float[] logits, int[] order, int kept) {
         float max = maxLogit(logits, order, kept);
         double[] weights = new double[kept];
-        double total = 0;
         for (int i = 0; i < kept; i++) {
             weights[i] = Math.exp((logits[order[i]] - max) / options.temperature());
-            total += weights[i];
+        }
+        return order[drawIndex(weights)];
+    }
+
+    /** An index drawn by {@code weights} (not all zero) from this sampler's random stream. */
+    private int drawIndex(double[] weights) {
+        double total = 0;
+        for (double weight : weights) {
+            total += weight;
         }
         double draw = random.nextDouble() * total;
         int lastPossible = 0;
-        for (int i = 0; i < kept; i++) {
+        for (int i = 0; i < weights.length; i++) {
             if (weights[i] == 0) {
                 continue;
             }
             lastPossible = i;
             draw -= weights[i];
             if (draw <= 0) {
-                return order[i];
+                return i;
             }
         }
-        // Rounding left a sliver of the draw: the last token that had a chance.
-        return order[lastPossible];
+        // Rounding left a sliver of the draw: the last index that had a chance.
+        return lastPossible;
+    }
+
+    /**
+     * The tokens Mirostat draws from at the current bound, by descending logit, after dividing {@code logits}
+     * by the temperature: version 2 keeps those whose surprise ({@code -log2 p}) is at most {@code mu} (the most
+     * likely token at least); version 1 the top k, k from the Zipf exponent estimated over the
+     * {@value Mirostat#ZIPF_SAMPLE} most likely tokens and from {@code mu}.
+     */
+    private int[] mirostatCandidates(float[] logits) {
+        for (int token = 0; token < logits.length; token++) {
+            logits[token] /= options.temperature();
+        }
+        float max = logits[argmax(logits)];
+        double sum = 0;
+        for (float logit : logits) {
+            sum += Math.exp(logit - max);
+        }
+        if (options.mirostat().version() == 2) {
+            // p >= 2^-mu where p = exp(l - max) / sum: the tokens above that logit, with a margin for rounding, sorted.
+            float floor = (float) (max + Math.log(sum) - mu * Math.log(2) - 1e-3);
+            int[] sorted = sortedFrom(logits, floor);
+            int kept = 0;
+            while (kept < sorted.length && -(Math.log((float) (Math.exp(logits[sorted[kept]] - max) / sum)) / Math.log(2)) <= mu) {
+                kept++;
+            }
+            return Arrays.copyOf(sorted, Math.max(kept, 1));
+        }
+        int sample = Math.min(Mirostat.ZIPF_SAMPLE, logits.length);
+        int[] top = sample < logits.length ? best(logits, sample) : sortedFrom(logits, Float.NEGATIVE_INFINITY);
+        double sumTB = 0;
+        double sumTT = 0;
+        for (int i = 0; i < sample - 1; i++) {
+            double t = Math.log((i + 2) / (double) (i + 1));
+            double b = logits[top[i]] - logits[top[i + 1]];
+            sumTB += t * b;
+            sumTT += t * t;
+        }
+        double zipf = sumTB / sumTT;
+        double epsilon = zipf - 1;
+        double k = Math.pow(epsilon * Math.pow(2, mu) / (1 - Math.pow(logits.length, -epsilon)), 1 / zipf);
+        int kept = Double.isFinite(k) ? (int) Math.max(1, Math.min(k, logits.length)) : logits.length;
+        return kept < logits.length ? best(logits, kept) : sortedFrom(logits, Float.NEGATIVE_INFINITY);
     }
 
     /** Top-n-sigma: every logit below the largest minus {@code n} standard deviations of the finite ones masked. */
@@ -304,6 +370,10 @@ public final class Sampler {
     }
 
     private void applyPenalties(float[] logits) {
+        if (options.mirostat().on()) {
+            // llama.cpp's Mirostat chain has no penalties: only the biases and the temperature come before it.
+            return;
+        }
         boolean repeat = options.repeatPenalty() != 1f;
         boolean frequency = options.frequencyPenalty() != 0f || options.presencePenalty() != 0f;
         if ((!repeat && !frequency) || options.repeatLastN() == 0) {
@@ -345,7 +415,11 @@ public final class Sampler {
             }
             return sortedFrom(logits, floor);
         }
-        // A bounded selection: keep the k best in a small sorted array.
+        return best(logits, k);
+    }
+
+    /** The {@code k} (fewer than all) tokens of largest logit, by descending logit, ties by id: a bounded selection in a small sorted array. */
+    private static int[] best(float[] logits, int k) {
         int[] best = new int[k];
         int size = 0;
         for (int token = 0; token < logits.length; token++) {

@@ -8,7 +8,8 @@ import java.util.Map;
  * How the next token is picked from the logits, with llama.cpp's defaults. Applied in llama.cpp's
  * order: logit biases, repetition penalties, top-n-sigma, top-k, typical, top-p, min-p, XTC,
  * temperature, then a seeded random draw ({@link TokenFilters} holds the samplers that are off by
- * default). A temperature of 0 (or {@link #greedy()}) always takes the most likely token.
+ * default); or, with {@link Mirostat} on, logit biases, temperature and Mirostat alone, as llama.cpp.
+ * A temperature of 0 (or {@link #greedy()}) always takes the most likely token.
  *
  * @param repeatLastN how many recent tokens the penalties look at (0: none, -1: the whole context)
  * @param seed        the random seed; the same seed, prompt and options give the same output
@@ -18,7 +19,7 @@ import java.util.Map;
  */
 public record SamplingOptions(float temperature, int topK, float topP, float minP,
                               float repeatPenalty, int repeatLastN, float frequencyPenalty, float presencePenalty,
-                              long seed, Map<Integer, Float> logitBias, TokenFilters filters) {
+                              long seed, Map<Integer, Float> logitBias, TokenFilters filters, Mirostat mirostat) {
 
     public SamplingOptions {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
@@ -51,8 +52,8 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
             }
         }
         logitBias = Map.copyOf(logitBias);
-        if (filters == null) {
-            throw new IllegalArgumentException("filters must be given (TokenFilters.NONE for none)");
+        if (filters == null || mirostat == null) {
+            throw new IllegalArgumentException("filters and mirostat must be given (TokenFilters.NONE, Mirostat.OFF for none)");
         }
     }
 
@@ -60,14 +61,14 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed, Map<Integer, Float> logitBias) {
         this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias,
-                TokenFilters.NONE);
+                TokenFilters.NONE, Mirostat.OFF);
     }
 
     /** Options without logit biases. */
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed) {
         this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, Map.of(),
-                TokenFilters.NONE);
+                TokenFilters.NONE, Mirostat.OFF);
     }
 
     /** llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no penalties. */
@@ -85,19 +86,23 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     }
 
     public SamplingOptions withTemperature(float value) {
-        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters);
+        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat);
     }
 
     public SamplingOptions withSeed(long value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters, mirostat);
     }
 
     public SamplingOptions withLogitBias(Map<Integer, Float> value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters, mirostat);
     }
 
     public SamplingOptions withFilters(TokenFilters value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value, mirostat);
+    }
+
+    public SamplingOptions withMirostat(Mirostat value) {
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, value);
     }
 
     /** These options with {@code tokens} banned (a bias of negative infinity), the other biases kept. */

@@ -145,9 +145,49 @@ class SamplerTest {
         for (var bad : java.util.Map.of("--typical", (org.junit.jupiter.api.function.Executable) () -> new TokenFilters(1.5f, -1f, 0f, 0.1f),
                 "--top-nsigma", () -> new TokenFilters(1f, Float.NaN, 0f, 0.1f),
                 "--xtc-probability", () -> new TokenFilters(1f, -1f, -0.1f, 0.1f),
-                "--xtc-threshold", () -> new TokenFilters(1f, -1f, 0.5f, 2f)).entrySet()) {
+                "--xtc-threshold", () -> new TokenFilters(1f, -1f, 0.5f, 2f),
+                "--mirostat", () -> new Mirostat(3, 5f, 0.1f)).entrySet()) {
             var filterError = assertThrows(IllegalArgumentException.class, bad.getValue());
             assertTrue(filterError.getMessage().contains(bad.getKey()), filterError.getMessage());
+        }
+    }
+
+    /**
+     * Mirostat steers the surprise of what it draws: with a lower target it draws likelier tokens, in both
+     * versions; and, as llama.cpp's chain, it takes no penalties.
+     */
+    @Test
+    void mirostatDrawsLikelierTokensForALowerTargetAndTakesNoPenalties() {
+        float[] logits = new float[1000];
+        for (int i = 0; i < logits.length; i++) {
+            logits[i] = (float) -Math.log(i + 1.0) * 1.1f;   // Zipf-like, as text is
+        }
+        double norm = 0;
+        for (float logit : logits) {
+            norm += Math.exp(logit);
+        }
+        for (int version = 1; version <= 2; version++) {
+            double[] meanSurprise = new double[2];
+            float[] targets = {2f, 7f};
+            for (int t = 0; t < 2; t++) {
+                Sampler sampler = new Sampler(SamplingOptions.defaults(5).withMirostat(new Mirostat(version, targets[t], 0.1f)));
+                double sum = 0;
+                for (int draw = 0; draw < 2000; draw++) {
+                    int token = sampler.sample(logits.clone());
+                    sum += -Math.log(Math.exp(logits[token]) / norm) / Math.log(2);
+                }
+                meanSurprise[t] = sum / 2000;
+            }
+            assertTrue(meanSurprise[0] + 1 < meanSurprise[1], "version " + version + ": " + java.util.Arrays.toString(meanSurprise));
+        }
+        SamplingOptions mirostat = SamplingOptions.defaults(6).withMirostat(new Mirostat(2, 5f, 0.1f));
+        Sampler plain = new Sampler(mirostat);
+        Sampler penalized = new Sampler(new SamplingOptions(0.8f, 40, 0.95f, 0.05f, 1.5f, 64, 0.5f, 0.5f, 6).withMirostat(mirostat.mirostat()));
+        for (int draw = 0; draw < 100; draw++) {
+            int token = plain.sample(logits.clone());
+            assertEquals(token, penalized.sample(logits.clone()), "draw " + draw);
+            plain.accept(token);
+            penalized.accept(token);
         }
     }
 

@@ -24,7 +24,7 @@ final class OllamaRequests {
 
     /** The {@code options} that mean what the OpenAI or llama.cpp field of the same name means. */
     private static final Set<String> SAMPLING = Set.of("temperature", "top_k", "top_p", "min_p", "typical_p", "seed", "stop",
-            "repeat_penalty", "repeat_last_n", "presence_penalty", "frequency_penalty", "mirostat");
+            "repeat_penalty", "repeat_last_n", "presence_penalty", "frequency_penalty", "mirostat", "mirostat_tau", "mirostat_eta");
 
     private OllamaRequests() {
     }

@@ -7,6 +7,7 @@ import dev.panllama.chat.Message;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.chat.ToolUse;
 import dev.panllama.json.JsonWriter;
+import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
 import dev.panllama.structured.JsonSchema;
@@ -20,7 +21,7 @@ import java.util.Optional;
  * Reads the bodies of {@code /v1/chat/completions} and {@code /v1/completions} into
  * {@link GenerationRequest}s: fields as OpenAI defines them, with llama.cpp's sampling extras
  * ({@code top_k}, {@code min_p}, {@code typical_p}, {@code top_n_sigma}, {@code xtc_probability},
- * {@code xtc_threshold}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict}, {@code ignore_eos}) where they mean what panllama's {@link SamplingOptions} mean, logit biases
+ * {@code xtc_threshold}, {@code mirostat}, {@code mirostat_tau}, {@code mirostat_eta}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict}, {@code ignore_eos}) where they mean what panllama's {@link SamplingOptions} mean, logit biases
  * ({@link LogitBiasFields}), and {@code response_format} (JSON output, constrained), log probabilities
  * ({@code logprobs}, {@code top_logprobs}) and tools ({@link ToolFields}).
  * What the server cannot do (several choices, {@code echo}) is refused by name rather than ignored.
@@ -320,7 +321,8 @@ final class RequestReader {
                 body.number("presence_penalty", -2, 2).orElse((double) defaults.presencePenalty()).floatValue(),
                 seed,
                 LogitBiasFields.read(body, model.tokenizer()),
-                tokenFilters(body));
+                tokenFilters(body),
+                mirostat(body));
         return structured(body, new GenerationOptions(maxTokens(body), stopStrings(body), sampling));
     }
 
@@ -331,7 +333,7 @@ final class RequestReader {
      */
     private static TokenFilters tokenFilters(RequestFields body) {
         TokenFilters off = TokenFilters.NONE;
-        for (String name : List.of("mirostat", "dry_multiplier", "dynatemp_range")) {
+        for (String name : List.of("dry_multiplier", "dynatemp_range")) {
             if (body.number(name, -Double.MAX_VALUE, Double.MAX_VALUE).orElse(0.0) != 0) {
                 throw ApiException.unsupported("'" + name + "' is not supported; leave it out or at 0.", name);
             }
@@ -341,6 +343,15 @@ final class RequestReader {
                 body.number("top_n_sigma", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.topNSigma()).floatValue(),
                 body.number("xtc_probability", 0, 1).orElse((double) off.xtcProbability()).floatValue(),
                 body.number("xtc_threshold", 0, 1).orElse((double) off.xtcThreshold()).floatValue());
+    }
+
+    /** llama-server's {@code mirostat} (0, 1 or 2), {@code mirostat_tau} and {@code mirostat_eta}. */
+    private static Mirostat mirostat(RequestFields body) {
+        Mirostat off = Mirostat.OFF;
+        return new Mirostat(
+                Math.toIntExact(body.integer("mirostat", 0, 2).orElse((long) off.version())),
+                body.number("mirostat_tau", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.tau()).floatValue(),
+                body.number("mirostat_eta", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.eta()).floatValue());
     }
 
     /** {@code max_completion_tokens}, else {@code max_tokens}, else llama.cpp's {@code n_predict}; -1 for no limit. */

@@ -2,6 +2,8 @@ package dev.panllama.parity;
 
 import dev.panllama.reference.Reference;
 import dev.panllama.reference.Reference.FilterChain;
+import dev.panllama.reference.Reference.MirostatStep;
+import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.Sampler;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
@@ -71,6 +73,36 @@ class SamplerParityTest {
             }
         }
         assertTrue(failures.isEmpty(), failures.size() + " of " + compared + " differ:\n" + String.join("\n", failures));
+    }
+
+    /**
+     * Mirostat's first step (the bound at twice the target) draws from the tokens llama.cpp's draws from, for both
+     * versions, several targets and temperatures. Later steps follow each side's own draws.
+     */
+    @Test
+    void mirostatsFirstStepDrawsFromTheTokensLlamaCppsDoes() throws IOException {
+        SplittableRandom values = new SplittableRandom(8);
+        List<MirostatStep> steps = List.of(new MirostatStep(2, 5f, 0.1f, 0.8f), new MirostatStep(2, 3f, 0.1f, 1f),
+                new MirostatStep(2, 8f, 0.1f, 1.5f), new MirostatStep(1, 5f, 0.1f, 0.8f), new MirostatStep(1, 3f, 0.1f, 1f),
+                new MirostatStep(1, 8f, 0.1f, 1.2f));
+        List<String> failures = new ArrayList<>();
+        for (int shape = 0; shape < 6; shape++) {
+            float[] logits = logits(values, 3000, shape);
+            List<int[]> expected = new Reference(temp).survivors(logits, steps);
+            for (int s = 0; s < steps.size(); s++) {
+                MirostatStep step = steps.get(s);
+                SamplingOptions options = new SamplingOptions(step.temperature(), 40, 0.95f, 0.05f, 1f, 64, 0f, 0f, 1)
+                        .withMirostat(new Mirostat(step.version(), step.tau(), step.eta()));
+                int[] actual = new Sampler(options).survivors(logits.clone());
+                int[] reference = expected.get(s).clone();
+                Arrays.sort(actual);
+                Arrays.sort(reference);
+                if (!Arrays.equals(reference, actual)) {
+                    failures.add("shape " + shape + ", " + step + ": reference keeps " + reference.length + ", panllama " + actual.length);
+                }
+            }
+        }
+        assertTrue(failures.isEmpty(), failures.size() + " differ:\n" + String.join("\n", failures));
     }
 
     /**

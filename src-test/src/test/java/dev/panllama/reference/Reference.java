@@ -131,21 +131,37 @@ public final class Reference {
      * top-p, min-p, XTC (with no minimum kept). Each at llama.cpp's value for off leaves all its input.
      */
     public record FilterChain(float topNSigma, int topK, float typicalP, float topP, float minP, float xtcProbability,
-                              float xtcThreshold) {
+                              float xtcThreshold) implements Sampling {
+        @Override
+        public String line() {
+            return topNSigma + " " + topK + " " + typicalP + " " + topP + " " + minP + " " + xtcProbability + " " + xtcThreshold;
+        }
+    }
+
+    /** llama.cpp's Mirostat chain (the temperature, then Mirostat {@code version}), of which the reference takes one step. */
+    public record MirostatStep(int version, float tau, float eta, float temperature) implements Sampling {
+        @Override
+        public String line() {
+            return "mirostat " + version + " " + tau + " " + eta + " " + temperature;
+        }
+    }
+
+    /** A sampler chain {@link #survivors} runs. */
+    public sealed interface Sampling permits FilterChain, MirostatStep {
+        /** The chain as a line of {@link ReferenceMain}'s {@code filters} mode. */
+        String line();
     }
 
     /**
      * The tokens each chain leaves of {@code logits} that a draw can take (a token masked to negative infinity,
      * as top-n-sigma masks, is not one), in the order llama.cpp leaves them, in one run of the reference.
      */
-    public List<int[]> survivors(float[] logits, List<FilterChain> chains) throws IOException {
+    public List<int[]> survivors(float[] logits, List<? extends Sampling> chains) throws IOException {
         Path in = Files.createTempFile(workDir, "logits", ".bin");
         ByteBuffer bytes = ByteBuffer.allocate(4 * logits.length).order(ByteOrder.LITTLE_ENDIAN);
         bytes.asFloatBuffer().put(logits);
         Files.write(in, bytes.array());
-        Path lines = Files.write(Files.createTempFile(workDir, "chains", ".txt"), chains.stream()
-                .map(c -> c.topNSigma() + " " + c.topK() + " " + c.typicalP() + " " + c.topP() + " " + c.minP() + " "
-                        + c.xtcProbability() + " " + c.xtcThreshold()).toList());
+        Path lines = Files.write(Files.createTempFile(workDir, "chains", ".txt"), chains.stream().map(Sampling::line).toList());
         Path out = Files.createTempFile(workDir, "ids", ".bin");
         run(null, "filters", in.toString(), lines.toString(), out.toString());
         return countedLists(ReferenceMain.readInts(out));

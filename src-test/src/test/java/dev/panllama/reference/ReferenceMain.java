@@ -54,7 +54,9 @@ import java.util.Map;
  *                                                             "#decode" between)
  * filters  LOGITS CHAINS OUT                                   no model: llama.cpp's samplers over LOGITS (float32), once per
  *                                                             line of CHAINS ("TOP_N_SIGMA TOP_K TYPICAL_P TOP_P MIN_P
- *                                                             XTC_PROBABILITY XTC_THRESHOLD", chained in llama.cpp's order);
+ *                                                             XTC_PROBABILITY XTC_THRESHOLD", chained in llama.cpp's order;
+ *                                                             or "mirostat VERSION TAU ETA TEMPERATURE": the temperature and
+ *                                                             Mirostat's first step, the tokens it drew from);
  *                                                             OUT holds, per chain, the count then the ids left that the
  *                                                             draw can take (not masked to -inf), int32
  * batches  MODEL SCRIPT OUT UBATCH THREADS CTX SEQUENCES CACHE
@@ -508,12 +510,21 @@ public final class ReferenceMain {
             String[] p = line.trim().split(" ");
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment chain = Llama.llama_sampler_chain_init(Llama.llama_sampler_chain_default_params(arena));
-                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_n_sigma(Float.parseFloat(p[0])));
-                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_k(Integer.parseInt(p[1])));
-                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_typical(Float.parseFloat(p[2]), 0));
-                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_p(Float.parseFloat(p[3]), 0));
-                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_min_p(Float.parseFloat(p[4]), 0));
-                Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_xtc(Float.parseFloat(p[5]), Float.parseFloat(p[6]), 0, 1));
+                if (p[0].equals("mirostat")) {
+                    float tau = Float.parseFloat(p[2]);
+                    float eta = Float.parseFloat(p[3]);
+                    Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_temp(Float.parseFloat(p[4])));
+                    Llama.llama_sampler_chain_add(chain, p[1].equals("1")
+                            ? Llama.llama_sampler_init_mirostat(logits.length, 1, tau, eta, 100)
+                            : Llama.llama_sampler_init_mirostat_v2(1, tau, eta));
+                } else {
+                    Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_n_sigma(Float.parseFloat(p[0])));
+                    Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_k(Integer.parseInt(p[1])));
+                    Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_typical(Float.parseFloat(p[2]), 0));
+                    Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_p(Float.parseFloat(p[3]), 0));
+                    Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_min_p(Float.parseFloat(p[4]), 0));
+                    Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_xtc(Float.parseFloat(p[5]), Float.parseFloat(p[6]), 0, 1));
+                }
                 MemorySegment data = arena.allocate(llama_token_data.layout(), logits.length);
                 for (int i = 0; i < logits.length; i++) {
                     MemorySegment token = llama_token_data.asSlice(data, i);
