@@ -1,6 +1,7 @@
 package dev.panllama.cli;
 
 import dev.panllama.api.GenerationOptions;
+import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
@@ -49,6 +50,13 @@ final class SamplingArgs {
             description = "The probability at or above which XTC removes a token; above 0.5 is off (default: 0.1).")
     float xtcThreshold = 0.1f;
 
+    @Option(names = "--dynatemp-range", paramLabel = "N",
+            description = "Dynamic temperature: within --temp ± N by the candidates' entropy; 0 is off (default: 0).")
+    float dynatempRange;
+
+    @Option(names = "--dynatemp-exp", paramLabel = "N", description = "Dynamic temperature's exponent (default: 1).")
+    float dynatempExponent = DynamicTemperature.OFF.exponent();
+
     @Option(names = "--mirostat", paramLabel = "N",
             description = "Mirostat sampling in place of top-k, top-p, min-p, the other filters and the penalties: 1 or 2; 0 is off (default: 0).")
     int mirostat;
@@ -85,7 +93,8 @@ final class SamplingArgs {
         long resolvedSeed = seed != null ? seed : System.nanoTime();
         return new SamplingOptions(greedy ? 0f : temperature, topK, topP, minP, repeatPenalty, repeatLastN,
                 frequencyPenalty, presencePenalty, resolvedSeed, biases(),
-                new TokenFilters(typicalP, topNSigma, xtcProbability, xtcThreshold), new Mirostat(mirostat, mirostatTau, mirostatEta));
+                new TokenFilters(typicalP, topNSigma, xtcProbability, xtcThreshold), new Mirostat(mirostat, mirostatTau, mirostatEta),
+                new DynamicTemperature(dynatempRange, dynatempExponent));
     }
 
     /** {@code options} for {@code vocabulary}'s model: its end-of-generation tokens banned when --ignore-eos asks. */

@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.stream.IntStream;
 
 /**
  * Picks tokens from logits by {@link SamplingOptions}. Holds the random state and the recent tokens
@@ -89,26 +90,40 @@ public final class Sampler {
             return kept[drawn];
         }
         int[] order = candidates(logits);
-        return draw(logits, order, filter(logits, order));
+        int kept = filter(logits, order);
+        return order[drawIndex(weights(logits, order, kept))];
+    }
+
+    /** The tokens a draw may take and their probabilities: what {@link #distribution} gives. */
+    public record Distribution(int[] tokens, double[] probabilities) {
     }
 
     /**
-     * The tokens these options leave to the random draw from {@code logits} (which it may change): after
-     * the biases, the penalties and the filters, those with a chance (not masked to negative infinity), and
-     * for greedy options the most likely token alone. Takes a random number from this sampler's stream where
-     * XTC is on, as a step's sampling would.
+     * What the next draw from {@code logits} (which it may change) takes from: the tokens with a chance, after
+     * the biases, the penalties and the filters, and their probabilities at the temperature (Mirostat's
+     * tokens at its current bound; for greedy options the most likely token alone). Takes a random number
+     * from this sampler's stream where XTC is on, as a step's sampling would; draws nothing.
      */
-    public int[] survivors(float[] logits) {
+    public Distribution distribution(float[] logits) {
         applyBias(logits);
         applyPenalties(logits);
         if (options.isGreedy()) {
-            return new int[] {argmax(logits)};
+            return new Distribution(new int[] {argmax(logits)}, new double[] {1});
         }
+        int[] order;
+        double[] weights;
         if (options.mirostat().on()) {
-            return mirostatCandidates(logits);
+            order = mirostatCandidates(logits);
+            weights = softmax(logits, order, order.length, false);
+        } else {
+            order = candidates(logits);
+            int kept = filter(logits, order);
+            weights = weights(logits, order, kept);
         }
-        int[] order = candidates(logits);
-        return Arrays.stream(order, 0, filter(logits, order)).filter(token -> logits[token] != Float.NEGATIVE_INFINITY).toArray();
+        double total = Arrays.stream(weights).sum();
+        int[] tokens = IntStream.range(0, weights.length).filter(i -> weights[i] > 0).map(i -> order[i]).toArray();
+        double[] probabilities = Arrays.stream(weights).filter(w -> w > 0).map(w -> w / total).toArray();
+        return new Distribution(tokens, probabilities);
     }
 
     /**
@@ -145,14 +160,31 @@ public final class Sampler {
         return kept;
     }
 
-    /** A token of {@code order[0..kept)} drawn by its probability at the temperature. */
-    private int draw(float[] logits, int[] order, int kept) {
+    /**
+     * The relative chances of {@code order[0..kept)} at the temperature, or at the dynamic temperature its
+     * candidates' entropy gives (a dynamic temperature of 0 or less: the most likely alone, as llama.cpp).
+     */
+    private double[] weights(float[] logits, int[] order, int kept) {
         float max = maxLogit(logits, order, kept);
+        double temperature = options.temperature();
+        DynamicTemperature dynamic = options.dynamicTemperature();
+        if (dynamic.on() && kept > 1) {
+            double[] probabilities = softmax(logits, order, kept, false);
+            double entropy = 0;
+            for (double p : probabilities) {
+                if (p > 0) {
+                    entropy -= p * Math.log(p);
+                }
+            }
+            double coldest = Math.max(0, options.temperature() - dynamic.range());
+            double hottest = options.temperature() + dynamic.range();
+            temperature = coldest + (hottest - coldest) * Math.pow(entropy / Math.log(kept), dynamic.exponent());
+        }
         double[] weights = new double[kept];
         for (int i = 0; i < kept; i++) {
-            weights[i] = Math.exp((logits[order[i]] - max) / options.temperature());
+            weights[i] = temperature > 0 ? Math.exp((logits[order[i]] - max) / temperature) : logits[order[i]] == max ? 1 : 0;
         }
-        return order[drawIndex(weights)];
+        return weights;
     }
 
     /** An index drawn by {@code weights} (not all zero) from this sampler's random stream. */

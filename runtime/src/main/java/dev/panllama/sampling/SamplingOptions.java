@@ -7,8 +7,8 @@ import java.util.Map;
 /**
  * How the next token is picked from the logits, with llama.cpp's defaults. Applied in llama.cpp's
  * order: logit biases, repetition penalties, top-n-sigma, top-k, typical, top-p, min-p, XTC,
- * temperature, then a seeded random draw ({@link TokenFilters} holds the samplers that are off by
- * default); or, with {@link Mirostat} on, logit biases, temperature and Mirostat alone, as llama.cpp.
+ * temperature ({@link DynamicTemperature} where on), then a seeded random draw ({@link TokenFilters}
+ * holds the samplers that are off by default); or, with {@link Mirostat} on, logit biases, temperature and Mirostat alone, as llama.cpp.
  * A temperature of 0 (or {@link #greedy()}) always takes the most likely token.
  *
  * @param repeatLastN how many recent tokens the penalties look at (0: none, -1: the whole context)
@@ -19,7 +19,8 @@ import java.util.Map;
  */
 public record SamplingOptions(float temperature, int topK, float topP, float minP,
                               float repeatPenalty, int repeatLastN, float frequencyPenalty, float presencePenalty,
-                              long seed, Map<Integer, Float> logitBias, TokenFilters filters, Mirostat mirostat) {
+                              long seed, Map<Integer, Float> logitBias, TokenFilters filters, Mirostat mirostat,
+                              DynamicTemperature dynamicTemperature) {
 
     public SamplingOptions {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
@@ -52,8 +53,8 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
             }
         }
         logitBias = Map.copyOf(logitBias);
-        if (filters == null || mirostat == null) {
-            throw new IllegalArgumentException("filters and mirostat must be given (TokenFilters.NONE, Mirostat.OFF for none)");
+        if (filters == null || mirostat == null || dynamicTemperature == null) {
+            throw new IllegalArgumentException("filters, mirostat and dynamic temperature must be given (NONE or OFF for none)");
         }
     }
 
@@ -61,14 +62,14 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed, Map<Integer, Float> logitBias) {
         this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias,
-                TokenFilters.NONE, Mirostat.OFF);
+                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF);
     }
 
     /** Options without logit biases. */
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed) {
         this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, Map.of(),
-                TokenFilters.NONE, Mirostat.OFF);
+                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF);
     }
 
     /** llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no penalties. */
@@ -86,23 +87,27 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     }
 
     public SamplingOptions withTemperature(float value) {
-        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat);
+        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature);
     }
 
     public SamplingOptions withSeed(long value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters, mirostat);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters, mirostat, dynamicTemperature);
     }
 
     public SamplingOptions withLogitBias(Map<Integer, Float> value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters, mirostat);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters, mirostat, dynamicTemperature);
     }
 
     public SamplingOptions withFilters(TokenFilters value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value, mirostat);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value, mirostat, dynamicTemperature);
     }
 
     public SamplingOptions withMirostat(Mirostat value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, value);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, value, dynamicTemperature);
+    }
+
+    public SamplingOptions withDynamicTemperature(DynamicTemperature value) {
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, value);
     }
 
     /** These options with {@code tokens} banned (a bias of negative infinity), the other biases kept. */

@@ -7,6 +7,7 @@ import dev.panllama.chat.Message;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.chat.ToolUse;
 import dev.panllama.json.JsonWriter;
+import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
@@ -21,7 +22,8 @@ import java.util.Optional;
  * Reads the bodies of {@code /v1/chat/completions} and {@code /v1/completions} into
  * {@link GenerationRequest}s: fields as OpenAI defines them, with llama.cpp's sampling extras
  * ({@code top_k}, {@code min_p}, {@code typical_p}, {@code top_n_sigma}, {@code xtc_probability},
- * {@code xtc_threshold}, {@code mirostat}, {@code mirostat_tau}, {@code mirostat_eta}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict}, {@code ignore_eos}) where they mean what panllama's {@link SamplingOptions} mean, logit biases
+ * {@code xtc_threshold}, {@code mirostat}, {@code mirostat_tau}, {@code mirostat_eta}, {@code dynatemp_range}, {@code dynatemp_exponent},
+ * {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict}, {@code ignore_eos}) where they mean what panllama's {@link SamplingOptions} mean, logit biases
  * ({@link LogitBiasFields}), and {@code response_format} (JSON output, constrained), log probabilities
  * ({@code logprobs}, {@code top_logprobs}) and tools ({@link ToolFields}).
  * What the server cannot do (several choices, {@code echo}) is refused by name rather than ignored.
@@ -322,27 +324,34 @@ final class RequestReader {
                 seed,
                 LogitBiasFields.read(body, model.tokenizer()),
                 tokenFilters(body),
-                mirostat(body));
+                mirostat(body),
+                dynamicTemperature(body));
         return structured(body, new GenerationOptions(maxTokens(body), stopStrings(body), sampling));
     }
 
     /**
      * llama-server's {@code typical_p}, {@code top_n_sigma}, {@code xtc_probability} and {@code xtc_threshold}.
-     * Its samplers that panllama does not have are refused by name unless they are off (clients such as
+     * Its DRY sampler, which panllama does not have, is refused by name unless it is off (clients such as
      * chat front ends send every field, at its neutral value).
      */
     private static TokenFilters tokenFilters(RequestFields body) {
         TokenFilters off = TokenFilters.NONE;
-        for (String name : List.of("dry_multiplier", "dynatemp_range")) {
-            if (body.number(name, -Double.MAX_VALUE, Double.MAX_VALUE).orElse(0.0) != 0) {
-                throw ApiException.unsupported("'" + name + "' is not supported; leave it out or at 0.", name);
-            }
+        if (body.number("dry_multiplier", -Double.MAX_VALUE, Double.MAX_VALUE).orElse(0.0) != 0) {
+            throw ApiException.unsupported("'dry_multiplier' is not supported; leave it out or at 0.", "dry_multiplier");
         }
         return new TokenFilters(
                 body.number("typical_p", 0, 1).orElse((double) off.typicalP()).floatValue(),
                 body.number("top_n_sigma", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.topNSigma()).floatValue(),
                 body.number("xtc_probability", 0, 1).orElse((double) off.xtcProbability()).floatValue(),
                 body.number("xtc_threshold", 0, 1).orElse((double) off.xtcThreshold()).floatValue());
+    }
+
+    /** llama-server's {@code dynatemp_range} and {@code dynatemp_exponent}. */
+    private static DynamicTemperature dynamicTemperature(RequestFields body) {
+        DynamicTemperature off = DynamicTemperature.OFF;
+        return new DynamicTemperature(
+                body.number("dynatemp_range", 0, Float.MAX_VALUE).orElse((double) off.range()).floatValue(),
+                body.number("dynatemp_exponent", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.exponent()).floatValue());
     }
 
     /** llama-server's {@code mirostat} (0, 1 or 2), {@code mirostat_tau} and {@code mirostat_eta}. */

@@ -201,9 +201,10 @@ class OpenAiServerTest extends ServedModel {
             assertError(post(server, "/v1/chat/completions", chat("\"model\": \"gpt-4o\"")), 404, "model", "model_not_found");
             // llama.cpp's samplers panllama lacks are refused unless off; those it has are checked as llama-server's are.
             assertError(post(server, "/v1/chat/completions", chat("\"mirostat\": 3")), 400, "mirostat", null);
-            assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2, \"mirostat\": 2, \"mirostat_tau\": 4")).statusCode());
+            assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2, \"mirostat\": 2, \"mirostat_tau\": 4, \"dynatemp_range\": 0.5")).statusCode());
             assertError(post(server, "/v1/chat/completions", chat("\"dry_multiplier\": 0.8")), 400, "dry_multiplier", "unsupported_parameter");
             assertError(post(server, "/v1/chat/completions", chat("\"typical_p\": 1.5")), 400, "typical_p", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"dynatemp_range\": -1")), 400, "dynatemp_range", null);
             assertError(post(server, "/v1/chat/completions", chat("\"xtc_probability\": -0.5")), 400, "xtc_probability", null);
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2, \"mirostat\": 0, \"dry_multiplier\": 0,"
                     + " \"dynatemp_range\": 0, \"typical_p\": 1, \"top_n_sigma\": -1, \"xtc_probability\": 0, \"xtc_threshold\": 0.1")).statusCode());

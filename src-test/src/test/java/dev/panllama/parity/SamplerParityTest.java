@@ -1,8 +1,10 @@
 package dev.panllama.parity;
 
 import dev.panllama.reference.Reference;
+import dev.panllama.reference.Reference.Distribution;
 import dev.panllama.reference.Reference.FilterChain;
 import dev.panllama.reference.Reference.MirostatStep;
+import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.Sampler;
 import dev.panllama.sampling.SamplingOptions;
@@ -13,17 +15,19 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * panllama's sampler leaves the random draw the same tokens as llama.cpp's sampler chain of the pin
- * (top-n-sigma, top-k, typical, top-p, min-p, XTC, in llama.cpp's order), for logits of several shapes
- * and each filter alone and together. The draw itself is each side's own (different random generators);
- * what must agree is the set it draws from. XTC runs at probability 1, so that it always acts.
+ * panllama's sampler leaves the random draw the same tokens, with the same probabilities, as llama.cpp's
+ * sampler chain of the pin (top-n-sigma, top-k, typical, top-p, min-p, XTC, then the temperature, dynamic or
+ * not, in llama.cpp's order), for logits of several shapes and each sampler alone and together. The draw itself
+ * is each side's own (different random generators); what must agree is what it draws from. XTC runs at
+ * probability 1, so that it always acts.
  * <p>
  * Left out on purpose: top-n-sigma masking more tokens than top-k then keeps, followed by typical sampling.
  * llama.cpp's top-k then keeps masked tokens (any of them: their logits tie at negative infinity), and its
@@ -48,31 +52,51 @@ class SamplerParityTest {
             new FilterChain(OFF_SIGMA, 40, 1f, 1f, 0f, 1f, 0.1f),            // XTC alone after top-k
             new FilterChain(OFF_SIGMA, 0, 1f, 0.95f, 0.05f, 1f, 0.02f),
             new FilterChain(4f, 5, 0.8f, 0.9f, 0.01f, 1f, 0.05f),            // everything
-            new FilterChain(1.5f, 60, 1f, 0.9f, 0.01f, 1f, 0.05f));          // top-n-sigma keeping fewer than top-k
+            new FilterChain(1.5f, 60, 1f, 0.9f, 0.01f, 1f, 0.05f),           // top-n-sigma keeping fewer than top-k
+            new FilterChain(OFF_SIGMA, 40, 1f, 0.95f, 0.05f, 0f, 0.1f, 0.7f, 0f, 1f),     // a temperature
+            new FilterChain(OFF_SIGMA, 40, 1f, 0.95f, 0.05f, 0f, 0.1f, 1f, 0.5f, 1f),     // dynamic temperature
+            new FilterChain(OFF_SIGMA, 0, 1f, 0.9f, 0.02f, 0f, 0.1f, 0.8f, 0.7f, 2f),
+            new FilterChain(OFF_SIGMA, 40, 1f, 1f, 0f, 0f, 0.1f, 0.3f, 0.5f, 0.5f));     // its coldest end at 0
 
     @Test
-    void theFiltersLeaveTheTokensLlamaCppsLeave() throws IOException {
+    void theDrawTakesFromWhatLlamaCppsTakesFrom() throws IOException {
         SplittableRandom values = new SplittableRandom(7);
         List<String> failures = new ArrayList<>();
         int compared = 0;
         for (int shape = 0; shape < 6; shape++) {
             float[] logits = logits(values, 3000, shape);
-            List<int[]> expected = new Reference(temp).survivors(logits, CHAINS);
+            List<Distribution> expected = new Reference(temp).distributions(logits, CHAINS);
             for (int c = 0; c < CHAINS.size(); c++) {
-                FilterChain chain = CHAINS.get(c);
-                int[] actual = new Sampler(options(chain)).survivors(logits.clone());
-                int[] reference = expected.get(c).clone();
-                Arrays.sort(actual);
-                Arrays.sort(reference);
                 compared++;
-                if (!Arrays.equals(reference, actual)) {
-                    failures.add("shape " + shape + ", " + chain + ": reference keeps " + reference.length + " "
-                            + Arrays.toString(Arrays.copyOf(reference, Math.min(12, reference.length))) + ", panllama "
-                            + actual.length + " " + Arrays.toString(Arrays.copyOf(actual, Math.min(12, actual.length))));
-                }
+                compare("shape " + shape + ", " + CHAINS.get(c), expected.get(c), new Sampler(options(CHAINS.get(c))).distribution(logits.clone()),
+                        failures);
             }
         }
         assertTrue(failures.isEmpty(), failures.size() + " of " + compared + " differ:\n" + String.join("\n", failures));
+    }
+
+    /** Adds to {@code failures} where the two distributions hold other tokens or other probabilities. */
+    private static void compare(String what, Distribution reference, Sampler.Distribution actual, List<String> failures) {
+        Map<Integer, Double> ours = new HashMap<>();
+        for (int i = 0; i < actual.tokens().length; i++) {
+            ours.put(actual.tokens()[i], actual.probabilities()[i]);
+        }
+        if (ours.size() != reference.tokens().length) {
+            failures.add(what + ": reference keeps " + reference.tokens().length + " tokens, panllama " + ours.size());
+            return;
+        }
+        for (int i = 0; i < reference.tokens().length; i++) {
+            Double p = ours.get(reference.tokens()[i]);
+            double expected = reference.probabilities()[i];
+            if (p == null) {
+                failures.add(what + ": token " + reference.tokens()[i] + " is left by the reference only");
+                return;
+            }
+            if (Math.abs(p - expected) > 1e-6 + 1e-4 * expected) {
+                failures.add(what + ": token " + reference.tokens()[i] + " has probability " + expected + " in the reference, " + p + " here");
+                return;
+            }
+        }
     }
 
     /**
@@ -88,18 +112,12 @@ class SamplerParityTest {
         List<String> failures = new ArrayList<>();
         for (int shape = 0; shape < 6; shape++) {
             float[] logits = logits(values, 3000, shape);
-            List<int[]> expected = new Reference(temp).survivors(logits, steps);
+            List<Distribution> expected = new Reference(temp).distributions(logits, steps);
             for (int s = 0; s < steps.size(); s++) {
                 MirostatStep step = steps.get(s);
                 SamplingOptions options = new SamplingOptions(step.temperature(), 40, 0.95f, 0.05f, 1f, 64, 0f, 0f, 1)
                         .withMirostat(new Mirostat(step.version(), step.tau(), step.eta()));
-                int[] actual = new Sampler(options).survivors(logits.clone());
-                int[] reference = expected.get(s).clone();
-                Arrays.sort(actual);
-                Arrays.sort(reference);
-                if (!Arrays.equals(reference, actual)) {
-                    failures.add("shape " + shape + ", " + step + ": reference keeps " + reference.length + ", panllama " + actual.length);
-                }
+                compare("shape " + shape + ", " + step, expected.get(s), new Sampler(options).distribution(logits.clone()), failures);
             }
         }
         assertTrue(failures.isEmpty(), failures.size() + " differ:\n" + String.join("\n", failures));
@@ -123,7 +141,8 @@ class SamplerParityTest {
     }
 
     private static SamplingOptions options(FilterChain chain) {
-        return new SamplingOptions(1f, chain.topK(), chain.topP(), chain.minP(), 1f, 64, 0f, 0f, 1)
-                .withFilters(new TokenFilters(chain.typicalP(), chain.topNSigma(), chain.xtcProbability(), chain.xtcThreshold()));
+        return new SamplingOptions(chain.temperature(), chain.topK(), chain.topP(), chain.minP(), 1f, 64, 0f, 0f, 1)
+                .withFilters(new TokenFilters(chain.typicalP(), chain.topNSigma(), chain.xtcProbability(), chain.xtcThreshold()))
+                .withDynamicTemperature(new DynamicTemperature(chain.dynatempRange(), chain.dynatempExponent()));
     }
 }

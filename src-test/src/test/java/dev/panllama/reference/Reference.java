@@ -128,13 +128,20 @@ public final class Reference {
 
     /**
      * llama.cpp's samplers that narrow the candidates, chained in its order: top-n-sigma, top-k, typical,
-     * top-p, min-p, XTC (with no minimum kept). Each at llama.cpp's value for off leaves all its input.
+     * top-p, min-p, XTC (with no minimum kept), then the temperature (dynamic where {@code dynatempRange} is
+     * above 0). Each at llama.cpp's value for off leaves all its input.
      */
     public record FilterChain(float topNSigma, int topK, float typicalP, float topP, float minP, float xtcProbability,
-                              float xtcThreshold) implements Sampling {
+                              float xtcThreshold, float temperature, float dynatempRange, float dynatempExponent) implements Sampling {
+        /** The chain at temperature 1, no dynamic temperature. */
+        public FilterChain(float topNSigma, int topK, float typicalP, float topP, float minP, float xtcProbability, float xtcThreshold) {
+            this(topNSigma, topK, typicalP, topP, minP, xtcProbability, xtcThreshold, 1f, 0f, 1f);
+        }
+
         @Override
         public String line() {
-            return topNSigma + " " + topK + " " + typicalP + " " + topP + " " + minP + " " + xtcProbability + " " + xtcThreshold;
+            return topNSigma + " " + topK + " " + typicalP + " " + topP + " " + minP + " " + xtcProbability + " " + xtcThreshold
+                    + " " + temperature + " " + dynatempRange + " " + dynatempExponent;
         }
     }
 
@@ -146,17 +153,22 @@ public final class Reference {
         }
     }
 
-    /** A sampler chain {@link #survivors} runs. */
+    /** A sampler chain {@link #distributions} runs. */
     public sealed interface Sampling permits FilterChain, MirostatStep {
         /** The chain as a line of {@link ReferenceMain}'s {@code filters} mode. */
         String line();
     }
 
+    /** The tokens a draw can take after a chain, and their probabilities. */
+    public record Distribution(int[] tokens, float[] probabilities) {
+    }
+
     /**
-     * The tokens each chain leaves of {@code logits} that a draw can take (a token masked to negative infinity,
-     * as top-n-sigma masks, is not one), in the order llama.cpp leaves them, in one run of the reference.
+     * What a draw takes from after each chain over {@code logits}: the tokens left that it can take (a token
+     * masked to negative infinity, as top-n-sigma masks, is not one), in the order llama.cpp leaves them, and
+     * their probabilities at the chain's temperature; in one run of the reference.
      */
-    public List<int[]> survivors(float[] logits, List<? extends Sampling> chains) throws IOException {
+    public List<Distribution> distributions(float[] logits, List<? extends Sampling> chains) throws IOException {
         Path in = Files.createTempFile(workDir, "logits", ".bin");
         ByteBuffer bytes = ByteBuffer.allocate(4 * logits.length).order(ByteOrder.LITTLE_ENDIAN);
         bytes.asFloatBuffer().put(logits);
@@ -164,7 +176,19 @@ public final class Reference {
         Path lines = Files.write(Files.createTempFile(workDir, "chains", ".txt"), chains.stream().map(Sampling::line).toList());
         Path out = Files.createTempFile(workDir, "ids", ".bin");
         run(null, "filters", in.toString(), lines.toString(), out.toString());
-        return countedLists(ReferenceMain.readInts(out));
+        int[] flat = ReferenceMain.readInts(out);
+        List<Distribution> result = new ArrayList<>();
+        for (int at = 0; at < flat.length; ) {
+            int n = flat[at++];
+            int[] tokens = Arrays.copyOfRange(flat, at, at + n);
+            float[] probabilities = new float[n];
+            for (int i = 0; i < n; i++) {
+                probabilities[i] = Float.intBitsToFloat(flat[at + n + i]);
+            }
+            result.add(new Distribution(tokens, probabilities));
+            at += 2 * n;
+        }
+        return result;
     }
 
     /** Logits of prompt positions {@code firstOutput..} (teacher-forced), one float[] per position. */

@@ -54,11 +54,13 @@ import java.util.Map;
  *                                                             "#decode" between)
  * filters  LOGITS CHAINS OUT                                   no model: llama.cpp's samplers over LOGITS (float32), once per
  *                                                             line of CHAINS ("TOP_N_SIGMA TOP_K TYPICAL_P TOP_P MIN_P
- *                                                             XTC_PROBABILITY XTC_THRESHOLD", chained in llama.cpp's order;
- *                                                             or "mirostat VERSION TAU ETA TEMPERATURE": the temperature and
- *                                                             Mirostat's first step, the tokens it drew from);
- *                                                             OUT holds, per chain, the count then the ids left that the
- *                                                             draw can take (not masked to -inf), int32
+ *                                                             XTC_PROBABILITY XTC_THRESHOLD TEMPERATURE DYNATEMP_RANGE
+ *                                                             DYNATEMP_EXPONENT", chained in llama.cpp's order; or "mirostat
+ *                                                             VERSION TAU ETA TEMPERATURE": the temperature and Mirostat's
+ *                                                             first step, the tokens it drew from);
+ *                                                             OUT holds, per chain, the count, the ids left that the draw
+ *                                                             can take (not masked to -inf), then their probabilities
+ *                                                             (float32 bits), all as int32
  * batches  MODEL SCRIPT OUT UBATCH THREADS CTX SEQUENCES CACHE
  *                                                             one context of SEQUENCES sequences in llama.cpp's unified
  *                                                             cache (kv_unified, n_seq_max) runs SCRIPT's steps (int32):
@@ -524,6 +526,8 @@ public final class ReferenceMain {
                     Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_p(Float.parseFloat(p[3]), 0));
                     Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_min_p(Float.parseFloat(p[4]), 0));
                     Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_xtc(Float.parseFloat(p[5]), Float.parseFloat(p[6]), 0, 1));
+                    Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_temp_ext(Float.parseFloat(p[7]),
+                            Float.parseFloat(p[8]), Float.parseFloat(p[9])));
                 }
                 MemorySegment data = arena.allocate(llama_token_data.layout(), logits.length);
                 for (int i = 0; i < logits.length; i++) {
@@ -541,16 +545,28 @@ public final class ReferenceMain {
                 long size = llama_token_data_array.size(array);
                 // XTC drops its tokens by moving the array's start: read from where it points now.
                 MemorySegment left = llama_token_data_array.data(array).reinterpret(size * llama_token_data.sizeof());
-                // Only the tokens the draw can take: a masked one (top-n-sigma's) stays in the array at -inf.
+                // Only the tokens the draw can take (a masked one, top-n-sigma's, stays in the array at -inf), with
+                // their probabilities from the logits as the chain's temperature left them.
                 List<Integer> drawable = new ArrayList<>();
+                List<Float> scaled = new ArrayList<>();
+                float max = Float.NEGATIVE_INFINITY;
                 for (long i = 0; i < size; i++) {
                     MemorySegment token = llama_token_data.asSlice(left, i);
                     if (llama_token_data.logit(token) != Float.NEGATIVE_INFINITY) {
                         drawable.add(llama_token_data.id(token));
+                        scaled.add(llama_token_data.logit(token));
+                        max = Math.max(max, llama_token_data.logit(token));
                     }
+                }
+                double sum = 0;
+                for (float logit : scaled) {
+                    sum += Math.exp(logit - max);
                 }
                 out.add(drawable.size());
                 out.addAll(drawable);
+                for (float logit : scaled) {
+                    out.add(Float.floatToIntBits((float) (Math.exp(logit - max) / sum)));
+                }
                 Llama.llama_sampler_free(chain);
             }
         }
