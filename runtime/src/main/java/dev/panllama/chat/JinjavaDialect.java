@@ -22,9 +22,53 @@ final class JinjavaDialect {
 
     /** {@code template} with every rewrite below, in the order they need. */
     static String forJinjava(String template) {
-        return withOutputsAsPythonText(withLoopNeighbours(withNotAroundComparisons(withNamedArgumentsGrouped(withSlicesAsCalls(
-                withSignsSpaced(withLoopElses(withLoopFilters(withCommentsAsSeparators(withBlockIndentsStripped(template))))))))));
+        List<String> rawTexts = new ArrayList<>();
+        String rewritten = withOutputsAsPythonText(withLoopNeighbours(withNotAroundComparisons(withNamedArgumentsGrouped(
+                withSlicesAsCalls(withSignsSpaced(withLoopElses(withLoopFilters(withCommentsAsSeparators(
+                        withRawBlocksSetAside(withBlockIndentsStripped(template), rawTexts))))))))));
+        return withRawBlocksRestored(rewritten, rawTexts);
     }
+
+    /**
+     * {@code template} with each {@code {% raw %}...{% endraw %}} block, whose text Jinja writes as it is, replaced by a
+     * mark that no rewrite touches, its text (trimmed as the tags' whitespace control asks; {@code trim_blocks} takes
+     * the newline after the block, not the one after its opening tag) added to {@code texts}; {@link #withRawBlocksRestored} puts it back as a string literal, which Jinjava writes as
+     * it is too (its own raw tag refused whitespace control, and the rewrites would have changed the text).
+     */
+    static String withRawBlocksSetAside(String template, List<String> texts) {
+        Matcher raws = RAW_BLOCK.matcher(template);
+        StringBuilder out = new StringBuilder();
+        while (raws.find()) {
+            String text = raws.group(3);
+            text = raws.group(2).equals("-") ? text.stripLeading() : text;
+            text = raws.group(4).equals("-") ? text.stripTrailing() : text;
+            // The tags' outer whitespace control travels in the mark: L trims before the block, R after it.
+            raws.appendReplacement(out, Matcher.quoteReplacement(RAW_MARK + (raws.group(1).isEmpty() ? "" : "L") + texts.size()
+                    + (raws.group(5).isEmpty() ? "" : "R") + RAW_MARK));
+            texts.add(text);
+        }
+        raws.appendTail(out);
+        return out.toString();
+    }
+
+    /** {@code template} with the marks {@link #withRawBlocksSetAside} left replaced by their texts as output expressions. */
+    static String withRawBlocksRestored(String template, List<String> texts) {
+        Matcher marks = Pattern.compile(RAW_MARK + "(L?)(\\d+)(R?)" + RAW_MARK).matcher(template);
+        StringBuilder out = new StringBuilder();
+        while (marks.find()) {
+            String literal = texts.get(Integer.parseInt(marks.group(2))).replace("\\", "\\\\").replace("'", "\\'");
+            marks.appendReplacement(out, Matcher.quoteReplacement("{{" + (marks.group(1).isEmpty() ? "" : "-") + " '" + literal + "' "
+                    + (marks.group(3).isEmpty() ? "" : "-") + "}}"));
+        }
+        marks.appendTail(out);
+        return out.toString();
+    }
+
+    /** A raw block: its opening tag's whitespace control, its closing tag's, the text, and the newline trim_blocks takes after it. */
+    private static final Pattern RAW_BLOCK = Pattern.compile(
+            "\\{%(-?)\\s*raw\\s*(-?)%}(.*?)\\{%(-?)\\s*endraw\\s*(-?)%}\\n?", Pattern.DOTALL);
+    /** Marks a raw block's place while the rewrites run: a character of Unicode's private use area, not in templates. */
+    private static final String RAW_MARK = "\uE000";
 
     /**
      * {@code template} with each {@code {{ expression }}} written {@code {{ python_str((expression)) }}}, so that what it

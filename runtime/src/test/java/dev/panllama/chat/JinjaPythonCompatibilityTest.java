@@ -94,6 +94,13 @@ class JinjaPythonCompatibilityTest {
         assertEquals("x\n\n    Y|ab|cd", render("x\n\n    {# note #}\n    {%- if true %}\n    Y{% endif %}|a {#- trimmed -#} b|c{# c #}\nd"));
     }
 
+    /** A raw block's text is written as it is, template syntax, quotes and backslashes included, trimmed as its tags ask. */
+    @Test
+    void aRawBlockIsWrittenAsItIs() {
+        assertEquals("x-{{ x }} {# c #} it's \\ {% if %}b|{{ y }}|\nlinez", render("x-{% raw %}{{ x }} {# c #} it's \\ {% if %}{% endraw %}b"
+                + "|  {%- raw -%} {{ y }} {%- endraw -%}  |{% raw %}\nline{% endraw %}\nz"));
+    }
+
     @Test
     void theGenerationTagWritesItsBody() {
         assertEquals("a[b]c", render("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content }}]"
