@@ -23,10 +23,25 @@ final class JinjavaDialect {
     /** {@code template} with every rewrite below, in the order they need. */
     static String forJinjava(String template) {
         List<String> rawTexts = new ArrayList<>();
-        String rewritten = withOutputsAsPythonText(withLoopNeighbours(withNotAroundComparisons(withNamedArgumentsGrouped(
+        String rewritten = withDictClosesSpaced(withOutputsAsPythonText(withLoopNeighbours(withNotAroundComparisons(withNamedArgumentsGrouped(
                 withSlicesAsCalls(withSignsSpaced(withLoopElses(withLoopFilters(withCommentsAsSeparators(
-                        withRawBlocksSetAside(withBlockIndentsStripped(template), rawTexts))))))))));
+                        withRawBlocksSetAside(withBlockIndentsStripped(template), rawTexts)))))))))));
         return withRawBlocksRestored(rewritten, rawTexts);
+    }
+
+    /**
+     * {@code template} with a space between the closing braces of nested dict literals in an expression
+     * ({@code {'a': {'b': 1}}} becomes {@code {'a': {'b': 1} }}): Jinjava's lexer ends an expression at the first
+     * {@code }}} it meets, Jinja's at the one that closes the expression.
+     */
+    static String withDictClosesSpaced(String template) {
+        return inExpressions(template, expression -> outsideStrings(expression, (c, at, out) -> {
+            out.append(c);
+            if (c == '}' && at + 1 < expression.length() && expression.charAt(at + 1) == '}') {
+                out.append(' ');
+            }
+            return at;
+        }));
     }
 
     /**
@@ -506,8 +521,8 @@ final class JinjavaDialect {
 
     /**
      * {@code template} with each {@code {{ ... }}} and {@code {% ... %}}'s inside through {@code rewrite}, the text
-     * between as it is. An expression ends at the first {@code }}} or {@code %}} outside its string literals, as
-     * Jinja's lexer reads it.
+     * between as it is. An expression ends at the first {@code }}} or {@code %}} outside its string literals and
+     * dict literals, as Jinja's lexer reads it.
      */
     private static String inExpressions(String template, UnaryOperator<String> rewrite) {
         return inExpressions(template, null, rewrite);
@@ -524,8 +539,10 @@ final class JinjavaDialect {
             }
             String closing = template.charAt(open + 1) == '{' ? "}}" : "%}";
             int close = open + 2;
-            while (close < template.length() && !template.startsWith(closing, close)) {
+            int braces = 0;
+            while (close < template.length() && !(braces == 0 && template.startsWith(closing, close))) {
                 char c = template.charAt(close);
+                braces += c == '{' ? 1 : c == '}' ? -1 : 0;
                 close = c == '\'' || c == '"' ? endOfString(template, close) : close + 1;
             }
             String inside = template.substring(open + 2, Math.min(close, template.length()));

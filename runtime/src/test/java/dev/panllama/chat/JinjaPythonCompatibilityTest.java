@@ -133,10 +133,11 @@ class JinjaPythonCompatibilityTest {
                 + "|{{ 1 == 1 }}|{{ [messages[0].content, true, none, 2] }}|{{ {'a': false} }}|  {{- ' x ' -}}  |{{ 'y' }}"));
     }
 
-    /** A macro may call itself (Kimi K3's writes a schema so). */
+    /** A macro may call itself (Kimi K3's writes a schema so); nested dict literals close with {@code }}} inside an expression. */
     @Test
     void aMacroMayCallItself() {
-        assertEquals("a(b(c(1)))d(2)", render("{% macro depth(v) %}{% if v is mapping %}{% for k, x in v|dictsort %}{{ k }}({{ depth(x) }})"
-                + "{% endfor %}{% else %}{{ v }}{% endif %}{% endmacro %}{{ depth({'a': {'b': {'c': 1} }, 'd': 2}) }}"));
+        assertEquals("a(b(c(1)))d(2)|{'x': {'y': 1}}|2", render("{% macro depth(v) %}{% if v is mapping %}{% for k, x in v|dictsort %}"
+                + "{{ k }}({{ depth(x) }}){% endfor %}{% else %}{{ v }}{% endif %}{% endmacro %}{{ depth({'a': {'b': {'c': 1}}, 'd': 2}) }}"
+                + "|{{ {'x': {'y': 1}} }}|{% set z = {'p': {'q': 2}} %}{{ z.p.q }}"));
     }
 }
