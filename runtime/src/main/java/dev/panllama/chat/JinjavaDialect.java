@@ -6,6 +6,7 @@ import java.util.Arrays;
 import java.util.Deque;
 import java.util.List;
 import java.util.Set;
+import java.util.function.IntPredicate;
 import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -560,29 +561,25 @@ final class JinjavaDialect {
 
     /** Where the word {@code word} stands first outside strings and brackets in {@code text}, or -1. */
     private static int topLevelWord(String text, String word) {
-        int depth = 0;
-        for (int i = 0; i < text.length(); i++) {
-            char c = text.charAt(i);
-            if (c == '\'' || c == '"') {
-                i = endOfString(text, i) - 1;
-            } else if (c == '(' || c == '[' || c == '{') {
-                depth++;
-            } else if (c == ')' || c == ']' || c == '}') {
-                depth--;
-            } else if (depth == 0 && text.startsWith(word, i) && (i == 0 || Character.isWhitespace(text.charAt(i - 1)))
-                    && (i + word.length() == text.length() || Character.isWhitespace(text.charAt(i + word.length())))) {
-                return i;
-            }
-        }
-        return -1;
+        return firstTopLevel(text, 0, i -> text.startsWith(word, i) && (i == 0 || Character.isWhitespace(text.charAt(i - 1)))
+                && (i + word.length() == text.length() || Character.isWhitespace(text.charAt(i + word.length()))));
     }
 
     /** {@code text} cut at each {@code separator} outside strings and brackets. */
     private static List<String> splitTopLevel(String text, char separator) {
         List<String> parts = new ArrayList<>();
-        int depth = 0;
         int from = 0;
-        for (int i = 0; i < text.length(); i++) {
+        for (int at; (at = firstTopLevel(text, from, i -> text.charAt(i) == separator)) >= 0; from = at + 1) {
+            parts.add(text.substring(from, at));
+        }
+        parts.add(text.substring(from));
+        return parts;
+    }
+
+    /** The first index from {@code from} outside string literals and brackets at which {@code test} holds, or -1. */
+    private static int firstTopLevel(String text, int from, IntPredicate test) {
+        int depth = 0;
+        for (int i = from; i < text.length(); i++) {
             char c = text.charAt(i);
             if (c == '\'' || c == '"') {
                 i = endOfString(text, i) - 1;
@@ -590,13 +587,11 @@ final class JinjavaDialect {
                 depth++;
             } else if (c == ')' || c == ']' || c == '}') {
                 depth--;
-            } else if (c == separator && depth == 0) {
-                parts.add(text.substring(from, i));
-                from = i + 1;
+            } else if (depth == 0 && test.test(i)) {
+                return i;
             }
         }
-        parts.add(text.substring(from));
-        return parts;
+        return -1;
     }
 
     /** The index just past the string literal that opens at {@code at} (its quote, backslash escapes inside). */
