@@ -1,6 +1,7 @@
 package dev.panllama.cli;
 
 import dev.panllama.api.GenerationOptions;
+import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.SamplingOptions;
@@ -57,6 +58,23 @@ final class SamplingArgs {
     @Option(names = "--dynatemp-exp", paramLabel = "N", description = "Dynamic temperature's exponent (default: 1).")
     float dynatempExponent = DynamicTemperature.OFF.exponent();
 
+    @Option(names = "--dry-multiplier", paramLabel = "N", description = "DRY repetition penalty strength; 0 is off (default: 0).")
+    float dryMultiplier;
+
+    @Option(names = "--dry-base", paramLabel = "N", description = "DRY's growth with a repetition's length (default: 1.75).")
+    float dryBase = Dry.OFF.base();
+
+    @Option(names = "--dry-allowed-length", paramLabel = "N", description = "The longest repetition DRY leaves alone (default: 2).")
+    int dryAllowedLength = Dry.OFF.allowedLength();
+
+    @Option(names = "--dry-penalty-last-n", paramLabel = "N",
+            description = "Tokens DRY looks back at; 0 off, -1 the whole context (default: 64).")
+    int dryPenaltyLastN = Dry.OFF.penaltyLastN();
+
+    @Option(names = "--dry-sequence-breaker", paramLabel = "TEXT",
+            description = "A text that ends a repetition for DRY, in place of the defaults (newline, colon, quote, asterisk); 'none' for none (repeatable).")
+    List<String> drySequenceBreakers = List.of();
+
     @Option(names = "--mirostat", paramLabel = "N",
             description = "Mirostat sampling in place of top-k, top-p, min-p, the other filters and the penalties: 1 or 2; 0 is off (default: 0).")
     int mirostat;
@@ -94,12 +112,46 @@ final class SamplingArgs {
         return new SamplingOptions(greedy ? 0f : temperature, topK, topP, minP, repeatPenalty, repeatLastN,
                 frequencyPenalty, presencePenalty, resolvedSeed, biases(),
                 new TokenFilters(typicalP, topNSigma, xtcProbability, xtcThreshold), new Mirostat(mirostat, mirostatTau, mirostatEta),
-                new DynamicTemperature(dynatempRange, dynatempExponent));
+                new DynamicTemperature(dynatempRange, dynatempExponent),
+                new Dry(dryMultiplier, dryBase, dryAllowedLength, dryPenaltyLastN, dryBreakers()));
     }
 
     /** {@code options} for {@code vocabulary}'s model: its end-of-generation tokens banned when --ignore-eos asks. */
     GenerationOptions forVocabulary(GenerationOptions options, Vocabulary vocabulary) {
         return ignoreEos ? options.withSampling(options.sampling().banning(vocabulary.endOfGenerationIds())) : options;
+    }
+
+    /**
+     * The --dry-sequence-breaker texts with their escapes read as llama.cpp reads them ({@code \\n} a newline,
+     * {@code \\t}, {@code \\"}, {@code \\\\}); llama.cpp's defaults without any, none for 'none'.
+     */
+    private List<String> dryBreakers() {
+        if (drySequenceBreakers.isEmpty()) {
+            return Dry.DEFAULT_BREAKERS;
+        }
+        if (drySequenceBreakers.contains("none")) {
+            return List.of();
+        }
+        return drySequenceBreakers.stream().map(SamplingArgs::unescaped).toList();
+    }
+
+    private static String unescaped(String text) {
+        StringBuilder out = new StringBuilder();
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (c == '\\' && i + 1 < text.length()) {
+                char next = text.charAt(++i);
+                out.append(switch (next) {
+                    case 'n' -> '\n';
+                    case 't' -> '\t';
+                    case 'r' -> '\r';
+                    default -> next;
+                });
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
     }
 
     /** The --logit-bias values by token; two for one token add up, as llama.cpp's do. */

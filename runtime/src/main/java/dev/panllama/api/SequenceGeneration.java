@@ -1,5 +1,7 @@
 package dev.panllama.api;
 
+import dev.panllama.sampling.Dry;
+import dev.panllama.sampling.DryBreakers;
 import dev.panllama.sampling.Sampler;
 import dev.panllama.structured.JsonConstraint;
 import dev.panllama.tokenizer.StreamingDecoder;
@@ -49,7 +51,8 @@ public final class SequenceGeneration {
                 throw new IllegalArgumentException("a logit bias names token " + token + ", but the vocabulary has " + vocabularySize + " tokens");
             }
         }
-        this.sampler = new Sampler(options.sampling());
+        Dry dry = options.sampling().dry();
+        this.sampler = new Sampler(options.sampling(), dry.on() ? DryBreakers.of(dry.sequenceBreakers(), tokenizer) : DryBreakers.NONE);
         for (int token : prompt) {
             sampler.accept(token);
         }

@@ -6,7 +6,7 @@ import java.util.Map;
 
 /**
  * How the next token is picked from the logits, with llama.cpp's defaults. Applied in llama.cpp's
- * order: logit biases, repetition penalties, top-n-sigma, top-k, typical, top-p, min-p, XTC,
+ * order: logit biases, repetition penalties, {@link Dry}, top-n-sigma, top-k, typical, top-p, min-p, XTC,
  * temperature ({@link DynamicTemperature} where on), then a seeded random draw ({@link TokenFilters}
  * holds the samplers that are off by default); or, with {@link Mirostat} on, logit biases, temperature and Mirostat alone, as llama.cpp.
  * A temperature of 0 (or {@link #greedy()}) always takes the most likely token.
@@ -20,7 +20,7 @@ import java.util.Map;
 public record SamplingOptions(float temperature, int topK, float topP, float minP,
                               float repeatPenalty, int repeatLastN, float frequencyPenalty, float presencePenalty,
                               long seed, Map<Integer, Float> logitBias, TokenFilters filters, Mirostat mirostat,
-                              DynamicTemperature dynamicTemperature) {
+                              DynamicTemperature dynamicTemperature, Dry dry) {
 
     public SamplingOptions {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
@@ -53,7 +53,7 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
             }
         }
         logitBias = Map.copyOf(logitBias);
-        if (filters == null || mirostat == null || dynamicTemperature == null) {
+        if (filters == null || mirostat == null || dynamicTemperature == null || dry == null) {
             throw new IllegalArgumentException("filters, mirostat and dynamic temperature must be given (NONE or OFF for none)");
         }
     }
@@ -62,14 +62,14 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed, Map<Integer, Float> logitBias) {
         this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias,
-                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF);
+                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF, Dry.OFF);
     }
 
     /** Options without logit biases. */
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed) {
         this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, Map.of(),
-                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF);
+                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF, Dry.OFF);
     }
 
     /** llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no penalties. */
@@ -87,27 +87,31 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     }
 
     public SamplingOptions withTemperature(float value) {
-        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature);
+        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, dry);
     }
 
     public SamplingOptions withSeed(long value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters, mirostat, dynamicTemperature);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters, mirostat, dynamicTemperature, dry);
     }
 
     public SamplingOptions withLogitBias(Map<Integer, Float> value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters, mirostat, dynamicTemperature);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters, mirostat, dynamicTemperature, dry);
     }
 
     public SamplingOptions withFilters(TokenFilters value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value, mirostat, dynamicTemperature);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value, mirostat, dynamicTemperature, dry);
     }
 
     public SamplingOptions withMirostat(Mirostat value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, value, dynamicTemperature);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, value, dynamicTemperature, dry);
     }
 
     public SamplingOptions withDynamicTemperature(DynamicTemperature value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, value);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, value, dry);
+    }
+
+    public SamplingOptions withDry(Dry value) {
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, value);
     }
 
     /** These options with {@code tokens} banned (a bias of negative infinity), the other biases kept. */

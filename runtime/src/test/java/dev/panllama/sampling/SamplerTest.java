@@ -146,7 +146,8 @@ class SamplerTest {
                 "--top-nsigma", () -> new TokenFilters(1f, Float.NaN, 0f, 0.1f),
                 "--xtc-probability", () -> new TokenFilters(1f, -1f, -0.1f, 0.1f),
                 "--xtc-threshold", () -> new TokenFilters(1f, -1f, 0.5f, 2f),
-                "--mirostat", () -> new Mirostat(3, 5f, 0.1f)).entrySet()) {
+                "--mirostat", () -> new Mirostat(3, 5f, 0.1f),
+                "--dry-penalty-last-n", () -> new Dry(0.8f, 1.75f, 2, -2, Dry.DEFAULT_BREAKERS)).entrySet()) {
             var filterError = assertThrows(IllegalArgumentException.class, bad.getValue());
             assertTrue(filterError.getMessage().contains(bad.getKey()), filterError.getMessage());
         }
@@ -189,6 +190,29 @@ class SamplerTest {
             plain.accept(token);
             penalized.accept(token);
         }
+    }
+
+    /**
+     * DRY takes off the logit of the token that would extend a repetition longer than allowed, by
+     * multiplier * base^(length - allowed), and only that one.
+     */
+    @Test
+    void dryPenalizesTheTokenThatWouldExtendARepetition() {
+        SamplingOptions options = new SamplingOptions(1f, 0, 1f, 0f, 1f, 64, 0f, 0f, 1).withDry(new Dry(0.5f, 2f, 2, 64, java.util.List.of()));
+        Sampler sampler = new Sampler(options);
+        for (int token : new int[] {7, 1, 2, 3, 1, 2, 3, 1, 2}) {
+            sampler.accept(token);
+        }
+        float[] logits = new float[10];
+        Sampler.Distribution distribution = sampler.distribution(logits);
+        // "1 2" ends the context and came before "3" twice, the longest time after "1 2 3 1 2" (5 tokens): 0.5 * 2^(5 - 2).
+        assertEquals(-4f, logits[3], 1e-6);
+        for (int token = 0; token < logits.length; token++) {
+            if (token != 3) {
+                assertEquals(0f, logits[token], "token " + token);
+            }
+        }
+        assertEquals(10, distribution.tokens().length);
     }
 
     /** Filters at their neutral values leave the draws as they were without them. */

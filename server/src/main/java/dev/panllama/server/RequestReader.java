@@ -7,6 +7,7 @@ import dev.panllama.chat.Message;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.chat.ToolUse;
 import dev.panllama.json.JsonWriter;
+import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.SamplingOptions;
@@ -23,7 +24,8 @@ import java.util.Optional;
  * {@link GenerationRequest}s: fields as OpenAI defines them, with llama.cpp's sampling extras
  * ({@code top_k}, {@code min_p}, {@code typical_p}, {@code top_n_sigma}, {@code xtc_probability},
  * {@code xtc_threshold}, {@code mirostat}, {@code mirostat_tau}, {@code mirostat_eta}, {@code dynatemp_range}, {@code dynatemp_exponent},
- * {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict}, {@code ignore_eos}) where they mean what panllama's {@link SamplingOptions} mean, logit biases
+ * {@code dry_multiplier}, {@code dry_base}, {@code dry_allowed_length}, {@code dry_penalty_last_n},
+ * {@code dry_sequence_breakers}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict}, {@code ignore_eos}) where they mean what panllama's {@link SamplingOptions} mean, logit biases
  * ({@link LogitBiasFields}), and {@code response_format} (JSON output, constrained), log probabilities
  * ({@code logprobs}, {@code top_logprobs}) and tools ({@link ToolFields}).
  * What the server cannot do (several choices, {@code echo}) is refused by name rather than ignored.
@@ -325,25 +327,47 @@ final class RequestReader {
                 LogitBiasFields.read(body, model.tokenizer()),
                 tokenFilters(body),
                 mirostat(body),
-                dynamicTemperature(body));
+                dynamicTemperature(body),
+                dry(body));
         return structured(body, new GenerationOptions(maxTokens(body), stopStrings(body), sampling));
     }
 
     /**
      * llama-server's {@code typical_p}, {@code top_n_sigma}, {@code xtc_probability} and {@code xtc_threshold}.
-     * Its DRY sampler, which panllama does not have, is refused by name unless it is off (clients such as
-     * chat front ends send every field, at its neutral value).
      */
     private static TokenFilters tokenFilters(RequestFields body) {
         TokenFilters off = TokenFilters.NONE;
-        if (body.number("dry_multiplier", -Double.MAX_VALUE, Double.MAX_VALUE).orElse(0.0) != 0) {
-            throw ApiException.unsupported("'dry_multiplier' is not supported; leave it out or at 0.", "dry_multiplier");
-        }
         return new TokenFilters(
                 body.number("typical_p", 0, 1).orElse((double) off.typicalP()).floatValue(),
                 body.number("top_n_sigma", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.topNSigma()).floatValue(),
                 body.number("xtc_probability", 0, 1).orElse((double) off.xtcProbability()).floatValue(),
                 body.number("xtc_threshold", 0, 1).orElse((double) off.xtcThreshold()).floatValue());
+    }
+
+    /**
+     * llama-server's {@code dry_multiplier}, {@code dry_base}, {@code dry_allowed_length}, {@code dry_penalty_last_n}
+     * (-1: the whole context) and {@code dry_sequence_breakers} (texts; llama.cpp's defaults when left out).
+     */
+    private static Dry dry(RequestFields body) {
+        Dry off = Dry.OFF;
+        List<String> breakers = off.sequenceBreakers();
+        Optional<List<?>> given = body.array("dry_sequence_breakers");
+        if (given.isPresent()) {
+            List<String> texts = new ArrayList<>();
+            for (int i = 0; i < given.get().size(); i++) {
+                if (!(given.get().get(i) instanceof String text)) {
+                    throw ApiException.invalid("'dry_sequence_breakers' must be an array of strings.", "dry_sequence_breakers[" + i + "]");
+                }
+                texts.add(text);
+            }
+            breakers = texts;
+        }
+        return new Dry(
+                body.number("dry_multiplier", 0, Float.MAX_VALUE).orElse((double) off.multiplier()).floatValue(),
+                body.number("dry_base", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.base()).floatValue(),
+                Math.toIntExact(body.integer("dry_allowed_length", 0, Integer.MAX_VALUE).orElse((long) off.allowedLength())),
+                Math.toIntExact(body.integer("dry_penalty_last_n", -1, Integer.MAX_VALUE).orElse((long) off.penaltyLastN())),
+                breakers);
     }
 
     /** llama-server's {@code dynatemp_range} and {@code dynatemp_exponent}. */

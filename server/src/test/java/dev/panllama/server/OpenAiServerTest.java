@@ -199,10 +199,13 @@ class OpenAiServerTest extends ServedModel {
             assertError(post(server, "/v1/chat/completions", chat("\"stop\": [1]")), 400, "stop", null);
             assertError(post(server, "/v1/chat/completions", chat("\"n\": 2")), 400, "n", "unsupported_parameter");
             assertError(post(server, "/v1/chat/completions", chat("\"model\": \"gpt-4o\"")), 404, "model", "model_not_found");
-            // llama.cpp's samplers panllama lacks are refused unless off; those it has are checked as llama-server's are.
+            // llama.cpp's sampler fields are checked as llama-server's are.
             assertError(post(server, "/v1/chat/completions", chat("\"mirostat\": 3")), 400, "mirostat", null);
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2, \"mirostat\": 2, \"mirostat_tau\": 4, \"dynatemp_range\": 0.5")).statusCode());
-            assertError(post(server, "/v1/chat/completions", chat("\"dry_multiplier\": 0.8")), 400, "dry_multiplier", "unsupported_parameter");
+            assertError(post(server, "/v1/chat/completions", chat("\"dry_multiplier\": -1")), 400, "dry_multiplier", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"dry_sequence_breakers\": [\"\\n\", 5]")), 400, "dry_sequence_breakers[1]", null);
+            assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 4, \"dry_multiplier\": 0.8, \"dry_base\": 1.75,"
+                    + " \"dry_allowed_length\": 2, \"dry_penalty_last_n\": -1, \"dry_sequence_breakers\": [\"\\n\", \":\"]")).statusCode());
             assertError(post(server, "/v1/chat/completions", chat("\"typical_p\": 1.5")), 400, "typical_p", null);
             assertError(post(server, "/v1/chat/completions", chat("\"dynatemp_range\": -1")), 400, "dynatemp_range", null);
             assertError(post(server, "/v1/chat/completions", chat("\"xtc_probability\": -0.5")), 400, "xtc_probability", null);

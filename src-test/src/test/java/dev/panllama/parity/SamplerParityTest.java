@@ -1,14 +1,19 @@
 package dev.panllama.parity;
 
 import dev.panllama.reference.Reference;
+import dev.panllama.gguf.GgufFile;
 import dev.panllama.reference.Reference.Distribution;
+import dev.panllama.reference.Reference.DryStep;
 import dev.panllama.reference.Reference.FilterChain;
 import dev.panllama.reference.Reference.MirostatStep;
+import dev.panllama.sampling.Dry;
+import dev.panllama.sampling.DryBreakers;
 import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.Sampler;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
+import dev.panllama.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,6 +45,8 @@ class SamplerParityTest {
     Path temp;
 
     private static final float OFF_SIGMA = -1f;
+    /** A probability no draw takes in practice, and below float's normal range in the reference. */
+    private static final double NEGLIGIBLE = 1e-30;
     private static final List<FilterChain> CHAINS = List.of(
             new FilterChain(OFF_SIGMA, 40, 1f, 0.95f, 0.05f, 0f, 0.1f),      // llama.cpp's defaults
             new FilterChain(OFF_SIGMA, 0, 1f, 0.9f, 0.02f, 0f, 0.1f),        // no top-k: the whole vocabulary
@@ -75,19 +82,26 @@ class SamplerParityTest {
         assertTrue(failures.isEmpty(), failures.size() + " of " + compared + " differ:\n" + String.join("\n", failures));
     }
 
-    /** Adds to {@code failures} where the two distributions hold other tokens or other probabilities. */
+    /**
+     * Adds to {@code failures} where the two distributions hold other tokens or other probabilities. Tokens below
+     * {@link #NEGLIGIBLE} probability on either side are not compared: a logit so far below the rest (as after a
+     * strong DRY penalty) underflows to 0 in the reference's float and not in panllama's double, or the other way.
+     */
     private static void compare(String what, Distribution reference, Sampler.Distribution actual, List<String> failures) {
         Map<Integer, Double> ours = new HashMap<>();
         for (int i = 0; i < actual.tokens().length; i++) {
-            ours.put(actual.tokens()[i], actual.probabilities()[i]);
+            if (actual.probabilities()[i] >= NEGLIGIBLE) {
+                ours.put(actual.tokens()[i], actual.probabilities()[i]);
+            }
         }
-        if (ours.size() != reference.tokens().length) {
-            failures.add(what + ": reference keeps " + reference.tokens().length + " tokens, panllama " + ours.size());
-            return;
-        }
+        int drawable = 0;
         for (int i = 0; i < reference.tokens().length; i++) {
-            Double p = ours.get(reference.tokens()[i]);
             double expected = reference.probabilities()[i];
+            if (expected < NEGLIGIBLE) {
+                continue;
+            }
+            drawable++;
+            Double p = ours.get(reference.tokens()[i]);
             if (p == null) {
                 failures.add(what + ": token " + reference.tokens()[i] + " is left by the reference only");
                 return;
@@ -96,6 +110,9 @@ class SamplerParityTest {
                 failures.add(what + ": token " + reference.tokens()[i] + " has probability " + expected + " in the reference, " + p + " here");
                 return;
             }
+        }
+        if (drawable != ours.size()) {
+            failures.add(what + ": reference keeps " + drawable + " tokens, panllama " + ours.size());
         }
     }
 
@@ -121,6 +138,53 @@ class SamplerParityTest {
             }
         }
         assertTrue(failures.isEmpty(), failures.size() + " differ:\n" + String.join("\n", failures));
+    }
+
+    /**
+     * DRY takes off the logits what llama.cpp's takes off, over the Llama 3 vocabulary, after contexts that repeat
+     * themselves across sequence breakers and not, with llama.cpp's breakers, none, and one of several tokens.
+     */
+    @Test
+    void dryPenalizesWhatLlamaCppsPenalizes() throws IOException {
+        Path vocabulary = TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf");
+        Tokenizer tokenizer;
+        try (GgufFile file = GgufFile.open(vocabulary)) {
+            tokenizer = Tokenizer.of(file.metadata());
+        }
+        List<DryStep> steps = List.of(new DryStep(0.8f, 1.75f, 2, 64, Dry.DEFAULT_BREAKERS),
+                new DryStep(1.5f, 2f, 1, 128, Dry.DEFAULT_BREAKERS), new DryStep(0.8f, 1.75f, 2, 64, List.of()),
+                new DryStep(0.8f, 1.75f, 3, 32, List.of("\n", "the cat")));
+        List<String> contexts = List.of(
+                "The cat sat on the mat. The cat sat on the mat. The cat sat on the",
+                "Name: Alice\nAge: 30\nName: Bob\nAge: 41\nName: Carol\nAge: 29\nName: Alice\nAge:",
+                "I went to the market, and the cat went to the market, and the cat went to the market, and the cat went to the");
+        SplittableRandom values = new SplittableRandom(9);
+        List<String> failures = new ArrayList<>();
+        int penalized = 0;
+        for (String context : contexts) {
+            int[] history = tokenizer.encode(context, false, false);
+            float[] logits = new float[tokenizer.vocabulary().size()];
+            for (int i = 0; i < logits.length; i++) {
+                logits[i] = (float) values.nextGaussian() * 2;
+            }
+            List<Distribution> expected = new Reference(temp).distributions(logits, steps, vocabulary, history);
+            for (int s = 0; s < steps.size(); s++) {
+                DryStep step = steps.get(s);
+                SamplingOptions options = new SamplingOptions(1f, 0, 1f, 0f, 1f, 64, 0f, 0f, 1)
+                        .withDry(new Dry(step.multiplier(), step.base(), step.allowedLength(), step.penaltyLastN(), step.breakers()));
+                Sampler sampler = new Sampler(options, DryBreakers.of(step.breakers(), tokenizer));
+                for (int token : history) {
+                    sampler.accept(token);
+                }
+                float[] penalizedLogits = logits.clone();
+                compare("'" + context + "', " + step, expected.get(s), sampler.distribution(penalizedLogits), failures);
+                for (int i = 0; i < logits.length; i++) {
+                    penalized += penalizedLogits[i] != logits[i] ? 1 : 0;
+                }
+            }
+        }
+        assertTrue(failures.isEmpty(), failures.size() + " differ:\n" + String.join("\n", failures));
+        assertTrue(penalized > 0, "DRY penalized nothing: the comparison would show nothing");
     }
 
     /**

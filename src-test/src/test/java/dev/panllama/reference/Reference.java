@@ -7,11 +7,13 @@ import dev.panllama.ggml.GraphNode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
@@ -153,8 +155,17 @@ public final class Reference {
         }
     }
 
+    /** llama.cpp's DRY alone, over a vocabulary and after a history {@link #distributions} is given. */
+    public record DryStep(float multiplier, float base, int allowedLength, int penaltyLastN, List<String> breakers) implements Sampling {
+        @Override
+        public String line() {
+            return "dry " + multiplier + " " + base + " " + allowedLength + " " + penaltyLastN + " " + (breakers.isEmpty() ? "-"
+                    : String.join(",", breakers.stream().map(b -> HexFormat.of().formatHex(b.getBytes(StandardCharsets.UTF_8))).toList()));
+        }
+    }
+
     /** A sampler chain {@link #distributions} runs. */
-    public sealed interface Sampling permits FilterChain, MirostatStep {
+    public sealed interface Sampling permits FilterChain, MirostatStep, DryStep {
         /** The chain as a line of {@link ReferenceMain}'s {@code filters} mode. */
         String line();
     }
@@ -169,13 +180,25 @@ public final class Reference {
      * their probabilities at the chain's temperature; in one run of the reference.
      */
     public List<Distribution> distributions(float[] logits, List<? extends Sampling> chains) throws IOException {
+        return distributions(logits, chains, null, new int[0]);
+    }
+
+    /** As above, with {@code vocabulary}'s tokens (a GGUF file) and {@code history} accepted first, as DRY needs. */
+    public List<Distribution> distributions(float[] logits, List<? extends Sampling> chains, Path vocabulary, int[] history)
+            throws IOException {
         Path in = Files.createTempFile(workDir, "logits", ".bin");
         ByteBuffer bytes = ByteBuffer.allocate(4 * logits.length).order(ByteOrder.LITTLE_ENDIAN);
         bytes.asFloatBuffer().put(logits);
         Files.write(in, bytes.array());
         Path lines = Files.write(Files.createTempFile(workDir, "chains", ".txt"), chains.stream().map(Sampling::line).toList());
         Path out = Files.createTempFile(workDir, "ids", ".bin");
-        run(null, "filters", in.toString(), lines.toString(), out.toString());
+        List<String> args = new ArrayList<>(List.of("filters", in.toString(), lines.toString(), out.toString()));
+        if (vocabulary != null) {
+            Path tokens = Files.createTempFile(workDir, "history", ".bin");
+            ReferenceMain.writeInts(tokens, history);
+            args.addAll(List.of(vocabulary.toString(), tokens.toString()));
+        }
+        run(null, args.toArray(String[]::new));
         int[] flat = ReferenceMain.readInts(out);
         List<Distribution> result = new ArrayList<>();
         for (int at = 0; at < flat.length; ) {

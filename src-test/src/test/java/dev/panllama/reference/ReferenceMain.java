@@ -23,6 +23,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,6 +31,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 
@@ -57,7 +59,11 @@ import java.util.Map;
  *                                                             XTC_PROBABILITY XTC_THRESHOLD TEMPERATURE DYNATEMP_RANGE
  *                                                             DYNATEMP_EXPONENT", chained in llama.cpp's order; or "mirostat
  *                                                             VERSION TAU ETA TEMPERATURE": the temperature and Mirostat's
- *                                                             first step, the tokens it drew from);
+ *                                                             first step, the tokens it drew from; or "dry MULTIPLIER BASE
+ *                                                             ALLOWED_LENGTH PENALTY_LAST_N BREAKERS", BREAKERS the UTF-8 hex
+ *                                                             of each breaker, comma-separated, or "-" for none: DRY alone,
+ *                                                             over VOCAB's vocabulary after HISTORY's tokens (int32), the two
+ *                                                             files given after OUT);
  *                                                             OUT holds, per chain, the count, the ids left that the draw
  *                                                             can take (not masked to -inf), then their probabilities
  *                                                             (float32 bits), all as int32
@@ -508,11 +514,36 @@ public final class ReferenceMain {
         float[] logits = new float[bytes.remaining() / 4];
         bytes.asFloatBuffer().get(logits);
         List<Integer> out = new ArrayList<>();
+        MemorySegment vocab = MemorySegment.NULL;
+        int[] history = new int[0];
+        if (args.length > 5) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment params = Llama.llama_model_default_params(arena);
+                llama_model_params.vocab_only(params, true);
+                MemorySegment model = Llama.llama_model_load_from_file(arena.allocateFrom(args[4]), params);
+                if (model.equals(MemorySegment.NULL)) {
+                    throw new IllegalStateException("libllama could not load " + args[4]);
+                }
+                vocab = Llama.llama_model_get_vocab(model);
+            }
+            history = readInts(Path.of(args[5]));
+        }
         for (String line : Files.readAllLines(Path.of(args[2]))) {
             String[] p = line.trim().split(" ");
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment chain = Llama.llama_sampler_chain_init(Llama.llama_sampler_chain_default_params(arena));
-                if (p[0].equals("mirostat")) {
+                if (p[0].equals("dry")) {
+                    String[] breakers = p[5].equals("-") ? new String[0] : p[5].split(",");
+                    MemorySegment texts = arena.allocate(ValueLayout.ADDRESS, Math.max(1, breakers.length));
+                    for (int i = 0; i < breakers.length; i++) {
+                        texts.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(new String(HexFormat.of().parseHex(breakers[i]), StandardCharsets.UTF_8)));
+                    }
+                    Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_dry(vocab, Float.parseFloat(p[1]), Float.parseFloat(p[2]),
+                            Integer.parseInt(p[3]), Integer.parseInt(p[4]), texts, breakers.length));
+                    for (int token : history) {
+                        Llama.llama_sampler_accept(chain, token);
+                    }
+                } else if (p[0].equals("mirostat")) {
                     float tau = Float.parseFloat(p[2]);
                     float eta = Float.parseFloat(p[3]);
                     Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_temp(Float.parseFloat(p[4])));
