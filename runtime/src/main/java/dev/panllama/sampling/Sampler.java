@@ -2,7 +2,6 @@ package dev.panllama.sampling;
 
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
@@ -20,8 +19,7 @@ public final class Sampler {
 
     /** Mirostat's running bound on a token's surprise, in bits. */
     private float mu;
-    /** DRY's sequence breakers in the model's vocabulary. */
-    private final DryBreakers breakers;
+    private final DryPenalty dry;
 
     /** A sampler whose DRY, if on, has no sequence breakers. */
     public Sampler(SamplingOptions options) {
@@ -33,7 +31,7 @@ public final class Sampler {
         this.options = options;
         this.random = new SplittableRandom(options.seed());
         this.mu = 2 * options.mirostat().tau();
-        this.breakers = breakers;
+        this.dry = new DryPenalty(options.dry(), breakers);
     }
 
     /** Records a token of the context (prompt or generated) for the repetition penalties. */
@@ -417,7 +415,7 @@ public final class Sampler {
             return;
         }
         applyRepetitionPenalties(logits);
-        applyDry(logits);
+        dry.apply(logits, history, historyLength);
     }
 
     private void applyRepetitionPenalties(float[] logits) {
@@ -440,103 +438,6 @@ public final class Sampler {
             }
             logits[token] -= count * options.frequencyPenalty() + options.presencePenalty();
         });
-    }
-
-    /**
-     * DRY, as llama.cpp's: the longest repetition of the context's end that each token would extend (found
-     * backwards with the Z-algorithm over the last tokens, cut at the latest sequence breaker), and for those
-     * longer than the allowed length, the penalty taken off the token's logit.
-     */
-    private void applyDry(float[] logits) {
-        Dry dry = options.dry();
-        if (!dry.on()) {
-            return;
-        }
-        int lastN = dry.penaltyLastN() < 0 ? historyLength : Math.min(dry.penaltyLastN(), historyLength);
-        if (lastN <= dry.allowedLength()) {
-            return;
-        }
-        // The repetition may not reach back past the latest complete breaker.
-        int limit = lastN;
-        for (int i = 0; i < lastN && limit == lastN; i++) {
-            List<int[]> tails = breakers.tails(recent(i));
-            if (tails == null) {
-                continue;
-            }
-            int longest = -1;
-            for (int[] tail : tails) {
-                if (tail.length > longest && tail.length <= i && tailMatches(tail, i)) {
-                    longest = tail.length;
-                }
-            }
-            if (longest >= 0) {
-                limit = i - longest;
-            }
-        }
-        if (limit < dry.allowedLength()) {
-            return;
-        }
-        // repeats[last - k]: how many of the most recent tokens also end k tokens earlier (the Z-algorithm, backwards).
-        int[] repeats = new int[lastN];
-        int last = lastN - 1;
-        int left = 0;
-        int right = 0;
-        for (int k = 1; k < lastN; k++) {
-            if (k > right) {
-                int n = 0;
-                while (n + k < lastN && recent(n) == recent(n + k)) {
-                    n++;
-                }
-                repeats[last - k] = Math.min(n, limit);
-                if (n > 0) {
-                    left = k;
-                    right = k + n - 1;
-                }
-            } else if (repeats[last - (k - left)] < right - k + 1) {
-                repeats[last - k] = Math.min(repeats[last - (k - left)], limit);
-            } else {
-                int i = right + 1;
-                while (i < lastN && recent(i) == recent(i - k)) {
-                    i++;
-                }
-                repeats[last - k] = Math.min(i - k, limit);
-                left = k;
-                right = i - 1;
-            }
-        }
-        // The token after each long enough repetition would extend it: the longest such for each token.
-        Map<Integer, Integer> longest = new HashMap<>();
-        for (int i = 0; i < lastN - 1; i++) {
-            if (repeats[i] >= dry.allowedLength()) {
-                longest.merge(recent(lastN - 2 - i), repeats[i], Math::max);
-            }
-        }
-        // Past this exponent the penalty would overflow a float (llama.cpp's bound).
-        int maxExponent = dry.base() > 1.000001f ? (int) (88.7228391f / (float) Math.log(dry.base())) : 0;
-        longest.forEach((token, length) -> {
-            if (token >= 0 && token < logits.length && !breakers.isWholeBreaker(token)) {
-                int exponent = length - dry.allowedLength();
-                if (maxExponent > 0 && exponent > maxExponent) {
-                    exponent = maxExponent;
-                }
-                logits[token] -= dry.multiplier() * (float) Math.pow(dry.base(), exponent);
-            }
-        });
-    }
-
-    /** The context's token {@code back} places before its last (0: the last). */
-    private int recent(int back) {
-        return history[historyLength - 1 - back];
-    }
-
-    /** Whether the tokens before the one {@code back} places from the end are {@code tail}, nearest first. */
-    private boolean tailMatches(int[] tail, int back) {
-        for (int offset = 0; offset < tail.length; offset++) {
-            if (tail[offset] != recent(back - offset - 1)) {
-                return false;
-            }
-        }
-        return true;
     }
 
     /**
