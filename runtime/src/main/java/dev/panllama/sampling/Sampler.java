@@ -88,18 +88,14 @@ public final class Sampler {
         if (options.isGreedy()) {
             return argmax(logits);
         }
+        Weighted weighted = weighted(logits);
+        int drawn = drawIndex(weighted.weights());
         if (options.mirostat().on()) {
-            int[] kept = mirostatCandidates(logits);
-            double[] probabilities = softmax(logits, kept, kept.length, false);
-            int drawn = drawIndex(probabilities);
             // The surprise of what was drawn moves the bound toward the target, as llama.cpp's (in floats).
-            float surprise = (float) -(Math.log((float) probabilities[drawn]) / Math.log(2));
+            float surprise = (float) -(Math.log((float) weighted.weights()[drawn]) / Math.log(2));
             mu -= options.mirostat().eta() * (surprise - options.mirostat().tau());
-            return kept[drawn];
         }
-        int[] order = candidates(logits);
-        int kept = filter(logits, order);
-        return order[drawIndex(weights(logits, order, kept))];
+        return weighted.tokens()[drawn];
     }
 
     /** The tokens a draw may take and their probabilities: what {@link #distribution} gives. */
@@ -118,20 +114,26 @@ public final class Sampler {
         if (options.isGreedy()) {
             return new Distribution(new int[] {argmax(logits)}, new double[] {1});
         }
-        int[] order;
-        double[] weights;
-        if (options.mirostat().on()) {
-            order = mirostatCandidates(logits);
-            weights = softmax(logits, order, order.length, false);
-        } else {
-            order = candidates(logits);
-            int kept = filter(logits, order);
-            weights = weights(logits, order, kept);
-        }
+        Weighted weighted = weighted(logits);
+        double[] weights = weighted.weights();
         double total = Arrays.stream(weights).sum();
-        int[] tokens = IntStream.range(0, weights.length).filter(i -> weights[i] > 0).map(i -> order[i]).toArray();
+        int[] tokens = IntStream.range(0, weights.length).filter(i -> weights[i] > 0).map(i -> weighted.tokens()[i]).toArray();
         double[] probabilities = Arrays.stream(weights).filter(w -> w > 0).map(w -> w / total).toArray();
         return new Distribution(tokens, probabilities);
+    }
+
+    /** The first {@code weights.length} of {@code tokens} and their relative chances (Mirostat's: probabilities). */
+    private record Weighted(int[] tokens, double[] weights) {
+    }
+
+    /** The tokens a draw takes from, after the filters or Mirostat's truncation, and their chances. */
+    private Weighted weighted(float[] logits) {
+        if (options.mirostat().on()) {
+            int[] kept = mirostatCandidates(logits);
+            return new Weighted(kept, softmax(logits, kept, kept.length, false));
+        }
+        int[] order = candidates(logits);
+        return new Weighted(order, weights(logits, order, filter(logits, order)));
     }
 
     /**
@@ -177,13 +179,7 @@ public final class Sampler {
         double temperature = options.temperature();
         DynamicTemperature dynamic = options.dynamicTemperature();
         if (dynamic.on() && kept > 1) {
-            double[] probabilities = softmax(logits, order, kept, false);
-            double entropy = 0;
-            for (double p : probabilities) {
-                if (p > 0) {
-                    entropy -= p * Math.log(p);
-                }
-            }
+            double entropy = entropy(softmax(logits, order, kept, false));
             double coldest = Math.max(0, options.temperature() - dynamic.range());
             double hottest = options.temperature() + dynamic.range();
             temperature = coldest + (hottest - coldest) * Math.pow(entropy / Math.log(kept), dynamic.exponent());
@@ -296,12 +292,7 @@ public final class Sampler {
      */
     private static int keepTypical(float[] logits, int[] order, int kept, float typicalP) {
         double[] probabilities = softmax(logits, order, kept, false);
-        double entropy = 0;
-        for (double p : probabilities) {
-            if (p > 0) {
-                entropy -= p * Math.log(p);
-            }
-        }
+        double entropy = entropy(probabilities);
         long[] keys = new long[kept];
         for (int i = 0; i < kept; i++) {
             // Non-negative floats order as their bits do; the position breaks ties.
@@ -387,6 +378,17 @@ public final class Sampler {
             probabilities[i] /= sum;
         }
         return probabilities;
+    }
+
+    /** The entropy of {@code probabilities} in nats, a token of probability 0 adding none (not 0 * log 0). */
+    private static double entropy(double[] probabilities) {
+        double entropy = 0;
+        for (double p : probabilities) {
+            if (p > 0) {
+                entropy -= p * Math.log(p);
+            }
+        }
+        return entropy;
     }
 
     private static float maxLogit(float[] logits, int[] order, int kept) {
