@@ -2,7 +2,7 @@ package dev.panllama.chat;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.Comparator;
 import java.util.Deque;
 import java.util.List;
 import java.util.Set;
@@ -52,32 +52,23 @@ final class JinjavaDialect {
      * it is too (its own raw tag refused whitespace control, and the rewrites would have changed the text).
      */
     static String withRawBlocksSetAside(String template, List<String> texts) {
-        Matcher raws = RAW_BLOCK.matcher(template);
-        StringBuilder out = new StringBuilder();
-        while (raws.find()) {
-            String text = raws.group(3);
-            text = raws.group(2).equals("-") ? text.stripLeading() : text;
-            text = raws.group(4).equals("-") ? text.stripTrailing() : text;
+        return RAW_BLOCK.matcher(template).replaceAll(raw -> {
+            String text = raw.group(3);
+            text = raw.group(2).equals("-") ? text.stripLeading() : text;
+            texts.add(raw.group(4).equals("-") ? text.stripTrailing() : text);
             // The tags' outer whitespace control travels in the mark: L trims before the block, R after it.
-            raws.appendReplacement(out, Matcher.quoteReplacement(RAW_MARK + (raws.group(1).isEmpty() ? "" : "L") + texts.size()
-                    + (raws.group(5).isEmpty() ? "" : "R") + RAW_MARK));
-            texts.add(text);
-        }
-        raws.appendTail(out);
-        return out.toString();
+            return Matcher.quoteReplacement(RAW_MARK + (raw.group(1).isEmpty() ? "" : "L") + (texts.size() - 1)
+                    + (raw.group(5).isEmpty() ? "" : "R") + RAW_MARK);
+        });
     }
 
     /** {@code template} with the marks {@link #withRawBlocksSetAside} left replaced by their texts as output expressions. */
     static String withRawBlocksRestored(String template, List<String> texts) {
-        Matcher marks = Pattern.compile(RAW_MARK + "(L?)(\\d+)(R?)" + RAW_MARK).matcher(template);
-        StringBuilder out = new StringBuilder();
-        while (marks.find()) {
-            String literal = texts.get(Integer.parseInt(marks.group(2))).replace("\\", "\\\\").replace("'", "\\'");
-            marks.appendReplacement(out, Matcher.quoteReplacement("{{" + (marks.group(1).isEmpty() ? "" : "-") + " '" + literal + "' "
-                    + (marks.group(3).isEmpty() ? "" : "-") + "}}"));
-        }
-        marks.appendTail(out);
-        return out.toString();
+        return RAW_PLACE.matcher(template).replaceAll(mark -> {
+            String literal = texts.get(Integer.parseInt(mark.group(2))).replace("\\", "\\\\").replace("'", "\\'");
+            return Matcher.quoteReplacement("{{" + (mark.group(1).isEmpty() ? "" : "-") + " '" + literal + "' "
+                    + (mark.group(3).isEmpty() ? "" : "-") + "}}");
+        });
     }
 
     /** A raw block: its opening tag's whitespace control, its closing tag's, the text, and the newline trim_blocks takes after it. */
@@ -85,6 +76,8 @@ final class JinjavaDialect {
             "\\{%(-?)\\s*raw\\s*(-?)%}(.*?)\\{%(-?)\\s*endraw\\s*(-?)%}\\n?", Pattern.DOTALL);
     /** Marks a raw block's place while the rewrites run: a character of Unicode's private use area, not in templates. */
     private static final String RAW_MARK = "\uE000";
+    /** A raw block's mark: its trims before (L) and after (R) and its text's index. */
+    private static final Pattern RAW_PLACE = Pattern.compile(RAW_MARK + "(L?)(\\d+)(R?)" + RAW_MARK);
 
     /**
      * {@code template} with each {@code {{ expression }}} written {@code {{ python_str((expression)) }}}, so that what it
@@ -110,13 +103,7 @@ final class JinjavaDialect {
      * ByteDance Seed-OSS's template); in Jinja a comment ends the text before it, as the empty expression does here.
      */
     static String withCommentsAsSeparators(String template) {
-        Matcher comments = COMMENT.matcher(template);
-        StringBuilder out = new StringBuilder();
-        while (comments.find()) {
-            comments.appendReplacement(out, Matcher.quoteReplacement("{{" + comments.group(1) + " '' " + comments.group(2) + "}}"));
-        }
-        comments.appendTail(out);
-        return out.toString();
+        return COMMENT.matcher(template).replaceAll(comment -> Matcher.quoteReplacement("{{" + comment.group(1) + " '' " + comment.group(2) + "}}"));
     }
 
     private static final Pattern COMMENT = Pattern.compile("\\{#(-?).*?(-?)#}\\n?", Pattern.DOTALL);
@@ -128,28 +115,22 @@ final class JinjavaDialect {
      * {@code loop.last} and {@code loop.length} count only the items that pass, which the second loop's do too.
      */
     static String withLoopFilters(String template) {
-        Matcher loops = FOR_TAG.matcher(template);
-        StringBuilder out = new StringBuilder();
-        int collected = 0;
-        while (loops.find()) {
-            String targets = loops.group(2).strip();
-            String rest = loops.group(3);
+        int[] collected = {0};
+        return FOR_TAG.matcher(template).replaceAll(loop -> {
+            String targets = loop.group(2).strip();
+            String rest = loop.group(3);
             int condition = topLevelWord(rest, "if");
             if (condition < 0 || topLevelWord(rest.substring(condition), "else") >= 0) {
-                loops.appendReplacement(out, Matcher.quoteReplacement(loops.group()));
-                continue;
+                return Matcher.quoteReplacement(loop.group());
             }
-            String items = "__panllama_items_" + collected++;
+            String items = "__panllama_items_" + collected[0]++;
             String item = targets.contains(",") ? "[" + targets + "]" : targets;
-            String rewritten = "{%" + loops.group(1) + " set " + items + " = [] %}"
+            return Matcher.quoteReplacement("{%" + loop.group(1) + " set " + items + " = [] %}"
                     + "{% for " + targets + " in " + rest.substring(0, condition).strip() + " %}"
                     + "{% if " + rest.substring(condition + 2).strip() + " %}{% do " + items + ".append(" + item + ") %}{% endif %}"
                     + "{% endfor %}"
-                    + "{% for " + targets + " in " + items + " " + loops.group(4) + "%}";
-            loops.appendReplacement(out, Matcher.quoteReplacement(rewritten));
-        }
-        loops.appendTail(out);
-        return out.toString();
+                    + "{% for " + targets + " in " + items + " " + loop.group(4) + "%}");
+        });
     }
 
     private static final Pattern FOR_TAG = Pattern.compile("\\{%([-+]?)\\s*for\\s+(.+?)\\s+in\\s+(.+?)\\s*([-+]?)%}", Pattern.DOTALL);
@@ -163,8 +144,7 @@ final class JinjavaDialect {
     static String withLoopElses(String template) {
         Matcher tags = BRANCH_TAG.matcher(template);
         Deque<LoopFrame> open = new ArrayDeque<>();
-        List<int[]> spans = new ArrayList<>();
-        List<String> replacements = new ArrayList<>();
+        List<Edit> edits = new ArrayList<>();
         while (tags.find()) {
             switch (tags.group(2)) {
                 case "for" -> {
@@ -184,24 +164,24 @@ final class JinjavaDialect {
                 default -> {
                     LoopFrame frame = open.poll();
                     if (frame != null && frame.isLoop && tags.group(2).equals("endfor") && frame.elseStart >= 0) {
-                        spans.add(new int[] {frame.elseStart, frame.elseEnd});
-                        replacements.add("{%" + frame.elseLeftTrim + " endfor %}{% if not (" + frame.sequence + ") " + frame.elseRightTrim + "%}");
-                        spans.add(new int[] {tags.start(), tags.end()});
-                        replacements.add("{%" + tags.group(1) + " endif " + tags.group(4) + "%}");
+                        edits.add(new Edit(frame.elseStart, frame.elseEnd,
+                                "{%" + frame.elseLeftTrim + " endfor %}{% if not (" + frame.sequence + ") " + frame.elseRightTrim + "%}"));
+                        edits.add(new Edit(tags.start(), tags.end(), "{%" + tags.group(1) + " endif " + tags.group(4) + "%}"));
                     }
                 }
             }
         }
+        // From the end backwards, so that each edit's place is still where it was found.
+        edits.sort(Comparator.comparingInt(Edit::start).reversed());
         StringBuilder out = new StringBuilder(template);
-        Integer[] order = new Integer[spans.size()];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        Arrays.sort(order, (a, b) -> Integer.compare(spans.get(b)[0], spans.get(a)[0]));
-        for (int i : order) {
-            out.replace(spans.get(i)[0], spans.get(i)[1], replacements.get(i));
+        for (Edit edit : edits) {
+            out.replace(edit.start(), edit.end(), edit.text());
         }
         return out.toString();
+    }
+
+    /** Text to put in place of {@code template[start, end)}. */
+    private record Edit(int start, int end, String text) {
     }
 
     /** An open {@code for} or {@code if} block while {@link #withLoopElses} reads the template. */
@@ -392,13 +372,7 @@ final class JinjavaDialect {
      * is rewritten, so that the result means in Jinjava what the original means in Jinja.
      */
     static String withNotAroundComparisons(String template) {
-        Matcher tags = TAG.matcher(template);
-        StringBuilder out = new StringBuilder();
-        while (tags.find()) {
-            tags.appendReplacement(out, Matcher.quoteReplacement(NOT_COMPARISON.matcher(tags.group()).replaceAll("not ($1)")));
-        }
-        tags.appendTail(out);
-        return out.toString();
+        return TAG.matcher(template).replaceAll(tag -> Matcher.quoteReplacement(NOT_COMPARISON.matcher(tag.group()).replaceAll("not ($1)")));
     }
 
     private static final Pattern TAG = Pattern.compile("\\{%.*?%}", Pattern.DOTALL);

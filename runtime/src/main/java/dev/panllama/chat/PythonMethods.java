@@ -98,8 +98,9 @@ final class PythonMethods extends ELResolver {
         return out.toString();
     }
 
+    /** Python's {@code str}: what a template prints of a value ({@link PythonContainers#str}), and None for none. */
     private static String pythonStr(Object value) {
-        return value == null ? "None" : value instanceof Boolean bool ? (bool ? "True" : "False") : String.valueOf(value);
+        return value == null ? "None" : PythonContainers.str(value);
     }
 
     /** The characters to strip: Python's argument, or white space when none (or None) is given. */
