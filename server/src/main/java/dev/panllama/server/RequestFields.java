@@ -105,6 +105,16 @@ final class RequestFields {
         return Optional.of((long) d);
     }
 
+    /** A number within [min, max] as a float, {@code otherwise} where the field is left out. */
+    float number(String name, double min, double max, float otherwise) {
+        return number(name, min, max).map(Double::floatValue).orElse(otherwise);
+    }
+
+    /** A whole number within [min, max] as an int, {@code otherwise} where the field is left out. */
+    int integer(String name, int min, int max, int otherwise) {
+        return integer(name, (long) min, max).map(Math::toIntExact).orElse(otherwise);
+    }
+
     Optional<List<?>> array(String name) {
         Object value = fields.get(name);
         if (value == null) {

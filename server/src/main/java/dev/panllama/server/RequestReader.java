@@ -315,14 +315,14 @@ final class RequestReader {
             throw ApiException.invalid("'repeat_penalty' must be more than 0.", "repeat_penalty");
         }
         SamplingOptions sampling = new SamplingOptions(
-                body.number("temperature", 0, 2).orElse((double) defaults.temperature()).floatValue(),
-                Math.toIntExact(body.integer("top_k", 0, Integer.MAX_VALUE).orElse((long) defaults.topK())),
+                body.number("temperature", 0, 2, defaults.temperature()),
+                body.integer("top_k", 0, Integer.MAX_VALUE, defaults.topK()),
                 (float) topP,
-                body.number("min_p", 0, 1).orElse((double) defaults.minP()).floatValue(),
+                body.number("min_p", 0, 1, defaults.minP()),
                 (float) repeatPenalty,
-                Math.toIntExact(body.integer("repeat_last_n", -1, Integer.MAX_VALUE).orElse((long) defaults.repeatLastN())),
-                body.number("frequency_penalty", -2, 2).orElse((double) defaults.frequencyPenalty()).floatValue(),
-                body.number("presence_penalty", -2, 2).orElse((double) defaults.presencePenalty()).floatValue(),
+                body.integer("repeat_last_n", -1, Integer.MAX_VALUE, defaults.repeatLastN()),
+                body.number("frequency_penalty", -2, 2, defaults.frequencyPenalty()),
+                body.number("presence_penalty", -2, 2, defaults.presencePenalty()),
                 seed,
                 LogitBiasFields.read(body, model.tokenizer()),
                 tokenFilters(body),
@@ -338,10 +338,10 @@ final class RequestReader {
     private static TokenFilters tokenFilters(RequestFields body) {
         TokenFilters off = TokenFilters.NONE;
         return new TokenFilters(
-                body.number("typical_p", 0, 1).orElse((double) off.typicalP()).floatValue(),
-                body.number("top_n_sigma", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.topNSigma()).floatValue(),
-                body.number("xtc_probability", 0, 1).orElse((double) off.xtcProbability()).floatValue(),
-                body.number("xtc_threshold", 0, 1).orElse((double) off.xtcThreshold()).floatValue());
+                body.number("typical_p", 0, 1, off.typicalP()),
+                body.number("top_n_sigma", -Float.MAX_VALUE, Float.MAX_VALUE, off.topNSigma()),
+                body.number("xtc_probability", 0, 1, off.xtcProbability()),
+                body.number("xtc_threshold", 0, 1, off.xtcThreshold()));
     }
 
     /**
@@ -363,10 +363,10 @@ final class RequestReader {
             breakers = texts;
         }
         return new Dry(
-                body.number("dry_multiplier", 0, Float.MAX_VALUE).orElse((double) off.multiplier()).floatValue(),
-                body.number("dry_base", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.base()).floatValue(),
-                Math.toIntExact(body.integer("dry_allowed_length", 0, Integer.MAX_VALUE).orElse((long) off.allowedLength())),
-                Math.toIntExact(body.integer("dry_penalty_last_n", -1, Integer.MAX_VALUE).orElse((long) off.penaltyLastN())),
+                body.number("dry_multiplier", 0, Float.MAX_VALUE, off.multiplier()),
+                body.number("dry_base", -Float.MAX_VALUE, Float.MAX_VALUE, off.base()),
+                body.integer("dry_allowed_length", 0, Integer.MAX_VALUE, off.allowedLength()),
+                body.integer("dry_penalty_last_n", -1, Integer.MAX_VALUE, off.penaltyLastN()),
                 breakers);
     }
 
@@ -374,17 +374,17 @@ final class RequestReader {
     private static DynamicTemperature dynamicTemperature(RequestFields body) {
         DynamicTemperature off = DynamicTemperature.OFF;
         return new DynamicTemperature(
-                body.number("dynatemp_range", 0, Float.MAX_VALUE).orElse((double) off.range()).floatValue(),
-                body.number("dynatemp_exponent", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.exponent()).floatValue());
+                body.number("dynatemp_range", 0, Float.MAX_VALUE, off.range()),
+                body.number("dynatemp_exponent", -Float.MAX_VALUE, Float.MAX_VALUE, off.exponent()));
     }
 
     /** llama-server's {@code mirostat} (0, 1 or 2), {@code mirostat_tau} and {@code mirostat_eta}. */
     private static Mirostat mirostat(RequestFields body) {
         Mirostat off = Mirostat.OFF;
         return new Mirostat(
-                Math.toIntExact(body.integer("mirostat", 0, 2).orElse((long) off.version())),
-                body.number("mirostat_tau", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.tau()).floatValue(),
-                body.number("mirostat_eta", -Float.MAX_VALUE, Float.MAX_VALUE).orElse((double) off.eta()).floatValue());
+                body.integer("mirostat", 0, 2, off.version()),
+                body.number("mirostat_tau", -Float.MAX_VALUE, Float.MAX_VALUE, off.tau()),
+                body.number("mirostat_eta", -Float.MAX_VALUE, Float.MAX_VALUE, off.eta()));
     }
 
     /** {@code max_completion_tokens}, else {@code max_tokens}, else llama.cpp's {@code n_predict}; -1 for no limit. */
