@@ -103,7 +103,7 @@ final class ChatRequests {
         GenerationOptions options = new GenerationOptions(
                 parameters.maxOutputTokens() != null ? parameters.maxOutputTokens() : defaults.maxTokens(),
                 parameters.stopSequences() != null && !parameters.stopSequences().isEmpty() ? parameters.stopSequences() : defaults.stopStrings(),
-                sampling, defaults.jsonSchema());
+                sampling, defaults.structure());
         return structured(options, parameters.responseFormat());
     }
 

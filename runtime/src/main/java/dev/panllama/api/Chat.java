@@ -114,14 +114,14 @@ public final class Chat extends Session {
      * a tool's result), offering {@code tools}, and adds it: its text, or the calls it makes. Its text streams to {@code onText} as it
      * comes, except text that may still turn out to be a tool call, which is held back until it is known
      * not to be one. A call that {@code tools} requires is sampled under its schema, so it cannot be
-     * combined with {@link GenerationOptions#jsonSchema()}.
+     * combined with {@link GenerationOptions#structure()}.
      */
     public ChatReply reply(ToolUse tools, GenerationOptions options, Consumer<String> onText) {
         checkOpen();
         JsonSchema requiredCall = tools.requiredCall();
         if (requiredCall != null) {
-            if (options.jsonSchema() != null) {
-                throw new IllegalArgumentException("a reply cannot both be a required tool call and follow a JSON schema");
+            if (options.structure() != null) {
+                throw new IllegalArgumentException("a reply cannot both be a required tool call and follow a JSON schema or a grammar");
             }
             options = options.withJsonSchema(requiredCall);
         }

@@ -1,7 +1,9 @@
 package dev.panllama.api;
 
 import dev.panllama.sampling.SamplingOptions;
+import dev.panllama.structured.Grammar;
 import dev.panllama.structured.JsonSchema;
+import dev.panllama.structured.StructuredOutput;
 
 import java.util.List;
 
@@ -10,11 +12,12 @@ import java.util.List;
  *
  * @param maxTokens   the most tokens to generate; -1 for no limit but the context
  * @param stopStrings generation stops before the first of these appears in the text
- * @param jsonSchema  structured output: the text must be a JSON document of this schema, and generation
- *                    stops once it is whole (null: free text). It can end incomplete only by the token
- *                    limit, a stop string, the context, cancelling or {@link Generation.StopReason#NO_VALID_TOKEN}.
+ * @param structure   structured output: the text must be a JSON document of this schema or a text of this
+ *                    grammar, and generation stops once it is whole and nothing may follow (null: free text).
+ *                    It can end incomplete only by the token limit, a stop string, the context, cancelling
+ *                    or {@link Generation.StopReason#NO_VALID_TOKEN}.
  */
-public record GenerationOptions(int maxTokens, List<String> stopStrings, SamplingOptions sampling, JsonSchema jsonSchema) {
+public record GenerationOptions(int maxTokens, List<String> stopStrings, SamplingOptions sampling, StructuredOutput structure) {
 
     public GenerationOptions {
         if (maxTokens < -1) {
@@ -38,15 +41,15 @@ public record GenerationOptions(int maxTokens, List<String> stopStrings, Samplin
     }
 
     public GenerationOptions withMaxTokens(int value) {
-        return new GenerationOptions(value, stopStrings, sampling, jsonSchema);
+        return new GenerationOptions(value, stopStrings, sampling, structure);
     }
 
     public GenerationOptions withStopStrings(List<String> value) {
-        return new GenerationOptions(maxTokens, value, sampling, jsonSchema);
+        return new GenerationOptions(maxTokens, value, sampling, structure);
     }
 
     public GenerationOptions withSampling(SamplingOptions value) {
-        return new GenerationOptions(maxTokens, stopStrings, value, jsonSchema);
+        return new GenerationOptions(maxTokens, stopStrings, value, structure);
     }
 
     /**
@@ -62,7 +65,22 @@ public record GenerationOptions(int maxTokens, List<String> stopStrings, Samplin
 
     /** Structured output: a JSON document of {@code schema}, or free text for null. */
     public GenerationOptions withJsonSchema(JsonSchema schema) {
-        return new GenerationOptions(maxTokens, stopStrings, sampling, schema);
+        return withStructure(schema);
+    }
+
+    /**
+     * Structured output: a text of the GBNF grammar {@code gbnf} (llama.cpp's {@code --grammar}), from its
+     * {@code root} rule.
+     *
+     * @throws IllegalArgumentException when the text is not a grammar panllama can match; the message says where
+     */
+    public GenerationOptions withGrammar(String gbnf) {
+        return withStructure(Grammar.parse(gbnf));
+    }
+
+    /** Structured output of {@code structure}, or free text for null. */
+    public GenerationOptions withStructure(StructuredOutput structure) {
+        return new GenerationOptions(maxTokens, stopStrings, sampling, structure);
     }
 
     /** Structured output: any JSON object (OpenAI's {@code response_format} {@code json_object}). */

@@ -390,14 +390,14 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * One sequence's generation after {@code prompt} with {@code options} (under its JSON schema, if
-     * any), its text going to {@code sink}: what a loop that evaluates the sequence itself, such as a
+     * One sequence's generation after {@code prompt} with {@code options} (under its JSON schema or
+     * grammar, if any), its text going to {@code sink}: what a loop that evaluates the sequence itself, such as a
      * server's batched one over {@link #newBatchEvaluator}, steps token by token.
      */
     public SequenceGeneration newGeneration(int[] prompt, GenerationOptions options, java.util.function.Consumer<String> sink) {
         checkOpen();
         return new SequenceGeneration(tokenizer, prompt, options, sink,
-                options.jsonSchema() == null ? null : options.jsonSchema().constraint(vocabularyTrie(), tokenizer.vocabulary()));
+                options.structure() == null ? null : options.structure().constraint(vocabularyTrie(), tokenizer));
     }
 
     /**

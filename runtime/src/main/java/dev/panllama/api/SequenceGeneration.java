@@ -3,7 +3,7 @@ package dev.panllama.api;
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DryBreakers;
 import dev.panllama.sampling.Sampler;
-import dev.panllama.structured.JsonConstraint;
+import dev.panllama.structured.OutputConstraint;
 import dev.panllama.tokenizer.StreamingDecoder;
 import dev.panllama.tokenizer.Tokenizer;
 
@@ -31,7 +31,7 @@ public final class SequenceGeneration {
     private final GenerationOptions options;
     private final Consumer<String> sink;
     private final Sampler sampler;
-    private final JsonConstraint structure;   // null without a JSON schema
+    private final OutputConstraint structure;   // null for free text
     private final StreamingDecoder decoder;
     private final StringBuilder text = new StringBuilder();
     private final List<Integer> generated = new ArrayList<>();
@@ -39,7 +39,7 @@ public final class SequenceGeneration {
     private Generation.StopReason reason;
 
     /** A generation after {@code prompt}, whose tokens the repetition penalties see first, under {@code structure} if not null. */
-    SequenceGeneration(Tokenizer tokenizer, int[] prompt, GenerationOptions options, Consumer<String> sink, JsonConstraint structure) {
+    SequenceGeneration(Tokenizer tokenizer, int[] prompt, GenerationOptions options, Consumer<String> sink, OutputConstraint structure) {
         this.tokenizer = tokenizer;
         this.structure = structure;
         this.prompt = prompt;

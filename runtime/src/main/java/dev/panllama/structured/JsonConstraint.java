@@ -1,6 +1,5 @@
 package dev.panllama.structured;
 
-import dev.panllama.sampling.TokenConstraint;
 import dev.panllama.tokenizer.Vocabulary;
 
 import java.util.Arrays;
@@ -10,7 +9,7 @@ import java.util.Arrays;
  * accepts, the end of generation only once the document is whole, and whether it is finished (whole,
  * and nothing may follow). Not thread-safe; one per generation.
  */
-public final class JsonConstraint implements TokenConstraint {
+public final class JsonConstraint implements OutputConstraint {
 
     private final VocabularyTrie trie;
     private final Vocabulary vocabulary;
@@ -65,7 +64,7 @@ public final class JsonConstraint implements TokenConstraint {
         }
     }
 
-    /** Moves past {@code token}, which {@link #allows} allowed. */
+    @Override
     public void accept(int token) {
         if (vocabulary.isEndOfGeneration(token)) {
             return;
@@ -82,7 +81,7 @@ public final class JsonConstraint implements TokenConstraint {
         return matcher.isComplete();
     }
 
-    /** Whether the document is whole and nothing may follow it, so generation is done. */
+    @Override
     public boolean isFinished() {
         return matcher.isComplete() && !matcher.canContinue();
     }

@@ -14,7 +14,7 @@ import java.util.List;
  * <p>The document is its value with no whitespace before or after; between its tokens, the
  * whitespace {@link Whitespace} allows.
  */
-final class JsonPrefixMatcher {
+final class JsonPrefixMatcher implements BytePrefix {
 
     private static final JsonPrefixMatcher DEAD = new JsonPrefixMatcher(List.of());
 
@@ -31,7 +31,8 @@ final class JsonPrefixMatcher {
     }
 
     /** The matcher after one more byte (0-255); {@link #isDead()} when the byte breaks every reading. */
-    JsonPrefixMatcher feed(int b) {
+    @Override
+    public JsonPrefixMatcher feed(int b) {
         if (stacks.isEmpty()) {
             return this;
         }
@@ -61,7 +62,8 @@ final class JsonPrefixMatcher {
     }
 
     /** Whether no document the schema accepts begins with the bytes fed. */
-    boolean isDead() {
+    @Override
+    public boolean isDead() {
         return stacks.isEmpty();
     }
 

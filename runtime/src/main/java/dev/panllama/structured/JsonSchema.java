@@ -1,7 +1,7 @@
 package dev.panllama.structured;
 
 import dev.panllama.json.JsonReader;
-import dev.panllama.tokenizer.Vocabulary;
+import dev.panllama.tokenizer.Tokenizer;
 
 /**
  * What structured output must look like: a JSON schema compiled for constrained sampling, or any JSON
@@ -12,7 +12,7 @@ import dev.panllama.tokenizer.Vocabulary;
  * have at most 15 digits before the point, 15 after it and 2 in the exponent. See
  * {@link SchemaCompiler} for the keywords taken.
  */
-public final class JsonSchema {
+public final class JsonSchema implements StructuredOutput {
 
     private final Shape shape;
     private final String description;
@@ -43,9 +43,9 @@ public final class JsonSchema {
         return new JsonSchema(Shape.anyObject(), "any JSON object");
     }
 
-    /** The constraint for one generation over a model's vocabulary. */
-    public JsonConstraint constraint(VocabularyTrie trie, Vocabulary vocabulary) {
-        return new JsonConstraint(matcher(), trie, vocabulary);
+    @Override
+    public JsonConstraint constraint(VocabularyTrie trie, Tokenizer tokenizer) {
+        return new JsonConstraint(matcher(), trie, tokenizer.vocabulary());
     }
 
     /** Whether {@code json} is a whole document this schema's constrained output could produce. */

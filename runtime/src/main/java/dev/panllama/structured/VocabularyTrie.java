@@ -101,20 +101,22 @@ public final class VocabularyTrie {
         return tokenBytes[token];
     }
 
-    /** Marks in {@code allowed} every token whose text {@code matcher} can consume. */
-    void allowed(JsonPrefixMatcher matcher, boolean[] allowed) {
-        JsonPrefixMatcher[] atDepth = new JsonPrefixMatcher[maxDepth + 1];
+    /** Marks in {@code allowed} every token whose text {@code matcher} can consume and end at. */
+    void allowed(BytePrefix matcher, boolean[] allowed) {
+        BytePrefix[] atDepth = new BytePrefix[maxDepth + 1];
         atDepth[0] = matcher;
         int node = 1;
         while (node < edge.length) {
-            JsonPrefixMatcher next = atDepth[depth[node] - 1].feed(edge[node] & 0xFF);
+            BytePrefix next = atDepth[depth[node] - 1].feed(edge[node] & 0xFF);
             if (next.isDead()) {
                 node = subtreeEnd[node];
                 continue;
             }
             atDepth[depth[node]] = next;
-            for (int i = tokensFrom[node]; i < tokensFrom[node + 1]; i++) {
-                allowed[sortedTokens[i]] = true;
+            if (next.mayEndToken()) {
+                for (int i = tokensFrom[node]; i < tokensFrom[node + 1]; i++) {
+                    allowed[sortedTokens[i]] = true;
+                }
             }
             node++;
         }

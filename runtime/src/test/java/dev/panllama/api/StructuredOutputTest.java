@@ -170,7 +170,7 @@ class StructuredOutputTest {
 
     @Test
     void theEndOfTurnWaitsForAWholeDocumentAndIdsBeyondTheVocabularyAreNeverAllowed() {
-        JsonConstraint constraint = JsonSchema.compile(ANSWER).constraint(model.vocabularyTrie(), model.vocabulary());
+        JsonConstraint constraint = JsonSchema.compile(ANSWER).constraint(model.vocabularyTrie(), model.tokenizer());
         int size = model.vocabulary().size();
         int endOfTurn = model.vocabulary().eos();
         assertFalse(constraint.allows(endOfTurn));

@@ -12,6 +12,7 @@ import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
+import dev.panllama.structured.Grammar;
 import dev.panllama.structured.JsonSchema;
 
 import java.util.ArrayList;
@@ -138,18 +139,30 @@ final class RequestReader {
         if (call == null) {
             return options;
         }
-        if (options.jsonSchema() != null) {
-            throw ApiException.invalid("A reply cannot both be a required tool call and follow 'response_format'.", "tool_choice");
+        if (options.structure() != null) {
+            throw ApiException.invalid("A reply cannot both be a required tool call and follow 'response_format' or 'grammar'.", "tool_choice");
         }
         return options.withJsonSchema(call);
     }
 
     /**
      * {@code response_format}: {@code text}, {@code json_object} (any JSON object) or {@code json_schema}
-     * (its {@code schema}), the last two sampled under the constraint so that the reply parses and validates.
+     * (its {@code schema}), the last two sampled under the constraint so that the reply parses and validates;
+     * or llama-server's {@code grammar}, a GBNF grammar the reply follows (not with a JSON format).
      */
-    private static GenerationOptions structured(RequestFields body, GenerationOptions options) {
+    private GenerationOptions structured(RequestFields body, GenerationOptions options) {
         Optional<RequestFields> format = body.object("response_format");
+        Optional<String> grammar = body.string("grammar").filter(text -> !text.isEmpty());
+        if (grammar.isPresent()) {
+            if (format.isPresent() && !format.get().requiredString("type").equals("text")) {
+                throw ApiException.invalid("Either 'response_format' or 'grammar' can be given, not both.", "grammar");
+            }
+            try {
+                return options.withStructure(Grammar.parse(grammar.get()).withTokensOf(model.tokenizer()));
+            } catch (IllegalArgumentException invalid) {
+                throw ApiException.invalid("Invalid 'grammar': " + invalid.getMessage() + ".", "grammar");
+            }
+        }
         if (format.isEmpty()) {
             return options;
         }

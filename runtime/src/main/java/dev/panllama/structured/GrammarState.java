@@ -1,0 +1,246 @@
+package dev.panllama.structured;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.HashSet;
+import java.util.LinkedHashSet;
+import java.util.Set;
+
+/**
+ * Where a {@link Grammar}'s matching is after some text: every reading of it still possible (a
+ * {@link GrammarStack} each, all ending at an element that matches text or a token; {@link
+ * GrammarStack#EMPTY} where the root is whole), and the start of a UTF-8 character whose last bytes
+ * have not come yet, since grammars match characters and tokens may split them. Immutable.
+ *
+ * <p>It follows llama.cpp's grammar matching: a byte that no reading can take, or an invalid UTF-8
+ * sequence, leaves it dead; a token may end inside a character only if some reading takes a character
+ * that starts so.
+ */
+final class GrammarState implements BytePrefix {
+
+    private static final GrammarStack[] NONE = new GrammarStack[0];
+    /** UTF-8 sequence length by a first byte's high four bits; 0 for a continuation byte, invalid first. */
+    private static final int[] SEQUENCE_LENGTH = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4};
+
+    private final Grammar grammar;
+    private final GrammarStack[] stacks;
+    /** The bits of the character being read, and how many of its continuation bytes are still to come. */
+    private final int partial;
+    private final int remaining;
+
+    private GrammarState(Grammar grammar, GrammarStack[] stacks, int partial, int remaining) {
+        this.grammar = grammar;
+        this.stacks = stacks;
+        this.partial = partial;
+        this.remaining = remaining;
+    }
+
+    /** Before any text: the readings of each of the root's alternatives. */
+    static GrammarState start(Grammar grammar) {
+        Set<GrammarStack> out = new LinkedHashSet<>();
+        for (int at = grammar.root; ; at++) {
+            GrammarStack stack = grammar.endsAlternative(at) ? GrammarStack.EMPTY : GrammarStack.EMPTY.push(at);
+            advance(grammar, stack, out);
+            while (!grammar.endsAlternative(at)) {
+                at++;
+            }
+            if (grammar.kinds[at] == Grammar.END) {
+                break;
+            }
+        }
+        return new GrammarState(grammar, out.toArray(NONE), 0, 0);
+    }
+
+    /**
+     * Adds to {@code out} the readings {@code stack} stands for once every rule reference on its top is
+     * expanded into its alternatives: stacks whose top matches text or a token, or the empty stack.
+     */
+    private static void advance(Grammar grammar, GrammarStack stack, Set<GrammarStack> out) {
+        ArrayDeque<GrammarStack> todo = new ArrayDeque<>();
+        Set<GrammarStack> seen = new HashSet<>();
+        todo.push(stack);
+        while (!todo.isEmpty()) {
+            GrammarStack current = todo.pop();
+            if (!seen.add(current)) {
+                continue;
+            }
+            if (current.isEmpty() || grammar.kinds[current.top] != Grammar.RULE_REF) {
+                out.add(current);
+                continue;
+            }
+            int reference = current.top;
+            GrammarStack rest = grammar.endsAlternative(reference + 1) ? current.below : current.below.push(reference + 1);
+            for (int at = grammar.values[reference]; ; at++) {
+                todo.push(grammar.endsAlternative(at) ? rest : rest.push(at));
+                while (!grammar.endsAlternative(at)) {
+                    at++;
+                }
+                if (grammar.kinds[at] == Grammar.END) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /** After {@code codePoint}: the readings whose top character class takes it, moved past it. */
+    private GrammarState accept(int codePoint) {
+        Set<GrammarStack> out = new LinkedHashSet<>();
+        for (GrammarStack stack : stacks) {
+            if (stack.isEmpty() || grammar.isToken(stack.top) || !grammar.classAccepts(stack.top, codePoint)) {
+                continue;
+            }
+            int next = grammar.afterClass(stack.top);
+            advance(grammar, grammar.endsAlternative(next) ? stack.below : stack.below.push(next), out);
+        }
+        return out.isEmpty() ? dead() : new GrammarState(grammar, out.toArray(NONE), 0, 0);
+    }
+
+    @Override
+    public GrammarState feed(int b) {
+        if (isDead() || b == 0) {
+            // A NUL ends a token's text for llama.cpp, which never matches past it.
+            return dead();
+        }
+        if (remaining > 0) {
+            if (b >> 6 != 2) {
+                return dead();
+            }
+            int value = partial << 6 | b & 0x3F;
+            return remaining == 1 ? accept(value) : partially(value, remaining - 1);
+        }
+        int continuations = SEQUENCE_LENGTH[b >> 4] - 1;
+        if (continuations < 0) {
+            return dead();
+        }
+        int value = b & (1 << 7 - continuations) - 1;
+        return continuations == 0 ? accept(value) : partially(value, continuations);
+    }
+
+    /** Inside a character: alive while some reading takes a character that starts with these bytes. */
+    private GrammarState partially(int value, int continuations) {
+        GrammarState state = new GrammarState(grammar, stacks, value, continuations);
+        return state.someReadingTakesPartial(false) ? state : dead();
+    }
+
+    GrammarState feed(byte[] bytes) {
+        GrammarState state = this;
+        for (int i = 0; i < bytes.length && !state.isDead(); i++) {
+            state = state.feed(bytes[i] & 0xFF);
+        }
+        return state;
+    }
+
+    GrammarState feed(String text) {
+        return feed(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * After the token {@code token} whose text is {@code bytes}: the readings expecting that token (by its
+     * id, at a token's start), and those whose characters its text continues; dead when none, or when it
+     * ends inside a character no reading can take. A token without text matches only by its id.
+     */
+    GrammarState afterToken(int token, byte[] bytes) {
+        Set<GrammarStack> out = new LinkedHashSet<>();
+        if (remaining == 0) {
+            for (GrammarStack stack : stacks) {
+                if (!stack.isEmpty() && grammar.isToken(stack.top) && grammar.tokenAccepts(stack.top, token)) {
+                    advance(grammar, grammar.endsAlternative(stack.top + 1) ? stack.below : stack.below.push(stack.top + 1), out);
+                }
+            }
+        }
+        GrammarState byText = bytes.length == 0 ? dead() : feed(bytes);
+        if (byText.isDead() || !byText.mayEndToken()) {
+            return out.isEmpty() ? dead() : new GrammarState(grammar, out.toArray(NONE), 0, 0);
+        }
+        if (out.isEmpty()) {
+            return byText;
+        }
+        for (GrammarStack stack : byText.stacks) {
+            out.add(stack);
+        }
+        return new GrammarState(grammar, out.toArray(NONE), byText.partial, byText.remaining);
+    }
+
+    /** Marks in {@code allowed} the tokens that readings waiting for a token take (none inside a character): {@code hasText} tells which have text. */
+    void allowTokens(boolean[] allowed, boolean[] hasText) {
+        if (remaining > 0) {
+            return;
+        }
+        for (GrammarStack stack : stacks) {
+            if (stack.isEmpty() || !grammar.isToken(stack.top)) {
+                continue;
+            }
+            int value = grammar.values[stack.top];
+            if (grammar.kinds[stack.top] == Grammar.TOKEN) {
+                if (value >= 0 && value < allowed.length) {
+                    allowed[value] = true;
+                }
+            } else {
+                for (int token = 0; token < allowed.length; token++) {
+                    allowed[token] |= token != value && hasText[token];
+                }
+            }
+        }
+    }
+
+    @Override
+    public boolean isDead() {
+        return stacks.length == 0;
+    }
+
+    @Override
+    public boolean mayEndToken() {
+        return !isDead() && (remaining == 0 || someReadingTakesPartial(true));
+    }
+
+    /**
+     * Whether some reading's character class takes a character that the bytes read of it can still become;
+     * {@code strict} also refuses a two-byte start that could only spell an ASCII character (overlong), as
+     * llama.cpp does where a token ends.
+     */
+    private boolean someReadingTakesPartial(boolean strict) {
+        if (strict && remaining == 1 && partial < 2) {
+            return false;
+        }
+        int low = partial << remaining * 6;
+        int high = low | (1 << remaining * 6) - 1;
+        if (low == 0) {
+            low = remaining == 2 ? 1 << 11 : remaining == 3 ? 1 << 16 : low;
+        }
+        for (GrammarStack stack : stacks) {
+            if (!stack.isEmpty() && !grammar.isToken(stack.top) && grammar.classAcceptsSome(stack.top, low, high)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether some reading has matched the root whole: the end of generation may come (inside a character too, as llama.cpp allows it). */
+    boolean allowsEnd() {
+        for (GrammarStack stack : stacks) {
+            if (stack.isEmpty()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Whether the text so far is a whole text of the grammar. */
+    boolean isComplete() {
+        return remaining == 0 && allowsEnd();
+    }
+
+    /** Whether some reading can take more. */
+    boolean canContinue() {
+        for (GrammarStack stack : stacks) {
+            if (!stack.isEmpty()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private GrammarState dead() {
+        return new GrammarState(grammar, NONE, 0, 0);
+    }
+}
