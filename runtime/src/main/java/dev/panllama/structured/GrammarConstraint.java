@@ -16,6 +16,8 @@ public final class GrammarConstraint implements OutputConstraint {
     private final Vocabulary vocabulary;
     private final boolean[] allowed;
     private final boolean[] hasText;
+    /** Tokens a token element can match by id ({@link GrammarState.Decoded#matchesById}). */
+    private final boolean[] byId;
     private GrammarState state;
 
     GrammarConstraint(GrammarState start, VocabularyTrie trie, Vocabulary vocabulary) {
@@ -30,8 +32,11 @@ public final class GrammarConstraint implements OutputConstraint {
         this.vocabulary = vocabulary;
         this.allowed = new boolean[trie.size()];
         this.hasText = new boolean[trie.size()];
+        this.byId = new boolean[trie.size()];
         for (int token = 0; token < hasText.length; token++) {
-            hasText[token] = trie.bytes(token).length > 0;
+            byte[] text = trie.bytes(token);
+            hasText[token] = text.length > 0;
+            byId[token] = GrammarState.Decoded.of(text).matchesById(text.length);
         }
     }
 
@@ -51,7 +56,7 @@ public final class GrammarConstraint implements OutputConstraint {
     public boolean mask(float[] logits) {
         Arrays.fill(allowed, false);
         trie.allowed(state, allowed);
-        state.allowTokens(allowed, hasText);
+        state.allowTokens(allowed, byId, hasText);
         for (int token : vocabulary.endOfGenerationIds()) {
             if (token >= 0 && token < allowed.length) {
                 allowed[token] = state.allowsEnd();

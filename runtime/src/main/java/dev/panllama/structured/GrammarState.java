@@ -116,10 +116,13 @@ final class GrammarState implements BytePrefix {
         return continuations == 0 ? accept(value) : partially(value, continuations);
     }
 
-    /** Inside a character: alive while some reading takes a character that starts with these bytes. */
+    /**
+     * Inside a character: alive while some reading matches characters. Which character it becomes is
+     * checked once it is whole, or where the token ends ({@link #mayEndToken}); a check of its first bytes
+     * alone would refuse too much (a negated class that leaves out one character of their range).
+     */
     private GrammarState partially(int value, int continuations) {
-        GrammarState state = new GrammarState(grammar, stacks, value, continuations);
-        return state.someReadingTakesPartial(false) ? state : dead();
+        return canContinue() ? new GrammarState(grammar, stacks, value, continuations) : dead();
     }
 
     GrammarState feed(byte[] bytes) {
@@ -141,7 +144,8 @@ final class GrammarState implements BytePrefix {
      */
     GrammarState afterToken(int token, byte[] bytes) {
         Set<GrammarStack> out = new LinkedHashSet<>();
-        if (remaining == 0) {
+        Decoded decoded = Decoded.of(bytes);
+        if (remaining == 0 && decoded.matchesById(bytes.length)) {
             for (GrammarStack stack : stacks) {
                 if (!stack.isEmpty() && grammar.isToken(stack.top) && grammar.tokenAccepts(stack.top, token)) {
                     advance(grammar, grammar.endsAlternative(stack.top + 1) ? stack.below : stack.below.push(stack.top + 1), out);
@@ -150,7 +154,8 @@ final class GrammarState implements BytePrefix {
         }
         GrammarState byText = bytes.length == 0 ? dead() : feed(bytes);
         if (byText.isDead() || !byText.mayEndToken()) {
-            return out.isEmpty() ? dead() : new GrammarState(grammar, out.toArray(NONE), 0, 0);
+            // After a token element the characters go on from where the token's text left off, as in llama.cpp.
+            return out.isEmpty() ? dead() : new GrammarState(grammar, out.toArray(NONE), decoded.partial(), decoded.remaining());
         }
         if (out.isEmpty()) {
             return byText;
@@ -161,8 +166,54 @@ final class GrammarState implements BytePrefix {
         return new GrammarState(grammar, out.toArray(NONE), byText.partial, byText.remaining);
     }
 
-    /** Marks in {@code allowed} the tokens that readings waiting for a token take (none inside a character): {@code hasText} tells which have text. */
-    void allowTokens(boolean[] allowed, boolean[] hasText) {
+    /**
+     * A token's text as llama.cpp's decoder reads it on its own: how many whole characters it holds, and
+     * the bits and missing bytes of a last one it cuts off; {@code invalid} where a byte that must start
+     * a character cannot (llama.cpp does not check the bytes inside a character).
+     */
+    record Decoded(int characters, int partial, int remaining, boolean invalid) {
+
+        static Decoded of(byte[] bytes) {
+            int characters = 0;
+            int value = 0;
+            int remaining = 0;
+            for (byte b : bytes) {
+                int next = b & 0xFF;
+                if (next == 0) {
+                    return new Decoded(characters, 0, 0, true);
+                }
+                if (remaining > 0) {
+                    value = value << 6 | next & 0x3F;
+                    remaining--;
+                } else {
+                    remaining = SEQUENCE_LENGTH[next >> 4] - 1;
+                    if (remaining < 0) {
+                        return new Decoded(characters, 0, 0, true);
+                    }
+                    value = next & (1 << 7 - remaining) - 1;
+                }
+                if (remaining == 0) {
+                    characters++;
+                }
+            }
+            return new Decoded(characters, remaining == 0 ? 0 : value, remaining, false);
+        }
+
+        /**
+         * Whether a token element may match the token by its id: one without text, or one whose text is
+         * valid and starts with a whole character, as llama.cpp's mask lets through.
+         */
+        boolean matchesById(int length) {
+            return length == 0 || !invalid && characters > 0;
+        }
+    }
+
+    /**
+     * Marks in {@code allowed} the tokens that readings waiting for a token take (none inside a character):
+     * a named token where {@code byId} says its text lets it match by id, any other token with such text for
+     * a negated one ({@code hasText}: those with text).
+     */
+    void allowTokens(boolean[] allowed, boolean[] byId, boolean[] hasText) {
         if (remaining > 0) {
             return;
         }
@@ -172,12 +223,12 @@ final class GrammarState implements BytePrefix {
             }
             int value = grammar.values[stack.top];
             if (grammar.kinds[stack.top] == Grammar.TOKEN) {
-                if (value >= 0 && value < allowed.length) {
+                if (value >= 0 && value < allowed.length && byId[value]) {
                     allowed[value] = true;
                 }
             } else {
                 for (int token = 0; token < allowed.length; token++) {
-                    allowed[token] |= token != value && hasText[token];
+                    allowed[token] |= token != value && hasText[token] && byId[token];
                 }
             }
         }
@@ -190,16 +241,17 @@ final class GrammarState implements BytePrefix {
 
     @Override
     public boolean mayEndToken() {
-        return !isDead() && (remaining == 0 || someReadingTakesPartial(true));
+        return !isDead() && (remaining == 0 || someReadingTakesPartial());
     }
 
     /**
-     * Whether some reading's character class takes a character that the bytes read of it can still become;
-     * {@code strict} also refuses a two-byte start that could only spell an ASCII character (overlong), as
-     * llama.cpp does where a token ends.
+     * llama.cpp's check of a token that ends inside a character: whether some reading's character class
+     * takes a character from the range its bytes so far can become, or for a negated class, whether none
+     * of the class's characters is in that range; a two-byte start that could only spell an ASCII
+     * character (overlong) is refused.
      */
-    private boolean someReadingTakesPartial(boolean strict) {
-        if (strict && remaining == 1 && partial < 2) {
+    private boolean someReadingTakesPartial() {
+        if (remaining == 1 && partial < 2) {
             return false;
         }
         int low = partial << remaining * 6;

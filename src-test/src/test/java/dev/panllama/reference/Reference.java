@@ -214,6 +214,21 @@ public final class Reference {
         return result;
     }
 
+    /**
+     * The tokens llama.cpp's grammar sampler of {@code gbnf} leaves over {@code vocabulary}'s tokens (a GGUF
+     * file) before each of {@code tokens} and after the last, each accepted in turn; empty when libllama
+     * refuses the grammar.
+     */
+    public List<int[]> grammarMasks(Path vocabulary, String gbnf, int[] tokens) throws IOException {
+        Path grammar = Files.writeString(Files.createTempFile(workDir, "grammar", ".gbnf"), gbnf);
+        Path in = Files.createTempFile(workDir, "tokens", ".bin");
+        ReferenceMain.writeInts(in, tokens);
+        Path out = Files.createTempFile(workDir, "allowed", ".bin");
+        run(null, "grammar", vocabulary.toString(), grammar.toString(), in.toString(), out.toString());
+        int[] flat = ReferenceMain.readInts(out);
+        return flat.length == 1 && flat[0] == -1 ? List.of() : countedLists(flat);
+    }
+
     /** Logits of prompt positions {@code firstOutput..} (teacher-forced), one float[] per position. */
     public float[][] logits(Path model, int[] tokens, int firstOutput, Settings settings, int vocabSize) throws IOException {
         Path in = Files.createTempFile(workDir, "tokens", ".bin");

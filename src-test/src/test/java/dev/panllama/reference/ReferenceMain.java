@@ -67,6 +67,12 @@ import java.util.Map;
  *                                                             OUT holds, per chain, the count, the ids left that the draw
  *                                                             can take (not masked to -inf), then their probabilities
  *                                                             (float32 bits), all as int32
+ * grammar  VOCAB GRAMMAR TOKENS OUT                           no model but VOCAB's vocabulary: llama.cpp's grammar sampler of
+ *                                                             GRAMMAR (a GBNF file, root rule "root") over the whole
+ *                                                             vocabulary, before each of TOKENS (int32) and after the last,
+ *                                                             each accepted in turn; OUT holds per step the count and ids
+ *                                                             the grammar leaves (int32), or only -1 when libllama refuses
+ *                                                             the grammar
  * batches  MODEL SCRIPT OUT UBATCH THREADS CTX SEQUENCES CACHE
  *                                                             one context of SEQUENCES sequences in llama.cpp's unified
  *                                                             cache (kv_unified, n_seq_max) runs SCRIPT's steps (int32):
@@ -109,6 +115,10 @@ public final class ReferenceMain {
         Llama.llama_backend_init();
         if (args[0].equals("filters")) {
             filters(args);
+            return;
+        }
+        if (args[0].equals("grammar")) {
+            grammar(args);
             return;
         }
         try (Arena arena = Arena.ofConfined()) {
@@ -602,6 +612,57 @@ public final class ReferenceMain {
             }
         }
         writeInts(Path.of(args[3]), out.stream().mapToInt(Integer::intValue).toArray());
+    }
+
+    /** The {@code grammar} mode: the tokens the grammar leaves at each step of a token sequence it takes. */
+    private static void grammar(String[] args) throws IOException {
+        List<Integer> out = new ArrayList<>();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment params = Llama.llama_model_default_params(arena);
+            llama_model_params.vocab_only(params, true);
+            MemorySegment model = Llama.llama_model_load_from_file(arena.allocateFrom(args[1]), params);
+            if (model.equals(MemorySegment.NULL)) {
+                throw new IllegalStateException("libllama could not load " + args[1]);
+            }
+            MemorySegment vocab = Llama.llama_model_get_vocab(model);
+            int size = Llama.llama_vocab_n_tokens(vocab);
+            MemorySegment sampler = Llama.llama_sampler_init_grammar(vocab, arena.allocateFrom(Files.readString(Path.of(args[2]))),
+                    arena.allocateFrom("root"));
+            if (sampler.equals(MemorySegment.NULL)) {
+                writeInts(Path.of(args[4]), new int[] {-1});
+                return;
+            }
+            int[] tokens = readInts(Path.of(args[3]));
+            MemorySegment data = arena.allocate(llama_token_data.layout(), size);
+            MemorySegment array = llama_token_data_array.allocate(arena);
+            for (int step = 0; step <= tokens.length; step++) {
+                for (int i = 0; i < size; i++) {
+                    MemorySegment token = llama_token_data.asSlice(data, i);
+                    llama_token_data.id(token, i);
+                    llama_token_data.logit(token, 0f);
+                    llama_token_data.p(token, 0f);
+                }
+                llama_token_data_array.data(array, data);
+                llama_token_data_array.size(array, size);
+                llama_token_data_array.selected(array, -1);
+                llama_token_data_array.sorted(array, false);
+                Llama.llama_sampler_apply(sampler, array);
+                List<Integer> allowed = new ArrayList<>();
+                for (int i = 0; i < size; i++) {
+                    MemorySegment token = llama_token_data.asSlice(data, i);
+                    if (llama_token_data.logit(token) != Float.NEGATIVE_INFINITY) {
+                        allowed.add(llama_token_data.id(token));
+                    }
+                }
+                out.add(allowed.size());
+                out.addAll(allowed);
+                if (step < tokens.length) {
+                    Llama.llama_sampler_accept(sampler, tokens[step]);
+                }
+            }
+            Llama.llama_sampler_free(sampler);
+        }
+        writeInts(Path.of(args[4]), out.stream().mapToInt(Integer::intValue).toArray());
     }
 
     static int[] readInts(Path file) throws IOException {
