@@ -21,7 +21,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@code panllama generate --json-schema FILE} and {@code --json-object} on a random-weight model, and their bad input. */
+/**
+ * {@code panllama generate --json-schema FILE}, {@code --json-object}, {@code --grammar} and {@code --grammar-file} on a
+ * random-weight model, and their bad input.
+ */
 class GenerateStructuredOutputTest {
 
     @TempDir
@@ -69,7 +72,52 @@ class GenerateStructuredOutputTest {
         assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--json-schema", broken.toString()),
                 "broken.json: the JSON schema is not valid JSON");
         assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--json-schema", broken.toString(), "--json-object"),
-                "not both");
+                "give one of --json-schema, --json-object, --grammar and --grammar-file");
+    }
+
+    @Test
+    void theOutputIsATextOfTheGrammar() throws IOException {
+        // A regular grammar, so that an independent judge (java.util.regex) can check every output.
+        String gbnf = """
+                root ::= "Items: " item ("; " item){0,3} "."
+                item ::= [a-z]{1,6} ("=" [0-9]{1,3})?   # a name, maybe a value
+                """;
+        java.util.regex.Pattern whole = java.util.regex.Pattern.compile("Items: [a-z]{1,6}(=[0-9]{1,3})?(; [a-z]{1,6}(=[0-9]{1,3})?){0,3}\\.");
+        Path file = Files.writeString(temp.resolve("items.gbnf"), gbnf);
+        java.util.Set<String> outputs = new java.util.HashSet<>();
+        for (String seed : List.of("1", "2", "3", "4")) {
+            List<String> grammar = seed.equals("1") ? List.of("--grammar", gbnf) : List.of("--grammar-file", file.toString());
+            List<String> arguments = new java.util.ArrayList<>(List.of("generate", "-m", model.toString(), "-p", "List:", "-n", "120",
+                    "-t", "2", "-c", "512", "-s", seed, "--temp", "1.5", "--json"));
+            arguments.addAll(grammar);
+            CommandRun result = CommandRun.of(arguments.toArray(String[]::new));
+            assertEquals(0, result.exitCode(), result.err());
+            @SuppressWarnings("unchecked")
+            Map<String, Object> output = (Map<String, Object>) JsonReader.parse(result.out());
+            String text = (String) output.get("text");
+            assertTrue(whole.matcher(text).matches(), text);
+            assertEquals("end_of_turn", output.get("stop_reason"), "nothing may follow the full stop: " + result.out());
+            outputs.add(text);
+        }
+        assertTrue(outputs.size() > 1, "seeds give different texts: " + outputs);
+    }
+
+    @Test
+    void aGrammarThatCannotBeMatchedGetsOneLineAndExitTwo() throws IOException {
+        assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--grammar", "root ::= item\n"),
+                "--grammar: the grammar uses rule 'item' but does not define it");
+        Path leftRecursive = Files.writeString(temp.resolve("left.gbnf"), "root ::= root \"a\" | \"b\"\n");
+        assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--grammar-file", leftRecursive.toString()),
+                "left.gbnf: the grammar is left-recursive at rule 'root'");
+        assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--grammar-file", temp.resolve("absent.gbnf").toString()),
+                "absent.gbnf: no such file");
+        // A token the grammar names is looked up in the model's vocabulary, after the line saying it is loaded.
+        CommandRun unknownToken = CommandRun.of("generate", "-m", model.toString(), "-p", "x", "-t", "2", "-c", "512", "--grammar",
+                "root ::= \"a\" <|no such token|>");
+        assertEquals(2, unknownToken.exitCode(), unknownToken.err());
+        assertEquals("panllama: the grammar's token <|no such token|> is 7 tokens of this model, not one",
+                unknownToken.err().strip().lines().toList().getLast());
+        assertFalse(unknownToken.err().contains("\tat "), unknownToken.err());
     }
 
     private static void assertRefused(CommandRun result, String message) {

@@ -288,6 +288,39 @@ class OpenAiServerTest extends ServedModel {
         }
     }
 
+    /**
+     * llama-server's {@code grammar}: every reply of the chat and completion endpoints is a text of the GBNF
+     * grammar, as a regular expression of the same language judges it; a bad grammar, or one beside a JSON
+     * format, is a 400 naming the field.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void grammarConstrainsEveryReply() throws Exception {
+        String grammar = JsonWriter.write("root ::= (\"yes\" | \"no\") \", \" [0-9]{1,2} \" \" [a-z]{2,5}\n");
+        java.util.regex.Pattern language = java.util.regex.Pattern.compile("(yes|no), [0-9]{1,2} [a-z]{2,5}");
+        try (OpenAiServer server = start(options())) {
+            for (int seed = 1; seed <= 6; seed++) {
+                Map<String, Object> choice = firstChoice(post(server, "/v1/chat/completions",
+                        chat("\"temperature\": 1.2, \"seed\": " + seed + ", \"max_tokens\": 40, \"grammar\": " + grammar)));
+                String content = (String) ((Map<String, Object>) choice.get("message")).get("content");
+                assertTrue(language.matcher(content).matches(), content);
+                assertEquals("stop", choice.get("finish_reason"), content);
+                Map<String, Object> completion = firstChoice(post(server, "/v1/completions", "{\"prompt\": \"Answer:\", \"seed\": " + seed
+                        + ", \"temperature\": 1.2, \"max_tokens\": 40, \"grammar\": " + grammar + "}"));
+                assertTrue(language.matcher((String) completion.get("text")).matches(), completion.toString());
+            }
+            assertError(post(server, "/v1/chat/completions", chat("\"grammar\": \"root ::= missing\"")), 400, "grammar", null);
+            assertTrue(post(server, "/v1/chat/completions", chat("\"grammar\": \"root ::= missing\"")).body()
+                    .contains("the grammar uses rule 'missing' but does not define it"));
+            assertError(post(server, "/v1/chat/completions", chat("\"grammar\": \"root ::= <|no such token|>\"")), 400, "grammar", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"grammar\": 5")), 400, "grammar", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"grammar\": " + grammar + ", \"response_format\": {\"type\": \"json_object\"}")),
+                    400, "grammar", null);
+            assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2, \"grammar\": \"\"")).statusCode(),
+                    "an empty grammar is none, as llama-server takes it");
+        }
+    }
+
     @SuppressWarnings("unchecked")
     private static Map<String, Object> firstChoice(HttpResponse<String> response) {
         assertEquals(200, response.statusCode(), response.body());
