@@ -2,6 +2,7 @@ package dev.panllama.structured;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.Set;
@@ -15,6 +16,10 @@ import java.util.Set;
  * <p>It follows llama.cpp's grammar matching: a byte that no reading can take, or an invalid UTF-8
  * sequence, leaves it dead; a token may end inside a character only if some reading takes a character
  * that starts so.
+ *
+ * <p>The states of one matching are kept once each in its {@link Table}, with the state each byte leads
+ * to once found: checking the vocabulary walks a million prefixes, most of which (any text inside a JSON
+ * string, say) lead back to a state met before.
  */
 final class GrammarState implements BytePrefix {
 
@@ -22,21 +27,94 @@ final class GrammarState implements BytePrefix {
     /** UTF-8 sequence length by a first byte's high four bits; 0 for a continuation byte, invalid first. */
     private static final int[] SEQUENCE_LENGTH = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4};
 
+    private final Table table;
     private final Grammar grammar;
     private final GrammarStack[] stacks;
     /** The bits of the character being read, and how many of its continuation bytes are still to come. */
     private final int partial;
     private final int remaining;
+    private final int hash;
+    /** The state each byte leads to, as far as found; null until the first. */
+    private GrammarState[] next;
 
-    private GrammarState(Grammar grammar, GrammarStack[] stacks, int partial, int remaining) {
-        this.grammar = grammar;
+    private GrammarState(Table table, GrammarStack[] stacks, int partial, int remaining) {
+        this.table = table;
+        this.grammar = table.grammar;
         this.stacks = stacks;
         this.partial = partial;
         this.remaining = remaining;
+        int sum = 0;
+        for (GrammarStack stack : stacks) {
+            sum += stack.hashCode();
+        }
+        this.hash = sum * 31 + partial * 7 + remaining;
     }
 
-    /** Before any text: the readings of each of the root's alternatives. */
+    /**
+     * The states one matching has met, each once (a state is its readings as a set and its unfinished
+     * character), so that one reached again by other text is the same object with its transitions known.
+     * Bounded (each state keeps up to 256 transitions): past {@value #MAX_STATES} states it starts over. One per
+     * generation; not thread-safe.
+     */
+    private static final class Table {
+        private static final int MAX_STATES = 1 << 12;
+        final Grammar grammar;
+        final GrammarState dead;
+        private final HashMap<GrammarState, GrammarState> states = new HashMap<>();
+
+        Table(Grammar grammar) {
+            this.grammar = grammar;
+            this.dead = new GrammarState(this, NONE, 0, 0);
+        }
+
+        GrammarState of(GrammarStack[] stacks, int partial, int remaining) {
+            if (stacks.length == 0) {
+                return dead;
+            }
+            if (states.size() >= MAX_STATES) {
+                states.clear();
+            }
+            GrammarState state = new GrammarState(this, stacks, partial, remaining);
+            GrammarState known = states.putIfAbsent(state, state);
+            return known != null ? known : state;
+        }
+    }
+
+    @Override
+    public boolean equals(Object other) {
+        if (this == other) {
+            return true;
+        }
+        if (!(other instanceof GrammarState state) || state.hash != hash || state.partial != partial
+                || state.remaining != remaining || state.stacks.length != stacks.length) {
+            return false;
+        }
+        Set<GrammarStack> mine = stacks.length > 8 ? Set.of(stacks) : null;
+        for (GrammarStack stack : state.stacks) {
+            if (mine != null ? !mine.contains(stack) : !contains(stack)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private boolean contains(GrammarStack stack) {
+        for (GrammarStack mine : stacks) {
+            if (mine.equals(stack)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    public int hashCode() {
+        return hash;
+    }
+
+    /** Before any text: the readings of each of the root's alternatives, in a matching of its own. */
     static GrammarState start(Grammar grammar) {
+        Table table = new Table(grammar);
         Set<GrammarStack> out = new LinkedHashSet<>();
         for (int at = grammar.root; ; at++) {
             GrammarStack stack = grammar.endsAlternative(at) ? GrammarStack.EMPTY : GrammarStack.EMPTY.push(at);
@@ -48,7 +126,7 @@ final class GrammarState implements BytePrefix {
                 break;
             }
         }
-        return new GrammarState(grammar, out.toArray(NONE), 0, 0);
+        return table.of(out.toArray(NONE), 0, 0);
     }
 
     /**
@@ -92,11 +170,22 @@ final class GrammarState implements BytePrefix {
             int next = grammar.afterClass(stack.top);
             advance(grammar, grammar.endsAlternative(next) ? stack.below : stack.below.push(next), out);
         }
-        return out.isEmpty() ? dead() : new GrammarState(grammar, out.toArray(NONE), 0, 0);
+        return table.of(out.toArray(NONE), 0, 0);
     }
 
     @Override
     public GrammarState feed(int b) {
+        if (next == null) {
+            next = new GrammarState[256];
+        } else if (next[b] != null) {
+            return next[b];
+        }
+        GrammarState after = step(b);
+        next[b] = after;
+        return after;
+    }
+
+    private GrammarState step(int b) {
         if (isDead() || b == 0) {
             // A NUL ends a token's text for llama.cpp, which never matches past it.
             return dead();
@@ -122,7 +211,7 @@ final class GrammarState implements BytePrefix {
      * alone would refuse too much (a negated class that leaves out one character of their range).
      */
     private GrammarState partially(int value, int continuations) {
-        return canContinue() ? new GrammarState(grammar, stacks, value, continuations) : dead();
+        return canContinue() ? table.of(stacks, value, continuations) : dead();
     }
 
     GrammarState feed(byte[] bytes) {
@@ -155,7 +244,7 @@ final class GrammarState implements BytePrefix {
         GrammarState byText = bytes.length == 0 ? dead() : feed(bytes);
         if (byText.isDead() || !byText.mayEndToken()) {
             // After a token element the characters go on from where the token's text left off, as in llama.cpp.
-            return out.isEmpty() ? dead() : new GrammarState(grammar, out.toArray(NONE), decoded.partial(), decoded.remaining());
+            return table.of(out.toArray(NONE), decoded.partial(), decoded.remaining());
         }
         if (out.isEmpty()) {
             return byText;
@@ -163,7 +252,7 @@ final class GrammarState implements BytePrefix {
         for (GrammarStack stack : byText.stacks) {
             out.add(stack);
         }
-        return new GrammarState(grammar, out.toArray(NONE), byText.partial, byText.remaining);
+        return table.of(out.toArray(NONE), byText.partial, byText.remaining);
     }
 
     /**
@@ -293,6 +382,6 @@ final class GrammarState implements BytePrefix {
     }
 
     private GrammarState dead() {
-        return new GrammarState(grammar, NONE, 0, 0);
+        return table.dead;
     }
 }
