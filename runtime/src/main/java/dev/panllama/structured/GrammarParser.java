@@ -1,6 +1,7 @@
 package dev.panllama.structured;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,7 +21,7 @@ final class GrammarParser {
     /** Repetition counts above this are refused for the minimum and unbounded for the maximum, as llama.cpp does. */
     static final int MAX_REPETITIONS = 2000;
     /** The most elements repetitions may expand a grammar into: a bound on the memory a request's grammar takes. */
-    private static final int MAX_ELEMENTS = 1 << 20;
+    private static final int MAX_ELEMENTS = 1 << 18;
 
     private final String text;
     private int at;
@@ -115,7 +116,9 @@ final class GrammarParser {
     }
 
     private void sequence(String ruleName, RuleBuilder rule, boolean nested) {
-        int lastSymbol = -1;   // where the last symbol's elements start, for a repetition to take them
+        // Where the last symbol's elements start, for a repetition to take them; after a repetition, its
+        // rewriting is the last symbol (as in llama.cpp, so that "a"*? is ("a"*)?).
+        int lastSymbol = -1;
         while (at < text.length()) {
             char c = text.charAt(at);
             if (c == '"') {
@@ -223,9 +226,6 @@ final class GrammarParser {
                 repeat(ruleName, rule, lastSymbol, (int) min, (int) max);
             } else {
                 break;
-            }
-            if (c == '*' || c == '+' || c == '?' || c == '{') {
-                lastSymbol = -1;
             }
         }
     }
@@ -437,8 +437,8 @@ final class GrammarParser {
 
         void add(int kind, int value) {
             if (size == kinds.length) {
-                kinds = java.util.Arrays.copyOf(kinds, size * 2);
-                values = java.util.Arrays.copyOf(values, size * 2);
+                kinds = Arrays.copyOf(kinds, size * 2);
+                values = Arrays.copyOf(values, size * 2);
             }
             kinds[size] = kind;
             values[size++] = value;
@@ -455,7 +455,7 @@ final class GrammarParser {
         }
 
         int[][] tail(int from) {
-            return new int[][] {java.util.Arrays.copyOfRange(kinds, from, size), java.util.Arrays.copyOfRange(values, from, size)};
+            return new int[][] {Arrays.copyOfRange(kinds, from, size), Arrays.copyOfRange(values, from, size)};
         }
 
         void truncate(int to) {

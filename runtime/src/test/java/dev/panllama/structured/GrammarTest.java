@@ -41,6 +41,12 @@ class GrammarTest {
         assertFalse(grammar.accepts("ababxxc"));
         assertTrue(Grammar.parse("root ::= [a]{0} \"b\"").accepts("b"));
         assertTrue(Grammar.parse("root ::= (\"x\" | \"yz\"){1,2}").accepts("yzx"));
+        Grammar repeatedRepetition = Grammar.parse("root ::= \"a\"{2}? \"b\"");
+        assertTrue(repeatedRepetition.accepts("b"));
+        assertTrue(repeatedRepetition.accepts("aab"));
+        assertFalse(repeatedRepetition.accepts("ab"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> Grammar.parse("root ::= \"abcd\"{2000}{2000}"))
+                .getMessage().contains("expand past"));
     }
 
     @Test

@@ -73,6 +73,7 @@ class GrammarParityTest {
 
     @Test
     void repetitionsClassesAndTokensLeaveWhatLlamaCppLeaves() throws IOException {
+        compare("root ::= \"ab\"{2}? \"b\"+ \"c\"? [0-9]{0,2}", "ababbbc7");
         compare("root ::= [a-c]{2,4} \"-\" [^\\n]{0,3} \".\" ([0-9] [0-9]?){1,} \"!\"?", "abc-xyz.123!");
         compare("""
                 root ::= greeting (", " name)* end # names then an end
