@@ -4,6 +4,7 @@ import dev.panllama.api.GenerationOptions;
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
+import dev.panllama.sampling.SamplerOrder;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
 import dev.panllama.tokenizer.Vocabulary;
@@ -101,7 +102,16 @@ final class SamplingArgs {
             description = "Add BIAS to a token's logit, e.g. 15043+1 or 15043-1; 15043-inf bans it (repeatable).")
     List<String> logitBias = List.of();
 
-    @Option(names = "--greedy", description = "Always take the most likely token (same as --temp 0).")
+    @Option(names = "--samplers", paramLabel = "NAMES",
+            description = "The samplers that run, in this order, by llama.cpp's names separated by ';' (default: "
+                    + "penalties;dry;top_n_sigma;top_k;typ_p;top_p;min_p;xtc;temperature); one left out does not run.")
+    String samplers;
+
+    @Option(names = {"--sampler-seq", "--sampling-seq"}, paramLabel = "LETTERS",
+            description = "As --samplers, by llama.cpp's letters (default: edskypmxt).")
+    String samplerLetters;
+
+    @Option(names = "--greedy", description = "Always take the most likely token (same as --temp 0, in the default order).")
     boolean greedy;
 
     @Option(names = "--ignore-eos", description = "Ban the tokens that end a reply, so that it runs to its token limit (-n).")
@@ -113,7 +123,17 @@ final class SamplingArgs {
                 frequencyPenalty, presencePenalty, resolvedSeed, biases(),
                 new TokenFilters(typicalP, topNSigma, xtcProbability, xtcThreshold), new Mirostat(mirostat, mirostatTau, mirostatEta),
                 new DynamicTemperature(dynatempRange, dynatempExponent),
-                new Dry(dryMultiplier, dryBase, dryAllowedLength, dryPenaltyLastN, dryBreakers()));
+                new Dry(dryMultiplier, dryBase, dryAllowedLength, dryPenaltyLastN, dryBreakers()), greedy ? SamplerOrder.DEFAULT : order());
+    }
+
+    private SamplerOrder order() {
+        if (samplers != null && samplerLetters != null) {
+            throw new IllegalArgumentException("give --samplers or --sampler-seq, not both");
+        }
+        if (samplers != null) {
+            return SamplerOrder.ofNames(samplers.isEmpty() ? List.of() : List.of(samplers.split(";", -1)));
+        }
+        return samplerLetters != null ? SamplerOrder.ofLetters(samplerLetters) : SamplerOrder.DEFAULT;
     }
 
     /** {@code options} for {@code vocabulary}'s model: its end-of-generation tokens banned when --ignore-eos asks. */

@@ -1,8 +1,11 @@
 package dev.panllama.cli;
 
+import dev.panllama.sampling.SamplerOrder;
+import dev.panllama.sampling.SamplerOrder.Stage;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -21,6 +24,23 @@ class SamplingArgsTest {
                 .options().logitBias();
         assertEquals(Map.of(15043, 1.5f, 7, Float.NEGATIVE_INFINITY, 9, -2.5f), biases);
         assertTrue(parse().options().logitBias().isEmpty());
+    }
+
+    @Test
+    void theSamplersOrderIsReadAsLlamaCppReadsIt() {
+        assertEquals(SamplerOrder.DEFAULT, parse().options().order());
+        assertEquals(SamplerOrder.DEFAULT, parse("--sampler-seq", "edskypmxt").options().order());
+        assertEquals(List.of(Stage.TOP_K, Stage.TEMPERATURE, Stage.TOP_P),
+                parse("--samplers", "top_k;temp;Nucleus").options().order().stages());
+        assertEquals(List.of(Stage.MIN_P, Stage.TYPICAL_P), parse("--sampling-seq", "my").options().order().stages());
+        assertEquals(List.of(), parse("--samplers", "").options().order().stages());
+        assertEquals(SamplerOrder.DEFAULT, parse("--samplers", "top_k", "--greedy").options().order(), "greedy takes the most likely token");
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> parse("--samplers", "top_k;adaptive_p").options())
+                .getMessage().contains("adaptive_p sampler is not supported"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> parse("--sampler-seq", "kq").options())
+                .getMessage().startsWith("no sampler letter 'q'; the samplers are penalties (e), dry (d)"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> parse("--samplers", "top_k", "--sampler-seq", "k").options())
+                .getMessage().contains("not both"));
     }
 
     @Test

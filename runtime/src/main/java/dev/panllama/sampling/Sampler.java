@@ -61,9 +61,9 @@ public final class Sampler {
     public int sample(float[] logits, TokenConstraint constraint) {
         applyBias(logits);
         applyPenalties(logits);
-        // Top-n-sigma masks the logits it is given and Mirostat divides them by the temperature; the second
-        // pick starts again from them as they were.
-        float[] unfiltered = options.filters().topNSigmaOn() || options.mirostat().on() ? logits.clone() : logits;
+        // Top-n-sigma masks the logits it is given, Mirostat divides them by the temperature, and a chain in another
+        // order applies the penalties and the temperature to them; the second pick starts again from them as they were.
+        float[] unfiltered = options.filters().topNSigmaOn() || options.mirostat().on() || chained() ? logits.clone() : logits;
         int token = pick(logits);
         if (constraint.allows(token)) {
             return token;
@@ -85,7 +85,7 @@ public final class Sampler {
      * the temperature and the random draw; masked tokens (negative infinity) are never picked.
      */
     private int pick(float[] logits) {
-        if (options.isGreedy()) {
+        if (options.isGreedy() && !chained()) {
             return argmax(logits);
         }
         Weighted weighted = weighted(logits);
@@ -111,7 +111,7 @@ public final class Sampler {
     public Distribution distribution(float[] logits) {
         applyBias(logits);
         applyPenalties(logits);
-        if (options.isGreedy()) {
+        if (options.isGreedy() && !chained()) {
             return new Distribution(new int[] {argmax(logits)}, new double[] {1});
         }
         Weighted weighted = weighted(logits);
@@ -132,8 +132,126 @@ public final class Sampler {
             int[] kept = mirostatCandidates(logits);
             return new Weighted(kept, softmax(logits, kept, kept.length, false));
         }
+        if (chained()) {
+            return chain(logits);
+        }
         int[] order = candidates(logits);
         return new Weighted(order, weights(logits, order, filter(logits, order)));
+    }
+
+    /**
+     * Whether the samplers run in an order other than llama.cpp's default ({@link SamplerOrder}): one by one
+     * as {@link #chain} runs them, each over what the ones before left, rather than by the shortcuts the
+     * default order allows. Mirostat ignores the order.
+     */
+    private boolean chained() {
+        return !options.order().isDefault() && !options.mirostat().on();
+    }
+
+    /**
+     * The samplers of {@link SamplingOptions#order()}, in that order, each over the candidates the ones before
+     * left (at first every token, by id), as llama.cpp's sampler chain runs them: the penalties and DRY change
+     * the logits, top-n-sigma masks them, top-k, typical, top-p, min-p and XTC narrow the candidates, and the
+     * temperature divides their logits (at 0: the most likely alone). The draw's weights are then the
+     * candidates' probabilities as the logits stand.
+     */
+    private Weighted chain(float[] logits) {
+        TokenFilters filters = options.filters();
+        int[] order = IntStream.range(0, logits.length).toArray();
+        int kept = order.length;
+        boolean sorted = false;
+        for (SamplerOrder.Stage stage : options.order().stages()) {
+            switch (stage) {
+                case PENALTIES -> {
+                    applyRepetitionPenalties(logits);
+                    sorted = false;
+                }
+                case DRY -> {
+                    dry.apply(logits, history, historyLength);
+                    sorted = false;
+                }
+                case TOP_N_SIGMA -> {
+                    if (filters.topNSigmaOn()) {
+                        maskBeyondSigmas(logits, order, kept, filters.topNSigma());
+                        sorted = false;
+                    }
+                }
+                case TOP_K -> {
+                    if (options.topK() > 0) {
+                        if (kept == logits.length && !sorted && options.topK() < kept) {
+                            // Every token is a candidate: a bounded selection rather than a sort of the vocabulary.
+                            order = best(logits, options.topK());
+                        } else {
+                            sortByLogit(logits, order, kept);
+                        }
+                        kept = Math.min(options.topK(), kept);
+                        sorted = true;
+                    }
+                }
+                case TYPICAL_P -> {
+                    if (filters.typical()) {
+                        kept = keepTypical(logits, order, kept, filters.typicalP());
+                        sorted = false;
+                    }
+                }
+                case TOP_P -> {
+                    if (options.topP() < 1) {
+                        if (!sorted) {
+                            sortByLogit(logits, order, kept);
+                            sorted = true;
+                        }
+                        kept = keepTopP(logits, order, kept, false);
+                    }
+                }
+                case MIN_P -> {
+                    if (options.minP() > 0) {
+                        kept = keepMinP(logits, order, kept);
+                    }
+                }
+                case XTC -> {
+                    if (filters.xtc() && kept >= 2 && random.nextDouble() <= filters.xtcProbability()) {
+                        if (!sorted) {
+                            sortByLogit(logits, order, kept);
+                            sorted = true;
+                        }
+                        kept = excludeTopChoices(logits, order, kept, filters.xtcThreshold());
+                    }
+                }
+                case TEMPERATURE -> applyTemperature(logits, order, kept);
+            }
+        }
+        int[] tokens = Arrays.copyOf(order, kept);
+        float max = maxLogit(logits, tokens, kept);
+        double[] weights = new double[kept];
+        for (int i = 0; i < kept; i++) {
+            weights[i] = Math.exp(logits[tokens[i]] - max);
+        }
+        return new Weighted(tokens, weights);
+    }
+
+    /**
+     * The temperature as a sampler of the chain: the logits of {@code order[0..kept)} divided by it (or by the
+     * dynamic temperature their entropy gives); at 0 or less every candidate but the most likely masked.
+     */
+    private void applyTemperature(float[] logits, int[] order, int kept) {
+        double temperature = temperature(logits, order, kept);
+        if (temperature > 0) {
+            for (int i = 0; i < kept; i++) {
+                logits[order[i]] = (float) (logits[order[i]] / temperature);
+            }
+            return;
+        }
+        int best = -1;
+        for (int i = 0; i < kept; i++) {
+            if (best < 0 || logits[order[i]] > logits[best]) {
+                best = order[i];
+            }
+        }
+        for (int i = 0; i < kept; i++) {
+            if (order[i] != best) {
+                logits[order[i]] = Float.NEGATIVE_INFINITY;
+            }
+        }
     }
 
     /**
@@ -176,19 +294,24 @@ public final class Sampler {
      */
     private double[] weights(float[] logits, int[] order, int kept) {
         float max = maxLogit(logits, order, kept);
-        double temperature = options.temperature();
-        DynamicTemperature dynamic = options.dynamicTemperature();
-        if (dynamic.on() && kept > 1) {
-            double entropy = entropy(softmax(logits, order, kept, false));
-            double coldest = Math.max(0, options.temperature() - dynamic.range());
-            double hottest = options.temperature() + dynamic.range();
-            temperature = coldest + (hottest - coldest) * Math.pow(entropy / Math.log(kept), dynamic.exponent());
-        }
+        double temperature = temperature(logits, order, kept);
         double[] weights = new double[kept];
         for (int i = 0; i < kept; i++) {
             weights[i] = temperature > 0 ? Math.exp((logits[order[i]] - max) / temperature) : logits[order[i]] == max ? 1 : 0;
         }
         return weights;
+    }
+
+    /** The temperature for {@code order[0..kept)}: the fixed one, or the dynamic one their entropy gives. */
+    private double temperature(float[] logits, int[] order, int kept) {
+        DynamicTemperature dynamic = options.dynamicTemperature();
+        if (!dynamic.on() || kept <= 1) {
+            return options.temperature();
+        }
+        double entropy = entropy(softmax(logits, order, kept, false));
+        double coldest = Math.max(0, options.temperature() - dynamic.range());
+        double hottest = options.temperature() + dynamic.range();
+        return coldest + (hottest - coldest) * Math.pow(entropy / Math.log(kept), dynamic.exponent());
     }
 
     /** An index drawn by {@code weights} (not all zero) from this sampler's random stream. */
@@ -255,15 +378,19 @@ public final class Sampler {
         return kept < logits.length ? best(logits, kept) : sortedFrom(logits, Float.NEGATIVE_INFINITY);
     }
 
-    /** Top-n-sigma: every logit below the largest minus {@code n} standard deviations of the finite ones masked. */
-    private static void maskBeyondSigmas(float[] logits, float n) {
-        if (logits.length < 2) {
+    /**
+     * Top-n-sigma over {@code order[0..kept)}: every logit below the largest minus {@code n} standard
+     * deviations of the finite ones masked.
+     */
+    private static void maskBeyondSigmas(float[] logits, int[] order, int kept, float n) {
+        if (kept < 2) {
             return;
         }
-        float max = logits[0];
+        float max = logits[order[0]];
         double sum = 0;
         int finite = 0;
-        for (float logit : logits) {
+        for (int i = 0; i < kept; i++) {
+            float logit = logits[order[i]];
             if (logit != Float.NEGATIVE_INFINITY) {
                 max = Math.max(max, logit);
                 sum += logit;
@@ -272,15 +399,16 @@ public final class Sampler {
         }
         double mean = finite > 0 ? sum / finite : 0;
         double squares = 0;
-        for (float logit : logits) {
+        for (int i = 0; i < kept; i++) {
+            float logit = logits[order[i]];
             if (logit != Float.NEGATIVE_INFINITY) {
                 squares += (logit - mean) * (logit - mean);
             }
         }
         float floor = max - n * (float) Math.sqrt(finite > 0 ? squares / finite : 0);
-        for (int token = 0; token < logits.length; token++) {
-            if (logits[token] < floor) {
-                logits[token] = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < kept; i++) {
+            if (logits[order[i]] < floor) {
+                logits[order[i]] = Float.NEGATIVE_INFINITY;
             }
         }
     }
@@ -411,9 +539,12 @@ public final class Sampler {
         }
     }
 
-    /** The repetition penalties, then DRY: none with Mirostat, whose chain in llama.cpp has only the biases and the temperature before it. */
+    /**
+     * The repetition penalties, then DRY: none with Mirostat, whose chain in llama.cpp has only the biases and
+     * the temperature before it, nor in another order, whose {@link #chain} runs them in their places.
+     */
     private void applyPenalties(float[] logits) {
-        if (options.mirostat().on()) {
+        if (options.mirostat().on() || chained()) {
             return;
         }
         applyRepetitionPenalties(logits);
@@ -452,7 +583,7 @@ public final class Sampler {
      */
     private int[] candidates(float[] logits) {
         if (options.filters().topNSigmaOn()) {
-            maskBeyondSigmas(logits, options.filters().topNSigma());
+            maskBeyondSigmas(logits, IntStream.range(0, logits.length).toArray(), logits.length, options.filters().topNSigma());
         }
         int k = options.topK() > 0 ? Math.min(options.topK(), logits.length) : logits.length;
         if (k == logits.length) {

@@ -8,7 +8,8 @@ import java.util.Map;
  * How the next token is picked from the logits, with llama.cpp's defaults. Applied in llama.cpp's
  * order: logit biases, repetition penalties, {@link Dry}, top-n-sigma, top-k, typical, top-p, min-p, XTC,
  * temperature ({@link DynamicTemperature} where on), then a seeded random draw ({@link TokenFilters}
- * holds the samplers that are off by default); or, with {@link Mirostat} on, logit biases, temperature and Mirostat alone, as llama.cpp.
+ * holds the samplers that are off by default), or in another {@link SamplerOrder}; or, with {@link Mirostat} on, logit biases,
+ * temperature and Mirostat alone, as llama.cpp.
  * A temperature of 0 (or {@link #greedy()}) always takes the most likely token.
  *
  * @param repeatLastN how many recent tokens the penalties look at (0: none, -1: the whole context)
@@ -20,7 +21,7 @@ import java.util.Map;
 public record SamplingOptions(float temperature, int topK, float topP, float minP,
                               float repeatPenalty, int repeatLastN, float frequencyPenalty, float presencePenalty,
                               long seed, Map<Integer, Float> logitBias, TokenFilters filters, Mirostat mirostat,
-                              DynamicTemperature dynamicTemperature, Dry dry) {
+                              DynamicTemperature dynamicTemperature, Dry dry, SamplerOrder order) {
 
     public SamplingOptions {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
@@ -53,8 +54,8 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
             }
         }
         logitBias = Map.copyOf(logitBias);
-        if (filters == null || mirostat == null || dynamicTemperature == null || dry == null) {
-            throw new IllegalArgumentException("filters, mirostat and dynamic temperature must be given (NONE or OFF for none)");
+        if (filters == null || mirostat == null || dynamicTemperature == null || dry == null || order == null) {
+            throw new IllegalArgumentException("filters, mirostat, dynamic temperature, DRY and the order must be given (NONE, OFF or DEFAULT)");
         }
     }
 
@@ -62,14 +63,14 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed, Map<Integer, Float> logitBias) {
         this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias,
-                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF, Dry.OFF);
+                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF, Dry.OFF, SamplerOrder.DEFAULT);
     }
 
     /** Options without logit biases. */
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed) {
         this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, Map.of(),
-                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF, Dry.OFF);
+                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF, Dry.OFF, SamplerOrder.DEFAULT);
     }
 
     /** llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no penalties. */
@@ -82,36 +83,41 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
         return new SamplingOptions(0f, 40, 0.95f, 0.05f, 1.0f, 64, 0f, 0f, 0);
     }
 
+    /** Whether the most likely token is always taken: a temperature of 0 where the temperature runs. */
     public boolean isGreedy() {
-        return temperature == 0f;
+        return temperature == 0f && (order.has(SamplerOrder.Stage.TEMPERATURE) || mirostat.on());
     }
 
     public SamplingOptions withTemperature(float value) {
-        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, dry);
+        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, dry, order);
     }
 
     public SamplingOptions withSeed(long value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters, mirostat, dynamicTemperature, dry);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters, mirostat, dynamicTemperature, dry, order);
     }
 
     public SamplingOptions withLogitBias(Map<Integer, Float> value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters, mirostat, dynamicTemperature, dry);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters, mirostat, dynamicTemperature, dry, order);
     }
 
     public SamplingOptions withFilters(TokenFilters value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value, mirostat, dynamicTemperature, dry);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value, mirostat, dynamicTemperature, dry, order);
     }
 
     public SamplingOptions withMirostat(Mirostat value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, value, dynamicTemperature, dry);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, value, dynamicTemperature, dry, order);
     }
 
     public SamplingOptions withDynamicTemperature(DynamicTemperature value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, value, dry);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, value, dry, order);
     }
 
     public SamplingOptions withDry(Dry value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, value);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, value, order);
+    }
+
+    public SamplingOptions withOrder(SamplerOrder value) {
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, dry, value);
     }
 
     /** These options with {@code tokens} banned (a bias of negative infinity), the other biases kept. */

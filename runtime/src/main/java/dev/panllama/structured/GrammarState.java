@@ -160,6 +160,11 @@ final class GrammarState implements BytePrefix {
         }
     }
 
+    /** Adds the readings of {@code stack} once its top is matched: the element at {@code next} where its alternative goes on. */
+    private void moveOn(GrammarStack stack, int next, Set<GrammarStack> out) {
+        advance(grammar, grammar.endsAlternative(next) ? stack.below : stack.below.push(next), out);
+    }
+
     /** After {@code codePoint}: the readings whose top character class takes it, moved past it. */
     private GrammarState accept(int codePoint) {
         Set<GrammarStack> out = new LinkedHashSet<>();
@@ -167,8 +172,7 @@ final class GrammarState implements BytePrefix {
             if (stack.isEmpty() || grammar.isToken(stack.top) || !grammar.classAccepts(stack.top, codePoint)) {
                 continue;
             }
-            int next = grammar.afterClass(stack.top);
-            advance(grammar, grammar.endsAlternative(next) ? stack.below : stack.below.push(next), out);
+            moveOn(stack, grammar.afterClass(stack.top), out);
         }
         return table.of(out.toArray(NONE), 0, 0);
     }
@@ -237,7 +241,7 @@ final class GrammarState implements BytePrefix {
         if (remaining == 0 && decoded.matchesById(bytes.length)) {
             for (GrammarStack stack : stacks) {
                 if (!stack.isEmpty() && grammar.isToken(stack.top) && grammar.tokenAccepts(stack.top, token)) {
-                    advance(grammar, grammar.endsAlternative(stack.top + 1) ? stack.below : stack.below.push(stack.top + 1), out);
+                    moveOn(stack, stack.top + 1, out);
                 }
             }
         }

@@ -10,6 +10,7 @@ import dev.panllama.json.JsonWriter;
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
+import dev.panllama.sampling.SamplerOrder;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
 import dev.panllama.structured.Grammar;
@@ -54,6 +55,11 @@ final class RequestReader {
         refuseUnsupported(body);
         int logprobs = chatLogprobs(body);
         ToolUse tools = ToolFields.read(body);
+        if (tools.mayCall() && body.string("grammar").filter(text -> !text.isEmpty()).isPresent()) {
+            // A call is written in the model's own format, which the grammar would not let through.
+            throw ApiException.invalid("'grammar' cannot be combined with 'tools' (unless 'tool_choice' is none), as llama-server refuses it.",
+                    "grammar");
+        }
         int[] prompt = model.tokenizer().encode(render(body, tools), true, true);
         GenerationOptions options = withRequiredCall(generationOptions(body), tools);
         return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
@@ -146,48 +152,58 @@ final class RequestReader {
     }
 
     /**
-     * {@code response_format}: {@code text}, {@code json_object} (any JSON object) or {@code json_schema}
-     * (its {@code schema}), the last two sampled under the constraint so that the reply parses and validates;
-     * or llama-server's {@code grammar}, a GBNF grammar the reply follows (not with a JSON format).
+     * Structured output, one of: {@code response_format} {@code json_object} (any JSON object, or the
+     * object of its {@code schema}, as llama-server reads it) or {@code json_schema} (its {@code schema});
+     * llama-server's {@code json_schema} (a schema); or llama-server's {@code grammar} (GBNF). Each is
+     * sampled under its constraint, so that the reply parses and validates, or follows the grammar.
      */
     private GenerationOptions structured(RequestFields body, GenerationOptions options) {
-        Optional<RequestFields> format = body.object("response_format");
+        Optional<RequestFields> format = body.object("response_format").filter(f -> !f.requiredString("type").equals("text"));
         Optional<String> grammar = body.string("grammar").filter(text -> !text.isEmpty());
+        Optional<Object> schema = Optional.ofNullable(body.raw("json_schema"));
+        if ((format.isPresent() ? 1 : 0) + (grammar.isPresent() ? 1 : 0) + (schema.isPresent() ? 1 : 0) > 1) {
+            throw ApiException.invalid("Give one of 'response_format', 'json_schema' and 'grammar', not several.",
+                    grammar.isPresent() ? "grammar" : "json_schema");
+        }
         if (grammar.isPresent()) {
-            if (format.isPresent() && !format.get().requiredString("type").equals("text")) {
-                throw ApiException.invalid("Either 'response_format' or 'grammar' can be given, not both.", "grammar");
-            }
             try {
                 return options.withStructure(Grammar.parse(grammar.get()).withTokensOf(model.tokenizer()));
             } catch (IllegalArgumentException invalid) {
                 throw ApiException.invalid("Invalid 'grammar': " + invalid.getMessage() + ".", "grammar");
             }
         }
+        if (schema.isPresent()) {
+            return options.withJsonSchema(schema(schema.get(), "json_schema"));
+        }
         if (format.isEmpty()) {
             return options;
         }
         String type = format.get().requiredString("type");
         return switch (type) {
-            case "text" -> options;
-            case "json_object" -> options.withJsonObject();
+            case "json_object" -> {
+                Object objectSchema = format.get().raw("schema");
+                yield objectSchema == null ? options.withJsonObject() : options.withJsonSchema(schema(objectSchema, "response_format.schema"));
+            }
             case "json_schema" -> {
                 RequestFields jsonSchema = format.get().object("json_schema")
                         .orElseThrow(() -> ApiException.missing("response_format.json_schema"));
-                Object schema = jsonSchema.raw("schema");
-                if (!(schema instanceof Map<?, ?>)) {
-                    throw ApiException.invalid("'response_format.json_schema.schema' must be a JSON schema object.",
-                            "response_format.json_schema.schema");
-                }
-                try {
-                    yield options.withJsonSchema(JsonSchema.compile(JsonWriter.write(schema)));
-                } catch (IllegalArgumentException unsupported) {
-                    throw ApiException.invalid("Invalid 'response_format.json_schema.schema': " + unsupported.getMessage(),
-                            "response_format.json_schema.schema");
-                }
+                yield options.withJsonSchema(schema(jsonSchema.raw("schema"), "response_format.json_schema.schema"));
             }
             default -> throw ApiException.invalid("Invalid value for 'response_format.type': '" + type
                     + "'; it must be text, json_object or json_schema.", "response_format");
         };
+    }
+
+    /** The JSON schema {@code field} holds, compiled; a 400 naming the field when it is not an object or uses what is not supported. */
+    private static JsonSchema schema(Object value, String field) {
+        if (!(value instanceof Map<?, ?>)) {
+            throw ApiException.invalid("'" + field + "' must be a JSON schema object.", field);
+        }
+        try {
+            return JsonSchema.compile(JsonWriter.write(value));
+        } catch (IllegalArgumentException unsupported) {
+            throw ApiException.invalid("Invalid '" + field + "': " + unsupported.getMessage(), field);
+        }
     }
 
     private static boolean includeUsage(RequestFields body) {
@@ -341,7 +357,8 @@ final class RequestReader {
                 tokenFilters(body),
                 mirostat(body),
                 dynamicTemperature(body),
-                dry(body));
+                dry(body),
+                samplerOrder(body));
         return structured(body, new GenerationOptions(maxTokens(body), stopStrings(body), sampling));
     }
 
@@ -381,6 +398,33 @@ final class RequestReader {
                 body.integer("dry_allowed_length", 0, Integer.MAX_VALUE, off.allowedLength()),
                 body.integer("dry_penalty_last_n", -1, Integer.MAX_VALUE, off.penaltyLastN()),
                 breakers);
+    }
+
+    /** llama-server's {@code samplers}: the samplers that run, in order, as an array of names or a string of letters. */
+    private static SamplerOrder samplerOrder(RequestFields body) {
+        Object given = body.raw("samplers");
+        try {
+            if (given == null) {
+                return SamplerOrder.DEFAULT;
+            }
+            if (given instanceof String letters) {
+                return SamplerOrder.ofLetters(letters);
+            }
+            if (given instanceof List<?> names) {
+                List<String> texts = new ArrayList<>();
+                for (int i = 0; i < names.size(); i++) {
+                    if (!(names.get(i) instanceof String name)) {
+                        throw ApiException.invalid("'samplers' must be an array of sampler names or a string of their letters.",
+                                "samplers[" + i + "]");
+                    }
+                    texts.add(name);
+                }
+                return SamplerOrder.ofNames(texts);
+            }
+        } catch (IllegalArgumentException unknown) {
+            throw ApiException.invalid("Invalid 'samplers': " + unknown.getMessage() + ".", "samplers");
+        }
+        throw ApiException.invalid("'samplers' must be an array of sampler names or a string of their letters.", "samplers");
     }
 
     /** llama-server's {@code dynatemp_range} and {@code dynatemp_exponent}. */

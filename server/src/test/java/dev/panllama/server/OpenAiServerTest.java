@@ -25,8 +25,10 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -207,6 +209,10 @@ class OpenAiServerTest extends ServedModel {
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 4, \"dry_multiplier\": 0.8, \"dry_base\": 1.75,"
                     + " \"dry_allowed_length\": 2, \"dry_penalty_last_n\": -1, \"dry_sequence_breakers\": [\"\\n\", \":\"]")).statusCode());
             assertError(post(server, "/v1/chat/completions", chat("\"typical_p\": 1.5")), 400, "typical_p", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"samplers\": [\"top_k\", \"bogus\"]")), 400, "samplers", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"samplers\": [\"top_k\", 3]")), 400, "samplers[1]", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"samplers\": \"kq\"")), 400, "samplers", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"samplers\": 5")), 400, "samplers", null);
             assertError(post(server, "/v1/chat/completions", chat("\"dynatemp_range\": -1")), 400, "dynatemp_range", null);
             assertError(post(server, "/v1/chat/completions", chat("\"xtc_probability\": -0.5")), 400, "xtc_probability", null);
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2, \"mirostat\": 0, \"dry_multiplier\": 0,"
@@ -316,8 +322,69 @@ class OpenAiServerTest extends ServedModel {
             assertError(post(server, "/v1/chat/completions", chat("\"grammar\": 5")), 400, "grammar", null);
             assertError(post(server, "/v1/chat/completions", chat("\"grammar\": " + grammar + ", \"response_format\": {\"type\": \"json_object\"}")),
                     400, "grammar", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"grammar\": " + grammar + ", \"json_schema\": {\"type\": \"object\"}")),
+                    400, "grammar", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"grammar\": " + grammar + ", \"tools\": [{\"type\": \"function\","
+                    + " \"function\": {\"name\": \"f\", \"parameters\": {\"type\": \"object\"}}}]")), 400, "grammar", null);
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2, \"grammar\": \"\"")).statusCode(),
                     "an empty grammar is none, as llama-server takes it");
+        }
+    }
+
+    /**
+     * llama-server's {@code samplers}: only the samplers named run, in their order. Top-k 1 alone takes the most
+     * likely token whatever the temperature and seed, so every seed's reply is the greedy one.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void samplersRunInTheOrderGivenAndOnlyThose() throws Exception {
+        try (OpenAiServer server = start(options())) {
+            String greedy = (String) ((Map<String, Object>) firstChoice(post(server, "/v1/chat/completions",
+                    chat("\"temperature\": 0, \"max_tokens\": 12"))).get("message")).get("content");
+            Set<String> sampled = new HashSet<>();
+            for (int seed = 1; seed <= 4; seed++) {
+                for (String samplers : List.of("[\"top_k\"]", "\"k\"", "[\"top-k\", \"min_p\"]")) {
+                    sampled.add((String) ((Map<String, Object>) firstChoice(post(server, "/v1/chat/completions", chat("\"temperature\": 1.5, \"seed\": "
+                            + seed + ", \"top_k\": 1, \"max_tokens\": 12, \"samplers\": " + samplers))).get("message")).get("content"));
+                }
+            }
+            assertEquals(Set.of(greedy), sampled);
+            Set<String> free = new HashSet<>();
+            for (int seed = 1; seed <= 4; seed++) {
+                free.add((String) ((Map<String, Object>) firstChoice(post(server, "/v1/chat/completions", chat("\"temperature\": 1.5, \"seed\": "
+                        + seed + ", \"top_k\": 1, \"max_tokens\": 12, \"samplers\": [\"temperature\"]"))).get("message")).get("content"));
+            }
+            assertTrue(free.size() > 1, "without top-k in the order, top_k 1 does not run: " + free);
+        }
+    }
+
+    /**
+     * llama-server's other ways to ask for a schema: a top-level {@code json_schema}, and {@code response_format}
+     * {@code json_object} with a {@code schema}; every reply validates.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void llamaServersSchemaFieldsConstrainTheReply() throws Exception {
+        String schema = "{\"type\": \"object\", \"properties\": {\"ok\": {\"type\": \"boolean\"}, \"n\": {\"enum\": [1, 2, 3]}},"
+                + " \"required\": [\"ok\", \"n\"], \"additionalProperties\": false}";
+        Validator validator = Validator.create(new SchemaLoader(new JsonParser(schema).parse()).load(),
+                ValidatorConfig.Companion.builder().primitiveValidationStrategy(PrimitiveValidationStrategy.STRICT).build());
+        try (OpenAiServer server = start(options())) {
+            for (int seed = 1; seed <= 3; seed++) {
+                for (String field : List.of("\"json_schema\": " + schema, "\"response_format\": {\"type\": \"json_object\", \"schema\": " + schema + "}")) {
+                    Map<String, Object> choice = firstChoice(post(server, "/v1/chat/completions",
+                            chat("\"temperature\": 1.0, \"seed\": " + seed + ", \"max_tokens\": 60, " + field)));
+                    String content = (String) ((Map<String, Object>) choice.get("message")).get("content");
+                    assertEquals("stop", choice.get("finish_reason"), content);
+                    ValidationFailure failure = validator.validate(new JsonParser(content).parse());
+                    assertNull(failure, () -> failure + " in " + content);
+                }
+            }
+            assertError(post(server, "/v1/chat/completions", chat("\"json_schema\": \"object\"")), 400, "json_schema", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"json_schema\": {\"type\": \"string\", \"pattern\": \"a\"}")), 400,
+                    "json_schema", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"json_schema\": " + schema + ", \"response_format\": {\"type\": \"json_object\"}")),
+                    400, "json_schema", null);
         }
     }
 

@@ -6,11 +6,13 @@ import dev.panllama.reference.Reference.Distribution;
 import dev.panllama.reference.Reference.DryStep;
 import dev.panllama.reference.Reference.FilterChain;
 import dev.panllama.reference.Reference.MirostatStep;
+import dev.panllama.reference.Reference.OrderedChain;
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DryBreakers;
 import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.Sampler;
+import dev.panllama.sampling.SamplerOrder;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
 import dev.panllama.tokenizer.Tokenizer;
@@ -77,6 +79,41 @@ class SamplerParityTest {
                 compared++;
                 compare("shape " + shape + ", " + CHAINS.get(c), expected.get(c), new Sampler(options(CHAINS.get(c))).distribution(logits.clone()),
                         failures);
+            }
+        }
+        assertTrue(failures.isEmpty(), failures.size() + " of " + compared + " differ:\n" + String.join("\n", failures));
+    }
+
+    /**
+     * In another order ({@code --samplers}), each sampler runs over what the ones before it left, and only those
+     * named run: the temperature before top-p changes what top-p keeps, a chain without the temperature draws at
+     * temperature 1, and an empty one from every token.
+     */
+    @Test
+    void samplersInAnotherOrderLeaveWhatLlamaCppsLeave() throws IOException {
+        FilterChain all = new FilterChain(3f, 40, 0.8f, 0.9f, 0.02f, 1f, 0.05f, 0.7f, 0f, 1f);
+        FilterChain dynamic = new FilterChain(OFF_SIGMA, 60, 1f, 0.9f, 0.05f, 0f, 0.1f, 1f, 0.6f, 1.5f);
+        List<OrderedChain> chains = List.of(
+                new OrderedChain(all, List.of("temperature", "top_k", "top_p", "min_p")),
+                new OrderedChain(all, List.of("top_p", "top_k")),
+                new OrderedChain(all, List.of("min_p", "typ_p", "xtc", "top_n_sigma", "temperature")),
+                new OrderedChain(all, List.of("top_k", "temperature")),
+                new OrderedChain(all, List.of("xtc", "top_k", "temperature", "temperature")),
+                new OrderedChain(all, List.of("top_n_sigma", "top_p", "temperature", "top_k")),
+                new OrderedChain(all, List.of()),
+                new OrderedChain(dynamic, List.of("temperature", "top_k", "top_p")),
+                new OrderedChain(dynamic, List.of("top_k", "min_p", "temperature")),
+                new OrderedChain(new FilterChain(OFF_SIGMA, 40, 1f, 0.95f, 0.05f, 0f, 0.1f, 0f, 0f, 1f), List.of("top_k", "temperature", "top_p")));
+        SplittableRandom values = new SplittableRandom(11);
+        List<String> failures = new ArrayList<>();
+        int compared = 0;
+        for (int shape = 0; shape < 6; shape++) {
+            float[] logits = logits(values, 3000, shape);
+            List<Distribution> expected = new Reference(temp).distributions(logits, chains);
+            for (int c = 0; c < chains.size(); c++) {
+                compared++;
+                SamplingOptions options = options(chains.get(c).chain()).withOrder(SamplerOrder.ofNames(chains.get(c).order()));
+                compare("shape " + shape + ", " + chains.get(c), expected.get(c), new Sampler(options).distribution(logits.clone()), failures);
             }
         }
         assertTrue(failures.isEmpty(), failures.size() + " of " + compared + " differ:\n" + String.join("\n", failures));

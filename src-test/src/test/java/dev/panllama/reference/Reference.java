@@ -147,6 +147,17 @@ public final class Reference {
         }
     }
 
+    /**
+     * llama.cpp's samplers of {@code chain} in another {@code order} (llama.cpp's names: top_n_sigma, top_k, typ_p,
+     * top_p, min_p, xtc, temperature), as {@code --samplers} orders them: only those named run.
+     */
+    public record OrderedChain(FilterChain chain, List<String> order) implements Sampling {
+        @Override
+        public String line() {
+            return "order " + (order.isEmpty() ? "-" : String.join(",", order)) + " " + chain.line();
+        }
+    }
+
     /** llama.cpp's Mirostat chain (the temperature, then Mirostat {@code version}), of which the reference takes one step. */
     public record MirostatStep(int version, float tau, float eta, float temperature) implements Sampling {
         @Override
@@ -165,7 +176,7 @@ public final class Reference {
     }
 
     /** A sampler chain {@link #distributions} runs. */
-    public sealed interface Sampling permits FilterChain, MirostatStep, DryStep {
+    public sealed interface Sampling permits FilterChain, OrderedChain, MirostatStep, DryStep {
         /** The chain as a line of {@link ReferenceMain}'s {@code filters} mode. */
         String line();
     }

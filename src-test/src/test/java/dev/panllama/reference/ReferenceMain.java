@@ -57,7 +57,9 @@ import java.util.Map;
  * filters  LOGITS CHAINS OUT                                   no model: llama.cpp's samplers over LOGITS (float32), once per
  *                                                             line of CHAINS ("TOP_N_SIGMA TOP_K TYPICAL_P TOP_P MIN_P
  *                                                             XTC_PROBABILITY XTC_THRESHOLD TEMPERATURE DYNATEMP_RANGE
- *                                                             DYNATEMP_EXPONENT", chained in llama.cpp's order; or "mirostat
+ *                                                             DYNATEMP_EXPONENT", chained in llama.cpp's order; or "order
+ *                                                             NAMES" then those numbers: the samplers NAMES (comma-separated
+ *                                                             llama.cpp names, "-" for none) in that order; or "mirostat
  *                                                             VERSION TAU ETA TEMPERATURE": the temperature and Mirostat's
  *                                                             first step, the tokens it drew from; or "dry MULTIPLIER BASE
  *                                                             ALLOWED_LENGTH PENALTY_LAST_N BREAKERS", BREAKERS the UTF-8 hex
@@ -560,6 +562,21 @@ public final class ReferenceMain {
                     Llama.llama_sampler_chain_add(chain, p[1].equals("1")
                             ? Llama.llama_sampler_init_mirostat(logits.length, 1, tau, eta, 100)
                             : Llama.llama_sampler_init_mirostat_v2(1, tau, eta));
+                } else if (p[0].equals("order")) {
+                    String[] q = java.util.Arrays.copyOfRange(p, 2, p.length);
+                    for (String name : p[1].equals("-") ? new String[0] : p[1].split(",")) {
+                        Llama.llama_sampler_chain_add(chain, switch (name) {
+                            case "top_n_sigma" -> Llama.llama_sampler_init_top_n_sigma(Float.parseFloat(q[0]));
+                            case "top_k" -> Llama.llama_sampler_init_top_k(Integer.parseInt(q[1]));
+                            case "typ_p" -> Llama.llama_sampler_init_typical(Float.parseFloat(q[2]), 0);
+                            case "top_p" -> Llama.llama_sampler_init_top_p(Float.parseFloat(q[3]), 0);
+                            case "min_p" -> Llama.llama_sampler_init_min_p(Float.parseFloat(q[4]), 0);
+                            case "xtc" -> Llama.llama_sampler_init_xtc(Float.parseFloat(q[5]), Float.parseFloat(q[6]), 0, 1);
+                            case "temperature" -> Llama.llama_sampler_init_temp_ext(Float.parseFloat(q[7]), Float.parseFloat(q[8]),
+                                    Float.parseFloat(q[9]));
+                            default -> throw new IllegalArgumentException("no sampler " + name);
+                        });
+                    }
                 } else {
                     Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_n_sigma(Float.parseFloat(p[0])));
                     Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_k(Integer.parseInt(p[1])));
