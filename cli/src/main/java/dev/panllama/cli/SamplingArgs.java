@@ -1,6 +1,7 @@
 package dev.panllama.cli;
 
 import dev.panllama.api.GenerationOptions;
+import dev.panllama.sampling.AdaptiveP;
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
@@ -111,6 +112,14 @@ final class SamplingArgs {
             description = "As --samplers, by llama.cpp's letters (default: edskypmxt).")
     String samplerLetters;
 
+    @Option(names = "--adaptive-target", paramLabel = "P",
+            description = "Adaptive-p (when --samplers names adaptive_p): select tokens near probability P; negative is off (default: -1).")
+    float adaptiveTarget = AdaptiveP.OFF.target();
+
+    @Option(names = "--adaptive-decay", paramLabel = "N",
+            description = "Adaptive-p's decay: about 1/(1-N) recent tokens count, within [0, 0.99] (default: 0.9).")
+    float adaptiveDecay = AdaptiveP.OFF.decay();
+
     @Option(names = "--greedy", description = "Always take the most likely token (same as --temp 0, in the default order).")
     boolean greedy;
 
@@ -123,7 +132,8 @@ final class SamplingArgs {
                 frequencyPenalty, presencePenalty, resolvedSeed, biases(),
                 new TokenFilters(typicalP, topNSigma, xtcProbability, xtcThreshold), new Mirostat(mirostat, mirostatTau, mirostatEta),
                 new DynamicTemperature(dynatempRange, dynatempExponent),
-                new Dry(dryMultiplier, dryBase, dryAllowedLength, dryPenaltyLastN, dryBreakers()), greedy ? SamplerOrder.DEFAULT : order());
+                new Dry(dryMultiplier, dryBase, dryAllowedLength, dryPenaltyLastN, dryBreakers()), greedy ? SamplerOrder.DEFAULT : order(),
+                new AdaptiveP(adaptiveTarget, adaptiveDecay));
     }
 
     private SamplerOrder order() {

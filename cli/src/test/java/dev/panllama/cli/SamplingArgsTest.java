@@ -1,5 +1,6 @@
 package dev.panllama.cli;
 
+import dev.panllama.sampling.AdaptiveP;
 import dev.panllama.sampling.SamplerOrder;
 import dev.panllama.sampling.SamplerOrder.Stage;
 import org.junit.jupiter.api.Test;
@@ -35,8 +36,10 @@ class SamplingArgsTest {
         assertEquals(List.of(Stage.MIN_P, Stage.TYPICAL_P), parse("--sampling-seq", "my").options().order().stages());
         assertEquals(List.of(), parse("--samplers", "").options().order().stages());
         assertEquals(SamplerOrder.DEFAULT, parse("--samplers", "top_k", "--greedy").options().order(), "greedy takes the most likely token");
-        assertTrue(assertThrows(IllegalArgumentException.class, () -> parse("--samplers", "top_k;adaptive_p").options())
-                .getMessage().contains("adaptive_p sampler is not supported"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> parse("--samplers", "top_k;infill").options())
+                .getMessage().contains("infill sampler is not supported"));
+        assertEquals(new AdaptiveP(0.4f, 0.99f), parse("--samplers", "min_p;adaptive-p", "--adaptive-target", "0.4", "--adaptive-decay", "2")
+                .options().adaptiveP(), "the decay taken within [0, 0.99], as llama.cpp takes it");
         assertTrue(assertThrows(IllegalArgumentException.class, () -> parse("--sampler-seq", "kq").options())
                 .getMessage().startsWith("no sampler letter 'q'; the samplers are penalties (e), dry (d)"));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> parse("--samplers", "top_k", "--sampler-seq", "k").options())

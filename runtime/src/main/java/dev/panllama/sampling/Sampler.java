@@ -19,6 +19,15 @@ public final class Sampler {
 
     /** Mirostat's running bound on a token's surprise, in bits. */
     private float mu;
+    /**
+     * Adaptive-p's moving average of the probabilities of the tokens taken (its sum and its weight, in floats as
+     * llama.cpp's), and the token it drew last with the probability it had before the transform, counted once
+     * {@link #accept} takes that token.
+     */
+    private float adaptiveSum;
+    private float adaptiveWeight;
+    private int adaptiveDrawn = -1;
+    private float adaptiveDrawnProbability;
     private final DryPenalty dry;
 
     /** A sampler whose DRY, if on, has no sequence breakers. */
@@ -32,10 +41,18 @@ public final class Sampler {
         this.random = new SplittableRandom(options.seed());
         this.mu = 2 * options.mirostat().tau();
         this.dry = new DryPenalty(options.dry(), breakers);
+        this.adaptiveSum = options.adaptiveP().target() / (1 - options.adaptiveP().decay());
+        this.adaptiveWeight = 1 / (1 - options.adaptiveP().decay());
     }
 
-    /** Records a token of the context (prompt or generated) for the repetition penalties. */
+    /** Records a token of the context (prompt or generated) for the repetition penalties, and for adaptive-p's average. */
     public void accept(int token) {
+        if (token == adaptiveDrawn) {
+            float decay = options.adaptiveP().decay();
+            adaptiveSum = adaptiveDrawnProbability + decay * adaptiveSum;
+            adaptiveWeight = 1 + decay * adaptiveWeight;
+        }
+        adaptiveDrawn = -1;
         if (historyLength == history.length) {
             history = Arrays.copyOf(history, history.length * 2);
         }
@@ -90,6 +107,10 @@ public final class Sampler {
         }
         Weighted weighted = weighted(logits);
         int drawn = drawIndex(weighted.weights());
+        if (weighted.original() != null) {
+            adaptiveDrawn = weighted.tokens()[drawn];
+            adaptiveDrawnProbability = (float) weighted.original()[drawn];
+        }
         if (options.mirostat().on()) {
             // The surprise of what was drawn moves the bound toward the target, as llama.cpp's (in floats).
             float surprise = (float) -(Math.log((float) weighted.weights()[drawn]) / Math.log(2));
@@ -122,8 +143,14 @@ public final class Sampler {
         return new Distribution(tokens, probabilities);
     }
 
-    /** The first {@code weights.length} of {@code tokens} and their relative chances (Mirostat's: probabilities). */
-    private record Weighted(int[] tokens, double[] weights) {
+    /**
+     * The first {@code weights.length} of {@code tokens} and their relative chances (Mirostat's: probabilities);
+     * for adaptive-p, {@code original} holds their probabilities before its transform (else null).
+     */
+    private record Weighted(int[] tokens, double[] weights, double[] original) {
+        Weighted(int[] tokens, double[] weights) {
+            this(tokens, weights, null);
+        }
     }
 
     /** The tokens a draw takes from, after the filters or Mirostat's truncation, and their chances. */
@@ -218,15 +245,49 @@ public final class Sampler {
                     }
                 }
                 case TEMPERATURE -> applyTemperature(logits, order, kept);
+                case ADAPTIVE_P -> {
+                    // It draws, so it comes last wherever it stands, as in llama.cpp: below.
+                }
             }
         }
         int[] tokens = Arrays.copyOf(order, kept);
+        if (options.order().has(SamplerOrder.Stage.ADAPTIVE_P) && options.adaptiveP().targets()) {
+            return adaptive(logits, tokens);
+        }
         float max = maxLogit(logits, tokens, kept);
         double[] weights = new double[kept];
         for (int i = 0; i < kept; i++) {
             weights[i] = Math.exp(logits[tokens[i]] - max);
         }
         return new Weighted(tokens, weights);
+    }
+
+    /**
+     * Adaptive-p's weights for {@code tokens}: each token's probability {@code p} (as the logits stand) turned into
+     * a logit by its distance from a target, {@code 5 - 10 d² / (1 + d)} with {@code d = |p - target| / 0.3}
+     * (masked tokens stay masked), the target moved away from the recent average: twice the target less the
+     * average, within [0, 1]. llama.cpp's transform, in its floats.
+     */
+    private Weighted adaptive(float[] logits, int[] tokens) {
+        double[] probabilities = softmax(logits, tokens, tokens.length, false);
+        float target = Math.clamp(options.adaptiveP().target(), 0f, 1f);
+        float adapted = Math.clamp(adaptiveWeight == 0 ? target : 2 * target - adaptiveSum / adaptiveWeight, 0f, 1f);
+        float[] transformed = new float[tokens.length];
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < tokens.length; i++) {
+            if (logits[tokens[i]] == Float.NEGATIVE_INFINITY) {
+                transformed[i] = Float.NEGATIVE_INFINITY;
+                continue;
+            }
+            float distance = Math.abs(((float) probabilities[i] - adapted) * (1f / 0.3f));
+            transformed[i] = 5f - 10f * distance * distance / (1f + distance);
+            max = Math.max(max, transformed[i]);
+        }
+        double[] weights = new double[tokens.length];
+        for (int i = 0; i < tokens.length; i++) {
+            weights[i] = Math.exp(transformed[i] - max);
+        }
+        return new Weighted(tokens, weights, probabilities);
     }
 
     /**

@@ -27,7 +27,9 @@ public record SamplerOrder(List<Stage> stages) {
         TOP_P("top_p", 'p'),
         MIN_P("min_p", 'm'),
         XTC("xtc", 'x'),
-        TEMPERATURE("temperature", 't');
+        TEMPERATURE("temperature", 't'),
+        /** Draws in place of the plain draw, wherever it stands ({@link AdaptiveP}). */
+        ADAPTIVE_P("adaptive_p", 'a');
 
         final String llamaName;
         final char letter;
@@ -50,8 +52,8 @@ public record SamplerOrder(List<Stage> stages) {
     /** Every name llama.cpp takes for a sampler (lower case): its own, with '-' for '_', without '_', and a few more. */
     private static final Map<String, Stage> NAMES = names();
     /** llama.cpp's samplers that panllama has not: their names and letters, to say so rather than only that the name is unknown. */
-    private static final Set<String> UNSUPPORTED_NAMES = Set.of("infill", "adaptive_p", "adaptive-p", "adaptivep");
-    private static final Map<Character, String> UNSUPPORTED_LETTERS = Map.of('i', "infill", 'a', "adaptive_p");
+    private static final Set<String> UNSUPPORTED_NAMES = Set.of("infill");
+    private static final Map<Character, String> UNSUPPORTED_LETTERS = Map.of('i', "infill");
 
     public SamplerOrder {
         stages = List.copyOf(stages);

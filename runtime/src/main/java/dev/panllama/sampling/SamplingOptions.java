@@ -21,7 +21,7 @@ import java.util.Map;
 public record SamplingOptions(float temperature, int topK, float topP, float minP,
                               float repeatPenalty, int repeatLastN, float frequencyPenalty, float presencePenalty,
                               long seed, Map<Integer, Float> logitBias, TokenFilters filters, Mirostat mirostat,
-                              DynamicTemperature dynamicTemperature, Dry dry, SamplerOrder order) {
+                              DynamicTemperature dynamicTemperature, Dry dry, SamplerOrder order, AdaptiveP adaptiveP) {
 
     public SamplingOptions {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) {
@@ -54,8 +54,8 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
             }
         }
         logitBias = Map.copyOf(logitBias);
-        if (filters == null || mirostat == null || dynamicTemperature == null || dry == null || order == null) {
-            throw new IllegalArgumentException("filters, mirostat, dynamic temperature, DRY and the order must be given (NONE, OFF or DEFAULT)");
+        if (filters == null || mirostat == null || dynamicTemperature == null || dry == null || order == null || adaptiveP == null) {
+            throw new IllegalArgumentException("filters, mirostat, dynamic temperature, DRY, the order and adaptive-p must be given (NONE, OFF or DEFAULT)");
         }
     }
 
@@ -63,14 +63,14 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed, Map<Integer, Float> logitBias) {
         this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias,
-                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF, Dry.OFF, SamplerOrder.DEFAULT);
+                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF, Dry.OFF, SamplerOrder.DEFAULT, AdaptiveP.OFF);
     }
 
     /** Options without logit biases. */
     public SamplingOptions(float temperature, int topK, float topP, float minP, float repeatPenalty, int repeatLastN,
                            float frequencyPenalty, float presencePenalty, long seed) {
         this(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, Map.of(),
-                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF, Dry.OFF, SamplerOrder.DEFAULT);
+                TokenFilters.NONE, Mirostat.OFF, DynamicTemperature.OFF, Dry.OFF, SamplerOrder.DEFAULT, AdaptiveP.OFF);
     }
 
     /** llama.cpp's defaults: temperature 0.8, top-k 40, top-p 0.95, min-p 0.05, no penalties. */
@@ -89,35 +89,39 @@ public record SamplingOptions(float temperature, int topK, float topP, float min
     }
 
     public SamplingOptions withTemperature(float value) {
-        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, dry, order);
+        return new SamplingOptions(value, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, dry, order, adaptiveP);
     }
 
     public SamplingOptions withSeed(long value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters, mirostat, dynamicTemperature, dry, order);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, value, logitBias, filters, mirostat, dynamicTemperature, dry, order, adaptiveP);
     }
 
     public SamplingOptions withLogitBias(Map<Integer, Float> value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters, mirostat, dynamicTemperature, dry, order);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, value, filters, mirostat, dynamicTemperature, dry, order, adaptiveP);
     }
 
     public SamplingOptions withFilters(TokenFilters value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value, mirostat, dynamicTemperature, dry, order);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, value, mirostat, dynamicTemperature, dry, order, adaptiveP);
     }
 
     public SamplingOptions withMirostat(Mirostat value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, value, dynamicTemperature, dry, order);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, value, dynamicTemperature, dry, order, adaptiveP);
     }
 
     public SamplingOptions withDynamicTemperature(DynamicTemperature value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, value, dry, order);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, value, dry, order, adaptiveP);
     }
 
     public SamplingOptions withDry(Dry value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, value, order);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, value, order, adaptiveP);
     }
 
     public SamplingOptions withOrder(SamplerOrder value) {
-        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, dry, value);
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, dry, value, adaptiveP);
+    }
+
+    public SamplingOptions withAdaptiveP(AdaptiveP value) {
+        return new SamplingOptions(temperature, topK, topP, minP, repeatPenalty, repeatLastN, frequencyPenalty, presencePenalty, seed, logitBias, filters, mirostat, dynamicTemperature, dry, order, value);
     }
 
     /** These options with {@code tokens} banned (a bias of negative infinity), the other biases kept. */

@@ -315,4 +315,37 @@ class SamplerTest {
         assertThrows(IllegalArgumentException.class, () -> greedy.withLogitBias(Map.of(1, Float.POSITIVE_INFINITY)));
         assertThrows(IllegalArgumentException.class, () -> greedy.withLogitBias(Map.of(-1, 1f)));
     }
+
+    /**
+     * Adaptive-p steers what it takes toward its target: over a fixed distribution whose likeliest token has
+     * probability 0.6, the tokens taken average about the target's probability, where the plain draw averages far
+     * above it; and the average moves only by tokens it drew itself.
+     */
+    @Test
+    void adaptivePTakesTokensAveragingAboutItsTarget() {
+        float[] logits = {(float) Math.log(0.6), (float) Math.log(0.25), (float) Math.log(0.1), (float) Math.log(0.05)};
+        double[] probability = {0.6, 0.25, 0.1, 0.05};
+        SamplingOptions base = SamplingOptions.defaults(5).withOrder(SamplerOrder.ofNames(java.util.List.of("adaptive_p")));
+        Sampler adaptive = new Sampler(base.withAdaptiveP(new AdaptiveP(0.2f, 0.9f)));
+        Sampler plain = new Sampler(base);
+        double adaptiveSum = 0;
+        double plainSum = 0;
+        int steps = 4000;
+        for (int i = 0; i < steps; i++) {
+            int token = adaptive.sample(logits.clone());
+            adaptive.accept(token);
+            adaptiveSum += probability[token];
+            int other = plain.sample(logits.clone());
+            plain.accept(other);
+            plainSum += probability[other];
+        }
+        assertEquals(0.2, adaptiveSum / steps, 0.04, "the average probability of the tokens adaptive-p took");
+        assertTrue(plainSum / steps > 0.4, "the plain draw: " + plainSum / steps);
+        // Tokens it did not draw (a prompt's) leave its average alone: the next draw's chances are the same.
+        Sampler fresh = new Sampler(base.withAdaptiveP(new AdaptiveP(0.2f, 0.9f)).withSeed(9));
+        Sampler.Distribution before = fresh.distribution(logits.clone());
+        fresh.accept(3);
+        fresh.accept(0);
+        assertEquals(before.probabilities()[0], fresh.distribution(logits.clone()).probabilities()[0], 1e-12);
+    }
 }

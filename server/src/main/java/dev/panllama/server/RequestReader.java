@@ -7,6 +7,7 @@ import dev.panllama.chat.Message;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.chat.ToolUse;
 import dev.panllama.json.JsonWriter;
+import dev.panllama.sampling.AdaptiveP;
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
@@ -358,7 +359,9 @@ final class RequestReader {
                 mirostat(body),
                 dynamicTemperature(body),
                 dry(body),
-                samplerOrder(body));
+                samplerOrder(body),
+                new AdaptiveP(body.number("adaptive_target", -Float.MAX_VALUE, Float.MAX_VALUE, AdaptiveP.OFF.target()),
+                        body.number("adaptive_decay", -Float.MAX_VALUE, Float.MAX_VALUE, AdaptiveP.OFF.decay())));
         return structured(body, new GenerationOptions(maxTokens(body), stopStrings(body), sampling));
     }
 

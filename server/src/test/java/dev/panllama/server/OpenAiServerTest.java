@@ -213,6 +213,10 @@ class OpenAiServerTest extends ServedModel {
             assertError(post(server, "/v1/chat/completions", chat("\"samplers\": [\"top_k\", 3]")), 400, "samplers[1]", null);
             assertError(post(server, "/v1/chat/completions", chat("\"samplers\": \"kq\"")), 400, "samplers", null);
             assertError(post(server, "/v1/chat/completions", chat("\"samplers\": 5")), 400, "samplers", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"samplers\": [\"infill\"]")), 400, "samplers", null);
+            assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 3, \"samplers\": [\"top_k\", \"adaptive_p\"],"
+                    + " \"adaptive_target\": 0.3, \"adaptive_decay\": 0.8")).statusCode());
+            assertError(post(server, "/v1/chat/completions", chat("\"adaptive_target\": \"high\"")), 400, "adaptive_target", null);
             assertError(post(server, "/v1/chat/completions", chat("\"dynatemp_range\": -1")), 400, "dynatemp_range", null);
             assertError(post(server, "/v1/chat/completions", chat("\"xtc_probability\": -0.5")), 400, "xtc_probability", null);
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2, \"mirostat\": 0, \"dry_multiplier\": 0,"

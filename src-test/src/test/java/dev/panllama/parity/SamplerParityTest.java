@@ -7,6 +7,7 @@ import dev.panllama.reference.Reference.DryStep;
 import dev.panllama.reference.Reference.FilterChain;
 import dev.panllama.reference.Reference.MirostatStep;
 import dev.panllama.reference.Reference.OrderedChain;
+import dev.panllama.sampling.AdaptiveP;
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DryBreakers;
 import dev.panllama.sampling.DynamicTemperature;
@@ -103,7 +104,11 @@ class SamplerParityTest {
                 new OrderedChain(all, List.of()),
                 new OrderedChain(dynamic, List.of("temperature", "top_k", "top_p")),
                 new OrderedChain(dynamic, List.of("top_k", "min_p", "temperature")),
-                new OrderedChain(new FilterChain(OFF_SIGMA, 40, 1f, 0.95f, 0.05f, 0f, 0.1f, 0f, 0f, 1f), List.of("top_k", "temperature", "top_p")));
+                new OrderedChain(new FilterChain(OFF_SIGMA, 40, 1f, 0.95f, 0.05f, 0f, 0.1f, 0f, 0f, 1f), List.of("top_k", "temperature", "top_p")),
+                // Adaptive-p's first draw (its average still at the target), last wherever it stands.
+                new OrderedChain(all, List.of("adaptive_p", "top_k", "min_p", "temperature"), 0.3f, 0.9f),
+                new OrderedChain(dynamic, List.of("top_k", "temperature", "adaptive_p"), 0.05f, 0.5f),
+                new OrderedChain(all, List.of("top_k", "adaptive_p"), -1f, 0.9f));
         SplittableRandom values = new SplittableRandom(11);
         List<String> failures = new ArrayList<>();
         int compared = 0;
@@ -112,7 +117,8 @@ class SamplerParityTest {
             List<Distribution> expected = new Reference(temp).distributions(logits, chains);
             for (int c = 0; c < chains.size(); c++) {
                 compared++;
-                SamplingOptions options = options(chains.get(c).chain()).withOrder(SamplerOrder.ofNames(chains.get(c).order()));
+                SamplingOptions options = options(chains.get(c).chain()).withOrder(SamplerOrder.ofNames(chains.get(c).order()))
+                        .withAdaptiveP(new AdaptiveP(chains.get(c).adaptiveTarget(), chains.get(c).adaptiveDecay()));
                 compare("shape " + shape + ", " + chains.get(c), expected.get(c), new Sampler(options).distribution(logits.clone()), failures);
             }
         }

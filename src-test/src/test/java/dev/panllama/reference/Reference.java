@@ -149,12 +149,17 @@ public final class Reference {
 
     /**
      * llama.cpp's samplers of {@code chain} in another {@code order} (llama.cpp's names: top_n_sigma, top_k, typ_p,
-     * top_p, min_p, xtc, temperature), as {@code --samplers} orders them: only those named run.
+     * top_p, min_p, xtc, temperature, adaptive_p), as {@code --samplers} orders them: only those named run,
+     * adaptive-p last with its {@code adaptiveTarget} and {@code adaptiveDecay}.
      */
-    public record OrderedChain(FilterChain chain, List<String> order) implements Sampling {
+    public record OrderedChain(FilterChain chain, List<String> order, float adaptiveTarget, float adaptiveDecay) implements Sampling {
+        public OrderedChain(FilterChain chain, List<String> order) {
+            this(chain, order, -1f, 0.9f);
+        }
+
         @Override
         public String line() {
-            return "order " + (order.isEmpty() ? "-" : String.join(",", order)) + " " + chain.line();
+            return "order " + (order.isEmpty() ? "-" : String.join(",", order)) + " " + adaptiveTarget + " " + adaptiveDecay + " " + chain.line();
         }
     }
 

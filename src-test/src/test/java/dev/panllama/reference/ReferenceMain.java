@@ -58,8 +58,9 @@ import java.util.Map;
  *                                                             line of CHAINS ("TOP_N_SIGMA TOP_K TYPICAL_P TOP_P MIN_P
  *                                                             XTC_PROBABILITY XTC_THRESHOLD TEMPERATURE DYNATEMP_RANGE
  *                                                             DYNATEMP_EXPONENT", chained in llama.cpp's order; or "order
- *                                                             NAMES" then those numbers: the samplers NAMES (comma-separated
- *                                                             llama.cpp names, "-" for none) in that order; or "mirostat
+ *                                                             NAMES ADAPTIVE_TARGET ADAPTIVE_DECAY" then those numbers: the
+ *                                                             samplers NAMES (comma-separated llama.cpp names, "-" for none)
+ *                                                             in that order, adaptive_p last as llama.cpp puts it; or "mirostat
  *                                                             VERSION TAU ETA TEMPERATURE": the temperature and Mirostat's
  *                                                             first step, the tokens it drew from; or "dry MULTIPLIER BASE
  *                                                             ALLOWED_LENGTH PENALTY_LAST_N BREAKERS", BREAKERS the UTF-8 hex
@@ -563,8 +564,12 @@ public final class ReferenceMain {
                             ? Llama.llama_sampler_init_mirostat(logits.length, 1, tau, eta, 100)
                             : Llama.llama_sampler_init_mirostat_v2(1, tau, eta));
                 } else if (p[0].equals("order")) {
-                    String[] q = java.util.Arrays.copyOfRange(p, 2, p.length);
-                    for (String name : p[1].equals("-") ? new String[0] : p[1].split(",")) {
+                    String[] q = java.util.Arrays.copyOfRange(p, 4, p.length);
+                    List<String> names = p[1].equals("-") ? List.of() : List.of(p[1].split(","));
+                    for (String name : names) {
+                        if (name.equals("adaptive_p")) {
+                            continue;
+                        }
                         Llama.llama_sampler_chain_add(chain, switch (name) {
                             case "top_n_sigma" -> Llama.llama_sampler_init_top_n_sigma(Float.parseFloat(q[0]));
                             case "top_k" -> Llama.llama_sampler_init_top_k(Integer.parseInt(q[1]));
@@ -576,6 +581,9 @@ public final class ReferenceMain {
                                     Float.parseFloat(q[9]));
                             default -> throw new IllegalArgumentException("no sampler " + name);
                         });
+                    }
+                    if (names.contains("adaptive_p")) {
+                        Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_adaptive_p(Float.parseFloat(p[2]), Float.parseFloat(p[3]), 1));
                     }
                 } else {
                     Llama.llama_sampler_chain_add(chain, Llama.llama_sampler_init_top_n_sigma(Float.parseFloat(p[0])));
