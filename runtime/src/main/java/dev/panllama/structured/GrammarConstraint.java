@@ -62,15 +62,7 @@ public final class GrammarConstraint implements OutputConstraint {
                 allowed[token] = state.allowsEnd();
             }
         }
-        boolean any = false;
-        for (int token = 0; token < logits.length; token++) {
-            if (token < allowed.length && allowed[token]) {
-                any = true;
-            } else {
-                logits[token] = Float.NEGATIVE_INFINITY;
-            }
-        }
-        return any;
+        return VocabularyTrie.maskAllBut(allowed, logits);
     }
 
     @Override

@@ -47,15 +47,7 @@ public final class JsonConstraint implements OutputConstraint {
             allowEnd(vocabulary.eos());
             allowEnd(vocabulary.eot());
         }
-        boolean any = false;
-        for (int token = 0; token < logits.length; token++) {
-            if (token < allowed.length && allowed[token]) {
-                any = true;
-            } else {
-                logits[token] = Float.NEGATIVE_INFINITY;
-            }
-        }
-        return any;
+        return VocabularyTrie.maskAllBut(allowed, logits);
     }
 
     private void allowEnd(int token) {

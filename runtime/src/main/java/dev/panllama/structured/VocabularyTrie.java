@@ -121,4 +121,20 @@ public final class VocabularyTrie {
             node++;
         }
     }
+
+    /**
+     * Sets to negative infinity the logit of every token not {@code allowed}, and of every id past the
+     * vocabulary (some models' output rows outnumber it); whether any token is allowed.
+     */
+    static boolean maskAllBut(boolean[] allowed, float[] logits) {
+        boolean any = false;
+        for (int token = 0; token < logits.length; token++) {
+            if (token < allowed.length && allowed[token]) {
+                any = true;
+            } else {
+                logits[token] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        return any;
+    }
 }
