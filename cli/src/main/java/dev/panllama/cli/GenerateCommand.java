@@ -89,7 +89,7 @@ final class GenerateCommand extends Subcommand {
             if (prefix != null) {
                 generation = new Generation(generation.text(), generation.promptIds(), generation.generatedIds(), generation.stopReason(),
                         prefix.promptTokens() + generation.promptTokens(), prefix.promptMillis() + generation.promptMillis(),
-                        generation.generatedMillis());
+                        generation.generatedMillis(), generation.stopString());
             }
             if (json) {
                 Map<String, Object> result = new LinkedHashMap<>();

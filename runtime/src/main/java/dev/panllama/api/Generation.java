@@ -6,9 +6,10 @@ package dev.panllama.api;
  * @param promptTokens    tokens of the prompt evaluated for this generation (after any reused prefix)
  * @param promptMillis    time spent evaluating them
  * @param generatedMillis time spent generating
+ * @param stopString      the stop string that ended it ({@link StopReason#STOP_STRING}; the text leaves it out), else ""
  */
 public record Generation(String text, int[] promptIds, int[] generatedIds, StopReason stopReason,
-                         int promptTokens, double promptMillis, double generatedMillis) {
+                         int promptTokens, double promptMillis, double generatedMillis, String stopString) {
 
     public enum StopReason {
         /** The model ended its turn (end-of-sequence or end-of-turn token), or structured output is a whole document. */

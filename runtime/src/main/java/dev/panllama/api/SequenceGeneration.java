@@ -37,6 +37,8 @@ public final class SequenceGeneration {
     private final List<Integer> generated = new ArrayList<>();
     private int emitted;
     private Generation.StopReason reason;
+    /** The stop string that ended it, once one has; else "". */
+    private String stoppedBy = "";
 
     /** A generation after {@code prompt}, whose tokens the repetition penalties see first, under {@code structure} if not null. */
     SequenceGeneration(Tokenizer tokenizer, int[] prompt, GenerationOptions options, Consumer<String> sink, OutputConstraint structure) {
@@ -93,6 +95,12 @@ public final class SequenceGeneration {
         text.append(decoder.next(token, false));
         int stopAt = firstStop(text, before, options.stopStrings());
         if (stopAt >= 0) {
+            for (String stop : options.stopStrings()) {
+                if (text.indexOf(stop, stopAt) == stopAt) {
+                    stoppedBy = stop;
+                    break;
+                }
+            }
             text.setLength(stopAt);
             reason = Generation.StopReason.STOP_STRING;
             return STOPPED;
@@ -157,7 +165,7 @@ public final class SequenceGeneration {
             emitted = text.length();
         }
         return new Generation(text.toString(), prompt, generated.stream().mapToInt(Integer::intValue).toArray(), reason,
-                promptTokens, promptMillis, generatedMillis);
+                promptTokens, promptMillis, generatedMillis, stoppedBy);
     }
 
     /**

@@ -17,9 +17,10 @@ import java.util.logging.Logger;
 
 /**
  * Routes every request: checks the API key, the method and the body's size, hands generation requests
- * to the {@link CompletionEndpoint} (OpenAI's API) or the {@link OllamaEndpoint} (Ollama's, under
- * {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models}, Ollama's model
- * listings and version, and llama-server's {@code /tokenize}, {@code /detokenize} and
+ * to the {@link CompletionEndpoint} (OpenAI's API, also without {@code /v1} as llama-server serves it),
+ * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}) or the {@link OllamaEndpoint}
+ * (Ollama's, under {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models}, Ollama's
+ * model listings and version, and llama-server's {@code /tokenize}, {@code /detokenize} and
  * {@code /apply-template}, and turns whatever goes wrong into the error JSON of the API asked
  * (OpenAI's, or Ollama's {@code {"error": message}}) with its status, so that one bad request never
  * stops the server. Blocking: Jetty runs it on a virtual thread.
@@ -33,6 +34,7 @@ final class ApiHandler extends Handler.Abstract {
     private final ServerOptions options;
     private final CompletionEndpoint completions;
     private final OllamaEndpoint ollama;
+    private final LlamaServerEndpoint llamaServer;
     private final TokenizerEndpoints tokenizer;
     private final RequestReader reader;
     private final OllamaReplies ollamaReplies;
@@ -41,11 +43,12 @@ final class ApiHandler extends Handler.Abstract {
     private final Replies replies;
     private final int contextLength;
 
-    ApiHandler(ServerOptions options, CompletionEndpoint completions, OllamaEndpoint ollama, OllamaReplies ollamaReplies,
-               TokenizerEndpoints tokenizer, RequestReader reader, BatchScheduler scheduler, ServerMetrics metrics, Replies replies,
-               int contextLength) {
+    ApiHandler(ServerOptions options, CompletionEndpoint completions, LlamaServerEndpoint llamaServer, OllamaEndpoint ollama,
+               OllamaReplies ollamaReplies, TokenizerEndpoints tokenizer, RequestReader reader, BatchScheduler scheduler,
+               ServerMetrics metrics, Replies replies, int contextLength) {
         this.options = options;
         this.completions = completions;
+        this.llamaServer = llamaServer;
         this.ollama = ollama;
         this.tokenizer = tokenizer;
         this.reader = reader;
@@ -85,7 +88,7 @@ final class ApiHandler extends Handler.Abstract {
 
     private void route(Exchange exchange, String method, String path) throws IOException, InterruptedException {
         switch (path) {
-            case "/health" -> {
+            case "/health", "/v1/health" -> {
                 requireMethod(method, "GET", path);
                 exchange.json(200, Map.of("status", "ok"));
             }
@@ -96,17 +99,22 @@ final class ApiHandler extends Handler.Abstract {
                         metrics.render(scheduler.waitingCount(), scheduler.runningCount(), scheduler.cachedTokens(), scheduler.cacheBytes(),
                                 contextLength));
             }
-            case "/v1/models" -> {
+            case "/v1/models", "/models" -> {
                 authorize(exchange);
                 requireMethod(method, "GET", path);
                 exchange.json(200, replies.models());
             }
-            case "/v1/chat/completions", "/v1/completions" -> {
+            case "/v1/chat/completions", "/chat/completions", "/v1/completions" -> {
                 authorize(exchange);
                 requireMethod(method, "POST", path);
                 RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
                 completions.serve(path.equals("/v1/completions") ? CompletionEndpoint.Kind.TEXT : CompletionEndpoint.Kind.CHAT,
                         body, exchange);
+            }
+            case "/completion", "/completions" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                llamaServer.serve(RequestFields.parse(exchange.body(options.maxBodyBytes())), exchange);
             }
             case "/tokenize", "/detokenize", "/apply-template" -> {
                 authorize(exchange);
@@ -215,9 +223,13 @@ final class ApiHandler extends Handler.Abstract {
 
     private static String endpoint(String path) {
         return switch (path) {
-            case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions",
+            case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/completion",
                  "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version",
                  "/tokenize", "/detokenize", "/apply-template" -> path;
+            case "/v1/health" -> "/health";
+            case "/models" -> "/v1/models";
+            case "/chat/completions" -> "/v1/chat/completions";
+            case "/completions" -> "/completion";
             default -> path.startsWith("/v1/models/") ? "/v1/models/{id}" : "other";
         };
     }

@@ -153,6 +153,11 @@ final class Exchange {
         write(false, "data: " + JsonWriter.write(data) + "\n\n");
     }
 
+    /** Sends one last event and ends the reply without OpenAI's {@code [DONE]}, as llama-server's own stream ends. */
+    void lastEvent(Map<String, Object> data) throws IOException {
+        write(true, "data: " + JsonWriter.write(data) + "\n\n");
+    }
+
     /** Sends OpenAI's end-of-stream event, {@code data: [DONE]}, and ends the reply. */
     void endEvents() throws IOException {
         write(true, "data: [DONE]\n\n");

@@ -336,6 +336,31 @@ class OpenAiServerTest extends ServedModel {
     }
 
     /**
+     * llama-server's routes beside OpenAI's: its own {@code /completion} (llama-server's JSON, streamed without
+     * {@code [DONE]}), and the OpenAI routes without {@code /v1}, as llama-server serves them too.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void llamaServersOwnRoutesAnswer() throws Exception {
+        try (OpenAiServer server = start(options())) {
+            Map<String, Object> reply = json(post(server, "/completion", "{\"prompt\": \"Hi\", \"n_predict\": 4, \"temperature\": 0}").body());
+            assertEquals(true, reply.get("stop"));
+            assertEquals("limit", reply.get("stop_type"));
+            assertEquals(4L, ((Number) reply.get("tokens_predicted")).longValue());
+            Map<String, Object> same = json(post(server, "/completions", "{\"prompt\": \"Hi\", \"n_predict\": 4, \"temperature\": 0}").body());
+            assertEquals(reply.get("content"), same.get("content"));
+            HttpResponse<String> streamed = post(server, "/completion", "{\"prompt\": \"Hi\", \"n_predict\": 4, \"temperature\": 0, \"stream\": true}");
+            assertEquals(200, streamed.statusCode());
+            assertFalse(streamed.body().contains("[DONE]"), streamed.body());
+            assertTrue(streamed.body().strip().endsWith("}"), streamed.body());
+            assertError(post(server, "/completion", "{\"prompt\": \"Hi\", \"n_probs\": 3}"), 400, "n_probs", "unsupported_parameter");
+            assertEquals(200, post(server, "/chat/completions", chat("\"max_tokens\": 2")).statusCode());
+            assertEquals(200, send(server, "GET", "/models", null, null).statusCode());
+            assertEquals(200, send(server, "GET", "/v1/health", null, null).statusCode());
+        }
+    }
+
+    /**
      * llama-server's {@code samplers}: only the samplers named run, in their order. Top-k 1 alone takes the most
      * likely token whatever the temperature and seed, so every seed's reply is the greedy one.
      */

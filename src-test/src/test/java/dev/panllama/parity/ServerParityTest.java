@@ -194,6 +194,72 @@ class ServerParityTest {
         assertEquals(streamedText(theirsUrl, chat), streamedText(oursUrl, chat));
     }
 
+    /**
+     * llama-server's own {@code /completion}: the same greedy content and the same fields (stop type, stopping
+     * word, token counts, the prompt's text, the generated ids), whole and streamed; and under a GBNF grammar,
+     * the same constrained greedy reply.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void theCompletionEndpointAnswersAlike() throws Exception {
+        String prompt = "Once upon a time, in a land far away,";
+        Map<String, Object> plain = Map.of("prompt", prompt, "n_predict", 16, "temperature", 0, "return_tokens", true);
+        Map<String, Object> ourPlain = post(oursUrl, "/completion", plain);
+        assertSameCompletion(post(theirsUrl, "/completion", plain), ourPlain);
+        String content = (String) ourPlain.get("content");
+        String stop = content.substring(content.length() / 2, content.length() / 2 + 3);
+        Map<String, Object> stopped = Map.of("prompt", prompt, "n_predict", 16, "temperature", 0, "stop", List.of("\u0000never", stop));
+        Map<String, Object> ourStopped = post(oursUrl, "/completion", stopped);
+        assertEquals("word", ourStopped.get("stop_type"), ourStopped.toString());
+        assertEquals(stop, ourStopped.get("stopping_word"));
+        assertSameCompletion(post(theirsUrl, "/completions", stopped), ourStopped);
+        Map<String, Object> grammar = Map.of("prompt", prompt, "n_predict", 40, "temperature", 0,
+                "grammar", "root ::= [a-z]+ (\" \" [a-z]+){2,5} \".\"");
+        assertSameCompletion(post(theirsUrl, "/completion", grammar), post(oursUrl, "/completion", grammar));
+
+        Map<String, Object> streamed = Map.of("prompt", prompt, "n_predict", 12, "temperature", 0, "stream", true);
+        List<Map<String, Object>> ourEvents = events(oursUrl, "/completion", streamed);
+        List<Map<String, Object>> theirEvents = events(theirsUrl, "/completion", streamed);
+        assertEquals(joined(theirEvents), joined(ourEvents));
+        assertEquals(true, ourEvents.getLast().get("stop"));
+        assertEquals(theirEvents.getLast().get("tokens_predicted"), ourEvents.getLast().get("tokens_predicted"));
+        assertEquals(theirEvents.getLast().get("stop_type"), ourEvents.getLast().get("stop_type"));
+    }
+
+    private static void assertSameCompletion(Map<String, Object> theirs, Map<String, Object> ours) {
+        for (String field : List.of("content", "tokens", "stop", "tokens_predicted", "tokens_evaluated", "prompt", "has_new_line", "truncated",
+                "stop_type", "stopping_word", "tokens_cached")) {
+            assertEquals(theirs.get(field), ours.get(field), field + "\nours: " + ours + "\ntheirs: " + theirs);
+        }
+        Map<?, ?> ourTimings = (Map<?, ?>) ours.get("timings");
+        Map<?, ?> theirTimings = (Map<?, ?>) theirs.get("timings");
+        assertEquals(theirTimings.keySet(), ourTimings.keySet());
+        for (String count : List.of("prompt_n", "predicted_n")) {
+            assertEquals(theirTimings.get(count), ourTimings.get(count), count);
+        }
+    }
+
+    /** The events of a llama-server stream, which ends without OpenAI's [DONE]. */
+    @SuppressWarnings("unchecked")
+    private static List<Map<String, Object>> events(String base, String path, Map<String, Object> body) throws Exception {
+        HttpResponse<String> response = send(base, path, body);
+        assertEquals(200, response.statusCode(), response.body());
+        List<Map<String, Object>> events = new java.util.ArrayList<>();
+        for (String line : response.body().split("\n")) {
+            if (line.startsWith("data: ")) {
+                assertEquals(false, line.equals("data: [DONE]"), base);
+                events.add((Map<String, Object>) JsonReader.parse(line.substring("data: ".length())));
+            }
+        }
+        return events;
+    }
+
+    private static String joined(List<Map<String, Object>> events) {
+        StringBuilder text = new StringBuilder();
+        events.forEach(event -> text.append(event.get("content")));
+        return text.toString();
+    }
+
     private static void assertSameReply(Map<String, Object> ours, Map<String, Object> theirs, String field) {
         Map<String, Object> our = choice(ours);
         Map<String, Object> their = choice(theirs);
@@ -248,7 +314,7 @@ class ServerParityTest {
     /** Posts {@code body}; a generation's with {@code cache_prompt} false (see the class's comment). */
     private static HttpResponse<String> send(String base, String path, Map<String, Object> body) throws Exception {
         Map<String, Object> sent = new LinkedHashMap<>(body);
-        if (path.startsWith("/v1/")) {
+        if (path.startsWith("/v1/") || path.startsWith("/completion")) {
             sent.put("cache_prompt", false);
         }
         return HTTP.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofMinutes(2))
