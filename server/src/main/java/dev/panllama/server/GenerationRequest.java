@@ -21,4 +21,9 @@ record GenerationRequest(int[] prompt, int promptCharacters, GenerationOptions o
     boolean wantsLogprobs() {
         return logprobs != GenerationJob.NO_LOGPROBS;
     }
+
+    /** This request with each token's log probability and its {@code top} most likely alternatives. */
+    GenerationRequest withLogprobs(int top) {
+        return new GenerationRequest(prompt, promptCharacters, options, stream, includeUsage, top, tools, reusePrompt);
+    }
 }

@@ -17,31 +17,40 @@ import java.util.Map;
  * {@code stop_type} ({@code eos}, {@code word}, {@code limit}), {@code stopping_word}, the token counts and
  * {@code timings}, whole or streamed as server-sent events of {@code content} pieces, the last one with
  * {@code stop: true} and the rest, and no {@code [DONE]} (llama-server ends its own streams so).
- * {@code return_tokens} adds the generated ids; {@code n_probs} (token probabilities) is refused by name.
+ * {@code return_tokens} adds the generated ids; {@code n_probs} adds {@code completion_probabilities}
+ * (each token's log probability and its {@code n_probs} most likely alternatives', up to
+ * {@value TokenLogprobs#MAX_TOP}), of the whole reply or of each streamed piece's tokens.
  */
 final class LlamaServerEndpoint {
 
     private final RequestReader reader;
     private final BatchScheduler scheduler;
     private final Tokenizer tokenizer;
+    private final LogprobsJson logprobsJson;
     private final String modelId;
 
     LlamaServerEndpoint(RequestReader reader, BatchScheduler scheduler, Tokenizer tokenizer, String modelId) {
         this.reader = reader;
         this.scheduler = scheduler;
         this.tokenizer = tokenizer;
+        this.logprobsJson = new LogprobsJson(tokenizer);
         this.modelId = modelId;
     }
 
     void serve(RequestFields body, Exchange exchange) throws IOException, InterruptedException {
-        if (body.integer("n_probs", 0, Integer.MAX_VALUE).orElse(0L) > 0) {
-            throw ApiException.unsupported("'n_probs' is not supported; /v1/completions gives 'logprobs'.", "n_probs");
-        }
+        int probabilities = Math.toIntExact(body.integer("n_probs", 0, TokenLogprobs.MAX_TOP).orElse(0L));
         boolean returnTokens = body.bool("return_tokens", false);
         GenerationRequest request = reader.completion(body);
+        if (probabilities > 0) {
+            request = request.withLogprobs(probabilities);
+        }
         if (!request.stream()) {
             GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
-            exchange.json(200, last(reply.generation(), reply.generation().text(), returnTokens));
+            Map<String, Object> whole = last(reply.generation(), reply.generation().text(), returnTokens);
+            if (probabilities > 0) {
+                whole.put("completion_probabilities", logprobsJson.llamaServer(reply.scores()));
+            }
+            exchange.json(200, whole);
             return;
         }
         GenerationRun.Outcome outcome = GenerationRun.streamed(scheduler, request, exchange, exchange::startEvents, piece -> {
@@ -50,6 +59,9 @@ final class LlamaServerEndpoint {
             chunk.put("content", piece.text());
             chunk.put("tokens", List.of());
             chunk.put("stop", false);
+            if (probabilities > 0) {
+                chunk.put("completion_probabilities", logprobsJson.llamaServer(piece.logprobs()));
+            }
             exchange.event(chunk);
         });
         exchange.lastEvent(last(outcome.generation(), "", returnTokens));

@@ -42,6 +42,47 @@ final class LogprobsJson {
     }
 
     /**
+     * llama-server's own {@code completion_probabilities}: an entry per token (its id, text, UTF-8 bytes and
+     * log probability) with its top alternatives as entries too. A token's text leaves out a UTF-8
+     * character it cuts off at its end, as llama-server's does.
+     */
+    List<Map<String, Object>> llamaServer(List<TokenLogprobs> tokens) {
+        List<Map<String, Object>> entries = new ArrayList<>(tokens.size());
+        for (TokenLogprobs scored : tokens) {
+            Map<String, Object> entry = llamaServerEntry(scored.token(), scored.logprob());
+            List<Map<String, Object>> top = new ArrayList<>(scored.top().size());
+            for (TokenLogprobs.Candidate candidate : scored.top()) {
+                top.add(llamaServerEntry(candidate.token(), candidate.logprob()));
+            }
+            entry.put("top_logprobs", top);
+            entries.add(entry);
+        }
+        return entries;
+    }
+
+    private Map<String, Object> llamaServerEntry(int token, double logprob) {
+        byte[] bytes = tokenizer.pieceBytes(token, false);
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("id", token);
+        entry.put("token", new String(bytes, 0, wholeCharacters(bytes), StandardCharsets.UTF_8));
+        entry.put("bytes", unsigned(bytes));
+        entry.put("logprob", logprob);
+        return entry;
+    }
+
+    /** How many of {@code bytes} come before a UTF-8 character cut off at their end (all of them when none is). */
+    static int wholeCharacters(byte[] bytes) {
+        for (int back = 1; back <= Math.min(4, bytes.length); back++) {
+            int b = bytes[bytes.length - back] & 0xff;
+            int length = (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3 : (b & 0xf8) == 0xf0 ? 4 : 0;
+            if (length > back) {
+                return bytes.length - back;
+            }
+        }
+        return bytes.length;
+    }
+
+    /**
      * A text completion's {@code logprobs}, for tokens whose text starts {@code promptCharacters}
      * characters from the prompt's start: the whole reply's in one piece, or a stream's piece by piece.
      */

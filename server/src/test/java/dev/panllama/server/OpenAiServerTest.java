@@ -353,7 +353,11 @@ class OpenAiServerTest extends ServedModel {
             assertEquals(200, streamed.statusCode());
             assertFalse(streamed.body().contains("[DONE]"), streamed.body());
             assertTrue(streamed.body().strip().endsWith("}"), streamed.body());
-            assertError(post(server, "/completion", "{\"prompt\": \"Hi\", \"n_probs\": 3}"), 400, "n_probs", "unsupported_parameter");
+            Map<String, Object> scored = json(post(server, "/completion", "{\"prompt\": \"Hi\", \"n_predict\": 3, \"n_probs\": 2}").body());
+            List<Map<String, Object>> probabilities = (List<Map<String, Object>>) scored.get("completion_probabilities");
+            assertEquals(3, probabilities.size(), scored.toString());
+            assertEquals(2, ((List<?>) probabilities.getFirst().get("top_logprobs")).size());
+            assertError(post(server, "/completion", "{\"prompt\": \"Hi\", \"n_probs\": 21}"), 400, "n_probs", null);
             assertEquals(200, post(server, "/chat/completions", chat("\"max_tokens\": 2")).statusCode());
             assertEquals(200, send(server, "GET", "/models", null, null).statusCode());
             assertEquals(200, send(server, "GET", "/v1/health", null, null).statusCode());

@@ -217,6 +217,22 @@ class ServerParityTest {
                 "grammar", "root ::= [a-z]+ (\" \" [a-z]+){2,5} \".\"");
         assertSameCompletion(post(theirsUrl, "/completion", grammar), post(oursUrl, "/completion", grammar));
 
+        Map<String, Object> scored = Map.of("prompt", prompt, "n_predict", 5, "temperature", 0, "n_probs", 3);
+        List<Map<String, Object>> ourScores = (List<Map<String, Object>>) post(oursUrl, "/completion", scored).get("completion_probabilities");
+        List<Map<String, Object>> theirScores = (List<Map<String, Object>>) post(theirsUrl, "/completion", scored).get("completion_probabilities");
+        assertEquals(theirScores.size(), ourScores.size());
+        for (int i = 0; i < ourScores.size(); i++) {
+            assertSameLogprob(theirScores.get(i), ourScores.get(i), "token " + i);
+            assertEquals(theirScores.get(i).get("id"), ourScores.get(i).get("id"), "token " + i);
+            List<Map<String, Object>> ourTop = (List<Map<String, Object>>) ourScores.get(i).get("top_logprobs");
+            List<Map<String, Object>> theirTop = (List<Map<String, Object>>) theirScores.get(i).get("top_logprobs");
+            assertEquals(theirTop.size(), ourTop.size(), "token " + i);
+            for (int k = 0; k < ourTop.size(); k++) {
+                assertSameLogprob(theirTop.get(k), ourTop.get(k), "token " + i + ", alternative " + k);
+                assertEquals(theirTop.get(k).get("id"), ourTop.get(k).get("id"), "token " + i + ", alternative " + k);
+            }
+        }
+
         Map<String, Object> streamed = Map.of("prompt", prompt, "n_predict", 12, "temperature", 0, "stream", true);
         List<Map<String, Object>> ourEvents = events(oursUrl, "/completion", streamed);
         List<Map<String, Object>> theirEvents = events(theirsUrl, "/completion", streamed);
