@@ -18,7 +18,7 @@ import java.util.logging.Logger;
 /**
  * Routes every request: checks the API key, the method and the body's size, hands generation requests
  * to the {@link CompletionEndpoint} (OpenAI's API, also without {@code /v1} as llama-server serves it),
- * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}) or the {@link OllamaEndpoint}
+ * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}; it answers {@code /props} too) or the {@link OllamaEndpoint}
  * (Ollama's, under {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models}, Ollama's
  * model listings and version, and llama-server's {@code /tokenize}, {@code /detokenize} and
  * {@code /apply-template}, and turns whatever goes wrong into the error JSON of the API asked
@@ -110,6 +110,11 @@ final class ApiHandler extends Handler.Abstract {
                 RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
                 completions.serve(path.equals("/v1/completions") ? CompletionEndpoint.Kind.TEXT : CompletionEndpoint.Kind.CHAT,
                         body, exchange);
+            }
+            case "/props" -> {
+                authorize(exchange);
+                requireMethod(method, "GET", path);
+                exchange.json(200, llamaServer.props());
             }
             case "/completion", "/completions" -> {
                 authorize(exchange);
@@ -223,7 +228,7 @@ final class ApiHandler extends Handler.Abstract {
 
     private static String endpoint(String path) {
         return switch (path) {
-            case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/completion",
+            case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/completion", "/props",
                  "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version",
                  "/tokenize", "/detokenize", "/apply-template" -> path;
             case "/v1/health" -> "/health";

@@ -1,7 +1,19 @@
 package dev.panllama.server;
 
 import dev.panllama.api.Generation;
+import dev.panllama.api.LlamaModel;
+import dev.panllama.api.PanllamaVersion;
+import dev.panllama.chat.ChatFormat;
+import dev.panllama.chat.JinjaChatFormat;
+import dev.panllama.sampling.AdaptiveP;
+import dev.panllama.sampling.Dry;
+import dev.panllama.sampling.DynamicTemperature;
+import dev.panllama.sampling.Mirostat;
+import dev.panllama.sampling.SamplerOrder;
+import dev.panllama.sampling.SamplingOptions;
+import dev.panllama.sampling.TokenFilters;
 import dev.panllama.tokenizer.Tokenizer;
+import dev.panllama.tokenizer.Vocabulary;
 
 import java.io.IOException;
 import java.util.Arrays;
@@ -10,8 +22,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * llama-server's own {@code POST /completion} (and {@code /completions}), which llama.cpp's examples and
- * scripts call: the request is read as a text completion's ({@link RequestReader#completion}: {@code prompt}
+ * llama-server's own API beside OpenAI's: {@code GET /props} (what front ends written for llama-server read:
+ * the context, the slots, the default sampling settings under llama-server's names, the chat template), and
+ * {@code POST /completion} (and {@code /completions}), which llama.cpp's examples and scripts call: the request is read as a text completion's ({@link RequestReader#completion}: {@code prompt}
  * as text or token ids, {@code n_predict}, {@code stop}, the sampling fields, {@code grammar},
  * {@code json_schema}, {@code cache_prompt}), and the reply is llama-server's JSON: {@code content}, {@code stop},
  * {@code stop_type} ({@code eos}, {@code word}, {@code limit}), {@code stopping_word}, the token counts and
@@ -27,14 +40,84 @@ final class LlamaServerEndpoint {
     private final BatchScheduler scheduler;
     private final Tokenizer tokenizer;
     private final LogprobsJson logprobsJson;
+    private final LlamaModel model;
+    private final ChatFormat chatFormat;
+    private final ServerOptions options;
     private final String modelId;
 
-    LlamaServerEndpoint(RequestReader reader, BatchScheduler scheduler, Tokenizer tokenizer, String modelId) {
+    LlamaServerEndpoint(RequestReader reader, BatchScheduler scheduler, LlamaModel model, ChatFormat chatFormat, ServerOptions options) {
         this.reader = reader;
         this.scheduler = scheduler;
-        this.tokenizer = tokenizer;
+        this.tokenizer = model.tokenizer();
         this.logprobsJson = new LogprobsJson(tokenizer);
-        this.modelId = modelId;
+        this.model = model;
+        this.chatFormat = chatFormat;
+        this.options = options;
+        this.modelId = options.modelId();
+    }
+
+    /** {@code GET /props}: the served model's context, slots, chat template and tokens, and the sampling defaults a request starts from. */
+    Map<String, Object> props() {
+        Map<String, Object> settings = new LinkedHashMap<>();
+        settings.put("params", defaultParams());
+        settings.put("n_ctx", model.contextLength());
+        Map<String, Object> props = new LinkedHashMap<>();
+        props.put("default_generation_settings", settings);
+        props.put("total_slots", options.parallel());
+        props.put("model_alias", modelId);
+        props.put("modalities", Map.of("vision", false, "video", false, "audio", false));
+        props.put("endpoint_slots", false);
+        props.put("endpoint_props", false);
+        props.put("endpoint_metrics", true);
+        props.put("chat_template", chatFormat instanceof JinjaChatFormat jinja ? asLlamaCppReads(jinja.template()) : "");
+        Vocabulary vocabulary = model.vocabulary();
+        props.put("bos_token", vocabulary.bos() == Vocabulary.NONE ? "" : vocabulary.text(vocabulary.bos()));
+        props.put("eos_token", vocabulary.eos() == Vocabulary.NONE ? "" : vocabulary.text(vocabulary.eos()));
+        props.put("build_info", "panllama " + PanllamaVersion.current());
+        return props;
+    }
+
+    /** A template's text as llama.cpp's Jinja reads (and llama-server reports) it: line breaks as {@code \n}, one trailing line break dropped. */
+    private static String asLlamaCppReads(String template) {
+        String lines = template.replace("\r\n", "\n").replace('\r', '\n');
+        return lines.endsWith("\n") ? lines.substring(0, lines.length() - 1) : lines;
+    }
+
+    /** The sampling settings of a request that sets none, under llama-server's names (llama.cpp's defaults, which {@link RequestReader} starts from). */
+    private static Map<String, Object> defaultParams() {
+        SamplingOptions defaults = SamplingOptions.defaults(0);
+        TokenFilters filters = TokenFilters.NONE;
+        Dry dry = Dry.OFF;
+        Map<String, Object> params = new LinkedHashMap<>();
+        params.put("max_tokens", -1);
+        params.put("n_predict", -1);
+        params.put("temperature", defaults.temperature());
+        params.put("dynatemp_range", DynamicTemperature.OFF.range());
+        params.put("dynatemp_exponent", DynamicTemperature.OFF.exponent());
+        params.put("top_k", defaults.topK());
+        params.put("top_p", defaults.topP());
+        params.put("min_p", defaults.minP());
+        params.put("top_n_sigma", filters.topNSigma());
+        params.put("xtc_probability", filters.xtcProbability());
+        params.put("xtc_threshold", filters.xtcThreshold());
+        params.put("typical_p", filters.typicalP());
+        params.put("repeat_last_n", defaults.repeatLastN());
+        params.put("repeat_penalty", defaults.repeatPenalty());
+        params.put("presence_penalty", defaults.presencePenalty());
+        params.put("frequency_penalty", defaults.frequencyPenalty());
+        params.put("dry_multiplier", dry.multiplier());
+        params.put("dry_base", dry.base());
+        params.put("dry_allowed_length", dry.allowedLength());
+        params.put("dry_penalty_last_n", dry.penaltyLastN());
+        params.put("mirostat", Mirostat.OFF.version());
+        params.put("mirostat_tau", Mirostat.OFF.tau());
+        params.put("mirostat_eta", Mirostat.OFF.eta());
+        params.put("adaptive_target", AdaptiveP.OFF.target());
+        params.put("adaptive_decay", AdaptiveP.OFF.decay());
+        params.put("ignore_eos", false);
+        params.put("n_probs", 0);
+        params.put("samplers", SamplerOrder.DEFAULT.stages().stream().map(SamplerOrder.Stage::llamaName).toList());
+        return params;
     }
 
     void serve(RequestFields body, Exchange exchange) throws IOException, InterruptedException {

@@ -92,7 +92,7 @@ public final class OpenAiServer implements AutoCloseable {
         CompletionEndpoint completions = new CompletionEndpoint(reader, scheduler, replies, new LogprobsJson(model.tokenizer()));
         OllamaReplies ollamaReplies = new OllamaReplies(model, chatFormat, options.modelId(), Instant.now());
         OllamaEndpoint ollama = new OllamaEndpoint(reader, scheduler, ollamaReplies, options.modelId());
-        LlamaServerEndpoint llamaServer = new LlamaServerEndpoint(reader, scheduler, model.tokenizer(), options.modelId());
+        LlamaServerEndpoint llamaServer = new LlamaServerEndpoint(reader, scheduler, model, chatFormat, options);
         jetty.setHandler(new ApiHandler(options, completions, llamaServer, ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()),
                 reader, scheduler, metrics, replies, model.contextLength()));
         try {

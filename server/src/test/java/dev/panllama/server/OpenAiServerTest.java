@@ -361,6 +361,11 @@ class OpenAiServerTest extends ServedModel {
             assertEquals(200, post(server, "/chat/completions", chat("\"max_tokens\": 2")).statusCode());
             assertEquals(200, send(server, "GET", "/models", null, null).statusCode());
             assertEquals(200, send(server, "GET", "/v1/health", null, null).statusCode());
+            Map<String, Object> props = json(send(server, "GET", "/props", null, null).body());
+            assertEquals((long) options().parallel(), ((Number) props.get("total_slots")).longValue(), props.toString());
+            Map<String, Object> settings = (Map<String, Object>) props.get("default_generation_settings");
+            assertTrue(((Number) settings.get("n_ctx")).longValue() > 0, props.toString());
+            assertEquals(0.8, ((Number) ((Map<String, Object>) settings.get("params")).get("temperature")).doubleValue(), 1e-6);
         }
     }
 

@@ -242,6 +242,40 @@ class ServerParityTest {
         assertEquals(theirEvents.getLast().get("stop_type"), ourEvents.getLast().get("stop_type"));
     }
 
+    /**
+     * {@code /props}: the same context, slots, chat template and tokens, and each default sampling setting
+     * panllama reports the value llama-server reports under the same name.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void propsReportTheSameSettings() throws Exception {
+        Map<String, Object> ourProps = get(oursUrl, "/props");
+        Map<String, Object> theirProps = get(theirsUrl, "/props");
+        for (String field : List.of("total_slots", "chat_template", "bos_token", "eos_token", "modalities")) {
+            assertEquals(theirProps.get(field), ourProps.get(field), field);
+        }
+        Map<String, Object> ourSettings = (Map<String, Object>) ourProps.get("default_generation_settings");
+        Map<String, Object> theirSettings = (Map<String, Object>) theirProps.get("default_generation_settings");
+        assertEquals(theirSettings.get("n_ctx"), ourSettings.get("n_ctx"));
+        Map<String, Object> theirParams = (Map<String, Object>) theirSettings.get("params");
+        ((Map<String, Object>) ourSettings.get("params")).forEach((name, value) -> {
+            Object theirs = theirParams.get(name);
+            if (value instanceof Number number && theirs instanceof Number expected) {
+                assertEquals(expected.doubleValue(), number.doubleValue(), 1e-6, name);
+            } else {
+                assertEquals(theirs, value, name);
+            }
+        });
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> get(String base, String path) throws Exception {
+        HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofMinutes(1)).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, response.statusCode(), base + path + ": " + response.body());
+        return (Map<String, Object>) JsonReader.parse(response.body());
+    }
+
     private static void assertSameCompletion(Map<String, Object> theirs, Map<String, Object> ours) {
         for (String field : List.of("content", "tokens", "stop", "tokens_predicted", "tokens_evaluated", "prompt", "has_new_line", "truncated",
                 "stop_type", "stopping_word", "tokens_cached")) {
