@@ -12,8 +12,12 @@ import java.nio.file.Path;
 /** Structured output: the text must be a JSON document of a schema, any JSON object, or a text of a GBNF grammar. */
 final class StructuredOutputArgs {
 
-    @Option(names = "--json-schema", paramLabel = "FILE",
-            description = "Only output a JSON document that the JSON schema in FILE accepts; generation ends when it is whole.")
+    @Option(names = {"-j", "--json-schema"}, paramLabel = "SCHEMA|FILE",
+            description = "Only output a JSON document that this JSON schema accepts (llama.cpp's: the schema itself, "
+                    + "or a FILE holding it); generation ends when it is whole.")
+    String schema;
+
+    @Option(names = {"-jf", "--json-schema-file"}, paramLabel = "FILE", description = "As --json-schema, with the schema read from FILE.")
     Path schemaFile;
 
     @Option(names = "--json-object", description = "Only output a JSON object; generation ends when it is whole.")
@@ -32,9 +36,10 @@ final class StructuredOutputArgs {
      * @throws IllegalArgumentException the schema file is missing, not JSON, or uses what is not supported
      */
     GenerationOptions apply(GenerationOptions options) {
-        int given = (schemaFile != null ? 1 : 0) + (anyObject ? 1 : 0) + (grammar != null ? 1 : 0) + (grammarFile != null ? 1 : 0);
+        int given = (schema != null ? 1 : 0) + (schemaFile != null ? 1 : 0) + (anyObject ? 1 : 0) + (grammar != null ? 1 : 0)
+                + (grammarFile != null ? 1 : 0);
         if (given > 1) {
-            throw new IllegalArgumentException("give one of --json-schema, --json-object, --grammar and --grammar-file");
+            throw new IllegalArgumentException("give one of --json-schema, --json-schema-file, --json-object, --grammar and --grammar-file");
         }
         if (anyObject) {
             return options.withJsonObject();
@@ -53,14 +58,22 @@ final class StructuredOutputArgs {
                 throw new IllegalArgumentException(grammarFile + ": " + e.getMessage(), e);
             }
         }
-        if (schemaFile == null) {
+        if (schema != null && schema.strip().startsWith("{")) {
+            try {
+                return options.withJsonSchema(schema);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--json-schema: " + e.getMessage(), e);
+            }
+        }
+        // A --json-schema that is no JSON object names a file, as panllama's --json-schema did before it took llama.cpp's.
+        Path file = schema != null ? Path.of(schema) : schemaFile;
+        if (file == null) {
             return options;
         }
-        String schema = read(schemaFile, "JSON schema");
         try {
-            return options.withJsonSchema(schema);
+            return options.withJsonSchema(read(file, "JSON schema"));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(schemaFile + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         }
     }
 

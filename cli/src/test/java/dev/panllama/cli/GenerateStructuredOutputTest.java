@@ -56,6 +56,19 @@ class GenerateStructuredOutputTest {
             assertTrue(List.of("yes", "no").contains(document.get("answer")), result.out());
             assertInstanceOf(Boolean.class, document.get("sure"));
         }
+        // llama.cpp's spellings: the schema itself after -j, its file after -jf.
+        String inline = Files.readString(schema);
+        for (List<String> given : List.of(List.of("-j", inline), List.of("-jf", schema.toString()))) {
+            List<String> arguments = new java.util.ArrayList<>(List.of("generate", "-m", model.toString(), "-p", "Is it?", "-n", "200", "-t", "2",
+                    "-c", "512", "-s", "4", "--json"));
+            arguments.addAll(given);
+            CommandRun result = CommandRun.of(arguments.toArray(String[]::new));
+            assertEquals(0, result.exitCode(), result.err());
+            @SuppressWarnings("unchecked")
+            Map<String, Object> output = (Map<String, Object>) JsonReader.parse(result.out());
+            Map<?, ?> document = assertInstanceOf(Map.class, JsonReader.parse((String) output.get("text")));
+            assertTrue(List.of("yes", "no").contains(document.get("answer")), result.out());
+        }
         CommandRun object = CommandRun.of("generate", "-m", model.toString(), "-p", "{", "-n", "40", "-t", "2", "-c", "512", "--greedy", "--json-object");
         assertEquals(0, object.exitCode(), object.err());
         assertTrue(object.out().startsWith("{"), object.out());
@@ -72,7 +85,9 @@ class GenerateStructuredOutputTest {
         assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--json-schema", broken.toString()),
                 "broken.json: the JSON schema is not valid JSON");
         assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "--json-schema", broken.toString(), "--json-object"),
-                "give one of --json-schema, --json-object, --grammar and --grammar-file");
+                "give one of --json-schema, --json-schema-file, --json-object, --grammar and --grammar-file");
+        assertRefused(CommandRun.of("generate", "-m", model.toString(), "-p", "x", "-j", "{\"type\": \"object\","),
+                "--json-schema: the JSON schema is not valid JSON");
     }
 
     @Test
