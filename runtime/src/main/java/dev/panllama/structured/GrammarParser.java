@@ -76,6 +76,8 @@ final class GrammarParser {
         ruleIds.forEach((name, id) -> names[id] = name);
         Grammar grammar = new Grammar(text, kinds, values, ruleStart[start], List.copyOf(tokenNames));
         grammar.checkNoLeftRecursion(ruleStart, names);
+        // Its first readings, to refuse now a grammar too ambiguous to even start (GrammarState.MAX_READINGS).
+        GrammarState.start(grammar);
         return grammar;
     }
 

@@ -24,6 +24,13 @@ import java.util.Set;
 final class GrammarState implements BytePrefix {
 
     private static final GrammarStack[] NONE = new GrammarStack[0];
+    /**
+     * The most readings a state may hold, and rule expansions one step may go through. A grammar that
+     * reads the same text in very many ways (nested repetitions such as {@code (x*)*} inside recursion)
+     * has readings that multiply with every character, until memory runs out (llama.cpp's too); past this,
+     * its generation ends with an error instead.
+     */
+    static final int MAX_READINGS = 4096;
     /** UTF-8 sequence length by a first byte's high four bits; 0 for a continuation byte, invalid first. */
     private static final int[] SEQUENCE_LENGTH = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4};
 
@@ -141,6 +148,10 @@ final class GrammarState implements BytePrefix {
             GrammarStack current = todo.pop();
             if (!seen.add(current)) {
                 continue;
+            }
+            if (seen.size() > 16 * MAX_READINGS || out.size() > MAX_READINGS) {
+                throw new IllegalArgumentException("the grammar is too ambiguous to follow: over " + MAX_READINGS
+                        + " ways to read the text at once (a rule that can match the same text in many ways, such as (x*)* in a recursion)");
             }
             if (current.isEmpty() || grammar.kinds[current.top] != Grammar.RULE_REF) {
                 out.add(current);

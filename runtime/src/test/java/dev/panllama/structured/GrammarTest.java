@@ -81,6 +81,18 @@ class GrammarTest {
         assertFalse(whole.canContinue(), "nothing may follow a whole 'yes'");
     }
 
+    /**
+     * A grammar that reads the same text in ever more ways (a recursion through nested repetitions) is refused
+     * once its readings pass the bound, rather than filling the memory.
+     */
+    @Test
+    void aGrammarTooAmbiguousToFollowIsRefusedNotFollowedOutOfMemory() {
+        Grammar growing = Grammar.parse("root ::= r\nr ::= (. r r)* | .*");
+        assertTrue(growing.accepts("abc"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> growing.accepts("abcabcabcabcabcabcabcabc"))
+                .getMessage().startsWith("the grammar is too ambiguous to follow"));
+    }
+
     @Test
     void refusesWhatItCannotMatchWithWhere() {
         assertEquals("the grammar uses rule 'missing' but does not define it",

@@ -175,7 +175,15 @@ final class BatchScheduler implements AutoCloseable {
                 return;
             }
             waiting.remove(job);
-            slot.start(job, reused, model, admissions++, evaluator.contextLength());
+            try {
+                slot.start(job, reused, model, admissions++, evaluator.contextLength());
+            } catch (RuntimeException e) {
+                // Its generation cannot start (what it asks for cannot be followed): it fails alone.
+                evaluator.keep(slot.sequence, 0);
+                places.release();
+                job.fail(requestFailure(e));
+                continue;
+            }
             running++;
         }
     }
@@ -275,10 +283,16 @@ final class BatchScheduler implements AutoCloseable {
         for (int i = 0; i < members.size(); i++) {
             SequenceSlot slot = members.get(i);
             float[][] rows = logits.get(i);
-            if (slot.phase() == SequenceSlot.Phase.DECODE) {
-                slot.decoded(rows[0]);
-            } else {
-                slot.promptEvaluated(batch.get(i).tokens().length, rows.length == 0 ? null : rows[rows.length - 1]);
+            try {
+                if (slot.phase() == SequenceSlot.Phase.DECODE) {
+                    slot.decoded(rows[0]);
+                } else {
+                    slot.promptEvaluated(batch.get(i).tokens().length, rows.length == 0 ? null : rows[rows.length - 1]);
+                }
+            } catch (RuntimeException e) {
+                // Sampling is the request's own (its grammar, say): it fails alone, and the others go on.
+                fail(slot, e);
+                continue;
             }
             if (slot.isStopped()) {
                 end(slot, slot.job().isCancelled());
@@ -338,6 +352,23 @@ final class BatchScheduler implements AutoCloseable {
             cacheBytes = evaluator.cacheCommittedBytes();
             cacheMeasuredAt = now;
         }
+    }
+
+    /** {@code slot}'s request failed in its own sampling: it gets the error, and its cells are freed. */
+    private void fail(SequenceSlot slot, RuntimeException failure) {
+        GenerationJob job = slot.job();
+        slot.release();
+        evaluator.keep(slot.sequence, 0);
+        cachedTokens = evaluator.contextLength() - evaluator.room();
+        places.release();
+        running--;
+        job.fail(requestFailure(failure));
+    }
+
+    /** A request's own failure as its client hears it: what it asked for cannot be followed (its grammar is too ambiguous, say), a 400. */
+    private static RuntimeException requestFailure(RuntimeException failure) {
+        return failure instanceof IllegalArgumentException invalid
+                ? ApiException.invalid("The request cannot be generated: " + invalid.getMessage() + ".", null) : failure;
     }
 
     /** An evaluation failed: every running request fails with it, and the cache starts over. */

@@ -332,6 +332,15 @@ class OpenAiServerTest extends ServedModel {
                     + " \"function\": {\"name\": \"f\", \"parameters\": {\"type\": \"object\"}}}]")), 400, "grammar", null);
             assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2, \"grammar\": \"\"")).statusCode(),
                     "an empty grammar is none, as llama-server takes it");
+            // A grammar that cannot be matched is refused as the request is read; one too ambiguous to follow fails its
+            // request as the text grows (a 400, whole or as the stream's last event), and the server goes on serving.
+            assertError(post(server, "/v1/completions", "{\"prompt\": \"x\", \"grammar\": \"root ::= r\\nr ::= (.? r{2} .?)* | .\"}"),
+                    400, "grammar", null);
+            HttpResponse<String> growing = post(server, "/v1/completions", "{\"prompt\": \"x\", \"max_tokens\": 200, \"temperature\": 1.5,"
+                    + " \"grammar\": \"root ::= r\\nr ::= (. r r)* | .*\"}");
+            assertError(growing, 400, null, null);
+            assertTrue(growing.body().contains("too ambiguous"), growing.body());
+            assertEquals(200, post(server, "/v1/chat/completions", chat("\"max_tokens\": 2")).statusCode());
         }
     }
 
