@@ -49,12 +49,14 @@ public final class GrammarConstraint implements OutputConstraint {
         if (token < 0 || token >= trie.size()) {
             return false;
         }
+        state.check();
         return !state.afterToken(token, trie.bytes(token)).isDead();
     }
 
     @Override
     public boolean mask(float[] logits) {
         Arrays.fill(allowed, false);
+        state.check();
         trie.allowed(state, allowed);
         state.allowTokens(allowed, byId, hasText);
         for (int token : vocabulary.endOfGenerationIds()) {
@@ -70,6 +72,7 @@ public final class GrammarConstraint implements OutputConstraint {
         if (vocabulary.isEndOfGeneration(token)) {
             return;
         }
+        state.check();
         GrammarState next = state.afterToken(token, trie.bytes(token));
         if (next.isDead()) {
             throw new IllegalStateException("token " + token + " breaks the grammar");

@@ -25,12 +25,19 @@ final class GrammarState implements BytePrefix {
 
     private static final GrammarStack[] NONE = new GrammarStack[0];
     /**
-     * The most readings a state may hold, and rule expansions one step may go through. A grammar that
-     * reads the same text in very many ways (nested repetitions such as {@code (x*)*} inside recursion)
-     * has readings that multiply with every character, until memory runs out (llama.cpp's too); past this,
-     * its generation ends with an error instead.
+     * The most readings a state may hold, and (times 16) rule expansions one step may go through. A grammar
+     * that reads the same text in very many ways (nested repetitions such as {@code (x*)*} inside recursion)
+     * has readings that multiply with every character, until memory runs out (llama.cpp's too), and each
+     * reading costs time at every byte of a vocabulary's check; past this, its generation ends with an error
+     * instead. The pinned tree's example grammars (json, c, ...) hold at most 13 readings over their texts.
      */
-    static final int MAX_READINGS = 4096;
+    static final int MAX_READINGS = 256;
+    /**
+     * The most readings one check (of the vocabulary, or of a token) may move on by a byte whose result is
+     * not known yet: about a second of work at most. Checking the Llama 3 vocabulary against the pinned
+     * tree's example grammars takes at most 75,000 (json.gbnf, inside an object); C's, 64,000.
+     */
+    static final long MAX_WORK = 5_000_000;
     /** UTF-8 sequence length by a first byte's high four bits; 0 for a continuation byte, invalid first. */
     private static final int[] SEQUENCE_LENGTH = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4};
 
@@ -68,6 +75,17 @@ final class GrammarState implements BytePrefix {
         final Grammar grammar;
         final GrammarState dead;
         private final HashMap<GrammarState, GrammarState> states = new HashMap<>();
+        /** Readings moved on since {@link #check} began (each rule expansion on the way counted): what a check of the vocabulary costs, beyond transitions already known. */
+        private long work;
+
+        /** Counts {@code readings} more readings moved on by a byte; past {@link #MAX_WORK} in one check, the grammar is refused. */
+        void spend(int readings) {
+            work += readings;
+            if (work > MAX_WORK) {
+                throw new IllegalArgumentException("the grammar is too costly to follow: over " + MAX_WORK
+                        + " readings moved on to check one token (a rule that can match the same text in many ways)");
+            }
+        }
 
         Table(Grammar grammar) {
             this.grammar = grammar;
@@ -119,13 +137,18 @@ final class GrammarState implements BytePrefix {
         return hash;
     }
 
+    /** Starts a check of the vocabulary or of a token: its cost ({@link #MAX_WORK}) counts from here. */
+    void check() {
+        table.work = 0;
+    }
+
     /** Before any text: the readings of each of the root's alternatives, in a matching of its own. */
     static GrammarState start(Grammar grammar) {
         Table table = new Table(grammar);
         Set<GrammarStack> out = new LinkedHashSet<>();
         for (int at = grammar.root; ; at++) {
             GrammarStack stack = grammar.endsAlternative(at) ? GrammarStack.EMPTY : GrammarStack.EMPTY.push(at);
-            advance(grammar, stack, out);
+            advance(table, stack, out);
             while (!grammar.endsAlternative(at)) {
                 at++;
             }
@@ -140,7 +163,8 @@ final class GrammarState implements BytePrefix {
      * Adds to {@code out} the readings {@code stack} stands for once every rule reference on its top is
      * expanded into its alternatives: stacks whose top matches text or a token, or the empty stack.
      */
-    private static void advance(Grammar grammar, GrammarStack stack, Set<GrammarStack> out) {
+    private static void advance(Table table, GrammarStack stack, Set<GrammarStack> out) {
+        Grammar grammar = table.grammar;
         ArrayDeque<GrammarStack> todo = new ArrayDeque<>();
         Set<GrammarStack> seen = new HashSet<>();
         todo.push(stack);
@@ -149,6 +173,7 @@ final class GrammarState implements BytePrefix {
             if (!seen.add(current)) {
                 continue;
             }
+            table.spend(1);
             if (seen.size() > 16 * MAX_READINGS || out.size() > MAX_READINGS) {
                 throw new IllegalArgumentException("the grammar is too ambiguous to follow: over " + MAX_READINGS
                         + " ways to read the text at once (a rule that can match the same text in many ways, such as (x*)* in a recursion)");
@@ -173,7 +198,7 @@ final class GrammarState implements BytePrefix {
 
     /** Adds the readings of {@code stack} once its top is matched: the element at {@code next} where its alternative goes on. */
     private void moveOn(GrammarStack stack, int next, Set<GrammarStack> out) {
-        advance(grammar, grammar.endsAlternative(next) ? stack.below : stack.below.push(next), out);
+        advance(table, grammar.endsAlternative(next) ? stack.below : stack.below.push(next), out);
     }
 
     /** After {@code codePoint}: the readings whose top character class takes it, moved past it. */
@@ -201,6 +226,7 @@ final class GrammarState implements BytePrefix {
     }
 
     private GrammarState step(int b) {
+        table.spend(stacks.length);
         if (isDead() || b == 0) {
             // A NUL ends a token's text for llama.cpp, which never matches past it.
             return dead();
