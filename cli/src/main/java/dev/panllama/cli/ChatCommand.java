@@ -50,6 +50,9 @@ final class ChatCommand extends Subcommand {
     @Mixin
     ChatFormatArgs chatFormat;
 
+    @Mixin
+    StructuredOutputArgs structure;
+
     private static final String HELP = """
             /help            this list
             /reset           forget the conversation (the system prompt stays)
@@ -72,7 +75,7 @@ final class ChatCommand extends Subcommand {
                     (panllama list shows the GGUF files already on this machine).""");
             file = DemoModel.ensure();
         }
-        GenerationOptions given = new GenerationOptions(maxTokens, List.of(), sampling.options());
+        GenerationOptions given = structure.apply(new GenerationOptions(maxTokens, List.of(), sampling.options()));
         String template = chatFormat.readTemplate();
         try (LlamaModel llama = model.open(file, err);
              Chat chat = llama.newChat(system, chatFormat.resolve(llama, template))) {

@@ -67,29 +67,32 @@ final class GrammarState implements BytePrefix {
     /**
      * The states one matching has met, each once (a state is its readings as a set and its unfinished
      * character), so that one reached again by other text is the same object with its transitions known.
-     * Bounded (each state keeps up to 256 transitions): past {@value #MAX_STATES} states it starts over. One per
-     * generation; not thread-safe.
+     * Bounded (each state keeps up to 256 transitions): past {@value #MAX_STATES} states it starts over.
+     * One per generation; not thread-safe.
      */
     private static final class Table {
         private static final int MAX_STATES = 1 << 12;
         final Grammar grammar;
         final GrammarState dead;
         private final HashMap<GrammarState, GrammarState> states = new HashMap<>();
-        /** Readings moved on since {@link #check} began (each rule expansion on the way counted): what a check of the vocabulary costs, beyond transitions already known. */
+        /**
+         * Readings moved on since {@link #check} began, each rule expansion on the way counted: what a check
+         * costs, beyond the transitions already known.
+         */
         private long work;
 
-        /** Counts {@code readings} more readings moved on by a byte; past {@link #MAX_WORK} in one check, the grammar is refused. */
+        Table(Grammar grammar) {
+            this.grammar = grammar;
+            this.dead = new GrammarState(this, NONE, 0, 0);
+        }
+
+        /** Counts {@code readings} more readings moved on; past {@link #MAX_WORK} in one check, the grammar is refused. */
         void spend(int readings) {
             work += readings;
             if (work > MAX_WORK) {
                 throw new IllegalArgumentException("the grammar is too costly to follow: over " + MAX_WORK
                         + " readings moved on to check one token (a rule that can match the same text in many ways)");
             }
-        }
-
-        Table(Grammar grammar) {
-            this.grammar = grammar;
-            this.dead = new GrammarState(this, NONE, 0, 0);
         }
 
         GrammarState of(GrammarStack[] stacks, int partial, int remaining) {

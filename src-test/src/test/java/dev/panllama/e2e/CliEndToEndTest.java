@@ -24,6 +24,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -60,6 +61,19 @@ class CliEndToEndTest {
         assertEquals(2, run.out().strip().lines().count(), "two replies: " + run.out());
         assertTrue(run.err().contains("[prompt"), run.err());
         assertTrue(run.err().contains("[conversation forgotten]"), run.err());
+    }
+
+    /** Every reply of a chat under a grammar (llama-cli's --grammar) is a text of it. */
+    @Test
+    void chatRepliesFollowTheGrammar() throws Exception {
+        Run run = panllama("Is it?\nAnd now?\nReally?\n/exit\n", "chat", "-m", model.toString(), "-n", "20", "--temp", "1.5", "-s", "3", "-t", "2",
+                "--grammar", "root ::= (\"yes\" | \"no\" | \"maybe\") \", \" [0-9]{1,2} \".\"");
+        assertEquals(0, run.exitCode(), run.err());
+        List<String> replies = run.out().strip().lines().toList();
+        assertEquals(3, replies.size(), run.out());
+        for (String reply : replies) {
+            assertTrue(reply.strip().matches("(yes|no|maybe), [0-9]{1,2}\\."), reply);
+        }
     }
 
     @Test
