@@ -25,18 +25,8 @@ final class LogprobsJson {
 
     /** A chat choice's {@code logprobs}: {@code content} holds an entry per token. */
     Map<String, Object> chat(List<TokenLogprobs> tokens) {
-        List<Map<String, Object>> content = new ArrayList<>(tokens.size());
-        for (TokenLogprobs scored : tokens) {
-            Map<String, Object> entry = entry(scored.token(), scored.logprob());
-            List<Map<String, Object>> top = new ArrayList<>(scored.top().size());
-            for (TokenLogprobs.Candidate candidate : scored.top()) {
-                top.add(entry(candidate.token(), candidate.logprob()));
-            }
-            entry.put("top_logprobs", top);
-            content.add(entry);
-        }
         Map<String, Object> logprobs = new LinkedHashMap<>();
-        logprobs.put("content", content);
+        logprobs.put("content", entries(tokens, this::entry));
         logprobs.put("refusal", null);
         return logprobs;
     }
@@ -47,15 +37,25 @@ final class LogprobsJson {
      * character it cuts off at its end, as llama-server's does.
      */
     List<Map<String, Object>> llamaServer(List<TokenLogprobs> tokens) {
+        return entries(tokens, this::llamaServerEntry);
+    }
+
+    /** A token's JSON entry, from its id and log probability. */
+    private interface Entry {
+        Map<String, Object> of(int token, double logprob);
+    }
+
+    /** An entry per token, each with its alternatives' entries as {@code top_logprobs}: a chat's and llama-server's lists. */
+    private static List<Map<String, Object>> entries(List<TokenLogprobs> tokens, Entry entry) {
         List<Map<String, Object>> entries = new ArrayList<>(tokens.size());
         for (TokenLogprobs scored : tokens) {
-            Map<String, Object> entry = llamaServerEntry(scored.token(), scored.logprob());
+            Map<String, Object> chosen = entry.of(scored.token(), scored.logprob());
             List<Map<String, Object>> top = new ArrayList<>(scored.top().size());
             for (TokenLogprobs.Candidate candidate : scored.top()) {
-                top.add(llamaServerEntry(candidate.token(), candidate.logprob()));
+                top.add(entry.of(candidate.token(), candidate.logprob()));
             }
-            entry.put("top_logprobs", top);
-            entries.add(entry);
+            chosen.put("top_logprobs", top);
+            entries.add(chosen);
         }
         return entries;
     }
