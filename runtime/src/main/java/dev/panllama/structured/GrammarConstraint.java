@@ -15,9 +15,6 @@ public final class GrammarConstraint implements OutputConstraint {
     private final VocabularyTrie trie;
     private final Vocabulary vocabulary;
     private final boolean[] allowed;
-    private final boolean[] hasText;
-    /** Tokens a token element can match by id ({@link GrammarState.Decoded#matchesById}). */
-    private final boolean[] byId;
     private GrammarState state;
 
     GrammarConstraint(GrammarState start, VocabularyTrie trie, Vocabulary vocabulary) {
@@ -31,13 +28,6 @@ public final class GrammarConstraint implements OutputConstraint {
         this.trie = trie;
         this.vocabulary = vocabulary;
         this.allowed = new boolean[trie.size()];
-        this.hasText = new boolean[trie.size()];
-        this.byId = new boolean[trie.size()];
-        for (int token = 0; token < hasText.length; token++) {
-            byte[] text = trie.bytes(token);
-            hasText[token] = text.length > 0;
-            byId[token] = GrammarState.Decoded.of(text).matchesById(text.length);
-        }
     }
 
     @Override
@@ -58,7 +48,7 @@ public final class GrammarConstraint implements OutputConstraint {
         Arrays.fill(allowed, false);
         state.check();
         trie.allowed(state, allowed);
-        state.allowTokens(allowed, byId, hasText);
+        state.allowTokens(allowed, trie);
         for (int token : vocabulary.endOfGenerationIds()) {
             if (token >= 0 && token < allowed.length) {
                 allowed[token] = state.allowsEnd();

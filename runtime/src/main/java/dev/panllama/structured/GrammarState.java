@@ -299,6 +299,10 @@ final class GrammarState implements BytePrefix {
         return table.of(out.toArray(NONE), byText.partial, byText.remaining);
     }
 
+    private static boolean matchesById(byte[] text) {
+        return Decoded.of(text).matchesById(text.length);
+    }
+
     /**
      * A token's text as llama.cpp's decoder reads it on its own: how many whole characters it holds, and
      * the bits and missing bytes of a last one it cuts off; {@code invalid} where a byte that must start
@@ -343,10 +347,11 @@ final class GrammarState implements BytePrefix {
 
     /**
      * Marks in {@code allowed} the tokens that readings waiting for a token take (none inside a character):
-     * a named token where {@code byId} says its text lets it match by id, any other token with such text for
-     * a negated one ({@code hasText}: those with text).
+     * a named token whose text ({@code trie}'s) lets it match by id ({@link Decoded#matchesById}), and for a
+     * negated one any other token with such text. Worked out here, where a token element waits, rather than
+     * for the whole vocabulary in every generation: few grammars have one.
      */
-    void allowTokens(boolean[] allowed, boolean[] byId, boolean[] hasText) {
+    void allowTokens(boolean[] allowed, VocabularyTrie trie) {
         if (remaining > 0) {
             return;
         }
@@ -356,12 +361,13 @@ final class GrammarState implements BytePrefix {
             }
             int value = grammar.values[stack.top];
             if (grammar.kinds[stack.top] == Grammar.TOKEN) {
-                if (value >= 0 && value < allowed.length && byId[value]) {
+                if (value >= 0 && value < allowed.length && matchesById(trie.bytes(value))) {
                     allowed[value] = true;
                 }
             } else {
                 for (int token = 0; token < allowed.length; token++) {
-                    allowed[token] |= token != value && hasText[token] && byId[token];
+                    byte[] text = trie.bytes(token);
+                    allowed[token] |= token != value && text.length > 0 && matchesById(text);
                 }
             }
         }
