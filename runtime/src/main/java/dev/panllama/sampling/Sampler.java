@@ -254,12 +254,7 @@ public final class Sampler {
         if (options.order().has(SamplerOrder.Stage.ADAPTIVE_P) && options.adaptiveP().targets()) {
             return adaptive(logits, tokens);
         }
-        float max = maxLogit(logits, tokens, kept);
-        double[] weights = new double[kept];
-        for (int i = 0; i < kept; i++) {
-            weights[i] = Math.exp(logits[tokens[i]] - max);
-        }
-        return new Weighted(tokens, weights);
+        return new Weighted(tokens, softmax(logits, tokens, kept, false));
     }
 
     /**
