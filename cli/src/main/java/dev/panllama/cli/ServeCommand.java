@@ -21,9 +21,9 @@ import java.nio.file.Path;
  * generation under way is cancelled and the model closed, once, whichever thread gets there first.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Serve a model with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/models, /health, /metrics),"
-                + " Ollama's (/api/chat, /api/generate, /api/tags, /api/show, /api/ps, /api/version)"
-                + " and llama-server's /tokenize, /detokenize and /apply-template.")
+        description = "Serve a model with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/responses, /v1/models, /health,"
+                + " /metrics), Ollama's (/api/chat, /api/generate, /api/tags, /api/show, /api/ps, /api/version)"
+                + " and llama-server's (/completion, /props, /tokenize, /detokenize, /apply-template).")
 final class ServeCommand extends Subcommand {
 
     @Mixin

@@ -48,6 +48,15 @@ final class ApiException extends RuntimeException {
         return status;
     }
 
+    /** The fields of the {@code error} event that ends a Responses stream (OpenAI's): the code, message and param. */
+    Map<String, Object> eventFields() {
+        Map<String, Object> fields = new LinkedHashMap<>();
+        fields.put("code", code == null ? type : code);
+        fields.put("message", getMessage());
+        fields.put("param", param);
+        return fields;
+    }
+
     /** The reply's body. */
     Map<String, Object> body() {
         Map<String, Object> error = new LinkedHashMap<>();

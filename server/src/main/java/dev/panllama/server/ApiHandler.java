@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.logging.Level;
@@ -17,7 +18,8 @@ import java.util.logging.Logger;
 
 /**
  * Routes every request: checks the API key, the method and the body's size, hands generation requests
- * to the {@link CompletionEndpoint} (OpenAI's API, also without {@code /v1} as llama-server serves it),
+ * to the {@link CompletionEndpoint} (OpenAI's API, also without {@code /v1} as llama-server serves it), the
+ * {@link ResponsesEndpoint} (OpenAI's Responses API; both APIs also count a request's input tokens, as llama-server does),
  * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}; it answers {@code /props} too) or the {@link OllamaEndpoint}
  * (Ollama's, under {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models}, Ollama's
  * model listings and version, and llama-server's {@code /tokenize}, {@code /detokenize} and
@@ -33,6 +35,7 @@ final class ApiHandler extends Handler.Abstract {
 
     private final ServerOptions options;
     private final CompletionEndpoint completions;
+    private final ResponsesEndpoint responses;
     private final OllamaEndpoint ollama;
     private final LlamaServerEndpoint llamaServer;
     private final TokenizerEndpoints tokenizer;
@@ -43,11 +46,12 @@ final class ApiHandler extends Handler.Abstract {
     private final Replies replies;
     private final int contextLength;
 
-    ApiHandler(ServerOptions options, CompletionEndpoint completions, LlamaServerEndpoint llamaServer, OllamaEndpoint ollama,
+    ApiHandler(ServerOptions options, CompletionEndpoint completions, ResponsesEndpoint responses, LlamaServerEndpoint llamaServer, OllamaEndpoint ollama,
                OllamaReplies ollamaReplies, TokenizerEndpoints tokenizer, RequestReader reader, BatchScheduler scheduler,
                ServerMetrics metrics, Replies replies, int contextLength) {
         this.options = options;
         this.completions = completions;
+        this.responses = responses;
         this.llamaServer = llamaServer;
         this.ollama = ollama;
         this.tokenizer = tokenizer;
@@ -110,6 +114,23 @@ final class ApiHandler extends Handler.Abstract {
                 RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
                 completions.serve(path.equals("/v1/completions") ? CompletionEndpoint.Kind.TEXT : CompletionEndpoint.Kind.CHAT,
                         body, exchange);
+            }
+            case "/v1/responses", "/responses" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                responses.serve(RequestFields.parse(exchange.body(options.maxBodyBytes())), exchange);
+            }
+            case "/v1/responses/input_tokens", "/responses/input_tokens", "/v1/chat/completions/input_tokens",
+                 "/chat/completions/input_tokens" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
+                GenerationRequest request = reader.chat(path.contains("/responses") ? ResponsesRequests.chat(body) : body);
+                // llama-server's answer, for either API.
+                Map<String, Object> count = new LinkedHashMap<>();
+                count.put("object", "response.input_tokens");
+                count.put("input_tokens", request.prompt().length);
+                exchange.json(200, count);
             }
             case "/props" -> {
                 authorize(exchange);
@@ -215,6 +236,7 @@ final class ApiHandler extends Handler.Abstract {
                     exchange.event(body);
                     exchange.endEvents();
                 }
+                case TYPED_EVENTS -> exchange.typedEvent("error", error.eventFields(), true);
                 case LINES -> exchange.endLines(body);
                 case NONE -> exchange.json(error.status(), body);
             }
@@ -228,13 +250,17 @@ final class ApiHandler extends Handler.Abstract {
 
     private static String endpoint(String path) {
         return switch (path) {
-            case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/completion", "/props",
+            case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/responses",
+                 "/v1/responses/input_tokens", "/v1/chat/completions/input_tokens", "/completion", "/props",
                  "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version",
                  "/tokenize", "/detokenize", "/apply-template" -> path;
             case "/v1/health" -> "/health";
             case "/models" -> "/v1/models";
             case "/chat/completions" -> "/v1/chat/completions";
             case "/completions" -> "/completion";
+            case "/responses" -> "/v1/responses";
+            case "/responses/input_tokens" -> "/v1/responses/input_tokens";
+            case "/chat/completions/input_tokens" -> "/v1/chat/completions/input_tokens";
             default -> path.startsWith("/v1/models/") ? "/v1/models/{id}" : "other";
         };
     }

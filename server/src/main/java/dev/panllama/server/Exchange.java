@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -20,7 +21,7 @@ import java.util.Map;
 final class Exchange {
 
     /** How the reply streams, once it does. */
-    enum Stream { NONE, EVENTS, LINES }
+    enum Stream { NONE, EVENTS, TYPED_EVENTS, LINES }
 
     /** The most of a refused request's body read before the refusal is sent. */
     private static final long DISCARD_LIMIT = 16L << 20;
@@ -31,6 +32,8 @@ final class Exchange {
     private Stream streaming = Stream.NONE;
     /** Whether a whole reply's status and headers went ahead of its body (see {@link #awaitingJson()}). */
     private boolean jsonStarted;
+    /** The number of the next typed event (see {@link #typedEvent}). */
+    private int sequenceNumber;
     /** The request's body as read so far; opened at the first read. */
     private InputStream content;
 
@@ -161,6 +164,27 @@ final class Exchange {
     /** Sends OpenAI's end-of-stream event, {@code data: [DONE]}, and ends the reply. */
     void endEvents() throws IOException {
         write(true, "data: [DONE]\n\n");
+    }
+
+    /**
+     * Starts a 200 reply of typed server-sent events, as OpenAI's Responses API streams: each names its
+     * type ({@code event: TYPE}), and the stream ends with its last event, without {@code [DONE]}.
+     */
+    void startTypedEvents() {
+        startEvents();
+        streaming = Stream.TYPED_EVENTS;
+    }
+
+    /**
+     * Sends one typed event: {@code event: TYPE}, and as its data {@code {"type": TYPE}}, {@code fields} and the
+     * event's {@code sequence_number} (0, 1, ... in the stream). {@code last} ends the reply.
+     */
+    void typedEvent(String type, Map<String, Object> fields, boolean last) throws IOException {
+        Map<String, Object> data = new LinkedHashMap<>();
+        data.put("type", type);
+        data.putAll(fields);
+        data.put("sequence_number", sequenceNumber++);
+        write(last, "event: " + type + "\ndata: " + JsonWriter.write(data) + "\n\n");
     }
 
     /** Starts a 200 reply of JSON objects, one a line ({@code application/x-ndjson}), as Ollama streams. */

@@ -31,6 +31,11 @@ final class LogprobsJson {
         return logprobs;
     }
 
+    /** The Responses API's {@code logprobs} of a piece of output text: an entry per token, as a chat's. */
+    List<Map<String, Object>> responses(List<TokenLogprobs> tokens) {
+        return entries(tokens, this::entry);
+    }
+
     /**
      * llama-server's own {@code completion_probabilities}: an entry per token (its id, text, UTF-8 bytes and
      * log probability) with its top alternatives as entries too. A token's text leaves out a UTF-8

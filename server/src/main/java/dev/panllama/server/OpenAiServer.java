@@ -17,8 +17,8 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * An OpenAI-compatible HTTP server over one {@link LlamaModel}: {@code /v1/chat/completions} and
- * {@code /v1/completions} (whole or streamed as server-sent events), {@code /v1/models},
+ * An OpenAI-compatible HTTP server over one {@link LlamaModel}: {@code /v1/chat/completions},
+ * {@code /v1/completions} and {@code /v1/responses} (whole or streamed as server-sent events), {@code /v1/models},
  * {@code /health} and {@code /metrics}; and Ollama's {@code /api/chat}, {@code /api/generate},
  * {@code /api/tags}, {@code /api/show}, {@code /api/ps} and {@code /api/version}, for the clients
  * written for Ollama; and llama-server's {@code /tokenize}, {@code /detokenize} and
@@ -89,11 +89,13 @@ public final class OpenAiServer implements AutoCloseable {
         connector.setPort(options.port());
         connector.setIdleTimeout(IDLE_TIMEOUT.toMillis());
         jetty.addConnector(connector);
-        CompletionEndpoint completions = new CompletionEndpoint(reader, scheduler, replies, new LogprobsJson(model.tokenizer()));
+        LogprobsJson logprobs = new LogprobsJson(model.tokenizer());
+        CompletionEndpoint completions = new CompletionEndpoint(reader, scheduler, replies, logprobs);
+        ResponsesEndpoint responses = new ResponsesEndpoint(reader, scheduler, logprobs, options.modelId());
         OllamaReplies ollamaReplies = new OllamaReplies(model, chatFormat, options.modelId(), Instant.now());
         OllamaEndpoint ollama = new OllamaEndpoint(reader, scheduler, ollamaReplies, options.modelId());
         LlamaServerEndpoint llamaServer = new LlamaServerEndpoint(reader, scheduler, model, chatFormat, options);
-        jetty.setHandler(new ApiHandler(options, completions, llamaServer, ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()),
+        jetty.setHandler(new ApiHandler(options, completions, responses, llamaServer, ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()),
                 reader, scheduler, metrics, replies, model.contextLength()));
         try {
             jetty.start();

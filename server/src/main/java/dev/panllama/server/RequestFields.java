@@ -3,6 +3,7 @@ package dev.panllama.server;
 import dev.panllama.json.JsonReader;
 
 import java.nio.charset.StandardCharsets;
+import java.util.AbstractMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -36,6 +37,13 @@ final class RequestFields {
 
     static RequestFields of(Map<?, ?> fields) {
         return new RequestFields(fields);
+    }
+
+    /** The fields as the body gives them (nulls included), in its order. */
+    List<Map.Entry<String, Object>> entries() {
+        return fields.entrySet().stream()
+                .<Map.Entry<String, Object>>map(field -> new AbstractMap.SimpleImmutableEntry<>(String.valueOf(field.getKey()), field.getValue()))
+                .toList();
     }
 
     boolean has(String name) {

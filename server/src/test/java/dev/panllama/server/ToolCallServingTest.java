@@ -26,6 +26,7 @@ import dev.langchain4j.model.openai.OpenAiChatModel;
 import dev.langchain4j.model.openai.OpenAiStreamingChatModel;
 import dev.langchain4j.model.output.FinishReason;
 import dev.panllama.api.Chat;
+import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ChatReply;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.chat.Message;
@@ -71,12 +72,25 @@ class ToolCallServingTest extends ServedModel {
 
     @BeforeAll
     static void callAndAnswerThroughTheFacade() {
-        GenerationOptions greedy = GenerationOptions.defaults().withSampling(SamplingOptions.greedy());
-        try (Chat chat = model.newChat(TestModel.SYSTEM)) {
-            chat.add(Message.user(USER));
-            expectedCall = chat.reply(ToolUse.required(TOOLS), greedy.withMaxTokens(CALL_TOKENS), s -> { }).toolCalls().getFirst();
-            chat.add(Message.tool(expectedCall.id(), RESULT));
-            expectedAnswer = chat.reply(ToolUse.auto(TOOLS), greedy.withMaxTokens(TestModel.REPLY_TOKENS), s -> { });
+        FacadeExchange facade = FacadeExchange.of(model);
+        expectedCall = facade.call();
+        expectedAnswer = facade.answer();
+    }
+
+    /**
+     * Through the facade, greedily: the call {@link #USER} gets under {@link #TOOLS} when one is required,
+     * and the reply after it once the call has its {@link #RESULT} (text, or another call).
+     */
+    record FacadeExchange(ToolCall call, ChatReply answer) {
+
+        static FacadeExchange of(LlamaModel model) {
+            GenerationOptions greedy = GenerationOptions.defaults().withSampling(SamplingOptions.greedy());
+            try (Chat chat = model.newChat(TestModel.SYSTEM)) {
+                chat.add(Message.user(USER));
+                ToolCall call = chat.reply(ToolUse.required(TOOLS), greedy.withMaxTokens(CALL_TOKENS), s -> { }).toolCalls().getFirst();
+                chat.add(Message.tool(call.id(), RESULT));
+                return new FacadeExchange(call, chat.reply(ToolUse.auto(TOOLS), greedy.withMaxTokens(TestModel.REPLY_TOKENS), s -> { }));
+            }
         }
     }
 
