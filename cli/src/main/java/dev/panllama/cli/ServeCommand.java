@@ -22,7 +22,7 @@ import java.nio.file.Path;
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve a model with OpenAI's API (/v1/chat/completions, /v1/completions, /v1/responses, /v1/models, /health,"
-                + " /metrics), Ollama's (/api/chat, /api/generate, /api/tags, /api/show, /api/ps, /api/version)"
+                + " /metrics), Anthropic's (/v1/messages), Ollama's (/api/chat, /api/generate, /api/tags, /api/show, /api/ps, /api/version)"
                 + " and llama-server's (/completion, /props, /tokenize, /detokenize, /apply-template).")
 final class ServeCommand extends Subcommand {
 
@@ -39,7 +39,8 @@ final class ServeCommand extends Subcommand {
     @Option(names = "--port", paramLabel = "N", description = "TCP port (default: 8080; 0 picks a free one).")
     int port = ServerOptions.DEFAULT_PORT;
 
-    @Option(names = "--api-key", paramLabel = "KEY", description = "Require 'Authorization: Bearer KEY' on every request but /health.")
+    @Option(names = "--api-key", paramLabel = "KEY",
+            description = "Require 'Authorization: Bearer KEY' (or 'x-api-key: KEY') on every request but /health and /api/version.")
     String apiKey;
 
     @Option(names = {"-a", "--alias"}, paramLabel = "NAME", description = "The model's name in the API (default: the file's name without .gguf).")

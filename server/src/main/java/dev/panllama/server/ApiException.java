@@ -57,6 +57,26 @@ final class ApiException extends RuntimeException {
         return fields;
     }
 
+    /**
+     * The error as Anthropic's API writes it, {@code {"type": "error", "error": {"type", "message"}}}, its
+     * type named by the status as Anthropic names it and its message led by the field's path (Anthropic's
+     * errors have no field of their own for it); without the outer type, an {@code error} event's fields.
+     */
+    Map<String, Object> anthropicError() {
+        Map<String, Object> error = new LinkedHashMap<>();
+        error.put("type", switch (status) {
+            case 401 -> "authentication_error";
+            case 403 -> "permission_error";
+            case 404 -> "not_found_error";
+            case 413 -> "request_too_large";
+            case 429 -> "rate_limit_error";
+            case 503 -> "overloaded_error";
+            default -> status >= 500 ? "api_error" : "invalid_request_error";
+        });
+        error.put("message", param == null ? getMessage() : param + ": " + getMessage());
+        return Map.of("error", error);
+    }
+
     /** The reply's body. */
     Map<String, Object> body() {
         Map<String, Object> error = new LinkedHashMap<>();

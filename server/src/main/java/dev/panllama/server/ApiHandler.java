@@ -19,12 +19,13 @@ import java.util.logging.Logger;
 /**
  * Routes every request: checks the API key, the method and the body's size, hands generation requests
  * to the {@link CompletionEndpoint} (OpenAI's API, also without {@code /v1} as llama-server serves it), the
- * {@link ResponsesEndpoint} (OpenAI's Responses API; both APIs also count a request's input tokens, as llama-server does),
+ * {@link ResponsesEndpoint} (OpenAI's Responses API; both APIs also count a request's input tokens, as llama-server does), the
+ * {@link AnthropicEndpoint} (Anthropic's Messages API),
  * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}; it answers {@code /props} too) or the {@link OllamaEndpoint}
  * (Ollama's, under {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models}, Ollama's
  * model listings and version, and llama-server's {@code /tokenize}, {@code /detokenize} and
  * {@code /apply-template}, and turns whatever goes wrong into the error JSON of the API asked
- * (OpenAI's, or Ollama's {@code {"error": message}}) with its status, so that one bad request never
+ * (OpenAI's, Anthropic's, or Ollama's {@code {"error": message}}) with its status, so that one bad request never
  * stops the server. Blocking: Jetty runs it on a virtual thread.
  */
 final class ApiHandler extends Handler.Abstract {
@@ -32,10 +33,13 @@ final class ApiHandler extends Handler.Abstract {
     /** The status logged for a request whose client went away before its reply (nginx's convention). */
     private static final int CLIENT_GONE = 499;
     private static final Logger LOG = Logger.getLogger(ApiHandler.class.getName());
+    /** Where Anthropic's clients send the API key. */
+    private static final String API_KEY_HEADER = "x-api-key";
 
     private final ServerOptions options;
     private final CompletionEndpoint completions;
     private final ResponsesEndpoint responses;
+    private final AnthropicEndpoint anthropic;
     private final OllamaEndpoint ollama;
     private final LlamaServerEndpoint llamaServer;
     private final TokenizerEndpoints tokenizer;
@@ -46,12 +50,14 @@ final class ApiHandler extends Handler.Abstract {
     private final Replies replies;
     private final int contextLength;
 
-    ApiHandler(ServerOptions options, CompletionEndpoint completions, ResponsesEndpoint responses, LlamaServerEndpoint llamaServer, OllamaEndpoint ollama,
+    ApiHandler(ServerOptions options, CompletionEndpoint completions, ResponsesEndpoint responses, AnthropicEndpoint anthropic,
+               LlamaServerEndpoint llamaServer, OllamaEndpoint ollama,
                OllamaReplies ollamaReplies, TokenizerEndpoints tokenizer, RequestReader reader, BatchScheduler scheduler,
                ServerMetrics metrics, Replies replies, int contextLength) {
         this.options = options;
         this.completions = completions;
         this.responses = responses;
+        this.anthropic = anthropic;
         this.llamaServer = llamaServer;
         this.ollama = ollama;
         this.tokenizer = tokenizer;
@@ -132,6 +138,16 @@ final class ApiHandler extends Handler.Abstract {
                 count.put("input_tokens", request.prompt().length);
                 exchange.json(200, count);
             }
+            case "/v1/messages" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                anthropic.serve(RequestFields.parse(exchange.body(options.maxBodyBytes())), exchange);
+            }
+            case "/v1/messages/count_tokens" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                exchange.json(200, anthropic.countTokens(RequestFields.parse(exchange.body(options.maxBodyBytes()))));
+            }
             case "/props" -> {
                 authorize(exchange);
                 requireMethod(method, "GET", path);
@@ -199,18 +215,23 @@ final class ApiHandler extends Handler.Abstract {
         }
     }
 
+    /**
+     * Checks the API key, when the server has one: given as OpenAI's clients give it,
+     * {@code Authorization: Bearer KEY}, or as Anthropic's do, {@code x-api-key: KEY} (llama-server takes both).
+     */
     private void authorize(Exchange exchange) {
         if (options.apiKey() == null) {
             return;
         }
-        String given = exchange.request().getHeaders().get(HttpHeader.AUTHORIZATION);
-        if (given == null || !given.startsWith("Bearer ")) {
+        String bearer = exchange.request().getHeaders().get(HttpHeader.AUTHORIZATION);
+        String given = bearer != null && bearer.startsWith("Bearer ") ? bearer.substring("Bearer ".length()).trim()
+                : exchange.request().getHeaders().get(API_KEY_HEADER);
+        if (given == null) {
             exchange.header(HttpHeader.WWW_AUTHENTICATE, "Bearer");
-            throw new ApiException(401, "invalid_request_error", "You didn't provide an API key: send it as 'Authorization: Bearer KEY'.",
-                    null, "invalid_api_key");
+            throw new ApiException(401, "invalid_request_error", "You didn't provide an API key: send it as 'Authorization: Bearer KEY'"
+                    + " (or 'x-api-key: KEY').", null, "invalid_api_key");
         }
-        byte[] key = given.substring("Bearer ".length()).trim().getBytes(StandardCharsets.UTF_8);
-        if (!MessageDigest.isEqual(key, options.apiKey().getBytes(StandardCharsets.UTF_8))) {
+        if (!MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8), options.apiKey().getBytes(StandardCharsets.UTF_8))) {
             exchange.header(HttpHeader.WWW_AUTHENTICATE, "Bearer");
             throw new ApiException(401, "invalid_request_error", "Incorrect API key provided.", null, "invalid_api_key");
         }
@@ -225,18 +246,28 @@ final class ApiHandler extends Handler.Abstract {
 
     /**
      * Answers with the error: as JSON, or as the last event or line when a stream has begun; under
-     * {@code /api/} as Ollama writes errors.
+     * {@code /api/} as Ollama writes errors, under {@code /v1/messages} as Anthropic does.
      */
     private static int refuse(Exchange exchange, ApiException error, String path, Callback callback) {
         exchange.discardBody();
-        Map<String, Object> body = path.startsWith("/api/") ? Map.of("error", error.getMessage()) : error.body();
+        boolean anthropic = path.startsWith("/v1/messages");
+        Map<String, Object> body;
+        if (path.startsWith("/api/")) {
+            body = Map.of("error", error.getMessage());
+        } else if (anthropic) {
+            body = new LinkedHashMap<>();
+            body.put("type", "error");
+            body.putAll(error.anthropicError());
+        } else {
+            body = error.body();
+        }
         try {
             switch (exchange.streaming()) {
                 case EVENTS -> {
                     exchange.event(body);
                     exchange.endEvents();
                 }
-                case TYPED_EVENTS -> exchange.typedEvent("error", error.eventFields(), true);
+                case TYPED_EVENTS -> exchange.typedEvent("error", anthropic ? error.anthropicError() : error.eventFields(), true);
                 case LINES -> exchange.endLines(body);
                 case NONE -> exchange.json(error.status(), body);
             }
@@ -251,7 +282,8 @@ final class ApiHandler extends Handler.Abstract {
     private static String endpoint(String path) {
         return switch (path) {
             case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/responses",
-                 "/v1/responses/input_tokens", "/v1/chat/completions/input_tokens", "/completion", "/props",
+                 "/v1/responses/input_tokens", "/v1/chat/completions/input_tokens", "/v1/messages", "/v1/messages/count_tokens",
+                 "/completion", "/props",
                  "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version",
                  "/tokenize", "/detokenize", "/apply-template" -> path;
             case "/v1/health" -> "/health";

@@ -32,8 +32,8 @@ final class Exchange {
     private Stream streaming = Stream.NONE;
     /** Whether a whole reply's status and headers went ahead of its body (see {@link #awaitingJson()}). */
     private boolean jsonStarted;
-    /** The number of the next typed event (see {@link #typedEvent}). */
-    private int sequenceNumber;
+    /** The number of the next typed event (see {@link #typedEvent}); -1 where they are not numbered. */
+    private int nextSequenceNumber = -1;
     /** The request's body as read so far; opened at the first read. */
     private InputStream content;
 
@@ -167,23 +167,28 @@ final class Exchange {
     }
 
     /**
-     * Starts a 200 reply of typed server-sent events, as OpenAI's Responses API streams: each names its
-     * type ({@code event: TYPE}), and the stream ends with its last event, without {@code [DONE]}.
+     * Starts a 200 reply of typed server-sent events, as OpenAI's Responses API and Anthropic's Messages
+     * API stream: each names its type ({@code event: TYPE}), and the stream ends with its last event,
+     * without {@code [DONE]}. {@code numbered}: each event's data carries its {@code sequence_number}
+     * (OpenAI's; Anthropic's events have none).
      */
-    void startTypedEvents() {
+    void startTypedEvents(boolean numbered) {
         startEvents();
         streaming = Stream.TYPED_EVENTS;
+        nextSequenceNumber = numbered ? 0 : -1;
     }
 
     /**
-     * Sends one typed event: {@code event: TYPE}, and as its data {@code {"type": TYPE}}, {@code fields} and the
-     * event's {@code sequence_number} (0, 1, ... in the stream). {@code last} ends the reply.
+     * Sends one typed event: {@code event: TYPE}, and as its data {@code {"type": TYPE}}, {@code fields}, and
+     * in a numbered stream the event's {@code sequence_number} (0, 1, ...). {@code last} ends the reply.
      */
     void typedEvent(String type, Map<String, Object> fields, boolean last) throws IOException {
         Map<String, Object> data = new LinkedHashMap<>();
         data.put("type", type);
         data.putAll(fields);
-        data.put("sequence_number", sequenceNumber++);
+        if (nextSequenceNumber >= 0) {
+            data.put("sequence_number", nextSequenceNumber++);
+        }
         write(last, "event: " + type + "\ndata: " + JsonWriter.write(data) + "\n\n");
     }
 

@@ -19,7 +19,8 @@ import java.util.logging.Logger;
 /**
  * An OpenAI-compatible HTTP server over one {@link LlamaModel}: {@code /v1/chat/completions},
  * {@code /v1/completions} and {@code /v1/responses} (whole or streamed as server-sent events), {@code /v1/models},
- * {@code /health} and {@code /metrics}; and Ollama's {@code /api/chat}, {@code /api/generate},
+ * {@code /health} and {@code /metrics}; Anthropic's {@code /v1/messages}, for the clients written for
+ * Anthropic; Ollama's {@code /api/chat}, {@code /api/generate},
  * {@code /api/tags}, {@code /api/show}, {@code /api/ps} and {@code /api/version}, for the clients
  * written for Ollama; and llama-server's {@code /tokenize}, {@code /detokenize} and
  * {@code /apply-template}. Up to {@link ServerOptions#parallel()} requests are generated together, in
@@ -92,10 +93,11 @@ public final class OpenAiServer implements AutoCloseable {
         LogprobsJson logprobs = new LogprobsJson(model.tokenizer());
         CompletionEndpoint completions = new CompletionEndpoint(reader, scheduler, replies, logprobs);
         ResponsesEndpoint responses = new ResponsesEndpoint(reader, scheduler, logprobs, options.modelId());
+        AnthropicEndpoint anthropic = new AnthropicEndpoint(reader, scheduler, options.modelId());
         OllamaReplies ollamaReplies = new OllamaReplies(model, chatFormat, options.modelId(), Instant.now());
         OllamaEndpoint ollama = new OllamaEndpoint(reader, scheduler, ollamaReplies, options.modelId());
         LlamaServerEndpoint llamaServer = new LlamaServerEndpoint(reader, scheduler, model, chatFormat, options);
-        jetty.setHandler(new ApiHandler(options, completions, responses, llamaServer, ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()),
+        jetty.setHandler(new ApiHandler(options, completions, responses, anthropic, llamaServer, ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()),
                 reader, scheduler, metrics, replies, model.contextLength()));
         try {
             jetty.start();

@@ -56,7 +56,7 @@ final class ResponsesEndpoint {
     private void stream(GenerationRequest request, ResponseObject response, Exchange exchange) throws IOException, InterruptedException {
         OutputMessage message = new OutputMessage(exchange);
         GenerationRun.Outcome outcome = GenerationRun.streamed(scheduler, request, exchange, () -> {
-            exchange.startTypedEvents();
+            exchange.startTypedEvents(true);
             exchange.typedEvent("response.created", Map.of("response", response.inProgress()), false);
             exchange.typedEvent("response.in_progress", Map.of("response", response.inProgress()), false);
         }, piece -> message.add(piece.text(), request.wantsLogprobs() ? logprobsJson.responses(piece.logprobs()) : List.of()));

@@ -183,6 +183,55 @@ class ServerParityTest {
         assertSame("/v1/chat/completions/input_tokens", Map.of("messages", CONVERSATION));
     }
 
+    /**
+     * Anthropic's Messages API: a conversation (a system text, messages of text and of text blocks) gives
+     * the same greedy text, stop reason and token counts, and the same count of input tokens; panllama's
+     * stream gives the same text. llama-server's stream is not compared: its Messages API passes no
+     * {@code cache_prompt} on, so it would reuse the cache the whole reply left (see the class's comment), and
+     * the conversation is one no other test sends, so that its whole reply is evaluated from the start.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void theMessagesApiAnswersAlike() throws Exception {
+        List<Map<String, Object>> messages = List.of(
+                Map.of("role", "user", "content", CONVERSATION.get(1).get("content")),
+                Map.of("role", "assistant", "content", List.of(Map.of("type", "text", "text", CONVERSATION.get(2).get("content")))),
+                Map.of("role", "user", "content", "And of Spain?"));
+        Map<String, Object> request = Map.of("system", CONVERSATION.get(0).get("content"), "messages", messages, "max_tokens", 16,
+                "temperature", 0);
+        Map<String, Object> ours = post(oursUrl, "/v1/messages", request);
+        Map<String, Object> theirs = post(theirsUrl, "/v1/messages", request);
+        assertEquals(messageText(theirs), messageText(ours), "ours: " + ours + "\ntheirs: " + theirs);
+        assertEquals(theirs.get("stop_reason"), ours.get("stop_reason"));
+        Map<String, Object> ourUsage = (Map<String, Object>) ours.get("usage");
+        Map<String, Object> theirUsage = (Map<String, Object>) theirs.get("usage");
+        for (String count : List.of("input_tokens", "output_tokens", "cache_read_input_tokens")) {
+            assertEquals(theirUsage.get(count), ourUsage.get(count), count);
+        }
+        Map<String, Object> streamed = new LinkedHashMap<>(request);
+        streamed.put("stream", true);
+        StringBuilder text = new StringBuilder();
+        for (Map<String, Object> event : events(oursUrl, "/v1/messages", streamed)) {
+            if ("content_block_delta".equals(event.get("type"))) {
+                text.append(((Map<String, Object>) event.get("delta")).get("text"));
+            }
+        }
+        assertEquals(messageText(theirs), text.toString());
+        assertSame("/v1/messages/count_tokens", Map.of("system", CONVERSATION.get(0).get("content"), "messages", messages));
+    }
+
+    /** The text of a message's text blocks. */
+    @SuppressWarnings("unchecked")
+    private static String messageText(Map<String, Object> message) {
+        StringBuilder text = new StringBuilder();
+        for (Map<String, Object> block : (List<Map<String, Object>>) message.get("content")) {
+            if ("text".equals(block.get("type"))) {
+                text.append(block.get("text"));
+            }
+        }
+        return text.toString();
+    }
+
     /** The text of a response's message items. */
     @SuppressWarnings("unchecked")
     private static String responseText(Map<String, Object> response) {

@@ -1,0 +1,82 @@
+package dev.panllama.server;
+
+import dev.panllama.chat.ToolCall;
+
+import java.io.IOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Anthropic's Messages API, {@code POST /v1/messages}, for the clients written for it (Anthropic's SDKs,
+ * LangChain4j's and Spring AI's Anthropic modules, coding agents): the request is read as the chat
+ * completion that asks for the same ({@link AnthropicRequests}) and generated as {@link CompletionEndpoint}'s
+ * are; the reply is an {@link AnthropicMessage}, whole, or streamed as Anthropic streams it:
+ * {@code message_start}; for text, {@code content_block_start}, a {@code content_block_delta}
+ * ({@code text_delta}) per piece and {@code content_block_stop}; for tool calls (held back while the reply
+ * may be one, as in a chat stream), each call's block with its input in one {@code input_json_delta};
+ * then {@code message_delta} (the stop reason and the token counts) and {@code message_stop}. Also
+ * {@code POST /v1/messages/count_tokens}.
+ */
+final class AnthropicEndpoint {
+
+    private final RequestReader reader;
+    private final BatchScheduler scheduler;
+    private final String modelId;
+
+    AnthropicEndpoint(RequestReader reader, BatchScheduler scheduler, String modelId) {
+        this.reader = reader;
+        this.scheduler = scheduler;
+        this.modelId = modelId;
+    }
+
+    void serve(RequestFields body, Exchange exchange) throws IOException, InterruptedException {
+        GenerationRequest request = reader.chat(AnthropicRequests.chat(body, false));
+        AnthropicMessage message = new AnthropicMessage(modelId);
+        if (!request.stream()) {
+            GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
+            exchange.json(200, message.whole(reply.generation(), reply.calls()));
+            return;
+        }
+        boolean[] textStarted = {false};
+        GenerationRun.Outcome outcome = GenerationRun.streamed(scheduler, request, exchange, () -> {
+            exchange.startTypedEvents(false);
+            exchange.typedEvent("message_start", Map.of("message", message.started(request.prompt().length)), false);
+        }, piece -> {
+            if (piece.text().isEmpty()) {
+                return;
+            }
+            if (!textStarted[0]) {
+                textStarted[0] = true;
+                exchange.typedEvent("content_block_start", block(0, "content_block", AnthropicMessage.textBlock("")), false);
+            }
+            exchange.typedEvent("content_block_delta", block(0, "delta", Map.of("type", "text_delta", "text", piece.text())), false);
+        });
+        int index = 0;
+        if (outcome.calls().isEmpty() || textStarted[0]) {
+            if (!textStarted[0]) {
+                exchange.typedEvent("content_block_start", block(0, "content_block", AnthropicMessage.textBlock("")), false);
+            }
+            exchange.typedEvent("content_block_stop", Map.of("index", index++), false);
+        }
+        for (ToolCall call : outcome.calls()) {
+            exchange.typedEvent("content_block_start", block(index, "content_block", AnthropicMessage.toolUseBlock(call, Map.of())), false);
+            exchange.typedEvent("content_block_delta", block(index, "delta", Map.of("type", "input_json_delta", "partial_json", call.arguments())),
+                    false);
+            exchange.typedEvent("content_block_stop", Map.of("index", index++), false);
+        }
+        exchange.typedEvent("message_delta", AnthropicMessage.delta(outcome.generation(), outcome.calls()), false);
+        exchange.typedEvent("message_stop", Map.of(), true);
+    }
+
+    /** {@code /v1/messages/count_tokens}: the tokens of the prompt the request's system, messages and tools render to. */
+    Map<String, Object> countTokens(RequestFields body) {
+        return Map.of("input_tokens", reader.chat(AnthropicRequests.chat(body, true)).prompt().length);
+    }
+
+    private static Map<String, Object> block(int index, String name, Map<String, Object> value) {
+        Map<String, Object> fields = new LinkedHashMap<>();
+        fields.put("index", index);
+        fields.put(name, value);
+        return fields;
+    }
+}
