@@ -34,27 +34,12 @@ final class AnthropicRequests {
     /** {@code body} as a chat completion's; {@code counting} a request's tokens, it needs no {@code max_tokens}. */
     static RequestFields chat(RequestFields body, boolean counting) {
         refuseUnsupported(body);
-        Map<String, Object> chat = new LinkedHashMap<>();
-        body.string("model").ifPresent(model -> chat.put("model", model));
-        chat.put("messages", messages(body));
-        List<Object> tools = tools(body);
-        if (!tools.isEmpty()) {
-            chat.put("tools", tools);
-        }
-        Object choice = toolChoice(body);
-        if (choice != null) {
-            chat.put("tool_choice", choice);
-        }
+        ChatBody chat = new ChatBody(body, messages(body), tools(body), toolChoice(body));
         if (!counting) {
             chat.put("max_tokens", body.integer("max_tokens", 1, Integer.MAX_VALUE).orElseThrow(() -> ApiException.missing("max_tokens")));
         }
         body.array("stop_sequences").ifPresent(stops -> chat.put("stop", stops));
-        for (Map.Entry<String, Object> field : body.entries()) {
-            if (!OWN.contains(field.getKey()) && !chat.containsKey(field.getKey())) {
-                chat.put(field.getKey(), field.getValue());
-            }
-        }
-        return RequestFields.of(chat);
+        return chat.withOthersOf(body, OWN);
     }
 
     private static void refuseUnsupported(RequestFields body) {

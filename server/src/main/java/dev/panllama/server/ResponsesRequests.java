@@ -39,17 +39,7 @@ final class ResponsesRequests {
     /** {@code body} as a chat completion's. */
     static RequestFields chat(RequestFields body) {
         refuseUnsupported(body);
-        Map<String, Object> chat = new LinkedHashMap<>();
-        body.string("model").ifPresent(model -> chat.put("model", model));
-        chat.put("messages", messages(body));
-        List<Object> tools = tools(body);
-        if (!tools.isEmpty()) {
-            chat.put("tools", tools);
-        }
-        Object choice = toolChoice(body);
-        if (choice != null) {
-            chat.put("tool_choice", choice);
-        }
+        ChatBody chat = new ChatBody(body, messages(body), tools(body), toolChoice(body));
         body.integer("max_output_tokens", 1, Integer.MAX_VALUE).ifPresent(limit -> chat.put("max_tokens", limit));
         Object format = responseFormat(body);
         if (format != null) {
@@ -59,12 +49,7 @@ final class ResponsesRequests {
             chat.put("logprobs", true);
             body.integer("top_logprobs", 0, TokenLogprobs.MAX_TOP).ifPresent(top -> chat.put("top_logprobs", top));
         }
-        for (Map.Entry<String, Object> field : body.entries()) {
-            if (!OWN.contains(field.getKey()) && !chat.containsKey(field.getKey())) {
-                chat.put(field.getKey(), field.getValue());
-            }
-        }
-        return RequestFields.of(chat);
+        return chat.withOthersOf(body, OWN);
     }
 
     /** Whether the reply's text comes with its tokens' log probabilities. */

@@ -16,15 +16,8 @@ import com.anthropic.models.messages.Tool;
 import com.anthropic.models.messages.ToolChoiceAny;
 import com.anthropic.models.messages.ToolResultBlockParam;
 import com.anthropic.models.messages.ToolUseBlock;
-import dev.langchain4j.agent.tool.ToolExecutionRequest;
-import dev.langchain4j.data.message.SystemMessage;
-import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.model.anthropic.AnthropicChatModel;
 import dev.langchain4j.model.anthropic.AnthropicStreamingChatModel;
-import dev.langchain4j.model.chat.request.ChatRequest;
-import dev.langchain4j.model.chat.request.ToolChoice;
-import dev.langchain4j.model.chat.response.ChatResponse;
-import dev.langchain4j.model.output.FinishReason;
 import dev.panllama.api.ChatReply;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.json.JsonReader;
@@ -183,31 +176,10 @@ class AnthropicApiTest extends ClientComparison {
     void langChain4jsAnthropicModelsGetTheFacadesTextAndCall() throws Exception {
         try (OpenAiServer server = start(null)) {
             String baseUrl = "http://127.0.0.1:" + server.port() + "/v1/";
-            ChatRequest text = ChatRequest.builder().messages(SystemMessage.from(TestModel.SYSTEM), UserMessage.from(TestModel.USER))
-                    .temperature(0.0).maxOutputTokens(TestModel.REPLY_TOKENS).build();
-            AnthropicChatModel whole = AnthropicChatModel.builder().baseUrl(baseUrl).apiKey("unused").modelName(TestModel.ID)
-                    .maxRetries(0).build();
-            assertEquals(expected, whole.chat(text).aiMessage().text());
-
-            AnthropicStreamingChatModel streaming = AnthropicStreamingChatModel.builder().baseUrl(baseUrl).apiKey("unused")
-                    .modelName(TestModel.ID).build();
-            StreamedReply reply = StreamedReply.ofText();
-            streaming.chat(text, reply);
-            assertEquals(expected, reply.response().aiMessage().text());
-            assertEquals(expected, reply.partials());
-
-            ChatRequest call = ChatRequest.builder().messages(SystemMessage.from(TestModel.SYSTEM), UserMessage.from(ToolCallServingTest.USER))
-                    .toolSpecifications(ToolCallServingTest.TOOLS.stream().map(ToolCallServingTest::specification).toList())
-                    .toolChoice(ToolChoice.REQUIRED).temperature(0.0).maxOutputTokens(ToolCallServingTest.CALL_TOKENS).build();
-            ChatResponse called = whole.chat(call);
-            assertEquals(FinishReason.TOOL_EXECUTION, called.finishReason());
-            ToolExecutionRequest request = called.aiMessage().toolExecutionRequests().getFirst();
-            ToolCallServingTest.assertSameCall(expectedCall, request.name(), request.arguments());
-
-            StreamedReply streamedCall = StreamedReply.withoutText();
-            streaming.chat(call, streamedCall);
-            ToolExecutionRequest streamedRequest = streamedCall.response().aiMessage().toolExecutionRequests().getFirst();
-            ToolCallServingTest.assertSameCall(expectedCall, streamedRequest.name(), streamedRequest.arguments());
+            LangChain4jModels.assertFacadesTextAndCall(
+                    AnthropicChatModel.builder().baseUrl(baseUrl).apiKey("unused").modelName(TestModel.ID).maxRetries(0).build(),
+                    AnthropicStreamingChatModel.builder().baseUrl(baseUrl).apiKey("unused").modelName(TestModel.ID).build(),
+                    expected, expectedCall);
         }
     }
 

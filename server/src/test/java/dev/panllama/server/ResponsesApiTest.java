@@ -21,15 +21,8 @@ import com.openai.models.responses.ResponseStatus;
 import com.openai.models.responses.ResponseStreamEvent;
 import com.openai.models.responses.ResponseTextConfig;
 import com.openai.models.responses.ToolChoiceOptions;
-import dev.langchain4j.agent.tool.ToolExecutionRequest;
-import dev.langchain4j.data.message.SystemMessage;
-import dev.langchain4j.data.message.UserMessage;
-import dev.langchain4j.model.chat.request.ChatRequest;
-import dev.langchain4j.model.chat.request.ToolChoice;
-import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.openai.OpenAiResponsesChatModel;
 import dev.langchain4j.model.openai.OpenAiResponsesStreamingChatModel;
-import dev.langchain4j.model.output.FinishReason;
 import dev.panllama.api.ChatReply;
 import dev.panllama.chat.Tool;
 import dev.panllama.chat.ToolCall;
@@ -269,31 +262,10 @@ class ResponsesApiTest extends ClientComparison {
     void langChain4jsResponsesModelsGetTheFacadesTextAndCall() throws Exception {
         try (OpenAiServer server = start(null)) {
             String baseUrl = "http://127.0.0.1:" + server.port() + "/v1";
-            ChatRequest text = ChatRequest.builder().messages(SystemMessage.from(TestModel.SYSTEM), UserMessage.from(TestModel.USER))
-                    .temperature(0.0).maxOutputTokens(TestModel.REPLY_TOKENS).build();
-            OpenAiResponsesChatModel whole = OpenAiResponsesChatModel.builder().baseUrl(baseUrl).apiKey("unused").modelName(TestModel.ID)
-                    .build();
-            assertEquals(expected, whole.chat(text).aiMessage().text());
-
-            StreamedReply reply = StreamedReply.ofText();
-            OpenAiResponsesStreamingChatModel streaming = OpenAiResponsesStreamingChatModel.builder().baseUrl(baseUrl).apiKey("unused")
-                    .modelName(TestModel.ID).build();
-            streaming.chat(text, reply);
-            assertEquals(expected, reply.response().aiMessage().text());
-            assertEquals(expected, reply.partials());
-
-            ChatRequest call = ChatRequest.builder().messages(SystemMessage.from(TestModel.SYSTEM), UserMessage.from(ToolCallServingTest.USER))
-                    .toolSpecifications(ToolCallServingTest.TOOLS.stream().map(ToolCallServingTest::specification).toList())
-                    .toolChoice(ToolChoice.REQUIRED).temperature(0.0).maxOutputTokens(ToolCallServingTest.CALL_TOKENS).build();
-            ChatResponse called = whole.chat(call);
-            assertEquals(FinishReason.TOOL_EXECUTION, called.finishReason());
-            ToolExecutionRequest request = called.aiMessage().toolExecutionRequests().getFirst();
-            ToolCallServingTest.assertSameCall(expectedCall, request.name(), request.arguments());
-
-            StreamedReply streamedCall = StreamedReply.withoutText();
-            streaming.chat(call, streamedCall);
-            ToolExecutionRequest streamedRequest = streamedCall.response().aiMessage().toolExecutionRequests().getFirst();
-            ToolCallServingTest.assertSameCall(expectedCall, streamedRequest.name(), streamedRequest.arguments());
+            LangChain4jModels.assertFacadesTextAndCall(
+                    OpenAiResponsesChatModel.builder().baseUrl(baseUrl).apiKey("unused").modelName(TestModel.ID).build(),
+                    OpenAiResponsesStreamingChatModel.builder().baseUrl(baseUrl).apiKey("unused").modelName(TestModel.ID).build(),
+                    expected, expectedCall);
         }
     }
 
