@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
         mixinStandardHelpOptions = true,
         versionProvider = Panllama.Version.class,
         description = "Runs Llama 4 class models on a workstation, over ggml. Without a command: what it runs on.",
-        subcommands = {ChatCommand.class, GenerateCommand.class, ServeCommand.class, TokenizeCommand.class, InfoCommand.class, QuantizeCommand.class, ConvertCommand.class,
+        subcommands = {ChatCommand.class, GenerateCommand.class, ServeCommand.class, EmbedCommand.class, TokenizeCommand.class, InfoCommand.class, QuantizeCommand.class, ConvertCommand.class,
                 BenchCommand.class, ListCommand.class, picocli.AutoComplete.GenerateCompletion.class})
 public final class Panllama implements Callable<Integer> {
 

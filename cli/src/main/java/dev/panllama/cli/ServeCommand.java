@@ -3,6 +3,7 @@ package dev.panllama.cli;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.server.OpenAiServer;
 import dev.panllama.server.ServerOptions;
+import dev.panllama.api.Embedder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -60,13 +61,17 @@ final class ServeCommand extends Subcommand {
             description = "Requests generated together, in one batch per step; they share the context -c (default: 4).")
     int parallel = ServerOptions.DEFAULT_PARALLEL;
 
+    @Option(names = "--pooling", paramLabel = "TYPE",
+            description = "How the embedding endpoints pool a text's hidden states: mean, cls or last (default: mean).")
+    String pooling = "mean";
+
     @Override
     public Integer call() {
         PrintWriter err = err();
         Path file = model.requireModel();
         String name = file.getFileName().toString();
         ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
-                maxBodyBytes, maxPromptTokens, maxQueue, parallel);
+                maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling));
         checkAddressFree(host, port);
         String template = chatFormat.readTemplate();
         LlamaModel llama = model.open(file, err);

@@ -6,6 +6,7 @@ import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.RpcServers;
 import dev.panllama.gguf.GgufMetadata;
 import dev.panllama.eval.BatchEvaluator;
+import dev.panllama.model.GraphOutput;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.eval.MemoryMeasure;
 import dev.panllama.gguf.GgufFile;
@@ -411,6 +412,22 @@ public final class LlamaModel implements AutoCloseable {
                 kvDeviceBytes());
         sessions.add(evaluator);
         return evaluator;
+    }
+
+    /**
+     * An {@link Embedder} of this model: its texts' hidden states pooled as {@code pooling} says, up to
+     * {@code batchTexts} texts evaluated together, in a KV cache of its own of this model's context (memory is
+     * committed as it is written). Closed with the model if not before.
+     */
+    public Embedder newEmbedder(Embedder.Pooling pooling, int batchTexts) {
+        checkOpen();
+        BatchEvaluator evaluator = new BatchEvaluator(model, contextLength, options.batchSize(), batchTexts, options.cacheTypes(),
+                kvDeviceBytes(), GraphOutput.EMBEDDINGS);
+        for (int sequence = 0; sequence < batchTexts; sequence++) {
+            evaluator.open(sequence);
+        }
+        sessions.add(evaluator);
+        return new Embedder(evaluator, tokenizer, pooling, model.config().dims().embedding());
     }
 
     /**

@@ -9,6 +9,7 @@ import dev.panllama.ggml.Scheduler;
 import dev.panllama.ggml.Tensor;
 import dev.panllama.model.GraphBlocks;
 import dev.panllama.model.GraphBuilder;
+import dev.panllama.model.GraphOutput;
 import dev.panllama.model.Model;
 import dev.panllama.model.ModelConfig;
 import dev.panllama.placement.ExpertCache;
@@ -69,6 +70,9 @@ public final class BatchEvaluator implements AutoCloseable {
 
     private final Model model;
     private final ModelConfig config;
+    /** What each output row is (logits, or embeddings), and its floats. */
+    private final GraphOutput output;
+    private final int rowWidth;
     private final GraphBuilder builder;
     private final KvCache cache;
     private final Scheduler scheduler;
@@ -106,6 +110,16 @@ public final class BatchEvaluator implements AutoCloseable {
      * tier of other types, what its rows converted to the device tier's types give).
      */
     public BatchEvaluator(Model model, int contextLength, int maxBatch, int sequences, KvCacheTypes cacheTypes, long kvDeviceBytes) {
+        this(model, contextLength, maxBatch, sequences, cacheTypes, kvDeviceBytes, GraphOutput.LOGITS);
+    }
+
+    /**
+     * As {@link #BatchEvaluator(Model, int, int, int, KvCacheTypes, long)}, its rows giving {@code output}: logits,
+     * or for {@link GraphOutput#EMBEDDINGS} the hidden states after the final norm ({@code n_embd} floats a row),
+     * wherever this class speaks of logits.
+     */
+    public BatchEvaluator(Model model, int contextLength, int maxBatch, int sequences, KvCacheTypes cacheTypes, long kvDeviceBytes,
+                          GraphOutput output) {
         if (contextLength < 1 || maxBatch < 1) {
             throw new IllegalArgumentException("context length and batch size must be positive");
         }
@@ -114,6 +128,8 @@ public final class BatchEvaluator implements AutoCloseable {
         }
         this.model = model;
         this.config = model.config();
+        this.output = output;
+        this.rowWidth = output.width(config.dims());
         this.builder = model.architecture().graph();
         this.maxBatch = maxBatch;
         this.open = new boolean[sequences];
@@ -313,7 +329,7 @@ public final class BatchEvaluator implements AutoCloseable {
     public List<float[][]> evaluate(List<SequenceTokens> batch) {
         List<float[][]> logits = new ArrayList<>(batch.size());
         for (SequenceTokens entry : batch) {
-            logits.add(new float[entry.tokens().length - entry.firstOutput()][config.dims().vocabSize()]);
+            logits.add(new float[entry.tokens().length - entry.firstOutput()][rowWidth]);
         }
         evaluate(batch, logits);
         return logits;
@@ -338,8 +354,8 @@ public final class BatchEvaluator implements AutoCloseable {
                         + " rows of logits, given " + rows.length);
             }
             for (float[] row : rows) {
-                if (row == null || row.length < config.dims().vocabSize()) {
-                    throw new IllegalArgumentException("a row of logits needs " + config.dims().vocabSize() + " floats, not "
+                if (row == null || row.length < rowWidth) {
+                    throw new IllegalArgumentException("a row of output needs " + rowWidth + " floats, not "
                             + (row == null ? "none" : row.length));
                 }
             }
@@ -421,7 +437,7 @@ public final class BatchEvaluator implements AutoCloseable {
         long compute = System.nanoTime() - computeStart;
         // The row computed when none is wanted is not read: a prompt's micro-batches would each copy a vocabulary of floats for nothing.
         if (logits.length > 0) {
-            graph.logits().readRows(config.dims().vocabSize(), logits, logitsStaging);
+            graph.logits().readRows(rowWidth, logits, logitsStaging);
         }
         stepTimes = stepTimes.plus(System.nanoTime() - start, compute, graphBuild, 1, rebuilt ? 1 : 0);
     }
@@ -434,7 +450,7 @@ public final class BatchEvaluator implements AutoCloseable {
                                     int[] computed, float[][] logits, long start) {
         closeGraph();
         if (segmented == null) {
-            segmented = new SegmentedForward(model, cache, scheduler, maxBatch);
+            segmented = new SegmentedForward(model, cache, scheduler, maxBatch, output);
         }
         SegmentedForward.Result[] result = new SegmentedForward.Result[1];
         // The model's cache at the lock: another thread may have replaced it since (a cache is replaced, never removed).
@@ -487,7 +503,7 @@ public final class BatchEvaluator implements AutoCloseable {
         try {
             ComputeGraph computeGraph = ctx.newGraph();
             BatchInputs inputs = new BatchInputs(ctx, config, cache, shape);
-            Tensor logits = builder.build(new GraphBlocks(ctx, computeGraph, config), model.weights(), inputs);
+            Tensor logits = builder.build(new GraphBlocks(ctx, computeGraph, config, output), model.weights(), inputs);
             computeGraph.expand(logits);
             scheduler.allocate(computeGraph);
             graph = new BuiltGraph(ctx, computeGraph, inputs, logits);

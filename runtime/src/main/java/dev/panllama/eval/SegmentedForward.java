@@ -10,6 +10,7 @@ import dev.panllama.ggml.Tensor;
 import dev.panllama.model.FeedForwardInput;
 import dev.panllama.model.GraphBlocks;
 import dev.panllama.model.GraphBuilder;
+import dev.panllama.model.GraphOutput;
 import dev.panllama.model.LayerWeights;
 import dev.panllama.model.LayerwiseGraphBuilder;
 import dev.panllama.model.Model;
@@ -49,10 +50,10 @@ final class SegmentedForward implements AutoCloseable {
     /**
      * One segment's graph and what computing it again takes: its context, inputs and dispatch, the
      * scheduler that planned it (its own when it is kept, whose compute memory it holds) and where it
-     * ends (the cached layer whose routing it reads, or -1 with the logits).
+     * ends (the cached layer whose routing it reads, or -1 with the output rows: logits, or embeddings).
      */
     private record SegmentGraph(GgmlContext ctx, Scheduler scheduler, boolean ownsScheduler, long computeBytes, ComputeGraph graph,
-                                BatchInputs inputs, Dispatch dispatch, Tensor selected, Tensor logits, int next) implements AutoCloseable {
+                                BatchInputs inputs, Dispatch dispatch, Tensor selected, Tensor output, int next) implements AutoCloseable {
         @Override
         public void close() {
             ctx.close();
@@ -72,6 +73,8 @@ final class SegmentedForward implements AutoCloseable {
 
     private final Model model;
     private final ModelConfig config;
+    /** What the last segment gives per output row. */
+    private final GraphOutput output;
     private final LayerwiseGraphBuilder builder;
     private final KvCache cache;
     private final Scheduler scheduler;
@@ -90,12 +93,13 @@ final class SegmentedForward implements AutoCloseable {
     /** The expert cache the kept graphs read the slots of. */
     private ExpertCache keptFor;
 
-    SegmentedForward(Model model, KvCache cache, Scheduler scheduler, int maxBatch) {
+    SegmentedForward(Model model, KvCache cache, Scheduler scheduler, int maxBatch, GraphOutput output) {
         if (!(model.architecture().graph() instanceof LayerwiseGraphBuilder layerwise)) {
             throw new IllegalArgumentException("the expert cache is not available for " + model.config().architecture() + " models");
         }
         this.model = model;
         this.config = model.config();
+        this.output = output;
         this.builder = layerwise;
         this.cache = cache;
         this.scheduler = scheduler;
@@ -119,7 +123,7 @@ final class SegmentedForward implements AutoCloseable {
 
     /**
      * Computes the micro-batch whose inputs are as {@link BatchInputs#fill} takes them, its cache
-     * positions already placed, and writes the logits of the rows {@code computed} into {@code logitRows}
+     * positions already placed, and writes the output (logits, or embeddings) of the rows {@code computed} into {@code logitRows}
      * (none when it has no rows). Ends the cache's step afterwards.
      */
     Result evaluate(ExpertCache experts, BatchInputs.Shape shape, int[] tokens, int[] sequences, long[] positions, int[] computed,
@@ -164,7 +168,7 @@ final class SegmentedForward implements AutoCloseable {
                 }
                 if (graph.next < 0) {
                     if (logitRows.length > 0) {
-                        graph.logits.readRows(config.dims().vocabSize(), logitRows, staging);
+                        graph.output.readRows(output.width(config.dims()), logitRows, staging);
                     }
                     experts.endStep();
                     return new Result(build, compute, segment + 1, built);
@@ -191,7 +195,7 @@ final class SegmentedForward implements AutoCloseable {
         GgmlContext ctx = GgmlContext.create(segmentTensors(experts, cut));
         try {
             ComputeGraph graph = ctx.newGraph();
-            GraphBlocks blocks = new GraphBlocks(ctx, graph, config);
+            GraphBlocks blocks = new GraphBlocks(ctx, graph, config, output);
             BatchInputs inputs = new BatchInputs(ctx, config, cache, shape, inputMemory);
             Tensor x;
             Dispatch dispatch = null;
@@ -209,7 +213,7 @@ final class SegmentedForward implements AutoCloseable {
             }
             int next = -1;
             Tensor selected = null;
-            Tensor logits = null;
+            Tensor outputRows = null;
             for (int il = cut + 1; il < layers && next < 0; il++) {
                 FeedForwardInput input = builder.attend(blocks, weights, inputs, il, x);
                 if (experts.caches(il)) {
@@ -228,8 +232,8 @@ final class SegmentedForward implements AutoCloseable {
                 }
             }
             if (next < 0) {
-                logits = blocks.logits(weights, x);
-                graph.expand(logits);
+                outputRows = blocks.output(weights, x);
+                graph.expand(outputRows);
             }
             Scheduler planner = own != null ? own : scheduler;
             planner.allocate(graph);
@@ -239,7 +243,7 @@ final class SegmentedForward implements AutoCloseable {
                     computeBytes += own.computeBytes(backend);
                 }
             }
-            return new SegmentGraph(ctx, planner, own != null, computeBytes, graph, inputs, dispatch, selected, logits, next);
+            return new SegmentGraph(ctx, planner, own != null, computeBytes, graph, inputs, dispatch, selected, outputRows, next);
         } catch (RuntimeException e) {
             ctx.close();
             if (own != null) {

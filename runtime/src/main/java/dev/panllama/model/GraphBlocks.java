@@ -20,12 +20,20 @@ public final class GraphBlocks {
     private final ComputeGraph graph;
     private final ModelConfig config;
     private final Dimensions dims;
+    private final GraphOutput output;
 
+    /** Blocks of a graph that gives logits. */
     public GraphBlocks(GgmlContext ctx, ComputeGraph graph, ModelConfig config) {
+        this(ctx, graph, config, GraphOutput.LOGITS);
+    }
+
+    /** Blocks of a graph that gives {@code output} ({@link #output(ModelWeights, Tensor)}). */
+    public GraphBlocks(GgmlContext ctx, ComputeGraph graph, ModelConfig config, GraphOutput output) {
         this.ctx = ctx;
         this.graph = graph;
         this.config = config;
         this.dims = config.dims();
+        this.output = output;
     }
 
     public GgmlContext ctx() {
@@ -278,8 +286,12 @@ public final class GraphBlocks {
         return used == 1 ? ctx.cont(sum) : sum;
     }
 
-    /** Final norm and output head: logits {@code [n_vocab, n_outputs]}. */
-    public Tensor logits(ModelWeights weights, Tensor x) {
-        return ctx.output(ctx.mulMat(weights.output(), rmsNorm(x, weights.outputNorm())));
+    /**
+     * The graph's output rows: the final norm and the output head, logits {@code [n_vocab, n_outputs]}; or
+     * for {@link GraphOutput#EMBEDDINGS} the final norm alone, {@code [n_embd, n_outputs]}.
+     */
+    public Tensor output(ModelWeights weights, Tensor x) {
+        Tensor normed = rmsNorm(x, weights.outputNorm());
+        return ctx.output(output == GraphOutput.LOGITS ? ctx.mulMat(weights.output(), normed) : normed);
     }
 }

@@ -4,7 +4,9 @@ import dev.panllama.bindings.NativePin;
 import dev.panllama.bindings.UserCache;
 import dev.panllama.eval.BatchEvaluator.SequenceTokens;
 import dev.panllama.ggml.GgmlType;
+import dev.panllama.model.GraphOutput;
 import dev.panllama.model.Model;
+import dev.panllama.placement.FitOptions;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
 import org.junit.jupiter.api.BeforeAll;
@@ -47,6 +49,42 @@ class BatchEvaluatorTest {
             tokens[i] = first + i;
         }
         return tokens;
+    }
+
+    /**
+     * The embeddings' rows are the hidden states the output head reads: each, multiplied by the head's
+     * matrix (an F32 model's tied embeddings), gives the logits of the same token, for every prompt row.
+     */
+    @Test
+    void embeddingsAreWhatTheOutputHeadReads() throws IOException {
+        Path f32 = temp.resolve("scout-f32.gguf");
+        RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.F32, 12).withTiedOutput(true),
+                UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), f32);
+        try (Model m = Model.open(f32, 2);
+             BatchEvaluator logits = new BatchEvaluator(m, 64, 16, 1, KvCacheTypes.of(GgmlType.F32));
+             BatchEvaluator embeddings = new BatchEvaluator(m, 64, 16, 1, KvCacheTypes.of(GgmlType.F32), FitOptions.KV_ALL, GraphOutput.EMBEDDINGS)) {
+            logits.open(0);
+            embeddings.open(0);
+            int[] prompt = tokens(200, 12);
+            float[][] expected = logits.evaluate(List.of(new SequenceTokens(0, prompt, 0))).getFirst();
+            float[][] hidden = embeddings.evaluate(List.of(new SequenceTokens(0, prompt, 0))).getFirst();
+            int n = m.config().dims().embedding();
+            assertEquals(n, hidden[0].length);
+            float[] head = m.weights().output().readFloats();   // [n_vocab][n_embd]
+            for (int row = 0; row < prompt.length; row++) {
+                double largest = 0;
+                double worst = 0;
+                for (int v = 0; v < expected[row].length; v++) {
+                    double dot = 0;
+                    for (int i = 0; i < n; i++) {
+                        dot += (double) head[v * n + i] * hidden[row][i];
+                    }
+                    largest = Math.max(largest, Math.abs(expected[row][v]));
+                    worst = Math.max(worst, Math.abs(dot - expected[row][v]));
+                }
+                assertTrue(worst <= 1e-4 * largest, "row " + row + ": " + worst + " of " + largest);
+            }
+        }
     }
 
     @Test

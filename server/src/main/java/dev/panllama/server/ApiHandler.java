@@ -20,7 +20,8 @@ import java.util.logging.Logger;
  * Routes every request: checks the API key, the method and the body's size, hands generation requests
  * to the {@link CompletionEndpoint} (OpenAI's API, also without {@code /v1} as llama-server serves it), the
  * {@link ResponsesEndpoint} (OpenAI's Responses API; both APIs also count a request's input tokens, as llama-server does), the
- * {@link AnthropicEndpoint} (Anthropic's Messages API),
+ * {@link AnthropicEndpoint} (Anthropic's Messages API), the {@link EmbeddingEndpoints} (embeddings in OpenAI's, llama-server's and
+ * Ollama's shapes),
  * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}; it answers {@code /props} too) or the {@link OllamaEndpoint}
  * (Ollama's, under {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models}, Ollama's
  * model listings and version, and llama-server's {@code /tokenize}, {@code /detokenize} and
@@ -40,6 +41,7 @@ final class ApiHandler extends Handler.Abstract {
     private final CompletionEndpoint completions;
     private final ResponsesEndpoint responses;
     private final AnthropicEndpoint anthropic;
+    private final EmbeddingEndpoints embeddings;
     private final OllamaEndpoint ollama;
     private final LlamaServerEndpoint llamaServer;
     private final TokenizerEndpoints tokenizer;
@@ -51,13 +53,14 @@ final class ApiHandler extends Handler.Abstract {
     private final int contextLength;
 
     ApiHandler(ServerOptions options, CompletionEndpoint completions, ResponsesEndpoint responses, AnthropicEndpoint anthropic,
-               LlamaServerEndpoint llamaServer, OllamaEndpoint ollama,
+               EmbeddingEndpoints embeddings, LlamaServerEndpoint llamaServer, OllamaEndpoint ollama,
                OllamaReplies ollamaReplies, TokenizerEndpoints tokenizer, RequestReader reader, BatchScheduler scheduler,
                ServerMetrics metrics, Replies replies, int contextLength) {
         this.options = options;
         this.completions = completions;
         this.responses = responses;
         this.anthropic = anthropic;
+        this.embeddings = embeddings;
         this.llamaServer = llamaServer;
         this.ollama = ollama;
         this.tokenizer = tokenizer;
@@ -147,6 +150,17 @@ final class ApiHandler extends Handler.Abstract {
                 authorize(exchange);
                 requireMethod(method, "POST", path);
                 exchange.json(200, anthropic.countTokens(RequestFields.parse(exchange.body(options.maxBodyBytes()))));
+            }
+            case "/v1/embeddings", "/embeddings", "/embedding", "/api/embed", "/api/embeddings" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
+                switch (path) {
+                    case "/v1/embeddings" -> exchange.json(200, embeddings.openAi(body));
+                    case "/api/embed" -> exchange.json(200, embeddings.ollamaEmbed(body));
+                    case "/api/embeddings" -> exchange.json(200, embeddings.ollamaEmbeddings(body));
+                    default -> exchange.jsonArray(200, embeddings.llamaServer(body));
+                }
             }
             case "/props" -> {
                 authorize(exchange);
@@ -283,7 +297,7 @@ final class ApiHandler extends Handler.Abstract {
         return switch (path) {
             case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/responses",
                  "/v1/responses/input_tokens", "/v1/chat/completions/input_tokens", "/v1/messages", "/v1/messages/count_tokens",
-                 "/completion", "/props",
+                 "/v1/embeddings", "/embedding", "/api/embed", "/api/embeddings", "/completion", "/props",
                  "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version",
                  "/tokenize", "/detokenize", "/apply-template" -> path;
             case "/v1/health" -> "/health";
@@ -293,6 +307,7 @@ final class ApiHandler extends Handler.Abstract {
             case "/responses" -> "/v1/responses";
             case "/responses/input_tokens" -> "/v1/responses/input_tokens";
             case "/chat/completions/input_tokens" -> "/v1/chat/completions/input_tokens";
+            case "/embeddings" -> "/embedding";
             default -> path.startsWith("/v1/models/") ? "/v1/models/{id}" : "other";
         };
     }

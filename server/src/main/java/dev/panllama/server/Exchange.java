@@ -11,6 +11,7 @@ import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -108,6 +109,11 @@ final class Exchange {
     }
 
     void json(int code, Map<String, Object> body) throws IOException {
+        whole(code, "application/json", JsonWriter.write(body));
+    }
+
+    /** A whole JSON array body, as llama-server's own {@code /embedding} answers. */
+    void jsonArray(int code, List<?> body) throws IOException {
         whole(code, "application/json", JsonWriter.write(body));
     }
 

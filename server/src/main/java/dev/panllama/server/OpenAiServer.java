@@ -19,8 +19,8 @@ import java.util.logging.Logger;
 /**
  * An OpenAI-compatible HTTP server over one {@link LlamaModel}: {@code /v1/chat/completions},
  * {@code /v1/completions} and {@code /v1/responses} (whole or streamed as server-sent events), {@code /v1/models},
- * {@code /health} and {@code /metrics}; Anthropic's {@code /v1/messages}, for the clients written for
- * Anthropic; Ollama's {@code /api/chat}, {@code /api/generate},
+ * {@code /v1/embeddings}, {@code /health} and {@code /metrics}; Anthropic's {@code /v1/messages}, for the clients
+ * written for Anthropic; Ollama's {@code /api/chat}, {@code /api/generate},
  * {@code /api/tags}, {@code /api/show}, {@code /api/ps} and {@code /api/version}, for the clients
  * written for Ollama; and llama-server's {@code /tokenize}, {@code /detokenize} and
  * {@code /apply-template}. Up to {@link ServerOptions#parallel()} requests are generated together, in
@@ -48,11 +48,13 @@ public final class OpenAiServer implements AutoCloseable {
     private final Server jetty;
     private final ServerConnector connector;
     private final BatchScheduler scheduler;
+    private final EmbeddingEndpoints embeddings;
 
-    private OpenAiServer(Server jetty, ServerConnector connector, BatchScheduler scheduler) {
+    private OpenAiServer(Server jetty, ServerConnector connector, BatchScheduler scheduler, EmbeddingEndpoints embeddings) {
         this.jetty = jetty;
         this.connector = connector;
         this.scheduler = scheduler;
+        this.embeddings = embeddings;
     }
 
     /**
@@ -94,21 +96,23 @@ public final class OpenAiServer implements AutoCloseable {
         CompletionEndpoint completions = new CompletionEndpoint(reader, scheduler, replies, logprobs);
         ResponsesEndpoint responses = new ResponsesEndpoint(reader, scheduler, logprobs, options.modelId());
         AnthropicEndpoint anthropic = new AnthropicEndpoint(reader, scheduler, options.modelId());
+        EmbeddingEndpoints embeddings = new EmbeddingEndpoints(model, options);
         OllamaReplies ollamaReplies = new OllamaReplies(model, chatFormat, options.modelId(), Instant.now());
         OllamaEndpoint ollama = new OllamaEndpoint(reader, scheduler, ollamaReplies, options.modelId());
         LlamaServerEndpoint llamaServer = new LlamaServerEndpoint(reader, scheduler, model, chatFormat, options);
-        jetty.setHandler(new ApiHandler(options, completions, responses, anthropic, llamaServer, ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()),
+        jetty.setHandler(new ApiHandler(options, completions, responses, anthropic, embeddings, llamaServer, ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()),
                 reader, scheduler, metrics, replies, model.contextLength()));
         try {
             jetty.start();
         } catch (Exception e) {
             scheduler.close();
+            embeddings.close();
             stopQuietly(jetty);
             String reason = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
             throw new UncheckedIOException("cannot listen on " + options.host() + ":" + options.port() + ": " + reason,
                     e instanceof IOException io ? io : new IOException(e));
         }
-        return new OpenAiServer(jetty, connector, scheduler);
+        return new OpenAiServer(jetty, connector, scheduler, embeddings);
     }
 
     /** The port listened on (the one picked when the options said 0). */
@@ -125,6 +129,7 @@ public final class OpenAiServer implements AutoCloseable {
     @Override
     public void close() {
         scheduler.close();
+        embeddings.close();
         stopQuietly(jetty);
     }
 

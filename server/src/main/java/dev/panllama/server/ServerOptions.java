@@ -1,5 +1,9 @@
 package dev.panllama.server;
 
+import dev.panllama.api.Embedder;
+
+import java.util.Objects;
+
 /**
  * How the server listens and what it accepts. Safe by default: it binds to the loopback address, and
  * bounds the body of a request, the prompt and the requests waiting for the model.
@@ -13,9 +17,10 @@ package dev.panllama.server;
  * @param maxQueuedRequests requests that may wait while {@code parallel} are generated; past that a request gets 429
  * @param parallel          requests generated together, in one batch per step (llama.cpp's {@code --parallel});
  *                          they share the context, as llama.cpp's unified KV cache does
+ * @param pooling           how the embedding endpoints pool a text's hidden states (llama.cpp's {@code --pooling})
  */
 public record ServerOptions(String host, int port, String apiKey, String modelId, long maxBodyBytes,
-                            int maxPromptTokens, int maxQueuedRequests, int parallel) {
+                            int maxPromptTokens, int maxQueuedRequests, int parallel, Embedder.Pooling pooling) {
 
     public static final String LOOPBACK = "127.0.0.1";
     public static final int DEFAULT_PORT = 8080;
@@ -53,39 +58,47 @@ public record ServerOptions(String host, int port, String apiKey, String modelId
         if (parallel < 1) {
             throw new IllegalArgumentException("--parallel must be 1 or more, not " + parallel);
         }
+        Objects.requireNonNull(pooling, "pooling");
     }
 
-    /** Loopback, port 8080, no key, 4 MiB bodies, prompts as long as the context, 16 waiting requests, 4 generated together. */
+    /**
+     * Loopback, port 8080, no key, 4 MiB bodies, prompts as long as the context, 16 waiting requests, 4 generated
+     * together, embeddings of mean pooling.
+     */
     public static ServerOptions defaults(String modelId) {
         return new ServerOptions(LOOPBACK, DEFAULT_PORT, null, modelId, DEFAULT_MAX_BODY_BYTES, 0, DEFAULT_MAX_QUEUED_REQUESTS,
-                DEFAULT_PARALLEL);
+                DEFAULT_PARALLEL, Embedder.Pooling.MEAN);
     }
 
     public ServerOptions withHost(String value) {
-        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel);
+        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling);
     }
 
     public ServerOptions withPort(int value) {
-        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel);
+        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling);
     }
 
     public ServerOptions withApiKey(String value) {
-        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel);
+        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling);
     }
 
     public ServerOptions withMaxBodyBytes(long value) {
-        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests, parallel);
+        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling);
     }
 
     public ServerOptions withMaxPromptTokens(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests, parallel);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling);
     }
 
     public ServerOptions withMaxQueuedRequests(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value, parallel);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling);
+    }
+
+    public ServerOptions withPooling(Embedder.Pooling value) {
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value);
     }
 
     public ServerOptions withParallel(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling);
     }
 }

@@ -30,6 +30,6 @@ final class LlamaGraph implements GraphBuilder {
                     : blocks.gatedFeedForward(normed, layer.ffnGate(), layer.ffnUp(), layer.ffnDown());
             x = blocks.ctx().add(ffn, ffnInput);
         }
-        return blocks.logits(weights, x);
+        return blocks.output(weights, x);
     }
 }

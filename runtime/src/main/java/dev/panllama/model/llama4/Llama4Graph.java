@@ -28,7 +28,7 @@ final class Llama4Graph implements LayerwiseGraphBuilder {
             Tensor routed = plan.isMoe(il) ? blocks.experts(weights.layer(il), il, input.normed()) : null;
             x = feedForward(blocks, weights, il, input, routed);
         }
-        return blocks.logits(weights, x);
+        return blocks.output(weights, x);
     }
 
     @Override
