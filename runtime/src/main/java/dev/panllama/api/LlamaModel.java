@@ -416,13 +416,14 @@ public final class LlamaModel implements AutoCloseable {
 
     /**
      * An {@link Embedder} of this model: its texts' hidden states pooled as {@code pooling} says, up to
-     * {@code batchTexts} texts evaluated together, in a KV cache of its own of this model's context (memory is
-     * committed as it is written). Closed with the model if not before.
+     * {@code batchTexts} texts evaluated together, in a KV cache of its own of this model's context, all of it in
+     * host memory (committed as it is written), so that it takes nothing from the devices the model was fitted to.
+     * Closed with the model if not before.
      */
     public Embedder newEmbedder(Embedder.Pooling pooling, int batchTexts) {
         checkOpen();
         BatchEvaluator evaluator = new BatchEvaluator(model, contextLength, options.batchSize(), batchTexts, options.cacheTypes(),
-                kvDeviceBytes(), GraphOutput.EMBEDDINGS);
+                0, GraphOutput.EMBEDDINGS);
         for (int sequence = 0; sequence < batchTexts; sequence++) {
             evaluator.open(sequence);
         }
