@@ -10,6 +10,8 @@ import dev.panllama.json.JsonReader;
 import dev.panllama.json.JsonWriter;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
+import dev.panllama.placement.ExpertCacheOptions;
+import dev.panllama.placement.Offload;
 import dev.panllama.server.OpenAiServer;
 import dev.panllama.server.ServerOptions;
 import org.junit.jupiter.api.AfterAll;
@@ -94,6 +96,32 @@ class EmbeddingParityTest {
                         pooling + " normalized: " + TEXTS.get(i));
             }
             assertEquals(((Map<?, ?>) theirReply.get("usage")).get("prompt_tokens"), ((Map<?, ?>) ourReply.get("usage")).get("prompt_tokens"));
+        }
+    }
+
+    /**
+     * A model on a second device (ggml's RPC server standing in for a GPU): every layer there, its embedder's cache
+     * all in host memory (the device tier is left to the model's own cache), and again with its routed experts in
+     * host memory behind an expert cache (the forward pass in segments): the same vectors as the model on the CPU.
+     */
+    @org.junit.jupiter.api.Test
+    void aModelOnAnotherDeviceGivesTheSameVectors() throws Exception {
+        List<float[]> expected;
+        try (Embedder embedder = model.newEmbedder(Embedder.Pooling.MEAN, 2)) {
+            expected = embedder.embed(TEXTS, -1);
+        }
+        RpcServerProcess server = RpcServerProcess.shared();
+        ModelOptions onDevice = ModelOptions.defaults().withThreads(2).withContextLength(CONTEXT)
+                .withRpcServers(List.of(server.endpoint())).withOffload(Offload.all());
+        for (ModelOptions options : List.of(onDevice, onDevice.withOffload(Offload.all().withCpuMoe(true))
+                .withExpertCache(ExpertCacheOptions.parse("8MiB")))) {
+            try (LlamaModel offloaded = LlamaModel.open(file, options); Embedder embedder = offloaded.newEmbedder(Embedder.Pooling.MEAN, 2)) {
+                List<float[]> actual = embedder.embed(TEXTS, -1);
+                assertEquals(!options.expertCache().equals(ExpertCacheOptions.OFF), offloaded.expertCacheDescription().isPresent(), "the expert cache is in use");
+                for (int i = 0; i < TEXTS.size(); i++) {
+                    assertClose(expected.get(i), actual.get(i), offloaded.expertCacheDescription().orElse("all on RPC") + ": " + TEXTS.get(i));
+                }
+            }
         }
     }
 
