@@ -38,7 +38,14 @@ final class AnthropicRequests {
         if (!counting) {
             chat.put("max_tokens", body.integer("max_tokens", 1, Integer.MAX_VALUE).orElseThrow(() -> ApiException.missing("max_tokens")));
         }
-        body.array("stop_sequences").ifPresent(stops -> chat.put("stop", stops));
+        body.array("stop_sequences").ifPresent(stops -> {
+            for (int i = 0; i < stops.size(); i++) {
+                if (!(stops.get(i) instanceof String)) {
+                    throw RequestFields.wrongType("stop_sequences[" + i + "]", "a string");
+                }
+            }
+            chat.put("stop", stops);
+        });
         return chat.withOthersOf(body, OWN);
     }
 
@@ -69,7 +76,7 @@ final class AnthropicRequests {
             if (!(raw.get(i) instanceof Map<?, ?> map)) {
                 throw RequestFields.wrongType(param, "an object");
             }
-            RequestFields message = RequestFields.of(map);
+            RequestFields message = RequestFields.of(map, param);
             String role = message.string("role").orElseThrow(() -> ApiException.missing(param + ".role"));
             switch (role) {
                 case "user" -> userTurns(messages, message.raw("content"), param + ".content");
@@ -164,7 +171,7 @@ final class AnthropicRequests {
             if (!(list.get(i) instanceof Map<?, ?> map)) {
                 throw RequestFields.wrongType(blockParam, "an object");
             }
-            RequestFields block = RequestFields.of(map);
+            RequestFields block = RequestFields.of(map, blockParam);
             blocks.add(new Block(block.string("type").orElseThrow(() -> ApiException.missing(blockParam + ".type")), block, blockParam));
         }
         return blocks;
@@ -197,7 +204,7 @@ final class AnthropicRequests {
             if (!(raw.get(i) instanceof Map<?, ?> map)) {
                 throw RequestFields.wrongType(param, "an object");
             }
-            RequestFields tool = RequestFields.of(map);
+            RequestFields tool = RequestFields.of(map, param);
             String type = tool.string("type").orElse("custom");
             if (!type.equals("custom")) {
                 throw ApiException.unsupported("Tools of type '" + type + "' are not supported: this server runs no tools of its own;"

@@ -59,8 +59,9 @@ final class ApiException extends RuntimeException {
 
     /**
      * The error as Anthropic's API writes it, {@code {"type": "error", "error": {"type", "message"}}}, its
-     * type named by the status as Anthropic names it and its message led by the field's path (Anthropic's
-     * errors have no field of their own for it); without the outer type, an {@code error} event's fields.
+     * type named by the status as Anthropic names it and its message led by the field's path, unless it names
+     * it (Anthropic's errors have no field of their own for it); without the outer type, an {@code error}
+     * event's fields.
      */
     Map<String, Object> anthropicError() {
         Map<String, Object> error = new LinkedHashMap<>();
@@ -73,7 +74,7 @@ final class ApiException extends RuntimeException {
             case 503 -> "overloaded_error";
             default -> status >= 500 ? "api_error" : "invalid_request_error";
         });
-        error.put("message", param == null ? getMessage() : param + ": " + getMessage());
+        error.put("message", param == null || getMessage().contains("'" + param + "'") ? getMessage() : param + ": " + getMessage());
         return Map.of("error", error);
     }
 

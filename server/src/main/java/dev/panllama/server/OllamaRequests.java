@@ -109,7 +109,7 @@ final class OllamaRequests {
             if (!(messages.get(i) instanceof Map<?, ?> map)) {
                 throw RequestFields.wrongType(param, "an object");
             }
-            RequestFields message = RequestFields.of(map);
+            RequestFields message = RequestFields.of(map, param);
             refuse(message, param + ".images", !message.array("images").orElse(List.of()).isEmpty(),
                     "Images are not supported: the model reads text only.");
             Map<String, Object> converted = new LinkedHashMap<>();

@@ -16,9 +16,12 @@ import java.util.Optional;
 final class RequestFields {
 
     private final Map<?, ?> fields;
+    /** Where the object stands in the request ({@code messages[2]}), for the names errors give; empty for the body. */
+    private final String path;
 
-    private RequestFields(Map<?, ?> fields) {
+    private RequestFields(Map<?, ?> fields, String path) {
         this.fields = fields;
+        this.path = path;
     }
 
     /** Parses a request body, which must be one JSON object. */
@@ -32,11 +35,22 @@ final class RequestFields {
         if (!(value instanceof Map<?, ?> map)) {
             throw ApiException.invalid("The body of your request must be a JSON object.", null);
         }
-        return new RequestFields(map);
+        return new RequestFields(map, "");
     }
 
+    /** A body made here (another API's request rewritten), or an object whose errors name its fields alone. */
     static RequestFields of(Map<?, ?> fields) {
-        return new RequestFields(fields);
+        return new RequestFields(fields, "");
+    }
+
+    /** The object at {@code path} of a request ({@code messages[2]}): errors name its fields by their whole path. */
+    static RequestFields of(Map<?, ?> fields, String path) {
+        return new RequestFields(fields, path);
+    }
+
+    /** A field's name as errors give it: its whole path in the request. */
+    private String at(String name) {
+        return path.isEmpty() ? name : path + "." + name;
     }
 
     /** The fields as the body gives them (nulls included), in its order. */
@@ -63,11 +77,11 @@ final class RequestFields {
         if (value instanceof String s) {
             return Optional.of(s);
         }
-        throw wrongType(name, "a string");
+        throw wrongType(at(name), "a string");
     }
 
     String requiredString(String name) {
-        return string(name).orElseThrow(() -> ApiException.missing(name));
+        return string(name).orElseThrow(() -> ApiException.missing(at(name)));
     }
 
     boolean bool(String name, boolean otherwise) {
@@ -78,7 +92,7 @@ final class RequestFields {
         if (value instanceof Boolean b) {
             return b;
         }
-        throw wrongType(name, "a boolean");
+        throw wrongType(at(name), "a boolean");
     }
 
     /** A number within [min, max]. */
@@ -88,11 +102,12 @@ final class RequestFields {
             return Optional.empty();
         }
         if (!(value instanceof Number n)) {
-            throw wrongType(name, "a number");
+            throw wrongType(at(name), "a number");
         }
         double d = n.doubleValue();
         if (!(d >= min && d <= max)) {
-            throw ApiException.invalid("'" + name + "' must be within [" + plain(min) + ", " + plain(max) + "], not " + plain(d) + ".", name);
+            throw ApiException.invalid("'" + at(name) + "' must be within [" + plain(min) + ", " + plain(max) + "], not " + plain(d) + ".",
+                    at(name));
         }
         return Optional.of(d);
     }
@@ -104,11 +119,11 @@ final class RequestFields {
             return Optional.empty();
         }
         if (!(value instanceof Number n) || n.doubleValue() != Math.rint(n.doubleValue()) || Double.isInfinite(n.doubleValue())) {
-            throw wrongType(name, "an integer");
+            throw wrongType(at(name), "an integer");
         }
         double d = n.doubleValue();
         if (d < min || d > max) {
-            throw ApiException.invalid("'" + name + "' must be within [" + min + ", " + max + "], not " + plain(d) + ".", name);
+            throw ApiException.invalid("'" + at(name) + "' must be within [" + min + ", " + max + "], not " + plain(d) + ".", at(name));
         }
         return Optional.of((long) d);
     }
@@ -131,7 +146,7 @@ final class RequestFields {
         if (value instanceof List<?> list) {
             return Optional.of(list);
         }
-        throw wrongType(name, "an array");
+        throw wrongType(at(name), "an array");
     }
 
     Optional<RequestFields> object(String name) {
@@ -140,9 +155,9 @@ final class RequestFields {
             return Optional.empty();
         }
         if (value instanceof Map<?, ?> map) {
-            return Optional.of(new RequestFields(map));
+            return Optional.of(new RequestFields(map, at(name)));
         }
-        throw wrongType(name, "an object");
+        throw wrongType(at(name), "an object");
     }
 
     /**

@@ -222,7 +222,7 @@ final class RequestReader {
             if (!(raw.get(i) instanceof Map<?, ?> map)) {
                 throw RequestFields.wrongType(param, "an object");
             }
-            RequestFields message = RequestFields.of(map);
+            RequestFields message = RequestFields.of(map, param);
             String role = message.string("role").orElseThrow(() -> ApiException.missing(param + ".role"));
             String ourRole = switch (role) {
                 case "system", "developer" -> "system";
@@ -255,11 +255,11 @@ final class RequestReader {
         }
         if (content instanceof List<?> parts) {
             StringBuilder text = new StringBuilder();
-            for (Object part : parts) {
-                if (!(part instanceof Map<?, ?> map)) {
+            for (int i = 0; i < parts.size(); i++) {
+                if (!(parts.get(i) instanceof Map<?, ?> map)) {
                     throw RequestFields.wrongType(param, "a string or an array of content parts");
                 }
-                RequestFields fields = RequestFields.of(map);
+                RequestFields fields = RequestFields.of(map, param + "[" + i + "]");
                 String type = fields.requiredString("type");
                 if (!type.equals("text")) {
                     throw ApiException.unsupported("Content parts of type '" + type + "' are not supported; only text is.", param);

@@ -114,7 +114,7 @@ final class ResponsesRequests {
             if (!(items.get(i) instanceof Map<?, ?> map)) {
                 throw RequestFields.wrongType(param, "an object");
             }
-            RequestFields item = RequestFields.of(map);
+            RequestFields item = RequestFields.of(map, param);
             String type = item.string("type").orElse("message");
             switch (type) {
                 case "message" -> messages.add(message(item, param));
@@ -166,7 +166,7 @@ final class ResponsesRequests {
             if (!(parts.get(i) instanceof Map<?, ?> map)) {
                 throw RequestFields.wrongType(partParam, "an object");
             }
-            RequestFields part = RequestFields.of(map);
+            RequestFields part = RequestFields.of(map, partParam);
             String type = part.string("type").orElseThrow(() -> ApiException.missing(partParam + ".type"));
             switch (type) {
                 case "input_text", "output_text" -> text.append(part.string("text").orElseThrow(() -> ApiException.missing(partParam + ".text")));
@@ -213,7 +213,7 @@ final class ResponsesRequests {
             if (!(raw.get(i) instanceof Map<?, ?> map)) {
                 throw RequestFields.wrongType(param, "an object");
             }
-            RequestFields tool = RequestFields.of(map);
+            RequestFields tool = RequestFields.of(map, param);
             String type = tool.string("type").orElseThrow(() -> ApiException.missing(param + ".type"));
             if (!type.equals("function")) {
                 throw ApiException.unsupported("Tools of type '" + type + "' are not supported; only functions are.", param + ".type");
@@ -236,7 +236,7 @@ final class ResponsesRequests {
         if (!(choice instanceof Map<?, ?> map)) {
             return choice;
         }
-        RequestFields named = RequestFields.of(map);
+        RequestFields named = RequestFields.of(map, "tool_choice");
         String type = named.string("type").orElseThrow(() -> ApiException.missing("tool_choice.type"));
         if (!type.equals("function")) {
             throw ApiException.unsupported("'tool_choice' of type '" + type + "' is not supported; name a function, or give none,"

@@ -33,7 +33,7 @@ final class ToolFields {
                 return tools.isEmpty() ? ToolUse.NONE : ToolUse.auto(tools);
             }
             if (choice instanceof Map<?, ?> named) {
-                return ToolUse.function(tools, namedFunction(RequestFields.of(named)));
+                return ToolUse.function(tools, namedFunction(RequestFields.of(named, "tool_choice")));
             }
             return switch (choice instanceof String word ? word : "") {
                 case "none" -> new ToolUse(tools, ToolUse.Choice.NONE, null);
@@ -55,7 +55,7 @@ final class ToolFields {
             if (!(raw.get(i) instanceof Map<?, ?> map)) {
                 throw RequestFields.wrongType(param, "an object");
             }
-            RequestFields tool = RequestFields.of(map);
+            RequestFields tool = RequestFields.of(map, param);
             String type = tool.string("type").orElse("function");
             if (!type.equals("function")) {
                 throw ApiException.unsupported("Tools of type '" + type + "' are not supported; only functions are.", param + ".type");
@@ -95,7 +95,7 @@ final class ToolFields {
             if (!(raw.get(i) instanceof Map<?, ?> map)) {
                 throw RequestFields.wrongType(at, "an object");
             }
-            RequestFields call = RequestFields.of(map);
+            RequestFields call = RequestFields.of(map, at);
             String id = call.string("id").orElseThrow(() -> ApiException.missing(at + ".id"));
             RequestFields function = call.object("function")
                     .orElseThrow(() -> ApiException.missing(at + ".function"));
