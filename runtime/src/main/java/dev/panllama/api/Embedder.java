@@ -5,6 +5,7 @@ import dev.panllama.eval.BatchEvaluator.SequenceTokens;
 import dev.panllama.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -13,8 +14,9 @@ import java.util.Locale;
  * --embeddings}): each text is evaluated alone from position 0 (with its beginning-of-text token), the
  * hidden states after the model's final norm, the vectors its output head reads, are pooled into one
  * ({@link Pooling}), and the result is normalized (Euclidean by default, as llama.cpp's). Texts given
- * together are evaluated together, in one batch, as separate sequences; the cache is emptied after each
- * call, so a text's embedding never depends on another.
+ * together are evaluated together as separate sequences, a micro-batch of tokens at a time, their rows
+ * pooled as they come (a long text's rows are never held together); the cache is emptied after each call,
+ * so a text's embedding never depends on another.
  * <p>
  * It keeps a KV cache of its own, of the model's context; its evaluation takes turns with the model's
  * other evaluators. Calls from several threads take turns too. Closed with the model if not before.
@@ -107,20 +109,18 @@ public final class Embedder implements AutoCloseable {
         int next = 0;
         while (next < inputs.size()) {
             // As many inputs as there are sequences and the context holds, together; one at least.
-            List<SequenceTokens> batch = new ArrayList<>();
+            List<int[]> group = new ArrayList<>();
             long room = evaluator.contextLength();
-            while (next < inputs.size() && batch.size() < evaluator.sequences() && (batch.isEmpty() || inputs.get(next).length <= room)) {
-                int[] input = inputs.get(next++);
-                room -= input.length;
-                batch.add(new SequenceTokens(batch.size(), input, pooling == Pooling.LAST ? input.length - 1 : 0));
+            while (next < inputs.size() && group.size() < evaluator.sequences() && (group.isEmpty() || inputs.get(next).length <= room)) {
+                room -= inputs.get(next).length;
+                group.add(inputs.get(next++));
             }
             try {
-                List<float[][]> rows = evaluator.evaluate(batch);
-                for (int i = 0; i < batch.size(); i++) {
-                    embeddings.add(normalized(pooled(rows.get(i)), normalize));
+                for (float[] pooled : pooled(group)) {
+                    embeddings.add(normalized(pooled, normalize));
                 }
             } finally {
-                for (int sequence = 0; sequence < batch.size(); sequence++) {
+                for (int sequence = 0; sequence < group.size(); sequence++) {
                     evaluator.keep(sequence, 0);
                 }
             }
@@ -128,25 +128,68 @@ public final class Embedder implements AutoCloseable {
         return embeddings;
     }
 
-    /** The one vector of a text's rows: their mean, or the row asked for (the first with {@link Pooling#CLS}). */
-    private float[] pooled(float[][] rows) {
-        return switch (pooling) {
-            case LAST -> rows[rows.length - 1].clone();
-            case CLS -> rows[0].clone();
-            case MEAN -> {
-                double[] sum = new double[width];
-                for (float[] row : rows) {
-                    for (int i = 0; i < width; i++) {
-                        sum[i] += row[i];
-                    }
+    /**
+     * The pooled vectors of {@code group}, evaluated together as sequences 0, 1, ... a piece of each at a time,
+     * a micro-batch's worth of tokens in all, so that only those rows are held at once (a long text's rows
+     * would take its length times the embedding's width): the mean is summed as the rows come, the first and
+     * last rows are kept when their piece is evaluated.
+     */
+    private List<float[]> pooled(List<int[]> group) {
+        double[][] sums = new double[group.size()][width];
+        float[][] kept = new float[group.size()][];
+        int[] done = new int[group.size()];
+        int piece = Math.max(1, evaluator.maxBatch() / group.size());
+        while (true) {
+            List<SequenceTokens> batch = new ArrayList<>();
+            List<Integer> members = new ArrayList<>();
+            for (int i = 0; i < group.size(); i++) {
+                int[] input = group.get(i);
+                if (done[i] == input.length) {
+                    continue;
                 }
-                float[] mean = new float[width];
-                for (int i = 0; i < width; i++) {
-                    mean[i] = (float) (sum[i] / rows.length);
-                }
-                yield mean;
+                int[] tokens = Arrays.copyOfRange(input, done[i], Math.min(input.length, done[i] + piece));
+                boolean first = done[i] == 0;
+                boolean last = done[i] + tokens.length == input.length;
+                int firstOutput = switch (pooling) {
+                    case MEAN -> 0;
+                    case CLS -> first ? 0 : tokens.length;
+                    case LAST -> last ? tokens.length - 1 : tokens.length;
+                };
+                batch.add(new SequenceTokens(i, tokens, firstOutput));
+                members.add(i);
+                done[i] += tokens.length;
             }
-        };
+            if (batch.isEmpty()) {
+                break;
+            }
+            List<float[][]> rows = evaluator.evaluate(batch);
+            for (int b = 0; b < batch.size(); b++) {
+                int i = members.get(b);
+                float[][] pieceRows = rows.get(b);
+                if (pooling == Pooling.MEAN) {
+                    for (float[] row : pieceRows) {
+                        for (int d = 0; d < width; d++) {
+                            sums[i][d] += row[d];
+                        }
+                    }
+                } else if (pieceRows.length > 0) {
+                    kept[i] = pooling == Pooling.CLS ? pieceRows[0] : pieceRows[pieceRows.length - 1];
+                }
+            }
+        }
+        List<float[]> vectors = new ArrayList<>(group.size());
+        for (int i = 0; i < group.size(); i++) {
+            if (pooling != Pooling.MEAN) {
+                vectors.add(kept[i]);
+                continue;
+            }
+            float[] mean = new float[width];
+            for (int d = 0; d < width; d++) {
+                mean[d] = (float) (sums[i][d] / group.get(i).length);
+            }
+            vectors.add(mean);
+        }
+        return vectors;
     }
 
     /** {@code vector} normalized as llama.cpp's {@code common_embd_normalize} does. */

@@ -145,6 +145,11 @@ public final class BatchEvaluator implements AutoCloseable {
         this.logitsStaging = new ReadBuffer(model.device());
     }
 
+    /** The most tokens one micro-batch takes. */
+    public int maxBatch() {
+        return maxBatch;
+    }
+
     /** How many sequences it takes at once: their ids are 0 .. sequences() - 1. */
     public int sequences() {
         return open.length;

@@ -106,6 +106,33 @@ class EmbedderTest {
         }
     }
 
+    /**
+     * Texts longer than a micro-batch go in pieces, their rows pooled as they come: a model of 8-token micro-batches
+     * gives what one evaluating each text in one micro-batch gives, for every pooling, within what other batch
+     * sizes change in the last bits of the products.
+     */
+    @Test
+    void longTextsInPiecesPoolAsWhole() throws IOException {
+        List<String> texts = List.of("The quick brown fox jumps over the lazy dog while the cat watches from the warm window sill",
+                "Short one", "Another sentence that is a little longer than a micro-batch of eight tokens, surely");
+        try (LlamaModel small = LlamaModel.open(temp.resolve("scout.gguf"),
+                ModelOptions.defaults().withThreads(2).withContextLength(128).withBatchSize(8))) {
+            for (Embedder.Pooling pooling : Embedder.Pooling.values()) {
+                try (Embedder whole = model.newEmbedder(pooling, 3); Embedder pieces = small.newEmbedder(pooling, 3)) {
+                    List<float[]> expected = whole.embed(texts, -1);
+                    List<float[]> actual = pieces.embed(texts, -1);
+                    for (int t = 0; t < texts.size(); t++) {
+                        float largest = 0;
+                        for (float x : expected.get(t)) {
+                            largest = Math.max(largest, Math.abs(x));
+                        }
+                        assertArrayEquals(expected.get(t), actual.get(t), 1e-4f * largest, pooling + " text " + t);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void whatCannotBeEmbeddedIsRefused() {
         try (Embedder embedder = model.newEmbedder(Embedder.Pooling.LAST, 1)) {
