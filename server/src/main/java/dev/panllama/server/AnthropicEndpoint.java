@@ -37,26 +37,15 @@ final class AnthropicEndpoint {
             exchange.json(200, message.whole(reply.generation(), reply.calls()));
             return;
         }
-        boolean[] textStarted = {false};
+        TextBlock text = new TextBlock(exchange);
         GenerationRun.Outcome outcome = GenerationRun.streamed(scheduler, request, exchange, () -> {
             exchange.startTypedEvents(false);
             exchange.typedEvent("message_start", Map.of("message", message.started(request.prompt().length)), false);
-        }, piece -> {
-            if (piece.text().isEmpty()) {
-                return;
-            }
-            if (!textStarted[0]) {
-                textStarted[0] = true;
-                exchange.typedEvent("content_block_start", block(0, "content_block", AnthropicMessage.textBlock("")), false);
-            }
-            exchange.typedEvent("content_block_delta", block(0, "delta", Map.of("type", "text_delta", "text", piece.text())), false);
-        });
+        }, piece -> text.add(piece.text()));
         int index = 0;
-        if (outcome.calls().isEmpty() || textStarted[0]) {
-            if (!textStarted[0]) {
-                exchange.typedEvent("content_block_start", block(0, "content_block", AnthropicMessage.textBlock("")), false);
-            }
-            exchange.typedEvent("content_block_stop", Map.of("index", index++), false);
+        if (outcome.calls().isEmpty() || text.started) {
+            text.stop();
+            index++;
         }
         for (ToolCall call : outcome.calls()) {
             exchange.typedEvent("content_block_start", block(index, "content_block", AnthropicMessage.toolUseBlock(call, Map.of())), false);
@@ -66,6 +55,37 @@ final class AnthropicEndpoint {
         }
         exchange.typedEvent("message_delta", AnthropicMessage.delta(outcome.generation(), outcome.calls()), false);
         exchange.typedEvent("message_stop", Map.of(), true);
+    }
+
+    /** The stream's text block, the first: started at the first piece of text, or when it stops if none came. */
+    private static final class TextBlock {
+
+        private final Exchange exchange;
+        private boolean started;
+
+        TextBlock(Exchange exchange) {
+            this.exchange = exchange;
+        }
+
+        void add(String piece) throws IOException {
+            if (piece.isEmpty()) {
+                return;
+            }
+            start();
+            exchange.typedEvent("content_block_delta", block(0, "delta", Map.of("type", "text_delta", "text", piece)), false);
+        }
+
+        void stop() throws IOException {
+            start();
+            exchange.typedEvent("content_block_stop", Map.of("index", 0), false);
+        }
+
+        private void start() throws IOException {
+            if (!started) {
+                started = true;
+                exchange.typedEvent("content_block_start", block(0, "content_block", AnthropicMessage.textBlock("")), false);
+            }
+        }
     }
 
     /** {@code /v1/messages/count_tokens}: the tokens of the prompt the request's system, messages and tools render to. */
