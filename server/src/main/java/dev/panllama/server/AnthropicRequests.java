@@ -67,17 +67,16 @@ final class AnthropicRequests {
         if (system != null) {
             messages.add(message("system", text(system, "system")));
         }
-        List<?> raw = body.array("messages").orElseThrow(() -> ApiException.missing("messages"));
-        if (raw.isEmpty()) {
+        if (!body.has("messages")) {
+            throw ApiException.missing("messages");
+        }
+        List<RequestFields> given = body.objects("messages");
+        if (given.isEmpty()) {
             throw ApiException.invalid("'messages' must hold at least one message.", "messages");
         }
-        for (int i = 0; i < raw.size(); i++) {
-            String param = "messages[" + i + "]";
-            if (!(raw.get(i) instanceof Map<?, ?> map)) {
-                throw RequestFields.wrongType(param, "an object");
-            }
-            RequestFields message = RequestFields.of(map, param);
-            String role = message.string("role").orElseThrow(() -> ApiException.missing(param + ".role"));
+        for (RequestFields message : given) {
+            String param = message.path();
+            String role = message.requiredString("role");
             switch (role) {
                 case "user" -> userTurns(messages, message.raw("content"), param + ".content");
                 case "assistant" -> messages.add(assistantTurn(message.raw("content"), param + ".content"));
@@ -197,14 +196,9 @@ final class AnthropicRequests {
 
     /** Client tools ({@code name}, {@code description}, {@code input_schema}) in the chat's shape. */
     private static List<Object> tools(RequestFields body) {
-        List<?> raw = body.array("tools").orElse(List.of());
         List<Object> tools = new ArrayList<>();
-        for (int i = 0; i < raw.size(); i++) {
-            String param = "tools[" + i + "]";
-            if (!(raw.get(i) instanceof Map<?, ?> map)) {
-                throw RequestFields.wrongType(param, "an object");
-            }
-            RequestFields tool = RequestFields.of(map, param);
+        for (RequestFields tool : body.objects("tools")) {
+            String param = tool.path();
             String type = tool.string("type").orElse("custom");
             if (!type.equals("custom")) {
                 throw ApiException.unsupported("Tools of type '" + type + "' are not supported: this server runs no tools of its own;"

@@ -4,6 +4,7 @@ import dev.panllama.json.JsonReader;
 
 import java.nio.charset.StandardCharsets;
 import java.util.AbstractMap;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -147,6 +148,29 @@ final class RequestFields {
             return Optional.of(list);
         }
         throw wrongType(at(name), "an array");
+    }
+
+    /** The array {@code name}, whose items must be objects, each read with its path ({@code name[i]}); empty when absent. */
+    List<RequestFields> objects(String name) {
+        return array(name).map(list -> objectsOf(list, at(name))).orElse(List.of());
+    }
+
+    /** {@code list}, the request's {@code param}, whose items must be objects: each read with its path ({@code param[i]}). */
+    static List<RequestFields> objectsOf(List<?> list, String param) {
+        List<RequestFields> objects = new ArrayList<>(list.size());
+        for (int i = 0; i < list.size(); i++) {
+            String at = param + "[" + i + "]";
+            if (!(list.get(i) instanceof Map<?, ?> map)) {
+                throw wrongType(at, "an object");
+            }
+            objects.add(new RequestFields(map, at));
+        }
+        return objects;
+    }
+
+    /** Where this object stands in the request ({@code messages[2]}); empty for the body itself. */
+    String path() {
+        return path;
     }
 
     Optional<RequestFields> object(String name) {

@@ -109,12 +109,8 @@ final class ResponsesRequests {
         if (!(input instanceof List<?> items)) {
             throw RequestFields.wrongType("input", "a string or an array of input items");
         }
-        for (int i = 0; i < items.size(); i++) {
-            String param = "input[" + i + "]";
-            if (!(items.get(i) instanceof Map<?, ?> map)) {
-                throw RequestFields.wrongType(param, "an object");
-            }
-            RequestFields item = RequestFields.of(map, param);
+        for (RequestFields item : RequestFields.objectsOf(items, "input")) {
+            String param = item.path();
             String type = item.string("type").orElse("message");
             switch (type) {
                 case "message" -> messages.add(message(item, param));
@@ -206,15 +202,10 @@ final class ResponsesRequests {
 
     /** Function tools, flat here ({@code {"type": "function", "name": ...}}), in the chat's nested shape. */
     private static List<Object> tools(RequestFields body) {
-        List<?> raw = body.array("tools").orElse(List.of());
         List<Object> tools = new ArrayList<>();
-        for (int i = 0; i < raw.size(); i++) {
-            String param = "tools[" + i + "]";
-            if (!(raw.get(i) instanceof Map<?, ?> map)) {
-                throw RequestFields.wrongType(param, "an object");
-            }
-            RequestFields tool = RequestFields.of(map, param);
-            String type = tool.string("type").orElseThrow(() -> ApiException.missing(param + ".type"));
+        for (RequestFields tool : body.objects("tools")) {
+            String param = tool.path();
+            String type = tool.requiredString("type");
             if (!type.equals("function")) {
                 throw ApiException.unsupported("Tools of type '" + type + "' are not supported; only functions are.", param + ".type");
             }

@@ -48,14 +48,9 @@ final class ToolFields {
     }
 
     private static List<Tool> tools(RequestFields body) {
-        List<?> raw = body.array("tools").orElse(List.of());
         List<Tool> tools = new ArrayList<>();
-        for (int i = 0; i < raw.size(); i++) {
-            String param = "tools[" + i + "]";
-            if (!(raw.get(i) instanceof Map<?, ?> map)) {
-                throw RequestFields.wrongType(param, "an object");
-            }
-            RequestFields tool = RequestFields.of(map, param);
+        for (RequestFields tool : body.objects("tools")) {
+            String param = tool.path();
             String type = tool.string("type").orElse("function");
             if (!type.equals("function")) {
                 throw ApiException.unsupported("Tools of type '" + type + "' are not supported; only functions are.", param + ".type");
