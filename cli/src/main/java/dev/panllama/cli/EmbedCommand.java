@@ -72,11 +72,7 @@ final class EmbedCommand extends Subcommand {
                     Map<String, Object> entry = new LinkedHashMap<>();
                     entry.put("object", "embedding");
                     entry.put("index", i);
-                    List<Float> values = new ArrayList<>();
-                    for (float x : vectors.get(i)) {
-                        values.add(x);
-                    }
-                    entry.put("embedding", values);
+                    entry.put("embedding", vectors.get(i));
                     data.add(entry);
                 }
                 out.println(JsonWriter.write(Map.of("object", "list", "data", data)));

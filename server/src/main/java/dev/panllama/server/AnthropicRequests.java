@@ -65,7 +65,7 @@ final class AnthropicRequests {
         List<Map<String, Object>> messages = new ArrayList<>();
         Object system = body.raw("system");
         if (system != null) {
-            messages.add(message("system", text(system, "system")));
+            messages.add(ChatBody.message("system", text(system, "system")));
         }
         if (!body.has("messages")) {
             throw ApiException.missing("messages");
@@ -87,13 +87,6 @@ final class AnthropicRequests {
         return messages;
     }
 
-    private static Map<String, Object> message(String role, String text) {
-        Map<String, Object> message = new LinkedHashMap<>();
-        message.put("role", role);
-        message.put("content", text);
-        return message;
-    }
-
     /** A user's turn: its tool results as tool messages, then its text (when it has any, or nothing else). */
     private static void userTurns(List<Map<String, Object>> messages, Object content, String param) {
         StringBuilder text = new StringBuilder();
@@ -103,7 +96,7 @@ final class AnthropicRequests {
                 case "text" -> text.append(block.fields().requiredString("text"));
                 case "tool_result" -> {
                     RequestFields result = block.fields();
-                    Map<String, Object> tool = message("tool", result.raw("content") == null ? ""
+                    Map<String, Object> tool = ChatBody.message("tool", result.raw("content") == null ? ""
                             : text(result.raw("content"), block.param() + ".content"));
                     tool.put("tool_call_id", result.string("tool_use_id").orElseThrow(() -> ApiException.missing(block.param() + ".tool_use_id")));
                     messages.add(tool);
@@ -113,7 +106,7 @@ final class AnthropicRequests {
             }
         }
         if (!text.isEmpty() || !results) {
-            messages.add(message("user", text.toString()));
+            messages.add(ChatBody.message("user", text.toString()));
         }
     }
 
@@ -145,7 +138,7 @@ final class AnthropicRequests {
                 default -> throw unsupportedBlock(block);
             }
         }
-        Map<String, Object> message = message("assistant", text.toString());
+        Map<String, Object> message = ChatBody.message("assistant", text.toString());
         if (!calls.isEmpty()) {
             message.put("tool_calls", calls);
         }

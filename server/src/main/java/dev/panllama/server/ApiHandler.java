@@ -208,9 +208,7 @@ final class ApiHandler extends Handler.Abstract {
                 requireMethod(method, "POST", path);
                 RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
                 String name = body.string("model").or(() -> body.string("name")).orElseThrow(() -> ApiException.missing("model"));
-                if (!OllamaRequests.servedName(name, options.modelId()).equals(options.modelId())) {
-                    throw ApiException.modelNotFound(name, options.modelId());
-                }
+                OllamaRequests.requireServed(name, options.modelId());
                 exchange.json(200, ollamaReplies.show());
             }
             default -> {

@@ -27,6 +27,14 @@ final class ChatBody {
         }
     }
 
+    /** A chat message of {@code role} holding {@code text}, as the chat body's {@code messages} take it (more fields may follow). */
+    static Map<String, Object> message(String role, String text) {
+        Map<String, Object> message = new LinkedHashMap<>();
+        message.put("role", role);
+        message.put("content", text);
+        return message;
+    }
+
     ChatBody put(String name, Object value) {
         fields.put(name, value);
         return this;

@@ -25,13 +25,15 @@ import java.util.Map;
 final class EmbeddingEndpoints implements AutoCloseable {
 
     private final LlamaModel model;
+    private final RequestReader reader;
     private final ServerOptions options;
     private final int inputLimit;
     private Embedder embedder;
     private boolean closed;
 
-    EmbeddingEndpoints(LlamaModel model, ServerOptions options) {
+    EmbeddingEndpoints(LlamaModel model, RequestReader reader, ServerOptions options) {
         this.model = model;
+        this.reader = reader;
         this.options = options;
         int context = model.contextLength();
         this.inputLimit = options.maxPromptTokens() > 0 ? Math.min(options.maxPromptTokens(), context) : context;
@@ -39,7 +41,7 @@ final class EmbeddingEndpoints implements AutoCloseable {
 
     /** OpenAI's {@code /v1/embeddings}. */
     Map<String, Object> openAi(RequestFields body) {
-        checkModel(body);
+        reader.checkModel(body);
         String format = body.string("encoding_format").orElse("float");
         if (!format.equals("float") && !format.equals("base64")) {
             throw ApiException.invalid("Invalid value for 'encoding_format': '" + format + "'; it must be float or base64.", "encoding_format");
@@ -55,7 +57,7 @@ final class EmbeddingEndpoints implements AutoCloseable {
             Map<String, Object> entry = new LinkedHashMap<>();
             entry.put("object", "embedding");
             entry.put("index", i);
-            entry.put("embedding", format.equals("base64") ? base64(vectors.get(i)) : floats(vectors.get(i)));
+            entry.put("embedding", format.equals("base64") ? base64(vectors.get(i)) : vectors.get(i));
             data.add(entry);
         }
         int tokens = inputs.stream().mapToInt(input -> input.length).sum();
@@ -79,7 +81,7 @@ final class EmbeddingEndpoints implements AutoCloseable {
         for (int i = 0; i < vectors.size(); i++) {
             Map<String, Object> entry = new LinkedHashMap<>();
             entry.put("index", i);
-            entry.put("embedding", List.of(floats(vectors.get(i))));
+            entry.put("embedding", List.of(vectors.get(i)));
             reply.add(entry);
         }
         return reply;
@@ -88,7 +90,7 @@ final class EmbeddingEndpoints implements AutoCloseable {
     /** Ollama's {@code /api/embed}. */
     Map<String, Object> ollamaEmbed(RequestFields body) {
         long started = System.nanoTime();
-        checkOllamaModel(body);
+        OllamaRequests.requireServed(body.requiredString("model"), options.modelId());
         Object input = body.raw("input");
         List<String> texts = new ArrayList<>();
         if (input instanceof String text) {
@@ -112,7 +114,7 @@ final class EmbeddingEndpoints implements AutoCloseable {
         List<float[]> vectors = embed(inputs, Embedder.EUCLIDEAN, "input");
         Map<String, Object> reply = new LinkedHashMap<>();
         reply.put("model", options.modelId());
-        reply.put("embeddings", vectors.stream().map(EmbeddingEndpoints::floats).toList());
+        reply.put("embeddings", vectors);
         reply.put("total_duration", System.nanoTime() - started);
         reply.put("load_duration", 0);
         reply.put("prompt_eval_count", inputs.stream().mapToInt(tokens -> tokens.length).sum());
@@ -121,9 +123,9 @@ final class EmbeddingEndpoints implements AutoCloseable {
 
     /** Ollama's older {@code /api/embeddings}: one {@code prompt}, one {@code embedding}. */
     Map<String, Object> ollamaEmbeddings(RequestFields body) {
-        checkOllamaModel(body);
+        OllamaRequests.requireServed(body.requiredString("model"), options.modelId());
         String prompt = body.string("prompt").orElseThrow(() -> ApiException.missing("prompt"));
-        return Map.of("embedding", floats(embed(List.of(tokens(prompt, "prompt")), Embedder.EUCLIDEAN, "prompt").getFirst()));
+        return Map.of("embedding", embed(List.of(tokens(prompt, "prompt")), Embedder.EUCLIDEAN, "prompt").getFirst());
     }
 
     /** OpenAI's {@code input}: a text, texts, token ids, or lists of token ids. */
@@ -163,11 +165,7 @@ final class EmbeddingEndpoints implements AutoCloseable {
     }
 
     private int[] ids(List<?> list, String param) {
-        int vocabulary = model.vocabulary().size();
-        int[] ids = new int[list.size()];
-        for (int i = 0; i < ids.length; i++) {
-            ids[i] = RequestFields.tokenId(list.get(i), vocabulary, param + "[" + i + "]", param);
-        }
+        int[] ids = RequestFields.tokenIds(list, model.vocabulary().size(), param);
         if (ids.length == 0) {
             throw ApiException.invalid("'" + param + "' is empty.", param);
         }
@@ -196,28 +194,6 @@ final class EmbeddingEndpoints implements AutoCloseable {
             embedder = model.newEmbedder(options.pooling(), options.parallel());
         }
         return embedder;
-    }
-
-    private void checkModel(RequestFields body) {
-        String requested = body.string("model").orElse(options.modelId());
-        if (!requested.equals(options.modelId())) {
-            throw ApiException.modelNotFound(requested, options.modelId());
-        }
-    }
-
-    private void checkOllamaModel(RequestFields body) {
-        String requested = body.string("model").orElseThrow(() -> ApiException.missing("model"));
-        if (!OllamaRequests.servedName(requested, options.modelId()).equals(options.modelId())) {
-            throw ApiException.modelNotFound(requested, options.modelId());
-        }
-    }
-
-    private static List<Float> floats(float[] vector) {
-        List<Float> values = new ArrayList<>(vector.length);
-        for (float x : vector) {
-            values.add(x);
-        }
-        return values;
     }
 
     /** OpenAI's base64 encoding: the floats' little-endian bytes. */

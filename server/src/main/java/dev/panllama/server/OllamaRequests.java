@@ -94,6 +94,13 @@ final class OllamaRequests {
         return openAi;
     }
 
+    /** Refuses (404) an Ollama request whose {@code model} is not the one served, with or without its tag. */
+    static void requireServed(String requested, String modelId) {
+        if (!servedName(requested, modelId).equals(modelId)) {
+            throw ApiException.modelNotFound(requested, modelId);
+        }
+    }
+
     /** The model's served name, which Ollama's clients may write with its default tag, {@code :latest}. */
     static String servedName(String requested, String modelId) {
         return requested.equals(modelId + ":latest") ? modelId : requested;
@@ -104,12 +111,8 @@ final class OllamaRequests {
         // The calls made so far, by id, with their names, that no tool message has answered yet.
         Map<String, String> unanswered = new LinkedHashMap<>();
         int calls = 0;
-        for (int i = 0; i < messages.size(); i++) {
-            String param = "messages[" + i + "]";
-            if (!(messages.get(i) instanceof Map<?, ?> map)) {
-                throw RequestFields.wrongType(param, "an object");
-            }
-            RequestFields message = RequestFields.of(map, param);
+        for (RequestFields message : RequestFields.objectsOf(messages, "messages")) {
+            String param = message.path();
             refuse(message, param + ".images", !message.array("images").orElse(List.of()).isEmpty(),
                     "Images are not supported: the model reads text only.");
             Map<String, Object> converted = new LinkedHashMap<>();

@@ -96,7 +96,7 @@ public final class OpenAiServer implements AutoCloseable {
         CompletionEndpoint completions = new CompletionEndpoint(reader, scheduler, replies, logprobs);
         ResponsesEndpoint responses = new ResponsesEndpoint(reader, scheduler, logprobs, options.modelId());
         AnthropicEndpoint anthropic = new AnthropicEndpoint(reader, scheduler, options.modelId());
-        EmbeddingEndpoints embeddings = new EmbeddingEndpoints(model, options);
+        EmbeddingEndpoints embeddings = new EmbeddingEndpoints(model, reader, options);
         OllamaReplies ollamaReplies = new OllamaReplies(model, chatFormat, options.modelId(), Instant.now());
         OllamaEndpoint ollama = new OllamaEndpoint(reader, scheduler, ollamaReplies, options.modelId());
         LlamaServerEndpoint llamaServer = new LlamaServerEndpoint(reader, scheduler, model, chatFormat, options);

@@ -198,6 +198,15 @@ final class RequestFields {
         throw ApiException.invalid("'" + name + "' is not a token id of this model (0 to " + (size - 1) + ").", param);
     }
 
+    /** {@code list}, the request's {@code param}, as token ids of a vocabulary of {@code size} ({@link #tokenId}, each named {@code param[i]}). */
+    static int[] tokenIds(List<?> list, int size, String param) {
+        int[] ids = new int[list.size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = tokenId(list.get(i), size, param + "[" + i + "]", param);
+        }
+        return ids;
+    }
+
     static ApiException wrongType(String name, String expected) {
         return ApiException.invalid("'" + name + "' must be " + expected + ".", name);
     }

@@ -119,7 +119,8 @@ final class RequestReader {
                 ToolUse.NONE, body.bool("cache_prompt", true));
     }
 
-    private void checkModel(RequestFields body) {
+    /** Refuses (404) a request whose {@code model} is not the one served; one that leaves it out asks for that one. */
+    void checkModel(RequestFields body) {
         String requested = body.string("model").orElse(modelId);
         if (!requested.equals(modelId)) {
             throw ApiException.modelNotFound(requested, modelId);
@@ -212,18 +213,17 @@ final class RequestReader {
     }
 
     private static List<Message> messages(RequestFields body) {
-        List<?> raw = body.array("messages").orElseThrow(() -> ApiException.missing("messages"));
-        if (raw.isEmpty()) {
+        if (!body.has("messages")) {
+            throw ApiException.missing("messages");
+        }
+        List<RequestFields> given = body.objects("messages");
+        if (given.isEmpty()) {
             throw ApiException.invalid("'messages' must hold at least one message.", "messages");
         }
         List<Message> messages = new ArrayList<>();
-        for (int i = 0; i < raw.size(); i++) {
-            String param = "messages[" + i + "]";
-            if (!(raw.get(i) instanceof Map<?, ?> map)) {
-                throw RequestFields.wrongType(param, "an object");
-            }
-            RequestFields message = RequestFields.of(map, param);
-            String role = message.string("role").orElseThrow(() -> ApiException.missing(param + ".role"));
+        for (RequestFields message : given) {
+            String param = message.path();
+            String role = message.requiredString("role");
             String ourRole = switch (role) {
                 case "system", "developer" -> "system";
                 case "user", "assistant", "tool" -> role;
@@ -235,7 +235,7 @@ final class RequestReader {
             if (message.has("tool_calls") && !ourRole.equals("assistant")) {
                 throw ApiException.invalid("Only assistant messages may have 'tool_calls'.", param + ".tool_calls");
             }
-            List<ToolCall> calls = ToolFields.calls(message, param);
+            List<ToolCall> calls = ToolFields.calls(message);
             // An assistant's turn that calls tools may leave its content out, as OpenAI's own replies do.
             String content = !calls.isEmpty() && message.raw("content") == null ? "" : content(message, param + ".content");
             String toolCallId = null;
@@ -285,11 +285,7 @@ final class RequestReader {
         if (prompt instanceof String text) {
             tokens = model.tokenizer().encode(text, true, true);
         } else if (prompt instanceof List<?> list && list.stream().allMatch(Number.class::isInstance)) {
-            int vocabulary = model.vocabulary().size();
-            tokens = new int[list.size()];
-            for (int i = 0; i < tokens.length; i++) {
-                tokens[i] = RequestFields.tokenId(list.get(i), vocabulary, "prompt[" + i + "]", "prompt");
-            }
+            tokens = RequestFields.tokenIds(list, model.vocabulary().size(), "prompt");
         } else if (prompt instanceof List<?>) {
             throw ApiException.unsupported("Only one prompt per request is supported: a string, or an array of token ids.", "prompt");
         } else {

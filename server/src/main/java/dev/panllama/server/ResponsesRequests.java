@@ -97,13 +97,13 @@ final class ResponsesRequests {
     /** The conversation: {@code instructions} first, then {@code input}'s items. */
     private static List<Map<String, Object>> messages(RequestFields body) {
         List<Map<String, Object>> messages = new ArrayList<>();
-        body.string("instructions").ifPresent(instructions -> messages.add(message("system", instructions)));
+        body.string("instructions").ifPresent(instructions -> messages.add(ChatBody.message("system", instructions)));
         Object input = body.raw("input");
         if (input == null) {
             throw ApiException.missing("input");
         }
         if (input instanceof String text) {
-            messages.add(message("user", text));
+            messages.add(ChatBody.message("user", text));
             return messages;
         }
         if (!(input instanceof List<?> items)) {
@@ -131,13 +131,6 @@ final class ResponsesRequests {
         return messages;
     }
 
-    private static Map<String, Object> message(String role, String text) {
-        Map<String, Object> message = new LinkedHashMap<>();
-        message.put("role", role);
-        message.put("content", text);
-        return message;
-    }
-
     /** A message item: its role, and its text (a string, or text parts). */
     private static Map<String, Object> message(RequestFields item, String param) {
         String role = item.string("role").orElseThrow(() -> ApiException.missing(param + ".role"));
@@ -145,7 +138,7 @@ final class ResponsesRequests {
             throw ApiException.invalid("Invalid value for '" + param + ".role': '" + role
                     + "'; it must be user, system, developer or assistant.", param + ".role");
         }
-        return message(role, text(item.raw("content"), param + ".content"));
+        return ChatBody.message(role, text(item.raw("content"), param + ".content"));
     }
 
     /** A message's text: a string, or {@code input_text} / {@code output_text} parts (a refusal's text too). */
@@ -185,7 +178,7 @@ final class ResponsesRequests {
         call.put("function", function);
         Map<String, Object> previous = messages.isEmpty() ? null : messages.getLast();
         if (previous == null || !"assistant".equals(previous.get("role"))) {
-            previous = message("assistant", "");
+            previous = ChatBody.message("assistant", "");
             messages.add(previous);
         }
         @SuppressWarnings("unchecked")
@@ -195,7 +188,7 @@ final class ResponsesRequests {
 
     /** A tool's result: a tool message answering its call. */
     private static Map<String, Object> callOutput(RequestFields item, String param) {
-        Map<String, Object> message = message("tool", text(item.raw("output"), param + ".output"));
+        Map<String, Object> message = ChatBody.message("tool", text(item.raw("output"), param + ".output"));
         message.put("tool_call_id", item.string("call_id").orElseThrow(() -> ApiException.missing(param + ".call_id")));
         return message;
     }

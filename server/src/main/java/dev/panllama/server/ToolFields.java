@@ -82,15 +82,10 @@ final class ToolFields {
     }
 
     /** An assistant message's {@code tool_calls}: each an id and a function's name and arguments (a JSON object's text). */
-    static List<ToolCall> calls(RequestFields message, String param) {
-        List<?> raw = message.array("tool_calls").orElse(List.of());
+    static List<ToolCall> calls(RequestFields message) {
         List<ToolCall> calls = new ArrayList<>();
-        for (int i = 0; i < raw.size(); i++) {
-            String at = param + ".tool_calls[" + i + "]";
-            if (!(raw.get(i) instanceof Map<?, ?> map)) {
-                throw RequestFields.wrongType(at, "an object");
-            }
-            RequestFields call = RequestFields.of(map, at);
+        for (RequestFields call : message.objects("tool_calls")) {
+            String at = call.path();
             String id = call.string("id").orElseThrow(() -> ApiException.missing(at + ".id"));
             RequestFields function = call.object("function")
                     .orElseThrow(() -> ApiException.missing(at + ".function"));

@@ -2,7 +2,7 @@ package dev.panllama.json;
 
 import java.util.Map;
 
-/** Writes JSON text: maps, lists, int arrays, strings, numbers, booleans and null; anything else as its string. */
+/** Writes JSON text: maps, lists, int and float arrays, strings, numbers, booleans and null; anything else as its string. */
 public final class JsonWriter {
 
     private JsonWriter() {
@@ -49,6 +49,14 @@ public final class JsonWriter {
                 out.append(']');
             }
             case int[] ints -> write(java.util.Arrays.stream(ints).boxed().toList(), out);
+            case float[] floats -> {
+                out.append('[');
+                for (int i = 0; i < floats.length; i++) {
+                    out.append(i == 0 ? "" : ",");
+                    write(floats[i], out);
+                }
+                out.append(']');
+            }
             default -> string(value.toString(), out);
         }
     }
