@@ -50,19 +50,13 @@ final class ChatSession implements AutoCloseable {
             if (cancellation.isCancelled()) {
                 return null;
             }
-            cancellation.attach(chat);
             chat.load(conversation);
-            // The chat clears its cancel flag as it starts: a cancel that lands just then is
-            // caught here, at the first piece of text.
             return chat.reply(tools, options, piece -> {
-                if (cancellation.isCancelled()) {
-                    chat.cancel();
-                } else {
+                if (!cancellation.isCancelled()) {
                     onText.accept(piece);
                 }
-            });
+            }, cancellation::isCancelled);
         } finally {
-            cancellation.detach();
             turn.unlock();
         }
     }

@@ -11,6 +11,7 @@ import dev.panllama.structured.JsonSchema;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Flow;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 
@@ -117,6 +118,17 @@ public final class Chat extends Session {
      * combined with {@link GenerationOptions#structure()}.
      */
     public ChatReply reply(ToolUse tools, GenerationOptions options, Consumer<String> onText) {
+        return reply(tools, options, onText, () -> false);
+    }
+
+    /**
+     * As {@link #reply(ToolUse, GenerationOptions, Consumer)}, also stopping as {@link #cancel()} does once
+     * {@code stopRequested} says so; it is asked before each token. A caller that owns its own cancel
+     * signal passes it here: unlike a {@link #cancel()}, which this reply's start clears, it cannot be lost
+     * between a caller's check and the reply's start.
+     */
+    public ChatReply reply(ToolUse tools, GenerationOptions options, Consumer<String> onText,
+                           BooleanSupplier stopRequested) {
         checkOpen();
         JsonSchema requiredCall = tools.requiredCall();
         if (requiredCall != null) {
@@ -133,7 +145,7 @@ public final class Chat extends Session {
             if (!passed.isEmpty()) {
                 onText.accept(passed);
             }
-        }, cancelled);
+        }, () -> cancelled.get() || stopRequested.getAsBoolean());
         List<ToolCall> calls = tools.callsIn(generation.text());
         if (calls.isEmpty() && !held.rest().isEmpty()) {
             onText.accept(held.rest());

@@ -28,7 +28,7 @@ public final class Completion extends Session {
             throw new IllegalArgumentException("the prompt is empty");
         }
         cancelled.set(false);
-        return generator.generate(prompt, options, onText, cancelled);
+        return generator.generate(prompt, options, onText, cancelled::get);
     }
 
     /**
@@ -43,7 +43,7 @@ public final class Completion extends Session {
             throw new IllegalArgumentException("the prompt is empty");
         }
         cancelled.set(false);
-        return generator.generate(prompt, options, onText, cancelled, onLogits, promptLogits);
+        return generator.generate(prompt, options, onText, cancelled::get, onLogits, promptLogits);
     }
 
     public Stream<String> stream(String prompt, GenerationOptions options) {

@@ -2,7 +2,7 @@ package dev.panllama.api;
 
 import dev.panllama.eval.Evaluator;
 
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 
 /**
@@ -24,16 +24,17 @@ final class Generator {
         evaluator.reset();
     }
 
-    Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, AtomicBoolean cancelled) {
+    Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, BooleanSupplier cancelled) {
         return generate(prompt, options, sink, cancelled, LogitsListener.NONE, 0);
     }
 
     /**
      * Generates after {@code prompt}; {@code onLogits} receives the logits of the last
      * {@code promptLogits} prompt positions evaluated now (after any reused prefix), then of every
-     * generated token evaluated (each but one that reaches the token limit), in order.
+     * generated token evaluated (each but one that reaches the token limit), in order. {@code cancelled} is
+     * asked before each token is sampled.
      */
-    Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, AtomicBoolean cancelled,
+    Generation generate(int[] prompt, GenerationOptions options, Consumer<String> sink, BooleanSupplier cancelled,
                         LogitsListener onLogits, int promptLogits) {
         int reused = evaluator.keepOrSharePrefix(prompt);
         int[] fresh = java.util.Arrays.copyOfRange(prompt, reused, prompt.length);
@@ -62,7 +63,7 @@ final class Generator {
         // Each step's logits go into one array, which the sampler reads (and may change) before the next step.
         float[] stepLogits = new float[logits.length];
         while (true) {
-            if (cancelled.get()) {
+            if (cancelled.getAsBoolean()) {
                 generation.stop(Generation.StopReason.CANCELLED);
                 break;
             }

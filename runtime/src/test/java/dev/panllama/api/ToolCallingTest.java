@@ -134,6 +134,40 @@ class ToolCallingTest {
     }
 
     @Test
+    void aCallersStopSignalStopsACallBeingHeldBackAndIsNotClearedByTheStart() {
+        try (Chat chat = model.newChat(null)) {
+            chat.add(Message.user("What now?"));
+            int[] asked = {0};
+            StringBuilder streamed = new StringBuilder();
+            int[] streamedWhenStopped = {-1};
+            ChatReply stopped = chat.reply(ToolUse.required(TOOLS), sampled(3), streamed::append, () -> {
+                if (++asked[0] <= 5) {
+                    return false;
+                }
+                streamedWhenStopped[0] = streamed.length();
+                return true;
+            });
+            assertEquals(Generation.StopReason.CANCELLED, stopped.generation().stopReason());
+            assertEquals(5, stopped.generation().generatedIds().length, "asked before each token");
+            assertEquals(0, streamedWhenStopped[0], "the stop came while the call was held back");
+            assertTrue(stopped.toolCalls().isEmpty(), "half a call is no call");
+
+            chat.reset();
+            chat.add(Message.user("What now?"));
+            chat.cancel();
+            ChatReply signalled = chat.reply(ToolUse.required(TOOLS), sampled(3), s -> { }, () -> true);
+            assertEquals(Generation.StopReason.CANCELLED, signalled.generation().stopReason());
+            assertEquals(0, signalled.generation().generatedIds().length, "a signal given before the start stops it");
+
+            chat.reset();
+            chat.add(Message.user("What now?"));
+            chat.cancel();
+            assertEquals(1, chat.reply(ToolUse.required(TOOLS), sampled(3), s -> { }).toolCalls().size(),
+                    "a cancel() with no reply under way is cleared by the next reply's start");
+        }
+    }
+
+    @Test
     void aRequiredCallCannotAlsoFollowAJsonSchemaAndACallIsNotSavedToASessionFile() {
         try (Chat chat = model.newChat(null)) {
             chat.add(Message.user("Hi"));
