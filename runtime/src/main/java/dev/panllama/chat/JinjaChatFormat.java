@@ -4,10 +4,13 @@ import com.hubspot.jinjava.Jinjava;
 import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.el.JinjavaInterpreterResolver;
+import com.hubspot.jinjava.interpret.FatalTemplateErrorsException;
 import com.hubspot.jinjava.interpret.InterpretException;
+import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import jinjava.javax.el.CompositeELResolver;
 import jinjava.javax.el.ELResolver;
+import jinjava.javax.el.ExpressionFactory;
 
 import java.io.IOException;
 import java.time.LocalDate;
@@ -70,7 +73,13 @@ public final class JinjaChatFormat implements ChatFormat {
                         .withIterateOverMapKeys(true)
                         .build())
                 .build();
-        this.jinjava = new Jinjava(config);
+        ExpressionFactory expressions = JinjaAddition.expressionFactory();
+        this.jinjava = new Jinjava(config) {
+            @Override
+            public ExpressionFactory getExpressionFactory() {
+                return expressions;
+            }
+        };
         jinjava.setResourceLocator((name, encoding, interpreter) -> {
             throw new IOException("chat templates may not read files (" + name + ")");
         });
@@ -114,7 +123,7 @@ public final class JinjaChatFormat implements ChatFormat {
         try {
             rendered = jinjava.render(renderedTemplate, context);
         } catch (InterpretException e) {
-            throw new IllegalArgumentException("the model's chat template failed: " + e.getMessage(), e);
+            throw templateFailure(e);
         }
         // The tokenizer adds the beginning-of-text token itself; a template that writes it would double it.
         return !bosToken.isEmpty() && rendered.startsWith(bosToken) ? rendered.substring(bosToken.length()) : rendered;
@@ -180,7 +189,32 @@ public final class JinjaChatFormat implements ChatFormat {
 
     /** {@code raise_exception(message)} in a template: the template refuses the conversation. */
     public static String raiseException(String message) {
-        throw new IllegalArgumentException("the chat template refused the conversation: " + message);
+        throw new TemplateFailure("the chat template refused the conversation: " + message);
+    }
+
+    /**
+     * What a template did wrong, said by panllama's own code it called ({@code raise_exception}, {@code +}):
+     * Jinjava keeps it under its own errors, and its message ("Error invoking function") would lose the
+     * template's.
+     */
+    static final class TemplateFailure extends IllegalArgumentException {
+        TemplateFailure(String message) {
+            super(message);
+        }
+    }
+
+    /** The first failure of panllama's own in {@code e}'s errors, else {@code e}'s message, as one exception. */
+    private static IllegalArgumentException templateFailure(InterpretException e) {
+        if (e instanceof FatalTemplateErrorsException fatal) {
+            for (TemplateError error : fatal.getErrors()) {
+                for (Throwable cause = error.getException(); cause != null; cause = cause.getCause()) {
+                    if (cause instanceof TemplateFailure failure) {
+                        return new IllegalArgumentException(failure.getMessage(), e);
+                    }
+                }
+            }
+        }
+        return new IllegalArgumentException("the model's chat template failed: " + e.getMessage(), e);
     }
 
     /** {@code sequence[start:stop:step]} in a template, as {@link JinjavaDialect} writes a slice for Jinjava. */

@@ -5,6 +5,8 @@ import org.junit.jupiter.api.Test;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * What chat templates call as Python's Jinja offers it and Jinjava alone does not: string and dict
@@ -139,5 +141,27 @@ class JinjaPythonCompatibilityTest {
         assertEquals("a(b(c(1)))d(2)|{'x': {'y': 1}}|2", render("{% macro depth(v) %}{% if v is mapping %}{% for k, x in v|dictsort %}"
                 + "{{ k }}({{ depth(x) }}){% endfor %}{% else %}{{ v }}{% endif %}{% endmacro %}{{ depth({'a': {'b': {'c': 1}}, 'd': 2}) }}"
                 + "|{{ {'x': {'y': 1}} }}|{% set z = {'p': {'q': 2}} %}{{ z.p.q }}"));
+    }
+
+    /**
+     * {@code +} of a missing or none value and a text is the text, as llama.cpp's Jinja has it (Jinjava wrote
+     * "null" into the prompt); of such a value and anything else it is an error, as in llama.cpp's and Python's.
+     */
+    @Test
+    void addingAMissingValueToATextAddsNothingAndToAnythingElseFails() {
+        assertEquals("[a][a][b][a]|[1, 2]|a1|ab", render("[{{ messages[0].reasoning + messages[0].content }}][{{ 'a' + missing }}]"
+                + "[{% set t = none + 'b' %}{{ t }}][{{ missing ~ 'a' }}]|{{ [1] + [2] }}|{{ 'a' + 1 }}|{{ 'a' + 'b' }}"));
+        for (String adds : List.of("{{ missing + 1 }}", "{{ [1] + none }}", "{{ none + missing }}")) {
+            IllegalArgumentException failure = assertThrows(IllegalArgumentException.class, () -> render(adds));
+            assertTrue(failure.getMessage().startsWith("the chat template failed: it adds "), failure.getMessage());
+        }
+    }
+
+    /** A template's own {@code raise_exception} message is what the caller hears, not Jinjava's "Error invoking function". */
+    @Test
+    void aTemplatesRefusalSaysWhy() {
+        IllegalArgumentException refusal = assertThrows(IllegalArgumentException.class,
+                () -> render("{% if messages[1].role == 'assistant' %}{{ raise_exception('Roles must alternate user/assistant') }}{% endif %}"));
+        assertEquals("the chat template refused the conversation: Roles must alternate user/assistant", refusal.getMessage());
     }
 }

@@ -14,6 +14,7 @@ import dev.panllama.server.OpenAiServer;
 import dev.panllama.server.ServerOptions;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -30,6 +31,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /**
  * The chat templates of the Llama family in the pinned tree's {@code models/templates} (Meta's own and
@@ -96,6 +98,26 @@ class ChatTemplateParityTest {
                 Map<String, Object> body = CONVERSATIONS.get(conversation);
                 assertEquals(prompt(theirs.url(), body), prompt("http://127.0.0.1:" + ours.port(), body), name + ", " + conversation);
             }
+        }
+    }
+
+    /**
+     * A template that adds missing and none values to texts (as templates do with a message's optional fields)
+     * lays out a plain exchange as llama-server's Jinja does: the missing value adds nothing.
+     */
+    @Test
+    void missingValuesAddedToTextsAddNothingAsInLlamaServer() throws Exception {
+        Path template = temp.resolve("adds-missing.jinja");
+        Files.writeString(template, "{%- for m in messages -%}{{ '<' + m.role + '>' + m.reasoning_content + m.content + m.missing + '\\n' }}"
+                + "{%- endfor -%}{{ none + '[' + undefined_name + ']' }}{% if add_generation_prompt %}{{ '<assistant>' }}{% endif %}");
+        try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve("adds-missing.log"), "-c", "512", "-t", "2", "-np", "1",
+                "--chat-template-file", template.toString());
+             OpenAiServer ours = OpenAiServer.start(model, model.chatFormat(Files.readString(template)),
+                     ServerOptions.defaults("templates").withPort(0).withParallel(1))) {
+            Map<String, Object> body = CONVERSATIONS.get("plain");
+            String expected = prompt(theirs.url(), body);
+            assertEquals(expected, prompt("http://127.0.0.1:" + ours.port(), body));
+            assertFalse(expected.contains("null") || expected.contains("None"), expected);
         }
     }
 
