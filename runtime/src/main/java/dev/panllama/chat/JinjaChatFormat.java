@@ -41,6 +41,11 @@ public final class JinjaChatFormat implements ChatFormat {
     private final Jinjava jinjava;
     /** Whether the template lays out tools and tool calls itself (Llama 3.1+'s do); else {@link ToolCallFormat#inline} does. */
     private final boolean knowsTools;
+    /**
+     * Whether the template writes a system message. One that does not (Gemma's, Mistral's first ones refuse
+     * it) gets the system text at the start of the first turn after it, as llama.cpp gives it.
+     */
+    private final boolean takesSystemRole;
 
     public JinjaChatFormat(String template, String bosToken, String eosToken) {
         this.template = template;
@@ -100,14 +105,64 @@ public final class JinjaChatFormat implements ChatFormat {
         jinjava.getGlobalContext().registerFilter(new PythonIndentFilter());
         jinjava.getGlobalContext().registerTag(new FilterBlockTag());
         jinjava.getGlobalContext().registerTag(new GenerationTag());
+        this.takesSystemRole = readsSystemMessages();
     }
 
     @Override
     public String render(List<Message> messages, List<Tool> tools, boolean openAssistantTurn) {
+        List<Message> laidOut = knowsTools ? messages : ToolCallFormat.inline(messages, tools, "tool");
         List<Map<String, Object>> turns = new ArrayList<>();
-        for (Message message : knowsTools ? messages : ToolCallFormat.inline(messages, tools, "tool")) {
+        for (Message message : takesSystemRole ? laidOut : systemInFirstTurn(laidOut)) {
             turns.add(turn(message));
         }
+        return renderTurns(turns, tools, openAssistantTurn);
+    }
+
+    /**
+     * Whether the template reads a system message's text, asked as llama.cpp asks it: a system and a user
+     * message rendered, the system text looked at or not. A refusal counts as not (llama.cpp stops at it;
+     * Jinjava renders on past it, so what it read after would mislead).
+     */
+    private boolean readsSystemMessages() {
+        SystemTurnProbe system = new SystemTurnProbe();
+        try {
+            renderTurns(List.of(system, PythonContainers.of(turn(Message.user("User message")))), List.of(), true);
+        } catch (IllegalArgumentException refused) {
+            return false;
+        }
+        return system.contentRead;
+    }
+
+    /** A system message that notices its text being read. */
+    private static final class SystemTurnProbe extends PythonContainers.Dict {
+        private boolean contentRead;
+
+        SystemTurnProbe() {
+            put("role", "system");
+            put("content", "System message");
+        }
+
+        @Override
+        public Object get(Object key) {
+            contentRead |= "content".equals(key);
+            return super.get(key);
+        }
+    }
+
+    /** The system message's text joined to the next turn's by a line break (or left out, alone), as llama.cpp does. */
+    private static List<Message> systemInFirstTurn(List<Message> messages) {
+        if (messages.isEmpty() || !messages.getFirst().role().equals("system")) {
+            return messages;
+        }
+        List<Message> merged = new ArrayList<>(messages.subList(1, messages.size()));
+        if (!merged.isEmpty()) {
+            Message next = merged.getFirst();
+            merged.set(0, new Message(next.role(), messages.getFirst().content() + "\n" + next.content(), next.toolCalls(), next.toolCallId()));
+        }
+        return merged;
+    }
+
+    private String renderTurns(List<?> turns, List<Tool> tools, boolean openAssistantTurn) {
         Map<String, Object> context = new HashMap<>();
         context.put("messages", PythonContainers.of(turns));
         context.put("add_generation_prompt", openAssistantTurn);

@@ -37,7 +37,7 @@ final class PythonContainers {
     interface PythonPrinted {
     }
 
-    static final class Dict extends LinkedHashMap<String, Object> implements PythonPrinted {
+    static class Dict extends LinkedHashMap<String, Object> implements PythonPrinted {
         @Override
         public String toString() {
             return repr(this);

@@ -63,6 +63,7 @@ class ChatFormatTest {
         String template = """
                 {%- for m in messages %}
                     {{- '[' + m.role + ']' }}
+                    {%- if m.role == 'system' and m.content is none %}none{% endif %}
                     {%- if m.role == 'user' %}
                         {{- m.content }}
                     {% endif %}
@@ -106,7 +107,9 @@ class ChatFormatTest {
 
     @Test
     void raiseExceptionRefusesTheConversation() {
-        String template = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('first message must be the user') }}{% endif %}";
-        assertThrows(IllegalArgumentException.class, () -> new JinjaChatFormat(template, "", "").render(CONVERSATION, false));
+        String template = "{% if messages[1]['role'] != 'user' %}{{ raise_exception('the user comes second') }}{% endif %}{{ messages[0].content }}";
+        JinjaChatFormat format = new JinjaChatFormat(template, "", "");
+        assertEquals("Be kind.", format.render(CONVERSATION, false));
+        assertThrows(IllegalArgumentException.class, () -> format.render(List.of(Message.system("Be kind."), Message.assistant("Hi!")), false));
     }
 }

@@ -164,4 +164,20 @@ class JinjaPythonCompatibilityTest {
                 () -> render("{% if messages[1].role == 'assistant' %}{{ raise_exception('Roles must alternate user/assistant') }}{% endif %}"));
         assertEquals("the chat template refused the conversation: Roles must alternate user/assistant", refusal.getMessage());
     }
+
+    /** A template that refuses a system message, or leaves it out, gets its text at the start of the next turn, as llama.cpp gives it. */
+    @Test
+    void aTemplateWithoutASystemRoleGetsTheSystemTextInTheFirstTurn() {
+        String refuses = "{% if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+                + "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}";
+        String ignores = "{% for m in messages if m.role != 'system' %}<{{ m.role }}>{{ m.content }}{% endfor %}";
+        for (String template : List.of(refuses, ignores)) {
+            JinjaChatFormat format = new JinjaChatFormat(template, "", "");
+            assertEquals("<user>Be brief.\nHi<assistant>Hello", format.render(List.of(Message.system("Be brief."), Message.user("Hi"),
+                    Message.assistant("Hello")), false));
+            assertEquals("", format.render(List.of(Message.system("Be brief.")), false), "a system message alone is left out");
+        }
+        assertEquals("<system>Be brief.<user>Hi", new JinjaChatFormat("{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}", "", "")
+                .render(List.of(Message.system("Be brief."), Message.user("Hi")), false));
+    }
 }

@@ -87,7 +87,9 @@ class ChatTemplateParityTest {
             "meetkai-functionary-medium-v3.1.jinja, plain tools call",
             "meetkai-functionary-medium-v3.2.jinja, plain tools call",
             "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use.jinja, plain tools call",
-            "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja, plain tools call"})
+            "NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja, plain tools call",
+            // No system role: its text starts the first user turn.
+            "google-gemma-2-2b-it.jinja, plain"})
     void theTemplateLaysOutTheConversationsAsLlamaServerDoes(String name, String conversations) throws Exception {
         Path template = UserCache.user().source(NativePin.current()).resolve("models/templates").resolve(name);
         try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve(name + ".log"), "-c", "512", "-t", "2", "-np", "1",
