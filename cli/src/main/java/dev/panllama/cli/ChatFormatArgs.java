@@ -3,6 +3,7 @@ package dev.panllama.cli;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.Message;
+import dev.panllama.json.JsonReader;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -10,7 +11,9 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * How {@code chat} and {@code serve} lay out a conversation: the model's own template (its GGUF's
@@ -27,8 +30,32 @@ final class ChatFormatArgs {
             description = "A Jinja chat template, as Hugging Face and llama.cpp's models/templates write them, instead of the model's own.")
     Path templateFile;
 
-    /** The template file's text, read and checked before the model loads; null without one. */
+    @Option(names = "--chat-template-kwargs", paramLabel = "JSON",
+            description = "Variables the Jinja chat template is given, as a JSON object, e.g. '{\"enable_thinking\": false}' (llama.cpp's).")
+    String templateKwargs;
+
+    /** {@code --chat-template-kwargs} read as a JSON object, checked before the model loads. */
+    Map<String, Object> templateVariables() {
+        if (templateKwargs == null) {
+            return Map.of();
+        }
+        Object parsed;
+        try {
+            parsed = JsonReader.parse(templateKwargs);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--chat-template-kwargs is not JSON: " + e.getMessage(), e);
+        }
+        if (!(parsed instanceof Map<?, ?> object)) {
+            throw new IllegalArgumentException("--chat-template-kwargs must be a JSON object, such as '{\"enable_thinking\": false}'");
+        }
+        Map<String, Object> variables = new LinkedHashMap<>();
+        object.forEach((name, value) -> variables.put(String.valueOf(name), value));
+        return variables;
+    }
+
+    /** The template file's text, read and checked (with {@code --chat-template-kwargs}) before the model loads; null without one. */
     String readTemplate() {
+        templateVariables();
         if (templateFile == null) {
             return null;
         }
@@ -47,8 +74,9 @@ final class ChatFormatArgs {
      * first exchange here, so that one that cannot says so now, in one message, rather than at the first chat.
      */
     ChatFormat resolve(LlamaModel model, String template) {
+        Map<String, Object> variables = templateVariables();
         if (template != null) {
-            ChatFormat format = model.chatFormat(template);
+            ChatFormat format = model.chatFormat(template).withTemplateVariables(variables);
             try {
                 format.render(List.of(Message.user("Hello")), true);
             } catch (IllegalArgumentException e) {
@@ -56,6 +84,6 @@ final class ChatFormatArgs {
             }
             return format;
         }
-        return builtIn != null ? ChatFormat.builtIn(builtIn) : model.defaultChatFormat();
+        return (builtIn != null ? ChatFormat.builtIn(builtIn) : model.defaultChatFormat()).withTemplateVariables(variables);
     }
 }

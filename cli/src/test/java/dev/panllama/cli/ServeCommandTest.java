@@ -19,6 +19,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -57,6 +58,14 @@ class ServeCommandTest {
                 "--chat-format", "chatml"}, new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
         assertTrue(err.toString().contains("give one"), err.toString());
 
+        for (String kwargs : List.of("{\"enable_thinking\": fals", "[1]")) {
+            err = new StringWriter();
+            assertEquals(2, Panllama.run(new String[] {"serve", "-m", file.toString(), "--chat-template-kwargs", kwargs},
+                    new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+            assertTrue(err.toString().startsWith("panllama: --chat-template-kwargs "), err.toString());
+            assertFalse(err.toString().contains("loaded") || err.toString().contains("\tat "), err.toString());
+        }
+
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             err = new StringWriter();
             assertEquals(1, Panllama.run(new String[] {"serve", "-m", file.toString(), "--port", String.valueOf(taken.getLocalPort())},
@@ -72,10 +81,11 @@ class ServeCommandTest {
         StringWriter err = new StringWriter();
         CompletableFuture<Integer> exit = new CompletableFuture<>();
         Path template = Files.writeString(temp.resolve("turns.jinja"),
-                "{% for message in messages %}[{{ message.role }}] {{ message.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}");
+                "{% for message in messages %}[{{ message.role }}] {{ message.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}"
+                        + "{% if mood is defined %} ({{ mood }}){% endif %}");
         Thread serving = Thread.ofPlatform().start(() -> exit.complete(Panllama.run(new String[] {"serve", "-m", file.toString(),
-                "--port", "0", "-t", "2", "-c", "512", "--alias", "tiny", "--api-key", "k", "--chat-template-file", template.toString()},
-                new PrintWriter(new StringWriter()), new PrintWriter(err, true))));
+                "--port", "0", "-t", "2", "-c", "512", "--alias", "tiny", "--api-key", "k", "--chat-template-file", template.toString(),
+                "--chat-template-kwargs", "{\"mood\": \"calm\"}"}, new PrintWriter(new StringWriter()), new PrintWriter(err, true))));
         Pattern listening = Pattern.compile("serving tiny at http://127\\.0\\.0\\.1:(\\d+)/v1");
         long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
         Matcher found = listening.matcher(err.toString());
@@ -97,7 +107,13 @@ class ServeCommandTest {
                 .header("Authorization", "Bearer k")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}"))
                 .build(), HttpResponse.BodyHandlers.ofString());
-        assertEquals("{\"prompt\":\"[user] Hi\\n[assistant]\"}", prompt.body(), "the file's template lays out the chats");
+        assertEquals("{\"prompt\":\"[user] Hi\\n[assistant] (calm)\"}", prompt.body(), "the file's template lays out the chats, given the kwargs");
+        HttpResponse<String> overridden = http.send(HttpRequest.newBuilder(URI.create(base + "/apply-template"))
+                .header("Authorization", "Bearer k")
+                .POST(HttpRequest.BodyPublishers.ofString("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],"
+                        + "\"chat_template_kwargs\":{\"mood\":\"glad\"}}"))
+                .build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals("{\"prompt\":\"[user] Hi\\n[assistant] (glad)\"}", overridden.body(), "a request's kwargs over the server's");
 
         serving.interrupt();
         assertEquals(0, exit.get(60, TimeUnit.SECONDS), err.toString());

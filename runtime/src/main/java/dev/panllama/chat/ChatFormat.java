@@ -1,6 +1,7 @@
 package dev.panllama.chat;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * How a model expects a conversation laid out as text. The rendering leaves out the beginning-of-text
@@ -21,6 +22,14 @@ public sealed interface ChatFormat permits ChatFormat.Llama4, ChatFormat.Llama3,
     }
 
     String name();
+
+    /**
+     * This format, its template also given {@code variables} (llama.cpp's {@code --chat-template-kwargs}).
+     * A built-in format has no template, and is this format still, as in llama.cpp.
+     */
+    default ChatFormat withTemplateVariables(Map<String, ?> variables) {
+        return this;
+    }
 
     /** Llama 4: {@code <|header_start|>role<|header_end|>\n\ncontent<|eot|>}; tool results as role {@code ipython}, as Meta's prompt format names it. */
     record Llama4() implements ChatFormat {

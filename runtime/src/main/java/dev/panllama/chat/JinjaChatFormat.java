@@ -16,6 +16,7 @@ import java.io.IOException;
 import java.time.LocalDate;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -46,8 +47,11 @@ public final class JinjaChatFormat implements ChatFormat {
      * it) gets the system text at the start of the first turn after it, as llama.cpp gives it.
      */
     private final boolean takesSystemRole;
+    /** What the template is given besides the conversation (llama.cpp's chat template kwargs). */
+    private final Map<String, Object> variables;
 
     public JinjaChatFormat(String template, String bosToken, String eosToken) {
+        this.variables = Map.of();
         this.template = template;
         // Jinja drops one newline at the template's end (keep_trailing_newline is off by default).
         this.renderedTemplate = JinjavaDialect.forJinjava(
@@ -108,6 +112,37 @@ public final class JinjaChatFormat implements ChatFormat {
         this.takesSystemRole = readsSystemMessages();
     }
 
+    private JinjaChatFormat(JinjaChatFormat format, Map<String, Object> variables) {
+        this.template = format.template;
+        this.renderedTemplate = format.renderedTemplate;
+        this.bosToken = format.bosToken;
+        this.eosToken = format.eosToken;
+        this.jinjava = format.jinjava;
+        this.knowsTools = format.knowsTools;
+        this.takesSystemRole = format.takesSystemRole;
+        this.variables = variables;
+    }
+
+    /**
+     * This template, also given {@code variables} (llama.cpp's {@code chat_template_kwargs}, such as
+     * {@code enable_thinking}) over those it was given before; as in llama.cpp they may replace what the
+     * template is given otherwise, but for {@code add_generation_prompt}, which is the caller's.
+     */
+    @Override
+    public JinjaChatFormat withTemplateVariables(Map<String, ?> variables) {
+        if (variables.isEmpty()) {
+            return this;
+        }
+        Map<String, Object> merged = new LinkedHashMap<>(this.variables);
+        variables.forEach((name, value) -> merged.put(name, PythonContainers.of(value)));
+        return new JinjaChatFormat(this, Collections.unmodifiableMap(merged));
+    }
+
+    /** The variables given by {@link #withTemplateVariables}. */
+    public Map<String, Object> templateVariables() {
+        return variables;
+    }
+
     @Override
     public String render(List<Message> messages, List<Tool> tools, boolean openAssistantTurn) {
         List<Message> laidOut = knowsTools ? messages : ToolCallFormat.inline(messages, tools, "tool");
@@ -165,7 +200,6 @@ public final class JinjaChatFormat implements ChatFormat {
     private String renderTurns(List<?> turns, List<Tool> tools, boolean openAssistantTurn) {
         Map<String, Object> context = new HashMap<>();
         context.put("messages", PythonContainers.of(turns));
-        context.put("add_generation_prompt", openAssistantTurn);
         context.put("bos_token", bosToken);
         context.put("eos_token", eosToken);
         // Today's date, as llama.cpp gives every template (Llama 3.1's prints date_string, else "26 Jul 2024").
@@ -174,6 +208,8 @@ public final class JinjaChatFormat implements ChatFormat {
         if (knowsTools && !tools.isEmpty()) {
             context.put("tools", PythonContainers.of(tools.stream().map(ToolCallFormat::openAiShape).toList()));
         }
+        context.putAll(variables);
+        context.put("add_generation_prompt", openAssistantTurn);
         String rendered;
         try {
             rendered = jinjava.render(renderedTemplate, context);

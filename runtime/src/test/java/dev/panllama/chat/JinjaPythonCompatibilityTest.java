@@ -180,4 +180,19 @@ class JinjaPythonCompatibilityTest {
         assertEquals("<system>Be brief.<user>Hi", new JinjaChatFormat("{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}", "", "")
                 .render(List.of(Message.system("Be brief."), Message.user("Hi")), false));
     }
+
+    /** Variables given to a template (llama.cpp's chat template kwargs) are what it reads; later ones over earlier; built-in formats have none to take. */
+    @Test
+    void templateVariablesReachTheTemplate() {
+        String template = "{{ 'thinking' if enable_thinking else 'quiet' }}|{{ tags|join(',') }}|{{ add_generation_prompt }}|{{ messages|length }}";
+        JinjaChatFormat format = new JinjaChatFormat(template, "", "");
+        assertEquals("quiet||True|1", format.render(List.of(Message.user("a")), true));
+        JinjaChatFormat thinking = format.withTemplateVariables(java.util.Map.of("enable_thinking", true, "tags", List.of("x", "y")));
+        assertEquals("thinking|x,y|True|1", thinking.render(List.of(Message.user("a")), true));
+        assertEquals("quiet|x,y|False|1", thinking.withTemplateVariables(java.util.Map.of("enable_thinking", false, "add_generation_prompt", true))
+                .render(List.of(Message.user("a")), false), "a variable may not open the assistant's turn");
+        assertEquals("quiet||True|1", format.render(List.of(Message.user("a")), true), "the format given variables is another");
+        ChatFormat builtIn = new ChatFormat.Llama3();
+        assertTrue(builtIn == builtIn.withTemplateVariables(java.util.Map.of("enable_thinking", true)));
+    }
 }

@@ -18,6 +18,7 @@ import dev.panllama.structured.Grammar;
 import dev.panllama.structured.JsonSchema;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -78,11 +79,29 @@ final class RequestReader {
 
     private String render(RequestFields body, ToolUse tools) {
         List<Message> messages = messages(body);
+        ChatFormat laidOut = format.withTemplateVariables(templateVariables(body));
         try {
-            return format.render(messages, tools.offered(), true);
+            return laidOut.render(messages, tools.offered(), true);
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(e.getMessage(), "messages");
         }
+    }
+
+    /**
+     * A chat's {@code chat_template_kwargs} (llama-server's): variables its Jinja template is given, over those
+     * the server was started with; {@code enable_thinking}, which llama-server reads itself, must be a boolean.
+     */
+    private static Map<String, Object> templateVariables(RequestFields body) {
+        Optional<RequestFields> kwargs = body.object("chat_template_kwargs");
+        if (kwargs.isEmpty()) {
+            return Map.of();
+        }
+        Map<String, Object> variables = new LinkedHashMap<>();
+        kwargs.get().entries().forEach(entry -> variables.put(entry.getKey(), entry.getValue()));
+        if (variables.containsKey("enable_thinking") && !(variables.get("enable_thinking") instanceof Boolean)) {
+            throw RequestFields.wrongType(kwargs.get().path() + ".enable_thinking", "a boolean");
+        }
+        return variables;
     }
 
     /** A chat's {@code logprobs} (true or false) and {@code top_logprobs} (0 to 20, only with logprobs). */

@@ -32,6 +32,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The chat templates of the Llama family in the pinned tree's {@code models/templates} (Meta's own and
@@ -120,6 +121,34 @@ class ChatTemplateParityTest {
             String expected = prompt(theirs.url(), body);
             assertEquals(expected, prompt("http://127.0.0.1:" + ours.port(), body));
             assertFalse(expected.contains("null") || expected.contains("None"), expected);
+        }
+    }
+
+    /**
+     * A request's {@code chat_template_kwargs} reach the template as in llama-server: Qwen 3's template closes
+     * the thinking block at once with {@code enable_thinking: false}; a text for it is refused by both.
+     */
+    @Test
+    void aRequestsTemplateKwargsReachTheTemplateAsInLlamaServer() throws Exception {
+        Path template = UserCache.user().source(NativePin.current()).resolve("models/templates/Qwen-Qwen3-0.6B.jinja");
+        try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve("kwargs.log"), "-c", "512", "-t", "2", "-np", "1",
+                "--chat-template-file", template.toString());
+             OpenAiServer ours = OpenAiServer.start(model, model.chatFormat(Files.readString(template)),
+                     ServerOptions.defaults("templates").withPort(0).withParallel(1))) {
+            Map<String, Object> body = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
+            body.put("chat_template_kwargs", Map.of("enable_thinking", false));
+            String expected = prompt(theirs.url(), body);
+            assertEquals(expected, prompt("http://127.0.0.1:" + ours.port(), body));
+            assertTrue(expected.endsWith("<think>\n\n</think>\n\n"), expected);
+
+            body.put("chat_template_kwargs", Map.of("enable_thinking", "no"));
+            for (String base : List.of(theirs.url(), "http://127.0.0.1:" + ours.port())) {
+                HttpResponse<String> refused = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/apply-template"))
+                        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(body))).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertEquals(400, refused.statusCode(), base + ": " + refused.body());
+                assertTrue(refused.body().contains("enable_thinking"), refused.body());
+            }
         }
     }
 
