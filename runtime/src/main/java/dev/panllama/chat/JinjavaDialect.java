@@ -365,9 +365,11 @@ final class JinjavaDialect {
     }
 
     /**
-     * {@code template} with each {@code not A == B} (any comparison) in a tag written {@code not (A == B)}.
+     * {@code template} with each {@code not A == B} (any comparison, or membership: {@code in}, {@code not in})
+     * in a tag written {@code not (A == B)}.
      * In Jinja, {@code not} binds looser than a comparison; Jinjava binds it tighter, so that Meta's Llama 3.1
-     * template's {@code not message.tool_calls|length == 1} compared {@code false} with 1 and failed.
+     * template's {@code not message.tool_calls|length == 1} compared {@code false} with 1 and failed, and
+     * Command R+'s {@code not param_name in required} asked whether {@code false} was in the list.
      * Only a {@code not} whose operand is a comparison with no parenthesis, {@code and} or {@code or} in it
      * is rewritten, so that the result means in Jinjava what the original means in Jinja.
      */
@@ -378,7 +380,7 @@ final class JinjavaDialect {
     private static final Pattern TAG = Pattern.compile("\\{%.*?%}", Pattern.DOTALL);
     /** A comparison's operand piece: a quoted string, or a character that is no parenthesis, quote or {@code %}, outside the words and/or. */
     private static final String ATOM = "(?:'[^']*'|\"[^\"]*\"|(?!\\b(?:and|or|not)\\b)[^()%'\"])";
-    private static final Pattern NOT_COMPARISON = Pattern.compile("\\bnot\\s+(?!in\\b)(" + ATOM + "*?(?:==|!=|<=|>=|<|>)" + ATOM
+    private static final Pattern NOT_COMPARISON = Pattern.compile("\\bnot\\s+(?!in\\b)(" + ATOM + "*?(?:==|!=|<=|>=|<|>|\\bin\\b|\\bnot\\s+in\\b)" + ATOM
             + "*?)(?=\\s*(?:\\band\\b|\\bor\\b|-?%}|\\)))");
 
     /**

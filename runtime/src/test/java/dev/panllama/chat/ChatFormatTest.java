@@ -50,12 +50,18 @@ class ChatFormatTest {
         assertEquals("{%- if not (message.tool_calls|length == 1) %}", JinjavaDialect.withNotAroundComparisons("{%- if not message.tool_calls|length == 1 %}"));
         assertEquals("{% if not (m.role == 'user') and x %}", JinjavaDialect.withNotAroundComparisons("{% if not m.role == 'user' and x %}"));
         assertEquals("{% if a or not (b != \"c or d\") -%}", JinjavaDialect.withNotAroundComparisons("{% if a or not b != \"c or d\" -%}"));
+        // Membership too (Command R+'s template: not param_name in required).
+        assertEquals("{%- if not (name in tool.parameters.required) %}", JinjavaDialect.withNotAroundComparisons("{%- if not name in tool.parameters.required %}"));
+        assertEquals("{% if not (x not in ['a', 'b']) and y %}", JinjavaDialect.withNotAroundComparisons("{% if not x not in ['a', 'b'] and y %}"));
         for (String unchanged : List.of("{% if not x %}", "{% if x not in y %}", "{% if not (a == b) %}", "{% if not a and b == c %}",
-                "{{ not a == b }} not a == b", "{% if not f(a == b) %}", "{% if not tools is defined %}")) {
+                "{{ not a == b }} not a == b", "{% if not f(a == b) %}", "{% if not tools is defined %}", "{% for x in not_listed %}",
+                "{% if x not in y %}")) {
             assertEquals(unchanged, JinjavaDialect.withNotAroundComparisons(unchanged));
         }
         String template = "{% for m in messages %}{% if not m.content|length > 3 %}[short]{% else %}[long]{% endif %}{% endfor %}";
         assertEquals("[long][short]", new JinjaChatFormat(template, "", "").render(CONVERSATION, false));
+        String membership = "{% for m in messages %}{% if not m.role in ['user', 'tool'] %}[other]{% else %}[{{ m.role }}]{% endif %}{% endfor %}";
+        assertEquals("[user][other]", new JinjaChatFormat(membership, "", "").render(List.of(Message.user("a"), Message.assistant("b")), false));
     }
 
     @Test

@@ -152,6 +152,85 @@ class ChatTemplateParityTest {
         }
     }
 
+    private static final String TAKES_NO_TOOLS =
+            "the template takes no tools: panllama describes them and writes calls in its own format (llama-server leaves them out)";
+    private static final String TAKES_NO_CALLS =
+            "the template lists tools but takes no calls: panllama writes its own tool instructions, whose calls it reads back";
+
+    /**
+     * Where panllama lays out a template's conversation otherwise than llama-server, on purpose or for what
+     * llama-server does besides the template; every pair here is checked to differ still.
+     */
+    private static final Map<String, String> KNOWN_DIFFERENCES = Map.ofEntries(
+            Map.entry("HuggingFaceTB-SmolLM3-3B.jinja tools", TAKES_NO_TOOLS),
+            Map.entry("HuggingFaceTB-SmolLM3-3B.jinja call", TAKES_NO_TOOLS),
+            Map.entry("microsoft-Phi-3.5-mini-instruct.jinja tools", TAKES_NO_TOOLS),
+            Map.entry("microsoft-Phi-3.5-mini-instruct.jinja call", TAKES_NO_TOOLS),
+            Map.entry("llama-cpp-rwkv-world.jinja tools", TAKES_NO_TOOLS),
+            Map.entry("llama-cpp-rwkv-world.jinja call", TAKES_NO_TOOLS),
+            Map.entry("google-gemma-2-2b-it.jinja tools", TAKES_NO_TOOLS),
+            Map.entry("LFM2-8B-A1B.jinja tools", TAKES_NO_CALLS),
+            Map.entry("LFM2-8B-A1B.jinja call", TAKES_NO_CALLS),
+            Map.entry("LFM2.5-Instruct.jinja tools", TAKES_NO_CALLS),
+            Map.entry("LFM2.5-Instruct.jinja call", TAKES_NO_CALLS),
+            Map.entry("ibm-granite-granite-3.3-2B-Instruct.jinja tools", TAKES_NO_CALLS),
+            Map.entry("ibm-granite-granite-3.3-2B-Instruct.jinja call", TAKES_NO_CALLS),
+            Map.entry("deepseek-ai-DeepSeek-V4.jinja plain", "llama-server keeps an earlier turn's (empty) reasoning block: its own preserve-reasoning handling"),
+            Map.entry("deepseek-ai-DeepSeek-V4-Flash-0731.jinja plain", "llama-server keeps an earlier turn's (empty) reasoning block: its own preserve-reasoning handling"),
+            Map.entry("google-gemma-4-31B-it-interleaved.jinja call", "llama-server writes a tool's result into the model's turn: its own handling of this template"));
+    /**
+     * Every template of the pinned tree, given a plain exchange, tools, and a call with its result, with
+     * {@code enable_thinking: true} (llama-server's own default) on both sides: the same prompt, or a refusal
+     * by both, but for {@link #KNOWN_DIFFERENCES}.
+     */
+    @Test
+    void everyTemplateOfThePinnedTreeLaysOutAsLlamaServerDoes() throws Exception {
+        List<Path> templates;
+        try (var files = Files.list(UserCache.user().source(NativePin.current()).resolve("models/templates"))) {
+            templates = files.filter(path -> path.toString().endsWith(".jinja")).sorted().toList();
+        }
+        assertTrue(templates.size() >= 60, "the pinned tree's templates: " + templates.size());
+        List<String> unexpected = new java.util.ArrayList<>();
+        int same = 0;
+        for (Path template : templates) {
+            String name = template.getFileName().toString();
+            try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve(name + ".log"), "-c", "512", "-t", "2", "-np", "1",
+                    "--chat-template-file", template.toString());
+                 OpenAiServer ours = OpenAiServer.start(model, model.chatFormat(Files.readString(template)),
+                         ServerOptions.defaults("templates").withPort(0).withParallel(1))) {
+                for (String conversation : List.of("plain", "tools", "call")) {
+                    Map<String, Object> body = new java.util.HashMap<>(CONVERSATIONS.get(conversation));
+                    body.put("chat_template_kwargs", Map.of("enable_thinking", true));
+                    String expected = promptOrRefusal(theirs.url(), body);
+                    String actual = promptOrRefusal("http://127.0.0.1:" + ours.port(), body);
+                    String pair = name + " " + conversation;
+                    if (expected.equals(actual)) {
+                        same++;
+                        if (KNOWN_DIFFERENCES.containsKey(pair)) {
+                            unexpected.add(pair + ": listed as differing, but the same now");
+                        }
+                    } else if (!KNOWN_DIFFERENCES.containsKey(pair)) {
+                        unexpected.add(pair + ":\n  llama-server: " + expected + "\n  panllama:     " + actual);
+                    }
+                }
+            }
+        }
+        assertTrue(unexpected.isEmpty(), String.join("\n", unexpected));
+        assertEquals(templates.size() * 3 - KNOWN_DIFFERENCES.size(), same);
+    }
+
+    /** The prompt a chat request renders to, or "refused" where the server answers with a client error. */
+    private static String promptOrRefusal(String base, Map<String, Object> body) throws Exception {
+        HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/apply-template")).timeout(Duration.ofMinutes(1))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(body))).build(),
+                HttpResponse.BodyHandlers.ofString());
+        if (response.statusCode() >= 400 && response.statusCode() < 500) {
+            return "refused";
+        }
+        assertEquals(200, response.statusCode(), base + ": " + response.body());
+        return (String) ((Map<?, ?>) JsonReader.parse(response.body())).get("prompt");
+    }
+
     /** The formats built in on both sides, for a model whose file has no template, lay out a plain exchange alike. */
     @ParameterizedTest
     @ValueSource(strings = {"llama4", "llama3", "chatml"})
