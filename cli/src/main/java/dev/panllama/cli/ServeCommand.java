@@ -65,13 +65,17 @@ final class ServeCommand extends Subcommand {
             description = "How the embedding endpoints pool a text's hidden states: mean, cls or last (default: mean).")
     String pooling = "mean";
 
+    @Option(names = "--reasoning-format", paramLabel = "FORMAT",
+            description = "deepseek or auto: a chat reply's <think> block goes apart, as reasoning_content; none: it stays in the text (default: auto).")
+    String reasoningFormat = "auto";
+
     @Override
     public Integer call() {
         PrintWriter err = err();
         Path file = model.requireModel();
         String name = file.getFileName().toString();
         ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
-                maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling));
+                maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling), ServerOptions.reasoningApart(reasoningFormat));
         checkAddressFree(host, port);
         String template = chatFormat.readTemplate();
         LlamaModel llama = model.open(file, err);

@@ -31,6 +31,11 @@ public sealed interface ChatFormat permits ChatFormat.Llama4, ChatFormat.Llama3,
         return this;
     }
 
+    /** Whether a reply laid out by this format may be, or begin with, a reasoning block ({@link ReasoningSplit}). */
+    default boolean writesReasoning() {
+        return false;
+    }
+
     /** Llama 4: {@code <|header_start|>role<|header_end|>\n\ncontent<|eot|>}; tool results as role {@code ipython}, as Meta's prompt format names it. */
     record Llama4() implements ChatFormat {
         @Override

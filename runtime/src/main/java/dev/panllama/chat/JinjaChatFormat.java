@@ -138,6 +138,11 @@ public final class JinjaChatFormat implements ChatFormat {
         return new JinjaChatFormat(this, Collections.unmodifiableMap(merged));
     }
 
+    @Override
+    public boolean writesReasoning() {
+        return ReasoningSplit.thinks(template);
+    }
+
     /** The variables given by {@link #withTemplateVariables}. */
     public Map<String, Object> templateVariables() {
         return variables;

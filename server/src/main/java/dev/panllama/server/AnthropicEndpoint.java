@@ -30,7 +30,7 @@ final class AnthropicEndpoint {
     }
 
     void serve(RequestFields body, Exchange exchange) throws IOException, InterruptedException {
-        GenerationRequest request = reader.chat(AnthropicRequests.chat(body, false));
+        GenerationRequest request = reader.chatAsText(AnthropicRequests.chat(body, false));
         AnthropicMessage message = new AnthropicMessage(modelId);
         if (!request.stream()) {
             GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
@@ -90,7 +90,7 @@ final class AnthropicEndpoint {
 
     /** {@code /v1/messages/count_tokens}: the tokens of the prompt the request's system, messages and tools render to. */
     Map<String, Object> countTokens(RequestFields body) {
-        return Map.of("input_tokens", reader.chat(AnthropicRequests.chat(body, true)).prompt().length);
+        return Map.of("input_tokens", reader.chatAsText(AnthropicRequests.chat(body, true)).prompt().length);
     }
 
     private static Map<String, Object> block(int index, String name, Map<String, Object> value) {

@@ -134,7 +134,7 @@ final class ApiHandler extends Handler.Abstract {
                 authorize(exchange);
                 requireMethod(method, "POST", path);
                 RequestFields body = RequestFields.parse(exchange.body(options.maxBodyBytes()));
-                GenerationRequest request = reader.chat(path.contains("/responses") ? ResponsesRequests.chat(body) : body);
+                GenerationRequest request = reader.chatAsText(path.contains("/responses") ? ResponsesRequests.chat(body) : body);
                 // llama-server's answer, for either API.
                 Map<String, Object> count = new LinkedHashMap<>();
                 count.put("object", "response.input_tokens");

@@ -54,7 +54,7 @@ final class CompletionEndpoint {
             throws IOException, InterruptedException {
         GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
         Map<String, Object> logprobs = request.wantsLogprobs() ? logprobsJson(kind, request).apply(reply.scores()) : null;
-        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, reply.generation(), reply.calls(), logprobs)
+        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, reply, logprobs)
                 : replies.textCompletion(id, created, reply.generation(), logprobs));
     }
 
@@ -71,8 +71,18 @@ final class CompletionEndpoint {
             }
         }, piece -> {
             Map<String, Object> logprobs = request.wantsLogprobs() ? scores.apply(piece.logprobs()) : null;
-            exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of("content", piece.text()), logprobs, null)
-                    : replies.textChunk(id, created, piece.text(), logprobs, null));
+            if (kind == Kind.TEXT) {
+                exchange.event(replies.textChunk(id, created, piece.text(), logprobs, null));
+                return;
+            }
+            if (!piece.reasoning().isEmpty()) {
+                exchange.event(replies.chatChunk(id, created, Map.of("reasoning_content", piece.reasoning()), logprobs, null));
+                if (piece.text().isEmpty()) {
+                    return;
+                }
+                logprobs = request.wantsLogprobs() ? scores.apply(List.of()) : null;
+            }
+            exchange.event(replies.chatChunk(id, created, Map.of("content", piece.text()), logprobs, null));
         });
         Generation generation = outcome.generation();
         if (!outcome.calls().isEmpty()) {

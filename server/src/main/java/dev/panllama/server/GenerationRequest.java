@@ -1,6 +1,7 @@
 package dev.panllama.server;
 
 import dev.panllama.api.GenerationOptions;
+import dev.panllama.chat.ReasoningSplit;
 import dev.panllama.chat.ToolUse;
 
 /**
@@ -13,10 +14,11 @@ import dev.panllama.chat.ToolUse;
  * reply may call ({@link ToolUse#NONE} for a text completion). {@code reusePrompt} is llama-server's
  * {@code cache_prompt}: whether the start of the prompt an earlier request left in the cache is used
  * rather than evaluated again (the default; false evaluates the whole prompt, so that the reply does not
- * depend on which requests came before).
+ * depend on which requests came before). {@code reasoning} says where the reply starts with respect to a
+ * reasoning block, and whether its reasoning goes apart ({@link ReasoningSplit.Start#NONE}: all one text).
  */
 record GenerationRequest(int[] prompt, int promptCharacters, GenerationOptions options, boolean stream, boolean includeUsage,
-                         int logprobs, ToolUse tools, boolean reusePrompt) {
+                         int logprobs, ToolUse tools, boolean reusePrompt, ReasoningSplit.Start reasoning) {
 
     boolean wantsLogprobs() {
         return logprobs != GenerationJob.NO_LOGPROBS;
@@ -24,6 +26,6 @@ record GenerationRequest(int[] prompt, int promptCharacters, GenerationOptions o
 
     /** This request with each token's log probability and its {@code top} most likely alternatives. */
     GenerationRequest withLogprobs(int top) {
-        return new GenerationRequest(prompt, promptCharacters, options, stream, includeUsage, top, tools, reusePrompt);
+        return new GenerationRequest(prompt, promptCharacters, options, stream, includeUsage, top, tools, reusePrompt, reasoning);
     }
 }

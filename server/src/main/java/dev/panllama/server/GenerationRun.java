@@ -2,6 +2,7 @@ package dev.panllama.server;
 
 import dev.panllama.api.Generation;
 import dev.panllama.chat.CallHoldBack;
+import dev.panllama.chat.ReasoningSplit;
 import dev.panllama.chat.ToolCall;
 
 import java.io.IOException;
@@ -24,8 +25,14 @@ final class GenerationRun {
     /** How long a whole reply waits before, and between, the newlines that find out whether its client is still there. */
     static final Duration PROBE = Duration.ofMillis(200);
 
-    /** A piece of a stream: text, and the scores of the tokens it came from (when asked for). */
-    record Piece(String text, List<TokenLogprobs> logprobs) {
+    /**
+     * A piece of a stream: text, or reasoning (where the request asked for it apart; else always empty), and
+     * the scores of the tokens it came from (when asked for).
+     */
+    record Piece(String reasoning, String text, List<TokenLogprobs> logprobs) {
+        Piece(String text, List<TokenLogprobs> logprobs) {
+            this("", text, logprobs);
+        }
     }
 
     /** Where a streamed reply's pieces go, in order; a write that fails because the client left throws. */
@@ -51,8 +58,11 @@ final class GenerationRun {
     private GenerationRun() {
     }
 
-    /** A whole reply: the generation, the tool calls it makes, and the scores of its tokens (when asked for). */
-    record Whole(Generation generation, List<ToolCall> calls, List<TokenLogprobs> scores) {
+    /**
+     * A whole reply: the generation, its reasoning (where the request asked for it apart; else empty) and its
+     * text, the tool calls that text makes, and the scores of its tokens (when asked for).
+     */
+    record Whole(Generation generation, String reasoning, String text, List<ToolCall> calls, List<TokenLogprobs> scores) {
     }
 
     /** Generates the whole reply. */
@@ -67,7 +77,8 @@ final class GenerationRun {
                 exchange.awaitingJson();
             }
             Generation generation = job.await();
-            return new Whole(generation, request.tools().callsIn(generation.text()), scores);
+            ReasoningSplit.Parts parts = new ReasoningSplit(request.reasoning()).whole(generation.text());
+            return new Whole(generation, parts.reasoning(), parts.content(), request.tools().callsIn(parts.content()), scores);
         } catch (IOException | InterruptedException | CancellationException e) {
             job.cancel();
             throw e;
@@ -87,18 +98,19 @@ final class GenerationRun {
         exchange.request().addFailureListener(failure -> job.cancel());
         try {
             start.run();
+            ReasoningSplit reasoning = new ReasoningSplit(request.reasoning());
             CallHoldBack held = new CallHoldBack(request.tools());
+            StringBuilder text = new StringBuilder();
             List<TokenLogprobs> heldScores = new ArrayList<>();
             for (Piece piece = pieces.take(); piece != END; piece = pieces.take()) {
                 heldScores.addAll(piece.logprobs());
-                String text = held.pass(piece.text());
-                if (!text.isEmpty() || held.rest().isEmpty()) {
-                    sink.accept(new Piece(text, List.copyOf(heldScores)));
-                    heldScores.clear();
-                }
+                ReasoningSplit.Parts parts = reasoning.pass(piece.text());
+                // A piece that releases nothing still goes out when nothing is held (its scores, a token of no text).
+                pass(parts, held, text, heldScores, sink, !reasoning.holds());
             }
+            pass(reasoning.finish(), held, text, heldScores, sink, false);
             Generation generation = job.await();
-            List<ToolCall> calls = request.tools().callsIn(generation.text());
+            List<ToolCall> calls = request.tools().callsIn(text.toString());
             if (!calls.isEmpty()) {
                 return new Outcome(generation, calls, heldScores);
             }
@@ -109,6 +121,21 @@ final class GenerationRun {
         } catch (IOException | InterruptedException | RuntimeException e) {
             job.cancel();
             throw e;
+        }
+    }
+
+    /**
+     * Hands on what {@code parts} release: reasoning at once, text once it cannot be a tool call (kept in
+     * {@code text}, whose calls are read at the end), each with the scores held since the last piece went out;
+     * {@code evenEmpty} sends a piece of nothing too, unless the tool calls' hold-back holds text.
+     */
+    private static void pass(ReasoningSplit.Parts parts, CallHoldBack held, StringBuilder text, List<TokenLogprobs> heldScores,
+                             PieceSink sink, boolean evenEmpty) throws IOException {
+        text.append(parts.content());
+        String released = held.pass(parts.content());
+        if (!parts.reasoning().isEmpty() || !released.isEmpty() || (evenEmpty && held.rest().isEmpty())) {
+            sink.accept(new Piece(parts.reasoning(), released, List.copyOf(heldScores)));
+            heldScores.clear();
         }
     }
 }

@@ -28,10 +28,10 @@ final class OllamaEndpoint {
         long started = System.nanoTime();
         GenerationRequest request;
         if (kind == OllamaReplies.Kind.CHAT) {
-            request = reader.chat(OllamaRequests.chat(body, modelId));
+            request = reader.chatAsText(OllamaRequests.chat(body, modelId));
         } else {
             RequestFields fields = OllamaRequests.generate(body, modelId);
-            request = OllamaRequests.isRaw(body) ? reader.completion(fields) : reader.chat(fields);
+            request = OllamaRequests.isRaw(body) ? reader.completion(fields) : reader.chatAsText(fields);
         }
         if (!request.stream()) {
             GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);

@@ -24,12 +24,16 @@ final class Replies {
         this.startedSeconds = startedSeconds;
     }
 
-    /** A whole chat reply: its text, or (with no text) the tool calls it makes. */
-    Map<String, Object> chatCompletion(String id, long created, Generation generation, List<ToolCall> calls,
-                                       Map<String, Object> logprobs) {
+    /** A whole chat reply: its text, or (with no text) the tool calls it makes; its reasoning where it came apart. */
+    Map<String, Object> chatCompletion(String id, long created, GenerationRun.Whole reply, Map<String, Object> logprobs) {
+        Generation generation = reply.generation();
+        List<ToolCall> calls = reply.calls();
         Map<String, Object> message = new LinkedHashMap<>();
         message.put("role", "assistant");
-        message.put("content", calls.isEmpty() ? generation.text() : null);
+        message.put("content", calls.isEmpty() ? reply.text() : null);
+        if (!reply.reasoning().isEmpty()) {
+            message.put("reasoning_content", reply.reasoning());
+        }
         message.put("refusal", null);
         if (!calls.isEmpty()) {
             message.put("tool_calls", calls.stream().map(call -> toolCall(call, -1)).toList());

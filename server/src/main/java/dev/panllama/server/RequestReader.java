@@ -4,6 +4,7 @@ import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.Message;
+import dev.panllama.chat.ReasoningSplit;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.chat.ToolUse;
 import dev.panllama.json.JsonWriter;
@@ -41,18 +42,42 @@ final class RequestReader {
     private final String modelId;
     private final int promptLimit;
     private final int maxPromptTokens;
+    private final boolean reasoningApart;
 
     RequestReader(LlamaModel model, ChatFormat format, ServerOptions options) {
         this.model = model;
         this.format = format;
         this.modelId = options.modelId();
         this.maxPromptTokens = options.maxPromptTokens();
+        this.reasoningApart = options.reasoningApart();
         // One position must stay free for the first generated token.
         int contextLimit = model.contextLength() - 1;
         this.promptLimit = maxPromptTokens > 0 ? Math.min(maxPromptTokens, contextLimit) : contextLimit;
     }
 
+    /**
+     * A chat request whose reply carries its reasoning apart where the template writes reasoning blocks
+     * (OpenAI's chat completions, as llama-server's {@code reasoning_content}): as the request's
+     * {@code reasoning_format} says, else as the server was started.
+     */
     GenerationRequest chat(RequestFields body) {
+        Optional<String> reasoningFormat = body.string("reasoning_format");
+        boolean apart;
+        try {
+            apart = reasoningFormat.map(ServerOptions::reasoningApart).orElse(reasoningApart);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid(e.getMessage(), "reasoning_format");
+        }
+        return chat(body, Optional.of(apart));
+    }
+
+    /** A chat request whose reply is one text as generated, a reasoning block and all (the APIs with no place for reasoning). */
+    GenerationRequest chatAsText(RequestFields body) {
+        return chat(body, Optional.empty());
+    }
+
+    /** {@code splitReasoning}: whether the reply's reasoning goes apart from its text; empty: the reply as generated. */
+    private GenerationRequest chat(RequestFields body, Optional<Boolean> splitReasoning) {
         checkModel(body);
         refuseUnsupported(body);
         int logprobs = chatLogprobs(body);
@@ -62,10 +87,13 @@ final class RequestReader {
             throw ApiException.invalid("'grammar' cannot be combined with 'tools' (unless 'tool_choice' is none), as llama-server refuses it.",
                     "grammar");
         }
-        int[] prompt = model.tokenizer().encode(render(body, tools), true, true);
+        String text = render(body, tools);
+        int[] prompt = model.tokenizer().encode(text, true, true);
         GenerationOptions options = withRequiredCall(generationOptions(body), tools);
+        ReasoningSplit.Start reasoning = splitReasoning.map(apart -> ReasoningSplit.at(text, format.writesReasoning(), apart))
+                .orElse(ReasoningSplit.Start.NONE);
         return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
-                includeUsage(body), logprobs, tools, body.bool("cache_prompt", true));
+                includeUsage(body), logprobs, tools, body.bool("cache_prompt", true), reasoning);
     }
 
     /**
@@ -135,7 +163,7 @@ final class RequestReader {
         int[] prompt = checkedLength(completionPrompt(body), options, "prompt");
         int promptLength = logprobs == GenerationJob.NO_LOGPROBS ? 0 : promptCharacters(body.raw("prompt"), prompt);
         return new GenerationRequest(prompt, promptLength, options, body.bool("stream", false), includeUsage(body), logprobs,
-                ToolUse.NONE, body.bool("cache_prompt", true));
+                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE);
     }
 
     /** Refuses (404) a request whose {@code model} is not the one served; one that leaves it out asks for that one. */

@@ -34,7 +34,7 @@ final class ResponsesEndpoint {
     }
 
     void serve(RequestFields body, Exchange exchange) throws IOException, InterruptedException {
-        GenerationRequest request = reader.chat(ResponsesRequests.chat(body));
+        GenerationRequest request = reader.chatAsText(ResponsesRequests.chat(body));
         ResponseObject response = new ResponseObject(modelId, body, request);
         if (request.stream()) {
             stream(request, response, exchange);

@@ -152,6 +152,66 @@ class ChatTemplateParityTest {
         }
     }
 
+    /**
+     * DeepSeek R1's template opens a reasoning block in the prompt; the reply's reasoning comes apart as
+     * {@code reasoning_content}, whole and streamed, as llama-server gives it: by default, cut off inside the block,
+     * and with {@code reasoning_format: none} (all in the text, the block's opening included). The reply is forced
+     * by a grammar, so that a random model writes the tag.
+     */
+    @Test
+    void aReasoningBlockComesApartAsInLlamaServer() throws Exception {
+        Path template = UserCache.user().source(NativePin.current()).resolve("models/templates/deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja");
+        try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve("reasoning.log"), "-c", "512", "-t", "2", "-np", "1",
+                "--chat-template-file", template.toString());
+             OpenAiServer ours = OpenAiServer.start(model, model.chatFormat(Files.readString(template)),
+                     ServerOptions.defaults("templates").withPort(0).withParallel(1))) {
+            for (Map<String, Object> extra : List.<Map<String, Object>>of(Map.of(), Map.of("max_tokens", 4), Map.of("reasoning_format", "none"))) {
+                Map<String, Object> body = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
+                body.put("grammar", "root ::= \"I ponder.\\n\\nMore. \" \"</think>\" \"\\n\\nRome it is.\"");
+                body.put("max_tokens", 40);
+                body.put("temperature", 0);
+                body.putAll(extra);
+                List<String> expected = reasoningAndText(theirs.url(), body);
+                assertEquals(expected, reasoningAndText("http://127.0.0.1:" + ours.port(), body), extra.toString());
+                body.put("stream", true);
+                assertEquals(expected, reasoningAndText(theirs.url(), body), "llama-server streams what it answers whole");
+                assertEquals(expected, reasoningAndText("http://127.0.0.1:" + ours.port(), body), "streamed, " + extra);
+            }
+            Map<String, Object> unknown = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
+            unknown.put("reasoning_format", "sideways");
+            HttpResponse<String> refused = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + ours.port() + "/v1/chat/completions"))
+                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(unknown))).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(400, refused.statusCode(), refused.body());
+            assertTrue(refused.body().contains("reasoning_format") && refused.body().contains("sideways"), refused.body());
+        }
+    }
+
+    /** A chat reply's reasoning_content and content, whole or put together from its stream's deltas. */
+    private static List<String> reasoningAndText(String base, Map<String, Object> body) throws Exception {
+        HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions")).timeout(Duration.ofMinutes(1))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(body))).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, response.statusCode(), base + ": " + response.body());
+        StringBuilder reasoning = new StringBuilder();
+        StringBuilder text = new StringBuilder();
+        if (Boolean.TRUE.equals(body.get("stream"))) {
+            for (String line : response.body().split("\n")) {
+                if (line.startsWith("data: {")) {
+                    List<?> choices = (List<?>) ((Map<?, ?>) JsonReader.parse(line.substring(6))).get("choices");
+                    Map<?, ?> delta = choices == null || choices.isEmpty() ? Map.of() : (Map<?, ?>) ((Map<?, ?>) choices.getFirst()).get("delta");
+                    reasoning.append(delta.get("reasoning_content") instanceof String piece ? piece : "");
+                    text.append(delta.get("content") instanceof String piece ? piece : "");
+                }
+            }
+        } else {
+            Map<?, ?> message = (Map<?, ?>) ((Map<?, ?>) ((List<?>) ((Map<?, ?>) JsonReader.parse(response.body())).get("choices")).getFirst()).get("message");
+            reasoning.append(message.get("reasoning_content") instanceof String all ? all : "");
+            text.append(message.get("content") instanceof String all ? all : "");
+        }
+        return List.of(reasoning.toString(), text.toString());
+    }
+
     private static final String TAKES_NO_TOOLS =
             "the template takes no tools: panllama describes them and writes calls in its own format (llama-server leaves them out)";
     private static final String TAKES_NO_CALLS =
