@@ -32,6 +32,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -93,13 +94,10 @@ class ChatTemplateParityTest {
             "google-gemma-2-2b-it.jinja, plain"})
     void theTemplateLaysOutTheConversationsAsLlamaServerDoes(String name, String conversations) throws Exception {
         Path template = UserCache.user().source(NativePin.current()).resolve("models/templates").resolve(name);
-        try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve(name + ".log"), "-c", "512", "-t", "2", "-np", "1",
-                "--chat-template-file", template.toString());
-             OpenAiServer ours = OpenAiServer.start(model, model.chatFormat(Files.readString(template)),
-                     ServerOptions.defaults("templates").withPort(0).withParallel(1))) {
+        try (BothServers servers = BothServers.serving(template, name + ".log")) {
             for (String conversation : conversations.split(" ")) {
                 Map<String, Object> body = CONVERSATIONS.get(conversation);
-                assertEquals(prompt(theirs.url(), body), prompt("http://127.0.0.1:" + ours.port(), body), name + ", " + conversation);
+                assertEquals(prompt(servers.theirs(), body), prompt(servers.ours(), body), name + ", " + conversation);
             }
         }
     }
@@ -113,13 +111,10 @@ class ChatTemplateParityTest {
         Path template = temp.resolve("adds-missing.jinja");
         Files.writeString(template, "{%- for m in messages -%}{{ '<' + m.role + '>' + m.reasoning_content + m.content + m.missing + '\\n' }}"
                 + "{%- endfor -%}{{ none + '[' + undefined_name + ']' }}{% if add_generation_prompt %}{{ '<assistant>' }}{% endif %}");
-        try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve("adds-missing.log"), "-c", "512", "-t", "2", "-np", "1",
-                "--chat-template-file", template.toString());
-             OpenAiServer ours = OpenAiServer.start(model, model.chatFormat(Files.readString(template)),
-                     ServerOptions.defaults("templates").withPort(0).withParallel(1))) {
+        try (BothServers servers = BothServers.serving(template, "adds-missing.log")) {
             Map<String, Object> body = CONVERSATIONS.get("plain");
-            String expected = prompt(theirs.url(), body);
-            assertEquals(expected, prompt("http://127.0.0.1:" + ours.port(), body));
+            String expected = prompt(servers.theirs(), body);
+            assertEquals(expected, prompt(servers.ours(), body));
             assertFalse(expected.contains("null") || expected.contains("None"), expected);
         }
     }
@@ -131,21 +126,16 @@ class ChatTemplateParityTest {
     @Test
     void aRequestsTemplateKwargsReachTheTemplateAsInLlamaServer() throws Exception {
         Path template = UserCache.user().source(NativePin.current()).resolve("models/templates/Qwen-Qwen3-0.6B.jinja");
-        try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve("kwargs.log"), "-c", "512", "-t", "2", "-np", "1",
-                "--chat-template-file", template.toString());
-             OpenAiServer ours = OpenAiServer.start(model, model.chatFormat(Files.readString(template)),
-                     ServerOptions.defaults("templates").withPort(0).withParallel(1))) {
+        try (BothServers servers = BothServers.serving(template, "kwargs.log")) {
             Map<String, Object> body = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
             body.put("chat_template_kwargs", Map.of("enable_thinking", false));
-            String expected = prompt(theirs.url(), body);
-            assertEquals(expected, prompt("http://127.0.0.1:" + ours.port(), body));
+            String expected = prompt(servers.theirs(), body);
+            assertEquals(expected, prompt(servers.ours(), body));
             assertTrue(expected.endsWith("<think>\n\n</think>\n\n"), expected);
 
             body.put("chat_template_kwargs", Map.of("enable_thinking", "no"));
-            for (String base : List.of(theirs.url(), "http://127.0.0.1:" + ours.port())) {
-                HttpResponse<String> refused = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/apply-template"))
-                        .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(body))).build(),
-                        HttpResponse.BodyHandlers.ofString());
+            for (String base : List.of(servers.theirs(), servers.ours())) {
+                HttpResponse<String> refused = post(base, "/apply-template", body);
                 assertEquals(400, refused.statusCode(), base + ": " + refused.body());
                 assertTrue(refused.body().contains("enable_thinking"), refused.body());
             }
@@ -161,27 +151,22 @@ class ChatTemplateParityTest {
     @Test
     void aReasoningBlockComesApartAsInLlamaServer() throws Exception {
         Path template = UserCache.user().source(NativePin.current()).resolve("models/templates/deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja");
-        try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve("reasoning.log"), "-c", "512", "-t", "2", "-np", "1",
-                "--chat-template-file", template.toString());
-             OpenAiServer ours = OpenAiServer.start(model, model.chatFormat(Files.readString(template)),
-                     ServerOptions.defaults("templates").withPort(0).withParallel(1))) {
+        try (BothServers servers = BothServers.serving(template, "reasoning.log")) {
             for (Map<String, Object> extra : List.<Map<String, Object>>of(Map.of(), Map.of("max_tokens", 4), Map.of("reasoning_format", "none"))) {
                 Map<String, Object> body = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
                 body.put("grammar", "root ::= \"I ponder.\\n\\nMore. \" \"</think>\" \"\\n\\nRome it is.\"");
                 body.put("max_tokens", 40);
                 body.put("temperature", 0);
                 body.putAll(extra);
-                List<String> expected = reasoningAndText(theirs.url(), body);
-                assertEquals(expected, reasoningAndText("http://127.0.0.1:" + ours.port(), body), extra.toString());
+                List<String> expected = reasoningAndText(servers.theirs(), body);
+                assertEquals(expected, reasoningAndText(servers.ours(), body), extra.toString());
                 body.put("stream", true);
-                assertEquals(expected, reasoningAndText(theirs.url(), body), "llama-server streams what it answers whole");
-                assertEquals(expected, reasoningAndText("http://127.0.0.1:" + ours.port(), body), "streamed, " + extra);
+                assertEquals(expected, reasoningAndText(servers.theirs(), body), "llama-server streams what it answers whole");
+                assertEquals(expected, reasoningAndText(servers.ours(), body), "streamed, " + extra);
             }
             Map<String, Object> unknown = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
             unknown.put("reasoning_format", "sideways");
-            HttpResponse<String> refused = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + ours.port() + "/v1/chat/completions"))
-                    .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(unknown))).build(),
-                    HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> refused = post(servers.ours(), "/v1/chat/completions", unknown);
             assertEquals(400, refused.statusCode(), refused.body());
             assertTrue(refused.body().contains("reasoning_format") && refused.body().contains("sideways"), refused.body());
         }
@@ -189,9 +174,7 @@ class ChatTemplateParityTest {
 
     /** A chat reply's reasoning_content and content, whole or put together from its stream's deltas. */
     private static List<String> reasoningAndText(String base, Map<String, Object> body) throws Exception {
-        HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions")).timeout(Duration.ofMinutes(1))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(body))).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> response = post(base, "/v1/chat/completions", body);
         assertEquals(200, response.statusCode(), base + ": " + response.body());
         StringBuilder reasoning = new StringBuilder();
         StringBuilder text = new StringBuilder();
@@ -254,15 +237,12 @@ class ChatTemplateParityTest {
         int same = 0;
         for (Path template : templates) {
             String name = template.getFileName().toString();
-            try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve(name + ".log"), "-c", "512", "-t", "2", "-np", "1",
-                    "--chat-template-file", template.toString());
-                 OpenAiServer ours = OpenAiServer.start(model, model.chatFormat(Files.readString(template)),
-                         ServerOptions.defaults("templates").withPort(0).withParallel(1))) {
+            try (BothServers servers = BothServers.serving(template, name + ".log")) {
                 for (String conversation : List.of("plain", "tools", "call")) {
                     Map<String, Object> body = new java.util.HashMap<>(CONVERSATIONS.get(conversation));
                     body.put("chat_template_kwargs", Map.of("enable_thinking", true));
-                    String expected = promptOrRefusal(theirs.url(), body);
-                    String actual = promptOrRefusal("http://127.0.0.1:" + ours.port(), body);
+                    String expected = promptOrRefusal(servers.theirs(), body);
+                    String actual = promptOrRefusal(servers.ours(), body);
                     String pair = name + " " + conversation;
                     if (expected.equals(actual)) {
                         same++;
@@ -281,9 +261,7 @@ class ChatTemplateParityTest {
 
     /** The prompt a chat request renders to, or "refused" where the server answers with a client error. */
     private static String promptOrRefusal(String base, Map<String, Object> body) throws Exception {
-        HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/apply-template")).timeout(Duration.ofMinutes(1))
-                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(body))).build(),
-                HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> response = post(base, "/apply-template", body);
         if (response.statusCode() >= 400 && response.statusCode() < 500) {
             return "refused";
         }
@@ -295,19 +273,58 @@ class ChatTemplateParityTest {
     @ParameterizedTest
     @ValueSource(strings = {"llama4", "llama3", "chatml"})
     void theBuiltInFormatLaysOutAnExchangeAsLlamaServersDoes(String name) throws Exception {
-        try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve(name + ".log"), "-c", "512", "-t", "2", "-np", "1",
-                "--no-jinja", "--chat-template", name);
-             OpenAiServer ours = OpenAiServer.start(model, ChatFormat.builtIn(name), ServerOptions.defaults("templates").withPort(0))) {
+        try (BothServers servers = BothServers.start(ChatFormat.builtIn(name), name + ".log", "--no-jinja", "--chat-template", name)) {
             Map<String, Object> body = CONVERSATIONS.get("plain");
-            assertEquals(prompt(theirs.url(), body), prompt("http://127.0.0.1:" + ours.port(), body), name);
+            assertEquals(prompt(servers.theirs(), body), prompt(servers.ours(), body), name);
         }
     }
 
-    private static String prompt(String base, Map<String, Object> body) throws Exception {
-        HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/apply-template")).timeout(Duration.ofMinutes(1))
+    /** llama-server and panllama's server, serving the test's model with the same chat template. */
+    private record BothServers(LlamaServerProcess llamaServer, OpenAiServer panllama) implements AutoCloseable {
+
+        /** Both serving the Jinja template in {@code template}. */
+        static BothServers serving(Path template, String logName) throws Exception {
+            return start(model.chatFormat(Files.readString(template)), logName, "--chat-template-file", template.toString());
+        }
+
+        /** panllama serving {@code format}, llama-server given {@code templateOptions} for the same. */
+        static BothServers start(ChatFormat format, String logName, String... templateOptions) throws Exception {
+            List<String> options = new java.util.ArrayList<>(List.of("-c", "512", "-t", "2", "-np", "1"));
+            options.addAll(List.of(templateOptions));
+            LlamaServerProcess llamaServer = LlamaServerProcess.start(file, temp.resolve(logName), options.toArray(String[]::new));
+            try {
+                return new BothServers(llamaServer, OpenAiServer.start(model, format, ServerOptions.defaults("templates").withPort(0).withParallel(1)));
+            } catch (RuntimeException | Error e) {
+                llamaServer.close();
+                throw e;
+            }
+        }
+
+        String theirs() {
+            return llamaServer.url();
+        }
+
+        String ours() {
+            return "http://127.0.0.1:" + panllama.port();
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            try (llamaServer) {
+                panllama.close();
+            }
+        }
+    }
+
+    private static HttpResponse<String> post(String base, String path, Map<String, Object> body) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofMinutes(1))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(JsonWriter.write(body))).build(),
                 HttpResponse.BodyHandlers.ofString());
-        assertEquals(200, response.statusCode(), base + ": " + response.body());
-        return (String) ((Map<?, ?>) JsonReader.parse(response.body())).get("prompt");
+    }
+
+    private static String prompt(String base, Map<String, Object> body) throws Exception {
+        String prompt = promptOrRefusal(base, body);
+        assertNotEquals("refused", prompt, base + " refused the conversation");
+        return prompt;
     }
 }
