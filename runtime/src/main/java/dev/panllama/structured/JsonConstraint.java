@@ -44,16 +44,11 @@ public final class JsonConstraint implements OutputConstraint {
         Arrays.fill(allowed, false);
         trie.allowed(matcher, allowed);
         if (matcher.isComplete()) {
-            allowEnd(vocabulary.eos());
-            allowEnd(vocabulary.eot());
+            for (int end : vocabulary.endOfGenerationIds()) {
+                allowed[end] = true;
+            }
         }
         return VocabularyTrie.maskAllBut(allowed, logits);
-    }
-
-    private void allowEnd(int token) {
-        if (token != Vocabulary.NONE) {
-            allowed[token] = true;
-        }
     }
 
     @Override

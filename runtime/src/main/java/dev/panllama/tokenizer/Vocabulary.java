@@ -6,10 +6,13 @@ import dev.panllama.gguf.GgufMetadata;
 
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.stream.IntStream;
 
 /**
@@ -34,6 +37,12 @@ public final class Vocabulary {
     private final int bos;
     private final int eos;
     private final int eot;
+    /** The tokens generation stops at, as llama.cpp's vocabulary lists them, ascending. */
+    private final int[] endOfGeneration;
+    /** Fill-in-the-middle's prefix, suffix and middle tokens, or {@link #NONE}. */
+    private final int fimPrefix;
+    private final int fimSuffix;
+    private final int fimMiddle;
     private final boolean addBos;
     private final boolean addEos;
     private final boolean addSpacePrefix;
@@ -74,6 +83,13 @@ public final class Vocabulary {
         bos = specialId(metadata, "tokenizer.ggml.bos_token_id", spm ? 1 : NONE);
         eos = specialId(metadata, "tokenizer.ggml.eos_token_id", spm ? 2 : NONE);
         eot = metadata.findInt("tokenizer.ggml.eot_token_id").orElseGet(() -> firstOf("<|eot|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>"));
+        endOfGeneration = endOfGeneration(metadata);
+        fimPrefix = fimToken(metadata, "pre", "prefix", "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\uFF5Cfim\u2581begin\uFF5C>",
+                "<PRE>", "\u2581<PRE>", "<|code_prefix|>", "<|prefix|>");
+        fimSuffix = fimToken(metadata, "suf", "suffix", "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\uFF5Cfim\u2581hole\uFF5C>",
+                "<SUF>", "\u2581<SUF>", "<|code_suffix|>", "<|suffix|>");
+        fimMiddle = fimToken(metadata, "mid", "middle", "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\uFF5Cfim\u2581end\uFF5C>",
+                "<MID>", "\u2581<MID>", "<|code_middle|>", "<|middle|>");
         boolean llama3 = List.of("llama3", "llama-v3", "llama-bpe").contains(preTokenizer);
         addBos = metadata.findBool("tokenizer.ggml.add_bos_token").orElse(spm || llama3);
         addEos = metadata.findBool("tokenizer.ggml.add_eos_token").orElse(false);
@@ -93,6 +109,47 @@ public final class Vocabulary {
 
     public static Vocabulary from(GgufMetadata metadata) {
         return new Vocabulary(metadata);
+    }
+
+    /**
+     * Token texts that end a generation wherever they stand in a vocabulary, as llama.cpp's list them (its
+     * vocabulary loader finds them by text, as converted files do not all name them).
+     */
+    private static final Set<String> END_OF_GENERATION_TEXTS = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>",
+            "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>",
+            "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+            "<\uFF5Cend\u2581of\u2581sentence\uFF5C>", "[e~[");
+
+    /**
+     * The tokens generation stops at, as llama.cpp's vocabulary gathers them: end of sequence, end of turn,
+     * end of message ({@code <|eom_id|>}, where Llama 3.1 stops after a call of a built-in tool), the
+     * fill-in-the-middle padding, repository and file separator tokens, and every token of a text in
+     * {@link #END_OF_GENERATION_TEXTS}.
+     */
+    private int[] endOfGeneration(GgufMetadata metadata) {
+        Set<Integer> ids = new TreeSet<>();
+        ids.add(eos);
+        ids.add(eot);
+        ids.add(metadata.findInt("tokenizer.ggml.eom_token_id").orElseGet(() -> firstOf("<|eom_id|>")));
+        ids.add(metadata.findInt("tokenizer.ggml.fim_pad_token_id").orElseGet(() -> firstOf("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]")));
+        ids.add(metadata.findInt("tokenizer.ggml.fim_rep_token_id").orElseGet(() -> firstOf("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>")));
+        ids.add(metadata.findInt("tokenizer.ggml.fim_sep_token_id").orElseGet(() -> firstOf("<|file_sep|>")));
+        for (String text : END_OF_GENERATION_TEXTS) {
+            ids.add(id(text));
+        }
+        ids.remove(NONE);
+        ids.removeIf(id -> id < 0 || id >= tokens.length);
+        return ids.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    /**
+     * A fill-in-the-middle token: {@code tokenizer.ggml.fim_NAME_token_id}, or the older
+     * {@code tokenizer.ggml.LEGACY_token_id}, or the first of the texts llama.cpp looks for.
+     */
+    private int fimToken(GgufMetadata metadata, String name, String legacy, String... texts) {
+        int id = metadata.findInt("tokenizer.ggml.fim_" + name + "_token_id")
+                .or(() -> metadata.findInt("tokenizer.ggml." + legacy + "_token_id")).orElseGet(() -> firstOf(texts));
+        return id >= 0 && id < tokens.length ? id : NONE;
     }
 
     private int specialId(GgufMetadata metadata, String key, int fallback) {
@@ -161,14 +218,29 @@ public final class Vocabulary {
         return eot;
     }
 
-    /** Whether generation stops at {@code id}: end of sequence or end of turn. */
+    /** Whether generation stops at {@code id}: end of sequence, of turn or of message, as llama.cpp's vocabulary says. */
     public boolean isEndOfGeneration(int id) {
-        return id != NONE && (id == eos || id == eot);
+        return id != NONE && Arrays.binarySearch(endOfGeneration, id) >= 0;
     }
 
-    /** The tokens {@link #isEndOfGeneration} stops at, for banning them (llama.cpp's {@code --ignore-eos}). */
+    /** The tokens {@link #isEndOfGeneration} stops at, ascending, for banning them (llama.cpp's {@code --ignore-eos}). */
     public List<Integer> endOfGenerationIds() {
-        return IntStream.of(eos, eot).filter(id -> id != NONE).distinct().boxed().toList();
+        return IntStream.of(endOfGeneration).boxed().toList();
+    }
+
+    /** Fill-in-the-middle's prefix token ({@code <PRE>}, {@code <|fim_prefix|>}, ...), or {@link #NONE}. */
+    public int fimPrefix() {
+        return fimPrefix;
+    }
+
+    /** Fill-in-the-middle's suffix token, or {@link #NONE}. */
+    public int fimSuffix() {
+        return fimSuffix;
+    }
+
+    /** Fill-in-the-middle's middle token, after which the model writes what goes between, or {@link #NONE}. */
+    public int fimMiddle() {
+        return fimMiddle;
     }
 
     public boolean addBos() {

@@ -3,9 +3,11 @@ package dev.panllama.parity;
 import dev.panllama.bindings.UserCache;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.gguf.GgufFile;
+import dev.panllama.gguf.GgufValue;
 import dev.panllama.gguf.GgufWriter;
 import dev.panllama.reference.Reference;
 import dev.panllama.tokenizer.Tokenizer;
+import dev.panllama.tokenizer.Vocabulary;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -79,5 +81,35 @@ class TokenizerParityTest {
         List<String> texts = SampleText.generate(3, 400, 24);
         assertSameIds(vocabulary("ggml-vocab-llama-spm.gguf"), texts, true, true);
         assertSameIds(vocabulary("ggml-vocab-llama-spm.gguf"), texts, false, false);
+    }
+
+    /**
+     * The tokens generation stops at, and fill-in-the-middle's prefix, suffix and middle, are those llama.cpp's
+     * vocabulary finds: by text in the test vocabularies ({@code <|end_of_text|>} beside Llama 3's end of turn), and
+     * by key where a file names them (the fill-in-the-middle separators end a generation too).
+     */
+    @Test
+    void specialTokensAreLlamaCpps() throws IOException {
+        Path named = temp.resolve("vocab-named.gguf");
+        try (GgufFile source = GgufFile.open(vocabulary("ggml-vocab-llama-bpe.gguf"))) {
+            GgufWriter writer = new GgufWriter().putAll(source.metadata());
+            String[] keys = {"fim_pre", "fim_suf", "fim_mid", "fim_pad", "fim_rep", "fim_sep", "eom", "eot"};
+            for (int i = 0; i < keys.length; i++) {
+                writer.put("tokenizer.ggml." + keys[i] + "_token_id", GgufValue.ofUint32(128011 + i));
+            }
+            writer.write(named);
+        }
+        Reference reference = new Reference(temp);
+        for (Path vocab : List.of(vocabulary("ggml-vocab-llama-bpe.gguf"), vocabulary("ggml-vocab-llama-spm.gguf"), llama4Vocabulary(), named)) {
+            Reference.Specials expected = reference.specials(vocab);
+            Vocabulary actual;
+            try (GgufFile file = GgufFile.open(vocab)) {
+                actual = Vocabulary.from(file.metadata());
+            }
+            assertEquals(expected, new Reference.Specials(actual.fimPrefix(), actual.fimSuffix(), actual.fimMiddle(),
+                    actual.endOfGenerationIds()), vocab.getFileName().toString());
+        }
+        assertEquals(List.of(128001, 128009, 128014, 128015, 128016, 128017, 128018), reference.specials(named).endOfGeneration(),
+                "the file's end of text and of turn by text, and its named padding, repository, file separator, end of message and of turn");
     }
 }

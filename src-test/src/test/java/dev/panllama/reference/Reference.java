@@ -128,6 +128,17 @@ public final class Reference {
         return countedLists(ReferenceMain.readInts(out));
     }
 
+    /** What llama.cpp's vocabulary makes of {@code model}'s special tokens. */
+    public record Specials(int fimPrefix, int fimSuffix, int fimMiddle, List<Integer> endOfGeneration) {
+    }
+
+    public Specials specials(Path model) throws IOException {
+        Path out = Files.createTempFile(workDir, "specials", ".bin");
+        run(null, "specials", model.toString(), out.toString());
+        int[] ints = ReferenceMain.readInts(out);
+        return new Specials(ints[0], ints[1], ints[2], java.util.Arrays.stream(ints, 3, ints.length).boxed().toList());
+    }
+
     /**
      * llama.cpp's samplers that narrow the candidates, chained in its order: top-n-sigma, top-k, typical,
      * top-p, min-p, XTC (with no minimum kept), then the temperature (dynamic where {@code dynatempRange} is

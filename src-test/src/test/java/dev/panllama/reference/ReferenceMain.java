@@ -46,6 +46,8 @@ import java.util.Map;
  * generate MODEL TOKENS OUT UBATCH THREADS CTX STEPS CACHE    greedy continuation, int32 ids
  * tokenize MODEL TEXTS OUT ADD_SPECIAL PARSE_SPECIAL          TEXTS holds texts separated by NUL; OUT holds,
  *                                                             per text, its id count then its ids (int32)
+ * specials MODEL OUT                                          the vocabulary's fill-in-the-middle prefix, suffix and
+ *                                                             middle ids (-1: none), then every end-of-generation id (int32)
  * trace    MODEL TOKENS GRAPHS LOGITS UBATCH THREADS CTX PROMPT FIRST_OUTPUT CACHE
  *                                                             evaluate the first PROMPT tokens one micro-batch per
  *                                                             llama_decode (as llama_decode splits a batch), logits from
@@ -93,7 +95,7 @@ import java.util.Map;
  * {@code logits} and {@code generate} take, after their arguments, llama.cpp's offloading options:
  * {@code --rpc=HOST:PORT[,...]}, {@code --ngl=N}, {@code --ot=PATTERN=BUFFER} (repeated),
  * {@code --cpu-moe}, {@code --n-cpu-moe=N}.
- * MODEL may hold only a vocabulary for {@code tokenize}.
+ * MODEL may hold only a vocabulary for {@code tokenize} and {@code specials}.
  * Token files are little-endian int32.
  */
 public final class ReferenceMain {
@@ -126,7 +128,7 @@ public final class ReferenceMain {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment modelParams = Llama.llama_model_default_params(arena);
-            llama_model_params.vocab_only(modelParams, args[0].equals("tokenize"));
+            llama_model_params.vocab_only(modelParams, args[0].equals("tokenize") || args[0].equals("specials"));
             if (args[0].equals("logits") || args[0].equals("generate")) {
                 offload(arena, modelParams, java.util.Arrays.copyOfRange(args, 9, args.length));
             }
@@ -148,6 +150,16 @@ public final class ReferenceMain {
                         }
                     }
                     writeInts(Path.of(args[3]), out.stream().mapToInt(Integer::intValue).toArray());
+                }
+                case "specials" -> {
+                    java.util.List<Integer> out = new java.util.ArrayList<>(java.util.List.of(Llama.llama_vocab_fim_pre(vocab),
+                            Llama.llama_vocab_fim_suf(vocab), Llama.llama_vocab_fim_mid(vocab)));
+                    for (int id = 0; id < Llama.llama_vocab_n_tokens(vocab); id++) {
+                        if (Llama.llama_vocab_is_eog(vocab, id)) {
+                            out.add(id);
+                        }
+                    }
+                    writeInts(Path.of(args[2]), out.stream().mapToInt(Integer::intValue).toArray());
                 }
                 case "logits", "generate" -> {
                     int[] tokens = readInts(Path.of(args[2]));
