@@ -43,6 +43,9 @@ public final class Vocabulary {
     private final int fimPrefix;
     private final int fimSuffix;
     private final int fimMiddle;
+    /** Fill-in-the-middle's repository and file separator tokens (Qwen's {@code <|fim_repo|>}, {@code <|file_sep|>}), or {@link #NONE}. */
+    private final int fimRepository;
+    private final int fimFileSeparator;
     private final boolean addBos;
     private final boolean addEos;
     private final boolean addSpacePrefix;
@@ -83,6 +86,9 @@ public final class Vocabulary {
         bos = specialId(metadata, "tokenizer.ggml.bos_token_id", spm ? 1 : NONE);
         eos = specialId(metadata, "tokenizer.ggml.eos_token_id", spm ? 2 : NONE);
         eot = metadata.findInt("tokenizer.ggml.eot_token_id").orElseGet(() -> firstOf("<|eot|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>"));
+        fimRepository = inRange(metadata.findInt("tokenizer.ggml.fim_rep_token_id")
+                .orElseGet(() -> firstOf("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>")));
+        fimFileSeparator = inRange(metadata.findInt("tokenizer.ggml.fim_sep_token_id").orElseGet(() -> firstOf("<|file_sep|>")));
         endOfGeneration = endOfGeneration(metadata);
         fimPrefix = fimToken(metadata, "pre", "prefix", "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\uFF5Cfim\u2581begin\uFF5C>",
                 "<PRE>", "\u2581<PRE>", "<|code_prefix|>", "<|prefix|>");
@@ -132,8 +138,8 @@ public final class Vocabulary {
         ids.add(eot);
         ids.add(metadata.findInt("tokenizer.ggml.eom_token_id").orElseGet(() -> firstOf("<|eom_id|>")));
         ids.add(metadata.findInt("tokenizer.ggml.fim_pad_token_id").orElseGet(() -> firstOf("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]")));
-        ids.add(metadata.findInt("tokenizer.ggml.fim_rep_token_id").orElseGet(() -> firstOf("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>")));
-        ids.add(metadata.findInt("tokenizer.ggml.fim_sep_token_id").orElseGet(() -> firstOf("<|file_sep|>")));
+        ids.add(fimRepository);
+        ids.add(fimFileSeparator);
         for (String text : END_OF_GENERATION_TEXTS) {
             ids.add(id(text));
         }
@@ -149,6 +155,10 @@ public final class Vocabulary {
     private int fimToken(GgufMetadata metadata, String name, String legacy, String... texts) {
         int id = metadata.findInt("tokenizer.ggml.fim_" + name + "_token_id")
                 .or(() -> metadata.findInt("tokenizer.ggml." + legacy + "_token_id")).orElseGet(() -> firstOf(texts));
+        return inRange(id);
+    }
+
+    private int inRange(int id) {
         return id >= 0 && id < tokens.length ? id : NONE;
     }
 
@@ -241,6 +251,16 @@ public final class Vocabulary {
     /** Fill-in-the-middle's middle token, after which the model writes what goes between, or {@link #NONE}. */
     public int fimMiddle() {
         return fimMiddle;
+    }
+
+    /** Fill-in-the-middle's repository token, before a repository's name, or {@link #NONE}. */
+    public int fimRepository() {
+        return fimRepository;
+    }
+
+    /** Fill-in-the-middle's file separator, before each file's name, or {@link #NONE}. */
+    public int fimFileSeparator() {
+        return fimFileSeparator;
     }
 
     public boolean addBos() {

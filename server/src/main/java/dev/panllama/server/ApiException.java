@@ -44,6 +44,11 @@ final class ApiException extends RuntimeException {
         return new ApiException(400, "invalid_request_error", message, param, "unsupported_parameter");
     }
 
+    /** 501: the served model cannot do what the endpoint asks (llama-server's "not_supported_error"). */
+    static ApiException notSupported(String message) {
+        return new ApiException(501, "not_supported_error", message, null, null);
+    }
+
     int status() {
         return status;
     }

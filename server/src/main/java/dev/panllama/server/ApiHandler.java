@@ -172,6 +172,11 @@ final class ApiHandler extends Handler.Abstract {
                 requireMethod(method, "POST", path);
                 llamaServer.serve(RequestFields.parse(exchange.body(options.maxBodyBytes())), exchange);
             }
+            case "/infill" -> {
+                authorize(exchange);
+                requireMethod(method, "POST", path);
+                llamaServer.infill(RequestFields.parse(exchange.body(options.maxBodyBytes())), exchange);
+            }
             case "/tokenize", "/detokenize", "/apply-template" -> {
                 authorize(exchange);
                 requireMethod(method, "POST", path);
@@ -295,7 +300,7 @@ final class ApiHandler extends Handler.Abstract {
         return switch (path) {
             case "/health", "/metrics", "/v1/models", "/v1/chat/completions", "/v1/completions", "/v1/responses",
                  "/v1/responses/input_tokens", "/v1/chat/completions/input_tokens", "/v1/messages", "/v1/messages/count_tokens",
-                 "/v1/embeddings", "/embedding", "/api/embed", "/api/embeddings", "/completion", "/props",
+                 "/v1/embeddings", "/embedding", "/api/embed", "/api/embeddings", "/completion", "/infill", "/props",
                  "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version",
                  "/tokenize", "/detokenize", "/apply-template" -> path;
             case "/v1/health" -> "/health";

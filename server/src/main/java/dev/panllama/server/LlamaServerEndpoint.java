@@ -120,10 +120,20 @@ final class LlamaServerEndpoint {
         return params;
     }
 
+    /** {@code POST /completion}. */
     void serve(RequestFields body, Exchange exchange) throws IOException, InterruptedException {
+        reply(body, reader.completion(body), exchange);
+    }
+
+    /** {@code POST /infill}: a completion of the fill-in-the-middle prompt ({@link InfillPrompt}), answered as {@code /completion}. */
+    void infill(RequestFields body, Exchange exchange) throws IOException, InterruptedException {
+        reply(body, reader.infill(body), exchange);
+    }
+
+    private void reply(RequestFields body, GenerationRequest completion, Exchange exchange) throws IOException, InterruptedException {
         int probabilities = Math.toIntExact(body.integer("n_probs", 0, TokenLogprobs.MAX_TOP).orElse(0L));
         boolean returnTokens = body.bool("return_tokens", false);
-        GenerationRequest request = reader.completion(body);
+        GenerationRequest request = completion;
         if (probabilities > 0) {
             request = request.withLogprobs(probabilities);
         }

@@ -166,6 +166,19 @@ final class RequestReader {
                 ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE);
     }
 
+    /**
+     * llama-server's {@code /infill}: a completion of the fill-in-the-middle prompt {@link InfillPrompt} lays out,
+     * with a text completion's fields.
+     */
+    GenerationRequest infill(RequestFields body) {
+        checkModel(body);
+        refuseUnsupported(body);
+        GenerationOptions options = generationOptions(body);
+        int[] prompt = checkedLength(InfillPrompt.of(model.tokenizer(), body, model.contextLength()), options, "input_prefix");
+        return new GenerationRequest(prompt, 0, options, body.bool("stream", false), includeUsage(body), GenerationJob.NO_LOGPROBS,
+                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE);
+    }
+
     /** Refuses (404) a request whose {@code model} is not the one served; one that leaves it out asks for that one. */
     void checkModel(RequestFields body) {
         String requested = body.string("model").orElse(modelId);
