@@ -26,24 +26,29 @@ final class OllamaEndpoint {
 
     void serve(OllamaReplies.Kind kind, RequestFields body, Exchange exchange) throws IOException, InterruptedException {
         long started = System.nanoTime();
+        boolean thinks = OllamaRequests.thinks(body);
+        if (thinks && !reader.writesReasoning()) {
+            // Ollama's own words for a model that cannot.
+            throw ApiException.invalid("\"" + modelId + "\" does not support thinking", "think");
+        }
         GenerationRequest request;
-        if (kind == OllamaReplies.Kind.CHAT) {
-            request = reader.chatAsText(OllamaRequests.chat(body, modelId));
+        RequestFields fields = kind == OllamaReplies.Kind.CHAT ? OllamaRequests.chat(body, modelId) : OllamaRequests.generate(body, modelId);
+        if (kind == OllamaReplies.Kind.GENERATE && OllamaRequests.isRaw(body)) {
+            request = reader.completion(fields);
         } else {
-            RequestFields fields = OllamaRequests.generate(body, modelId);
-            request = OllamaRequests.isRaw(body) ? reader.completion(fields) : reader.chatAsText(fields);
+            request = thinks ? reader.chat(fields) : reader.chatAsText(fields);
         }
         if (!request.stream()) {
             GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
-            exchange.json(200, replies.done(kind, reply.generation(), reply.calls().isEmpty() ? reply.generation().text() : "",
+            exchange.json(200, replies.done(kind, reply.generation(), reply.reasoning(), reply.calls().isEmpty() ? reply.text() : "",
                     reply.calls(), started));
             return;
         }
         GenerationRun.Outcome outcome = GenerationRun.streamed(scheduler, request, exchange, exchange::startLines,
-                piece -> exchange.line(replies.piece(kind, piece.text(), List.of())));
+                piece -> exchange.line(replies.piece(kind, piece.reasoning(), piece.text(), List.of())));
         if (!outcome.calls().isEmpty()) {
-            exchange.line(replies.piece(kind, "", outcome.calls()));
+            exchange.line(replies.piece(kind, "", "", outcome.calls()));
         }
-        exchange.endLines(replies.done(kind, outcome.generation(), "", List.of(), started));
+        exchange.endLines(replies.done(kind, outcome.generation(), "", "", List.of(), started));
     }
 }

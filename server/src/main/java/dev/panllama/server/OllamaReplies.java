@@ -39,10 +39,10 @@ final class OllamaReplies {
         this.loadedAt = loaded.toString();
     }
 
-    /** A line of a stream: a piece of the reply's text, or (for a chat) the tool calls it makes. */
-    Map<String, Object> piece(Kind kind, String text, List<ToolCall> calls) {
+    /** A line of a stream: a piece of the reply's reasoning (with {@code think}) or text, or (for a chat) the tool calls it makes. */
+    Map<String, Object> piece(Kind kind, String thinking, String text, List<ToolCall> calls) {
         Map<String, Object> body = envelope();
-        put(body, kind, text, calls);
+        put(body, kind, thinking, text, calls);
         body.put("done", false);
         return body;
     }
@@ -51,9 +51,9 @@ final class OllamaReplies {
      * The whole reply, or a stream's last line (its text already sent: none here). {@code startedNanos}
      * is when the request came ({@link System#nanoTime()}), for its {@code total_duration}.
      */
-    Map<String, Object> done(Kind kind, Generation generation, String text, List<ToolCall> calls, long startedNanos) {
+    Map<String, Object> done(Kind kind, Generation generation, String thinking, String text, List<ToolCall> calls, long startedNanos) {
         Map<String, Object> body = envelope();
-        put(body, kind, text, calls);
+        put(body, kind, thinking, text, calls);
         body.put("done", true);
         // Ollama's reasons are OpenAI's finish reasons, but for a tool call, which is a "stop".
         body.put("done_reason", Replies.finishReason(generation));
@@ -66,14 +66,21 @@ final class OllamaReplies {
         return body;
     }
 
-    private static void put(Map<String, Object> body, Kind kind, String text, List<ToolCall> calls) {
+    /** The reply's text where Ollama puts it, and its reasoning, when there is some, beside it ({@code thinking}). */
+    private static void put(Map<String, Object> body, Kind kind, String thinking, String text, List<ToolCall> calls) {
         if (kind == Kind.GENERATE) {
             body.put("response", text);
+            if (!thinking.isEmpty()) {
+                body.put("thinking", thinking);
+            }
             return;
         }
         Map<String, Object> message = new LinkedHashMap<>();
         message.put("role", "assistant");
         message.put("content", text);
+        if (!thinking.isEmpty()) {
+            message.put("thinking", thinking);
+        }
         if (!calls.isEmpty()) {
             message.put("tool_calls", calls.stream().map(OllamaReplies::toolCall).toList());
         }

@@ -15,7 +15,8 @@ import java.util.Set;
  * {@code format} ({@code "json"} or a schema) becomes {@code response_format}, tool calls' arguments
  * (objects in Ollama) become JSON text, and a {@code tool} message answers the earliest call not yet
  * answered (of its {@code tool_name}, when it names one). {@code stream} is true unless the body says
- * otherwise, as in Ollama. What panllama cannot do (images, {@code think}, {@code suffix}, a generate's
+ * otherwise, as in Ollama; {@code think} becomes llama-server's {@code reasoning_format} and the template's
+ * {@code enable_thinking}. What panllama cannot do (images, {@code suffix}, a generate's
  * {@code context} or {@code template}) is refused by name; the options that set up a model in Ollama
  * ({@code num_ctx}, {@code num_gpu}, ...) are the server's command line here and are passed over, as
  * Ollama passes over options it does not know.
@@ -32,7 +33,7 @@ final class OllamaRequests {
     /** An {@code /api/chat} body as a {@code /v1/chat/completions} body. */
     static RequestFields chat(RequestFields body, String modelId) {
         Map<String, Object> openAi = common(body, modelId);
-        refuse(body, "think", Boolean.TRUE.equals(body.raw("think")), "'think' is not supported: the model does not think aloud.");
+        think(body, openAi);
         List<?> messages = body.array("messages").orElseThrow(() -> ApiException.missing("messages"));
         openAi.put("messages", messages(messages));
         body.array("tools").ifPresent(tools -> openAi.put("tools", tools));
@@ -52,6 +53,7 @@ final class OllamaRequests {
         refuse(body, "template", !body.string("template").orElse("").isEmpty(),
                 "'template' is not supported: the model's own chat template is used.");
         String prompt = body.string("prompt").orElse("");
+        think(body, openAi);
         if (body.bool("raw", false)) {
             openAi.put("prompt", prompt);
             return RequestFields.of(openAi);
@@ -61,6 +63,27 @@ final class OllamaRequests {
         messages.add(Map.of("role", "user", "content", prompt));
         openAi.put("messages", messages);
         return RequestFields.of(openAi);
+    }
+
+    /**
+     * Ollama's {@code think}: true has the reasoning apart (the reply's {@code thinking}), false asks the
+     * template for none ({@code enable_thinking: false}); left out, the reply is one text, as the model writes it.
+     */
+    private static void think(RequestFields body, Map<String, Object> openAi) {
+        Object think = body.raw("think");
+        if (think == null) {
+            return;
+        }
+        if (!(think instanceof Boolean enabled)) {
+            throw RequestFields.wrongType("think", "true or false");
+        }
+        openAi.put("reasoning_format", enabled ? "deepseek" : "none");
+        openAi.put("chat_template_kwargs", Map.of("enable_thinking", enabled));
+    }
+
+    /** Whether a request asks for the reasoning apart ({@code think: true}). */
+    static boolean thinks(RequestFields body) {
+        return Boolean.TRUE.equals(body.raw("think"));
     }
 
     /** Whether a generate body is answered as a text completion ({@code raw}) rather than as a chat. */

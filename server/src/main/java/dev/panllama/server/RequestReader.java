@@ -71,6 +71,11 @@ final class RequestReader {
         return chat(body, Optional.of(apart));
     }
 
+    /** Whether the chat template writes reasoning blocks, which a reply's reasoning can come apart from. */
+    boolean writesReasoning() {
+        return format.writesReasoning();
+    }
+
     /** A chat request whose reply is one text as generated, a reasoning block and all (the APIs with no place for reasoning). */
     GenerationRequest chatAsText(RequestFields body) {
         return chat(body, Optional.empty());

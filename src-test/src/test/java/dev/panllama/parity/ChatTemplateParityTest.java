@@ -164,6 +164,23 @@ class ChatTemplateParityTest {
                 assertEquals(expected, reasoningAndText(servers.theirs(), body), "llama-server streams what it answers whole");
                 assertEquals(expected, reasoningAndText(servers.ours(), body), "streamed, " + extra);
             }
+            // Ollama's think: the same reasoning apart, as message.thinking (no grammar there: the reply stays inside the block).
+            Map<String, Object> openAi = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
+            openAi.putAll(Map.of("temperature", 0, "max_tokens", 6));
+            List<String> expected = reasoningAndText(servers.ours(), openAi);
+            assertTrue(expected.getFirst().startsWith("\n") && expected.getFirst().length() > 1, expected.toString());
+            for (boolean stream : List.of(false, true)) {
+                Map<String, Object> ollama = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
+                ollama.putAll(Map.of("model", "templates", "think", true, "stream", stream, "options", Map.of("temperature", 0, "num_predict", 6)));
+                StringBuilder thinking = new StringBuilder();
+                StringBuilder content = new StringBuilder();
+                for (String line : post(servers.ours(), "/api/chat", ollama).body().strip().split("\n")) {
+                    Map<?, ?> message = (Map<?, ?>) ((Map<?, ?>) JsonReader.parse(line)).get("message");
+                    thinking.append(message.get("thinking") instanceof String piece ? piece : "");
+                    content.append(message.get("content"));
+                }
+                assertEquals(expected, List.of(thinking.toString(), content.toString()), "Ollama's think, stream " + stream);
+            }
             Map<String, Object> unknown = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
             unknown.put("reasoning_format", "sideways");
             HttpResponse<String> refused = post(servers.ours(), "/v1/chat/completions", unknown);
