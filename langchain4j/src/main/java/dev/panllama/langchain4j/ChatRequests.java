@@ -126,14 +126,22 @@ final class ChatRequests {
         return model.metadata().findString("general.name").orElse(model.config().architecture());
     }
 
-    static ChatResponse response(ChatReply reply, String modelName) {
+    /** LangChain4j's response: the calls, or the text, with the reasoning as its thinking where it came apart. */
+    static ChatResponse response(ChatSession.Answer answer, String modelName) {
+        ChatReply reply = answer.reply();
         Generation generation = reply.generation();
-        AiMessage message = reply.callsTools()
-                ? AiMessage.from(reply.toolCalls().stream()
-                        .map(call -> ToolExecutionRequest.builder().id(call.id()).name(call.name()).arguments(call.arguments()).build()).toList())
-                : AiMessage.from(generation.text());
+        AiMessage.Builder message = AiMessage.builder();
+        if (reply.callsTools()) {
+            message.toolExecutionRequests(reply.toolCalls().stream()
+                    .map(call -> ToolExecutionRequest.builder().id(call.id()).name(call.name()).arguments(call.arguments()).build()).toList());
+        } else {
+            message.text(answer.parts().content());
+        }
+        if (!answer.parts().reasoning().isEmpty()) {
+            message.thinking(answer.parts().reasoning());
+        }
         return ChatResponse.builder()
-                .aiMessage(message)
+                .aiMessage(message.build())
                 .modelName(modelName)
                 .tokenUsage(new TokenUsage(generation.promptIds().length, generation.generatedIds().length))
                 .finishReason(reply.callsTools() ? FinishReason.TOOL_EXECUTION : switch (generation.stopReason()) {

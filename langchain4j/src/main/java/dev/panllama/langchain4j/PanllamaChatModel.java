@@ -37,7 +37,7 @@ public final class PanllamaChatModel implements ChatModel, AutoCloseable {
 
     @Override
     public ChatResponse doChat(ChatRequest request) {
-        return ChatRequests.response(session.reply(request, piece -> { }, new Cancellation()), modelName);
+        return ChatRequests.response(session.reply(request, piece -> { }, thought -> { }, new Cancellation()), modelName);
     }
 
     /** Structured output: a JSON schema in the response format constrains sampling to documents of that schema. */

@@ -9,8 +9,9 @@ import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.CompleteToolCall;
 import dev.langchain4j.model.chat.response.PartialResponse;
 import dev.langchain4j.model.chat.response.PartialResponseContext;
+import dev.langchain4j.model.chat.response.PartialThinking;
+import dev.langchain4j.model.chat.response.PartialThinkingContext;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
-import dev.panllama.api.ChatReply;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 
@@ -61,10 +62,11 @@ public final class PanllamaStreamingChatModel implements StreamingChatModel, Aut
     private void reply(ChatRequest request, StreamingChatResponseHandler handler, Cancellation cancellation,
                        PartialResponseContext context) {
         try {
-            ChatReply reply = session.reply(request,
-                    piece -> handler.onPartialResponse(new PartialResponse(piece), context), cancellation);
+            PartialThinkingContext thinkingContext = new PartialThinkingContext(cancellation);
+            ChatSession.Answer answer = session.reply(request, piece -> handler.onPartialResponse(new PartialResponse(piece), context),
+                    thought -> handler.onPartialThinking(new PartialThinking(thought), thinkingContext), cancellation);
             if (!cancellation.isCancelled()) {
-                ChatResponse response = ChatRequests.response(reply, modelName);
+                ChatResponse response = ChatRequests.response(answer, modelName);
                 List<ToolExecutionRequest> calls = response.aiMessage().hasToolExecutionRequests()
                         ? response.aiMessage().toolExecutionRequests() : List.of();
                 for (int i = 0; i < calls.size(); i++) {
