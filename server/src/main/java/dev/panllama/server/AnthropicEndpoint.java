@@ -30,23 +30,27 @@ final class AnthropicEndpoint {
     }
 
     void serve(RequestFields body, Exchange exchange) throws IOException, InterruptedException {
-        GenerationRequest request = reader.chatAsText(AnthropicRequests.chat(body, false));
+        // The reasoning apart, as a thinking block, where the chat template writes one (as llama-server gives it).
+        GenerationRequest request = reader.chat(AnthropicRequests.chat(body, false));
         AnthropicMessage message = new AnthropicMessage(modelId);
         if (!request.stream()) {
-            GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
-            exchange.json(200, message.whole(reply.generation(), reply.calls()));
+            exchange.json(200, message.whole(GenerationRun.whole(scheduler, request, exchange)));
             return;
         }
-        TextBlock text = new TextBlock(exchange);
+        Blocks blocks = new Blocks(exchange);
         GenerationRun.Outcome outcome = GenerationRun.streamed(scheduler, request, exchange, () -> {
             exchange.startTypedEvents(false);
             exchange.typedEvent("message_start", Map.of("message", message.started(request.prompt().length)), false);
-        }, piece -> text.add(piece.text()));
-        int index = 0;
-        if (outcome.calls().isEmpty() || text.started) {
-            text.stop();
-            index++;
+        }, piece -> {
+            blocks.think(piece.reasoning());
+            blocks.say(piece.text());
+        });
+        boolean thought = blocks.next > 0 || blocks.thinking;
+        blocks.endThinking();
+        if (blocks.textStarted || (outcome.calls().isEmpty() && !thought)) {
+            blocks.endText();
         }
+        int index = blocks.next;
         for (ToolCall call : outcome.calls()) {
             exchange.typedEvent("content_block_start", block(index, "content_block", AnthropicMessage.toolUseBlock(call, Map.of())), false);
             exchange.typedEvent("content_block_delta", block(index, "delta", Map.of("type", "input_json_delta", "partial_json", call.arguments())),
@@ -57,33 +61,63 @@ final class AnthropicEndpoint {
         exchange.typedEvent("message_stop", Map.of(), true);
     }
 
-    /** The stream's text block, the first: started at the first piece of text, or when it stops if none came. */
-    private static final class TextBlock {
+    /**
+     * A stream's thinking and text blocks, in that order: the thinking block from the first piece of reasoning to
+     * the first piece of text (closed with the empty signature Anthropic's clients wait for), the text block from
+     * then on, or started when it ends if nothing came (a reply of calls, or one cut off inside its reasoning, has
+     * none unless text came).
+     */
+    private static final class Blocks {
 
         private final Exchange exchange;
-        private boolean started;
+        private boolean thinking;
+        private boolean textStarted;
+        private int textIndex = -1;
+        /** The index the next block takes. */
+        private int next;
 
-        TextBlock(Exchange exchange) {
+        Blocks(Exchange exchange) {
             this.exchange = exchange;
         }
 
-        void add(String piece) throws IOException {
+        void think(String piece) throws IOException {
             if (piece.isEmpty()) {
                 return;
             }
-            start();
-            exchange.typedEvent("content_block_delta", block(0, "delta", Map.of("type", "text_delta", "text", piece)), false);
+            if (!thinking) {
+                thinking = true;
+                exchange.typedEvent("content_block_start", block(next, "content_block", Map.of("type", "thinking", "thinking", "")), false);
+            }
+            exchange.typedEvent("content_block_delta", block(next, "delta", Map.of("type", "thinking_delta", "thinking", piece)), false);
         }
 
-        void stop() throws IOException {
-            start();
-            exchange.typedEvent("content_block_stop", Map.of("index", 0), false);
+        void endThinking() throws IOException {
+            if (thinking) {
+                thinking = false;
+                exchange.typedEvent("content_block_delta", block(next, "delta", Map.of("type", "signature_delta", "signature", "")), false);
+                exchange.typedEvent("content_block_stop", Map.of("index", next++), false);
+            }
         }
 
-        private void start() throws IOException {
-            if (!started) {
-                started = true;
-                exchange.typedEvent("content_block_start", block(0, "content_block", AnthropicMessage.textBlock("")), false);
+        void say(String piece) throws IOException {
+            if (piece.isEmpty()) {
+                return;
+            }
+            startText();
+            exchange.typedEvent("content_block_delta", block(textIndex, "delta", Map.of("type", "text_delta", "text", piece)), false);
+        }
+
+        void endText() throws IOException {
+            startText();
+            exchange.typedEvent("content_block_stop", Map.of("index", textIndex), false);
+        }
+
+        private void startText() throws IOException {
+            if (!textStarted) {
+                endThinking();
+                textStarted = true;
+                textIndex = next++;
+                exchange.typedEvent("content_block_start", block(textIndex, "content_block", AnthropicMessage.textBlock("")), false);
             }
         }
     }

@@ -4,6 +4,7 @@ import dev.panllama.api.Generation;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.json.JsonReader;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -26,15 +27,43 @@ final class AnthropicMessage {
         this.modelId = modelId;
     }
 
-    /** The whole message: {@code text}, or (with no text) the tool calls it makes. */
-    Map<String, Object> whole(Generation generation, List<ToolCall> calls) {
+    /**
+     * The whole message: its reasoning as a {@code thinking} block first, where it came apart, then its
+     * {@code text}, or (with no text) the tool calls it makes.
+     */
+    Map<String, Object> whole(GenerationRun.Whole reply) {
+        Generation generation = reply.generation();
+        List<ToolCall> calls = reply.calls();
         Map<String, Object> message = envelope();
-        message.put("content", calls.isEmpty() ? List.of(textBlock(generation.text()))
-                : calls.stream().map(call -> toolUseBlock(call, JsonReader.parse(call.arguments()))).toList());
+        List<Map<String, Object>> content = new ArrayList<>();
+        if (!reply.reasoning().isEmpty()) {
+            content.add(thinkingBlock(reply.reasoning()));
+        }
+        if (calls.isEmpty()) {
+            // A reply cut off inside its reasoning has no text block, as in llama-server.
+            if (!reply.text().isEmpty() || content.isEmpty()) {
+                content.add(textBlock(reply.text()));
+            }
+        } else {
+            calls.forEach(call -> content.add(toolUseBlock(call, JsonReader.parse(call.arguments()))));
+        }
+        message.put("content", content);
         message.put("stop_reason", stopReason(generation, calls));
         message.put("stop_sequence", stopSequence(generation));
         message.put("usage", usage(generation));
         return message;
+    }
+
+    /**
+     * A {@code thinking} block: the model's reasoning, with an empty signature (a local model's reasoning has no
+     * cryptographic one; llama-server writes it so).
+     */
+    static Map<String, Object> thinkingBlock(String thinking) {
+        Map<String, Object> block = new LinkedHashMap<>();
+        block.put("type", "thinking");
+        block.put("thinking", thinking);
+        block.put("signature", "");
+        return block;
     }
 
     /** The message as a stream's {@code message_start} has it: no content yet, and the prompt's tokens. */

@@ -50,9 +50,12 @@ final class AnthropicRequests {
     }
 
     private static void refuseUnsupported(RequestFields body) {
-        if (body.object("thinking").flatMap(thinking -> thinking.string("type")).filter(type -> !type.equals("disabled")).isPresent()) {
-            throw ApiException.unsupported("Extended thinking is not supported with this model: it does not reason aloud.", "thinking");
-        }
+        // A reasoning block comes as a thinking block where the chat template writes one, asked or not, as in
+        // llama-server; budget_tokens is not enforced.
+        body.object("thinking").flatMap(thinking -> thinking.string("type")).filter(type -> !type.equals("disabled") && !type.equals("enabled"))
+                .ifPresent(type -> {
+                    throw ApiException.invalid("'thinking.type' must be enabled or disabled, not '" + type + "'.", "thinking.type");
+                });
         for (String field : List.of("container", "mcp_servers")) {
             if (body.has(field)) {
                 throw ApiException.unsupported("'" + field + "' is not supported: this server runs no tools of its own.", field);

@@ -189,7 +189,7 @@ class AnthropicApiTest extends ClientComparison {
         Map<String, String> badBodies = Map.of(
                 "{" + user + "}", "max_tokens",
                 "{\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\",\"source\":{}}]}]}", "messages[0].content[0].type",
-                "{\"max_tokens\":5," + user + ",\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":1024}}", "thinking",
+                "{\"max_tokens\":5," + user + ",\"thinking\":{\"type\":\"sometimes\"}}", "thinking.type",
                 "{\"max_tokens\":5," + user + ",\"tools\":[{\"type\":\"web_search_20250305\",\"name\":\"web_search\"}]}", "tools[0].type",
                 "{\"max_tokens\":5,\"messages\":[{\"role\":\"system\",\"content\":\"Hi\"}]}", "messages[0].role",
                 "{\"max_tokens\":5," + user + ",\"model\":\"claude-sonnet-4-5\"}", "model");

@@ -181,12 +181,40 @@ class ChatTemplateParityTest {
                 }
                 assertEquals(expected, List.of(thinking.toString(), content.toString()), "Ollama's think, stream " + stream);
             }
+            // Anthropic's Messages API: the reasoning as a thinking block, as llama-server gives it, whole and streamed.
+            Map<String, Object> anthropic = new java.util.HashMap<>(Map.of("model", "templates", "max_tokens", 6, "temperature", 0,
+                    "messages", List.of(Map.of("role", "user", "content", "What is the capital of France?"))));
+            String theirMessage = JsonWriter.write(((Map<?, ?>) JsonReader.parse(post(servers.theirs(), "/v1/messages", anthropic).body())).get("content"));
+            assertEquals(theirMessage, JsonWriter.write(((Map<?, ?>) JsonReader.parse(post(servers.ours(), "/v1/messages", anthropic).body().strip()))
+                    .get("content")));
+            assertTrue(theirMessage.contains("\"type\":\"thinking\""), theirMessage);
+            anthropic.put("stream", true);
+            assertEquals(anthropicBlocks(servers.theirs(), anthropic), anthropicBlocks(servers.ours(), anthropic), "streamed");
             Map<String, Object> unknown = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
             unknown.put("reasoning_format", "sideways");
             HttpResponse<String> refused = post(servers.ours(), "/v1/chat/completions", unknown);
             assertEquals(400, refused.statusCode(), refused.body());
             assertTrue(refused.body().contains("reasoning_format") && refused.body().contains("sideways"), refused.body());
         }
+    }
+
+    /** A streamed Anthropic message's blocks: each block's type and the text its deltas add, in the order they started. */
+    private static List<String> anthropicBlocks(String base, Map<String, Object> body) throws Exception {
+        Map<Long, StringBuilder> blocks = new java.util.TreeMap<>();
+        for (String line : post(base, "/v1/messages", body).body().split("\n")) {
+            if (!line.startsWith("data: {")) {
+                continue;
+            }
+            Map<?, ?> event = (Map<?, ?>) JsonReader.parse(line.substring(6));
+            if ("content_block_start".equals(event.get("type"))) {
+                blocks.put(((Number) event.get("index")).longValue(), new StringBuilder(((Map<?, ?>) event.get("content_block")).get("type") + ":"));
+            } else if ("content_block_delta".equals(event.get("type"))) {
+                Map<?, ?> delta = (Map<?, ?>) event.get("delta");
+                Object piece = delta.containsKey("thinking") ? delta.get("thinking") : delta.containsKey("text") ? delta.get("text") : "";
+                blocks.get(((Number) event.get("index")).longValue()).append(piece);
+            }
+        }
+        return blocks.values().stream().map(StringBuilder::toString).toList();
     }
 
     /** A chat reply's reasoning_content and content, whole or put together from its stream's deltas. */
