@@ -112,6 +112,20 @@ final class ResponseObject {
         return item;
     }
 
+    /**
+     * A reasoning item: the reply's reasoning, where it came apart from its text, as one {@code reasoning_text}
+     * part (as llama-server and OpenAI's open-weight models give it; no summary).
+     */
+    static Map<String, Object> reasoning(String id, String status, String text) {
+        Map<String, Object> item = new LinkedHashMap<>();
+        item.put("id", id);
+        item.put("type", "reasoning");
+        item.put("status", status);
+        item.put("summary", List.of());
+        item.put("content", text.isEmpty() && !status.equals("completed") ? List.of() : List.of(Map.of("type", "reasoning_text", "text", text)));
+        return item;
+    }
+
     /** A message's part of output text. */
     static Map<String, Object> outputText(String text, List<Map<String, Object>> logprobs) {
         Map<String, Object> part = new LinkedHashMap<>();

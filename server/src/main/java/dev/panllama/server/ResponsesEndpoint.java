@@ -34,7 +34,8 @@ final class ResponsesEndpoint {
     }
 
     void serve(RequestFields body, Exchange exchange) throws IOException, InterruptedException {
-        GenerationRequest request = reader.chatAsText(ResponsesRequests.chat(body));
+        // The reasoning apart, as a reasoning item, where the chat template writes one (as llama-server gives it).
+        GenerationRequest request = reader.chat(ResponsesRequests.chat(body));
         ResponseObject response = new ResponseObject(modelId, body, request);
         if (request.stream()) {
             stream(request, response, exchange);
@@ -42,10 +43,14 @@ final class ResponsesEndpoint {
         }
         GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
         List<Map<String, Object>> output = new ArrayList<>();
-        if (reply.calls().isEmpty()) {
+        if (!reply.reasoning().isEmpty()) {
+            output.add(ResponseObject.reasoning(ResponseObject.newId("rs_"), "completed", reply.reasoning()));
+        }
+        // A reply cut off inside its reasoning has no message, as in llama-server.
+        if (reply.calls().isEmpty() && (!reply.text().isEmpty() || output.isEmpty())) {
             List<Map<String, Object>> logprobs = request.wantsLogprobs() ? logprobsJson.responses(reply.scores()) : List.of();
             output.add(ResponseObject.message(ResponseObject.newId("msg_"), "completed",
-                    List.of(ResponseObject.outputText(reply.generation().text(), logprobs))));
+                    List.of(ResponseObject.outputText(reply.text(), logprobs))));
         }
         for (ToolCall call : reply.calls()) {
             output.add(ResponseObject.functionCall(ResponseObject.newId("fc_"), "completed", call, call.arguments()));
@@ -54,15 +59,23 @@ final class ResponsesEndpoint {
     }
 
     private void stream(GenerationRequest request, ResponseObject response, Exchange exchange) throws IOException, InterruptedException {
-        OutputMessage message = new OutputMessage(exchange);
+        List<Map<String, Object>> output = new ArrayList<>();
+        ReasoningItem reasoning = new ReasoningItem(exchange, output);
+        OutputMessage message = new OutputMessage(exchange, output);
         GenerationRun.Outcome outcome = GenerationRun.streamed(scheduler, request, exchange, () -> {
             exchange.startTypedEvents(true);
             exchange.typedEvent("response.created", Map.of("response", response.inProgress()), false);
             exchange.typedEvent("response.in_progress", Map.of("response", response.inProgress()), false);
-        }, piece -> message.add(piece.text(), request.wantsLogprobs() ? logprobsJson.responses(piece.logprobs()) : List.of()));
-        List<Map<String, Object>> output = new ArrayList<>();
-        if (outcome.calls().isEmpty()) {
-            output.add(message.finish());
+        }, piece -> {
+            reasoning.add(piece.reasoning());
+            if (!piece.text().isEmpty()) {
+                reasoning.finish();
+            }
+            message.add(piece.text(), request.wantsLogprobs() ? logprobsJson.responses(piece.logprobs()) : List.of());
+        });
+        reasoning.finish();
+        if (outcome.calls().isEmpty() && (message.opened || output.isEmpty())) {
+            message.finish();
         }
         for (ToolCall call : outcome.calls()) {
             output.add(streamCall(call, output.size(), exchange));
@@ -102,21 +115,69 @@ final class ResponsesEndpoint {
     }
 
     /**
-     * The stream's message of output text, the first output item: opened (its item and content part added)
-     * at the first piece of text, or at the end when the reply has none; the log probabilities of tokens
+     * The stream's reasoning item, the first output item where the reply's reasoning came apart: added at the
+     * first piece of reasoning, done (and put in {@code output}) at the first piece of text or at the end.
+     */
+    private static final class ReasoningItem {
+
+        private final Exchange exchange;
+        private final List<Map<String, Object>> output;
+        private final String id = ResponseObject.newId("rs_");
+        private final StringBuilder text = new StringBuilder();
+        private boolean open;
+
+        ReasoningItem(Exchange exchange, List<Map<String, Object>> output) {
+            this.exchange = exchange;
+            this.output = output;
+        }
+
+        void add(String piece) throws IOException {
+            if (piece.isEmpty()) {
+                return;
+            }
+            if (!open) {
+                open = true;
+                exchange.typedEvent("response.output_item.added", item(output.size(), ResponseObject.reasoning(id, "in_progress", "")), false);
+            }
+            text.append(piece);
+            Map<String, Object> delta = part(id, output.size(), "content_index", 0);
+            delta.put("delta", piece);
+            exchange.typedEvent("response.reasoning_text.delta", delta, false);
+        }
+
+        void finish() throws IOException {
+            if (!open) {
+                return;
+            }
+            open = false;
+            Map<String, Object> done = part(id, output.size(), "content_index", 0);
+            done.put("text", text.toString());
+            exchange.typedEvent("response.reasoning_text.done", done, false);
+            Map<String, Object> item = ResponseObject.reasoning(id, "completed", text.toString());
+            exchange.typedEvent("response.output_item.done", item(output.size(), item), false);
+            output.add(item);
+        }
+    }
+
+    /**
+     * The stream's message of output text, the output item after any reasoning: opened (its item and content part
+     * added) at the first piece of text, or at the end when the reply has none; the log probabilities of tokens
      * that released no text go with the next delta.
      */
     private static final class OutputMessage {
 
         private final Exchange exchange;
+        private final List<Map<String, Object>> output;
         private final String id = ResponseObject.newId("msg_");
         private final StringBuilder text = new StringBuilder();
         private final List<Map<String, Object>> logprobs = new ArrayList<>();
         private final List<Map<String, Object>> pending = new ArrayList<>();
         private boolean opened;
+        private int index;
 
-        OutputMessage(Exchange exchange) {
+        OutputMessage(Exchange exchange, List<Map<String, Object>> output) {
             this.exchange = exchange;
+            this.output = output;
         }
 
         void add(String piece, List<Map<String, Object>> pieceLogprobs) throws IOException {
@@ -133,8 +194,8 @@ final class ResponsesEndpoint {
             exchange.typedEvent("response.output_text.delta", delta, false);
         }
 
-        /** Ends the message (opening it first when no text came) and returns it as its output item. */
-        Map<String, Object> finish() throws IOException {
+        /** Ends the message (opening it first when no text came) and puts it in the output. */
+        void finish() throws IOException {
             open();
             logprobs.addAll(pending);
             Map<String, Object> done = textPart("text", text.toString());
@@ -144,8 +205,8 @@ final class ResponsesEndpoint {
             Map<String, Object> partDone = textPart("part", part);
             exchange.typedEvent("response.content_part.done", partDone, false);
             Map<String, Object> item = ResponseObject.message(id, "completed", List.of(part));
-            exchange.typedEvent("response.output_item.done", item(0, item), false);
-            return item;
+            exchange.typedEvent("response.output_item.done", item(index, item), false);
+            output.add(item);
         }
 
         private void open() throws IOException {
@@ -153,13 +214,14 @@ final class ResponsesEndpoint {
                 return;
             }
             opened = true;
-            exchange.typedEvent("response.output_item.added", item(0, ResponseObject.message(id, "in_progress", List.of())), false);
+            index = output.size();
+            exchange.typedEvent("response.output_item.added", item(index, ResponseObject.message(id, "in_progress", List.of())), false);
             exchange.typedEvent("response.content_part.added", textPart("part", ResponseObject.outputText("", List.of())), false);
         }
 
         /** The fields of an event about the message's one content part, then {@code name}'s value. */
         private Map<String, Object> textPart(String name, Object value) {
-            Map<String, Object> fields = part(id, 0, "content_index", 0);
+            Map<String, Object> fields = part(id, index, "content_index", 0);
             fields.put(name, value);
             return fields;
         }

@@ -27,6 +27,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -190,12 +191,52 @@ class ChatTemplateParityTest {
             assertTrue(theirMessage.contains("\"type\":\"thinking\""), theirMessage);
             anthropic.put("stream", true);
             assertEquals(anthropicBlocks(servers.theirs(), anthropic), anthropicBlocks(servers.ours(), anthropic), "streamed");
+            // OpenAI's Responses API: the reasoning as a reasoning item, as llama-server gives it, whole and streamed.
+            Map<String, Object> responses = new java.util.HashMap<>(Map.of("model", "templates", "max_output_tokens", 6, "temperature", 0,
+                    "input", "What is the capital of France?"));
+            assertEquals(responsesOutput(servers.theirs(), responses), responsesOutput(servers.ours(), responses));
+            responses.put("stream", true);
+            assertEquals(responsesOutput(servers.theirs(), responses), responsesOutput(servers.ours(), responses), "streamed");
             Map<String, Object> unknown = new java.util.HashMap<>(CONVERSATIONS.get("plain"));
             unknown.put("reasoning_format", "sideways");
             HttpResponse<String> refused = post(servers.ours(), "/v1/chat/completions", unknown);
             assertEquals(400, refused.statusCode(), refused.body());
             assertTrue(refused.body().contains("reasoning_format") && refused.body().contains("sideways"), refused.body());
         }
+    }
+
+    /**
+     * A Responses reply's output items: each one's type and text (a reasoning item's reasoning text, a message's
+     * output text), whole, or put together from a stream's deltas.
+     */
+    private static List<String> responsesOutput(String base, Map<String, Object> body) throws Exception {
+        String reply = post(base, "/v1/responses", body).body().strip();
+        List<String> items = new java.util.ArrayList<>();
+        if (!Boolean.TRUE.equals(body.get("stream"))) {
+            for (Object item : (List<?>) ((Map<?, ?>) JsonReader.parse(reply)).get("output")) {
+                StringBuilder text = new StringBuilder(((Map<?, ?>) item).get("type") + ":");
+                for (Object part : (List<?>) ((Map<?, ?>) item).get("content")) {
+                    text.append(((Map<?, ?>) part).get("text"));
+                }
+                items.add(text.toString());
+            }
+            return items;
+        }
+        Map<String, StringBuilder> byItem = new LinkedHashMap<>();
+        for (String line : reply.split("\n")) {
+            if (!line.startsWith("data: {")) {
+                continue;
+            }
+            Map<?, ?> event = (Map<?, ?>) JsonReader.parse(line.substring(6));
+            if ("response.output_item.added".equals(event.get("type"))) {
+                Map<?, ?> item = (Map<?, ?>) event.get("item");
+                byItem.put((String) item.get("id"), new StringBuilder(item.get("type") + ":"));
+            } else if (event.get("type") instanceof String type && type.endsWith("_text.delta")) {
+                byItem.get((String) event.get("item_id")).append(event.get("delta"));
+            }
+        }
+        byItem.values().forEach(text -> items.add(text.toString()));
+        return items;
     }
 
     /** A streamed Anthropic message's blocks: each block's type and the text its deltas add, in the order they started. */
