@@ -280,7 +280,20 @@ class PanllamaChatModelTest {
     private static StreamingChatResponseHandler handler(java.util.function.Consumer<String> onPartial,
                                                         java.util.function.Consumer<CompleteToolCall> onToolCall,
                                                         CompletableFuture<ChatResponse> done) {
+        return handler(thinking -> done.completeExceptionally(new AssertionError("unexpected thinking: " + thinking)), onPartial,
+                onToolCall, done);
+    }
+
+    /** A handler that hands on the thinking, the text and the tool calls streamed, and completes {@code done} as the reply ends. */
+    static StreamingChatResponseHandler handler(java.util.function.Consumer<String> onThinking, java.util.function.Consumer<String> onPartial,
+                                                java.util.function.Consumer<CompleteToolCall> onToolCall,
+                                                CompletableFuture<ChatResponse> done) {
         return new StreamingChatResponseHandler() {
+            @Override
+            public void onPartialThinking(dev.langchain4j.model.chat.response.PartialThinking partial) {
+                onThinking.accept(partial.text());
+            }
+
             @Override
             public void onPartialResponse(String partial) {
                 onPartial.accept(partial);

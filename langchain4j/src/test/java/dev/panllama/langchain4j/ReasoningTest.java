@@ -3,11 +3,6 @@ package dev.panllama.langchain4j;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
-import dev.langchain4j.model.chat.response.PartialResponse;
-import dev.langchain4j.model.chat.response.PartialResponseContext;
-import dev.langchain4j.model.chat.response.PartialThinking;
-import dev.langchain4j.model.chat.response.PartialThinkingContext;
-import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
@@ -62,27 +57,8 @@ class ReasoningTest {
             StringBuilder thinking = new StringBuilder();
             StringBuilder text = new StringBuilder();
             CompletableFuture<ChatResponse> done = new CompletableFuture<>();
-            streaming.chat(request, new StreamingChatResponseHandler() {
-                @Override
-                public void onPartialThinking(PartialThinking partial, PartialThinkingContext context) {
-                    thinking.append(partial.text());
-                }
-
-                @Override
-                public void onPartialResponse(PartialResponse partial, PartialResponseContext context) {
-                    text.append(partial.text());
-                }
-
-                @Override
-                public void onCompleteResponse(ChatResponse response) {
-                    done.complete(response);
-                }
-
-                @Override
-                public void onError(Throwable error) {
-                    done.completeExceptionally(error);
-                }
-            });
+            streaming.chat(request, PanllamaChatModelTest.handler(thinking::append, text::append,
+                    call -> done.completeExceptionally(new AssertionError("an unexpected tool call: " + call)), done));
             ChatResponse streamed = done.get(120, TimeUnit.SECONDS);
             assertEquals(whole.aiMessage(), streamed.aiMessage());
             assertEquals(whole.aiMessage().thinking(), thinking.toString());
