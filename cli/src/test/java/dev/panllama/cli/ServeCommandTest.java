@@ -66,6 +66,11 @@ class ServeCommandTest {
             assertFalse(err.toString().contains("loaded") || err.toString().contains("\tat "), err.toString());
         }
 
+        err = new StringWriter();
+        assertEquals(2, Panllama.run(new String[] {"serve", "-m", file.toString(), "--reasoning-format", "sideways"},
+                new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+        assertTrue(err.toString().startsWith("panllama: unknown reasoning format 'sideways'"), err.toString());
+
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             err = new StringWriter();
             assertEquals(1, Panllama.run(new String[] {"serve", "-m", file.toString(), "--port", String.valueOf(taken.getLocalPort())},
