@@ -143,11 +143,6 @@ public final class JinjaChatFormat implements ChatFormat {
         return ReasoningSplit.thinks(template);
     }
 
-    /** The variables given by {@link #withTemplateVariables}. */
-    public Map<String, Object> templateVariables() {
-        return variables;
-    }
-
     @Override
     public String render(List<Message> messages, List<Tool> tools, boolean openAssistantTurn) {
         List<Message> laidOut = knowsTools ? messages : ToolCallFormat.inline(messages, tools, "tool");

@@ -11,6 +11,7 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.IntStream;
@@ -86,16 +87,16 @@ public final class Vocabulary {
         bos = specialId(metadata, "tokenizer.ggml.bos_token_id", spm ? 1 : NONE);
         eos = specialId(metadata, "tokenizer.ggml.eos_token_id", spm ? 2 : NONE);
         eot = metadata.findInt("tokenizer.ggml.eot_token_id").orElseGet(() -> firstOf("<|eot|>", "<|eot_id|>", "<|im_end|>", "<end_of_turn>"));
-        fimRepository = inRange(metadata.findInt("tokenizer.ggml.fim_rep_token_id")
-                .orElseGet(() -> firstOf("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>")));
-        fimFileSeparator = inRange(metadata.findInt("tokenizer.ggml.fim_sep_token_id").orElseGet(() -> firstOf("<|file_sep|>")));
+        fimRepository = named(metadata, List.of("tokenizer.ggml.fim_rep_token_id"),
+                "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>");
+        fimFileSeparator = named(metadata, List.of("tokenizer.ggml.fim_sep_token_id"), "<|file_sep|>");
         endOfGeneration = endOfGeneration(metadata);
-        fimPrefix = fimToken(metadata, "pre", "prefix", "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\uFF5Cfim\u2581begin\uFF5C>",
-                "<PRE>", "\u2581<PRE>", "<|code_prefix|>", "<|prefix|>");
-        fimSuffix = fimToken(metadata, "suf", "suffix", "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\uFF5Cfim\u2581hole\uFF5C>",
-                "<SUF>", "\u2581<SUF>", "<|code_suffix|>", "<|suffix|>");
-        fimMiddle = fimToken(metadata, "mid", "middle", "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\uFF5Cfim\u2581end\uFF5C>",
-                "<MID>", "\u2581<MID>", "<|code_middle|>", "<|middle|>");
+        fimPrefix = named(metadata, List.of("tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"), "<|fim_prefix|>",
+                "<fim-prefix>", "<fim_prefix>", "<\uFF5Cfim\u2581begin\uFF5C>", "<PRE>", "\u2581<PRE>", "<|code_prefix|>", "<|prefix|>");
+        fimSuffix = named(metadata, List.of("tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"), "<|fim_suffix|>",
+                "<fim-suffix>", "<fim_suffix>", "<\uFF5Cfim\u2581hole\uFF5C>", "<SUF>", "\u2581<SUF>", "<|code_suffix|>", "<|suffix|>");
+        fimMiddle = named(metadata, List.of("tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"), "<|fim_middle|>",
+                "<fim-middle>", "<fim_middle>", "<\uFF5Cfim\u2581end\uFF5C>", "<MID>", "\u2581<MID>", "<|code_middle|>", "<|middle|>");
         boolean llama3 = List.of("llama3", "llama-v3", "llama-bpe").contains(preTokenizer);
         addBos = metadata.findBool("tokenizer.ggml.add_bos_token").orElse(spm || llama3);
         addEos = metadata.findBool("tokenizer.ggml.add_eos_token").orElse(false);
@@ -136,30 +137,29 @@ public final class Vocabulary {
         Set<Integer> ids = new TreeSet<>();
         ids.add(eos);
         ids.add(eot);
-        ids.add(metadata.findInt("tokenizer.ggml.eom_token_id").orElseGet(() -> firstOf("<|eom_id|>")));
-        ids.add(metadata.findInt("tokenizer.ggml.fim_pad_token_id").orElseGet(() -> firstOf("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]")));
+        ids.add(named(metadata, List.of("tokenizer.ggml.eom_token_id"), "<|eom_id|>"));
+        ids.add(named(metadata, List.of("tokenizer.ggml.fim_pad_token_id"), "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"));
         ids.add(fimRepository);
         ids.add(fimFileSeparator);
         for (String text : END_OF_GENERATION_TEXTS) {
             ids.add(id(text));
         }
-        ids.remove(NONE);
         ids.removeIf(id -> id < 0 || id >= tokens.length);
         return ids.stream().mapToInt(Integer::intValue).toArray();
     }
 
     /**
-     * A fill-in-the-middle token: {@code tokenizer.ggml.fim_NAME_token_id}, or the older
-     * {@code tokenizer.ggml.LEGACY_token_id}, or the first of the texts llama.cpp looks for.
+     * A special token as llama.cpp finds it: the id under the first of {@code keys} the file has, else the
+     * first of {@code texts} in the vocabulary; {@link #NONE} when neither, or when the id is outside it.
      */
-    private int fimToken(GgufMetadata metadata, String name, String legacy, String... texts) {
-        int id = metadata.findInt("tokenizer.ggml.fim_" + name + "_token_id")
-                .or(() -> metadata.findInt("tokenizer.ggml." + legacy + "_token_id")).orElseGet(() -> firstOf(texts));
-        return inRange(id);
-    }
-
-    private int inRange(int id) {
-        return id >= 0 && id < tokens.length ? id : NONE;
+    private int named(GgufMetadata metadata, List<String> keys, String... texts) {
+        for (String key : keys) {
+            Optional<Integer> id = metadata.findInt(key);
+            if (id.isPresent()) {
+                return id.get() >= 0 && id.get() < tokens.length ? id.get() : NONE;
+            }
+        }
+        return firstOf(texts);
     }
 
     private int specialId(GgufMetadata metadata, String key, int fallback) {
