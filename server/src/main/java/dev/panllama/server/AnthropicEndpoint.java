@@ -45,12 +45,7 @@ final class AnthropicEndpoint {
             blocks.think(piece.reasoning());
             blocks.say(piece.text());
         });
-        boolean thought = blocks.next > 0 || blocks.thinking;
-        blocks.endThinking();
-        if (blocks.textStarted || (outcome.calls().isEmpty() && !thought)) {
-            blocks.endText();
-        }
-        int index = blocks.next;
+        int index = blocks.end(!outcome.calls().isEmpty());
         for (ToolCall call : outcome.calls()) {
             exchange.typedEvent("content_block_start", block(index, "content_block", AnthropicMessage.toolUseBlock(call, Map.of())), false);
             exchange.typedEvent("content_block_delta", block(index, "delta", Map.of("type", "input_json_delta", "partial_json", call.arguments())),
@@ -91,12 +86,26 @@ final class AnthropicEndpoint {
             exchange.typedEvent("content_block_delta", block(next, "delta", Map.of("type", "thinking_delta", "thinking", piece)), false);
         }
 
-        void endThinking() throws IOException {
+        private void endThinking() throws IOException {
             if (thinking) {
                 thinking = false;
                 exchange.typedEvent("content_block_delta", block(next, "delta", Map.of("type", "signature_delta", "signature", "")), false);
                 exchange.typedEvent("content_block_stop", Map.of("index", next++), false);
             }
+        }
+
+        /**
+         * Closes the blocks, a text block opened first where nothing came and no calls follow; returns the index
+         * the calls' blocks start at.
+         */
+        int end(boolean callsFollow) throws IOException {
+            boolean thought = next > 0 || thinking;
+            endThinking();
+            if (textStarted || (!callsFollow && !thought)) {
+                startText();
+                exchange.typedEvent("content_block_stop", Map.of("index", textIndex), false);
+            }
+            return next;
         }
 
         void say(String piece) throws IOException {
@@ -105,11 +114,6 @@ final class AnthropicEndpoint {
             }
             startText();
             exchange.typedEvent("content_block_delta", block(textIndex, "delta", Map.of("type", "text_delta", "text", piece)), false);
-        }
-
-        void endText() throws IOException {
-            startText();
-            exchange.typedEvent("content_block_stop", Map.of("index", textIndex), false);
         }
 
         private void startText() throws IOException {

@@ -85,27 +85,12 @@ final class InfillPrompt {
         return tokens.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    /** {@code name}: a text, or an array of texts and token ids (llama-server's "mixed" prompt), as token ids. */
+    /** {@code name}, required: a text, or an array of texts and token ids, as token ids, no special token added or parsed. */
     private static List<Integer> mixed(Tokenizer tokenizer, RequestFields body, String name) {
-        Object value = body.raw(name);
-        if (value == null) {
+        if (!body.has(name)) {
             throw ApiException.missing(name);
         }
-        if (value instanceof String text) {
-            return ids(tokenizer.encode(text, false, false));
-        }
-        if (!(value instanceof List<?> parts)) {
-            throw RequestFields.wrongType(name, "a string or an array of strings and token ids");
-        }
-        List<Integer> tokens = new ArrayList<>();
-        for (int i = 0; i < parts.size(); i++) {
-            if (parts.get(i) instanceof String text) {
-                tokens.addAll(ids(tokenizer.encode(text, false, false)));
-            } else {
-                tokens.add(RequestFields.tokenId(parts.get(i), tokenizer.vocabulary().size(), name + "[" + i + "]", name));
-            }
-        }
-        return tokens;
+        return TokenizerEndpoints.mixed(tokenizer, body.raw(name), name, false, false);
     }
 
     private static List<Integer> ids(int[] tokens) {

@@ -77,7 +77,10 @@ final class OllamaRequests {
         if (!(think instanceof Boolean enabled)) {
             throw RequestFields.wrongType("think", "true or false");
         }
-        openAi.put("reasoning_format", enabled ? "deepseek" : "none");
+        if (enabled) {
+            // Apart whatever the server's --reasoning-format (the endpoint asks for it apart only with think: true).
+            openAi.put("reasoning_format", "deepseek");
+        }
         openAi.put("chat_template_kwargs", Map.of("enable_thinking", enabled));
     }
 

@@ -32,24 +32,8 @@ final class TokenizerEndpoints {
         if (!body.has("content")) {
             throw ApiException.missing("content");
         }
-        boolean addSpecial = body.bool("add_special", false);
-        boolean parseSpecial = body.bool("parse_special", true);
-        List<Integer> ids = new ArrayList<>();
-        Object content = body.raw("content");
-        if (content instanceof String text) {
-            append(ids, tokenizer.encode(text, addSpecial, parseSpecial));
-        } else if (content instanceof List<?> parts) {
-            for (int i = 0; i < parts.size(); i++) {
-                if (parts.get(i) instanceof String text) {
-                    append(ids, tokenizer.encode(text, addSpecial && i == 0, parseSpecial));
-                } else {
-                    String param = "content[" + i + "]";
-                    ids.add(RequestFields.tokenId(parts.get(i), tokenizer.vocabulary().size(), param, param));
-                }
-            }
-        } else {
-            throw RequestFields.wrongType("content", "a string, or an array of strings and token ids");
-        }
+        List<Integer> ids = mixed(tokenizer, body.raw("content"), "content", body.bool("add_special", false),
+                body.bool("parse_special", true));
         if (!body.bool("with_pieces", false)) {
             return Map.of("tokens", ids);
         }
@@ -71,6 +55,30 @@ final class TokenizerEndpoints {
             ids[i] = RequestFields.tokenId(tokens.get(i), tokenizer.vocabulary().size(), param, param);
         }
         return Map.of("content", tokenizer.decode(ids));
+    }
+
+    /**
+     * {@code value}, the request's {@code param}, as token ids, as llama-server reads a "mixed" prompt: a string
+     * tokenized, or an array of strings tokenized and token ids kept as they are (only a first string gets the
+     * BOS {@code addSpecial} asks for).
+     */
+    static List<Integer> mixed(Tokenizer tokenizer, Object value, String param, boolean addSpecial, boolean parseSpecial) {
+        List<Integer> ids = new ArrayList<>();
+        if (value instanceof String text) {
+            append(ids, tokenizer.encode(text, addSpecial, parseSpecial));
+        } else if (value instanceof List<?> parts) {
+            for (int i = 0; i < parts.size(); i++) {
+                if (parts.get(i) instanceof String text) {
+                    append(ids, tokenizer.encode(text, addSpecial && i == 0, parseSpecial));
+                } else {
+                    String at = param + "[" + i + "]";
+                    ids.add(RequestFields.tokenId(parts.get(i), tokenizer.vocabulary().size(), at, at));
+                }
+            }
+        } else {
+            throw RequestFields.wrongType(param, "a string, or an array of strings and token ids");
+        }
+        return ids;
     }
 
     private static void append(List<Integer> ids, int[] encoded) {
