@@ -34,11 +34,28 @@ final class ChatFormatArgs {
             description = "Variables the Jinja chat template is given, as a JSON object, e.g. '{\"enable_thinking\": false}' (llama.cpp's).")
     String templateKwargs;
 
-    /** {@code --chat-template-kwargs} read as a JSON object, checked before the model loads. */
+    @Option(names = "--reasoning-effort", paramLabel = "LEVEL",
+            description = "The reasoning effort the chat template is given (its reasoning_effort), such as low, medium or high;"
+                    + " default keeps the template's own (llama.cpp's).")
+    String reasoningEffort;
+
+    @Option(names = "--reasoning-preserve", negatable = true,
+            description = "Whether templates that can keep earlier replies' reasoning in the prompt keep it (default: yes, as llama.cpp).")
+    Boolean preserveReasoning;
+
+    /** {@code --chat-template-kwargs} read as a JSON object, then {@code --reasoning-effort} and {@code --reasoning-preserve}; checked before the model loads. */
     Map<String, Object> templateVariables() {
-        if (templateKwargs == null) {
-            return Map.of();
+        Map<String, Object> variables = new LinkedHashMap<>(templateKwargs == null ? Map.of() : parsedKwargs());
+        if (reasoningEffort != null && !reasoningEffort.equals("default")) {
+            variables.put("reasoning_effort", reasoningEffort);
         }
+        if (preserveReasoning != null) {
+            variables.put("preserve_reasoning", preserveReasoning);
+        }
+        return variables;
+    }
+
+    private Map<String, Object> parsedKwargs() {
         Object parsed;
         try {
             parsed = JsonReader.parse(templateKwargs);

@@ -1,9 +1,10 @@
 package dev.panllama.cli;
 
+import dev.panllama.api.Embedder;
 import dev.panllama.api.LlamaModel;
+import dev.panllama.server.ChatReasoning;
 import dev.panllama.server.OpenAiServer;
 import dev.panllama.server.ServerOptions;
-import dev.panllama.api.Embedder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -69,13 +70,22 @@ final class ServeCommand extends Subcommand {
             description = "deepseek or auto: a chat reply's <think> block goes apart, as reasoning_content; none: it stays in the text (default: auto).")
     String reasoningFormat = "auto";
 
+    @Option(names = "--reasoning-budget", paramLabel = "N",
+            description = "The tokens a chat reply's <think> block may run before its end is forced: -1 unbounded, 0 ends it at once (default: -1).")
+    int reasoningBudget = -1;
+
+    @Option(names = "--reasoning-budget-message", paramLabel = "MESSAGE",
+            description = "Text forced before the end of a <think> block whose budget is spent (default: none).")
+    String reasoningBudgetMessage = "";
+
     @Override
     public Integer call() {
         PrintWriter err = err();
         Path file = model.requireModel();
         String name = file.getFileName().toString();
         ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
-                maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling), ServerOptions.reasoningApart(reasoningFormat));
+                maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling),
+                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget, reasoningBudgetMessage));
         checkAddressFree(host, port);
         String template = chatFormat.readTemplate();
         LlamaModel llama = model.open(file, err);

@@ -71,6 +71,11 @@ class ServeCommandTest {
                 new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
         assertTrue(err.toString().startsWith("panllama: unknown reasoning format 'sideways'"), err.toString());
 
+        err = new StringWriter();
+        assertEquals(2, Panllama.run(new String[] {"serve", "-m", file.toString(), "--reasoning-budget", "-2"},
+                new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+        assertTrue(err.toString().startsWith("panllama: --reasoning-budget must be -1 (unbounded), 0 or more, not -2"), err.toString());
+
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             err = new StringWriter();
             assertEquals(1, Panllama.run(new String[] {"serve", "-m", file.toString(), "--port", String.valueOf(taken.getLocalPort())},
@@ -87,10 +92,12 @@ class ServeCommandTest {
         CompletableFuture<Integer> exit = new CompletableFuture<>();
         Path template = Files.writeString(temp.resolve("turns.jinja"),
                 "{% for message in messages %}[{{ message.role }}] {{ message.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}"
-                        + "{% if mood is defined %} ({{ mood }}){% endif %}");
+                        + "{% if mood is defined %} ({{ mood }}){% endif %}{% if reasoning_strength is defined %} {{ reasoning_strength }}{% endif %}"
+                        + "{% if clear_thinking %}, forgetful{% endif %}");
         Thread serving = Thread.ofPlatform().start(() -> exit.complete(Panllama.run(new String[] {"serve", "-m", file.toString(),
                 "--port", "0", "-t", "2", "-c", "512", "--alias", "tiny", "--api-key", "k", "--chat-template-file", template.toString(),
-                "--chat-template-kwargs", "{\"mood\": \"calm\"}"}, new PrintWriter(new StringWriter()), new PrintWriter(err, true))));
+                "--chat-template-kwargs", "{\"mood\": \"calm\"}", "--reasoning-effort", "high", "--no-reasoning-preserve"},
+                new PrintWriter(new StringWriter()), new PrintWriter(err, true))));
         Pattern listening = Pattern.compile("serving tiny at http://127\\.0\\.0\\.1:(\\d+)/v1");
         long deadline = System.nanoTime() + Duration.ofSeconds(120).toNanos();
         Matcher found = listening.matcher(err.toString());
@@ -112,13 +119,14 @@ class ServeCommandTest {
                 .header("Authorization", "Bearer k")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}"))
                 .build(), HttpResponse.BodyHandlers.ofString());
-        assertEquals("{\"prompt\":\"[user] Hi\\n[assistant] (calm)\"}", prompt.body(), "the file's template lays out the chats, given the kwargs");
+        assertEquals("{\"prompt\":\"[user] Hi\\n[assistant] (calm) high, forgetful\"}", prompt.body(),
+                "the file's template lays out the chats, given the kwargs, the reasoning effort and the reasoning not kept");
         HttpResponse<String> overridden = http.send(HttpRequest.newBuilder(URI.create(base + "/apply-template"))
                 .header("Authorization", "Bearer k")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],"
                         + "\"chat_template_kwargs\":{\"mood\":\"glad\"}}"))
                 .build(), HttpResponse.BodyHandlers.ofString());
-        assertEquals("{\"prompt\":\"[user] Hi\\n[assistant] (glad)\"}", overridden.body(), "a request's kwargs over the server's");
+        assertEquals("{\"prompt\":\"[user] Hi\\n[assistant] (glad) high, forgetful\"}", overridden.body(), "a request's kwargs over the server's");
 
         serving.interrupt();
         assertEquals(0, exit.get(60, TimeUnit.SECONDS), err.toString());

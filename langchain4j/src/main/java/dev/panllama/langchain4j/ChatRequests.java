@@ -49,8 +49,10 @@ final class ChatRequests {
             conversation.add(switch (message) {
                 case SystemMessage system -> Message.system(system.text());
                 case UserMessage user -> Message.user(text(user));
+                // Its thinking goes back to the template, which keeps it where the model expects it (in a round of tool calls).
                 case AiMessage ai -> Message.assistant(ai.text() == null ? "" : ai.text(), ai.hasToolExecutionRequests()
-                        ? ai.toolExecutionRequests().stream().map(ChatRequests::toolCall).toList() : List.of());
+                        ? ai.toolExecutionRequests().stream().map(ChatRequests::toolCall).toList() : List.of())
+                        .withReasoning(ai.thinking() == null ? "" : ai.thinking());
                 case ToolExecutionResultMessage result -> Message.tool(result.id() == null ? "" : result.id(), result.text());
                 default -> throw new UnsupportedFeatureException(message.type() + " messages are not supported by panllama");
             });
@@ -103,7 +105,7 @@ final class ChatRequests {
         GenerationOptions options = new GenerationOptions(
                 parameters.maxOutputTokens() != null ? parameters.maxOutputTokens() : defaults.maxTokens(),
                 parameters.stopSequences() != null && !parameters.stopSequences().isEmpty() ? parameters.stopSequences() : defaults.stopStrings(),
-                sampling, defaults.structure());
+                sampling, defaults.structure(), defaults.reasoningBudget());
         return structured(options, parameters.responseFormat());
     }
 

@@ -1,5 +1,6 @@
 package dev.panllama.api;
 
+import dev.panllama.sampling.ReasoningBudget;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.structured.Grammar;
 import dev.panllama.structured.JsonSchema;
@@ -16,8 +17,10 @@ import java.util.List;
  *                    grammar, and generation stops once it is whole and nothing may follow (null: free text).
  *                    It can end incomplete only by the token limit, a stop string, the context, cancelling
  *                    or {@link Generation.StopReason#NO_VALID_TOKEN}.
+ * @param reasoningBudget how long a reasoning block may run before its end is forced (null: as long as the model reasons)
  */
-public record GenerationOptions(int maxTokens, List<String> stopStrings, SamplingOptions sampling, StructuredOutput structure) {
+public record GenerationOptions(int maxTokens, List<String> stopStrings, SamplingOptions sampling, StructuredOutput structure,
+                                ReasoningBudget reasoningBudget) {
 
     public GenerationOptions {
         if (maxTokens < -1) {
@@ -31,9 +34,9 @@ public record GenerationOptions(int maxTokens, List<String> stopStrings, Samplin
         }
     }
 
-    /** Free text. */
+    /** Free text, reasoning unbounded. */
     public GenerationOptions(int maxTokens, List<String> stopStrings, SamplingOptions sampling) {
-        this(maxTokens, stopStrings, sampling, null);
+        this(maxTokens, stopStrings, sampling, null, null);
     }
 
     public static GenerationOptions defaults() {
@@ -41,15 +44,15 @@ public record GenerationOptions(int maxTokens, List<String> stopStrings, Samplin
     }
 
     public GenerationOptions withMaxTokens(int value) {
-        return new GenerationOptions(value, stopStrings, sampling, structure);
+        return new GenerationOptions(value, stopStrings, sampling, structure, reasoningBudget);
     }
 
     public GenerationOptions withStopStrings(List<String> value) {
-        return new GenerationOptions(maxTokens, value, sampling, structure);
+        return new GenerationOptions(maxTokens, value, sampling, structure, reasoningBudget);
     }
 
     public GenerationOptions withSampling(SamplingOptions value) {
-        return new GenerationOptions(maxTokens, stopStrings, value, structure);
+        return new GenerationOptions(maxTokens, stopStrings, value, structure, reasoningBudget);
     }
 
     /**
@@ -80,7 +83,12 @@ public record GenerationOptions(int maxTokens, List<String> stopStrings, Samplin
 
     /** Structured output of {@code structure}, or free text for null. */
     public GenerationOptions withStructure(StructuredOutput structure) {
-        return new GenerationOptions(maxTokens, stopStrings, sampling, structure);
+        return new GenerationOptions(maxTokens, stopStrings, sampling, structure, reasoningBudget);
+    }
+
+    /** Reasoning held to {@code budget}, or unbounded for null. */
+    public GenerationOptions withReasoningBudget(ReasoningBudget budget) {
+        return new GenerationOptions(maxTokens, stopStrings, sampling, structure, budget);
     }
 
     /** Structured output: any JSON object (OpenAI's {@code response_format} {@code json_object}). */

@@ -2,6 +2,8 @@ package dev.panllama.api;
 
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DryBreakers;
+import dev.panllama.sampling.ReasoningBudget;
+import dev.panllama.sampling.ReasoningBudgetEnforcer;
 import dev.panllama.sampling.Sampler;
 import dev.panllama.structured.OutputConstraint;
 import dev.panllama.tokenizer.StreamingDecoder;
@@ -9,6 +11,7 @@ import dev.panllama.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.stream.IntStream;
 import java.util.function.Consumer;
 
 /**
@@ -32,6 +35,7 @@ public final class SequenceGeneration {
     private final Consumer<String> sink;
     private final Sampler sampler;
     private final OutputConstraint structure;   // null for free text
+    private final ReasoningBudgetEnforcer reasoningBudget;   // null for reasoning unbounded
     private final StreamingDecoder decoder;
     private final StringBuilder text = new StringBuilder();
     private final List<Integer> generated = new ArrayList<>();
@@ -59,6 +63,34 @@ public final class SequenceGeneration {
             sampler.accept(token);
         }
         this.decoder = tokenizer.streamingDecoder();
+        this.reasoningBudget = options.reasoningBudget() == null ? null : enforcer(tokenizer, options.reasoningBudget());
+    }
+
+    /**
+     * {@code budget} kept over this vocabulary's tokens (tags and message tokenized as llama.cpp tokenizes them,
+     * special tokens read), having read the template's opening of the reply as llama.cpp reads it: tokenized
+     * alone, a first token that is only the space a tokenizer puts before text left out.
+     */
+    private static ReasoningBudgetEnforcer enforcer(Tokenizer tokenizer, ReasoningBudget budget) {
+        int[] end = tokenizer.encode(budget.end(), false, true);
+        int[] forced = IntStream.concat(IntStream.of(tokenizer.encode(budget.message(), false, true)), IntStream.of(end)).toArray();
+        ReasoningBudgetEnforcer enforcer = new ReasoningBudgetEnforcer(tokenizer.encode(budget.start(), false, true), end, forced,
+                budget.tokens(), token -> ReasoningBudgetEnforcer.endsWithWholeCharacter(tokenizer.pieceBytes(token, false)));
+        String opening = budget.generationPrompt();
+        int[] tokens = tokenizer.encode(opening, false, true);
+        for (int i = 0; i < tokens.length; i++) {
+            byte[] piece = tokenizer.pieceBytes(tokens[i], true);
+            boolean addedSpace = i == 0 && piece.length > 0 && isSpace(piece[0]) && !isSpace(opening.charAt(0));
+            if (!addedSpace) {
+                enforcer.accept(tokens[i]);
+            }
+        }
+        return enforcer;
+    }
+
+    /** C's isspace. */
+    private static boolean isSpace(int c) {
+        return " \t\n\u000B\f\r".indexOf(c) >= 0;
     }
 
     /**
@@ -77,6 +109,9 @@ public final class SequenceGeneration {
             reason = Generation.StopReason.MAX_TOKENS;
             return STOPPED;
         }
+        if (reasoningBudget != null) {
+            reasoningBudget.mask(logits);
+        }
         int token = structure == null ? sampler.sample(logits) : sampler.sample(logits, structure);
         if (token == Sampler.NO_TOKEN) {
             reason = Generation.StopReason.NO_VALID_TOKEN;
@@ -88,6 +123,9 @@ public final class SequenceGeneration {
         }
         generated.add(token);
         sampler.accept(token);
+        if (reasoningBudget != null) {
+            reasoningBudget.accept(token);
+        }
         if (structure != null) {
             structure.accept(token);
         }

@@ -47,12 +47,16 @@ public final class JinjaChatFormat implements ChatFormat {
      * it) gets the system text at the start of the first turn after it, as llama.cpp gives it.
      */
     private final boolean takesSystemRole;
+    /** How the template takes a message: as most do, or as the family llama.cpp reshapes messages for. */
+    private final MessageShape shape;
     /** What the template is given besides the conversation (llama.cpp's chat template kwargs). */
     private final Map<String, Object> variables;
 
     public JinjaChatFormat(String template, String bosToken, String eosToken) {
-        this.variables = Map.of();
+        // llama.cpp's default: an earlier reply's reasoning stays where the template can keep it (--reasoning-preserve).
+        this.variables = Map.of(ReasoningSwitches.PRESERVE, true);
         this.template = template;
+        this.shape = MessageShape.of(template);
         // Jinja drops one newline at the template's end (keep_trailing_newline is off by default).
         this.renderedTemplate = JinjavaDialect.forJinjava(
                 template.endsWith("\n") ? template.substring(0, template.length() - 1) : template);
@@ -120,6 +124,7 @@ public final class JinjaChatFormat implements ChatFormat {
         this.jinjava = format.jinjava;
         this.knowsTools = format.knowsTools;
         this.takesSystemRole = format.takesSystemRole;
+        this.shape = format.shape;
         this.variables = variables;
     }
 
@@ -148,7 +153,7 @@ public final class JinjaChatFormat implements ChatFormat {
         List<Message> laidOut = knowsTools ? messages : ToolCallFormat.inline(messages, tools, "tool");
         List<Map<String, Object>> turns = new ArrayList<>();
         for (Message message : takesSystemRole ? laidOut : systemInFirstTurn(laidOut)) {
-            turns.add(turn(message));
+            turns.add(shape.turn(message));
         }
         return renderTurns(turns, tools, openAssistantTurn);
     }
@@ -161,7 +166,7 @@ public final class JinjaChatFormat implements ChatFormat {
     private boolean readsSystemMessages() {
         SystemTurnProbe system = new SystemTurnProbe();
         try {
-            renderTurns(List.of(system, PythonContainers.of(turn(Message.user("User message")))), List.of(), true);
+            renderTurns(List.of(system, PythonContainers.of(shape.turn(Message.user("User message")))), List.of(), true);
         } catch (IllegalArgumentException refused) {
             return false;
         }
@@ -192,7 +197,8 @@ public final class JinjaChatFormat implements ChatFormat {
         List<Message> merged = new ArrayList<>(messages.subList(1, messages.size()));
         if (!merged.isEmpty()) {
             Message next = merged.getFirst();
-            merged.set(0, new Message(next.role(), messages.getFirst().content() + "\n" + next.content(), next.toolCalls(), next.toolCallId()));
+            merged.set(0, new Message(next.role(), messages.getFirst().content() + "\n" + next.content(), next.toolCalls(), next.toolCallId(),
+                    next.reasoning()));
         }
         return merged;
     }
@@ -209,6 +215,7 @@ public final class JinjaChatFormat implements ChatFormat {
             context.put("tools", PythonContainers.of(tools.stream().map(ToolCallFormat::openAiShape).toList()));
         }
         context.putAll(variables);
+        ReasoningSwitches.spell(context);
         context.put("add_generation_prompt", openAssistantTurn);
         String rendered;
         try {
@@ -218,47 +225,6 @@ public final class JinjaChatFormat implements ChatFormat {
         }
         // The tokenizer adds the beginning-of-text token itself; a template that writes it would double it.
         return !bosToken.isEmpty() && rendered.startsWith(bosToken) ? rendered.substring(bosToken.length()) : rendered;
-    }
-
-    /** A message as Hugging Face templates take it: OpenAI's shape, a call's arguments as an object. */
-    private static Map<String, Object> turn(Message message) {
-        Map<String, Object> turn = new LinkedHashMap<>();
-        turn.put("role", message.role());
-        turn.put("content", message.content());
-        if (message.callsTools()) {
-            List<Map<String, Object>> calls = new ArrayList<>();
-            for (ToolCall call : message.toolCalls()) {
-                Map<String, Object> function = new LinkedHashMap<>();
-                function.put("name", call.name());
-                function.put("arguments", new ArgumentsObject(call.argumentValues()));
-                Map<String, Object> shape = new LinkedHashMap<>();
-                shape.put("id", call.id());
-                shape.put("type", "function");
-                shape.put("function", function);
-                calls.add(shape);
-            }
-            turn.put("tool_calls", calls);
-        }
-        if (message.toolCallId() != null) {
-            turn.put("tool_call_id", message.toolCallId());
-        }
-        return turn;
-    }
-
-    /**
-     * A call's arguments as templates take them: an object ({@code arguments|tojson}, {@code .items()}),
-     * which printed as it is ({@code {{ tool_call.arguments }}}, where a template expects OpenAI's text,
-     * as functionary's do) is its JSON, as llama.cpp writes it, rather than Java's {@code {city=Paris}}.
-     */
-    private static final class ArgumentsObject extends LinkedHashMap<String, Object> implements PythonContainers.PythonPrinted {
-        ArgumentsObject(Map<String, Object> arguments) {
-            super(arguments);
-        }
-
-        @Override
-        public String toString() {
-            return PythonJsonFilter.dumps(this, null, ", ", ": ", false, false);
-        }
     }
 
     @Override

@@ -10,12 +10,17 @@ import java.util.Objects;
  *
  * @param toolCalls  the tools an assistant's turn calls (empty for none)
  * @param toolCallId the call a {@code tool} turn answers (null for other roles)
+ * @param reasoning  what an assistant's turn reasoned before it answered ("" for nothing), given back to
+ *                   templates that read it ({@code reasoning_content}, as llama.cpp names it): a reasoning
+ *                   model's template often keeps it for the turns since the last user message, as in a
+ *                   round of tool calls
  */
-public record Message(String role, String content, List<ToolCall> toolCalls, String toolCallId) {
+public record Message(String role, String content, List<ToolCall> toolCalls, String toolCallId, String reasoning) {
 
     public Message {
         Objects.requireNonNull(role, "role");
         Objects.requireNonNull(content, "content");
+        Objects.requireNonNull(reasoning, "reasoning");
         toolCalls = List.copyOf(toolCalls);
         if (role.isBlank()) {
             throw new IllegalArgumentException("a message needs a role");
@@ -23,6 +28,11 @@ public record Message(String role, String content, List<ToolCall> toolCalls, Str
         if (!toolCalls.isEmpty() && !role.equals("assistant")) {
             throw new IllegalArgumentException("only the assistant calls tools, not " + role);
         }
+    }
+
+    /** A turn without reasoning. */
+    public Message(String role, String content, List<ToolCall> toolCalls, String toolCallId) {
+        this(role, content, toolCalls, toolCallId, "");
     }
 
     public Message(String role, String content) {
@@ -49,6 +59,11 @@ public record Message(String role, String content, List<ToolCall> toolCalls, Str
     /** A tool's result, answering the call {@code toolCallId}. */
     public static Message tool(String toolCallId, String content) {
         return new Message("tool", content, List.of(), Objects.requireNonNull(toolCallId, "toolCallId"));
+    }
+
+    /** This turn, having reasoned {@code text} before it ("" for nothing). */
+    public Message withReasoning(String text) {
+        return new Message(role, content, toolCalls, toolCallId, text);
     }
 
     public boolean callsTools() {

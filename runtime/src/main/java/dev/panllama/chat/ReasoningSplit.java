@@ -5,15 +5,18 @@ package dev.panllama.chat;
  * default) tells them. Reasoning is the text of a {@code <think>...</think>} block at the reply's start;
  * where the prompt opened the block itself (DeepSeek R1's template ends with {@code <think>\n}), the reply
  * starts inside it, and the reasoning also has what the prompt wrote after the tag. The answer is what
- * follows {@code </think>}. Both are kept as written, white space included, as llama.cpp keeps them. A
- * reply cut off inside the block is all reasoning.
+ * follows {@code </think>}. Both are kept as written, white space included, as llama.cpp keeps them; but
+ * reasoning that is only white space (the newline after an opening tag, before a forced end) is none, as
+ * llama.cpp drops it. A reply cut off inside the block is all reasoning.
  *
- * <p>Fed a stream piece by piece, it holds back only what may still be the start of a tag.
+ * <p>Fed a stream piece by piece, it holds back only what may still be the start of a tag, and reasoning
+ * while it is all white space.
  */
 public final class ReasoningSplit {
 
-    private static final String START = "<think>";
-    private static final String END = "</think>";
+    /** The tags of a reasoning block. */
+    public static final String START = "<think>";
+    public static final String END = "</think>";
 
     /** One piece's share of reasoning and of answer (either may be empty). */
     public record Parts(String reasoning, String content) {
@@ -33,6 +36,9 @@ public final class ReasoningSplit {
 
     private Place place;
     private final StringBuilder held = new StringBuilder();
+    /** The reasoning so far while it is only white space: given out once something else follows, else dropped. */
+    private final StringBuilder blankReasoning = new StringBuilder();
+    private boolean reasoned;
     /** Text that goes before the first piece: what the prompt wrote of the block. */
     private String lead;
 
@@ -86,9 +92,9 @@ public final class ReasoningSplit {
         };
     }
 
-    /** Whether text is held back, as it may still be part of a tag. */
+    /** Whether text is held back, as it may still be part of a tag or be reasoning of only white space. */
     public boolean holds() {
-        return !held.isEmpty();
+        return !held.isEmpty() || !blankReasoning.isEmpty();
     }
 
     /** The reply has ended: what was held back. */
@@ -97,7 +103,24 @@ public final class ReasoningSplit {
         lead = "";
         String rest = held.toString();
         held.setLength(0);
-        return place == Place.INSIDE ? new Parts(rest, "") : new Parts("", rest);
+        return place == Place.INSIDE ? new Parts(reasoning(rest), "") : new Parts("", rest);
+    }
+
+    /** What of {@code text}, the block's next reasoning, goes out now: nothing while all of it is white space. */
+    private String reasoning(String text) {
+        if (reasoned) {
+            return text;
+        }
+        blankReasoning.append(text);
+        for (int i = 0; i < blankReasoning.length(); i++) {
+            if (" \n\r\t".indexOf(blankReasoning.charAt(i)) < 0) {
+                reasoned = true;
+                String all = blankReasoning.toString();
+                blankReasoning.setLength(0);
+                return all;
+            }
+        }
+        return "";
     }
 
     /** Before anything but white space: a block may still open here. */
@@ -122,7 +145,7 @@ public final class ReasoningSplit {
         if (end >= 0) {
             held.delete(0, end + END.length());
             place = Place.ANSWER;
-            return new Parts(text.substring(0, end), answer().content());
+            return new Parts(reasoning(text.substring(0, end)), answer().content());
         }
         // Hold back what may be the start of the end tag.
         int keep = text.length();
@@ -133,7 +156,7 @@ public final class ReasoningSplit {
             }
         }
         held.delete(0, keep);
-        return new Parts(text.substring(0, keep), "");
+        return new Parts(reasoning(text.substring(0, keep)), "");
     }
 
     private Parts answer() {

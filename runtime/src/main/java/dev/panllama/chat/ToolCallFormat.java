@@ -166,7 +166,7 @@ public final class ToolCallFormat {
                 for (ToolCall call : message.toolCalls()) {
                     text.append(text.isEmpty() ? "" : "\n").append(callText(call));
                 }
-                plain.add(Message.assistant(text.toString()));
+                plain.add(Message.assistant(text.toString()).withReasoning(message.reasoning()));
             } else if (message.role().equals("tool")) {
                 plain.add(new Message(resultRole, message.content()));
             } else {

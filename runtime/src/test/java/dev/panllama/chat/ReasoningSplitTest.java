@@ -46,11 +46,22 @@ class ReasoningSplitTest {
         assertFalse(ReasoningSplit.thinks("{{ messages[0].content }}"));
     }
 
+    @Test
+    void reasoningOfOnlyWhiteSpaceIsNone() {
+        ReasoningSplit.Start start = ReasoningSplit.at(R1_PROMPT, true, true);
+        assertEquals(new ReasoningSplit.Parts("", "Paris."), new ReasoningSplit(start).whole(" \t\n</think>Paris."));
+        assertEquals(new ReasoningSplit.Parts("", ""), new ReasoningSplit(start).whole("\n"), "cut off inside");
+        assertEquals(new ReasoningSplit.Parts("\n\r\nHm", ""), new ReasoningSplit(start).whole("\r\nHm"), "white space before more is kept");
+        ReasoningSplit split = new ReasoningSplit(start);
+        assertEquals(new ReasoningSplit.Parts("", ""), split.pass("\n"));
+        assertTrue(split.holds(), "white space is held while nothing else is reasoned");
+    }
+
     /** Every way of cutting the reply into pieces gives the same parts, and nothing that may be a tag goes out early. */
     @Test
     void piecesGiveWhatTheWholeGives() {
-        for (String prompt : List.of(R1_PROMPT, "assistant: ")) {
-            String reply = prompt.equals(R1_PROMPT) ? REPLY : " <think>Hm </think> Yes </think>";
+        for (String prompt : List.of(R1_PROMPT, "assistant: ", R1_PROMPT + " ")) {
+            String reply = prompt.equals(R1_PROMPT) ? REPLY : prompt.equals("assistant: ") ? " <think>Hm </think> Yes </think>" : "\n \n</think> Yes";
             ReasoningSplit.Start start = ReasoningSplit.at(prompt, true, true);
             ReasoningSplit.Parts whole = new ReasoningSplit(start).whole(reply);
             for (int size = 1; size <= 5; size++) {

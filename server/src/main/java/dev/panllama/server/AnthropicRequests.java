@@ -18,9 +18,10 @@ import java.util.Set;
  * ({@code name}, {@code description}, {@code input_schema}) and {@code tool_choice} ({@code auto},
  * {@code any}, {@code tool}, {@code none}) take the chat's shape, {@code stop_sequences} becomes
  * {@code stop}; {@code max_tokens} is required, as Anthropic requires it. Sampling fields pass as they are;
- * {@code cache_control} marks are passed over (a prompt's cached start is reused without them), and
- * {@code thinking} blocks are left out (the model does not reason aloud). Images, documents, server tools
- * and extended thinking are refused by name.
+ * {@code cache_control} marks are passed over (a prompt's cached start is reused without them). An assistant's
+ * {@code thinking} blocks are its reasoning, given back to the template; {@code thinking} enabled bounds the
+ * reply's reasoning block by its {@code budget_tokens} (10000 left out), as llama-server does. Images,
+ * documents and server tools are refused by name.
  */
 final class AnthropicRequests {
 
@@ -38,6 +39,8 @@ final class AnthropicRequests {
         if (!counting) {
             chat.put("max_tokens", body.integer("max_tokens", 1, Integer.MAX_VALUE).orElseThrow(() -> ApiException.missing("max_tokens")));
         }
+        body.object("thinking").filter(thinking -> thinking.string("type").orElse("").equals("enabled"))
+                .ifPresent(thinking -> chat.put("thinking_budget_tokens", thinking.integer("budget_tokens", 0, Integer.MAX_VALUE).orElse(10_000L)));
         body.array("stop_sequences").ifPresent(stops -> {
             for (int i = 0; i < stops.size(); i++) {
                 if (!(stops.get(i) instanceof String)) {
@@ -50,8 +53,7 @@ final class AnthropicRequests {
     }
 
     private static void refuseUnsupported(RequestFields body) {
-        // A reasoning block comes as a thinking block where the chat template writes one, asked or not, as in
-        // llama-server; budget_tokens is not enforced.
+        // A reasoning block comes as a thinking block where the chat template writes one, asked or not, as in llama-server.
         body.object("thinking").flatMap(thinking -> thinking.string("type")).filter(type -> !type.equals("disabled") && !type.equals("enabled"))
                 .ifPresent(type -> {
                     throw ApiException.invalid("'thinking.type' must be enabled or disabled, not '" + type + "'.", "thinking.type");
@@ -113,9 +115,10 @@ final class AnthropicRequests {
         }
     }
 
-    /** An assistant's turn: its text, and its {@code tool_use} blocks as tool calls. */
+    /** An assistant's turn: its text, its {@code tool_use} blocks as tool calls and its {@code thinking} blocks as its reasoning. */
     private static Map<String, Object> assistantTurn(Object content, String param) {
         StringBuilder text = new StringBuilder();
+        StringBuilder reasoning = new StringBuilder();
         List<Object> calls = new ArrayList<>();
         for (Block block : blocks(content, param)) {
             switch (block.type()) {
@@ -135,8 +138,9 @@ final class AnthropicRequests {
                     call.put("function", function);
                     calls.add(call);
                 }
-                case "thinking", "redacted_thinking" -> {
-                    // The model does not reason aloud, and its chat template has no place for another model's reasoning.
+                case "thinking" -> reasoning.append(block.fields().string("thinking").orElse(""));
+                case "redacted_thinking" -> {
+                    // Another model's encrypted reasoning: nothing a template could show.
                 }
                 default -> throw unsupportedBlock(block);
             }
@@ -144,6 +148,9 @@ final class AnthropicRequests {
         Map<String, Object> message = ChatBody.message("assistant", text.toString());
         if (!calls.isEmpty()) {
             message.put("tool_calls", calls);
+        }
+        if (!reasoning.isEmpty()) {
+            message.put("reasoning_content", reasoning.toString());
         }
         return message;
     }

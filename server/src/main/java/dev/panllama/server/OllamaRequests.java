@@ -144,6 +144,8 @@ final class OllamaRequests {
             Map<String, Object> converted = new LinkedHashMap<>();
             message.string("role").ifPresent(role -> converted.put("role", role));
             converted.put("content", message.raw("content"));
+            // Ollama's name for what llama-server's messages call reasoning_content.
+            message.string("thinking").filter(thinking -> !thinking.isEmpty()).ifPresent(thinking -> converted.put("reasoning_content", thinking));
             List<?> toolCalls = message.array("tool_calls").orElse(List.of());
             if (!toolCalls.isEmpty()) {
                 List<Map<String, Object>> openAiCalls = new ArrayList<>();

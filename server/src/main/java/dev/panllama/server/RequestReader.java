@@ -12,6 +12,7 @@ import dev.panllama.sampling.AdaptiveP;
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
+import dev.panllama.sampling.ReasoningBudget;
 import dev.panllama.sampling.SamplerOrder;
 import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.sampling.TokenFilters;
@@ -42,14 +43,14 @@ final class RequestReader {
     private final String modelId;
     private final int promptLimit;
     private final int maxPromptTokens;
-    private final boolean reasoningApart;
+    private final ChatReasoning reasoning;
 
     RequestReader(LlamaModel model, ChatFormat format, ServerOptions options) {
         this.model = model;
         this.format = format;
         this.modelId = options.modelId();
         this.maxPromptTokens = options.maxPromptTokens();
-        this.reasoningApart = options.reasoningApart();
+        this.reasoning = options.reasoning();
         // One position must stay free for the first generated token.
         int contextLimit = model.contextLength() - 1;
         this.promptLimit = maxPromptTokens > 0 ? Math.min(maxPromptTokens, contextLimit) : contextLimit;
@@ -64,7 +65,7 @@ final class RequestReader {
         Optional<String> reasoningFormat = body.string("reasoning_format");
         boolean apart;
         try {
-            apart = reasoningFormat.map(ServerOptions::reasoningApart).orElse(reasoningApart);
+            apart = reasoningFormat.map(ChatReasoning::apart).orElse(reasoning.apart());
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(e.getMessage(), "reasoning_format");
         }
@@ -92,9 +93,9 @@ final class RequestReader {
             throw ApiException.invalid("'grammar' cannot be combined with 'tools' (unless 'tool_choice' is none), as llama-server refuses it.",
                     "grammar");
         }
-        String text = render(body, tools);
+        String text = render(body, tools, true);
         int[] prompt = model.tokenizer().encode(text, true, true);
-        GenerationOptions options = withRequiredCall(generationOptions(body), tools);
+        GenerationOptions options = withReasoningBudget(withRequiredCall(generationOptions(body), tools), body, tools, text);
         ReasoningSplit.Start reasoning = splitReasoning.map(apart -> ReasoningSplit.at(text, format.writesReasoning(), apart))
                 .orElse(ReasoningSplit.Start.NONE);
         return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
@@ -107,33 +108,66 @@ final class RequestReader {
      */
     String chatPrompt(RequestFields body) {
         checkModel(body);
-        return render(body, ToolFields.read(body));
+        return render(body, ToolFields.read(body), true);
     }
 
-    private String render(RequestFields body, ToolUse tools) {
+    /** {@code openAssistantTurn}: with the template's opening of the reply (its generation prompt). */
+    private String render(RequestFields body, ToolUse tools, boolean openAssistantTurn) {
         List<Message> messages = messages(body);
         ChatFormat laidOut = format.withTemplateVariables(templateVariables(body));
         try {
-            return laidOut.render(messages, tools.offered(), true);
+            return laidOut.render(messages, tools.offered(), openAssistantTurn);
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(e.getMessage(), "messages");
         }
     }
 
     /**
+     * {@code options} with the reasoning budget that llama-server gives a chat: the request's
+     * {@code reasoning_budget_tokens} (or {@code thinking_budget_tokens}; -1 or left out: the server's) and
+     * {@code reasoning_budget_message}, where the template writes {@code <think>} blocks. Like llama-server, the
+     * budget starts counting at a block the template's opening of the reply ({@code prompt} past the conversation
+     * rendered without it) opens.
+     */
+    private GenerationOptions withReasoningBudget(GenerationOptions options, RequestFields body, ToolUse tools, String prompt) {
+        long asked = body.integer("reasoning_budget_tokens", -1, Integer.MAX_VALUE)
+                .orElseGet(() -> body.integer("thinking_budget_tokens", -1, Integer.MAX_VALUE).orElse(-1L));
+        int budget = asked == -1 ? reasoning.budget() : (int) asked;
+        if (budget < 0 || !format.writesReasoning()) {
+            return options;
+        }
+        String message = body.string("reasoning_budget_message").orElse(reasoning.budgetMessage());
+        String conversation = render(body, tools, false);
+        int common = 0;
+        while (common < Math.min(conversation.length(), prompt.length()) && conversation.charAt(common) == prompt.charAt(common)) {
+            common++;
+        }
+        return options.withReasoningBudget(new ReasoningBudget(budget, ReasoningSplit.START, ReasoningSplit.END, message,
+                prompt.substring(common)));
+    }
+
+    /**
      * A chat's {@code chat_template_kwargs} (llama-server's): variables its Jinja template is given, over those
      * the server was started with; {@code enable_thinking}, which llama-server reads itself, must be a boolean.
+     * Then OpenAI's {@code reasoning_effort}, as llama-server takes it: {@code none} turns thinking off
+     * ({@code enable_thinking} false), another level is the template's {@code reasoning_effort}.
      */
     private static Map<String, Object> templateVariables(RequestFields body) {
-        Optional<RequestFields> kwargs = body.object("chat_template_kwargs");
-        if (kwargs.isEmpty()) {
-            return Map.of();
-        }
         Map<String, Object> variables = new LinkedHashMap<>();
-        kwargs.get().entries().forEach(entry -> variables.put(entry.getKey(), entry.getValue()));
-        if (variables.containsKey("enable_thinking") && !(variables.get("enable_thinking") instanceof Boolean)) {
-            throw RequestFields.wrongType(kwargs.get().path() + ".enable_thinking", "a boolean");
-        }
+        body.object("chat_template_kwargs").ifPresent(kwargs -> {
+            kwargs.entries().forEach(entry -> variables.put(entry.getKey(), entry.getValue()));
+            if (variables.containsKey("enable_thinking") && !(variables.get("enable_thinking") instanceof Boolean)) {
+                throw RequestFields.wrongType(kwargs.path() + ".enable_thinking", "a boolean");
+            }
+        });
+        body.string("reasoning_effort").filter(effort -> !effort.isEmpty()).ifPresent(effort -> {
+            if (effort.equals("none")) {
+                variables.put("enable_thinking", false);
+                variables.remove("reasoning_effort");
+            } else {
+                variables.put("reasoning_effort", effort);
+            }
+        });
         return variables;
     }
 
@@ -307,7 +341,9 @@ final class RequestReader {
             if (ourRole.equals("tool")) {
                 toolCallId = message.string("tool_call_id").orElseThrow(() -> ApiException.missing(param + ".tool_call_id"));
             }
-            messages.add(new Message(ourRole, content, calls, toolCallId));
+            // An earlier reply's reasoning, given back as llama-server takes it, for the templates that read it.
+            String reasoning = message.string("reasoning_content").orElse("");
+            messages.add(new Message(ourRole, content, calls, toolCallId, reasoning));
         }
         return messages;
     }

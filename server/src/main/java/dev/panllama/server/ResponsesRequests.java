@@ -19,8 +19,8 @@ import java.util.Set;
  * left out (the model does not reason aloud, and Llama's templates have no place for them).
  * <p>
  * Nothing is stored: {@code previous_response_id} and {@code conversation} are refused, as are what the
- * server cannot do ({@code background}, hosted tools, images and files, {@code truncation: auto}, a
- * reasoning effort), each by name.
+ * server cannot do ({@code background}, hosted tools, images and files, {@code truncation: auto}), each by
+ * name. A reasoning effort is the chat's {@code reasoning_effort}, as llama-server passes it.
  */
 final class ResponsesRequests {
 
@@ -45,6 +45,7 @@ final class ResponsesRequests {
         if (format != null) {
             chat.put("response_format", format);
         }
+        body.object("reasoning").flatMap(reasoning -> reasoning.string("effort")).ifPresent(effort -> chat.put("reasoning_effort", effort));
         if (wantsLogprobs(body)) {
             chat.put("logprobs", true);
             body.integer("top_logprobs", 0, TokenLogprobs.MAX_TOP).ifPresent(top -> chat.put("top_logprobs", top));
@@ -87,11 +88,6 @@ final class ResponsesRequests {
             throw ApiException.unsupported("Only 'truncation' = disabled is supported: an input longer than the context is refused,"
                     + " not cut.", "truncation");
         }
-        body.object("reasoning").flatMap(reasoning -> reasoning.string("effort")).filter(effort -> !effort.equals("none"))
-                .ifPresent(effort -> {
-                    throw ApiException.unsupported("'reasoning.effort' is not supported with this model: it does not reason aloud.",
-                            "reasoning.effort");
-                });
     }
 
     /** The conversation: {@code instructions} first, then {@code input}'s items. */
@@ -113,12 +109,10 @@ final class ResponsesRequests {
             String param = item.path();
             String type = item.string("type").orElse("message");
             switch (type) {
-                case "message" -> messages.add(message(item, param));
+                case "message" -> message(messages, item, param);
                 case "function_call" -> call(messages, item, param);
                 case "function_call_output" -> messages.add(callOutput(item, param));
-                case "reasoning" -> {
-                    // The model does not reason aloud, and its chat template has no place for another model's reasoning.
-                }
+                case "reasoning" -> reasoning(messages, item, param);
                 case "item_reference" -> throw ApiException.unsupported("Items of type 'item_reference' are not supported: this server"
                         + " stores no items; send the item itself.", param + ".type");
                 default -> throw ApiException.unsupported("Input items of type '" + type + "' are not supported; only message,"
@@ -131,14 +125,45 @@ final class ResponsesRequests {
         return messages;
     }
 
-    /** A message item: its role, and its text (a string, or text parts). */
-    private static Map<String, Object> message(RequestFields item, String param) {
+    /**
+     * A message item: its role, and its text (a string, or text parts). An assistant's text after its reasoning
+     * item joins the turn that reasoning began, as llama-server joins them.
+     */
+    private static void message(List<Map<String, Object>> messages, RequestFields item, String param) {
         String role = item.string("role").orElseThrow(() -> ApiException.missing(param + ".role"));
         if (!Set.of("user", "system", "developer", "assistant").contains(role)) {
             throw ApiException.invalid("Invalid value for '" + param + ".role': '" + role
                     + "'; it must be user, system, developer or assistant.", param + ".role");
         }
-        return ChatBody.message(role, text(item.raw("content"), param + ".content"));
+        String text = text(item.raw("content"), param + ".content");
+        Map<String, Object> previous = messages.isEmpty() ? null : messages.getLast();
+        if (role.equals("assistant") && previous != null && "assistant".equals(previous.get("role")) && "".equals(previous.get("content"))
+                && !previous.containsKey("tool_calls")) {
+            previous.put("content", text);
+        } else {
+            messages.add(ChatBody.message(role, text));
+        }
+    }
+
+    /**
+     * A reasoning item: the reasoning of the assistant's turn just before it, else of a turn it begins. Its text
+     * is its {@code reasoning_text} content, as llama-server reads it; an item with only a summary or encrypted
+     * content (another model's) has none a template could show.
+     */
+    private static void reasoning(List<Map<String, Object>> messages, RequestFields item, String param) {
+        StringBuilder text = new StringBuilder();
+        for (RequestFields part : item.objects("content")) {
+            text.append(part.string("text").orElseThrow(() -> ApiException.missing(part.path() + ".text")));
+        }
+        if (text.isEmpty()) {
+            return;
+        }
+        Map<String, Object> previous = messages.isEmpty() ? null : messages.getLast();
+        if (previous == null || !"assistant".equals(previous.get("role"))) {
+            previous = ChatBody.message("assistant", "");
+            messages.add(previous);
+        }
+        previous.put("reasoning_content", text.toString());
     }
 
     /** A message's text: a string, or {@code input_text} / {@code output_text} parts (a refusal's text too). */

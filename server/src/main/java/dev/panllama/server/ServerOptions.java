@@ -18,13 +18,11 @@ import java.util.Objects;
  * @param parallel          requests generated together, in one batch per step (llama.cpp's {@code --parallel});
  *                          they share the context, as llama.cpp's unified KV cache does
  * @param pooling           how the embedding endpoints pool a text's hidden states (llama.cpp's {@code --pooling})
- * @param reasoningApart    whether a chat reply's reasoning block goes apart, as {@code reasoning_content}, where a
- *                          request does not say ({@code reasoning_format}); llama.cpp's {@code --reasoning-format deepseek}
- *                          (its default) or {@code none}
+ * @param reasoning         what becomes of a chat reply's reasoning where a request does not say
  */
 public record ServerOptions(String host, int port, String apiKey, String modelId, long maxBodyBytes,
                             int maxPromptTokens, int maxQueuedRequests, int parallel, Embedder.Pooling pooling,
-                            boolean reasoningApart) {
+                            ChatReasoning reasoning) {
 
     public static final String LOOPBACK = "127.0.0.1";
     public static final int DEFAULT_PORT = 8080;
@@ -63,62 +61,51 @@ public record ServerOptions(String host, int port, String apiKey, String modelId
             throw new IllegalArgumentException("--parallel must be 1 or more, not " + parallel);
         }
         Objects.requireNonNull(pooling, "pooling");
+        Objects.requireNonNull(reasoning, "reasoning");
     }
 
     /**
      * Loopback, port 8080, no key, 4 MiB bodies, prompts as long as the context, 16 waiting requests, 4 generated
-     * together, embeddings of mean pooling, reasoning apart.
+     * together, embeddings of mean pooling, reasoning apart and unbounded.
      */
     public static ServerOptions defaults(String modelId) {
         return new ServerOptions(LOOPBACK, DEFAULT_PORT, null, modelId, DEFAULT_MAX_BODY_BYTES, 0, DEFAULT_MAX_QUEUED_REQUESTS,
-                DEFAULT_PARALLEL, Embedder.Pooling.MEAN, true);
+                DEFAULT_PARALLEL, Embedder.Pooling.MEAN, ChatReasoning.DEFAULT);
     }
 
     public ServerOptions withHost(String value) {
-        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoningApart);
+        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning);
     }
 
     public ServerOptions withPort(int value) {
-        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoningApart);
+        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning);
     }
 
     public ServerOptions withApiKey(String value) {
-        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoningApart);
+        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning);
     }
 
     public ServerOptions withMaxBodyBytes(long value) {
-        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoningApart);
+        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning);
     }
 
     public ServerOptions withMaxPromptTokens(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoningApart);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning);
     }
 
     public ServerOptions withMaxQueuedRequests(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoningApart);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning);
     }
 
     public ServerOptions withPooling(Embedder.Pooling value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoningApart);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning);
     }
 
     public ServerOptions withParallel(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoningApart);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning);
     }
 
-    public ServerOptions withReasoningApart(boolean value) {
+    public ServerOptions withReasoning(ChatReasoning value) {
         return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value);
-    }
-
-    /**
-     * llama.cpp's reasoning format by name: {@code deepseek} or {@code auto} (which is deepseek for the templates
-     * panllama reads reasoning from) put it apart, {@code none} leaves it in the text.
-     */
-    public static boolean reasoningApart(String format) {
-        return switch (format) {
-            case "deepseek", "auto" -> true;
-            case "none" -> false;
-            default -> throw new IllegalArgumentException("unknown reasoning format '" + format + "'; panllama has none, deepseek and auto");
-        };
     }
 }

@@ -279,7 +279,6 @@ class ResponsesApiTest extends ClientComparison {
                 "{\"input\":[{\"type\":\"item_reference\",\"id\":\"msg_1\"}]}", "input[0].type",
                 "{\"input\":[{\"role\":\"tool\",\"content\":\"3\"}]}", "input[0].role",
                 "{\"input\":\"Hi\",\"text\":{\"format\":{\"type\":\"yaml\"}}}", "text.format.type",
-                "{\"input\":\"Hi\",\"reasoning\":{\"effort\":\"high\"}}", "reasoning.effort",
                 "{\"input\":\"Hi\",\"truncation\":\"auto\"}", "truncation",
                 "{\"instructions\":\"Be brief.\"}", "input");
         try (OpenAiServer server = start(OpenAiJavaClientTest.KEY)) {
