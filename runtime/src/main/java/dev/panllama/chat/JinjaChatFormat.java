@@ -53,8 +53,6 @@ public final class JinjaChatFormat implements ChatFormat {
     private final Map<String, Object> variables;
 
     public JinjaChatFormat(String template, String bosToken, String eosToken) {
-        // llama.cpp's default: an earlier reply's reasoning stays where the template can keep it (--reasoning-preserve).
-        this.variables = Map.of(ReasoningSwitches.PRESERVE, true);
         this.template = template;
         this.shape = MessageShape.of(template);
         // Jinja drops one newline at the template's end (keep_trailing_newline is off by default).
@@ -114,7 +112,12 @@ public final class JinjaChatFormat implements ChatFormat {
         jinjava.getGlobalContext().registerTag(new FilterBlockTag());
         jinjava.getGlobalContext().registerTag(new GenerationTag());
         this.takesSystemRole = readsSystemMessages();
+        // llama.cpp's defaults: an earlier reply's reasoning stays where the template can keep it (--reasoning-preserve),
+        // and a template that can think is asked to.
+        this.variables = Map.of(ReasoningSwitches.PRESERVE, true, ENABLE_THINKING, canThink());
     }
+
+    private static final String ENABLE_THINKING = "enable_thinking";
 
     private JinjaChatFormat(JinjaChatFormat format, Map<String, Object> variables) {
         this.template = format.template;
@@ -155,7 +158,7 @@ public final class JinjaChatFormat implements ChatFormat {
         for (Message message : takesSystemRole ? laidOut : systemInFirstTurn(laidOut)) {
             turns.add(shape.turn(message));
         }
-        return renderTurns(turns, tools, openAssistantTurn);
+        return renderTurns(turns, tools, openAssistantTurn, variables);
     }
 
     /**
@@ -166,11 +169,37 @@ public final class JinjaChatFormat implements ChatFormat {
     private boolean readsSystemMessages() {
         SystemTurnProbe system = new SystemTurnProbe();
         try {
-            renderTurns(List.of(system, PythonContainers.of(shape.turn(Message.user("User message")))), List.of(), true);
+            renderTurns(List.of(system, PythonContainers.of(shape.turn(Message.user("User message")))), List.of(), true, Map.of());
         } catch (IllegalArgumentException refused) {
             return false;
         }
         return system.contentRead;
+    }
+
+    /**
+     * Whether the template can think, so that llama.cpp gives it {@code enable_thinking} true (else false): it
+     * writes {@code <think>} blocks, or it opens the reply otherwise with thinking on than off. (llama.cpp tells
+     * it by analysing the template's renders for a reasoning block; these two signs find it in the pinned tree's
+     * templates alike.)
+     */
+    private boolean canThink() {
+        if (ReasoningSplit.thinks(template)) {
+            return true;
+        }
+        try {
+            String thinking = replyOpening(Map.of(ENABLE_THINKING, true));
+            return thinking != null && !thinking.equals(replyOpening(Map.of(ENABLE_THINKING, false)));
+        } catch (IllegalArgumentException refused) {
+            return false;
+        }
+    }
+
+    /** What the template writes after a user's question, to open the reply, given {@code variables}; null where it writes no question. */
+    private String replyOpening(Map<String, Object> variables) {
+        String question = "What is the question?";
+        String rendered = renderTurns(List.of(shape.turn(Message.user(question))), List.of(), true, variables);
+        int at = rendered.lastIndexOf(question);
+        return at < 0 ? null : rendered.substring(at + question.length());
     }
 
     /** A system message that notices its text being read. */
@@ -203,7 +232,7 @@ public final class JinjaChatFormat implements ChatFormat {
         return merged;
     }
 
-    private String renderTurns(List<?> turns, List<Tool> tools, boolean openAssistantTurn) {
+    private String renderTurns(List<?> turns, List<Tool> tools, boolean openAssistantTurn, Map<String, Object> variables) {
         Map<String, Object> context = new HashMap<>();
         context.put("messages", PythonContainers.of(turns));
         context.put("bos_token", bosToken);

@@ -181,6 +181,24 @@ class JinjaPythonCompatibilityTest {
                 .render(List.of(Message.system("Be brief."), Message.user("Hi")), false));
     }
 
+    /**
+     * As llama.cpp, a template that can think is asked to ({@code enable_thinking} true) and another is told not to:
+     * one that opens the reply otherwise with thinking on, or writes {@code <think>} blocks, can think; one that
+     * reads the variable only before the conversation (Apertus's) cannot.
+     */
+    @Test
+    void aTemplateThatCanThinkIsAskedToByDefault() {
+        String turns = "{% for m in messages %}{{ m.content }}|{% endfor %}";
+        String opensThinking = turns + "{% if add_generation_prompt %}A:{{ '' if enable_thinking else ' [THINK][/THINK]' }}{% endif %}";
+        assertEquals("Hi|A:", new JinjaChatFormat(opensThinking, "", "").render(List.of(Message.user("Hi")), true));
+        assertEquals("Hi|A: [THINK][/THINK]", new JinjaChatFormat(opensThinking, "", "")
+                .withTemplateVariables(java.util.Map.of("enable_thinking", false)).render(List.of(Message.user("Hi")), true));
+        String toldBefore = "{{ 'Deliberation: ' ~ ('on' if enable_thinking else 'off') ~ '|' }}" + turns + "A:";
+        assertEquals("Deliberation: off|Hi|A:", new JinjaChatFormat(toldBefore, "", "").render(List.of(Message.user("Hi")), true));
+        String blocks = turns + "{% if add_generation_prompt %}A: <think>{{ '' if enable_thinking else '</think>' }}{% endif %}";
+        assertEquals("Hi|A: <think>", new JinjaChatFormat(blocks, "", "").render(List.of(Message.user("Hi")), true));
+    }
+
     /** Variables given to a template (llama.cpp's chat template kwargs) are what it reads; later ones over earlier; built-in formats have none to take. */
     @Test
     void templateVariablesReachTheTemplate() {

@@ -482,9 +482,9 @@ class ChatTemplateParityTest {
             Map.entry("google-gemma-4-31B-it-interleaved.jinja reasoned-call", GEMMA_4_RESULTS));
     /**
      * Every template of the pinned tree, given a plain exchange, tools, and a call with its result, and the
-     * exchange and the call with an earlier reply's reasoning given back, with {@code enable_thinking: true}
-     * (llama-server's own default) on both sides: the same prompt, or a refusal by both, but for
-     * {@link #KNOWN_DIFFERENCES}.
+     * exchange and the call with an earlier reply's reasoning given back, as each server thinks by default
+     * (llama-server asks a template that can think to) and with {@code enable_thinking: false}: the same
+     * prompts, or a refusal by both, but for {@link #KNOWN_DIFFERENCES}.
      */
     @Test
     void everyTemplateOfThePinnedTreeLaysOutAsLlamaServerDoes() throws Exception {
@@ -500,9 +500,11 @@ class ChatTemplateParityTest {
             try (BothServers servers = BothServers.serving(template, name + ".log")) {
                 for (String conversation : EVERY_CONVERSATION) {
                     Map<String, Object> body = new java.util.HashMap<>(CONVERSATIONS.get(conversation));
-                    body.put("chat_template_kwargs", Map.of("enable_thinking", true));
                     String expected = promptOrRefusal(servers.theirs(), body);
                     String actual = promptOrRefusal(servers.ours(), body);
+                    body.put("chat_template_kwargs", Map.of("enable_thinking", false));
+                    expected += "\n(thinking off) " + promptOrRefusal(servers.theirs(), body);
+                    actual += "\n(thinking off) " + promptOrRefusal(servers.ours(), body);
                     String pair = name + " " + conversation;
                     if (expected.equals(actual)) {
                         same++;
