@@ -129,18 +129,17 @@ final class ChatRequests {
     }
 
     /** LangChain4j's response: the calls, or the text, with the reasoning as its thinking where it came apart. */
-    static ChatResponse response(ChatSession.Answer answer, String modelName) {
-        ChatReply reply = answer.reply();
+    static ChatResponse response(ChatReply reply, String modelName) {
         Generation generation = reply.generation();
         AiMessage.Builder message = AiMessage.builder();
         if (reply.callsTools()) {
             message.toolExecutionRequests(reply.toolCalls().stream()
                     .map(call -> ToolExecutionRequest.builder().id(call.id()).name(call.name()).arguments(call.arguments()).build()).toList());
         } else {
-            message.text(answer.parts().content());
+            message.text(reply.text());
         }
-        if (!answer.parts().reasoning().isEmpty()) {
-            message.thinking(answer.parts().reasoning());
+        if (!reply.reasoning().isEmpty()) {
+            message.thinking(reply.reasoning());
         }
         return ChatResponse.builder()
                 .aiMessage(message.build())

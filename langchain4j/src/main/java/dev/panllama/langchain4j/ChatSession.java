@@ -5,9 +5,7 @@ import dev.panllama.api.Chat;
 import dev.panllama.api.ChatReply;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
-import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.Message;
-import dev.panllama.chat.ReasoningSplit;
 import dev.panllama.chat.ToolUse;
 
 import java.util.List;
@@ -34,20 +32,14 @@ final class ChatSession implements AutoCloseable {
     }
 
     /**
-     * A reply, and its text told apart from its reasoning where the chat template writes reasoning blocks
-     * (DeepSeek R1's distillations): LangChain4j's text and thinking.
-     */
-    record Answer(ChatReply reply, ReasoningSplit.Parts parts) {
-    }
-
-    /**
-     * Generates the reply to {@code request}, handing its text to {@code onText} and its reasoning to
-     * {@code onThinking} as they come (text that may be a tool call waits until it is known not to be one),
-     * unless {@code cancellation} stops it first. Returns null when it was cancelled before its turn came.
+     * Generates the reply to {@code request}, handing its text to {@code onText} and its reasoning (where the chat
+     * template writes reasoning blocks, as DeepSeek R1's distillations do) to {@code onThinking} as they come (text
+     * that may be a tool call waits until it is known not to be one), unless {@code cancellation} stops it first.
+     * Returns null when it was cancelled before its turn came.
      *
      * @throws IllegalStateException once the session is closing
      */
-    Answer reply(ChatRequest request, Consumer<String> onText, Consumer<String> onThinking, Cancellation cancellation) {
+    ChatReply reply(ChatRequest request, Consumer<String> onText, Consumer<String> onThinking, Cancellation cancellation) {
         GenerationOptions options = ChatRequests.options(defaults, request.parameters());
         ToolUse tools = ChatRequests.tools(request.parameters());
         List<Message> conversation = ChatRequests.conversation(request);
@@ -60,22 +52,15 @@ final class ChatSession implements AutoCloseable {
                 return null;
             }
             chat.load(conversation);
-            ChatFormat format = chat.format();
-            ReasoningSplit.Start start = ReasoningSplit.at(format.render(chat.messages(), tools.offered(), true), format.writesReasoning(), true);
-            ReasoningSplit split = new ReasoningSplit(start);
-            Consumer<ReasoningSplit.Parts> hand = parts -> {
+            return chat.reply(tools, options, thought -> {
                 if (!cancellation.isCancelled()) {
-                    if (!parts.reasoning().isEmpty()) {
-                        onThinking.accept(parts.reasoning());
-                    }
-                    if (!parts.content().isEmpty()) {
-                        onText.accept(parts.content());
-                    }
+                    onThinking.accept(thought);
                 }
-            };
-            ChatReply reply = chat.reply(tools, options, piece -> hand.accept(split.pass(piece)), cancellation::isCancelled);
-            hand.accept(split.finish());
-            return new Answer(reply, new ReasoningSplit(start).whole(reply.generation().text()));
+            }, piece -> {
+                if (!cancellation.isCancelled()) {
+                    onText.accept(piece);
+                }
+            }, cancellation::isCancelled);
         } finally {
             turn.unlock();
         }

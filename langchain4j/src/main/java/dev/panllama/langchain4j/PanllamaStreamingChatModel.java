@@ -12,6 +12,7 @@ import dev.langchain4j.model.chat.response.PartialResponseContext;
 import dev.langchain4j.model.chat.response.PartialThinking;
 import dev.langchain4j.model.chat.response.PartialThinkingContext;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
+import dev.panllama.api.ChatReply;
 import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 
@@ -63,10 +64,10 @@ public final class PanllamaStreamingChatModel implements StreamingChatModel, Aut
                        PartialResponseContext context) {
         try {
             PartialThinkingContext thinkingContext = new PartialThinkingContext(cancellation);
-            ChatSession.Answer answer = session.reply(request, piece -> handler.onPartialResponse(new PartialResponse(piece), context),
+            ChatReply reply = session.reply(request, piece -> handler.onPartialResponse(new PartialResponse(piece), context),
                     thought -> handler.onPartialThinking(new PartialThinking(thought), thinkingContext), cancellation);
             if (!cancellation.isCancelled()) {
-                ChatResponse response = ChatRequests.response(answer, modelName);
+                ChatResponse response = ChatRequests.response(reply, modelName);
                 List<ToolExecutionRequest> calls = response.aiMessage().hasToolExecutionRequests()
                         ? response.aiMessage().toolExecutionRequests() : List.of();
                 for (int i = 0; i < calls.size(); i++) {

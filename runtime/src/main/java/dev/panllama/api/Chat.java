@@ -1,8 +1,9 @@
 package dev.panllama.api;
 
-import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.CallHoldBack;
+import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.Message;
+import dev.panllama.chat.ReasoningSplit;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.chat.ToolUse;
 import dev.panllama.eval.Evaluator;
@@ -129,6 +130,23 @@ public final class Chat extends Session {
      */
     public ChatReply reply(ToolUse tools, GenerationOptions options, Consumer<String> onText,
                            BooleanSupplier stopRequested) {
+        return reply(tools, options, false, piece -> { }, onText, stopRequested);
+    }
+
+    /**
+     * As {@link #reply(ToolUse, GenerationOptions, Consumer, BooleanSupplier)}, with the reply's reasoning apart
+     * from its text where the chat template writes reasoning blocks ({@code <think>}, as DeepSeek R1's
+     * distillations do; {@link ReasoningSplit}): the reasoning streams to {@code onReasoning} and is the reply's
+     * {@link ChatReply#reasoning()}, the rest to {@code onText}; the conversation keeps the reasoning apart too
+     * ({@link Message#reasoning()}), for templates that give it back to the model.
+     */
+    public ChatReply reply(ToolUse tools, GenerationOptions options, Consumer<String> onReasoning, Consumer<String> onText,
+                           BooleanSupplier stopRequested) {
+        return reply(tools, options, true, onReasoning, onText, stopRequested);
+    }
+
+    private ChatReply reply(ToolUse tools, GenerationOptions options, boolean reasoningApart, Consumer<String> onReasoning,
+                            Consumer<String> onText, BooleanSupplier stopRequested) {
         checkOpen();
         JsonSchema requiredCall = tools.requiredCall();
         if (requiredCall != null) {
@@ -138,20 +156,33 @@ public final class Chat extends Session {
             options = options.withJsonSchema(requiredCall);
         }
         cancelled.set(false);
-        int[] prompt = model.tokenizer().encode(format.render(messages, tools.offered(), true), true, true);
+        String rendered = format.render(messages, tools.offered(), true);
+        int[] prompt = model.tokenizer().encode(rendered, true, true);
+        ReasoningSplit split = new ReasoningSplit(reasoningApart
+                ? ReasoningSplit.at(rendered, format.writesReasoning(), true) : ReasoningSplit.Start.NONE);
         CallHoldBack held = new CallHoldBack(tools);
-        Generation generation = generator.generate(prompt, options, piece -> {
-            String passed = held.pass(piece);
+        StringBuilder reasoning = new StringBuilder();
+        StringBuilder text = new StringBuilder();
+        Consumer<ReasoningSplit.Parts> hand = parts -> {
+            if (!parts.reasoning().isEmpty()) {
+                reasoning.append(parts.reasoning());
+                onReasoning.accept(parts.reasoning());
+            }
+            text.append(parts.content());
+            String passed = held.pass(parts.content());
             if (!passed.isEmpty()) {
                 onText.accept(passed);
             }
-        }, () -> cancelled.get() || stopRequested.getAsBoolean());
-        List<ToolCall> calls = tools.callsIn(generation.text());
+        };
+        Generation generation = generator.generate(prompt, options, piece -> hand.accept(split.pass(piece)),
+                () -> cancelled.get() || stopRequested.getAsBoolean());
+        hand.accept(split.finish());
+        List<ToolCall> calls = tools.callsIn(text.toString());
         if (calls.isEmpty() && !held.rest().isEmpty()) {
             onText.accept(held.rest());
         }
-        messages.add(calls.isEmpty() ? Message.assistant(generation.text()) : Message.assistant("", calls));
-        return new ChatReply(generation, calls);
+        messages.add((calls.isEmpty() ? Message.assistant(text.toString()) : Message.assistant("", calls)).withReasoning(reasoning.toString()));
+        return new ChatReply(generation, calls, reasoning.toString(), text.toString());
     }
 
     /** Sends {@code text}; the reply as a lazy stream of text pieces, generated as it is consumed. */

@@ -68,6 +68,38 @@ class ChatTest {
         }
     }
 
+    /**
+     * Under a template that writes reasoning blocks (DeepSeek R1's distillation, which opens one in the prompt), a
+     * reply asked for with its reasoning apart streams and returns the reasoning apart from its text, and the
+     * conversation keeps it apart; asked for as one text, it is all text, as generated. A grammar forces the reply,
+     * so that a random model closes the block.
+     */
+    @Test
+    void aReplysReasoningComesApartWhenAskedFor() throws IOException {
+        String template = java.nio.file.Files.readString(UserCache.user().source(NativePin.current())
+                .resolve("models/templates/deepseek-ai-DeepSeek-R1-Distill-Llama-8B.jinja"));
+        GenerationOptions forced = GREEDY.withMaxTokens(40).withGrammar("root ::= \"I ponder.\" \" \" \"</think>\" \"\\n\\nRome it is.\"");
+        try (LlamaModel model = LlamaModel.open(modelFile, OPTIONS); Chat chat = model.newChat(null, model.chatFormat(template))) {
+            chat.add(dev.panllama.chat.Message.user("Capital of Italy?"));
+            StringBuilder reasoning = new StringBuilder();
+            StringBuilder text = new StringBuilder();
+            ChatReply reply = chat.reply(dev.panllama.chat.ToolUse.NONE, forced, reasoning::append, text::append, () -> false);
+            assertEquals("\nI ponder. ", reply.reasoning(), "the prompt's newline after <think> and all before </think>");
+            assertEquals("\n\nRome it is.", reply.text());
+            assertEquals(List.of(reply.reasoning(), reply.text()), List.of(reasoning.toString(), text.toString()), "streamed alike");
+            assertEquals("I ponder. </think>\n\nRome it is.", reply.generation().text(), "the generation as generated");
+            assertEquals(dev.panllama.chat.Message.assistant(reply.text()).withReasoning(reply.reasoning()), chat.messages().getLast());
+
+            chat.reset();
+            chat.add(dev.panllama.chat.Message.user("Capital of Italy?"));
+            StringBuilder whole = new StringBuilder();
+            ChatReply oneText = chat.reply(dev.panllama.chat.ToolUse.NONE, forced, whole::append);
+            assertEquals("", oneText.reasoning());
+            assertEquals(List.of(reply.generation().text(), reply.generation().text()), List.of(oneText.text(), whole.toString()));
+            assertEquals(dev.panllama.chat.Message.assistant(oneText.text()), chat.messages().getLast());
+        }
+    }
+
     @Test
     void sameSeedSameOutputDifferentSeedDifferentOutput() {
         try (LlamaModel model = LlamaModel.open(modelFile, OPTIONS); Completion completion = model.newCompletion()) {
