@@ -53,6 +53,9 @@ final class ChatCommand extends Subcommand {
     @Mixin
     StructuredOutputArgs structure;
 
+    @Mixin
+    ReasoningBudgetArgs reasoningBudget;
+
     private static final String HELP = """
             /help            this list
             /reset           forget the conversation (the system prompt stays)
@@ -75,7 +78,7 @@ final class ChatCommand extends Subcommand {
                     (panllama list shows the GGUF files already on this machine).""");
             file = DemoModel.ensure();
         }
-        GenerationOptions given = structure.apply(new GenerationOptions(maxTokens, List.of(), sampling.options()));
+        GenerationOptions given = reasoningBudget.apply(structure.apply(new GenerationOptions(maxTokens, List.of(), sampling.options())));
         String template = chatFormat.readTemplate();
         try (LlamaModel llama = model.open(file, err);
              Chat chat = llama.newChat(system, chatFormat.resolve(llama, template))) {

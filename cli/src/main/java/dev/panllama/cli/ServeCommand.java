@@ -70,13 +70,8 @@ final class ServeCommand extends Subcommand {
             description = "deepseek or auto: a chat reply's <think> block goes apart, as reasoning_content; none: it stays in the text (default: auto).")
     String reasoningFormat = "auto";
 
-    @Option(names = "--reasoning-budget", paramLabel = "N",
-            description = "The tokens a chat reply's <think> block may run before its end is forced: -1 unbounded, 0 ends it at once (default: -1).")
-    int reasoningBudget = -1;
-
-    @Option(names = "--reasoning-budget-message", paramLabel = "MESSAGE",
-            description = "Text forced before the end of a <think> block whose budget is spent (default: none).")
-    String reasoningBudgetMessage = "";
+    @Mixin
+    ReasoningBudgetArgs reasoningBudget;
 
     @Override
     public Integer call() {
@@ -85,7 +80,7 @@ final class ServeCommand extends Subcommand {
         String name = file.getFileName().toString();
         ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
                 maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling),
-                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget, reasoningBudgetMessage));
+                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message));
         checkAddressFree(host, port);
         String template = chatFormat.readTemplate();
         LlamaModel llama = model.open(file, err);

@@ -155,6 +155,9 @@ public final class Chat extends Session {
             }
             options = options.withJsonSchema(requiredCall);
         }
+        if (options.reasoningBudget() != null) {
+            options = options.withReasoningBudget(options.reasoningBudget().openedWith(format.replyOpening(messages, tools.offered())));
+        }
         cancelled.set(false);
         String rendered = format.render(messages, tools.offered(), true);
         int[] prompt = model.tokenizer().encode(rendered, true, true);

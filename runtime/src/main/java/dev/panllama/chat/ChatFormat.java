@@ -21,6 +21,21 @@ public sealed interface ChatFormat permits ChatFormat.Llama4, ChatFormat.Llama3,
         return render(messages, List.of(), openAssistantTurn);
     }
 
+    /**
+     * What this format writes to open the assistant's reply after {@code messages} (llama.cpp's generation
+     * prompt, such as DeepSeek R1's {@code <｜Assistant｜><think>\n}): the prompt that opens the reply past the
+     * longest start it shares with the prompt that does not.
+     */
+    default String replyOpening(List<Message> messages, List<Tool> tools) {
+        String opened = render(messages, tools, true);
+        String closed = render(messages, tools, false);
+        int common = 0;
+        while (common < Math.min(opened.length(), closed.length()) && opened.charAt(common) == closed.charAt(common)) {
+            common++;
+        }
+        return opened.substring(common);
+    }
+
     String name();
 
     /**

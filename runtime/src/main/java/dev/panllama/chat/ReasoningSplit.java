@@ -14,9 +14,8 @@ package dev.panllama.chat;
  */
 public final class ReasoningSplit {
 
-    /** The tags of a reasoning block. */
-    public static final String START = "<think>";
-    public static final String END = "</think>";
+    private static final String START = "<think>";
+    private static final String END = "</think>";
 
     /** One piece's share of reasoning and of answer (either may be empty). */
     public record Parts(String reasoning, String content) {

@@ -9,9 +9,20 @@ import java.util.Objects;
  *
  * @param generationPrompt what the chat template wrote to open the reply (the end of the prompt, such as DeepSeek
  *                         R1's {@code <｜Assistant｜><think>\n}): read first, as llama.cpp reads it, so that a block
- *                         the prompt opened is counted from there
+ *                         the prompt opened is counted from there. A chat's reply fills it in
+ *                         ({@code Chat.reply}).
  */
 public record ReasoningBudget(int tokens, String start, String end, String message, String generationPrompt) {
+
+    /** {@code tokens} for a {@code <think>} block, then {@code message} (or "") forced before its end; the opening left to the chat. */
+    public static ReasoningBudget ofThinking(int tokens, String message) {
+        return new ReasoningBudget(tokens, "<think>", "</think>", message, "");
+    }
+
+    /** This budget for a reply that the chat template opened with {@code opening}. */
+    public ReasoningBudget openedWith(String opening) {
+        return new ReasoningBudget(tokens, start, end, message, opening);
+    }
 
     public ReasoningBudget {
         if (tokens < 0) {

@@ -93,9 +93,9 @@ final class RequestReader {
             throw ApiException.invalid("'grammar' cannot be combined with 'tools' (unless 'tool_choice' is none), as llama-server refuses it.",
                     "grammar");
         }
-        String text = render(body, tools, true);
+        String text = render(body, tools);
         int[] prompt = model.tokenizer().encode(text, true, true);
-        GenerationOptions options = withReasoningBudget(withRequiredCall(generationOptions(body), tools), body, tools, text);
+        GenerationOptions options = withReasoningBudget(withRequiredCall(generationOptions(body), tools), body, tools);
         ReasoningSplit.Start reasoning = splitReasoning.map(apart -> ReasoningSplit.at(text, format.writesReasoning(), apart))
                 .orElse(ReasoningSplit.Start.NONE);
         return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
@@ -108,15 +108,14 @@ final class RequestReader {
      */
     String chatPrompt(RequestFields body) {
         checkModel(body);
-        return render(body, ToolFields.read(body), true);
+        return render(body, ToolFields.read(body));
     }
 
-    /** {@code openAssistantTurn}: with the template's opening of the reply (its generation prompt). */
-    private String render(RequestFields body, ToolUse tools, boolean openAssistantTurn) {
+    private String render(RequestFields body, ToolUse tools) {
         List<Message> messages = messages(body);
         ChatFormat laidOut = format.withTemplateVariables(templateVariables(body));
         try {
-            return laidOut.render(messages, tools.offered(), openAssistantTurn);
+            return laidOut.render(messages, tools.offered(), true);
         } catch (IllegalArgumentException e) {
             throw ApiException.invalid(e.getMessage(), "messages");
         }
@@ -126,10 +125,9 @@ final class RequestReader {
      * {@code options} with the reasoning budget that llama-server gives a chat: the request's
      * {@code reasoning_budget_tokens} (or {@code thinking_budget_tokens}; -1 or left out: the server's) and
      * {@code reasoning_budget_message}, where the template writes {@code <think>} blocks. Like llama-server, the
-     * budget starts counting at a block the template's opening of the reply ({@code prompt} past the conversation
-     * rendered without it) opens.
+     * budget starts counting at a block the template's opening of the reply opens.
      */
-    private GenerationOptions withReasoningBudget(GenerationOptions options, RequestFields body, ToolUse tools, String prompt) {
+    private GenerationOptions withReasoningBudget(GenerationOptions options, RequestFields body, ToolUse tools) {
         long asked = body.integer("reasoning_budget_tokens", -1, Integer.MAX_VALUE)
                 .orElseGet(() -> body.integer("thinking_budget_tokens", -1, Integer.MAX_VALUE).orElse(-1L));
         int budget = asked == -1 ? reasoning.budget() : (int) asked;
@@ -137,13 +135,13 @@ final class RequestReader {
             return options;
         }
         String message = body.string("reasoning_budget_message").orElse(reasoning.budgetMessage());
-        String conversation = render(body, tools, false);
-        int common = 0;
-        while (common < Math.min(conversation.length(), prompt.length()) && conversation.charAt(common) == prompt.charAt(common)) {
-            common++;
+        String opening;
+        try {
+            opening = format.withTemplateVariables(templateVariables(body)).replyOpening(messages(body), tools.offered());
+        } catch (IllegalArgumentException e) {
+            throw ApiException.invalid(e.getMessage(), "messages");
         }
-        return options.withReasoningBudget(new ReasoningBudget(budget, ReasoningSplit.START, ReasoningSplit.END, message,
-                prompt.substring(common)));
+        return options.withReasoningBudget(ReasoningBudget.ofThinking(budget, message).openedWith(opening));
     }
 
     /**

@@ -1,10 +1,15 @@
 package dev.panllama.parity;
 
+import dev.panllama.api.Chat;
+import dev.panllama.api.ChatReply;
+import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.api.ModelOptions;
 import dev.panllama.bindings.NativePin;
 import dev.panllama.bindings.UserCache;
 import dev.panllama.chat.ChatFormat;
+import dev.panllama.chat.Message;
+import dev.panllama.chat.ToolUse;
 import dev.panllama.ggml.GgmlType;
 import dev.panllama.gguf.GgufArray;
 import dev.panllama.gguf.GgufFile;
@@ -13,6 +18,8 @@ import dev.panllama.json.JsonReader;
 import dev.panllama.json.JsonWriter;
 import dev.panllama.model.demo.RandomModelSpec;
 import dev.panllama.model.demo.RandomModelWriter;
+import dev.panllama.sampling.ReasoningBudget;
+import dev.panllama.sampling.SamplingOptions;
 import dev.panllama.server.ChatReasoning;
 import dev.panllama.server.OpenAiServer;
 import dev.panllama.server.ServerOptions;
@@ -302,6 +309,14 @@ class ChatTemplateParityTest {
                 assertEquals(expected, reasoningAndText(servers.ours(), body), "streamed, " + budget);
                 if (budget.containsKey("reasoning_budget_message")) {
                     assertTrue(expected.getFirst().endsWith(" Enough."), "the block was ended by force: " + expected);
+                    // The Java facade's chat, given the same budget, fills in the template's opening of the reply itself.
+                    try (Chat chat = model.newChat(null, model.chatFormat(Files.readString(template)))) {
+                        chat.load(List.of(Message.system("You answer in one line."), Message.user("What is the capital of France?"),
+                                Message.assistant("Paris."), Message.user("And of Italy?")));
+                        ChatReply reply = chat.reply(ToolUse.NONE, GenerationOptions.defaults().withSampling(SamplingOptions.greedy())
+                                .withMaxTokens(14).withReasoningBudget(ReasoningBudget.ofThinking(5, " Enough.")), thought -> { }, text -> { }, () -> false);
+                        assertEquals(expected, List.of(reply.reasoning(), reply.text()), "the Java facade's chat");
+                    }
                 }
             }
             Map<String, Object> anthropic = new java.util.HashMap<>(Map.of("model", "templates", "max_tokens", 14, "temperature", 0,
