@@ -36,19 +36,21 @@ import java.util.zip.CheckedOutputStream;
  *
  * <p>Layout, big-endian: the magic {@code PLSESSN1}, the format version, the file's total length (so a
  * truncated file is told from a damaged one); the pin's package, version and integrity; the model file's
- * name, size and SHA-256 fingerprint; the messages (role, content); the cache's types (keys, values, and
+ * name, size and SHA-256 fingerprint; the messages (role, content, reasoning); the cache's types (keys, values, and
  * the host tier's keys and values), row width, chunk size and layer count; the tokens; the global and
  * chunked layers' cells (count, head, then cell and position pairs); per layer its first host-tier cell
  * (from which its rows are of the host tier's types) and its key and value rows; last, a CRC-32C of
  * everything before it. Format 1, of one cache type and no tiers' types, and format 2, whose quantized
  * caches hold their rows unrotated (format 3's are rotated as llama.cpp's, see {@code HeadRotation}), are
- * refused by their number. Strings are a length and UTF-8 bytes. It is written to a temporary file beside
+ * refused by their number; format 3, whose messages have no reasoning, is read as having none. Strings are a length and UTF-8 bytes. It is written to a temporary file beside
  * the target and moved over it, so an existing file is replaced only by a complete one.
  */
 final class SessionFile {
 
     private static final byte[] MAGIC = "PLSESSN1".getBytes(StandardCharsets.US_ASCII);
-    static final int VERSION = 3;
+    static final int VERSION = 4;
+    /** The format before messages kept their reasoning, read still. */
+    private static final int WITHOUT_REASONING = 3;
     /** Magic, version and total length: what is read before the rest can be trusted. */
     private static final int HEADER_BYTES = 8 + 4 + 8;
 
@@ -122,6 +124,7 @@ final class SessionFile {
         for (Message message : contents.messages()) {
             writeString(out, message.role());
             writeString(out, message.content());
+            writeString(out, message.reasoning());
         }
         SequenceState state = contents.state();
         KvCacheTypes types = state.types();
@@ -170,7 +173,7 @@ final class SessionFile {
         bytes += stringBytes(contents.modelName()) + 8 + stringBytes(contents.model().sha256());
         bytes += 4;
         for (Message message : contents.messages()) {
-            bytes += stringBytes(message.role()) + stringBytes(message.content());
+            bytes += stringBytes(message.role()) + stringBytes(message.content()) + stringBytes(message.reasoning());
         }
         SequenceState state = contents.state();
         KvCacheTypes types = state.types();
@@ -219,8 +222,9 @@ final class SessionFile {
                 throw notASession(file, size);
             }
             int version = in.readInt();
-            if (version != VERSION) {
-                throw new SessionFileException(file + " is a session file of format " + version + "; this panllama reads format " + VERSION);
+            if (version != VERSION && version != WITHOUT_REASONING) {
+                throw new SessionFileException(file + " is a session file of format " + version + "; this panllama reads formats "
+                        + WITHOUT_REASONING + " and " + VERSION);
             }
             long total = in.readLong();
             if (size < total) {
@@ -232,7 +236,7 @@ final class SessionFile {
             BoundedReader body = new BoundedReader(in, total - HEADER_BYTES - 4);
             Contents contents;
             try {
-                contents = readBody(body);
+                contents = readBody(body, version);
             } catch (IllegalArgumentException | EOFException e) {
                 // The length is right, so what does not parse was changed after writing.
                 throw damaged(file);
@@ -255,14 +259,15 @@ final class SessionFile {
         return new SessionFileException(file + " is damaged: its checksum does not match its contents");
     }
 
-    private static Contents readBody(BoundedReader in) throws IOException {
+    private static Contents readBody(BoundedReader in, int version) throws IOException {
         NativePin pin = new NativePin(in.string(), in.string(), in.string());
         String modelName = in.string();
         GgufFingerprint model = new GgufFingerprint(in.readLong(), in.string());
         int messageCount = in.count(8);
         List<Message> messages = new ArrayList<>(messageCount);
         for (int i = 0; i < messageCount; i++) {
-            messages.add(new Message(in.string(), in.string()));
+            Message message = new Message(in.string(), in.string());
+            messages.add(version == WITHOUT_REASONING ? message : message.withReasoning(in.string()));
         }
         KvCacheTypes types = new KvCacheTypes(GgmlType.valueOf(in.string()), GgmlType.valueOf(in.string()),
                 GgmlType.valueOf(in.string()), GgmlType.valueOf(in.string()));

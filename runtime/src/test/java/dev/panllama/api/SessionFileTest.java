@@ -174,7 +174,7 @@ class SessionFileTest {
     @Test
     void filesOfEarlierFormatsAreRefused() throws IOException {
         Path session = savedSession("earlier-format.session");
-        for (int version = 1; version < SessionFile.VERSION; version++) {
+        for (int version = 1; version <= 2; version++) {
             byte[] bytes = Files.readAllBytes(session);
             // The version follows the 8-byte magic.
             bytes[8] = 0;
@@ -183,9 +183,67 @@ class SessionFileTest {
             bytes[11] = (byte) version;
             Path old = Files.write(temp.resolve("format-" + version + ".session"), bytes);
             String message = refusal(old, OPTIONS, modelFile);
-            assertTrue(message.contains("is a session file of format " + version + "; this panllama reads format " + SessionFile.VERSION),
+            assertTrue(message.contains("is a session file of format " + version + "; this panllama reads formats 3 and " + SessionFile.VERSION),
                     message);
         }
+    }
+
+    /** A message's reasoning is saved with it; a file of format 3, whose messages have none, is read as having none. */
+    @Test
+    void aMessagesReasoningIsSavedAndAFileWithoutAnyIsRead() throws IOException {
+        Path session = temp.resolve("reasoned.session");
+        List<Message> conversation;
+        try (LlamaModel model = LlamaModel.open(modelFile, OPTIONS); Chat chat = model.newChat("Terse.")) {
+            chat.add(Message.user("Capital of Italy?"));
+            chat.add(Message.assistant("Rome.").withReasoning("Italy's capital is Rome."));
+            chat.send("And France?", GREEDY);
+            conversation = chat.messages();
+            chat.save(session);
+        }
+        try (LlamaModel model = LlamaModel.open(modelFile, OPTIONS); Chat chat = model.newChat(null)) {
+            chat.load(session);
+            assertEquals(conversation, chat.messages());
+        }
+
+        // Format 3: the same file without the messages' reasoning (each an empty string here but the one above).
+        Path plain = savedSession("format-3-source.session");
+        byte[] current = Files.readAllBytes(plain);
+        List<Message> saved = SessionFile.read(plain).messages();
+        java.io.ByteArrayOutputStream older = new java.io.ByteArrayOutputStream();
+        int at = 0;
+        for (Message message : saved) {
+            // The message as written: its role and content, each a length and UTF-8 bytes.
+            byte[] role = message.role().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            byte[] content = message.content().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            byte[] written = java.nio.ByteBuffer.allocate(8 + role.length + content.length)
+                    .putInt(role.length).put(role).putInt(content.length).put(content).array();
+            int end = indexOf(current, written, at) + written.length;
+            older.write(current, at, end - at);
+            assertEquals(0, java.nio.ByteBuffer.wrap(current, end, 4).getInt(), "an empty reasoning follows the content");
+            at = end + 4;
+        }
+        older.write(current, at, current.length - at - 4);
+        byte[] bytes = older.toByteArray();
+        java.nio.ByteBuffer header = java.nio.ByteBuffer.wrap(bytes);
+        header.putInt(8, 3).putLong(12, bytes.length + 4L);
+        java.util.zip.CRC32C crc = new java.util.zip.CRC32C();
+        crc.update(bytes);
+        Path format3 = Files.write(temp.resolve("format-3.session"),
+                java.nio.ByteBuffer.allocate(bytes.length + 4).put(bytes).putInt((int) crc.getValue()).array());
+        try (LlamaModel model = LlamaModel.open(modelFile, OPTIONS); Chat chat = model.newChat(null)) {
+            chat.load(format3);
+            assertEquals(saved, chat.messages());
+            assertTrue(chat.cachedTokens() > 0, "its cache is restored");
+        }
+    }
+
+    private static int indexOf(byte[] bytes, byte[] part, int from) {
+        for (int i = from; i + part.length <= bytes.length; i++) {
+            if (java.util.Arrays.equals(bytes, i, i + part.length, part, 0, part.length)) {
+                return i;
+            }
+        }
+        throw new AssertionError("not found");
     }
 
     @Test
