@@ -42,8 +42,9 @@ import java.util.zip.CheckedOutputStream;
  * (from which its rows are of the host tier's types) and its key and value rows; last, a CRC-32C of
  * everything before it. Format 1, of one cache type and no tiers' types, and format 2, whose quantized
  * caches hold their rows unrotated (format 3's are rotated as llama.cpp's, see {@code HeadRotation}), are
- * refused by their number; format 3, whose messages have no reasoning, is read as having none. Strings are a length and UTF-8 bytes. It is written to a temporary file beside
- * the target and moved over it, so an existing file is replaced only by a complete one.
+ * refused by their number; format 3, whose messages have no reasoning, is read as having none. Strings are
+ * a length and UTF-8 bytes. It is written to a temporary file beside the target and moved over it, so an
+ * existing file is replaced only by a complete one.
  */
 final class SessionFile {
 
