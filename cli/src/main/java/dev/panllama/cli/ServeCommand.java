@@ -73,6 +73,9 @@ final class ServeCommand extends Subcommand {
     @Mixin
     ReasoningBudgetArgs reasoningBudget;
 
+    @Option(names = "--spm-infill", description = "Lay /infill's prompt out suffix first (Suffix/Prefix/Middle), as some code models want (default: prefix first).")
+    boolean spmInfill;
+
     @Override
     public Integer call() {
         PrintWriter err = err();
@@ -80,7 +83,7 @@ final class ServeCommand extends Subcommand {
         String name = file.getFileName().toString();
         ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
                 maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling),
-                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message));
+                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message), spmInfill);
         checkAddressFree(host, port);
         String template = chatFormat.readTemplate();
         LlamaModel llama = model.open(file, err);

@@ -13,7 +13,8 @@ import java.util.List;
  * line) first, as much of it as the context leaves; then the prefix token, the end of {@code input_prefix}
  * (at most three quarters of a logical batch), {@code prompt}, the suffix token, the start of
  * {@code input_suffix} (the rest of a quarter batch), and the middle token, after which the model writes
- * what goes between.
+ * what goes between. Suffix first ({@code --spm-infill}), the suffix token and its text come before the prefix
+ * token and its text.
  */
 final class InfillPrompt {
 
@@ -30,11 +31,11 @@ final class InfillPrompt {
     /**
      * The prompt's tokens for {@code body} ({@code input_prefix}, {@code input_suffix}: texts, or arrays of texts
      * and token ids; {@code input_extra}: {@code [{"filename": ..., "text": ...}]}; {@code prompt}: a text), in a
-     * context of {@code contextLength} tokens.
+     * context of {@code contextLength} tokens; {@code suffixFirst}: as llama.cpp's {@code --spm-infill} lays it out.
      *
      * @throws ApiException (501) when the vocabulary has no fill-in-the-middle tokens, or (400) for a malformed field
      */
-    static int[] of(Tokenizer tokenizer, RequestFields body, int contextLength) {
+    static int[] of(Tokenizer tokenizer, RequestFields body, int contextLength, boolean suffixFirst) {
         Vocabulary vocabulary = tokenizer.vocabulary();
         String missing = (vocabulary.fimPrefix() == Vocabulary.NONE ? "prefix token is missing. " : "")
                 + (vocabulary.fimSuffix() == Vocabulary.NONE ? "suffix token is missing. " : "")
@@ -76,11 +77,15 @@ final class InfillPrompt {
         if (vocabulary.addBos()) {
             tokens.add(vocabulary.bos());
         }
-        tokens.add(vocabulary.fimPrefix());
-        tokens.addAll(prefix.subList(prefix.size() - prefixTaken, prefix.size()));
-        tokens.addAll(prompt);
-        tokens.add(vocabulary.fimSuffix());
-        tokens.addAll(suffix.subList(0, suffixTaken));
+        List<Integer> prefixPart = new ArrayList<>();
+        prefixPart.add(vocabulary.fimPrefix());
+        prefixPart.addAll(prefix.subList(prefix.size() - prefixTaken, prefix.size()));
+        prefixPart.addAll(prompt);
+        List<Integer> suffixPart = new ArrayList<>();
+        suffixPart.add(vocabulary.fimSuffix());
+        suffixPart.addAll(suffix.subList(0, suffixTaken));
+        tokens.addAll(suffixFirst ? suffixPart : prefixPart);
+        tokens.addAll(suffixFirst ? prefixPart : suffixPart);
         tokens.add(vocabulary.fimMiddle());
         return tokens.stream().mapToInt(Integer::intValue).toArray();
     }

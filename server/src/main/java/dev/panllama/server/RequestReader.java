@@ -44,6 +44,7 @@ final class RequestReader {
     private final int promptLimit;
     private final int maxPromptTokens;
     private final ChatReasoning reasoning;
+    private final boolean spmInfill;
 
     RequestReader(LlamaModel model, ChatFormat format, ServerOptions options) {
         this.model = model;
@@ -51,6 +52,7 @@ final class RequestReader {
         this.modelId = options.modelId();
         this.maxPromptTokens = options.maxPromptTokens();
         this.reasoning = options.reasoning();
+        this.spmInfill = options.spmInfill();
         // One position must stay free for the first generated token.
         int contextLimit = model.contextLength() - 1;
         this.promptLimit = maxPromptTokens > 0 ? Math.min(maxPromptTokens, contextLimit) : contextLimit;
@@ -211,7 +213,7 @@ final class RequestReader {
         checkModel(body);
         refuseUnsupported(body);
         GenerationOptions options = generationOptions(body);
-        int[] prompt = checkedLength(InfillPrompt.of(model.tokenizer(), body, model.contextLength()), options, "input_prefix");
+        int[] prompt = checkedLength(InfillPrompt.of(model.tokenizer(), body, model.contextLength(), spmInfill), options, "input_prefix");
         return new GenerationRequest(prompt, 0, options, body.bool("stream", false), includeUsage(body), GenerationJob.NO_LOGPROBS,
                 ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE);
     }

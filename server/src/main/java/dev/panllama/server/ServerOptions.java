@@ -19,10 +19,12 @@ import java.util.Objects;
  *                          they share the context, as llama.cpp's unified KV cache does
  * @param pooling           how the embedding endpoints pool a text's hidden states (llama.cpp's {@code --pooling})
  * @param reasoning         what becomes of a chat reply's reasoning where a request does not say
+ * @param spmInfill         whether {@code /infill} lays its prompt out suffix first (llama.cpp's {@code --spm-infill}),
+ *                          as some code models were trained, rather than prefix first
  */
 public record ServerOptions(String host, int port, String apiKey, String modelId, long maxBodyBytes,
                             int maxPromptTokens, int maxQueuedRequests, int parallel, Embedder.Pooling pooling,
-                            ChatReasoning reasoning) {
+                            ChatReasoning reasoning, boolean spmInfill) {
 
     public static final String LOOPBACK = "127.0.0.1";
     public static final int DEFAULT_PORT = 8080;
@@ -70,42 +72,46 @@ public record ServerOptions(String host, int port, String apiKey, String modelId
      */
     public static ServerOptions defaults(String modelId) {
         return new ServerOptions(LOOPBACK, DEFAULT_PORT, null, modelId, DEFAULT_MAX_BODY_BYTES, 0, DEFAULT_MAX_QUEUED_REQUESTS,
-                DEFAULT_PARALLEL, Embedder.Pooling.MEAN, ChatReasoning.DEFAULT);
+                DEFAULT_PARALLEL, Embedder.Pooling.MEAN, ChatReasoning.DEFAULT, false);
     }
 
     public ServerOptions withHost(String value) {
-        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning);
+        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill);
     }
 
     public ServerOptions withPort(int value) {
-        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning);
+        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill);
     }
 
     public ServerOptions withApiKey(String value) {
-        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning);
+        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill);
     }
 
     public ServerOptions withMaxBodyBytes(long value) {
-        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning);
+        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill);
     }
 
     public ServerOptions withMaxPromptTokens(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning, spmInfill);
     }
 
     public ServerOptions withMaxQueuedRequests(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning, spmInfill);
     }
 
     public ServerOptions withPooling(Embedder.Pooling value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning, spmInfill);
     }
 
     public ServerOptions withParallel(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning, spmInfill);
     }
 
     public ServerOptions withReasoning(ChatReasoning value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value, spmInfill);
+    }
+
+    public ServerOptions withSpmInfill(boolean value) {
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, value);
     }
 }

@@ -47,7 +47,10 @@ class InfillParityTest {
 
     @Test
     void theInfillPromptAndCompletionAreLlamaServers() throws Exception {
-        for (boolean separators : List.of(false, true)) {
+        // Without and with the file tokens, prefix first; with them, suffix first too (--spm-infill).
+        for (List<Boolean> variant : List.of(List.of(false, false), List.of(true, false), List.of(true, true))) {
+            boolean separators = variant.get(0);
+            boolean suffixFirst = variant.get(1);
             Map<String, GgufValue> tokens = new LinkedHashMap<>();
             tokens.put("tokenizer.ggml.fim_pre_token_id", GgufValue.ofUint32(128011));
             tokens.put("tokenizer.ggml.fim_suf_token_id", GgufValue.ofUint32(128012));
@@ -56,17 +59,22 @@ class InfillParityTest {
                 tokens.put("tokenizer.ggml.fim_rep_token_id", GgufValue.ofUint32(128014));
                 tokens.put("tokenizer.ggml.fim_sep_token_id", GgufValue.ofUint32(128015));
             }
-            Path file = temp.resolve("infill-" + separators + ".gguf");
+            Path file = temp.resolve("infill-" + separators + "-" + suffixFirst + ".gguf");
             RandomModelWriter.write(RandomModelSpec.scoutLike(GgmlType.Q8_0, 8).withTiedOutput(true),
                     UserCache.user().vocabularies(NativePin.current()).resolve("ggml-vocab-llama-bpe.gguf"), file, tokens);
-            try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve("infill-" + separators + ".log"),
-                    "-c", String.valueOf(CONTEXT), "-t", "2", "-np", "1", "--ctx-checkpoints", "0");
+            List<String> options = new java.util.ArrayList<>(List.of("-c", String.valueOf(CONTEXT), "-t", "2", "-np", "1", "--ctx-checkpoints", "0"));
+            if (suffixFirst) {
+                options.add("--spm-infill");
+            }
+            try (LlamaServerProcess theirs = LlamaServerProcess.start(file, temp.resolve("infill-" + separators + "-" + suffixFirst + ".log"),
+                    options.toArray(String[]::new));
                  LlamaModel model = LlamaModel.open(file, ModelOptions.defaults().withThreads(2).withContextLength(CONTEXT));
-                 OpenAiServer ours = OpenAiServer.start(model, ServerOptions.defaults("infill").withPort(0).withParallel(1))) {
+                 OpenAiServer ours = OpenAiServer.start(model, ServerOptions.defaults("infill").withPort(0).withParallel(1)
+                         .withSpmInfill(suffixFirst))) {
                 String oursUrl = "http://127.0.0.1:" + ours.port();
                 for (Map<String, Object> body : requests()) {
                     Map<String, Object> expected = fields(post(theirs.url(), body));
-                    assertEquals(expected, fields(post(oursUrl, body)), "separators " + separators + ": " + JsonWriter.write(body));
+                    assertEquals(expected, fields(post(oursUrl, body)), "separators " + separators + ", suffix first " + suffixFirst + ": " + JsonWriter.write(body));
                     Map<String, Object> streamed = new HashMap<>(body);
                     streamed.put("stream", true);
                     assertEquals(expected.get("content"), streamedContent(oursUrl, streamed), "streamed");
