@@ -7,7 +7,7 @@ import java.util.Map;
 
 /**
  * How a chat template is given a message. Templates take OpenAI's shape (a call's arguments as an object), and
- * an earlier reply's reasoning as {@code reasoning_content}, as llama.cpp hands them over; two families that
+ * an earlier reply's reasoning as {@code reasoning_content}, as llama.cpp hands them over; three families that
  * llama.cpp knows by their text read the reasoning elsewhere, and get it there as llama.cpp reshapes it.
  */
 enum MessageShape {
