@@ -155,11 +155,12 @@ public final class Chat extends Session {
             }
             options = options.withJsonSchema(requiredCall);
         }
+        String rendered = format.render(messages, tools.offered(), true);
         if (options.reasoningBudget() != null) {
-            options = options.withReasoningBudget(options.reasoningBudget().openedWith(format.replyOpening(messages, tools.offered())));
+            String opening = ChatFormat.replyOpening(rendered, format.render(messages, tools.offered(), false));
+            options = options.withReasoningBudget(options.reasoningBudget().openedWith(opening));
         }
         cancelled.set(false);
-        String rendered = format.render(messages, tools.offered(), true);
         int[] prompt = model.tokenizer().encode(rendered, true, true);
         ReasoningSplit split = new ReasoningSplit(reasoningApart
                 ? ReasoningSplit.at(rendered, format.writesReasoning(), true) : ReasoningSplit.Start.NONE);

@@ -22,13 +22,11 @@ public sealed interface ChatFormat permits ChatFormat.Llama4, ChatFormat.Llama3,
     }
 
     /**
-     * What this format writes to open the assistant's reply after {@code messages} (llama.cpp's generation
-     * prompt, such as DeepSeek R1's {@code <｜Assistant｜><think>\n}): the prompt that opens the reply past the
-     * longest start it shares with the prompt that does not.
+     * What a format writes to open the assistant's reply (llama.cpp's generation prompt, such as DeepSeek R1's
+     * {@code <｜Assistant｜><think>\n}): {@code opened}, a conversation rendered with the reply's turn open, past the
+     * longest start it shares with {@code closed}, the same rendered without.
      */
-    default String replyOpening(List<Message> messages, List<Tool> tools) {
-        String opened = render(messages, tools, true);
-        String closed = render(messages, tools, false);
+    static String replyOpening(String opened, String closed) {
         int common = 0;
         while (common < Math.min(opened.length(), closed.length()) && opened.charAt(common) == closed.charAt(common)) {
             common++;

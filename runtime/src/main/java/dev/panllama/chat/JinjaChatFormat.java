@@ -187,15 +187,15 @@ public final class JinjaChatFormat implements ChatFormat {
             return true;
         }
         try {
-            String thinking = replyOpening(Map.of(ENABLE_THINKING, true));
-            return thinking != null && !thinking.equals(replyOpening(Map.of(ENABLE_THINKING, false)));
+            String thinking = afterQuestion(Map.of(ENABLE_THINKING, true));
+            return thinking != null && !thinking.equals(afterQuestion(Map.of(ENABLE_THINKING, false)));
         } catch (IllegalArgumentException refused) {
             return false;
         }
     }
 
     /** What the template writes after a user's question, to open the reply, given {@code variables}; null where it writes no question. */
-    private String replyOpening(Map<String, Object> variables) {
+    private String afterQuestion(Map<String, Object> variables) {
         String question = "What is the question?";
         String rendered = renderTurns(List.of(shape.turn(Message.user(question))), List.of(), true, variables);
         int at = rendered.lastIndexOf(question);

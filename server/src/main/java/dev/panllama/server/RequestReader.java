@@ -5,6 +5,7 @@ import dev.panllama.api.LlamaModel;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.Message;
 import dev.panllama.chat.ReasoningSplit;
+import dev.panllama.chat.Tool;
 import dev.panllama.chat.ToolCall;
 import dev.panllama.chat.ToolUse;
 import dev.panllama.json.JsonWriter;
@@ -95,9 +96,10 @@ final class RequestReader {
             throw ApiException.invalid("'grammar' cannot be combined with 'tools' (unless 'tool_choice' is none), as llama-server refuses it.",
                     "grammar");
         }
-        String text = render(body, tools);
+        Conversation conversation = conversation(body, tools);
+        String text = conversation.render(true);
         int[] prompt = model.tokenizer().encode(text, true, true);
-        GenerationOptions options = withReasoningBudget(withRequiredCall(generationOptions(body), tools), body, tools);
+        GenerationOptions options = withReasoningBudget(withRequiredCall(generationOptions(body), tools), body, conversation, text);
         ReasoningSplit.Start reasoning = splitReasoning.map(apart -> ReasoningSplit.at(text, format.writesReasoning(), apart))
                 .orElse(ReasoningSplit.Start.NONE);
         return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
@@ -110,16 +112,22 @@ final class RequestReader {
      */
     String chatPrompt(RequestFields body) {
         checkModel(body);
-        return render(body, ToolFields.read(body));
+        return conversation(body, ToolFields.read(body)).render(true);
     }
 
-    private String render(RequestFields body, ToolUse tools) {
-        List<Message> messages = messages(body);
-        ChatFormat laidOut = format.withTemplateVariables(templateVariables(body));
-        try {
-            return laidOut.render(messages, tools.offered(), true);
-        } catch (IllegalArgumentException e) {
-            throw ApiException.invalid(e.getMessage(), "messages");
+    /** A chat request's messages and the tools it offers, in the chat format given its template variables. */
+    private Conversation conversation(RequestFields body, ToolUse tools) {
+        return new Conversation(format.withTemplateVariables(templateVariables(body)), messages(body), tools.offered());
+    }
+
+    private record Conversation(ChatFormat format, List<Message> messages, List<Tool> tools) {
+        /** {@code openAssistantTurn}: with the format's opening of the reply; a template's refusal is a 400. */
+        String render(boolean openAssistantTurn) {
+            try {
+                return format.render(messages, tools, openAssistantTurn);
+            } catch (IllegalArgumentException e) {
+                throw ApiException.invalid(e.getMessage(), "messages");
+            }
         }
     }
 
@@ -127,9 +135,11 @@ final class RequestReader {
      * {@code options} with the reasoning budget that llama-server gives a chat: the request's
      * {@code reasoning_budget_tokens} (or {@code thinking_budget_tokens}; -1 or left out: the server's) and
      * {@code reasoning_budget_message}, where the template writes {@code <think>} blocks. Like llama-server, the
-     * budget starts counting at a block the template's opening of the reply opens.
+     * budget starts counting at a block the template's opening of the reply opens ({@code prompt} past the
+     * conversation rendered without it).
      */
-    private GenerationOptions withReasoningBudget(GenerationOptions options, RequestFields body, ToolUse tools) {
+    private GenerationOptions withReasoningBudget(GenerationOptions options, RequestFields body, Conversation conversation,
+                                                  String prompt) {
         long asked = body.integer("reasoning_budget_tokens", -1, Integer.MAX_VALUE)
                 .orElseGet(() -> body.integer("thinking_budget_tokens", -1, Integer.MAX_VALUE).orElse(-1L));
         int budget = asked == -1 ? reasoning.budget() : (int) asked;
@@ -137,12 +147,7 @@ final class RequestReader {
             return options;
         }
         String message = body.string("reasoning_budget_message").orElse(reasoning.budgetMessage());
-        String opening;
-        try {
-            opening = format.withTemplateVariables(templateVariables(body)).replyOpening(messages(body), tools.offered());
-        } catch (IllegalArgumentException e) {
-            throw ApiException.invalid(e.getMessage(), "messages");
-        }
+        String opening = ChatFormat.replyOpening(prompt, conversation.render(false));
         return options.withReasoningBudget(ReasoningBudget.ofThinking(budget, message).openedWith(opening));
     }
 
