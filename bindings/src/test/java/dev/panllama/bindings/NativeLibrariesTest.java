@@ -30,6 +30,20 @@ class NativeLibrariesTest {
     }
 
     @Test
+    void amxKernelsCountAsFixedInTheJarAndWhereABuildStampNamesTheFix() throws IOException {
+        Path stamped = Files.createDirectory(temp.resolve("stamped"));
+        Files.writeString(stamped.resolve(LoadedLibraries.BUILD_STAMP), "sha512-x fixes: " + LoadedLibraries.AMX_FIX + " -DGGML_NATIVE=ON ggml\n");
+        Path olderBuild = Files.createDirectory(temp.resolve("older"));
+        Files.writeString(olderBuild.resolve(LoadedLibraries.BUILD_STAMP), "sha512-x -DGGML_NATIVE=ON ggml\n");
+        Path elsewhere = Files.createDirectory(temp.resolve("elsewhere"));
+
+        assertTrue(new LoadedLibraries(stamped, LoadedLibraries.Origin.ENVIRONMENT, false).amxKernelsFixed());
+        assertTrue(new LoadedLibraries(elsewhere, LoadedLibraries.Origin.JAR, true).amxKernelsFixed());
+        assertFalse(new LoadedLibraries(olderBuild, LoadedLibraries.Origin.BUILD_CACHE, false).amxKernelsFixed());
+        assertFalse(new LoadedLibraries(elsewhere, LoadedLibraries.Origin.SYSTEM_PROPERTY, false).amxKernelsFixed());
+    }
+
+    @Test
     void propertyWinsOverEnvironmentAndCache() throws IOException {
         Path byProperty = Files.createDirectory(temp.resolve("property"));
         Files.writeString(byProperty.resolve(NativeLibraries.sharedLibraryName("ggml")), "");

@@ -44,7 +44,7 @@ final class SystemReport {
         List<BufferType> usable = cpu.usableExtraBufferTypes();
         out.println("buffers  " + (extra.isEmpty() ? "none beyond CPU"
                 : extra.stream()
-                        .map(type -> usable.contains(type) ? type.name() : type.name() + " (not used: ggml's AMX kernels crash at this pin)")
+                        .map(type -> usable.contains(type) ? type.name() : type.name() + " (not used: these libraries may lack panllama's fix of ggml's AMX kernels, which crash without it)")
                         .collect(Collectors.joining(", "))) + " for weights on the CPU");
     }
 }

@@ -1,5 +1,6 @@
 package dev.panllama.ggml;
 
+import dev.panllama.bindings.LoadedLibraries;
 import dev.panllama.bindings.NativeLibraries;
 import dev.panllama.bindings.ggml.Ggml;
 import dev.panllama.bindings.ggml.ggml_backend_dev_props;
@@ -219,13 +220,13 @@ public final class BackendDevice {
     }
 
     /**
-     * The extra buffer types panllama stores weights in: all of {@link #extraBufferTypes()} but ggml's
-     * {@code AMX} one, whose kernels crash at this pin on Sapphire Rapids and later Xeons (see
-     * scripts/build-native). panllama's own builds have no AMX type; libraries a user points
-     * {@code PANLLAMA_NATIVE_DIR} at may.
+     * The extra buffer types panllama stores weights in: all of {@link #extraBufferTypes()}, but ggml's
+     * {@code AMX} one only from libraries built with panllama's fix of its kernels, which crash at this
+     * pin otherwise (see {@link LoadedLibraries#amxKernelsFixed()}).
      */
     public List<BufferType> usableExtraBufferTypes() {
-        return extraBufferTypes().stream().filter(type -> !type.name().equals(AMX_BUFFER_TYPE)).toList();
+        boolean amxUsable = NativeLibraries.load().amxKernelsFixed();
+        return extraBufferTypes().stream().filter(type -> amxUsable || !type.name().equals(AMX_BUFFER_TYPE)).toList();
     }
 
     MemorySegment registry() {

@@ -59,7 +59,7 @@ class PackagedModelsTest {
         Matcher variant = Pattern.compile("cpu +variant (\\S+) \\(libggml-cpu-\\1\\.so\\)").matcher(report.out());
         assertTrue(variant.find(), "the variant ggml chose: " + report.out());
         assertTrue(report.out().lines().anyMatch(l -> l.startsWith("buffers ")), report.out());
-        assertFalse(report.out().contains("AMX"), report.out());
+        assertFalse(report.out().contains("not used"), report.out());
     }
 
     /** The README's first command: a chat with the demo model, which the jar writes on first use. */
@@ -109,8 +109,8 @@ class PackagedModelsTest {
 
     /**
      * The run ended well and each generated id is the one the reference llama.cpp picks after the same
-     * tokens. The jar's CPU variant is the best portable one for this CPU (zen4 on an AMX Xeon), the
-     * reference is built for this very machine; with scripts/build-native's flags they compute the same
+     * tokens. The jar's CPU variant is the best portable one for this CPU (sapphirerapids, with ggml's AMX
+     * kernels, on an AMX Xeon), the reference is built for this very machine; with scripts/build-native's flags they compute the same
      * logits on the Xeon and the EPYC this runs on, but a CPU with an instruction set extension no
      * variant has may round differently in the last bits, and where a random model's two best logits
      * nearly tie, either pick is right. The reference's logits after panllama's own tokens decide:
