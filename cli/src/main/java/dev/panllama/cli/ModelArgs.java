@@ -89,6 +89,10 @@ final class ModelArgs {
             description = "How the offloaded layers are shared between several devices, as proportions in their order, e.g. 3,1 (default: by free memory; a --fit plan shares them by budget).")
     String tensorSplit;
 
+    @Option(names = {"-nr", "--no-repack"},
+            description = "Keep the weights that stay on the CPU as the file has them, not rearranged for the CPU's faster kernels (ggml's CPU_REPACK and AMX buffer types).")
+    boolean noRepack;
+
     @Option(names = {"-fit", "--fit"}, paramLabel = "on|off",
             description = "Plan what goes to the devices so that it fits their memory (default: on; it leaves the placement to -ngl, --cpu-moe and --n-cpu-moe when you give them).")
     String fit = "on";
@@ -131,7 +135,7 @@ final class ModelArgs {
         List<Offload.TensorOverride> parsed = new ArrayList<>();
         overrides.forEach(o -> parsed.addAll(Offload.TensorOverride.parse(o)));
         Offload offload = new Offload(gpuLayers(), parsed, cpuMoe, cpuMoeLayers,
-                tensorSplit == null ? List.of() : Offload.parseTensorSplit(tensorSplit));
+                tensorSplit == null ? List.of() : Offload.parseTensorSplit(tensorSplit), !noRepack);
         return new ModelOptions(threads == null ? defaults.threads() : threads, contextLength, batchSize, cacheTypes, !noMmap, device,
                 rpc, offload, fitOptions(), expertCacheOptions());
     }

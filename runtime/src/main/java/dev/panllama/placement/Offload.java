@@ -18,8 +18,12 @@ import java.util.regex.PatternSyntaxException;
  * @param cpuMoeLayers {@code --n-cpu-moe}: the routed experts of layers {@code 0 .. N-1} stay on the CPU
  * @param tensorSplit  {@code -ts/--tensor-split}: the share of the offloaded layers each device takes, in
  *                     the devices' order, as proportions ({@code 3,1}); empty to share them by free memory
+ * @param repack       false for {@code -nr/--no-repack}: weights kept on the CPU stay as the file has them
+ *                     (mapped, or in plain memory) rather than going to the CPU's extra buffer types,
+ *                     whose faster kernels want them rearranged (ggml's CPU_REPACK and AMX)
  */
-public record Offload(int gpuLayers, List<TensorOverride> overrides, boolean cpuMoe, int cpuMoeLayers, List<Double> tensorSplit) {
+public record Offload(int gpuLayers, List<TensorOverride> overrides, boolean cpuMoe, int cpuMoeLayers, List<Double> tensorSplit,
+                      boolean repack) {
 
     public static final int ALL_LAYERS = -1;
 
@@ -40,7 +44,7 @@ public record Offload(int gpuLayers, List<TensorOverride> overrides, boolean cpu
 
     /** As llama.cpp's options without {@code -ts}: layers shared between devices by their free memory. */
     public Offload(int gpuLayers, List<TensorOverride> overrides, boolean cpuMoe, int cpuMoeLayers) {
-        this(gpuLayers, overrides, cpuMoe, cpuMoeLayers, List.of());
+        this(gpuLayers, overrides, cpuMoe, cpuMoeLayers, List.of(), true);
     }
 
     /** Everything a device can take goes there (the default, as llama.cpp's). */
@@ -49,26 +53,30 @@ public record Offload(int gpuLayers, List<TensorOverride> overrides, boolean cpu
     }
 
     public Offload withGpuLayers(int value) {
-        return new Offload(value, overrides, cpuMoe, cpuMoeLayers, tensorSplit);
+        return new Offload(value, overrides, cpuMoe, cpuMoeLayers, tensorSplit, repack);
     }
 
     /** These overrides after the ones already given. */
     public Offload withOverrides(List<TensorOverride> more) {
         List<TensorOverride> all = new ArrayList<>(overrides);
         all.addAll(more);
-        return new Offload(gpuLayers, all, cpuMoe, cpuMoeLayers, tensorSplit);
+        return new Offload(gpuLayers, all, cpuMoe, cpuMoeLayers, tensorSplit, repack);
     }
 
     public Offload withCpuMoe(boolean value) {
-        return new Offload(gpuLayers, overrides, value, cpuMoeLayers, tensorSplit);
+        return new Offload(gpuLayers, overrides, value, cpuMoeLayers, tensorSplit, repack);
     }
 
     public Offload withCpuMoeLayers(int value) {
-        return new Offload(gpuLayers, overrides, cpuMoe, value, tensorSplit);
+        return new Offload(gpuLayers, overrides, cpuMoe, value, tensorSplit, repack);
     }
 
     public Offload withTensorSplit(List<Double> value) {
-        return new Offload(gpuLayers, overrides, cpuMoe, cpuMoeLayers, value);
+        return new Offload(gpuLayers, overrides, cpuMoe, cpuMoeLayers, value, repack);
+    }
+
+    public Offload withRepack(boolean value) {
+        return new Offload(gpuLayers, overrides, cpuMoe, cpuMoeLayers, tensorSplit, value);
     }
 
     /** {@code -ts} as llama.cpp reads it: proportions separated by commas or slashes ({@code 3,1}). */

@@ -115,6 +115,9 @@ public record Plan(Planner.Trial trial, List<Planner.Budget> budgets, boolean fi
         for (Offload.TensorOverride override : offload.overrides()) {
             options.add("-ot '" + override + "'");
         }
+        if (!offload.repack()) {
+            options.add("--no-repack");
+        }
         return String.join(" ", options);
     }
 

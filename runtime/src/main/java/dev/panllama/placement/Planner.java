@@ -219,7 +219,7 @@ public final class Planner {
         // an earlier one, which then also needs the logits' compute while the last one stays empty.
         for (int gpuLayers = 0; gpuLayers <= layers + 1; gpuLayers++) {
             if (gpuLayers == 0 || outputOnLastDevice(gpuLayers, shares)) {
-                steps.add(new Offload(gpuLayers, given.overrides(), true, 0, shares));
+                steps.add(new Offload(gpuLayers, given.overrides(), true, 0, shares, given.repack()));
             }
         }
         // Then routed experts, one tensor at a time from the last layer back.
@@ -237,7 +237,7 @@ public final class Planner {
                                 layerBuffer.apply(firstOnDevice)));
                     }
                 }
-                steps.add(new Offload(Offload.ALL_LAYERS, overrides, false, cpuMoeLayers, shares));
+                steps.add(new Offload(Offload.ALL_LAYERS, overrides, false, cpuMoeLayers, shares, given.repack()));
             }
         }
         return steps;

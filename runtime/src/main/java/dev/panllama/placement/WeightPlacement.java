@@ -61,7 +61,7 @@ public final class WeightPlacement {
         this.expertsUsed = expertsUsed;
         this.firstOffloaded = this.devices.isEmpty() ? layers + 1 : offload.firstOffloadedLayer(layers);
         this.splits = splitPoints(this.devices, offload.tensorSplit());
-        this.repacking = cpu.usableExtraBufferTypes();
+        this.repacking = offload.repack() ? cpu.usableExtraBufferTypes() : List.of();
         this.deviceHostBuffer = this.devices.stream().map(BackendDevice::hostBufferType).flatMap(Optional::stream).findFirst();
         buffersByName.put(Offload.TensorOverride.CPU, cpu.bufferType());
         for (BackendDevice device : this.devices) {
