@@ -66,23 +66,38 @@ ensure_source() {
 
 # What panllama changes in the pinned tree before building it, named in every build's fingerprint so
 # that a build made before a fix is made again.
-SOURCE_FIXES="amx-tile-config"
+SOURCE_FIXES="amx-tile-config amx-k-quants"
 
-# Fixes the unpacked tree in place; each fix is applied once and checked, so that a pin whose code
+# Changes the unpacked tree in place; each change is made once and checked, so that a pin whose code
 # has moved stops the build here rather than building without it.
 # - amx-tile-config: ggml's AMX kernels crash with SIGILL on every Xeon with AMX when built by GCC.
 #   ggml_tile_config_init fills a 64-byte tile configuration on the stack and loads it with GCC's
 #   _tile_loadconfig, whose asm names only the first 8 bytes as read; GCC then drops the stores of
 #   the tiles' rows and column widths as dead, every tile is configured empty, and the first tile
 #   load faults. The fix loads the configuration with the whole struct as the asm's operand.
+# - amx-k-quants: the AMX buffer type declines Q4_K, Q5_K and Q6_K weights, which then go where a
+#   build without AMX puts them (CPU_REPACK, or the mapped file). For one row, what every decode step
+#   multiplies per sequence, its kernels for them took 1.3x to 3x the time of the CPU's others (README,
+#   "AMX, fixed"); for the types it keeps (Q4_0, Q4_1, Q8_0, IQ4_XS, F16) it was faster at every size.
 fix_source() {
     local mmq="$GGML_SOURCE/ggml/src/ggml-cpu/amx/mmq.cpp"
     local fixed='    __asm__ volatile ("ldtilecfg %0" :: "m" (tc));  // panllama amx-tile-config: all 64 bytes are read'
-    grep -qF "$fixed" "$mmq" 2>/dev/null && return 0
-    grep -qx '    _tile_loadconfig(&tc);' "$mmq" 2>/dev/null \
-        || die "cannot apply panllama's amx-tile-config fix to $mmq: the pinned tree's code is not what it expects"
-    sed -i "s|^    _tile_loadconfig(&tc);\$|$fixed|" "$mmq"
-    grep -qF "$fixed" "$mmq" || die "applying panllama's amx-tile-config fix to $mmq failed"
+    if ! grep -qF "$fixed" "$mmq" 2>/dev/null; then
+        grep -qx '    _tile_loadconfig(&tc);' "$mmq" 2>/dev/null \
+            || die "cannot apply panllama's amx-tile-config fix to $mmq: the pinned tree's code is not what it expects"
+        sed -i "s|^    _tile_loadconfig(&tc);\$|$fixed|" "$mmq"
+        grep -qF "$fixed" "$mmq" || die "applying panllama's amx-tile-config fix to $mmq failed"
+    fi
+
+    local amx="$GGML_SOURCE/ggml/src/ggml-cpu/amx/amx.cpp"
+    local declined='        if (src0->type == GGML_TYPE_Q4_K || src0->type == GGML_TYPE_Q5_K || src0->type == GGML_TYPE_Q6_K) { return false; }  // panllama amx-k-quants'
+    if ! grep -qF "$declined" "$amx" 2>/dev/null; then
+        [ "$(grep -cx '        auto \* src1 = op->src\[1\];' "$amx" 2>/dev/null)" = 1 ] \
+            || die "cannot apply panllama's amx-k-quants change to $amx: the pinned tree's code is not what it expects"
+        sed -i "/^        auto \* src1 = op->src\[1\];\$/a\\
+$declined" "$amx"
+        grep -qF "$declined" "$amx" || die "applying panllama's amx-k-quants change to $amx failed"
+    fi
 }
 
 # Downloads the npm package, checks its sha512 against the lock and clones the git bundle inside it.
