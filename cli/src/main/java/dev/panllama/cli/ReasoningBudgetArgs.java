@@ -17,9 +17,7 @@ final class ReasoningBudgetArgs {
 
     /** {@code options} with the budget, if one is given. */
     GenerationOptions apply(GenerationOptions options) {
-        if (tokens < -1) {
-            throw new IllegalArgumentException("--reasoning-budget must be -1 (unbounded), 0 or more, not " + tokens);
-        }
+        ReasoningBudget.checkFlag(tokens);
         return tokens < 0 ? options : options.withReasoningBudget(ReasoningBudget.ofThinking(tokens, message));
     }
 }

@@ -19,6 +19,13 @@ public record ReasoningBudget(int tokens, String start, String end, String messa
         return new ReasoningBudget(tokens, "<think>", "</think>", message, "");
     }
 
+    /** Refuses a {@code --reasoning-budget} below -1, which stands for no budget. */
+    public static void checkFlag(int tokens) {
+        if (tokens < -1) {
+            throw new IllegalArgumentException("--reasoning-budget must be -1 (unbounded), 0 or more, not " + tokens);
+        }
+    }
+
     /** This budget for a reply that the chat template opened with {@code opening}. */
     public ReasoningBudget openedWith(String opening) {
         return new ReasoningBudget(tokens, start, end, message, opening);

@@ -1,5 +1,7 @@
 package dev.panllama.server;
 
+import dev.panllama.sampling.ReasoningBudget;
+
 import java.util.Objects;
 
 /**
@@ -18,9 +20,7 @@ public record ChatReasoning(boolean apart, int budget, String budgetMessage) {
     public static final ChatReasoning DEFAULT = new ChatReasoning(true, -1, "");
 
     public ChatReasoning {
-        if (budget < -1) {
-            throw new IllegalArgumentException("--reasoning-budget must be -1 (unbounded), 0 or more, not " + budget);
-        }
+        ReasoningBudget.checkFlag(budget);
         Objects.requireNonNull(budgetMessage, "budgetMessage");
     }
 
