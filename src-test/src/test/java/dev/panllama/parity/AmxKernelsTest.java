@@ -39,8 +39,8 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
  * crash with SIGILL on every Xeon with AMX. On such a CPU the CPU device offers the AMX buffer type,
  * panllama keeps the weights it multiplies fastest there (unless told {@code --no-repack}; K-quants
  * not), and a product with them there is the product with them in plain memory; the jar carries the
- * CPU variant that has them. (The other parity
- * tests compare with the reference llama.cpp, which on such a CPU keeps the same weights in AMX memory.)
+ * CPU variant that has them. (The other parity tests compare with the reference llama.cpp, which on
+ * such a CPU keeps the same weights in AMX memory.)
  */
 class AmxKernelsTest {
 
@@ -153,9 +153,7 @@ class AmxKernelsTest {
     private static Path denseModel(GgmlType type) throws IOException {
         RandomModelSpec spec = ModelParityTest.retype(RandomModelSpec.scoutLike(GgmlType.F32, 61).withLayers(2), type, 61).asDenseLlama();
         Path model = temp.resolve("dense-" + type + ".gguf");
-        if (!Files.exists(model)) {
-            RandomModelWriter.write(spec, TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf"), model);
-        }
+        RandomModelWriter.write(spec, TokenizerParityTest.vocabulary("ggml-vocab-llama-bpe.gguf"), model);
         return model;
     }
 
