@@ -76,6 +76,10 @@ final class ServeCommand extends Subcommand {
     @Option(names = "--spm-infill", description = "Lay /infill's prompt out suffix first (Suffix/Prefix/Middle), as some code models want (default: prefix first).")
     boolean spmInfill;
 
+    @Option(names = "--slots", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "GET /slots reports what each slot is doing: counts and sampling settings, no text (default: on; --no-slots turns it off).")
+    boolean slots = true;
+
     @Override
     public Integer call() {
         PrintWriter err = err();
@@ -83,7 +87,7 @@ final class ServeCommand extends Subcommand {
         String name = file.getFileName().toString();
         ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
                 maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling),
-                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message), spmInfill);
+                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message), spmInfill, slots);
         checkAddressFree(host, port);
         String template = chatFormat.readTemplate();
         LlamaModel llama = model.open(file, err);

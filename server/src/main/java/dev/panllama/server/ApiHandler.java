@@ -11,6 +11,7 @@ import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.logging.Level;
@@ -22,7 +23,7 @@ import java.util.logging.Logger;
  * {@link ResponsesEndpoint} (OpenAI's Responses API; both APIs also count a request's input tokens, as llama-server does), the
  * {@link AnthropicEndpoint} (Anthropic's Messages API), the {@link EmbeddingEndpoints} (embeddings in OpenAI's, llama-server's and
  * Ollama's shapes),
- * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}; it answers {@code /props} too) or the {@link OllamaEndpoint}
+ * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}; it answers {@code /props} and {@code /slots} too) or the {@link OllamaEndpoint}
  * (Ollama's, under {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models}, Ollama's
  * model listings and version, and llama-server's {@code /tokenize}, {@code /detokenize} and
  * {@code /apply-template}, and turns whatever goes wrong into the error JSON of the API asked
@@ -167,6 +168,11 @@ final class ApiHandler extends Handler.Abstract {
                 requireMethod(method, "GET", path);
                 exchange.json(200, llamaServer.props());
             }
+            case "/slots" -> {
+                authorize(exchange);
+                requireMethod(method, "GET", path);
+                exchange.jsonArray(200, slots(exchange));
+            }
             case "/completion", "/completions" -> {
                 authorize(exchange);
                 requireMethod(method, "POST", path);
@@ -217,6 +223,11 @@ final class ApiHandler extends Handler.Abstract {
                 exchange.json(200, ollamaReplies.show());
             }
             default -> {
+                if (path.startsWith("/slots/")) {
+                    authorize(exchange);
+                    // llama-server saves, restores and erases a slot's cache here when started with --slot-save-path.
+                    throw ApiException.notSupported("This server does not save, restore or erase slots.");
+                }
                 if (!path.startsWith("/v1/models/")) {
                     throw new ApiException(404, "invalid_request_error", "Unknown request URL: " + method + " " + path + ".", null,
                             "unknown_url");
@@ -230,6 +241,22 @@ final class ApiHandler extends Handler.Abstract {
                 exchange.json(200, replies.model());
             }
         }
+    }
+
+    /**
+     * {@code GET /slots} (unless {@code --no-slots}); with llama-server's {@code fail_on_no_slot} set, a 503
+     * when every slot is generating.
+     */
+    private List<Map<String, Object>> slots(Exchange exchange) {
+        if (!options.slots()) {
+            throw ApiException.notSupported("This server does not support slots endpoint. Start it with `--slots`");
+        }
+        List<SlotReport> reports = scheduler.slotReports();
+        String failOnNoSlot = Request.extractQueryParameters(exchange.request()).getValue("fail_on_no_slot");
+        if (failOnNoSlot != null && !failOnNoSlot.isEmpty() && reports.stream().allMatch(SlotReport::processing)) {
+            throw new ApiException(503, "unavailable_error", "no slot available", null, null);
+        }
+        return llamaServer.slots(reports);
     }
 
     /**
@@ -302,7 +329,7 @@ final class ApiHandler extends Handler.Abstract {
                  "/v1/responses/input_tokens", "/v1/chat/completions/input_tokens", "/v1/messages", "/v1/messages/count_tokens",
                  "/v1/embeddings", "/embedding", "/api/embed", "/api/embeddings", "/completion", "/infill", "/props",
                  "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/ps", "/api/version",
-                 "/tokenize", "/detokenize", "/apply-template" -> path;
+                 "/tokenize", "/detokenize", "/apply-template", "/slots" -> path;
             case "/v1/health" -> "/health";
             case "/models" -> "/v1/models";
             case "/chat/completions" -> "/v1/chat/completions";
@@ -311,7 +338,7 @@ final class ApiHandler extends Handler.Abstract {
             case "/responses/input_tokens" -> "/v1/responses/input_tokens";
             case "/chat/completions/input_tokens" -> "/v1/chat/completions/input_tokens";
             case "/embeddings" -> "/embedding";
-            default -> path.startsWith("/v1/models/") ? "/v1/models/{id}" : "other";
+            default -> path.startsWith("/v1/models/") ? "/v1/models/{id}" : path.startsWith("/slots/") ? "/slots/{id}" : "other";
         };
     }
 

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
  * Where requests wait for the model and how they are generated (continuous batching): one decode
@@ -41,6 +42,8 @@ final class BatchScheduler implements AutoCloseable {
     private final int batchSize;
     private final ServerMetrics metrics;
     private final SequenceSlot[] slots;
+    /** Each slot's last {@link SequenceSlot#report()}, published by the decode thread after every change, for {@code GET /slots}. */
+    private final AtomicReferenceArray<SlotReport> reports;
     /** Per slot, the array each step's logits for it are written into: reused, since its sampler reads them before the next step. */
     private final float[][] logitsOf;
     private final Thread worker;
@@ -68,9 +71,11 @@ final class BatchScheduler implements AutoCloseable {
         this.evaluator = model.newBatchEvaluator(parallel);
         measureCache(true);
         this.slots = new SequenceSlot[parallel];
+        this.reports = new AtomicReferenceArray<>(parallel);
         this.logitsOf = new float[parallel][model.config().dims().vocabSize()];
         for (int i = 0; i < parallel; i++) {
             slots[i] = new SequenceSlot(i);
+            reports.set(i, slots[i].report());
             evaluator.open(i);
         }
         // A platform thread: the generation is native calls, which would pin a virtual thread anyway.
@@ -106,6 +111,15 @@ final class BatchScheduler implements AutoCloseable {
     /** Requests being generated. */
     int runningCount() {
         return running;
+    }
+
+    /** Every slot's state as of its last step, in slot order. */
+    List<SlotReport> slotReports() {
+        List<SlotReport> all = new ArrayList<>(reports.length());
+        for (int i = 0; i < reports.length(); i++) {
+            all.add(reports.get(i));
+        }
+        return all;
     }
 
     /** Tokens the KV cache holds, every sequence's (prompt caches of idle slots included). */
@@ -185,7 +199,12 @@ final class BatchScheduler implements AutoCloseable {
                 continue;
             }
             running++;
+            publish(slot);
         }
+    }
+
+    private void publish(SequenceSlot slot) {
+        reports.set(slot.sequence, slot.report());
     }
 
     /** How many requests started from another slot's cells (see {@link BatchEvaluator#keepOrSharePrefix}). */
@@ -296,6 +315,8 @@ final class BatchScheduler implements AutoCloseable {
             }
             if (slot.isStopped()) {
                 end(slot, slot.job().isCancelled());
+            } else {
+                publish(slot);
             }
         }
         cachedTokens = evaluator.contextLength() - evaluator.room();
@@ -336,6 +357,7 @@ final class BatchScheduler implements AutoCloseable {
         if (freeCells) {
             evaluator.keep(slot.sequence, 0);
         }
+        publish(slot);
         metrics.generation(generation);
         cachedTokens = evaluator.contextLength() - evaluator.room();
         measureCache(running == 1);
@@ -358,6 +380,7 @@ final class BatchScheduler implements AutoCloseable {
     private void fail(SequenceSlot slot, RuntimeException failure) {
         GenerationJob job = slot.job();
         slot.release();
+        publish(slot);
         evaluator.keep(slot.sequence, 0);
         cachedTokens = evaluator.contextLength() - evaluator.room();
         places.release();
@@ -378,6 +401,7 @@ final class BatchScheduler implements AutoCloseable {
             if (slot.isBusy()) {
                 failed.add(slot.job());
                 slot.release();
+                publish(slot);
                 places.release();
                 running--;
             }

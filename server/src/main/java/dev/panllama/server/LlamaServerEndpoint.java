@@ -5,9 +5,7 @@ import dev.panllama.api.LlamaModel;
 import dev.panllama.api.PanllamaVersion;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.JinjaChatFormat;
-import dev.panllama.sampling.AdaptiveP;
 import dev.panllama.sampling.Dry;
-import dev.panllama.sampling.DynamicTemperature;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.SamplerOrder;
 import dev.panllama.sampling.SamplingOptions;
@@ -16,6 +14,7 @@ import dev.panllama.tokenizer.Tokenizer;
 import dev.panllama.tokenizer.Vocabulary;
 
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,7 +22,8 @@ import java.util.Map;
 
 /**
  * llama-server's own API beside OpenAI's: {@code GET /props} (what front ends written for llama-server read:
- * the context, the slots, the default sampling settings under llama-server's names, the chat template), and
+ * the context, the slots, the default sampling settings under llama-server's names, the chat template),
+ * {@code GET /slots} (what each slot is doing, for monitoring), and
  * {@code POST /completion} (and {@code /completions}), which llama.cpp's examples and scripts call: the request is read as a text completion's ({@link RequestReader#completion}: {@code prompt}
  * as text or token ids, {@code n_predict}, {@code stop}, the sampling fields, {@code grammar},
  * {@code json_schema}, {@code cache_prompt}), and the reply is llama-server's JSON: {@code content}, {@code stop},
@@ -66,7 +66,7 @@ final class LlamaServerEndpoint {
         props.put("total_slots", options.parallel());
         props.put("model_alias", modelId);
         props.put("modalities", Map.of("vision", false, "video", false, "audio", false));
-        props.put("endpoint_slots", false);
+        props.put("endpoint_slots", options.slots());
         props.put("endpoint_props", false);
         props.put("endpoint_metrics", true);
         props.put("chat_template", chatFormat instanceof JinjaChatFormat jinja ? asLlamaCppReads(jinja.template()) : "");
@@ -85,39 +85,89 @@ final class LlamaServerEndpoint {
 
     /** The sampling settings of a request that sets none, under llama-server's names (llama.cpp's defaults, which {@link RequestReader} starts from). */
     private static Map<String, Object> defaultParams() {
-        SamplingOptions defaults = SamplingOptions.defaults(0);
-        TokenFilters filters = TokenFilters.NONE;
-        Dry dry = Dry.OFF;
+        return params(SamplingOptions.defaults(0), -1, 0, false);
+    }
+
+    /**
+     * Sampling settings under llama-server's names: {@code sampling}, the token limit
+     * ({@code maxTokens}, -1 for none), the alternatives reported with each token's log probability and
+     * whether the end-of-generation tokens are banned.
+     */
+    private static Map<String, Object> params(SamplingOptions sampling, int maxTokens, int probabilities, boolean ignoreEos) {
+        TokenFilters filters = sampling.filters();
+        Dry dry = sampling.dry();
+        Mirostat mirostat = sampling.mirostat();
         Map<String, Object> params = new LinkedHashMap<>();
-        params.put("max_tokens", -1);
-        params.put("n_predict", -1);
-        params.put("temperature", defaults.temperature());
-        params.put("dynatemp_range", DynamicTemperature.OFF.range());
-        params.put("dynatemp_exponent", DynamicTemperature.OFF.exponent());
-        params.put("top_k", defaults.topK());
-        params.put("top_p", defaults.topP());
-        params.put("min_p", defaults.minP());
+        params.put("max_tokens", maxTokens);
+        params.put("n_predict", maxTokens);
+        params.put("temperature", sampling.temperature());
+        params.put("dynatemp_range", sampling.dynamicTemperature().range());
+        params.put("dynatemp_exponent", sampling.dynamicTemperature().exponent());
+        params.put("top_k", sampling.topK());
+        params.put("top_p", sampling.topP());
+        params.put("min_p", sampling.minP());
         params.put("top_n_sigma", filters.topNSigma());
         params.put("xtc_probability", filters.xtcProbability());
         params.put("xtc_threshold", filters.xtcThreshold());
         params.put("typical_p", filters.typicalP());
-        params.put("repeat_last_n", defaults.repeatLastN());
-        params.put("repeat_penalty", defaults.repeatPenalty());
-        params.put("presence_penalty", defaults.presencePenalty());
-        params.put("frequency_penalty", defaults.frequencyPenalty());
+        params.put("repeat_last_n", sampling.repeatLastN());
+        params.put("repeat_penalty", sampling.repeatPenalty());
+        params.put("presence_penalty", sampling.presencePenalty());
+        params.put("frequency_penalty", sampling.frequencyPenalty());
         params.put("dry_multiplier", dry.multiplier());
         params.put("dry_base", dry.base());
         params.put("dry_allowed_length", dry.allowedLength());
         params.put("dry_penalty_last_n", dry.penaltyLastN());
-        params.put("mirostat", Mirostat.OFF.version());
-        params.put("mirostat_tau", Mirostat.OFF.tau());
-        params.put("mirostat_eta", Mirostat.OFF.eta());
-        params.put("adaptive_target", AdaptiveP.OFF.target());
-        params.put("adaptive_decay", AdaptiveP.OFF.decay());
-        params.put("ignore_eos", false);
-        params.put("n_probs", 0);
-        params.put("samplers", SamplerOrder.DEFAULT.stages().stream().map(SamplerOrder.Stage::llamaName).toList());
+        params.put("mirostat", mirostat.version());
+        params.put("mirostat_tau", mirostat.tau());
+        params.put("mirostat_eta", mirostat.eta());
+        params.put("adaptive_target", sampling.adaptiveP().target());
+        params.put("adaptive_decay", sampling.adaptiveP().decay());
+        params.put("ignore_eos", ignoreEos);
+        params.put("n_probs", probabilities);
+        params.put("samplers", sampling.order().stages().stream().map(SamplerOrder.Stage::llamaName).toList());
         return params;
+    }
+
+    /**
+     * {@code GET /slots}: each slot as llama-server reports it by default: its number, the context, whether
+     * it is generating, and of the request it serves or served last, the prompt's token counts, the
+     * sampling settings and how far the generation is; no prompt or reply text.
+     */
+    List<Map<String, Object>> slots(List<SlotReport> reports) {
+        List<Map<String, Object>> slots = new ArrayList<>();
+        for (SlotReport report : reports) {
+            Map<String, Object> slot = new LinkedHashMap<>();
+            slot.put("id", report.slot());
+            slot.put("n_ctx", model.contextLength());
+            slot.put("speculative", false);
+            slot.put("is_processing", report.processing());
+            if (report.options() != null) {
+                SamplingOptions sampling = report.options().sampling();
+                Map<String, Object> params = new LinkedHashMap<>();
+                params.put("seed", sampling.seed());
+                params.putAll(params(sampling, report.options().maxTokens(), report.probabilities(), bansEndOfGeneration(sampling)));
+                Map<String, Object> next = new LinkedHashMap<>();
+                next.put("has_next_token", report.generating());
+                next.put("has_new_line", report.newLine());
+                next.put("n_remain", report.remaining());
+                next.put("n_decoded", report.decoded());
+                slot.put("id_task", report.request());
+                slot.put("n_prompt_tokens", report.promptTokens());
+                slot.put("n_prompt_tokens_processed", report.promptEvaluated());
+                slot.put("n_prompt_tokens_cache", report.promptCached());
+                slot.put("params", params);
+                slot.put("next_token", List.of(next));
+            }
+            slots.add(slot);
+        }
+        return slots;
+    }
+
+    /** Whether {@code sampling} bans every end-of-generation token, as llama-server's {@code ignore_eos} does. */
+    private boolean bansEndOfGeneration(SamplingOptions sampling) {
+        List<Integer> ends = model.vocabulary().endOfGenerationIds();
+        return !ends.isEmpty() && ends.stream().allMatch(id -> sampling.logitBias().getOrDefault(id, 0f) == Float.NEGATIVE_INFINITY);
     }
 
     /** {@code POST /completion}. */

@@ -14,7 +14,8 @@ import java.util.List;
  * decoding a token per step. The text a step releases reaches the request's output after the step,
  * with the scores of the tokens generated since the last piece when the request asks for them (a
  * token's text can come a step or more later: held back while it may start a stop string, or while
- * its UTF-8 character is incomplete). Only the decode thread touches it.
+ * its UTF-8 character is incomplete). Only the decode thread touches it; what it reports of itself
+ * ({@link #report()}) is immutable.
  */
 final class SequenceSlot {
 
@@ -27,6 +28,12 @@ final class SequenceSlot {
     /** The prompt tokens the cache lacks, evaluated a chunk at a time from {@code promptAt}. */
     private int[] fresh;
     private int promptAt;
+    /** The prompt tokens the cache held when the request was admitted. */
+    private int reused;
+    /** Whether the text handed over so far has a line break. */
+    private boolean newLine;
+    /** What it reports while idle: the last request's end, or that it has served none. */
+    private SlotReport lastReport;
     private int nextToken;
     private long admitted;
     private long promptDone;
@@ -41,6 +48,7 @@ final class SequenceSlot {
 
     SequenceSlot(int sequence) {
         this.sequence = sequence;
+        this.lastReport = SlotReport.unused(sequence);
     }
 
     Phase phase() {
@@ -78,6 +86,8 @@ final class SequenceSlot {
         this.generation = model.newGeneration(job.prompt(), job.options(), pendingText::append);
         this.fresh = Arrays.copyOfRange(job.prompt(), reused, job.prompt().length);
         this.promptAt = 0;
+        this.reused = reused;
+        this.newLine = false;
         this.admitted = System.nanoTime();
         this.admissionOrder = order;
         this.phase = Phase.PROMPT;
@@ -150,6 +160,7 @@ final class SequenceSlot {
             return;
         }
         String text = pendingText.toString();
+        newLine |= text.indexOf('\n') >= 0;
         List<TokenLogprobs> scores = List.copyOf(pendingLogprobs);
         pendingText.setLength(0);
         pendingLogprobs.clear();
@@ -175,8 +186,22 @@ final class SequenceSlot {
         return result;
     }
 
+    /** Its state now: the request it generates, or while idle, the one it served last. */
+    SlotReport report() {
+        return isBusy() ? report(true) : lastReport;
+    }
+
+    private SlotReport report(boolean processing) {
+        int decoded = generation.generatedCount();
+        return new SlotReport(sequence, processing, admissionOrder, job.prompt().length, promptAt, reused, job.options(),
+                Math.max(0, job.logprobs()), decoded, processing && !generation.isStopped(), newLine);
+    }
+
     /** Forgets the request without a result (it failed); the slot goes idle. */
     void release() {
+        if (isBusy()) {
+            lastReport = report(false);
+        }
         pendingText.setLength(0);
         pendingLogprobs.clear();
         phase = Phase.IDLE;

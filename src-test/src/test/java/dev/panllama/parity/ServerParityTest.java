@@ -36,7 +36,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * same requests: the same token ids and pieces ({@code /tokenize}), the same text ({@code /detokenize}),
  * the same prompt from Meta's Llama 3.1 chat template ({@code /apply-template}), the same greedy
  * replies, whole and streamed, cut by a stop string or steered by penalties and logit biases, with the
- * same token counts and finish reasons, and the same log probabilities. The model has random
+ * same token counts and finish reasons, the same log probabilities, and the same settings and slot
+ * reports ({@code /props}, {@code /slots}). The model has random
  * weights, the Llama 3 vocabulary and that template; both servers run one slot on two threads.
  * <p>
  * Both evaluate each prompt whole, in one micro-batch, as libllama does when asked for it: every
@@ -371,6 +372,44 @@ class ServerParityTest {
                 assertEquals(theirs, value, name);
             }
         });
+    }
+
+    /**
+     * {@code /slots} after the same request to each: the same slot, prompt and generation counts, and each
+     * sampling setting panllama reports the value llama-server reports under the same name.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void slotsReportTheSameRequest() throws Exception {
+        Map<String, Object> request = Map.of("prompt", "Once upon a time, in a land far away,", "n_predict", 6, "temperature", 0,
+                "seed", 42, "top_k", 7, "repeat_penalty", 1.1);
+        post(theirsUrl, "/completion", request);
+        post(oursUrl, "/completion", request);
+        Map<String, Object> ourSlot = onlySlot(oursUrl);
+        Map<String, Object> theirSlot = onlySlot(theirsUrl);
+        for (String field : List.of("id", "n_ctx", "is_processing", "n_prompt_tokens", "n_prompt_tokens_processed", "n_prompt_tokens_cache")) {
+            assertEquals(theirSlot.get(field), ourSlot.get(field), field);
+        }
+        assertEquals(theirSlot.get("next_token"), ourSlot.get("next_token"));
+        Map<String, Object> theirParams = (Map<String, Object>) theirSlot.get("params");
+        ((Map<String, Object>) ourSlot.get("params")).forEach((name, value) -> {
+            Object theirs = theirParams.get(name);
+            if (value instanceof Number number && theirs instanceof Number expected) {
+                assertEquals(expected.doubleValue(), number.doubleValue(), 1e-6, name);
+            } else {
+                assertEquals(theirs, value, name);
+            }
+        });
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> onlySlot(String base) throws Exception {
+        HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(base + "/slots")).timeout(Duration.ofMinutes(1)).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, response.statusCode(), base + "/slots: " + response.body());
+        List<Map<String, Object>> slots = (List<Map<String, Object>>) JsonReader.parse(response.body());
+        assertEquals(1, slots.size(), response.body());
+        return slots.getFirst();
     }
 
     @SuppressWarnings("unchecked")
