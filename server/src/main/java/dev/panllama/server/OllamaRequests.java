@@ -65,28 +65,41 @@ final class OllamaRequests {
         return RequestFields.of(openAi);
     }
 
+    /** The reasoning levels Ollama's {@code think} takes besides true and false (gpt-oss's reasoning efforts). */
+    private static final List<String> THINK_LEVELS = List.of("high", "medium", "low");
+
     /**
      * Ollama's {@code think}: true has the reasoning apart (the reply's {@code thinking}), false asks the
-     * template for none ({@code enable_thinking: false}); left out, the reply is one text, as the model writes it.
+     * template for none ({@code enable_thinking: false}); a level ({@code high}, {@code medium}, {@code low})
+     * is true and the template's {@code reasoning_effort} (gpt-oss's; a template without it ignores it).
+     * Left out, the reply is one text, as the model writes it.
      */
     private static void think(RequestFields body, Map<String, Object> openAi) {
         Object think = body.raw("think");
         if (think == null) {
             return;
         }
-        if (!(think instanceof Boolean enabled)) {
-            throw RequestFields.wrongType("think", "true or false");
+        boolean enabled;
+        if (think instanceof Boolean flag) {
+            enabled = flag;
+        } else if (think instanceof String level && THINK_LEVELS.contains(level)) {
+            enabled = true;
+            openAi.put("reasoning_effort", level);
+        } else {
+            throw ApiException.invalid("invalid think value: " + JsonWriter.write(think) + " (must be \"high\", \"medium\", \"low\", true, or false)",
+                    "think");
         }
         if (enabled) {
-            // Apart whatever the server's --reasoning-format (the endpoint asks for it apart only with think: true).
+            // Apart whatever the server's --reasoning-format (the endpoint asks for it apart only when thinking).
             openAi.put("reasoning_format", "deepseek");
         }
         openAi.put("chat_template_kwargs", Map.of("enable_thinking", enabled));
     }
 
-    /** Whether a request asks for the reasoning apart ({@code think: true}). */
+    /** Whether a request asks for the reasoning apart ({@code think} true or a level). */
     static boolean thinks(RequestFields body) {
-        return Boolean.TRUE.equals(body.raw("think"));
+        Object think = body.raw("think");
+        return Boolean.TRUE.equals(think) || think instanceof String level && THINK_LEVELS.contains(level);
     }
 
     /** Whether a generate body is answered as a text completion ({@code raw}) rather than as a chat. */

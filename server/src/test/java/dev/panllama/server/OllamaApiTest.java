@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.net.Socket;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.List;
@@ -178,6 +179,31 @@ class OllamaApiTest extends ClientComparison {
         assertEquals(2L, asOpenAi.raw("n_predict"));
         try (OpenAiServer server = start()) {
             assertEquals(200, post(server, "/api/chat", conversation).statusCode());
+        }
+    }
+
+    /** {@code think}: true, false, or a level (gpt-oss's reasoning effort), which thinks too; anything else is refused. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void thinkLevelsAreReasoningEfforts() throws Exception {
+        for (String level : List.of("high", "medium", "low")) {
+            RequestFields asOpenAi = OllamaRequests.chat(RequestFields.parse(("{\"model\": \"" + TestModel.ID + "\", \"think\": \"" + level
+                    + "\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}").getBytes(StandardCharsets.UTF_8)), TestModel.ID);
+            assertEquals(level, asOpenAi.raw("reasoning_effort"));
+            assertEquals("deepseek", asOpenAi.raw("reasoning_format"), "the reasoning goes apart, as with think: true");
+            assertEquals(true, ((Map<String, Object>) asOpenAi.raw("chat_template_kwargs")).get("enable_thinking"));
+        }
+        RequestFields off = OllamaRequests.chat(RequestFields.parse(("{\"model\": \"" + TestModel.ID + "\", \"think\": false,"
+                + " \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}").getBytes(StandardCharsets.UTF_8)), TestModel.ID);
+        assertEquals(null, off.raw("reasoning_effort"));
+        assertEquals(false, ((Map<String, Object>) off.raw("chat_template_kwargs")).get("enable_thinking"));
+        try (OpenAiServer server = start()) {
+            HttpResponse<String> unknown = post(server, "/api/chat", "{\"model\": \"" + TestModel.ID + "\", \"think\": \"maximal\","
+                    + " \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}");
+            assertOllamaError(unknown, 400);
+            assertTrue(unknown.body().contains("invalid think value"), unknown.body());
+            // The test model's template writes no reasoning: a level asks for it as true does.
+            assertOllamaError(post(server, "/api/chat", "{\"model\": \"" + TestModel.ID + "\", \"think\": \"low\", \"messages\": []}"), 400);
         }
     }
 
