@@ -80,6 +80,10 @@ final class ServeCommand extends Subcommand {
             description = "GET /slots reports what each slot is doing: counts and sampling settings, no text (default: on; --no-slots turns it off).")
     boolean slots = true;
 
+    @Option(names = "--slot-save-path", paramLabel = "DIR",
+            description = "The folder POST /slots/{id}?action=save|restore saves slots' caches into and restores them from (default: none, those actions refused).")
+    Path slotSavePath;
+
     @Override
     public Integer call() {
         PrintWriter err = err();
@@ -87,7 +91,7 @@ final class ServeCommand extends Subcommand {
         String name = file.getFileName().toString();
         ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
                 maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling),
-                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message), spmInfill, slots);
+                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message), spmInfill, slots, slotSavePath);
         checkAddressFree(host, port);
         String template = chatFormat.readTemplate();
         LlamaModel llama = model.open(file, err);

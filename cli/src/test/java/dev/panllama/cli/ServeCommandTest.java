@@ -76,6 +76,12 @@ class ServeCommandTest {
                 new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
         assertTrue(err.toString().startsWith("panllama: --reasoning-budget must be -1 (unbounded), 0 or more, not -2"), err.toString());
 
+        err = new StringWriter();
+        assertEquals(2, Panllama.run(new String[] {"serve", "-m", file.toString(), "--slot-save-path", temp.resolve("absent").toString()},
+                new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+        assertTrue(err.toString().startsWith("panllama: --slot-save-path must be a folder that exists"), err.toString());
+        assertFalse(Files.exists(temp.resolve("absent")), "the folder is not made: a misspelt path would otherwise fill a new one");
+
         try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             err = new StringWriter();
             assertEquals(1, Panllama.run(new String[] {"serve", "-m", file.toString(), "--port", String.valueOf(taken.getLocalPort())},

@@ -5,7 +5,9 @@ import dev.panllama.chat.JinjaChatFormat;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.RpcServers;
 import dev.panllama.gguf.GgufMetadata;
+import dev.panllama.bindings.NativePin;
 import dev.panllama.eval.BatchEvaluator;
+import dev.panllama.eval.SequenceState;
 import dev.panllama.model.GraphOutput;
 import dev.panllama.eval.Evaluator;
 import dev.panllama.eval.MemoryMeasure;
@@ -383,6 +385,33 @@ public final class LlamaModel implements AutoCloseable {
     public GgufFingerprint fingerprint() {
         checkOpen();
         return model.fingerprint();
+    }
+
+    /**
+     * Saves one sequence's state ({@link BatchEvaluator#save}) to {@code file}, in the format of
+     * {@link Completion#save}'s files, so that {@link #readSequenceState} gives it back later, in this
+     * process or another, for this model file and ggml pin. The file is written beside {@code file} and
+     * moved over it once complete.
+     *
+     * @throws java.io.UncheckedIOException when it cannot be written; an existing file is then untouched
+     */
+    public void writeSequenceState(Path file, SequenceState state) {
+        checkOpen();
+        SessionFile.write(file, new SessionFile.Contents(NativePin.current(), fileName(), fingerprint(), List.of(), state));
+    }
+
+    /**
+     * A sequence's state that {@link #writeSequenceState} (or a completion's {@code save}) wrote for this
+     * model file and ggml pin, for {@link BatchEvaluator#restore}.
+     *
+     * @throws SessionFileException when the file is missing, not a session, truncated, damaged, or saved
+     *                              with another model or pin
+     */
+    public SequenceState readSequenceState(Path file) {
+        checkOpen();
+        SessionFile.Contents contents = SessionFile.read(file);
+        SessionFile.requireMadeFor(file, contents, NativePin.current(), fileName(), fingerprint());
+        return contents.state();
     }
 
     /** The model file's name, for messages. */

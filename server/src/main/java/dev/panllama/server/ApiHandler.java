@@ -23,7 +23,7 @@ import java.util.logging.Logger;
  * {@link ResponsesEndpoint} (OpenAI's Responses API; both APIs also count a request's input tokens, as llama-server does), the
  * {@link AnthropicEndpoint} (Anthropic's Messages API), the {@link EmbeddingEndpoints} (embeddings in OpenAI's, llama-server's and
  * Ollama's shapes),
- * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}; it answers {@code /props} and {@code /slots} too) or the {@link OllamaEndpoint}
+ * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}; it answers {@code /props} and {@code /slots} too, and saves, restores and erases slots) or the {@link OllamaEndpoint}
  * (Ollama's, under {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models}, Ollama's
  * model listings and version, and llama-server's {@code /tokenize}, {@code /detokenize} and
  * {@code /apply-template}, and turns whatever goes wrong into the error JSON of the API asked
@@ -225,8 +225,16 @@ final class ApiHandler extends Handler.Abstract {
             default -> {
                 if (path.startsWith("/slots/")) {
                     authorize(exchange);
-                    // llama-server saves, restores and erases a slot's cache here when started with --slot-save-path.
-                    throw ApiException.notSupported("This server does not save, restore or erase slots.");
+                    requireMethod(method, "POST", path);
+                    if (options.slotSavePath() == null) {
+                        throw ApiException.notSupported("This server does not support slots action. Start it with `--slot-save-path`");
+                    }
+                    String action = Request.extractQueryParameters(exchange.request()).getValue("action");
+                    byte[] bytes = exchange.body(options.maxBodyBytes());
+                    // An erase sends no body.
+                    RequestFields body = bytes.length == 0 ? RequestFields.of(Map.of()) : RequestFields.parse(bytes);
+                    exchange.json(200, llamaServer.slotAction(path.substring("/slots/".length()), action, body));
+                    return;
                 }
                 if (!path.startsWith("/v1/models/")) {
                     throw new ApiException(404, "invalid_request_error", "Unknown request URL: " + method + " " + path + ".", null,

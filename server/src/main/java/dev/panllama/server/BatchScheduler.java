@@ -5,6 +5,7 @@ import dev.panllama.api.GenerationOptions;
 import dev.panllama.api.LlamaModel;
 import dev.panllama.eval.BatchEvaluator;
 import dev.panllama.eval.BatchEvaluator.SequenceTokens;
+import dev.panllama.eval.SequenceState;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -13,6 +14,9 @@ import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.ToLongFunction;
 
 /**
  * Where requests wait for the model and how they are generated (continuous batching): one decode
@@ -31,6 +35,9 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
  * full it ends with {@link Generation.StopReason#CONTEXT_FULL} (finish reason "length"), the newest
  * first, and the others go on. At most {@code maxQueued} requests wait besides the running ones; more
  * are refused with 429.
+ * <p>
+ * An idle slot's cells can be saved, replaced by saved ones or erased (llama-server's slot actions): the
+ * action waits until its slot is idle, then takes its turn between two steps.
  */
 final class BatchScheduler implements AutoCloseable {
 
@@ -61,6 +68,13 @@ final class BatchScheduler implements AutoCloseable {
     private static final long CACHE_MEASURE_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(10);
     private volatile long sharedPrompts;
     private volatile boolean closed;
+    /**
+     * Held by the decode thread while it admits and steps, and by a slot action while it works on an idle
+     * slot's cells; fair, so that a waiting action gets its turn between two steps.
+     */
+    private final ReentrantLock turn = new ReentrantLock(true);
+    /** Signalled when a request leaves its slot, for the slot actions waiting for it. */
+    private final Condition slotFreed = turn.newCondition();
 
     BatchScheduler(LlamaModel model, int parallel, int maxQueued, ServerMetrics metrics) {
         this.maxQueued = maxQueued;
@@ -139,6 +153,7 @@ final class BatchScheduler implements AutoCloseable {
                     // Nothing to decode: wait for a request, then put it back at the head for admit().
                     waiting.putFirst(waiting.take());
                 }
+                turn.lock();
                 try {
                     admit();
                     if (running > 0) {
@@ -147,18 +162,88 @@ final class BatchScheduler implements AutoCloseable {
                 } catch (RuntimeException e) {
                     // The model failed (or was closed under the server): the running requests get the error.
                     failAll(e);
+                } finally {
+                    turn.unlock();
                 }
             }
         } catch (InterruptedException e) {
             // closing
         } finally {
-            for (SequenceSlot slot : slots) {
-                if (slot.isBusy()) {
-                    slot.stop(Generation.StopReason.CANCELLED);
-                    end(slot, true);
+            turn.lock();
+            try {
+                for (SequenceSlot slot : slots) {
+                    if (slot.isBusy()) {
+                        slot.stop(Generation.StopReason.CANCELLED);
+                        end(slot, true);
+                    }
                 }
+                slotFreed.signalAll();
+            } finally {
+                turn.unlock();
             }
         }
+    }
+
+    /** The state of slot {@code index}'s cells (its prompt cache), once it is idle: what {@link #restoreSlot} takes. */
+    SequenceState saveSlot(int index) throws InterruptedException {
+        SequenceState[] state = new SequenceState[1];
+        whenIdle(index, sequence -> {
+            state[0] = evaluator.save(sequence);
+            return 0;
+        });
+        return state[0];
+    }
+
+    /**
+     * Replaces slot {@code index}'s cells, once it is idle, with {@code state}, giving up idle slots'
+     * caches for the room; a next prompt that starts with its tokens evaluates only the rest. Returns
+     * the tokens restored.
+     *
+     * @throws IllegalArgumentException the state does not fit the cache (its types or shape, or the room
+     *                                  the running requests leave); the slot is then empty
+     */
+    int restoreSlot(int index, SequenceState state) throws InterruptedException {
+        return (int) whenIdle(index, sequence -> {
+            evaluator.keep(sequence, 0);
+            if (!makeRoom(state.tokens().length + reserved(), slots[index])) {
+                throw new IllegalArgumentException("the context has no room for its " + state.tokens().length
+                        + " tokens beside the running requests");
+            }
+            evaluator.restore(sequence, state);
+            return state.tokens().length;
+        });
+    }
+
+    /** Empties slot {@code index}'s cells once it is idle; returns how many tokens they held. */
+    long eraseSlot(int index) throws InterruptedException {
+        return whenIdle(index, sequence -> {
+            long held = evaluator.position(sequence);
+            evaluator.keep(sequence, 0);
+            return held;
+        });
+    }
+
+    /** Runs {@code action} on slot {@code index}'s sequence once no request runs in it, between two steps. */
+    private long whenIdle(int index, ToLongFunction<Integer> action) throws InterruptedException {
+        turn.lockInterruptibly();
+        try {
+            while (slots[index].isBusy() && !closed) {
+                slotFreed.await();
+            }
+            if (closed) {
+                throw shuttingDown();
+            }
+            long result = action.applyAsLong(slots[index].sequence);
+            cachedTokens = evaluator.contextLength() - evaluator.room();
+            return result;
+        } finally {
+            turn.unlock();
+        }
+    }
+
+    /** How many slots there are: actions name one by its index, from 0. */
+    int slotCount() {
+        return slots.length;
     }
 
     /** Moves waiting requests into free slots, in arrival order, while their prompts fit. */
@@ -364,6 +449,7 @@ final class BatchScheduler implements AutoCloseable {
         // The place first: once the metrics show one request fewer running, a new one is accepted.
         places.release();
         running--;
+        slotFreed.signalAll();
         job.finish(generation);
     }
 
@@ -385,6 +471,7 @@ final class BatchScheduler implements AutoCloseable {
         cachedTokens = evaluator.contextLength() - evaluator.room();
         places.release();
         running--;
+        slotFreed.signalAll();
         job.fail(requestFailure(failure));
     }
 
@@ -406,6 +493,7 @@ final class BatchScheduler implements AutoCloseable {
                 running--;
             }
         }
+        slotFreed.signalAll();
         evaluator.clear();
         cachedTokens = 0;
         measureCache(true);
@@ -438,6 +526,13 @@ final class BatchScheduler implements AutoCloseable {
         }
         // A request that got past the closed check as the scheduler closed is answered too.
         abandonWaiting();
-        evaluator.close();
+        // A slot action under way finishes first; those waiting see the scheduler closed.
+        turn.lock();
+        try {
+            slotFreed.signalAll();
+            evaluator.close();
+        } finally {
+            turn.unlock();
+        }
     }
 }

@@ -5,6 +5,7 @@ import dev.panllama.api.LlamaModel;
 import dev.panllama.api.PanllamaVersion;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.JinjaChatFormat;
+import dev.panllama.eval.SequenceState;
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.SamplerOrder;
@@ -14,6 +15,10 @@ import dev.panllama.tokenizer.Tokenizer;
 import dev.panllama.tokenizer.Vocabulary;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -23,7 +28,8 @@ import java.util.Map;
 /**
  * llama-server's own API beside OpenAI's: {@code GET /props} (what front ends written for llama-server read:
  * the context, the slots, the default sampling settings under llama-server's names, the chat template),
- * {@code GET /slots} (what each slot is doing, for monitoring), and
+ * {@code GET /slots} (what each slot is doing, for monitoring), {@code POST /slots/{id}} (a slot's cache saved, restored or
+ * erased), and
  * {@code POST /completion} (and {@code /completions}), which llama.cpp's examples and scripts call: the request is read as a text completion's ({@link RequestReader#completion}: {@code prompt}
  * as text or token ids, {@code n_predict}, {@code stop}, the sampling fields, {@code grammar},
  * {@code json_schema}, {@code cache_prompt}), and the reply is llama-server's JSON: {@code content}, {@code stop},
@@ -162,6 +168,78 @@ final class LlamaServerEndpoint {
             slots.add(slot);
         }
         return slots;
+    }
+
+    /**
+     * {@code POST /slots/{id}?action=...} (with {@code --slot-save-path}): {@code save} writes slot {@code id}'s
+     * cells (its prompt cache) to the save folder's file named by the body's {@code filename}, {@code restore}
+     * replaces them with such a file's (saved for this model and pin), {@code erase} empties them; each
+     * waits until the slot is idle, as llama-server's, and answers as llama-server does.
+     */
+    Map<String, Object> slotAction(String id, String action, RequestFields body) throws InterruptedException {
+        int slot;
+        try {
+            slot = Integer.parseInt(id);
+        } catch (NumberFormatException e) {
+            slot = -1;
+        }
+        if (slot < 0 || slot >= scheduler.slotCount()) {
+            throw ApiException.invalid("Invalid slot ID", null);
+        }
+        Map<String, Object> reply = new LinkedHashMap<>();
+        reply.put("id_slot", slot);
+        long started = System.nanoTime();
+        switch (action == null ? "" : action) {
+            case "save" -> {
+                String name = savedSlotName(body);
+                SequenceState state = scheduler.saveSlot(slot);
+                Path file = options.slotSavePath().resolve(name);
+                try {
+                    model.writeSequenceState(file, state);
+                    reply.put("filename", name);
+                    reply.put("n_saved", state.tokens().length);
+                    reply.put("n_written", Files.size(file));
+                } catch (IOException | UncheckedIOException e) {
+                    throw new ApiException(500, "server_error", "Unable to save slot " + slot + " to " + name + ".", null, null);
+                }
+                reply.put("timings", Map.of("save_ms", (System.nanoTime() - started) / 1e6));
+            }
+            case "restore" -> {
+                String name = savedSlotName(body);
+                Path file = options.slotSavePath().resolve(name);
+                try {
+                    int restored = scheduler.restoreSlot(slot, model.readSequenceState(file));
+                    reply.put("filename", name);
+                    reply.put("n_restored", restored);
+                    reply.put("n_read", Files.size(file));
+                } catch (IllegalArgumentException | IOException | UncheckedIOException e) {
+                    // The folder is the server's own: the client hears of the file by the name it gave.
+                    String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+                    throw ApiException.invalid("Unable to restore slot: " + why.replace(file.toString(), name), "filename");
+                }
+                reply.put("timings", Map.of("restore_ms", (System.nanoTime() - started) / 1e6));
+            }
+            case "erase" -> reply.put("n_erased", scheduler.eraseSlot(slot));
+            default -> throw ApiException.invalid("Invalid action", "action");
+        }
+        return reply;
+    }
+
+    /**
+     * The body's {@code filename}: a plain file name in the save folder, as llama-server allows them (no
+     * folders, control characters or characters that file systems refuse, not {@code .} or {@code ..}, at
+     * most 255 bytes), nor a hidden name, which the saving's temporary files take.
+     */
+    private static String savedSlotName(RequestFields body) {
+        String name = body.string("filename").orElseThrow(() -> ApiException.missing("filename"));
+        boolean valid = !name.isEmpty() && name.getBytes(StandardCharsets.UTF_8).length <= 255
+                && !name.startsWith(".") && !name.endsWith(" ") && !name.startsWith(" ")
+                && name.codePoints().noneMatch(c -> c < 0x20 || c == 0x7f || "/\\:*?\"<>|".indexOf(c) >= 0
+                        || Character.getType(c) == Character.SURROGATE || Character.getType(c) == Character.FORMAT);
+        if (!valid) {
+            throw ApiException.invalid("Invalid filename", "filename");
+        }
+        return name;
     }
 
     /** Whether {@code sampling} bans every end-of-generation token, as llama-server's {@code ignore_eos} does. */

@@ -2,6 +2,8 @@ package dev.panllama.server;
 
 import dev.panllama.api.Embedder;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Objects;
 
 /**
@@ -22,10 +24,12 @@ import java.util.Objects;
  * @param spmInfill         whether {@code /infill} lays its prompt out suffix first (llama.cpp's {@code --spm-infill}),
  *                          as some code models were trained, rather than prefix first
  * @param slots             whether {@code GET /slots} reports what each slot is doing (llama.cpp's {@code --slots}, on by default)
+ * @param slotSavePath      the folder {@code POST /slots/{id}} saves slots' caches into and restores them from
+ *                          (llama.cpp's {@code --slot-save-path}); null: those actions are refused
  */
 public record ServerOptions(String host, int port, String apiKey, String modelId, long maxBodyBytes,
                             int maxPromptTokens, int maxQueuedRequests, int parallel, Embedder.Pooling pooling,
-                            ChatReasoning reasoning, boolean spmInfill, boolean slots) {
+                            ChatReasoning reasoning, boolean spmInfill, boolean slots, Path slotSavePath) {
 
     public static final String LOOPBACK = "127.0.0.1";
     public static final int DEFAULT_PORT = 8080;
@@ -65,58 +69,65 @@ public record ServerOptions(String host, int port, String apiKey, String modelId
         }
         Objects.requireNonNull(pooling, "pooling");
         Objects.requireNonNull(reasoning, "reasoning");
+        if (slotSavePath != null && !Files.isDirectory(slotSavePath)) {
+            throw new IllegalArgumentException("--slot-save-path must be a folder that exists, not " + slotSavePath);
+        }
     }
 
     /**
      * Loopback, port 8080, no key, 4 MiB bodies, prompts as long as the context, 16 waiting requests, 4 generated
-     * together, embeddings of mean pooling, reasoning apart and unbounded, {@code /slots} on.
+     * together, embeddings of mean pooling, reasoning apart and unbounded, {@code /slots} on, no slot saving.
      */
     public static ServerOptions defaults(String modelId) {
         return new ServerOptions(LOOPBACK, DEFAULT_PORT, null, modelId, DEFAULT_MAX_BODY_BYTES, 0, DEFAULT_MAX_QUEUED_REQUESTS,
-                DEFAULT_PARALLEL, Embedder.Pooling.MEAN, ChatReasoning.DEFAULT, false, true);
+                DEFAULT_PARALLEL, Embedder.Pooling.MEAN, ChatReasoning.DEFAULT, false, true, null);
     }
 
     public ServerOptions withHost(String value) {
-        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots);
+        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withPort(int value) {
-        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots);
+        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withApiKey(String value) {
-        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots);
+        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withMaxBodyBytes(long value) {
-        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots);
+        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withMaxPromptTokens(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withMaxQueuedRequests(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning, spmInfill, slots);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withPooling(Embedder.Pooling value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning, spmInfill, slots);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withParallel(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning, spmInfill, slots);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withReasoning(ChatReasoning value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value, spmInfill, slots);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withSpmInfill(boolean value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, value, slots);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, value, slots, slotSavePath);
+    }
+
+    public ServerOptions withSlotSavePath(Path value) {
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, value);
     }
 
     public ServerOptions withSlots(boolean value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, value);
+        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, value, slotSavePath);
     }
 }

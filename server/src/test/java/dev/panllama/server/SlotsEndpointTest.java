@@ -5,6 +5,8 @@ import dev.panllama.json.JsonWriter;
 import org.junit.jupiter.api.Test;
 
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -104,6 +106,91 @@ class SlotsEndpointTest extends ServedModel {
             assertEquals(false, slot.get("is_processing"), slot.toString());
             assertEquals(false, nextToken(slot).get("has_next_token"), slot.toString());
             assertEquals(200, OpenAiServerTest.send(server, "GET", "/slots?fail_on_no_slot=1", null, null).statusCode());
+        }
+    }
+
+    static Map<String, Object> slotAction(OpenAiServer server, int slot, String action, String body, int status) throws Exception {
+        HttpResponse<String> response = OpenAiServerTest.post(server, "/slots/" + slot + "?action=" + action, body);
+        assertEquals(status, response.statusCode(), response.body());
+        return OpenAiServerTest.json(response.body());
+    }
+
+    /** The newest request's slot report. */
+    static Map<String, Object> newest(OpenAiServer server) throws Exception {
+        return slots(server).stream().filter(slot -> slot.containsKey("id_task"))
+                .max(java.util.Comparator.comparingLong(slot -> number(slot, "id_task"))).orElseThrow();
+    }
+
+    /**
+     * A slot's cache saved to a file, erased, and restored into another slot: the restored cells serve the
+     * same prompt as the saved ones did (only its last token evaluated again, the same greedy reply).
+     */
+    @Test
+    void aSlotsCacheIsSavedErasedAndRestoredIntoAnotherSlot() throws Exception {
+        Path folder = Files.createDirectories(temp.resolve("slots"));
+        int[] prompt = model.tokenizer().encode("A slot saved to a file and read back", true, true);
+        String request = JsonWriter.write(Map.of("prompt", Arrays.stream(prompt).boxed().toList(), "n_predict", 6, "temperature", 0));
+        try (OpenAiServer server = OpenAiServerTest.start(OpenAiServerTest.options().withParallel(2).withSlotSavePath(folder))) {
+            OpenAiServerTest.post(server, "/completion", request);
+            String fromCache = (String) OpenAiServerTest.json(OpenAiServerTest.post(server, "/completion", request).body()).get("content");
+            Map<String, Object> cached = newest(server);
+            assertEquals((long) prompt.length - 1, number(cached, "n_prompt_tokens_cache"), cached.toString());
+            int saved = (int) number(cached, "id");
+
+            Map<String, Object> save = slotAction(server, saved, "save", "{\"filename\": \"story.bin\"}", 200);
+            // The prompt and the reply's tokens but the last, which was not evaluated.
+            long held = prompt.length + 5;
+            assertEquals(held, number(save, "n_saved"), save.toString());
+            assertEquals(Files.size(folder.resolve("story.bin")), number(save, "n_written"));
+            assertEquals("story.bin", save.get("filename"));
+            assertEquals(held, number(slotAction(server, saved, "erase", null, 200), "n_erased"));
+            OpenAiServerTest.post(server, "/completion", request);
+            assertEquals(0L, number(newest(server), "n_prompt_tokens_cache"), "the erased cells are gone");
+            slotAction(server, 0, "erase", null, 200);
+            slotAction(server, 1, "erase", null, 200);
+
+            int other = 1 - saved;
+            Map<String, Object> restore = slotAction(server, other, "restore", "{\"filename\": \"story.bin\"}", 200);
+            assertEquals(held, number(restore, "n_restored"), restore.toString());
+            assertEquals(Files.size(folder.resolve("story.bin")), number(restore, "n_read"));
+            String fromRestored = (String) OpenAiServerTest.json(OpenAiServerTest.post(server, "/completion", request).body()).get("content");
+            Map<String, Object> restored = newest(server);
+            assertEquals((long) other, number(restored, "id"), "the prompt went to the slot restored");
+            assertEquals((long) prompt.length - 1, number(restored, "n_prompt_tokens_cache"), restored.toString());
+            assertEquals(fromCache, fromRestored);
+
+            // Refusals: a name that leaves the folder, a file that is not there (named as the client named it), an unknown
+            // action or slot.
+            for (String name : List.of("../story.bin", "sub/story.bin", ".hidden", "")) {
+                Map<String, Object> refused = slotAction(server, 0, "save", JsonWriter.write(Map.of("filename", name)), 400);
+                assertEquals("Invalid filename", ((Map<?, ?>) refused.get("error")).get("message"), name);
+            }
+            Map<String, Object> missing = slotAction(server, 0, "restore", "{\"filename\": \"absent.bin\"}", 400);
+            String message = (String) ((Map<?, ?>) missing.get("error")).get("message");
+            assertTrue(message.startsWith("Unable to restore slot: ") && message.contains("absent.bin") && !message.contains(folder.toString()),
+                    message);
+            slotAction(server, 0, "rename", "{}", 400);
+            slotAction(server, 2, "erase", null, 400);
+            assertEquals(List.of("story.bin"), Files.list(folder).map(file -> file.getFileName().toString()).toList(),
+                    "nothing else was written in the folder");
+        }
+    }
+
+    /** An action on a slot that is generating waits until its request ends, as llama-server's does. */
+    @Test
+    void anActionWaitsForItsSlotToBeIdle() throws Exception {
+        Path folder = Files.createDirectories(temp.resolve("waiting"));
+        try (OpenAiServer server = OpenAiServerTest.start(OpenAiServerTest.options().withParallel(1).withSlotSavePath(folder));
+             var actions = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            java.util.concurrent.Future<Map<String, Object>> erase;
+            try (ParallelServingTest.EndlessStream stream = new ParallelServingTest.EndlessStream(server, 4)) {
+                stream.read(3);
+                erase = actions.submit(() -> slotAction(server, 0, "erase", null, 200));
+                stream.read(3);
+                assertFalse(erase.isDone(), "the erase ran while the slot was generating");
+            }
+            // It ran once the request ended, its client gone, which freed its cells.
+            assertEquals(0L, number(erase.get(30, java.util.concurrent.TimeUnit.SECONDS), "n_erased"));
         }
     }
 
