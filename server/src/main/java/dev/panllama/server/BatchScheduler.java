@@ -89,7 +89,7 @@ final class BatchScheduler implements AutoCloseable {
         this.logitsOf = new float[parallel][model.config().dims().vocabSize()];
         for (int i = 0; i < parallel; i++) {
             slots[i] = new SequenceSlot(i);
-            reports.set(i, slots[i].report());
+            reports.set(i, slots[i].report());  // an empty cache
             evaluator.open(i);
         }
         // A platform thread: the generation is native calls, which would pin a virtual thread anyway.
@@ -233,9 +233,15 @@ final class BatchScheduler implements AutoCloseable {
             if (closed) {
                 throw shuttingDown();
             }
-            long result = action.applyAsLong(slots[index].sequence);
-            cachedTokens = evaluator.contextLength() - evaluator.room();
-            return result;
+            try {
+                return action.applyAsLong(slots[index].sequence);
+            } finally {
+                cachedTokens = evaluator.contextLength() - evaluator.room();
+                // A restore may have given up other slots' caches.
+                for (SequenceSlot slot : slots) {
+                    publish(slot);
+                }
+            }
         } finally {
             turn.unlock();
         }
@@ -289,7 +295,7 @@ final class BatchScheduler implements AutoCloseable {
     }
 
     private void publish(SequenceSlot slot) {
-        reports.set(slot.sequence, slot.report());
+        reports.set(slot.sequence, slot.report().withCachedTokens(evaluator.position(slot.sequence)));
     }
 
     /** How many requests started from another slot's cells (see {@link BatchEvaluator#keepOrSharePrefix}). */
@@ -338,6 +344,7 @@ final class BatchScheduler implements AutoCloseable {
             }
             if (slot != keep && !slot.isBusy() && evaluator.position(slot.sequence) > 0) {
                 evaluator.keep(slot.sequence, 0);
+                publish(slot);
             }
         }
         return evaluator.room() >= needed;
@@ -495,6 +502,9 @@ final class BatchScheduler implements AutoCloseable {
         }
         slotFreed.signalAll();
         evaluator.clear();
+        for (SequenceSlot slot : slots) {
+            publish(slot);
+        }
         cachedTokens = 0;
         measureCache(true);
         failed.forEach(job -> job.fail(failure));

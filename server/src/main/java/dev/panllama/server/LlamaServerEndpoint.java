@@ -137,8 +137,8 @@ final class LlamaServerEndpoint {
 
     /**
      * {@code GET /slots}: each slot as llama-server reports it by default: its number, the context, whether
-     * it is generating, and of the request it serves or served last, the prompt's token counts, the
-     * sampling settings and how far the generation is; no prompt or reply text.
+     * it is generating, the tokens its cache holds, and of the request it serves or served last, the
+     * prompt's token counts, the sampling settings and how far the generation is; no prompt or reply text.
      */
     List<Map<String, Object>> slots(List<SlotReport> reports) {
         List<Map<String, Object>> slots = new ArrayList<>();
@@ -159,7 +159,7 @@ final class LlamaServerEndpoint {
                 next.put("n_remain", report.remaining());
                 next.put("n_decoded", report.decoded());
                 slot.put("id_task", report.request());
-                slot.put("n_prompt_tokens", report.promptTokens());
+                slot.put("n_prompt_tokens", report.cachedTokens());
                 slot.put("n_prompt_tokens_processed", report.promptEvaluated());
                 slot.put("n_prompt_tokens_cache", report.promptCached());
                 slot.put("params", params);

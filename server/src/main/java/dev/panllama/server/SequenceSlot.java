@@ -186,15 +186,20 @@ final class SequenceSlot {
         return result;
     }
 
-    /** Its state now: the request it generates, or while idle, the one it served last. */
+    /**
+     * Its state now: the request it generates, or while idle, the one it served last; the tokens its cache
+     * holds are the scheduler's to add.
+     */
     SlotReport report() {
         return isBusy() ? report(true) : lastReport;
     }
 
+    /** While generating, the request's progress; once idle, as llama-server's idle slot, only its number and settings. */
     private SlotReport report(boolean processing) {
-        int decoded = generation.generatedCount();
-        return new SlotReport(sequence, processing, admissionOrder, job.prompt().length, promptAt, reused, job.options(),
-                Math.max(0, job.logprobs()), decoded, processing && !generation.isStopped(), newLine);
+        return processing
+                ? new SlotReport(sequence, true, admissionOrder, 0, promptAt, reused, job.options(), Math.max(0, job.logprobs()),
+                        generation.generatedCount(), !generation.isStopped(), newLine)
+                : new SlotReport(sequence, false, admissionOrder, 0, 0, 0, job.options(), Math.max(0, job.logprobs()), 0, false, false);
     }
 
     /** Forgets the request without a result (it failed); the slot goes idle. */

@@ -61,12 +61,14 @@ class SlotsEndpointTest extends ServedModel {
             assertEquals(200, OpenAiServerTest.post(server, "/completion", request).statusCode());
             Map<String, Object> first = used(slots(server));
             assertEquals(false, first.get("is_processing"), first.toString());
-            assertEquals((long) prompt.length, number(first, "n_prompt_tokens"));
-            assertEquals((long) prompt.length, number(first, "n_prompt_tokens_processed"));
+            // As llama-server, the tokens the slot's cache holds: the prompt and the reply's but the last, which was not evaluated.
+            assertEquals((long) prompt.length + 3, number(first, "n_prompt_tokens"));
+            // An idle slot's progress is reset, as llama-server's.
+            assertEquals(0L, number(first, "n_prompt_tokens_processed"));
             assertEquals(0L, number(first, "n_prompt_tokens_cache"));
             Map<String, Object> next = nextToken(first);
-            assertEquals(4L, number(next, "n_decoded"), first.toString());
-            assertEquals(0L, number(next, "n_remain"), first.toString());
+            assertEquals(0L, number(next, "n_decoded"), first.toString());
+            assertEquals(-1L, number(next, "n_remain"), first.toString());
             assertEquals(false, next.get("has_next_token"));
             Map<String, Object> params = (Map<String, Object>) first.get("params");
             assertEquals(4L, number(params, "n_predict"));
@@ -75,13 +77,30 @@ class SlotsEndpointTest extends ServedModel {
             assertEquals(0.0, ((Number) params.get("temperature")).doubleValue());
             assertFalse(first.containsKey("prompt") || first.containsKey("generated"), "no text of a client's is reported: " + first);
 
-            // The same prompt again: the slot's cache holds it, so only its last token is evaluated again.
-            assertEquals(200, OpenAiServerTest.post(server, "/completion", request).statusCode());
-            Map<String, Object> second = used(slots(server));
-            assertEquals(number(first, "id"), number(second, "id"), "the prompt went to the slot that holds it");
-            assertTrue(number(second, "id_task") > number(first, "id_task"), second.toString());
-            assertEquals((long) prompt.length - 1, number(second, "n_prompt_tokens_cache"), second.toString());
-            assertEquals(1L, number(second, "n_prompt_tokens_processed"), second.toString());
+            // The same prompt again, generating until its client leaves: the slot's cache holds the prompt, so only
+            // its last token is evaluated again.
+            String endless = JsonWriter.write(Map.of("prompt", Arrays.stream(prompt).boxed().toList(), "n_predict", -1, "temperature", 1.5,
+                    "seed", 3, "stream", true));
+            try (java.net.Socket socket = OpenAiServerTest.postOverSocket(server, "/completion", endless)) {
+                java.io.BufferedReader in = new java.io.BufferedReader(new java.io.InputStreamReader(socket.getInputStream(),
+                        java.nio.charset.StandardCharsets.UTF_8));
+                for (int events = 0; events < 3; ) {
+                    String line = in.readLine();
+                    assertTrue(line != null, "the stream ended");
+                    events += line.startsWith("data: ") ? 1 : 0;
+                }
+                Map<String, Object> second = used(slots(server));
+                assertEquals(true, second.get("is_processing"), second.toString());
+                assertEquals(number(first, "id"), number(second, "id"), "the prompt went to the slot that holds it");
+                assertTrue(number(second, "id_task") > number(first, "id_task"), second.toString());
+                assertEquals((long) prompt.length - 1, number(second, "n_prompt_tokens_cache"), second.toString());
+                assertEquals(1L, number(second, "n_prompt_tokens_processed"), second.toString());
+                long decoded = number(nextToken(second), "n_decoded");
+                assertTrue(decoded >= 1, second.toString());
+                assertEquals(-1L, number(nextToken(second), "n_remain"), second.toString());
+                assertEquals(true, nextToken(second).get("has_next_token"), second.toString());
+                assertTrue(number(second, "n_prompt_tokens") >= prompt.length + decoded - 1, second.toString());
+            }
         }
     }
 
@@ -115,6 +134,18 @@ class SlotsEndpointTest extends ServedModel {
         return OpenAiServerTest.json(response.body());
     }
 
+    static Map<String, Object> completion(OpenAiServer server, String request) throws Exception {
+        HttpResponse<String> response = OpenAiServerTest.post(server, "/completion", request);
+        assertEquals(200, response.statusCode(), response.body());
+        return OpenAiServerTest.json(response.body());
+    }
+
+    /** The prompt tokens a {@code /completion} reply took from the cache. */
+    @SuppressWarnings("unchecked")
+    static long cachedPromptTokens(Map<String, Object> reply) {
+        return number((Map<String, Object>) reply.get("timings"), "cache_n");
+    }
+
     /** The newest request's slot report. */
     static Map<String, Object> newest(OpenAiServer server) throws Exception {
         return slots(server).stream().filter(slot -> slot.containsKey("id_task"))
@@ -132,10 +163,9 @@ class SlotsEndpointTest extends ServedModel {
         String request = JsonWriter.write(Map.of("prompt", Arrays.stream(prompt).boxed().toList(), "n_predict", 6, "temperature", 0));
         try (OpenAiServer server = OpenAiServerTest.start(OpenAiServerTest.options().withParallel(2).withSlotSavePath(folder))) {
             OpenAiServerTest.post(server, "/completion", request);
-            String fromCache = (String) OpenAiServerTest.json(OpenAiServerTest.post(server, "/completion", request).body()).get("content");
-            Map<String, Object> cached = newest(server);
-            assertEquals((long) prompt.length - 1, number(cached, "n_prompt_tokens_cache"), cached.toString());
-            int saved = (int) number(cached, "id");
+            Map<String, Object> fromCache = completion(server, request);
+            assertEquals((long) prompt.length - 1, cachedPromptTokens(fromCache), fromCache.toString());
+            int saved = (int) number(newest(server), "id");
 
             Map<String, Object> save = slotAction(server, saved, "save", "{\"filename\": \"story.bin\"}", 200);
             // The prompt and the reply's tokens but the last, which was not evaluated.
@@ -144,8 +174,8 @@ class SlotsEndpointTest extends ServedModel {
             assertEquals(Files.size(folder.resolve("story.bin")), number(save, "n_written"));
             assertEquals("story.bin", save.get("filename"));
             assertEquals(held, number(slotAction(server, saved, "erase", null, 200), "n_erased"));
-            OpenAiServerTest.post(server, "/completion", request);
-            assertEquals(0L, number(newest(server), "n_prompt_tokens_cache"), "the erased cells are gone");
+            assertEquals(0L, number(slots(server).get(saved), "n_prompt_tokens"), "the erased slot's cache is empty");
+            assertEquals(0L, cachedPromptTokens(completion(server, request)), "the erased cells are gone");
             slotAction(server, 0, "erase", null, 200);
             slotAction(server, 1, "erase", null, 200);
 
@@ -153,11 +183,10 @@ class SlotsEndpointTest extends ServedModel {
             Map<String, Object> restore = slotAction(server, other, "restore", "{\"filename\": \"story.bin\"}", 200);
             assertEquals(held, number(restore, "n_restored"), restore.toString());
             assertEquals(Files.size(folder.resolve("story.bin")), number(restore, "n_read"));
-            String fromRestored = (String) OpenAiServerTest.json(OpenAiServerTest.post(server, "/completion", request).body()).get("content");
-            Map<String, Object> restored = newest(server);
-            assertEquals((long) other, number(restored, "id"), "the prompt went to the slot restored");
-            assertEquals((long) prompt.length - 1, number(restored, "n_prompt_tokens_cache"), restored.toString());
-            assertEquals(fromCache, fromRestored);
+            Map<String, Object> fromRestored = completion(server, request);
+            assertEquals((long) other, number(newest(server), "id"), "the prompt went to the slot restored");
+            assertEquals((long) prompt.length - 1, cachedPromptTokens(fromRestored), fromRestored.toString());
+            assertEquals(fromCache.get("content"), fromRestored.get("content"));
 
             // Refusals: a name that leaves the folder, a file that is not there (named as the client named it), an unknown
             // action or slot.

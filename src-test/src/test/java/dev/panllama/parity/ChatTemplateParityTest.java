@@ -451,12 +451,6 @@ class ChatTemplateParityTest {
             Map<String, Object> responses = Map.of("model", "templates", "input", "Hi", "reasoning", Map.of("effort", "low"));
             assertEquals(count(servers.theirs(), "/v1/responses/input_tokens", responses, "input_tokens"),
                     count(servers.ours(), "/v1/responses/input_tokens", responses, "input_tokens"), "the Responses API's reasoning.effort");
-            // Ollama's think levels are gpt-oss's reasoning efforts.
-            Map<String, Object> ollama = Map.of("model", "templates", "stream", false, "think", "low", "options", Map.of("num_predict", 1),
-                    "messages", List.of(Map.of("role", "user", "content", "Hi")));
-            Map<String, Object> openAi = Map.of("messages", List.of(Map.of("role", "user", "content", "Hi")), "reasoning_effort", "low");
-            assertEquals(count(servers.theirs(), "/v1/chat/completions/input_tokens", openAi, "input_tokens"),
-                    count(servers.ours(), "/api/chat", ollama, "prompt_eval_count"), "Ollama's think: low");
         }
     }
 
