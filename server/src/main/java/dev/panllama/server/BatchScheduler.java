@@ -16,7 +16,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.ToLongFunction;
+import java.util.function.IntFunction;
 
 /**
  * Where requests wait for the model and how they are generated (continuous batching): one decode
@@ -186,12 +186,7 @@ final class BatchScheduler implements AutoCloseable {
 
     /** The state of slot {@code index}'s cells (its prompt cache), once it is idle: what {@link #restoreSlot} takes. */
     SequenceState saveSlot(int index) throws InterruptedException {
-        SequenceState[] state = new SequenceState[1];
-        whenIdle(index, sequence -> {
-            state[0] = evaluator.save(sequence);
-            return 0;
-        });
-        return state[0];
+        return whenIdle(index, evaluator::save);
     }
 
     /**
@@ -203,7 +198,7 @@ final class BatchScheduler implements AutoCloseable {
      *                                  the running requests leave); the slot is then empty
      */
     int restoreSlot(int index, SequenceState state) throws InterruptedException {
-        return (int) whenIdle(index, sequence -> {
+        return whenIdle(index, sequence -> {
             evaluator.keep(sequence, 0);
             if (!makeRoom(state.tokens().length + reserved(), slots[index])) {
                 throw new IllegalArgumentException("the context has no room for its " + state.tokens().length
@@ -224,7 +219,7 @@ final class BatchScheduler implements AutoCloseable {
     }
 
     /** Runs {@code action} on slot {@code index}'s sequence once no request runs in it, between two steps. */
-    private long whenIdle(int index, ToLongFunction<Integer> action) throws InterruptedException {
+    private <T> T whenIdle(int index, IntFunction<T> action) throws InterruptedException {
         turn.lockInterruptibly();
         try {
             while (slots[index].isBusy() && !closed) {
@@ -234,7 +229,7 @@ final class BatchScheduler implements AutoCloseable {
                 throw shuttingDown();
             }
             try {
-                return action.applyAsLong(slots[index].sequence);
+                return action.apply(slots[index].sequence);
             } finally {
                 cachedTokens = evaluator.contextLength() - evaluator.room();
                 // A restore may have given up other slots' caches.
@@ -473,8 +468,8 @@ final class BatchScheduler implements AutoCloseable {
     private void fail(SequenceSlot slot, RuntimeException failure) {
         GenerationJob job = slot.job();
         slot.release();
-        publish(slot);
         evaluator.keep(slot.sequence, 0);
+        publish(slot);
         cachedTokens = evaluator.contextLength() - evaluator.room();
         places.release();
         running--;
@@ -495,7 +490,6 @@ final class BatchScheduler implements AutoCloseable {
             if (slot.isBusy()) {
                 failed.add(slot.job());
                 slot.release();
-                publish(slot);
                 places.release();
                 running--;
             }

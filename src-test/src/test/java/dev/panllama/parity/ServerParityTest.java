@@ -363,15 +363,7 @@ class ServerParityTest {
         Map<String, Object> ourSettings = (Map<String, Object>) ourProps.get("default_generation_settings");
         Map<String, Object> theirSettings = (Map<String, Object>) theirProps.get("default_generation_settings");
         assertEquals(theirSettings.get("n_ctx"), ourSettings.get("n_ctx"));
-        Map<String, Object> theirParams = (Map<String, Object>) theirSettings.get("params");
-        ((Map<String, Object>) ourSettings.get("params")).forEach((name, value) -> {
-            Object theirs = theirParams.get(name);
-            if (value instanceof Number number && theirs instanceof Number expected) {
-                assertEquals(expected.doubleValue(), number.doubleValue(), 1e-6, name);
-            } else {
-                assertEquals(theirs, value, name);
-            }
-        });
+        assertSameParams((Map<String, Object>) theirSettings.get("params"), (Map<String, Object>) ourSettings.get("params"));
     }
 
     /**
@@ -391,13 +383,17 @@ class ServerParityTest {
             assertEquals(theirSlot.get(field), ourSlot.get(field), field);
         }
         assertEquals(theirSlot.get("next_token"), ourSlot.get("next_token"));
-        Map<String, Object> theirParams = (Map<String, Object>) theirSlot.get("params");
-        ((Map<String, Object>) ourSlot.get("params")).forEach((name, value) -> {
-            Object theirs = theirParams.get(name);
-            if (value instanceof Number number && theirs instanceof Number expected) {
-                assertEquals(expected.doubleValue(), number.doubleValue(), 1e-6, name);
+        assertSameParams((Map<String, Object>) theirSlot.get("params"), (Map<String, Object>) ourSlot.get("params"));
+    }
+
+    /** Each sampling setting panllama reports has the value llama-server reports under the same name (numbers as llama-server's floats). */
+    private static void assertSameParams(Map<String, Object> theirs, Map<String, Object> ours) {
+        ours.forEach((name, value) -> {
+            Object expected = theirs.get(name);
+            if (value instanceof Number number && expected instanceof Number their) {
+                assertEquals(their.doubleValue(), number.doubleValue(), 1e-6, name);
             } else {
-                assertEquals(theirs, value, name);
+                assertEquals(expected, value, name);
             }
         });
     }
