@@ -105,16 +105,33 @@ final class BatchScheduler implements AutoCloseable {
      * @throws ApiException 429 when {@code maxQueued} requests already wait; 503 once closing
      */
     GenerationJob submit(int[] prompt, GenerationOptions options, int logprobs, boolean reusePrompt, GenerationJob.Output output) {
+        return submitChoices(prompt, List.of(options), logprobs, reusePrompt, List.of(output)).getFirst();
+    }
+
+    /**
+     * Queues the choices of one request ({@code n} of them, {@code options} each, {@code outputs} each):
+     * the first as {@link #submit} does, the others following it, so that they share its prompt's cells.
+     * All are queued or none.
+     *
+     * @throws ApiException 429 when fewer than {@code n} places are left for waiting requests; 503 once closing
+     */
+    List<GenerationJob> submitChoices(int[] prompt, List<GenerationOptions> options, int logprobs, boolean reusePrompt,
+                                      List<GenerationJob.Output> outputs) {
         if (closed) {
             throw shuttingDown();
         }
-        if (!places.tryAcquire()) {
+        if (!places.tryAcquire(options.size())) {
             throw new ApiException(429, "requests", "The server is busy: " + slots.length + " requests are being generated and "
                     + maxQueued + " are waiting for the model. Retry later.", null, "rate_limit_exceeded");
         }
-        GenerationJob job = new GenerationJob(prompt, options, logprobs, reusePrompt, output);
-        waiting.add(job);
-        return job;
+        List<GenerationJob> jobs = new ArrayList<>();
+        for (int i = 0; i < options.size(); i++) {
+            // The followers always take the first's cells: they were evaluated for this very prompt.
+            jobs.add(i == 0 ? new GenerationJob(prompt, options.get(i), logprobs, reusePrompt, outputs.get(i))
+                    : new GenerationJob(prompt, options.get(i), logprobs, true, outputs.get(i), jobs.getFirst()));
+        }
+        waiting.addAll(jobs);
+        return jobs;
     }
 
     /** Requests waiting, the running ones not counted. */
@@ -255,6 +272,10 @@ final class BatchScheduler implements AutoCloseable {
                 places.release();
                 job.skip();
                 continue;
+            }
+            if (!job.mayStart()) {
+                // Another choice of its request is evaluating the prompt it will share: a step or two.
+                return;
             }
             SequenceSlot slot = freeSlotFor(job.prompt());
             if (slot == null) {

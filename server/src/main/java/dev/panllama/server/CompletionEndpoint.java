@@ -1,10 +1,9 @@
 package dev.panllama.server;
 
-import dev.panllama.api.Generation;
-
 import java.io.IOException;
 import java.security.SecureRandom;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,7 +18,9 @@ import java.util.function.Function;
  * connection failed (an idle timeout); see {@link GenerationRun}. Log probabilities, when asked for,
  * come with the whole reply, or in a stream with the piece of text their tokens released. A chat reply
  * that may call tools holds its streamed text back while it may still be a call, and sends the calls
- * as one delta when the reply is done.
+ * as one delta when the reply is done. With {@code n} above 1, the choices are generated together, each in
+ * a slot of its own, sharing the prompt's cells; a stream interleaves their chunks, each with its index,
+ * and ends each choice as soon as it is over.
  */
 final class CompletionEndpoint {
 
@@ -52,48 +53,59 @@ final class CompletionEndpoint {
 
     private void whole(Kind kind, GenerationRequest request, String id, long created, Exchange exchange)
             throws IOException, InterruptedException {
-        GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
-        Map<String, Object> logprobs = request.wantsLogprobs() ? logprobsJson(kind, request).apply(reply.scores()) : null;
-        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, reply, logprobs)
-                : replies.textCompletion(id, created, reply.generation(), logprobs));
+        List<GenerationRun.Whole> choices = GenerationRun.wholeChoices(scheduler, request, exchange);
+        List<Map<String, Object>> logprobs = new ArrayList<>();
+        for (GenerationRun.Whole choice : choices) {
+            logprobs.add(request.wantsLogprobs() ? logprobsJson(kind, request).apply(choice.scores()) : null);
+        }
+        exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, choices, logprobs)
+                : replies.textCompletion(id, created, choices.stream().map(GenerationRun.Whole::generation).toList(), logprobs));
     }
 
     private void stream(Kind kind, GenerationRequest request, String id, long created, Exchange exchange)
             throws IOException, InterruptedException {
-        Function<List<TokenLogprobs>, Map<String, Object>> scores = logprobsJson(kind, request);
-        GenerationRun.Outcome outcome = GenerationRun.streamed(scheduler, request, exchange, () -> {
+        // Each choice's scores: a text completion's offsets go on from piece to piece of its own.
+        List<Function<List<TokenLogprobs>, Map<String, Object>>> scores = new ArrayList<>();
+        for (int i = 0; i < request.choices(); i++) {
+            scores.add(logprobsJson(kind, request));
+        }
+        List<GenerationRun.Outcome> outcomes = GenerationRun.streamedChoices(scheduler, request, exchange, () -> {
             exchange.startEvents();
             if (kind == Kind.CHAT) {
-                Map<String, Object> role = new LinkedHashMap<>();
-                role.put("role", "assistant");
-                role.put("content", "");
-                exchange.event(replies.chatChunk(id, created, role, null, null));
+                for (int choice = 0; choice < request.choices(); choice++) {
+                    Map<String, Object> role = new LinkedHashMap<>();
+                    role.put("role", "assistant");
+                    role.put("content", "");
+                    exchange.event(replies.chatChunk(id, created, choice, role, null, null));
+                }
             }
-        }, piece -> {
-            Map<String, Object> logprobs = request.wantsLogprobs() ? scores.apply(piece.logprobs()) : null;
+        }, (choice, piece) -> {
+            Map<String, Object> logprobs = request.wantsLogprobs() ? scores.get(choice).apply(piece.logprobs()) : null;
             if (kind == Kind.TEXT) {
-                exchange.event(replies.textChunk(id, created, piece.text(), logprobs, null));
+                exchange.event(replies.textChunk(id, created, choice, piece.text(), logprobs, null));
                 return;
             }
             if (!piece.reasoning().isEmpty()) {
-                exchange.event(replies.chatChunk(id, created, Map.of("reasoning_content", piece.reasoning()), logprobs, null));
+                exchange.event(replies.chatChunk(id, created, choice, Map.of("reasoning_content", piece.reasoning()), logprobs, null));
                 if (piece.text().isEmpty()) {
                     return;
                 }
-                logprobs = request.wantsLogprobs() ? scores.apply(List.of()) : null;
+                logprobs = request.wantsLogprobs() ? scores.get(choice).apply(List.of()) : null;
             }
-            exchange.event(replies.chatChunk(id, created, Map.of("content", piece.text()), logprobs, null));
+            exchange.event(replies.chatChunk(id, created, choice, Map.of("content", piece.text()), logprobs, null));
+        }, (choice, outcome) -> {
+            // A choice ends as soon as it is over, while the others may go on.
+            if (!outcome.calls().isEmpty()) {
+                Map<String, Object> logprobs = request.wantsLogprobs() ? scores.get(choice).apply(outcome.callScores()) : null;
+                exchange.event(replies.chatChunk(id, created, choice, Replies.toolCallsDelta(outcome.calls()), logprobs, null));
+            }
+            String finish = outcome.calls().isEmpty() ? Replies.finishReason(outcome.generation()) : Replies.TOOL_CALLS;
+            exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, choice, Map.of(), null, finish)
+                    : replies.textChunk(id, created, choice, "", null, finish));
         });
-        Generation generation = outcome.generation();
-        if (!outcome.calls().isEmpty()) {
-            Map<String, Object> logprobs = request.wantsLogprobs() ? scores.apply(outcome.callScores()) : null;
-            exchange.event(replies.chatChunk(id, created, Replies.toolCallsDelta(outcome.calls()), logprobs, null));
-        }
-        String finish = outcome.calls().isEmpty() ? Replies.finishReason(generation) : Replies.TOOL_CALLS;
-        exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, Map.of(), null, finish)
-                : replies.textChunk(id, created, "", null, finish));
         if (request.includeUsage()) {
-            exchange.event(replies.usageChunk(id, kind == Kind.CHAT ? "chat.completion.chunk" : "text_completion", created, generation));
+            exchange.event(replies.usageChunk(id, kind == Kind.CHAT ? "chat.completion.chunk" : "text_completion", created,
+                    outcomes.stream().map(GenerationRun.Outcome::generation).toList()));
         }
         exchange.endEvents();
     }

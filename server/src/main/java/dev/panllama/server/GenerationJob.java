@@ -16,6 +16,10 @@ import java.util.concurrent.TimeoutException;
  * top tokens to report with each generated token's log probability, where its text goes (on the
  * scheduler's decode thread), and its outcome. {@link #cancel()} works from any thread: a job still
  * waiting is skipped when its turn comes, a running one stops at the next step.
+ * <p>
+ * The choices of one request after the first ({@code n} above 1) follow it: each waits to be admitted
+ * until the first's prompt is in the cache (or the first is over), then shares its cells rather than
+ * evaluating the prompt again.
  */
 final class GenerationJob {
 
@@ -37,15 +41,36 @@ final class GenerationJob {
     private final int logprobs;
     private final boolean reusePrompt;
     private final Output output;
+    /** The request's first choice, which this one follows; null for a first choice. */
+    private final GenerationJob leader;
     private final CompletableFuture<Generation> outcome = new CompletableFuture<>();
     private volatile boolean cancelled;
+    /** Whether its prompt is in the cache, or it is over: what its followers wait for. */
+    private volatile boolean promptSettled;
 
     GenerationJob(int[] prompt, GenerationOptions options, int logprobs, boolean reusePrompt, Output output) {
+        this(prompt, options, logprobs, reusePrompt, output, null);
+    }
+
+    /** A job that follows {@code leader} (another choice of the same request): it shares the leader's prompt cells. */
+    GenerationJob(int[] prompt, GenerationOptions options, int logprobs, boolean reusePrompt, Output output, GenerationJob leader) {
         this.prompt = prompt;
         this.options = options;
         this.logprobs = logprobs;
         this.reusePrompt = reusePrompt;
         this.output = output;
+        this.leader = leader;
+        outcome.whenComplete((generation, failure) -> promptSettled = true);
+    }
+
+    /** Whether it may be admitted now: it follows no job, or the one it follows has its prompt in the cache or is over. */
+    boolean mayStart() {
+        return leader == null || leader.promptSettled;
+    }
+
+    /** Notes that its prompt is in the cache: the jobs that follow it may start. */
+    void promptEvaluated() {
+        promptSettled = true;
     }
 
     int[] prompt() {

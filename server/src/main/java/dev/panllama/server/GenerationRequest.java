@@ -4,6 +4,9 @@ import dev.panllama.api.GenerationOptions;
 import dev.panllama.chat.ReasoningSplit;
 import dev.panllama.chat.ToolUse;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
  * One request to generate, read and checked: the prompt as token ids, how to generate, and how the
  * reply goes back (streamed as server-sent events or whole; with the token counts in the stream's
@@ -16,9 +19,11 @@ import dev.panllama.chat.ToolUse;
  * rather than evaluated again (the default; false evaluates the whole prompt, so that the reply does not
  * depend on which requests came before). {@code reasoning} says where the reply starts with respect to a
  * reasoning block, and whether its reasoning goes apart ({@link ReasoningSplit.Start#NONE}: all one text).
+ * {@code choices} is OpenAI's {@code n}: how many replies to generate from the prompt, each in a slot of
+ * its own ({@link #choiceOptions()}).
  */
 record GenerationRequest(int[] prompt, int promptCharacters, GenerationOptions options, boolean stream, boolean includeUsage,
-                         int logprobs, ToolUse tools, boolean reusePrompt, ReasoningSplit.Start reasoning) {
+                         int logprobs, ToolUse tools, boolean reusePrompt, ReasoningSplit.Start reasoning, int choices) {
 
     boolean wantsLogprobs() {
         return logprobs != GenerationJob.NO_LOGPROBS;
@@ -26,6 +31,19 @@ record GenerationRequest(int[] prompt, int promptCharacters, GenerationOptions o
 
     /** This request with each token's log probability and its {@code top} most likely alternatives. */
     GenerationRequest withLogprobs(int top) {
-        return new GenerationRequest(prompt, promptCharacters, options, stream, includeUsage, top, tools, reusePrompt, reasoning);
+        return new GenerationRequest(prompt, promptCharacters, options, stream, includeUsage, top, tools, reusePrompt, reasoning, choices);
+    }
+
+    /**
+     * Each choice's options: the request's, with the seed one more for each choice after the first (as
+     * llama-server seeds them), so that choices sampled at a temperature differ and the same request
+     * gives the same choices again.
+     */
+    List<GenerationOptions> choiceOptions() {
+        List<GenerationOptions> each = new ArrayList<>();
+        for (int i = 0; i < choices; i++) {
+            each.add(i == 0 ? options : options.withSampling(options.sampling().withSeed(options.sampling().seed() + i)));
+        }
+        return each;
     }
 }

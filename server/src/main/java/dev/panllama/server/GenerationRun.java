@@ -65,22 +65,38 @@ final class GenerationRun {
     record Whole(Generation generation, String reasoning, String text, List<ToolCall> calls, List<TokenLogprobs> scores) {
     }
 
-    /** Generates the whole reply. */
+    /** Generates the whole reply (the first of the request's choices; the others are for {@link #wholeChoices}). */
     static Whole whole(BatchScheduler scheduler, GenerationRequest request, Exchange exchange) throws IOException, InterruptedException {
-        // Filled on the decode thread; read once the job is done, which the job's outcome orders after.
-        List<TokenLogprobs> scores = new ArrayList<>();
-        GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(), request.reusePrompt(),
-                (text, logprobs) -> scores.addAll(logprobs));
-        exchange.request().addFailureListener(failure -> job.cancel());
+        return wholeChoices(scheduler, request, exchange).getFirst();
+    }
+
+    /** Generates the whole reply of each of the request's choices, together. */
+    static List<Whole> wholeChoices(BatchScheduler scheduler, GenerationRequest request, Exchange exchange)
+            throws IOException, InterruptedException {
+        // Filled on the decode thread; read once each job is done, which its outcome orders after.
+        List<List<TokenLogprobs>> scores = new ArrayList<>();
+        List<GenerationJob.Output> outputs = new ArrayList<>();
+        for (int i = 0; i < request.choices(); i++) {
+            List<TokenLogprobs> choiceScores = new ArrayList<>();
+            scores.add(choiceScores);
+            outputs.add((text, logprobs) -> choiceScores.addAll(logprobs));
+        }
+        List<GenerationJob> jobs = scheduler.submitChoices(request.prompt(), request.choiceOptions(), request.logprobs(),
+                request.reusePrompt(), outputs);
+        exchange.request().addFailureListener(failure -> jobs.forEach(GenerationJob::cancel));
         try {
-            while (!job.isDone(PROBE)) {
-                exchange.awaitingJson();
+            List<Whole> wholes = new ArrayList<>();
+            for (int i = 0; i < jobs.size(); i++) {
+                while (!jobs.get(i).isDone(PROBE)) {
+                    exchange.awaitingJson();
+                }
+                Generation generation = jobs.get(i).await();
+                ReasoningSplit.Parts parts = new ReasoningSplit(request.reasoning()).whole(generation.text());
+                wholes.add(new Whole(generation, parts.reasoning(), parts.content(), request.tools().callsIn(parts.content()), scores.get(i)));
             }
-            Generation generation = job.await();
-            ReasoningSplit.Parts parts = new ReasoningSplit(request.reasoning()).whole(generation.text());
-            return new Whole(generation, parts.reasoning(), parts.content(), request.tools().callsIn(parts.content()), scores);
-        } catch (IOException | InterruptedException | CancellationException e) {
-            job.cancel();
+            return wholes;
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            jobs.forEach(GenerationJob::cancel);
             throw e;
         }
     }
@@ -91,36 +107,102 @@ final class GenerationRun {
      */
     static Outcome streamed(BatchScheduler scheduler, GenerationRequest request, Exchange exchange, Start start, PieceSink sink)
             throws IOException, InterruptedException {
-        BlockingQueue<Piece> pieces = new LinkedBlockingQueue<>();
-        GenerationJob job = scheduler.submit(request.prompt(), request.options(), request.logprobs(), request.reusePrompt(),
-                (text, logprobs) -> pieces.add(new Piece(text, logprobs)));
-        job.whenDone(() -> pieces.add(END));
-        exchange.request().addFailureListener(failure -> job.cancel());
+        return streamedChoices(scheduler, request, exchange, start, (choice, piece) -> sink.accept(piece), (choice, outcome) -> { })
+                .getFirst();
+    }
+
+    /** Where the pieces of several choices' streams go, each with its choice's number, from 0. */
+    interface ChoicePieceSink {
+        void accept(int choice, Piece piece) throws IOException;
+    }
+
+    /** Where a choice's outcome goes once its stream has ended, while the others may go on. */
+    interface ChoiceEnd {
+        void accept(int choice, Outcome outcome) throws IOException;
+    }
+
+    /** A piece of one choice's stream, or (with {@link #END}) the end of it. */
+    private record ChoicePiece(int choice, Piece piece) {
+    }
+
+    /**
+     * Generates the reply of each of the request's choices together, running {@code start} once they are
+     * queued and handing each one's text to {@code sink}, tagged with its choice, as it is released (text
+     * that may still be a tool call waits until it is known not to be one); {@code end} hears of each
+     * choice once it is over. Returns the outcomes in choice order.
+     */
+    static List<Outcome> streamedChoices(BatchScheduler scheduler, GenerationRequest request, Exchange exchange, Start start,
+                                         ChoicePieceSink sink, ChoiceEnd end) throws IOException, InterruptedException {
+        BlockingQueue<ChoicePiece> pieces = new LinkedBlockingQueue<>();
+        List<GenerationJob.Output> outputs = new ArrayList<>();
+        for (int i = 0; i < request.choices(); i++) {
+            int choice = i;
+            outputs.add((text, logprobs) -> pieces.add(new ChoicePiece(choice, new Piece(text, logprobs))));
+        }
+        List<GenerationJob> jobs = scheduler.submitChoices(request.prompt(), request.choiceOptions(), request.logprobs(),
+                request.reusePrompt(), outputs);
+        for (int i = 0; i < jobs.size(); i++) {
+            int choice = i;
+            jobs.get(i).whenDone(() -> pieces.add(new ChoicePiece(choice, END)));
+        }
+        exchange.request().addFailureListener(failure -> jobs.forEach(GenerationJob::cancel));
         try {
             start.run();
-            ReasoningSplit reasoning = new ReasoningSplit(request.reasoning());
-            CallHoldBack held = new CallHoldBack(request.tools());
-            StringBuilder text = new StringBuilder();
-            List<TokenLogprobs> heldScores = new ArrayList<>();
-            for (Piece piece = pieces.take(); piece != END; piece = pieces.take()) {
-                heldScores.addAll(piece.logprobs());
-                ReasoningSplit.Parts parts = reasoning.pass(piece.text());
-                // A piece that releases nothing still goes out when nothing is held (its scores, a token of no text).
-                pass(parts, held, text, heldScores, sink, !reasoning.holds());
+            List<ChoiceStream> streams = new ArrayList<>();
+            for (int i = 0; i < jobs.size(); i++) {
+                streams.add(new ChoiceStream(request));
             }
-            pass(reasoning.finish(), held, text, heldScores, sink, false);
+            Outcome[] outcomes = new Outcome[jobs.size()];
+            for (int open = jobs.size(); open > 0; ) {
+                ChoicePiece next = pieces.take();
+                int choice = next.choice();
+                PieceSink choiceSink = piece -> sink.accept(choice, piece);
+                if (next.piece() != END) {
+                    streams.get(choice).pass(next.piece(), choiceSink);
+                    continue;
+                }
+                outcomes[choice] = streams.get(choice).finish(jobs.get(choice), request, choiceSink);
+                end.accept(choice, outcomes[choice]);
+                open--;
+            }
+            return List.of(outcomes);
+        } catch (IOException | InterruptedException | RuntimeException e) {
+            jobs.forEach(GenerationJob::cancel);
+            throw e;
+        }
+    }
+
+    /** One choice's stream as the handler's thread passes it on: its reasoning split, and the text held while it may be a tool call. */
+    private static final class ChoiceStream {
+        private final ReasoningSplit reasoning;
+        private final CallHoldBack held;
+        private final StringBuilder text = new StringBuilder();
+        private final List<TokenLogprobs> heldScores = new ArrayList<>();
+
+        ChoiceStream(GenerationRequest request) {
+            this.reasoning = new ReasoningSplit(request.reasoning());
+            this.held = new CallHoldBack(request.tools());
+        }
+
+        void pass(Piece piece, PieceSink sink) throws IOException {
+            heldScores.addAll(piece.logprobs());
+            ReasoningSplit.Parts parts = reasoning.pass(piece.text());
+            // A piece that releases nothing still goes out when nothing is held (its scores, a token of no text).
+            GenerationRun.pass(parts, held, text, heldScores, sink, !reasoning.holds());
+        }
+
+        /** Passes on what is left once {@code job} is over: the tool calls it makes, or the text held back. */
+        Outcome finish(GenerationJob job, GenerationRequest request, PieceSink sink) throws IOException, InterruptedException {
+            GenerationRun.pass(reasoning.finish(), held, text, heldScores, sink, false);
             Generation generation = job.await();
             List<ToolCall> calls = request.tools().callsIn(text.toString());
             if (!calls.isEmpty()) {
-                return new Outcome(generation, calls, heldScores);
+                return new Outcome(generation, calls, List.copyOf(heldScores));
             }
             if (!held.rest().isEmpty()) {
-                sink.accept(new Piece(held.rest(), heldScores));
+                sink.accept(new Piece(held.rest(), List.copyOf(heldScores)));
             }
             return new Outcome(generation, calls, List.of());
-        } catch (IOException | InterruptedException | RuntimeException e) {
-            job.cancel();
-            throw e;
         }
     }
 

@@ -259,6 +259,9 @@ final class LlamaServerEndpoint {
     }
 
     private void reply(RequestFields body, GenerationRequest completion, Exchange exchange) throws IOException, InterruptedException {
+        if (completion.choices() != 1) {
+            throw ApiException.unsupported("Only 'n' = 1 is supported by /completion; /v1/completions and /v1/chat/completions take more.", "n");
+        }
         int probabilities = Math.toIntExact(body.integer("n_probs", 0, TokenLogprobs.MAX_TOP).orElse(0L));
         boolean returnTokens = body.bool("return_tokens", false);
         GenerationRequest request = completion;

@@ -24,34 +24,42 @@ final class Replies {
         this.startedSeconds = startedSeconds;
     }
 
-    /** A whole chat reply: its text, or (with no text) the tool calls it makes; its reasoning where it came apart. */
-    Map<String, Object> chatCompletion(String id, long created, GenerationRun.Whole reply, Map<String, Object> logprobs) {
-        Generation generation = reply.generation();
-        List<ToolCall> calls = reply.calls();
-        Map<String, Object> message = new LinkedHashMap<>();
-        message.put("role", "assistant");
-        message.put("content", calls.isEmpty() ? reply.text() : null);
-        if (!reply.reasoning().isEmpty()) {
-            message.put("reasoning_content", reply.reasoning());
+    /**
+     * A whole chat reply, a choice for each of {@code replies} (with {@code logprobs} of the same index, null
+     * where not asked for): its text, or (with no text) the tool calls it makes; its reasoning where it came apart.
+     */
+    Map<String, Object> chatCompletion(String id, long created, List<GenerationRun.Whole> replies, List<Map<String, Object>> logprobs) {
+        List<Map<String, Object>> choices = new ArrayList<>();
+        for (int i = 0; i < replies.size(); i++) {
+            GenerationRun.Whole reply = replies.get(i);
+            List<ToolCall> calls = reply.calls();
+            Map<String, Object> message = new LinkedHashMap<>();
+            message.put("role", "assistant");
+            message.put("content", calls.isEmpty() ? reply.text() : null);
+            if (!reply.reasoning().isEmpty()) {
+                message.put("reasoning_content", reply.reasoning());
+            }
+            message.put("refusal", null);
+            if (!calls.isEmpty()) {
+                message.put("tool_calls", calls.stream().map(call -> toolCall(call, -1)).toList());
+            }
+            Map<String, Object> choice = new LinkedHashMap<>();
+            choice.put("index", i);
+            choice.put("message", message);
+            choice.put("logprobs", logprobs.get(i));
+            choice.put("finish_reason", calls.isEmpty() ? finishReason(reply.generation()) : TOOL_CALLS);
+            choices.add(choice);
         }
-        message.put("refusal", null);
-        if (!calls.isEmpty()) {
-            message.put("tool_calls", calls.stream().map(call -> toolCall(call, -1)).toList());
-        }
-        Map<String, Object> choice = new LinkedHashMap<>();
-        choice.put("index", 0);
-        choice.put("message", message);
-        choice.put("logprobs", logprobs);
-        choice.put("finish_reason", calls.isEmpty() ? finishReason(generation) : TOOL_CALLS);
-        Map<String, Object> body = envelope(id, "chat.completion", created, List.of(choice));
-        body.put("usage", usage(generation));
+        Map<String, Object> body = envelope(id, "chat.completion", created, choices);
+        body.put("usage", usage(replies.stream().map(GenerationRun.Whole::generation).toList()));
         return body;
     }
 
-    /** A chat stream chunk: {@code delta} holds the role or a piece of content; the last has a finish reason. */
-    Map<String, Object> chatChunk(String id, long created, Map<String, Object> delta, Map<String, Object> logprobs, String finishReason) {
+    /** A chat stream chunk of choice {@code index}: {@code delta} holds the role or a piece of content; its last has a finish reason. */
+    Map<String, Object> chatChunk(String id, long created, int index, Map<String, Object> delta, Map<String, Object> logprobs,
+                                  String finishReason) {
         Map<String, Object> choice = new LinkedHashMap<>();
-        choice.put("index", 0);
+        choice.put("index", index);
         choice.put("delta", delta);
         choice.put("logprobs", logprobs);
         choice.put("finish_reason", finishReason);
@@ -82,25 +90,35 @@ final class Replies {
         return json;
     }
 
-    Map<String, Object> textCompletion(String id, long created, Generation generation, Map<String, Object> logprobs) {
-        Map<String, Object> body = textChunk(id, created, generation.text(), logprobs, finishReason(generation));
-        body.put("usage", usage(generation));
+    /** A whole text completion, a choice for each of {@code generations} (with {@code logprobs} of the same index, or null). */
+    Map<String, Object> textCompletion(String id, long created, List<Generation> generations, List<Map<String, Object>> logprobs) {
+        List<Map<String, Object>> choices = new ArrayList<>();
+        for (int i = 0; i < generations.size(); i++) {
+            choices.add(textChoice(i, generations.get(i).text(), logprobs.get(i), finishReason(generations.get(i))));
+        }
+        Map<String, Object> body = envelope(id, "text_completion", created, choices);
+        body.put("usage", usage(generations));
         return body;
     }
 
-    Map<String, Object> textChunk(String id, long created, String text, Map<String, Object> logprobs, String finishReason) {
-        Map<String, Object> choice = new LinkedHashMap<>();
-        choice.put("text", text);
-        choice.put("index", 0);
-        choice.put("logprobs", logprobs);
-        choice.put("finish_reason", finishReason);
-        return envelope(id, "text_completion", created, List.of(choice));
+    /** A text stream chunk of choice {@code index}: a piece of text; its last has a finish reason. */
+    Map<String, Object> textChunk(String id, long created, int index, String text, Map<String, Object> logprobs, String finishReason) {
+        return envelope(id, "text_completion", created, List.of(textChoice(index, text, logprobs, finishReason)));
     }
 
-    /** The stream's last chunk when {@code stream_options.include_usage} asks: no choices, the usage. */
-    Map<String, Object> usageChunk(String id, String object, long created, Generation generation) {
+    private static Map<String, Object> textChoice(int index, String text, Map<String, Object> logprobs, String finishReason) {
+        Map<String, Object> choice = new LinkedHashMap<>();
+        choice.put("text", text);
+        choice.put("index", index);
+        choice.put("logprobs", logprobs);
+        choice.put("finish_reason", finishReason);
+        return choice;
+    }
+
+    /** The stream's last chunk when {@code stream_options.include_usage} asks: no choices, the usage of them all. */
+    Map<String, Object> usageChunk(String id, String object, long created, List<Generation> generations) {
         Map<String, Object> body = envelope(id, object, created, List.of());
-        body.put("usage", usage(generation));
+        body.put("usage", usage(generations));
         return body;
     }
 
@@ -120,13 +138,19 @@ final class Replies {
         return list;
     }
 
-    static Map<String, Object> usage(Generation generation) {
+    /**
+     * The tokens of the choices made from one prompt, as OpenAI counts them: the prompt once (with the
+     * start of it that the first choice found in the cache), the completions of all.
+     */
+    static Map<String, Object> usage(List<Generation> choices) {
+        Generation first = choices.getFirst();
+        long completion = choices.stream().mapToLong(generation -> generation.generatedIds().length).sum();
         Map<String, Object> usage = new LinkedHashMap<>();
-        usage.put("prompt_tokens", generation.promptIds().length);
-        usage.put("completion_tokens", generation.generatedIds().length);
-        usage.put("total_tokens", generation.promptIds().length + generation.generatedIds().length);
+        usage.put("prompt_tokens", first.promptIds().length);
+        usage.put("completion_tokens", completion);
+        usage.put("total_tokens", first.promptIds().length + completion);
         // The prompt's start an earlier request left in the cache, not evaluated again (OpenAI's prompt caching).
-        usage.put("prompt_tokens_details", Map.of("cached_tokens", generation.promptIds().length - generation.promptTokens()));
+        usage.put("prompt_tokens_details", Map.of("cached_tokens", first.promptIds().length - first.promptTokens()));
         return usage;
     }
 

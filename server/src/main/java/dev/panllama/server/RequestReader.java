@@ -35,7 +35,8 @@ import java.util.Optional;
  * {@code dry_sequence_breakers}, {@code repeat_penalty}, {@code repeat_last_n}, {@code n_predict}, {@code ignore_eos}) where they mean what panllama's {@link SamplingOptions} mean, logit biases
  * ({@link LogitBiasFields}), and {@code response_format} (JSON output, constrained), log probabilities
  * ({@code logprobs}, {@code top_logprobs}) and tools ({@link ToolFields}).
- * What the server cannot do (several choices, {@code echo}) is refused by name rather than ignored.
+ * What the server cannot do ({@code echo}, {@code best_of}) is refused by name rather than ignored; {@code n} (several choices) is read
+ * for OpenAI's chat and text completions, up to {@code --parallel}.
  */
 final class RequestReader {
 
@@ -44,6 +45,8 @@ final class RequestReader {
     private final String modelId;
     private final int promptLimit;
     private final int maxPromptTokens;
+    /** The most choices ({@code n}) a request may ask for: one slot each. */
+    private final int parallel;
     private final ChatReasoning reasoning;
     private final boolean spmInfill;
 
@@ -52,6 +55,7 @@ final class RequestReader {
         this.format = format;
         this.modelId = options.modelId();
         this.maxPromptTokens = options.maxPromptTokens();
+        this.parallel = options.parallel();
         this.reasoning = options.reasoning();
         this.spmInfill = options.spmInfill();
         // One position must stay free for the first generated token.
@@ -103,7 +107,7 @@ final class RequestReader {
         ReasoningSplit.Start reasoning = splitReasoning.map(apart -> ReasoningSplit.at(text, format.writesReasoning(), apart))
                 .orElse(ReasoningSplit.Start.NONE);
         return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
-                includeUsage(body), logprobs, tools, body.bool("cache_prompt", true), reasoning);
+                includeUsage(body), logprobs, tools, body.bool("cache_prompt", true), reasoning, choices(body));
     }
 
     /**
@@ -207,7 +211,7 @@ final class RequestReader {
         int[] prompt = checkedLength(completionPrompt(body), options, "prompt");
         int promptLength = logprobs == GenerationJob.NO_LOGPROBS ? 0 : promptCharacters(body.raw("prompt"), prompt);
         return new GenerationRequest(prompt, promptLength, options, body.bool("stream", false), includeUsage(body), logprobs,
-                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE);
+                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE, choices(body));
     }
 
     /**
@@ -217,10 +221,23 @@ final class RequestReader {
     GenerationRequest infill(RequestFields body) {
         checkModel(body);
         refuseUnsupported(body);
+        if (choices(body) != 1) {
+            throw ApiException.unsupported("Only 'n' = 1 is supported by /infill.", "n");
+        }
         GenerationOptions options = generationOptions(body);
         int[] prompt = checkedLength(InfillPrompt.of(model.tokenizer(), body, model.contextLength(), spmInfill), options, "input_prefix");
         return new GenerationRequest(prompt, 0, options, body.bool("stream", false), includeUsage(body), GenerationJob.NO_LOGPROBS,
-                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE);
+                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE, 1);
+    }
+
+    /** OpenAI's {@code n}: 1 to {@code --parallel} replies, each generated in a slot of its own (llama-server's bounds). */
+    private int choices(RequestFields body) {
+        long choices = body.integer("n", 1, Integer.MAX_VALUE).orElse(1L);
+        if (choices > parallel) {
+            throw ApiException.invalid("'n' must be at most " + parallel + " (the server's --parallel): each choice is generated in a slot"
+                    + " of its own.", "n");
+        }
+        return (int) choices;
     }
 
     /** Refuses (404) a request whose {@code model} is not the one served; one that leaves it out asks for that one. */
@@ -232,9 +249,6 @@ final class RequestReader {
     }
 
     private static void refuseUnsupported(RequestFields body) {
-        if (body.integer("n", 1, 128).orElse(1L) != 1) {
-            throw ApiException.unsupported("Only 'n' = 1 is supported.", "n");
-        }
         if (!body.array("functions").orElse(List.of()).isEmpty()) {
             throw ApiException.unsupported("'functions' (deprecated by OpenAI) is not supported; use 'tools'.", "functions");
         }

@@ -119,6 +119,7 @@ final class SequenceSlot {
         promptAt += count;
         if (promptAt == fresh.length) {
             promptDone = System.nanoTime();
+            job.promptEvaluated();
             phase = Phase.DECODE;
             decoded(logits);
         }

@@ -77,6 +77,26 @@ class OpenAiJavaClientTest extends ClientComparison {
         }
     }
 
+    /** {@code n}: the SDK reads as many choices, whole and streamed, each by its index. */
+    @Test
+    void severalChoicesThroughTheSdk() {
+        try (OpenAiServer server = start()) {
+            OpenAIClient client = client(server, KEY);
+            ChatCompletion completion = client.chat().completions().create(greedy().n(2).build());
+            assertEquals(List.of(0L, 1L), completion.choices().stream().map(ChatCompletion.Choice::index).toList());
+            for (ChatCompletion.Choice choice : completion.choices()) {
+                assertTrue(!choice.message().content().orElseThrow().isEmpty(), completion.toString());
+            }
+            StringBuilder[] streamed = {new StringBuilder(), new StringBuilder()};
+            try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(greedy().n(2).build())) {
+                stream.stream().forEach(chunk -> chunk.choices().forEach(choice ->
+                        choice.delta().content().ifPresent(streamed[(int) choice.index()]::append)));
+            }
+            assertTrue(!streamed[0].isEmpty() && !streamed[1].isEmpty(), streamed[0] + " / " + streamed[1]);
+            client.close();
+        }
+    }
+
     /**
      * A whole reply not ready within the server's probe interval comes after newlines, which JSON allows
      * before its value. 600 tokens take about 2 s on 2 cores, far past two probe intervals (200 tokens

@@ -187,6 +187,66 @@ class OpenAiServerTest extends ServedModel {
         }
     }
 
+    /**
+     * {@code n}: as many choices, numbered, each sampled with a seed of its own; streamed, their chunks
+     * interleave, each with its index, and give the same texts as the whole reply to the same request.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void severalChoicesComeWholeOrStreamedEachWithItsIndex() throws Exception {
+        // cache_prompt false: each run evaluates the prompt anew, so that the two runs compute alike.
+        String fields = "\"n\": 3, \"max_tokens\": 10, \"temperature\": 1.5, \"seed\": 21, \"cache_prompt\": false, \"ignore_eos\": true";
+        String story = "{\"messages\": [{\"role\": \"user\", \"content\": \"Tell me a long story.\"}], ";
+        try (OpenAiServer server = start(options())) {
+            Map<String, Object> whole = json(post(server, "/v1/chat/completions", story + fields + "}").body());
+            List<Map<String, Object>> choices = (List<Map<String, Object>>) whole.get("choices");
+            assertEquals(3, choices.size(), whole.toString());
+            List<String> texts = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                assertEquals((long) i, ((Number) choices.get(i).get("index")).longValue());
+                assertTrue(choices.get(i).get("finish_reason") instanceof String, whole.toString());
+                texts.add((String) ((Map<String, Object>) choices.get(i).get("message")).get("content"));
+            }
+            // Each samples with a seed of its own (this random model's sharp distributions still let two of them agree).
+            assertTrue(new HashSet<>(texts).size() > 1, "the choices are all alike: " + texts);
+
+            String stream = post(server, "/v1/chat/completions", story + fields + ", \"stream\": true, \"stream_options\": {\"include_usage\": true}}")
+                    .body();
+            StringBuilder[] streamed = {new StringBuilder(), new StringBuilder(), new StringBuilder()};
+            int[] finishes = new int[3];
+            Map<String, Object> usage = null;
+            for (String event : events(stream)) {
+                if (event.equals("[DONE]")) {
+                    continue;
+                }
+                Map<String, Object> chunk = json(event);
+                for (Map<String, Object> choice : (List<Map<String, Object>>) chunk.get("choices")) {
+                    int index = ((Number) choice.get("index")).intValue();
+                    Object content = ((Map<String, Object>) choice.get("delta")).get("content");
+                    if (content instanceof String piece) {
+                        streamed[index].append(piece);
+                    }
+                    finishes[index] += choice.get("finish_reason") == null ? 0 : 1;
+                }
+                if (chunk.get("usage") instanceof Map<?, ?> counted) {
+                    usage = (Map<String, Object>) counted;
+                }
+            }
+            for (int i = 0; i < 3; i++) {
+                assertEquals(texts.get(i), streamed[i].toString(), "choice " + i);
+                assertEquals(1, finishes[i], "choice " + i + " ends once");
+            }
+            // The prompt once, the completions of all three.
+            Map<String, Object> wholeUsage = (Map<String, Object>) whole.get("usage");
+            assertEquals(wholeUsage.get("prompt_tokens"), usage.get("prompt_tokens"));
+            assertEquals(wholeUsage.get("completion_tokens"), usage.get("completion_tokens"));
+            assertTrue(((Number) usage.get("completion_tokens")).longValue() > 10, usage.toString());
+
+            Map<String, Object> text = json(post(server, "/v1/completions", "{\"prompt\": \"Once\", \"n\": 2, \"max_tokens\": 4}").body());
+            assertEquals(2, ((List<?>) text.get("choices")).size(), text.toString());
+        }
+    }
+
     @Test
     void badRequestsGetOpenAiErrorsAndTheServerGoesOn() throws Exception {
         try (OpenAiServer server = start(options().withMaxBodyBytes(64 * 1024))) {
@@ -199,7 +259,10 @@ class OpenAiServerTest extends ServedModel {
             assertError(post(server, "/v1/chat/completions", chat("\"max_tokens\": 2.5")), 400, "max_tokens", null);
             assertError(post(server, "/v1/chat/completions", chat("\"stream\": \"yes\"")), 400, "stream", null);
             assertError(post(server, "/v1/chat/completions", chat("\"stop\": [1]")), 400, "stop", null);
-            assertError(post(server, "/v1/chat/completions", chat("\"n\": 2")), 400, "n", "unsupported_parameter");
+            // Up to --parallel choices (4 here), as llama-server bounds them.
+            assertError(post(server, "/v1/chat/completions", chat("\"n\": 5")), 400, "n", null);
+            assertError(post(server, "/v1/chat/completions", chat("\"n\": 0")), 400, "n", null);
+            assertError(post(server, "/completion", "{\"prompt\": \"Hi\", \"n\": 2}"), 400, "n", "unsupported_parameter");
             assertError(post(server, "/v1/chat/completions", chat("\"model\": \"gpt-4o\"")), 404, "model", "model_not_found");
             // llama.cpp's sampler fields are checked as llama-server's are.
             assertError(post(server, "/v1/chat/completions", chat("\"mirostat\": 3")), 400, "mirostat", null);

@@ -234,6 +234,40 @@ class ParallelServingTest {
         }
     }
 
+    /**
+     * The choices of one request ({@code n}): the first evaluates the prompt, the others take its cells and
+     * evaluate only its last token again; greedy, each equals the request alone (but at a near tie).
+     */
+    @Test
+    void theChoicesOfOneRequestShareItsPrompt() throws Exception {
+        int[] prompt = model.tokenizer().encode("Three answers to one question: " + "why is the sea salty? ".repeat(8), true, true);
+        int maxTokens = 16;
+        List<Generation> choices = new ArrayList<>();
+        try (BatchScheduler scheduler = new BatchScheduler(model, 3, 0, new ServerMetrics())) {
+            List<GenerationJob> jobs = scheduler.submitChoices(prompt, List.of(greedy(maxTokens), greedy(maxTokens), greedy(maxTokens)),
+                    GenerationJob.NO_LOGPROBS, false, List.of((text, logprobs) -> { }, (text, logprobs) -> { }, (text, logprobs) -> { }));
+            for (GenerationJob job : jobs) {
+                choices.add(job.await());
+            }
+            assertEquals(2, scheduler.sharedPrompts(), "the second and third choices took the first's cells");
+        }
+        assertEquals(prompt.length, choices.get(0).promptTokens(), "the first evaluates the whole prompt");
+        assertEquals(1, choices.get(1).promptTokens());
+        assertEquals(1, choices.get(2).promptTokens());
+        Alone alone = alone(model, prompt, maxTokens);
+        for (int i = 0; i < choices.size(); i++) {
+            int[] ids = choices.get(i).generatedIds();
+            int differ = 0;
+            while (differ < Math.min(ids.length, alone.ids().length) && ids[differ] == alone.ids()[differ]) {
+                differ++;
+            }
+            if (differ < Math.max(ids.length, alone.ids().length)) {
+                assertTrue(nearTie(prompt, alone, differ, differ) != null, "choice " + i + " differs from the request alone at token "
+                        + differ + " with no near tie");
+            }
+        }
+    }
+
     @Test
     void aFullContextEndsTheNewestSequenceAndTheOthersGoOn() throws Exception {
         int context = 160;
