@@ -23,7 +23,8 @@ import java.util.logging.Logger;
  * {@link ResponsesEndpoint} (OpenAI's Responses API; both APIs also count a request's input tokens, as llama-server does), the
  * {@link AnthropicEndpoint} (Anthropic's Messages API), the {@link EmbeddingEndpoints} (embeddings in OpenAI's, llama-server's and
  * Ollama's shapes),
- * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}; it answers {@code /props} and {@code /slots} too, and saves, restores and erases slots) or the {@link OllamaEndpoint}
+ * the {@link LlamaServerEndpoint} (llama-server's own {@code /completion}; it answers {@code /props} too), the {@link SlotEndpoints}
+ * (llama-server's {@code /slots}) or the {@link OllamaEndpoint}
  * (Ollama's, under {@code /api/}), answers {@code /health}, {@code /metrics}, {@code /v1/models}, Ollama's
  * model listings and version, and llama-server's {@code /tokenize}, {@code /detokenize} and
  * {@code /apply-template}, and turns whatever goes wrong into the error JSON of the API asked
@@ -45,6 +46,7 @@ final class ApiHandler extends Handler.Abstract {
     private final EmbeddingEndpoints embeddings;
     private final OllamaEndpoint ollama;
     private final LlamaServerEndpoint llamaServer;
+    private final SlotEndpoints slots;
     private final TokenizerEndpoints tokenizer;
     private final RequestReader reader;
     private final OllamaReplies ollamaReplies;
@@ -54,7 +56,7 @@ final class ApiHandler extends Handler.Abstract {
     private final int contextLength;
 
     ApiHandler(ServerOptions options, CompletionEndpoint completions, ResponsesEndpoint responses, AnthropicEndpoint anthropic,
-               EmbeddingEndpoints embeddings, LlamaServerEndpoint llamaServer, OllamaEndpoint ollama,
+               EmbeddingEndpoints embeddings, LlamaServerEndpoint llamaServer, SlotEndpoints slots, OllamaEndpoint ollama,
                OllamaReplies ollamaReplies, TokenizerEndpoints tokenizer, RequestReader reader, BatchScheduler scheduler,
                ServerMetrics metrics, Replies replies, int contextLength) {
         this.options = options;
@@ -63,6 +65,7 @@ final class ApiHandler extends Handler.Abstract {
         this.anthropic = anthropic;
         this.embeddings = embeddings;
         this.llamaServer = llamaServer;
+        this.slots = slots;
         this.ollama = ollama;
         this.tokenizer = tokenizer;
         this.reader = reader;
@@ -171,7 +174,8 @@ final class ApiHandler extends Handler.Abstract {
             case "/slots" -> {
                 authorize(exchange);
                 requireMethod(method, "GET", path);
-                exchange.jsonArray(200, slots(exchange));
+                String failOnNoSlot = Request.extractQueryParameters(exchange.request()).getValue("fail_on_no_slot");
+                exchange.jsonArray(200, slots.report(failOnNoSlot != null && !failOnNoSlot.isEmpty()));
             }
             case "/completion", "/completions" -> {
                 authorize(exchange);
@@ -226,14 +230,11 @@ final class ApiHandler extends Handler.Abstract {
                 if (path.startsWith("/slots/")) {
                     authorize(exchange);
                     requireMethod(method, "POST", path);
-                    if (options.slotSavePath() == null) {
-                        throw ApiException.notSupported("This server does not support slots action. Start it with `--slot-save-path`");
-                    }
                     String action = Request.extractQueryParameters(exchange.request()).getValue("action");
                     byte[] bytes = exchange.body(options.maxBodyBytes());
                     // An erase sends no body.
                     RequestFields body = bytes.length == 0 ? RequestFields.of(Map.of()) : RequestFields.parse(bytes);
-                    exchange.json(200, llamaServer.slotAction(path.substring("/slots/".length()), action, body));
+                    exchange.json(200, slots.act(path.substring("/slots/".length()), action, body));
                     return;
                 }
                 if (!path.startsWith("/v1/models/")) {
@@ -249,22 +250,6 @@ final class ApiHandler extends Handler.Abstract {
                 exchange.json(200, replies.model());
             }
         }
-    }
-
-    /**
-     * {@code GET /slots} (unless {@code --no-slots}); with llama-server's {@code fail_on_no_slot} set, a 503
-     * when every slot is generating.
-     */
-    private List<Map<String, Object>> slots(Exchange exchange) {
-        if (!options.slots()) {
-            throw ApiException.notSupported("This server does not support slots endpoint. Start it with `--slots`");
-        }
-        List<SlotReport> reports = scheduler.slotReports();
-        String failOnNoSlot = Request.extractQueryParameters(exchange.request()).getValue("fail_on_no_slot");
-        if (failOnNoSlot != null && !failOnNoSlot.isEmpty() && reports.stream().allMatch(SlotReport::processing)) {
-            throw new ApiException(503, "unavailable_error", "no slot available", null, null);
-        }
-        return llamaServer.slots(reports);
     }
 
     /**

@@ -5,7 +5,6 @@ import dev.panllama.api.LlamaModel;
 import dev.panllama.api.PanllamaVersion;
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.JinjaChatFormat;
-import dev.panllama.eval.SequenceState;
 import dev.panllama.sampling.Dry;
 import dev.panllama.sampling.Mirostat;
 import dev.panllama.sampling.SamplerOrder;
@@ -15,11 +14,6 @@ import dev.panllama.tokenizer.Tokenizer;
 import dev.panllama.tokenizer.Vocabulary;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,9 +21,7 @@ import java.util.Map;
 
 /**
  * llama-server's own API beside OpenAI's: {@code GET /props} (what front ends written for llama-server read:
- * the context, the slots, the default sampling settings under llama-server's names, the chat template),
- * {@code GET /slots} (what each slot is doing, for monitoring), {@code POST /slots/{id}} (a slot's cache saved, restored or
- * erased), and
+ * the context, the slots, the default sampling settings under llama-server's names, the chat template), and
  * {@code POST /completion} (and {@code /completions}), which llama.cpp's examples and scripts call: the request is read as a text completion's ({@link RequestReader#completion}: {@code prompt}
  * as text or token ids, {@code n_predict}, {@code stop}, the sampling fields, {@code grammar},
  * {@code json_schema}, {@code cache_prompt}), and the reply is llama-server's JSON: {@code content}, {@code stop},
@@ -99,7 +91,7 @@ final class LlamaServerEndpoint {
      * ({@code maxTokens}, -1 for none), the alternatives reported with each token's log probability and
      * whether the end-of-generation tokens are banned.
      */
-    private static Map<String, Object> params(SamplingOptions sampling, int maxTokens, int probabilities, boolean ignoreEos) {
+    static Map<String, Object> params(SamplingOptions sampling, int maxTokens, int probabilities, boolean ignoreEos) {
         TokenFilters filters = sampling.filters();
         Dry dry = sampling.dry();
         Mirostat mirostat = sampling.mirostat();
@@ -133,119 +125,6 @@ final class LlamaServerEndpoint {
         params.put("n_probs", probabilities);
         params.put("samplers", sampling.order().stages().stream().map(SamplerOrder.Stage::llamaName).toList());
         return params;
-    }
-
-    /**
-     * {@code GET /slots}: each slot as llama-server reports it by default: its number, the context, whether
-     * it is generating, the tokens its cache holds, and of the request it serves or served last, the
-     * prompt's token counts, the sampling settings and how far the generation is; no prompt or reply text.
-     */
-    List<Map<String, Object>> slots(List<SlotReport> reports) {
-        List<Map<String, Object>> slots = new ArrayList<>();
-        for (SlotReport report : reports) {
-            Map<String, Object> slot = new LinkedHashMap<>();
-            slot.put("id", report.slot());
-            slot.put("n_ctx", model.contextLength());
-            slot.put("speculative", false);
-            slot.put("is_processing", report.processing());
-            if (report.options() != null) {
-                SamplingOptions sampling = report.options().sampling();
-                Map<String, Object> params = new LinkedHashMap<>();
-                params.put("seed", sampling.seed());
-                params.putAll(params(sampling, report.options().maxTokens(), report.probabilities(), bansEndOfGeneration(sampling)));
-                Map<String, Object> next = new LinkedHashMap<>();
-                next.put("has_next_token", report.generating());
-                next.put("has_new_line", report.newLine());
-                next.put("n_remain", report.remaining());
-                next.put("n_decoded", report.decoded());
-                slot.put("id_task", report.request());
-                slot.put("n_prompt_tokens", report.cachedTokens());
-                slot.put("n_prompt_tokens_processed", report.promptEvaluated());
-                slot.put("n_prompt_tokens_cache", report.promptCached());
-                slot.put("params", params);
-                slot.put("next_token", List.of(next));
-            }
-            slots.add(slot);
-        }
-        return slots;
-    }
-
-    /**
-     * {@code POST /slots/{id}?action=...} (with {@code --slot-save-path}): {@code save} writes slot {@code id}'s
-     * cells (its prompt cache) to the save folder's file named by the body's {@code filename}, {@code restore}
-     * replaces them with such a file's (saved for this model and pin), {@code erase} empties them; each
-     * waits until the slot is idle, as llama-server's, and answers as llama-server does.
-     */
-    Map<String, Object> slotAction(String id, String action, RequestFields body) throws InterruptedException {
-        int slot;
-        try {
-            slot = Integer.parseInt(id);
-        } catch (NumberFormatException e) {
-            slot = -1;
-        }
-        if (slot < 0 || slot >= scheduler.slotCount()) {
-            throw ApiException.invalid("Invalid slot ID", null);
-        }
-        Map<String, Object> reply = new LinkedHashMap<>();
-        reply.put("id_slot", slot);
-        long started = System.nanoTime();
-        switch (action == null ? "" : action) {
-            case "save" -> {
-                String name = savedSlotName(body);
-                SequenceState state = scheduler.saveSlot(slot);
-                Path file = options.slotSavePath().resolve(name);
-                try {
-                    model.writeSequenceState(file, state);
-                    reply.put("filename", name);
-                    reply.put("n_saved", state.tokens().length);
-                    reply.put("n_written", Files.size(file));
-                } catch (IOException | UncheckedIOException e) {
-                    throw new ApiException(500, "server_error", "Unable to save slot " + slot + " to " + name + ".", null, null);
-                }
-                reply.put("timings", Map.of("save_ms", (System.nanoTime() - started) / 1e6));
-            }
-            case "restore" -> {
-                String name = savedSlotName(body);
-                Path file = options.slotSavePath().resolve(name);
-                try {
-                    int restored = scheduler.restoreSlot(slot, model.readSequenceState(file));
-                    reply.put("filename", name);
-                    reply.put("n_restored", restored);
-                    reply.put("n_read", Files.size(file));
-                } catch (IllegalArgumentException | IOException | UncheckedIOException e) {
-                    // The folder is the server's own: the client hears of the file by the name it gave.
-                    String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-                    throw ApiException.invalid("Unable to restore slot: " + why.replace(file.toString(), name), "filename");
-                }
-                reply.put("timings", Map.of("restore_ms", (System.nanoTime() - started) / 1e6));
-            }
-            case "erase" -> reply.put("n_erased", scheduler.eraseSlot(slot));
-            default -> throw ApiException.invalid("Invalid action", "action");
-        }
-        return reply;
-    }
-
-    /**
-     * The body's {@code filename}: a plain file name in the save folder, as llama-server allows them (no
-     * folders, control characters or characters that file systems refuse, not {@code .} or {@code ..}, at
-     * most 255 bytes), nor a hidden name, which the saving's temporary files take.
-     */
-    private static String savedSlotName(RequestFields body) {
-        String name = body.string("filename").orElseThrow(() -> ApiException.missing("filename"));
-        boolean valid = !name.isEmpty() && name.getBytes(StandardCharsets.UTF_8).length <= 255
-                && !name.startsWith(".") && !name.endsWith(" ") && !name.startsWith(" ")
-                && name.codePoints().noneMatch(c -> c < 0x20 || c == 0x7f || "/\\:*?\"<>|".indexOf(c) >= 0
-                        || Character.getType(c) == Character.SURROGATE || Character.getType(c) == Character.FORMAT);
-        if (!valid) {
-            throw ApiException.invalid("Invalid filename", "filename");
-        }
-        return name;
-    }
-
-    /** Whether {@code sampling} bans every end-of-generation token, as llama-server's {@code ignore_eos} does. */
-    private boolean bansEndOfGeneration(SamplingOptions sampling) {
-        List<Integer> ends = model.vocabulary().endOfGenerationIds();
-        return !ends.isEmpty() && ends.stream().allMatch(id -> sampling.logitBias().getOrDefault(id, 0f) == Float.NEGATIVE_INFINITY);
     }
 
     /** {@code POST /completion}. */

@@ -100,7 +100,8 @@ public final class OpenAiServer implements AutoCloseable {
         OllamaReplies ollamaReplies = new OllamaReplies(model, chatFormat, options.modelId(), Instant.now());
         OllamaEndpoint ollama = new OllamaEndpoint(reader, scheduler, ollamaReplies, options.modelId());
         LlamaServerEndpoint llamaServer = new LlamaServerEndpoint(reader, scheduler, model, chatFormat, options);
-        jetty.setHandler(new ApiHandler(options, completions, responses, anthropic, embeddings, llamaServer, ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()),
+        jetty.setHandler(new ApiHandler(options, completions, responses, anthropic, embeddings, llamaServer,
+                new SlotEndpoints(scheduler, model, options), ollama, ollamaReplies, new TokenizerEndpoints(model.tokenizer()),
                 reader, scheduler, metrics, replies, model.contextLength()));
         try {
             jetty.start();
