@@ -16,7 +16,11 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.UnknownHostException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 
 /**
  * Serves a model over HTTP with OpenAI's API until Ctrl-C (or an interrupt) stops it; then the
@@ -41,9 +45,14 @@ final class ServeCommand extends Subcommand {
     @Option(names = "--port", paramLabel = "N", description = "TCP port (default: 8080; 0 picks a free one).")
     int port = ServerOptions.DEFAULT_PORT;
 
-    @Option(names = "--api-key", paramLabel = "KEY",
-            description = "Require 'Authorization: Bearer KEY' (or 'x-api-key: KEY') on every request but /health and /api/version.")
+    @Option(names = "--api-key", paramLabel = "KEY[,KEY...]",
+            description = "Require 'Authorization: Bearer KEY' (or 'x-api-key: KEY') with one of these keys on every request but /health and"
+                    + " /api/version. Other users of this machine can read a command line: prefer --api-key-file.")
     String apiKey;
+
+    @Option(names = "--api-key-file", paramLabel = "FILE",
+            description = "Read the keys --api-key takes from FILE, one a line; lines that start with # are comments.")
+    Path apiKeyFile;
 
     @Option(names = {"-a", "--alias"}, paramLabel = "NAME", description = "The model's name in the API (default: the file's name without .gguf).")
     String alias;
@@ -89,7 +98,8 @@ final class ServeCommand extends Subcommand {
         PrintWriter err = err();
         Path file = model.requireModel();
         String name = file.getFileName().toString();
-        ServerOptions options = new ServerOptions(host, port, apiKey, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
+        List<String> apiKeys = apiKeys();
+        ServerOptions options = new ServerOptions(host, port, apiKeys, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
                 maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling),
                 new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message), spmInfill, slots, slotSavePath);
         checkAddressFree(host, port);
@@ -102,7 +112,7 @@ final class ServeCommand extends Subcommand {
             shutdown.server = server;
             Runtime.getRuntime().addShutdownHook(hook);
             err.printf("serving %s at http://%s:%d/v1 (Ctrl-C stops)%n", options.modelId(), hostForUrl(host), server.port());
-            if (!isLoopback(host) && apiKey == null) {
+            if (!isLoopback(host) && apiKeys.isEmpty()) {
                 err.println("warning: listening beyond this machine without --api-key: anyone who reaches this port can use the model");
             }
             err.flush();
@@ -118,6 +128,34 @@ final class ServeCommand extends Subcommand {
             shutdown.run();
         }
         return 0;
+    }
+
+    /**
+     * The keys of {@code --api-key} (comma-separated, as llama-server reads them) and of {@code --api-key-file};
+     * a file that cannot be read, or holds no key, is an error rather than a server open to all.
+     */
+    private List<String> apiKeys() {
+        List<String> keys = new ArrayList<>();
+        if (apiKey != null) {
+            Arrays.stream(apiKey.split(",")).filter(key -> !key.isEmpty()).forEach(keys::add);
+            if (keys.isEmpty()) {
+                throw new IllegalArgumentException("--api-key cannot be blank");
+            }
+        }
+        if (apiKeyFile != null) {
+            List<String> lines;
+            try {
+                lines = Files.readAllLines(apiKeyFile);
+            } catch (IOException e) {
+                throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " cannot be read: " + e.getMessage(), e);
+            }
+            List<String> read = lines.stream().map(String::strip).filter(line -> !line.isEmpty() && !line.startsWith("#")).toList();
+            if (read.isEmpty()) {
+                throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " holds no key");
+            }
+            keys.addAll(read);
+        }
+        return keys;
     }
 
     /** Closes the server, then the model, once: from the shutdown hook or from {@code call}. */

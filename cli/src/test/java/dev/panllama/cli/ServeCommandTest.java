@@ -76,6 +76,16 @@ class ServeCommandTest {
                 new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
         assertTrue(err.toString().startsWith("panllama: --reasoning-budget must be -1 (unbounded), 0 or more, not -2"), err.toString());
 
+        // A key file that cannot be read, or holds no key, must not leave the server open to all.
+        Path comments = Files.writeString(temp.resolve("keys.txt"), "# no key yet\n\n");
+        for (Path keys : List.of(temp.resolve("missing.txt"), comments)) {
+            err = new StringWriter();
+            assertEquals(2, Panllama.run(new String[] {"serve", "-m", file.toString(), "--api-key-file", keys.toString()},
+                    new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+            assertTrue(err.toString().startsWith("panllama: --api-key-file " + keys), err.toString());
+            assertFalse(err.toString().contains("loaded"), err.toString());
+        }
+
         err = new StringWriter();
         assertEquals(2, Panllama.run(new String[] {"serve", "-m", file.toString(), "--slot-save-path", temp.resolve("absent").toString()},
                 new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
@@ -100,8 +110,10 @@ class ServeCommandTest {
                 "{% for message in messages %}[{{ message.role }}] {{ message.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}"
                         + "{% if mood is defined %} ({{ mood }}){% endif %}{% if reasoning_strength is defined %} {{ reasoning_strength }}{% endif %}"
                         + "{% if clear_thinking %}, forgetful{% endif %}");
+        Path keys = Files.writeString(temp.resolve("keys.txt"), "# the team's key\nfrom-file\n");
         Thread serving = Thread.ofPlatform().start(() -> exit.complete(Panllama.run(new String[] {"serve", "-m", file.toString(),
-                "--port", "0", "-t", "2", "-c", "512", "--alias", "tiny", "--api-key", "k", "--chat-template-file", template.toString(),
+                "--port", "0", "-t", "2", "-c", "512", "--alias", "tiny", "--api-key", "k", "--api-key-file", keys.toString(),
+                "--chat-template-file", template.toString(),
                 "--chat-template-kwargs", "{\"mood\": \"calm\"}", "--reasoning-effort", "high", "--no-reasoning-preserve"},
                 new PrintWriter(new StringWriter()), new PrintWriter(err, true))));
         Pattern listening = Pattern.compile("serving tiny at http://127\\.0\\.0\\.1:(\\d+)/v1");
@@ -121,6 +133,10 @@ class ServeCommandTest {
                 .build(), HttpResponse.BodyHandlers.ofString());
         assertEquals(200, reply.statusCode(), reply.body());
         assertTrue(reply.body().contains("\"completion_tokens\":3"), reply.body());
+        for (String key : List.of("from-file", "# the team's key")) {
+            assertEquals(key.startsWith("#") ? 401 : 200, http.send(HttpRequest.newBuilder(URI.create(base + "/v1/models"))
+                    .header("Authorization", "Bearer " + key).build(), HttpResponse.BodyHandlers.ofString()).statusCode(), key);
+        }
         HttpResponse<String> prompt = http.send(HttpRequest.newBuilder(URI.create(base + "/apply-template"))
                 .header("Authorization", "Bearer k")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}"))

@@ -253,11 +253,11 @@ final class ApiHandler extends Handler.Abstract {
     }
 
     /**
-     * Checks the API key, when the server has one: given as OpenAI's clients give it,
+     * Checks the API key, when the server has any: one of them, given as OpenAI's clients give it,
      * {@code Authorization: Bearer KEY}, or as Anthropic's do, {@code x-api-key: KEY} (llama-server takes both).
      */
     private void authorize(Exchange exchange) {
-        if (options.apiKey() == null) {
+        if (options.apiKeys().isEmpty()) {
             return;
         }
         String bearer = exchange.request().getHeaders().get(HttpHeader.AUTHORIZATION);
@@ -268,7 +268,13 @@ final class ApiHandler extends Handler.Abstract {
             throw new ApiException(401, "invalid_request_error", "You didn't provide an API key: send it as 'Authorization: Bearer KEY'"
                     + " (or 'x-api-key: KEY').", null, "invalid_api_key");
         }
-        if (!MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8), options.apiKey().getBytes(StandardCharsets.UTF_8))) {
+        byte[] givenBytes = given.getBytes(StandardCharsets.UTF_8);
+        // Every key compared, each in constant time: how long the check takes tells nothing of which key is near.
+        boolean known = false;
+        for (String key : options.apiKeys()) {
+            known |= MessageDigest.isEqual(givenBytes, key.getBytes(StandardCharsets.UTF_8));
+        }
+        if (!known) {
             exchange.header(HttpHeader.WWW_AUTHENTICATE, "Bearer");
             throw new ApiException(401, "invalid_request_error", "Incorrect API key provided.", null, "invalid_api_key");
         }

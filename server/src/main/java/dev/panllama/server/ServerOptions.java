@@ -4,6 +4,7 @@ import dev.panllama.api.Embedder;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -12,7 +13,8 @@ import java.util.Objects;
  *
  * @param host              the address to bind to; 127.0.0.1 unless the user asks for another
  * @param port              the TCP port; 0 picks a free one (see {@link OpenAiServer#port()})
- * @param apiKey            the key every request must bring as {@code Authorization: Bearer KEY}; null for none
+ * @param apiKeys           the keys a request may bring as {@code Authorization: Bearer KEY}, one of which every request
+ *                          but {@code /health}'s must; empty for none
  * @param modelId           the name the model is served under ({@code /v1/models}, the requests' {@code model})
  * @param maxBodyBytes      the largest request body read
  * @param maxPromptTokens   the longest prompt accepted, in tokens; 0 for as many as the context holds
@@ -27,7 +29,7 @@ import java.util.Objects;
  * @param slotSavePath      the folder {@code POST /slots/{id}} saves slots' caches into and restores them from
  *                          (llama.cpp's {@code --slot-save-path}); null: those actions are refused
  */
-public record ServerOptions(String host, int port, String apiKey, String modelId, long maxBodyBytes,
+public record ServerOptions(String host, int port, List<String> apiKeys, String modelId, long maxBodyBytes,
                             int maxPromptTokens, int maxQueuedRequests, int parallel, Embedder.Pooling pooling,
                             ChatReasoning reasoning, boolean spmInfill, boolean slots, Path slotSavePath) {
 
@@ -49,7 +51,8 @@ public record ServerOptions(String host, int port, String apiKey, String modelId
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("--port must be within [0, 65535], not " + port);
         }
-        if (apiKey != null && apiKey.isBlank()) {
+        apiKeys = List.copyOf(apiKeys);
+        if (apiKeys.stream().anyMatch(String::isBlank)) {
             throw new IllegalArgumentException("--api-key cannot be blank");
         }
         if (modelId == null || modelId.isBlank()) {
@@ -79,55 +82,60 @@ public record ServerOptions(String host, int port, String apiKey, String modelId
      * together, embeddings of mean pooling, reasoning apart and unbounded, {@code /slots} on, no slot saving.
      */
     public static ServerOptions defaults(String modelId) {
-        return new ServerOptions(LOOPBACK, DEFAULT_PORT, null, modelId, DEFAULT_MAX_BODY_BYTES, 0, DEFAULT_MAX_QUEUED_REQUESTS,
+        return new ServerOptions(LOOPBACK, DEFAULT_PORT, List.of(), modelId, DEFAULT_MAX_BODY_BYTES, 0, DEFAULT_MAX_QUEUED_REQUESTS,
                 DEFAULT_PARALLEL, Embedder.Pooling.MEAN, ChatReasoning.DEFAULT, false, true, null);
     }
 
     public ServerOptions withHost(String value) {
-        return new ServerOptions(value, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(value, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withPort(int value) {
-        return new ServerOptions(host, value, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, value, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
+    /** Options that take one key. */
     public ServerOptions withApiKey(String value) {
+        return withApiKeys(List.of(value));
+    }
+
+    public ServerOptions withApiKeys(List<String> value) {
         return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withMaxBodyBytes(long value) {
-        return new ServerOptions(host, port, apiKey, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withMaxPromptTokens(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withMaxQueuedRequests(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withPooling(Embedder.Pooling value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withParallel(int value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withReasoning(ChatReasoning value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value, spmInfill, slots, slotSavePath);
     }
 
     public ServerOptions withSpmInfill(boolean value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, value, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, value, slots, slotSavePath);
     }
 
     public ServerOptions withSlotSavePath(Path value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, value);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, value);
     }
 
     public ServerOptions withSlots(boolean value) {
-        return new ServerOptions(host, port, apiKey, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, value, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, value, slotSavePath);
     }
 }

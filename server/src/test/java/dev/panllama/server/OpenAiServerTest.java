@@ -528,6 +528,12 @@ class OpenAiServerTest extends ServedModel {
             assertEquals(200, send(server, "POST", "/v1/chat/completions", chat("\"max_tokens\": 2"), "sesame").statusCode());
             assertEquals(200, send(server, "GET", "/health", null, null).statusCode());
         }
+        // Several keys (llama-server's comma-separated --api-key, or --api-key-file): any one of them.
+        try (OpenAiServer server = start(options().withApiKeys(List.of("sesame", "tahini")))) {
+            assertEquals(200, send(server, "GET", "/v1/models", null, "sesame").statusCode());
+            assertEquals(200, send(server, "GET", "/v1/models", null, "tahini").statusCode());
+            assertError(send(server, "GET", "/v1/models", null, "sesametahini"), 401, null, "invalid_api_key");
+        }
     }
 
     @Test
