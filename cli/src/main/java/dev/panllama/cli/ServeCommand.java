@@ -89,6 +89,10 @@ final class ServeCommand extends Subcommand {
             description = "GET /slots reports what each slot is doing: counts and sampling settings, no text (default: on; --no-slots turns it off).")
     boolean slots = true;
 
+    @Option(names = "--warmup", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "Evaluate a token or two before listening, so that the first request does not pay for the first graph (default: on; --no-warmup skips it).")
+    boolean warmUp = true;
+
     @Option(names = "--slot-save-path", paramLabel = "DIR",
             description = "The folder POST /slots/{id}?action=save|restore saves slots' caches into and restores them from (default: none, those actions refused).")
     Path slotSavePath;
@@ -101,7 +105,7 @@ final class ServeCommand extends Subcommand {
         List<String> apiKeys = apiKeys();
         ServerOptions options = new ServerOptions(host, port, apiKeys, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
                 maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling),
-                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message), spmInfill, slots, slotSavePath);
+                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message), spmInfill, slots, slotSavePath, warmUp);
         checkAddressFree(host, port);
         String template = chatFormat.readTemplate();
         LlamaModel llama = model.open(file, err);

@@ -6,6 +6,7 @@ import dev.panllama.api.LlamaModel;
 import dev.panllama.eval.BatchEvaluator;
 import dev.panllama.eval.BatchEvaluator.SequenceTokens;
 import dev.panllama.eval.SequenceState;
+import dev.panllama.tokenizer.Vocabulary;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -17,6 +18,7 @@ import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.IntFunction;
+import java.util.stream.IntStream;
 
 /**
  * Where requests wait for the model and how they are generated (continuous batching): one decode
@@ -199,6 +201,20 @@ final class BatchScheduler implements AutoCloseable {
                 turn.unlock();
             }
         }
+    }
+
+    /**
+     * llama.cpp's warm-up run: evaluates the vocabulary's BOS and EOS tokens in slot 0 and forgets them, so
+     * that the first request does not pay for the first graph and its buffers.
+     */
+    void warmUp() throws InterruptedException {
+        Vocabulary vocabulary = model.vocabulary();
+        int[] tokens = IntStream.of(vocabulary.bos(), vocabulary.eos()).filter(id -> id != Vocabulary.NONE).toArray();
+        int[] warmUp = tokens.length == 0 ? new int[] {0} : tokens;
+        whenIdle(0, sequence -> {
+            evaluator.evaluate(List.of(new SequenceTokens(sequence, warmUp, warmUp.length - 1)));
+            return evaluator.keep(sequence, 0);
+        });
     }
 
     /** The state of slot {@code index}'s cells (its prompt cache), once it is idle: what {@link #restoreSlot} takes. */

@@ -80,6 +80,14 @@ public final class OpenAiServer implements AutoCloseable {
         Replies replies = new Replies(options.modelId(), Instant.now().getEpochSecond());
         RequestReader reader = new RequestReader(model, chatFormat, options);
         BatchScheduler scheduler = new BatchScheduler(model, options.parallel(), options.maxQueuedRequests(), metrics);
+        if (options.warmUp()) {
+            try {
+                scheduler.warmUp();
+            } catch (InterruptedException e) {
+                // Asked to stop while starting: the server starts cold, and whoever interrupted sees the flag.
+                Thread.currentThread().interrupt();
+            }
+        }
 
         QueuedThreadPool threads = new QueuedThreadPool();
         threads.setName("panllama-http");

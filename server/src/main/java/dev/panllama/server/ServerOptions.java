@@ -28,10 +28,12 @@ import java.util.Objects;
  * @param slots             whether {@code GET /slots} reports what each slot is doing (llama.cpp's {@code --slots}, on by default)
  * @param slotSavePath      the folder {@code POST /slots/{id}} saves slots' caches into and restores them from
  *                          (llama.cpp's {@code --slot-save-path}); null: those actions are refused
+ * @param warmUp            whether the model evaluates a token or two before the server listens (llama.cpp's warm-up run,
+ *                          {@code --no-warmup} to skip it), so that the first request does not pay for the first graph
  */
 public record ServerOptions(String host, int port, List<String> apiKeys, String modelId, long maxBodyBytes,
                             int maxPromptTokens, int maxQueuedRequests, int parallel, Embedder.Pooling pooling,
-                            ChatReasoning reasoning, boolean spmInfill, boolean slots, Path slotSavePath) {
+                            ChatReasoning reasoning, boolean spmInfill, boolean slots, Path slotSavePath, boolean warmUp) {
 
     public static final String LOOPBACK = "127.0.0.1";
     public static final int DEFAULT_PORT = 8080;
@@ -79,19 +81,19 @@ public record ServerOptions(String host, int port, List<String> apiKeys, String 
 
     /**
      * Loopback, port 8080, no key, 4 MiB bodies, prompts as long as the context, 16 waiting requests, 4 generated
-     * together, embeddings of mean pooling, reasoning apart and unbounded, {@code /slots} on, no slot saving.
+     * together, embeddings of mean pooling, reasoning apart and unbounded, {@code /slots} on, no slot saving, a warm-up run.
      */
     public static ServerOptions defaults(String modelId) {
         return new ServerOptions(LOOPBACK, DEFAULT_PORT, List.of(), modelId, DEFAULT_MAX_BODY_BYTES, 0, DEFAULT_MAX_QUEUED_REQUESTS,
-                DEFAULT_PARALLEL, Embedder.Pooling.MEAN, ChatReasoning.DEFAULT, false, true, null);
+                DEFAULT_PARALLEL, Embedder.Pooling.MEAN, ChatReasoning.DEFAULT, false, true, null, true);
     }
 
     public ServerOptions withHost(String value) {
-        return new ServerOptions(value, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(value, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
     }
 
     public ServerOptions withPort(int value) {
-        return new ServerOptions(host, value, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, value, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
     }
 
     /** Options that take one key. */
@@ -100,42 +102,47 @@ public record ServerOptions(String host, int port, List<String> apiKeys, String 
     }
 
     public ServerOptions withApiKeys(List<String> value) {
-        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
     }
 
     public ServerOptions withMaxBodyBytes(long value) {
-        return new ServerOptions(host, port, apiKeys, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
     }
 
     public ServerOptions withMaxPromptTokens(int value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
     }
 
     public ServerOptions withMaxQueuedRequests(int value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
     }
 
     public ServerOptions withPooling(Embedder.Pooling value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning, spmInfill, slots, slotSavePath, warmUp);
     }
 
     public ServerOptions withParallel(int value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
     }
 
     public ServerOptions withReasoning(ChatReasoning value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value, spmInfill, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value, spmInfill, slots, slotSavePath, warmUp);
     }
 
     public ServerOptions withSpmInfill(boolean value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, value, slots, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, value, slots, slotSavePath, warmUp);
     }
 
     public ServerOptions withSlotSavePath(Path value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, value);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, value, warmUp);
+    }
+
+    public ServerOptions withWarmUp(boolean value) {
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots,
+                slotSavePath, value);
     }
 
     public ServerOptions withSlots(boolean value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, value, slotSavePath);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, value, slotSavePath, warmUp);
     }
 }

@@ -41,6 +41,20 @@ class SlotsEndpointTest extends ServedModel {
         return used.getFirst();
     }
 
+    /** The warm-up run (on by default, as llama-server's) leaves no cells and no request behind; without it, the same. */
+    @Test
+    void theWarmUpLeavesNothingBehind() throws Exception {
+        for (boolean warmUp : new boolean[] {true, false}) {
+            try (OpenAiServer server = OpenAiServerTest.start(OpenAiServerTest.options().withWarmUp(warmUp))) {
+                assertTrue(slots(server).stream().noneMatch(slot -> slot.containsKey("id_task")), "warm-up " + warmUp);
+                String metrics = OpenAiServerTest.send(server, "GET", "/metrics", null, null).body();
+                assertEquals(0.0, OpenAiServerTest.metric(metrics, "panllama_kv_cache_tokens"), metrics);
+                HttpResponse<String> reply = OpenAiServerTest.post(server, "/v1/chat/completions", OpenAiServerTest.GREEDY_CHAT);
+                assertTrue(reply.body().contains(JsonWriter.write(TestModel.facadeReply(model))), "warm-up " + warmUp + ": " + reply.body());
+            }
+        }
+    }
+
     @Test
     @SuppressWarnings("unchecked")
     void aFinishedRequestIsReportedWithItsCountsAndSettings() throws Exception {
