@@ -86,6 +86,10 @@ public final class OpenAiServer implements AutoCloseable {
             } catch (InterruptedException e) {
                 // Asked to stop while starting: the server starts cold, and whoever interrupted sees the flag.
                 Thread.currentThread().interrupt();
+            } catch (RuntimeException e) {
+                // The model cannot evaluate (its compute buffers do not fit, say): said now rather than at the first request.
+                scheduler.close();
+                throw e;
             }
         }
 
