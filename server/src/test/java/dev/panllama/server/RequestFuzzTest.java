@@ -5,6 +5,8 @@ import dev.panllama.json.JsonWriter;
 import org.junit.jupiter.api.Test;
 
 import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -16,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Every generation and embedding endpoint, sent valid bodies with one or two of their values replaced by
+ * Every generation and embedding endpoint (and the slot actions), sent valid bodies with one or two of their values replaced by
  * values of other types (or removed, or keys added), seeded: each answer is a success or a refusal of the
  * request (4xx, in the API's error shape), never a server error, and the server goes on serving.
  */
@@ -30,9 +32,9 @@ class RequestFuzzTest extends ServedModel {
     /** A valid body per endpoint, each generating at most two tokens. */
     private static final Map<String, String> VALID = new TreeMap<>(Map.ofEntries(
             Map.entry("/v1/chat/completions", "{\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"}," + USER + "],\"max_tokens\":2,"
-                    + "\"temperature\":0.5,\"top_k\":5,\"stop\":[\"x\"],\"logprobs\":true,\"top_logprobs\":2,\"tools\":" + TOOLS
+                    + "\"temperature\":0.5,\"top_k\":5,\"stop\":[\"x\"],\"n\":2,\"logprobs\":true,\"top_logprobs\":2,\"tools\":" + TOOLS
                     + ",\"tool_choice\":\"auto\",\"response_format\":{\"type\":\"text\"},\"stream\":false}"),
-            Map.entry("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":2,\"logprobs\":1,\"seed\":3,\"logit_bias\":{\"11\":1}}"),
+            Map.entry("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":2,\"n\":3,\"logprobs\":1,\"seed\":3,\"logit_bias\":{\"11\":1}}"),
             Map.entry("/v1/responses", "{\"instructions\":\"Be brief.\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":\"input_text\","
                     + "\"text\":\"Hi\"}]},{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"},"
                     + "{\"type\":\"function_call_output\",\"call_id\":\"c1\",\"output\":\"3\"}],\"max_output_tokens\":2,"
@@ -50,12 +52,15 @@ class RequestFuzzTest extends ServedModel {
             Map.entry("/api/generate", "{\"model\":\"" + TestModel.ID + "\",\"prompt\":\"Once\",\"system\":\"Be brief.\",\"stream\":false,"
                     + "\"options\":{\"num_predict\":2}}"),
             Map.entry("/api/embed", "{\"model\":\"" + TestModel.ID + "\",\"input\":[\"Hi\",\"there\"],\"truncate\":true}"),
-            Map.entry("/tokenize", "{\"content\":[\"Hi\",1917],\"with_pieces\":true}")));
+            Map.entry("/tokenize", "{\"content\":[\"Hi\",1917],\"with_pieces\":true}"),
+            Map.entry("/slots/0?action=save", "{\"filename\":\"fuzz.bin\"}"),
+            Map.entry("/slots/1?action=erase", "{}")));
 
     @Test
     void mutatedBodiesAreAnsweredOrRefusedNeverFailed() throws Exception {
         SplittableRandom random = new SplittableRandom(20261129);
-        try (OpenAiServer server = OpenAiServer.start(model, ServerOptions.defaults(TestModel.ID).withPort(0))) {
+        Path slots = Files.createDirectories(temp.resolve("fuzzed-slots"));
+        try (OpenAiServer server = OpenAiServer.start(model, ServerOptions.defaults(TestModel.ID).withPort(0).withSlotSavePath(slots))) {
             for (Map.Entry<String, String> endpoint : VALID.entrySet()) {
                 HttpResponse<String> valid = OpenAiServerTest.post(server, endpoint.getKey(), endpoint.getValue());
                 assertEquals(200, valid.statusCode(), endpoint.getKey() + " " + valid.body());
@@ -80,6 +85,13 @@ class RequestFuzzTest extends ServedModel {
                 System.out.printf("request fuzz %-22s %d mutants, %d refused%n", endpoint.getKey(), MUTANTS_PER_BODY, refused);
             }
             assertEquals(200, OpenAiServerTest.send(server, "GET", "/health", null, null).statusCode());
+            try (var saved = Files.list(slots)) {
+                assertTrue(saved.allMatch(file -> file.getParent().equals(slots)), "a slot was saved outside its folder");
+            }
+            try (var around = Files.list(temp)) {
+                assertTrue(around.allMatch(file -> file.equals(slots) || file.getFileName().toString().endsWith(".gguf")),
+                        "no mutated file name reached beyond the slots' folder");
+            }
         }
     }
 
