@@ -10,6 +10,7 @@ import dev.panllama.tokenizer.Vocabulary;
 
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.Iterator;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.Semaphore;
@@ -119,6 +120,18 @@ final class BatchScheduler implements AutoCloseable {
      */
     List<GenerationJob> submitChoices(int[] prompt, List<GenerationOptions> options, int logprobs, boolean reusePrompt,
                                       List<GenerationJob.Output> outputs) {
+        return submitChoices(prompt, options, logprobs, reusePrompt, -1, outputs);
+    }
+
+    /**
+     * {@link #submitChoices}, the first choice in slot {@code slot} (llama-server's {@code id_slot}; -1: any);
+     * it waits for that slot to be free. The other choices take any.
+     */
+    List<GenerationJob> submitChoices(int[] prompt, List<GenerationOptions> options, int logprobs, boolean reusePrompt, int slot,
+                                      List<GenerationJob.Output> outputs) {
+        if (slot < -1 || slot >= slots.length) {
+            throw new IllegalArgumentException("slot " + slot + " of " + slots.length);
+        }
         if (closed) {
             throw shuttingDown();
         }
@@ -129,8 +142,8 @@ final class BatchScheduler implements AutoCloseable {
         List<GenerationJob> jobs = new ArrayList<>();
         for (int i = 0; i < options.size(); i++) {
             // The followers always take the first's cells: they were evaluated for this very prompt.
-            jobs.add(i == 0 ? new GenerationJob(prompt, options.get(i), logprobs, reusePrompt, outputs.get(i))
-                    : new GenerationJob(prompt, options.get(i), logprobs, true, outputs.get(i), jobs.getFirst()));
+            jobs.add(i == 0 ? new GenerationJob(prompt, options.get(i), logprobs, reusePrompt, outputs.get(i), null, slot)
+                    : new GenerationJob(prompt, options.get(i), logprobs, true, outputs.get(i), jobs.getFirst(), -1));
         }
         waiting.addAll(jobs);
         return jobs;
@@ -280,11 +293,15 @@ final class BatchScheduler implements AutoCloseable {
         return slots.length;
     }
 
-    /** Moves waiting requests into free slots, in arrival order, while their prompts fit. */
+    /**
+     * Moves waiting requests into free slots, in arrival order, while their prompts fit; one that asked for a
+     * slot still busy stays waiting without holding up those after it.
+     */
     private void admit() {
-        for (GenerationJob job = waiting.peekFirst(); job != null && !closed; job = waiting.peekFirst()) {
+        for (Iterator<GenerationJob> queue = waiting.iterator(); queue.hasNext() && !closed; ) {
+            GenerationJob job = queue.next();
             if (job.isCancelled()) {
-                waiting.remove(job);
+                queue.remove();
                 places.release();
                 job.skip();
                 continue;
@@ -293,7 +310,11 @@ final class BatchScheduler implements AutoCloseable {
                 // Another choice of its request is evaluating the prompt it will share: a step or two.
                 return;
             }
-            SequenceSlot slot = freeSlotFor(job.prompt());
+            if (job.requestedSlot() >= 0 && slots[job.requestedSlot()].isBusy()) {
+                // It waits for its slot, as llama-server defers it; those after it are not held up.
+                continue;
+            }
+            SequenceSlot slot = job.requestedSlot() >= 0 ? slots[job.requestedSlot()] : freeSlotFor(job.prompt());
             if (slot == null) {
                 return;
             }
@@ -311,7 +332,7 @@ final class BatchScheduler implements AutoCloseable {
             if (!makeRoom(needed, slot)) {
                 return;
             }
-            waiting.remove(job);
+            queue.remove();
             try {
                 slot.start(job, reused, model, admissions++, evaluator.contextLength());
             } catch (RuntimeException e) {
@@ -322,6 +343,7 @@ final class BatchScheduler implements AutoCloseable {
                 continue;
             }
             running++;
+            job.admittedTo(slot.sequence);
             publish(slot);
         }
     }

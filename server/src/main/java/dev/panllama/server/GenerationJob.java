@@ -43,29 +43,52 @@ final class GenerationJob {
     private final Output output;
     /** The request's first choice, which this one follows; null for a first choice. */
     private final GenerationJob leader;
+    /** The slot it must run in (llama-server's {@code id_slot}); -1 for any. */
+    private final int requestedSlot;
+    /** The slot it was admitted to; -1 until then. */
+    private volatile int slot = -1;
     private final CompletableFuture<Generation> outcome = new CompletableFuture<>();
     private volatile boolean cancelled;
     /** Whether its prompt is in the cache, or it is over: what its followers wait for. */
     private volatile boolean promptSettled;
 
     GenerationJob(int[] prompt, GenerationOptions options, int logprobs, boolean reusePrompt, Output output) {
-        this(prompt, options, logprobs, reusePrompt, output, null);
+        this(prompt, options, logprobs, reusePrompt, output, null, -1);
     }
 
-    /** A job that follows {@code leader} (another choice of the same request): it shares the leader's prompt cells. */
-    GenerationJob(int[] prompt, GenerationOptions options, int logprobs, boolean reusePrompt, Output output, GenerationJob leader) {
+    /**
+     * A job that follows {@code leader} (another choice of the same request; null for none), so that it shares the
+     * leader's prompt cells, and runs in slot {@code requestedSlot} (-1: any).
+     */
+    GenerationJob(int[] prompt, GenerationOptions options, int logprobs, boolean reusePrompt, Output output, GenerationJob leader,
+                  int requestedSlot) {
         this.prompt = prompt;
         this.options = options;
         this.logprobs = logprobs;
         this.reusePrompt = reusePrompt;
         this.output = output;
         this.leader = leader;
+        this.requestedSlot = requestedSlot;
         outcome.whenComplete((generation, failure) -> promptSettled = true);
     }
 
     /** Whether it may be admitted now: it follows no job, or the one it follows has its prompt in the cache or is over. */
     boolean mayStart() {
         return leader == null || leader.promptSettled;
+    }
+
+    /** The slot it must run in; -1 for any. */
+    int requestedSlot() {
+        return requestedSlot;
+    }
+
+    /** The slot it was admitted to (-1 until then): llama-server's {@code id_slot} in a reply. */
+    int slot() {
+        return slot;
+    }
+
+    void admittedTo(int value) {
+        slot = value;
     }
 
     /** Notes that its prompt is in the cache: the jobs that follow it may start. */

@@ -20,10 +20,12 @@ import java.util.List;
  * depend on which requests came before). {@code reasoning} says where the reply starts with respect to a
  * reasoning block, and whether its reasoning goes apart ({@link ReasoningSplit.Start#NONE}: all one text).
  * {@code choices} is OpenAI's {@code n}: how many replies to generate from the prompt, each in a slot of
- * its own ({@link #choiceOptions()}).
+ * its own ({@link #choiceOptions()}). {@code slot} is llama-server's {@code id_slot}: the slot the (first)
+ * choice runs in, -1 for any.
  */
 record GenerationRequest(int[] prompt, int promptCharacters, GenerationOptions options, boolean stream, boolean includeUsage,
-                         int logprobs, ToolUse tools, boolean reusePrompt, ReasoningSplit.Start reasoning, int choices) {
+                         int logprobs, ToolUse tools, boolean reusePrompt, ReasoningSplit.Start reasoning, int choices,
+                         int slot) {
 
     boolean wantsLogprobs() {
         return logprobs != GenerationJob.NO_LOGPROBS;
@@ -31,7 +33,7 @@ record GenerationRequest(int[] prompt, int promptCharacters, GenerationOptions o
 
     /** This request with each token's log probability and its {@code top} most likely alternatives. */
     GenerationRequest withLogprobs(int top) {
-        return new GenerationRequest(prompt, promptCharacters, options, stream, includeUsage, top, tools, reusePrompt, reasoning, choices);
+        return new GenerationRequest(prompt, promptCharacters, options, stream, includeUsage, top, tools, reusePrompt, reasoning, choices, slot);
     }
 
     /**

@@ -47,9 +47,9 @@ final class GenerationRun {
 
     /**
      * The generation and its tool calls; {@code callScores} are the scores of the tokens held back as
-     * the calls' text (empty when there are no calls, whose text went out as pieces).
+     * the calls' text (empty when there are no calls, whose text went out as pieces); the slot it ran in.
      */
-    record Outcome(Generation generation, List<ToolCall> calls, List<TokenLogprobs> callScores) {
+    record Outcome(Generation generation, List<ToolCall> calls, List<TokenLogprobs> callScores, int slot) {
     }
 
     /** Put in a stream's queue after its last piece of text. */
@@ -60,9 +60,9 @@ final class GenerationRun {
 
     /**
      * A whole reply: the generation, its reasoning (where the request asked for it apart; else empty) and its
-     * text, the tool calls that text makes, and the scores of its tokens (when asked for).
+     * text, the tool calls that text makes, the scores of its tokens (when asked for), and the slot it ran in.
      */
-    record Whole(Generation generation, String reasoning, String text, List<ToolCall> calls, List<TokenLogprobs> scores) {
+    record Whole(Generation generation, String reasoning, String text, List<ToolCall> calls, List<TokenLogprobs> scores, int slot) {
     }
 
     /** Generates the whole reply (the first of the request's choices; the others are for {@link #wholeChoices}). */
@@ -82,7 +82,7 @@ final class GenerationRun {
             outputs.add((text, logprobs) -> choiceScores.addAll(logprobs));
         }
         List<GenerationJob> jobs = scheduler.submitChoices(request.prompt(), request.choiceOptions(), request.logprobs(),
-                request.reusePrompt(), outputs);
+                request.reusePrompt(), request.slot(), outputs);
         exchange.request().addFailureListener(failure -> jobs.forEach(GenerationJob::cancel));
         try {
             List<Whole> wholes = new ArrayList<>();
@@ -92,7 +92,8 @@ final class GenerationRun {
                 }
                 Generation generation = jobs.get(i).await();
                 ReasoningSplit.Parts parts = new ReasoningSplit(request.reasoning()).whole(generation.text());
-                wholes.add(new Whole(generation, parts.reasoning(), parts.content(), request.tools().callsIn(parts.content()), scores.get(i)));
+                wholes.add(new Whole(generation, parts.reasoning(), parts.content(), request.tools().callsIn(parts.content()), scores.get(i),
+                        jobs.get(i).slot()));
             }
             return wholes;
         } catch (IOException | InterruptedException | RuntimeException e) {
@@ -140,7 +141,7 @@ final class GenerationRun {
             outputs.add((text, logprobs) -> pieces.add(new ChoicePiece(choice, new Piece(text, logprobs))));
         }
         List<GenerationJob> jobs = scheduler.submitChoices(request.prompt(), request.choiceOptions(), request.logprobs(),
-                request.reusePrompt(), outputs);
+                request.reusePrompt(), request.slot(), outputs);
         for (int i = 0; i < jobs.size(); i++) {
             int choice = i;
             jobs.get(i).whenDone(() -> pieces.add(new ChoicePiece(choice, END)));
@@ -197,12 +198,12 @@ final class GenerationRun {
             Generation generation = job.await();
             List<ToolCall> calls = request.tools().callsIn(text.toString());
             if (!calls.isEmpty()) {
-                return new Outcome(generation, calls, List.copyOf(heldScores));
+                return new Outcome(generation, calls, List.copyOf(heldScores), job.slot());
             }
             if (!held.rest().isEmpty()) {
                 sink.accept(new Piece(held.rest(), List.copyOf(heldScores)));
             }
-            return new Outcome(generation, calls, List.of());
+            return new Outcome(generation, calls, List.of(), job.slot());
         }
     }
 

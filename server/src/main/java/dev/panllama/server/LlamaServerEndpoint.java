@@ -149,7 +149,7 @@ final class LlamaServerEndpoint {
         }
         if (!request.stream()) {
             GenerationRun.Whole reply = GenerationRun.whole(scheduler, request, exchange);
-            Map<String, Object> whole = last(reply.generation(), reply.generation().text(), returnTokens);
+            Map<String, Object> whole = last(reply.generation(), reply.slot(), reply.generation().text(), returnTokens);
             if (probabilities > 0) {
                 whole.put("completion_probabilities", logprobsJson.llamaServer(reply.scores()));
             }
@@ -167,14 +167,15 @@ final class LlamaServerEndpoint {
             }
             exchange.event(chunk);
         });
-        exchange.lastEvent(last(outcome.generation(), "", returnTokens));
+        exchange.lastEvent(last(outcome.generation(), outcome.slot(), "", returnTokens));
     }
 
-    /** The whole reply, or a stream's last event ({@code content} already sent: empty there). */
-    private Map<String, Object> last(Generation generation, String content, boolean returnTokens) {
+    /** The whole reply, or a stream's last event ({@code content} already sent: empty there), of a generation in {@code slot}. */
+    private Map<String, Object> last(Generation generation, int slot, String content, boolean returnTokens) {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("index", 0);
         body.put("content", content);
+        body.put("id_slot", slot);
         body.put("tokens", returnTokens ? Arrays.stream(generation.generatedIds()).boxed().toList() : List.of());
         body.put("stop", true);
         body.put("model", modelId);

@@ -107,7 +107,7 @@ final class RequestReader {
         ReasoningSplit.Start reasoning = splitReasoning.map(apart -> ReasoningSplit.at(text, format.writesReasoning(), apart))
                 .orElse(ReasoningSplit.Start.NONE);
         return new GenerationRequest(checkedLength(prompt, options, "messages"), 0, options, body.bool("stream", false),
-                includeUsage(body), logprobs, tools, body.bool("cache_prompt", true), reasoning, choices(body));
+                includeUsage(body), logprobs, tools, body.bool("cache_prompt", true), reasoning, choices(body), slot(body));
     }
 
     /**
@@ -211,7 +211,7 @@ final class RequestReader {
         int[] prompt = checkedLength(completionPrompt(body), options, "prompt");
         int promptLength = logprobs == GenerationJob.NO_LOGPROBS ? 0 : promptCharacters(body.raw("prompt"), prompt);
         return new GenerationRequest(prompt, promptLength, options, body.bool("stream", false), includeUsage(body), logprobs,
-                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE, choices(body));
+                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE, choices(body), slot(body));
     }
 
     /**
@@ -227,7 +227,16 @@ final class RequestReader {
         GenerationOptions options = generationOptions(body);
         int[] prompt = checkedLength(InfillPrompt.of(model.tokenizer(), body, model.contextLength(), spmInfill), options, "input_prefix");
         return new GenerationRequest(prompt, 0, options, body.bool("stream", false), includeUsage(body), GenerationJob.NO_LOGPROBS,
-                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE, 1);
+                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE, 1, slot(body));
+    }
+
+    /** llama-server's {@code id_slot}: the slot the request runs in (it waits for it), -1 (the default) for any. */
+    private int slot(RequestFields body) {
+        long slot = body.integer("id_slot", Integer.MIN_VALUE, Integer.MAX_VALUE).orElse(-1L);
+        if (slot < -1 || slot >= parallel) {
+            throw ApiException.invalid("'id_slot' must be -1 (any slot) or a slot from 0 to " + (parallel - 1) + ".", "id_slot");
+        }
+        return (int) slot;
     }
 
     /** OpenAI's {@code n}: 1 to {@code --parallel} replies, each generated in a slot of its own (llama-server's bounds). */

@@ -21,7 +21,7 @@ class RepliesTest {
     void aReplyOfSeveralCallsListsThemAllWholeAndStreamed() {
         Generation generation = new Generation("ignored", new int[]{1, 2}, new int[]{3}, Generation.StopReason.END_OF_TURN, 2, 1, 1, "");
         Map<String, Object> whole = new Replies("m", 0).chatCompletion("id", 0,
-                List.of(new GenerationRun.Whole(generation, "", "ignored", CALLS, List.of())), java.util.Collections.singletonList(null));
+                List.of(new GenerationRun.Whole(generation, "", "ignored", CALLS, List.of(), 0)), java.util.Collections.singletonList(null));
         Map<String, Object> choice = ((List<Map<String, Object>>) whole.get("choices")).getFirst();
         Map<String, Object> message = (Map<String, Object>) choice.get("message");
         assertNull(message.get("content"));

@@ -219,6 +219,38 @@ class SlotsEndpointTest extends ServedModel {
         }
     }
 
+    /**
+     * llama-server's {@code id_slot}: a reply says which slot it ran in (the one to save), and a request that names a
+     * slot runs there, waiting while it is busy without holding up the requests after it.
+     */
+    @Test
+    void idSlotSaysWhereARequestRanAndPinsOneToASlot() throws Exception {
+        try (OpenAiServer server = OpenAiServerTest.start(OpenAiServerTest.options().withParallel(2));
+             var clients = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor()) {
+            Map<String, Object> pinned = completion(server, "{\"prompt\": \"Once\", \"n_predict\": 2, \"id_slot\": 1}");
+            assertEquals(1L, number(pinned, "id_slot"), pinned.toString());
+            assertEquals(1L, number(used(slots(server)), "id"));
+            HttpResponse<String> outside = OpenAiServerTest.post(server, "/completion", "{\"prompt\": \"Once\", \"id_slot\": 2}");
+            assertEquals(400, outside.statusCode(), outside.body());
+            assertEquals("id_slot", OpenAiServerTest.error(outside).get("param"));
+
+            java.util.concurrent.Future<Map<String, Object>> waiting;
+            try (ParallelServingTest.EndlessStream stream = new ParallelServingTest.EndlessStream(server, 5)) {
+                stream.read(3);
+                int busy = (int) slots(server).stream().filter(slot -> Boolean.TRUE.equals(slot.get("is_processing")))
+                        .mapToLong(slot -> number(slot, "id")).findFirst().orElseThrow();
+                waiting = clients.submit(() -> completion(server, "{\"prompt\": \"Once\", \"n_predict\": 2, \"id_slot\": " + busy + "}"));
+                // A request for any slot, sent after it, is served in the other slot meanwhile.
+                Map<String, Object> other = completion(server, "{\"prompt\": \"Twice\", \"n_predict\": 2}");
+                assertEquals(1L - busy, number(other, "id_slot"), other.toString());
+                stream.read(2);
+                assertFalse(waiting.isDone(), "the pinned request ran while its slot was busy");
+                stream.close();
+                assertEquals((long) busy, number(waiting.get(30, java.util.concurrent.TimeUnit.SECONDS), "id_slot"));
+            }
+        }
+    }
+
     /** An action on a slot that is generating waits until its request ends, as llama-server's does. */
     @Test
     void anActionWaitsForItsSlotToBeIdle() throws Exception {

@@ -417,8 +417,8 @@ class ServerParityTest {
     }
 
     private static void assertSameCompletion(Map<String, Object> theirs, Map<String, Object> ours) {
-        for (String field : List.of("content", "tokens", "stop", "tokens_predicted", "tokens_evaluated", "prompt", "has_new_line", "truncated",
-                "stop_type", "stopping_word", "tokens_cached")) {
+        for (String field : List.of("content", "id_slot", "tokens", "stop", "tokens_predicted", "tokens_evaluated", "prompt", "has_new_line",
+                "truncated", "stop_type", "stopping_word", "tokens_cached")) {
             assertEquals(theirs.get(field), ours.get(field), field + "\nours: " + ours + "\ntheirs: " + theirs);
         }
         Map<?, ?> ourTimings = (Map<?, ?>) ours.get("timings");
