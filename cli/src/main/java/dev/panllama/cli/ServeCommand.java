@@ -93,6 +93,12 @@ final class ServeCommand extends Subcommand {
             description = "Evaluate a token or two before listening, so that the first request does not pay for the first graph (default: on; --no-warmup skips it).")
     boolean warmUp = true;
 
+    @Option(names = "--cors-origins", paramLabel = "ORIGINS",
+            description = "Web pages of these origins may call the server from a browser: a comma-separated list such as"
+                    + " https://app.example:8443, localhost (pages served from this machine) or * (any page; with no --api-key, any"
+                    + " site its user visits could use the model). Default: none.")
+    String corsOrigins;
+
     @Option(names = "--slot-save-path", paramLabel = "DIR",
             description = "The folder POST /slots/{id}?action=save|restore saves slots' caches into and restores them from (default: none, those actions refused).")
     Path slotSavePath;
@@ -105,7 +111,8 @@ final class ServeCommand extends Subcommand {
         List<String> apiKeys = apiKeys();
         ServerOptions options = new ServerOptions(host, port, apiKeys, alias != null ? alias : name.replaceFirst("(?i)\\.gguf$", ""),
                 maxBodyBytes, maxPromptTokens, maxQueue, parallel, Embedder.Pooling.of(pooling),
-                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message), spmInfill, slots, slotSavePath, warmUp);
+                new ChatReasoning(ChatReasoning.apart(reasoningFormat), reasoningBudget.tokens, reasoningBudget.message), spmInfill, slots, slotSavePath, warmUp,
+                corsOrigins == null ? List.of() : Arrays.stream(corsOrigins.split(",")).map(String::strip).filter(o -> !o.isEmpty()).toList());
         checkAddressFree(host, port);
         String template = chatFormat.readTemplate();
         LlamaModel llama = model.open(file, err);
@@ -118,6 +125,9 @@ final class ServeCommand extends Subcommand {
             err.printf("serving %s at http://%s:%d/v1 (Ctrl-C stops)%n", options.modelId(), hostForUrl(host), server.port());
             if (!isLoopback(host) && apiKeys.isEmpty()) {
                 err.println("warning: listening beyond this machine without --api-key: anyone who reaches this port can use the model");
+            }
+            if (options.corsOrigins().contains("*") && apiKeys.isEmpty()) {
+                err.println("warning: --cors-origins * without --api-key: any web page this machine's browsers open can use the model");
             }
             err.flush();
             server.join();

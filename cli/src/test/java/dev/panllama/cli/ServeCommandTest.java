@@ -76,6 +76,11 @@ class ServeCommandTest {
                 new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
         assertTrue(err.toString().startsWith("panllama: --reasoning-budget must be -1 (unbounded), 0 or more, not -2"), err.toString());
 
+        err = new StringWriter();
+        assertEquals(2, Panllama.run(new String[] {"serve", "-m", file.toString(), "--cors-origins", "https://app.example/chat"},
+                new PrintWriter(new StringWriter()), new PrintWriter(err, true)));
+        assertTrue(err.toString().startsWith("panllama: --cors-origins takes origins such as"), err.toString());
+
         // A key file that cannot be read, or holds no key, must not leave the server open to all.
         Path comments = Files.writeString(temp.resolve("keys.txt"), "# no key yet\n\n");
         for (Path keys : List.of(temp.resolve("missing.txt"), comments)) {

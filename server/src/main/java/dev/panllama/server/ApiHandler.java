@@ -18,7 +18,8 @@ import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * Routes every request: checks the API key, the method and the body's size, hands generation requests
+ * Routes every request: answers the browser preflights of the origins {@code --cors-origins} allows ({@link CorsPolicy}),
+ * checks the API key, the method and the body's size, hands generation requests
  * to the {@link CompletionEndpoint} (OpenAI's API, also without {@code /v1} as llama-server serves it), the
  * {@link ResponsesEndpoint} (OpenAI's Responses API; both APIs also count a request's input tokens, as llama-server does), the
  * {@link AnthropicEndpoint} (Anthropic's Messages API), the {@link EmbeddingEndpoints} (embeddings in OpenAI's, llama-server's and
@@ -40,6 +41,7 @@ final class ApiHandler extends Handler.Abstract {
     private static final String API_KEY_HEADER = "x-api-key";
 
     private final ServerOptions options;
+    private final CorsPolicy cors;
     private final CompletionEndpoint completions;
     private final ResponsesEndpoint responses;
     private final AnthropicEndpoint anthropic;
@@ -60,6 +62,7 @@ final class ApiHandler extends Handler.Abstract {
                OllamaReplies ollamaReplies, TokenizerEndpoints tokenizer, RequestReader reader, BatchScheduler scheduler,
                ServerMetrics metrics, Replies replies, int contextLength) {
         this.options = options;
+        this.cors = new CorsPolicy(options.corsOrigins());
         this.completions = completions;
         this.responses = responses;
         this.anthropic = anthropic;
@@ -80,6 +83,13 @@ final class ApiHandler extends Handler.Abstract {
     public boolean handle(Request request, Response response, Callback callback) {
         Exchange exchange = new Exchange(request, response);
         String path = Request.getPathInContext(request);
+        if (allowCrossOrigin(request, response)) {
+            // A browser's preflight, answered without the API key, which browsers leave out of it.
+            response.setStatus(204);
+            callback.succeeded();
+            metrics.request(endpoint(path), 204);
+            return true;
+        }
         int status;
         try {
             route(exchange, request.getMethod(), path);
@@ -250,6 +260,31 @@ final class ApiHandler extends Handler.Abstract {
                 exchange.json(200, replies.model());
             }
         }
+    }
+
+    /**
+     * Gives a request from an origin {@code --cors-origins} allows the header that lets its page read the reply;
+     * true when the request is that origin's preflight, which this has answered.
+     */
+    private boolean allowCrossOrigin(Request request, Response response) {
+        String origin = request.getHeaders().get(HttpHeader.ORIGIN);
+        String allowed = cors.allowOrigin(origin);
+        if (allowed == null) {
+            return false;
+        }
+        response.getHeaders().put("Access-Control-Allow-Origin", allowed);
+        if (!allowed.equals("*")) {
+            response.getHeaders().add(HttpHeader.VARY, "Origin");
+        }
+        if (!request.getMethod().equals("OPTIONS") || origin == null) {
+            return false;
+        }
+        response.getHeaders().put("Access-Control-Allow-Methods", CorsPolicy.METHODS);
+        // The headers it asks for, Authorization among them: a wildcard would not cover that one.
+        String asked = request.getHeaders().get("Access-Control-Request-Headers");
+        response.getHeaders().put("Access-Control-Allow-Headers", asked != null ? asked : "Authorization, Content-Type, x-api-key");
+        response.getHeaders().put("Access-Control-Max-Age", "600");
+        return true;
     }
 
     /**

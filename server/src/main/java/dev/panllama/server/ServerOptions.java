@@ -30,10 +30,13 @@ import java.util.Objects;
  *                          (llama.cpp's {@code --slot-save-path}); null: those actions are refused
  * @param warmUp            whether the model evaluates a token or two before the server listens (llama.cpp's warm-up run,
  *                          {@code --no-warmup} to skip it), so that the first request does not pay for the first graph
+ * @param corsOrigins       the origins whose web pages may call the server from a browser (llama.cpp's {@code --cors-origins}:
+ *                          origins, {@code localhost} or {@code *}); empty, the default, for none
  */
 public record ServerOptions(String host, int port, List<String> apiKeys, String modelId, long maxBodyBytes,
                             int maxPromptTokens, int maxQueuedRequests, int parallel, Embedder.Pooling pooling,
-                            ChatReasoning reasoning, boolean spmInfill, boolean slots, Path slotSavePath, boolean warmUp) {
+                            ChatReasoning reasoning, boolean spmInfill, boolean slots, Path slotSavePath, boolean warmUp,
+                            List<String> corsOrigins) {
 
     public static final String LOOPBACK = "127.0.0.1";
     public static final int DEFAULT_PORT = 8080;
@@ -74,6 +77,7 @@ public record ServerOptions(String host, int port, List<String> apiKeys, String 
         }
         Objects.requireNonNull(pooling, "pooling");
         Objects.requireNonNull(reasoning, "reasoning");
+        corsOrigins = new CorsPolicy(corsOrigins).origins();
         if (slotSavePath != null && !Files.isDirectory(slotSavePath)) {
             throw new IllegalArgumentException("--slot-save-path must be a folder that exists, not " + slotSavePath);
         }
@@ -81,19 +85,19 @@ public record ServerOptions(String host, int port, List<String> apiKeys, String 
 
     /**
      * Loopback, port 8080, no key, 4 MiB bodies, prompts as long as the context, 16 waiting requests, 4 generated
-     * together, embeddings of mean pooling, reasoning apart and unbounded, {@code /slots} on, no slot saving, a warm-up run.
+     * together, embeddings of mean pooling, reasoning apart and unbounded, {@code /slots} on, no slot saving, a warm-up run, no other origins.
      */
     public static ServerOptions defaults(String modelId) {
         return new ServerOptions(LOOPBACK, DEFAULT_PORT, List.of(), modelId, DEFAULT_MAX_BODY_BYTES, 0, DEFAULT_MAX_QUEUED_REQUESTS,
-                DEFAULT_PARALLEL, Embedder.Pooling.MEAN, ChatReasoning.DEFAULT, false, true, null, true);
+                DEFAULT_PARALLEL, Embedder.Pooling.MEAN, ChatReasoning.DEFAULT, false, true, null, true, List.of());
     }
 
     public ServerOptions withHost(String value) {
-        return new ServerOptions(value, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
+        return new ServerOptions(value, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp, corsOrigins);
     }
 
     public ServerOptions withPort(int value) {
-        return new ServerOptions(host, value, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
+        return new ServerOptions(host, value, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp, corsOrigins);
     }
 
     /** Options that take one key. */
@@ -102,47 +106,52 @@ public record ServerOptions(String host, int port, List<String> apiKeys, String 
     }
 
     public ServerOptions withApiKeys(List<String> value) {
-        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
+        return new ServerOptions(host, port, value, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp, corsOrigins);
     }
 
     public ServerOptions withMaxBodyBytes(long value) {
-        return new ServerOptions(host, port, apiKeys, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
+        return new ServerOptions(host, port, apiKeys, modelId, value, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp, corsOrigins);
     }
 
     public ServerOptions withMaxPromptTokens(int value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, value, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp, corsOrigins);
     }
 
     public ServerOptions withMaxQueuedRequests(int value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, value, parallel, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp, corsOrigins);
     }
 
     public ServerOptions withPooling(Embedder.Pooling value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning, spmInfill, slots, slotSavePath, warmUp);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, value, reasoning, spmInfill, slots, slotSavePath, warmUp, corsOrigins);
     }
 
     public ServerOptions withParallel(int value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, value, pooling, reasoning, spmInfill, slots, slotSavePath, warmUp, corsOrigins);
     }
 
     public ServerOptions withReasoning(ChatReasoning value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value, spmInfill, slots, slotSavePath, warmUp);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, value, spmInfill, slots, slotSavePath, warmUp, corsOrigins);
     }
 
     public ServerOptions withSpmInfill(boolean value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, value, slots, slotSavePath, warmUp);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, value, slots, slotSavePath, warmUp, corsOrigins);
     }
 
     public ServerOptions withSlotSavePath(Path value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, value, warmUp);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots, value, warmUp, corsOrigins);
     }
 
     public ServerOptions withWarmUp(boolean value) {
         return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots,
-                slotSavePath, value);
+                slotSavePath, value, corsOrigins);
+    }
+
+    public ServerOptions withCorsOrigins(List<String> value) {
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, slots,
+                slotSavePath, warmUp, value);
     }
 
     public ServerOptions withSlots(boolean value) {
-        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, value, slotSavePath, warmUp);
+        return new ServerOptions(host, port, apiKeys, modelId, maxBodyBytes, maxPromptTokens, maxQueuedRequests, parallel, pooling, reasoning, spmInfill, value, slotSavePath, warmUp, corsOrigins);
     }
 }

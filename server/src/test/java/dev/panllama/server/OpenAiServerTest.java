@@ -33,6 +33,7 @@ import java.util.Set;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The server over raw HTTP: replies, streams, limits, errors as OpenAI's JSON, and cancellation by disconnecting. */
@@ -534,6 +535,65 @@ class OpenAiServerTest extends ServedModel {
             assertEquals(200, send(server, "GET", "/v1/models", null, "tahini").statusCode());
             assertError(send(server, "GET", "/v1/models", null, "sesametahini"), 401, null, "invalid_api_key");
         }
+    }
+
+    /** A request from a browser page of another origin, with the headers a browser sends. */
+    static HttpResponse<String> fromPage(OpenAiServer server, String method, String path, String origin, String key)
+            throws IOException, InterruptedException {
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path))
+                .timeout(Duration.ofSeconds(60)).header("Origin", origin);
+        if (method.equals("OPTIONS")) {
+            request.method("OPTIONS", HttpRequest.BodyPublishers.noBody()).header("Access-Control-Request-Method", "POST")
+                    .header("Access-Control-Request-Headers", "authorization,content-type");
+        } else {
+            request.header("Content-Type", "application/json").header("Authorization", "Bearer " + key)
+                    .POST(HttpRequest.BodyPublishers.ofString(chat("\"max_tokens\": 2")));
+        }
+        return HTTP.send(request.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A preflight refused as any other request without the key or of the wrong method: no header lets the page go on. */
+    static void assertRefusedPreflight(HttpResponse<String> preflight) {
+        assertTrue(preflight.statusCode() == 401 || preflight.statusCode() == 405, preflight.statusCode() + " " + preflight.body());
+        assertTrue(preflight.headers().firstValue("Access-Control-Allow-Origin").isEmpty(), preflight.headers().toString());
+    }
+
+    /**
+     * Browsers: no page of another origin may read a reply by default; {@code --cors-origins} lets the origins
+     * it names (or pages of this machine, or any), their preflights answered without the key.
+     */
+    @Test
+    void onlyTheOriginsAllowedMayCallFromABrowser() throws Exception {
+        try (OpenAiServer server = start(options().withApiKey("sesame"))) {
+            HttpResponse<String> reply = fromPage(server, "POST", "/v1/chat/completions", "https://app.example", "sesame");
+            assertEquals(200, reply.statusCode(), reply.body());
+            assertTrue(reply.headers().firstValue("Access-Control-Allow-Origin").isEmpty(), "no origin is allowed by default");
+            assertRefusedPreflight(fromPage(server, "OPTIONS", "/v1/chat/completions", "https://app.example", null));
+        }
+        try (OpenAiServer server = start(options().withApiKey("sesame").withCorsOrigins(List.of("https://app.example", "localhost")))) {
+            for (String origin : List.of("https://app.example", "http://localhost:3000", "http://127.0.0.1:5173")) {
+                HttpResponse<String> preflight = fromPage(server, "OPTIONS", "/v1/chat/completions", origin, null);
+                assertEquals(204, preflight.statusCode(), origin + ": " + preflight.body());
+                assertEquals(origin, preflight.headers().firstValue("Access-Control-Allow-Origin").orElse(""), origin);
+                assertTrue(preflight.headers().firstValue("Access-Control-Allow-Headers").orElse("").contains("authorization"), origin);
+                assertTrue(preflight.headers().firstValue("Access-Control-Allow-Methods").orElse("").contains("POST"), origin);
+                HttpResponse<String> reply = fromPage(server, "POST", "/v1/chat/completions", origin, "sesame");
+                assertEquals(200, reply.statusCode(), reply.body());
+                assertEquals(origin, reply.headers().firstValue("Access-Control-Allow-Origin").orElse(""), origin);
+                // The key is still asked of the request itself.
+                assertError(fromPage(server, "POST", "/v1/chat/completions", origin, "wrong"), 401, null, "invalid_api_key");
+            }
+            for (String origin : List.of("https://evil.example", "https://app.example.evil", "http://localhost.evil:80")) {
+                assertTrue(fromPage(server, "POST", "/v1/chat/completions", origin, "sesame").headers().firstValue("Access-Control-Allow-Origin")
+                        .isEmpty(), origin);
+                assertRefusedPreflight(fromPage(server, "OPTIONS", "/v1/chat/completions", origin, null));
+            }
+        }
+        try (OpenAiServer server = start(options().withCorsOrigins(List.of("*")))) {
+            HttpResponse<String> reply = fromPage(server, "POST", "/v1/chat/completions", "https://any.example", null);
+            assertEquals("*", reply.headers().firstValue("Access-Control-Allow-Origin").orElse(""));
+        }
+        assertThrows(IllegalArgumentException.class, () -> options().withCorsOrigins(List.of("https://app.example/path")));
     }
 
     @Test
