@@ -20,7 +20,9 @@ import java.util.function.Function;
  * that may call tools holds its streamed text back while it may still be a call, and sends the calls
  * as one delta when the reply is done. With {@code n} above 1, the choices are generated together, each in
  * a slot of its own, sharing the prompt's cells; a stream interleaves their chunks, each with its index,
- * and ends each choice as soon as it is over.
+ * and ends each choice as soon as it is over. A text completion's {@code prompt} may be an array of
+ * prompts (strings, or arrays of token ids): each is generated as a request of its own, its choices numbered
+ * after the previous prompt's, as OpenAI numbers them.
  */
 final class CompletionEndpoint {
 
@@ -41,38 +43,44 @@ final class CompletionEndpoint {
     }
 
     void serve(Kind kind, RequestFields body, Exchange exchange) throws IOException, InterruptedException {
-        GenerationRequest request = kind == Kind.CHAT ? reader.chat(body) : reader.completion(body);
+        // A text completion may hold several prompts: a request for each, their choices numbered in turn.
+        List<GenerationRequest> requests = kind == Kind.CHAT ? List.of(reader.chat(body)) : reader.completions(body);
         String id = (kind == Kind.CHAT ? "chatcmpl-" : "cmpl-") + newId();
         long created = Instant.now().getEpochSecond();
-        if (request.stream()) {
-            stream(kind, request, id, created, exchange);
+        if (requests.getFirst().stream()) {
+            stream(kind, requests, id, created, exchange);
         } else {
-            whole(kind, request, id, created, exchange);
+            whole(kind, requests, id, created, exchange);
         }
     }
 
-    private void whole(Kind kind, GenerationRequest request, String id, long created, Exchange exchange)
+    private void whole(Kind kind, List<GenerationRequest> requests, String id, long created, Exchange exchange)
             throws IOException, InterruptedException {
-        List<GenerationRun.Whole> choices = GenerationRun.wholeChoices(scheduler, request, exchange);
+        List<GenerationRun.Whole> choices = GenerationRun.wholeChoices(scheduler, requests, exchange);
+        List<GenerationRequest> requestOf = GenerationRun.byChoice(requests);
         List<Map<String, Object>> logprobs = new ArrayList<>();
-        for (GenerationRun.Whole choice : choices) {
-            logprobs.add(request.wantsLogprobs() ? logprobsJson(kind, request).apply(choice.scores()) : null);
+        for (int i = 0; i < choices.size(); i++) {
+            GenerationRequest request = requestOf.get(i);
+            logprobs.add(request.wantsLogprobs() ? logprobsJson(kind, request).apply(choices.get(i).scores()) : null);
         }
         exchange.json(200, kind == Kind.CHAT ? replies.chatCompletion(id, created, choices, logprobs)
-                : replies.textCompletion(id, created, choices.stream().map(GenerationRun.Whole::generation).toList(), logprobs));
+                : replies.textCompletion(id, created, choices.stream().map(GenerationRun.Whole::generation).toList(), logprobs,
+                        requests.getFirst().choices()));
     }
 
-    private void stream(Kind kind, GenerationRequest request, String id, long created, Exchange exchange)
+    private void stream(Kind kind, List<GenerationRequest> requests, String id, long created, Exchange exchange)
             throws IOException, InterruptedException {
+        List<GenerationRequest> requestOf = GenerationRun.byChoice(requests);
+        GenerationRequest first = requests.getFirst();
         // Each choice's scores: a text completion's offsets go on from piece to piece of its own.
         List<Function<List<TokenLogprobs>, Map<String, Object>>> scores = new ArrayList<>();
-        for (int i = 0; i < request.choices(); i++) {
+        for (GenerationRequest request : requestOf) {
             scores.add(logprobsJson(kind, request));
         }
-        List<GenerationRun.Outcome> outcomes = GenerationRun.streamedChoices(scheduler, request, exchange, () -> {
+        List<GenerationRun.Outcome> outcomes = GenerationRun.streamedChoices(scheduler, requests, exchange, () -> {
             exchange.startEvents();
             if (kind == Kind.CHAT) {
-                for (int choice = 0; choice < request.choices(); choice++) {
+                for (int choice = 0; choice < requestOf.size(); choice++) {
                     Map<String, Object> role = new LinkedHashMap<>();
                     role.put("role", "assistant");
                     role.put("content", "");
@@ -80,7 +88,8 @@ final class CompletionEndpoint {
                 }
             }
         }, (choice, piece) -> {
-            Map<String, Object> logprobs = request.wantsLogprobs() ? scores.get(choice).apply(piece.logprobs()) : null;
+            boolean scored = requestOf.get(choice).wantsLogprobs();
+            Map<String, Object> logprobs = scored ? scores.get(choice).apply(piece.logprobs()) : null;
             if (kind == Kind.TEXT) {
                 exchange.event(replies.textChunk(id, created, choice, piece.text(), logprobs, null));
                 return;
@@ -90,22 +99,22 @@ final class CompletionEndpoint {
                 if (piece.text().isEmpty()) {
                     return;
                 }
-                logprobs = request.wantsLogprobs() ? scores.get(choice).apply(List.of()) : null;
+                logprobs = scored ? scores.get(choice).apply(List.of()) : null;
             }
             exchange.event(replies.chatChunk(id, created, choice, Map.of("content", piece.text()), logprobs, null));
         }, (choice, outcome) -> {
             // A choice ends as soon as it is over, while the others may go on.
             if (!outcome.calls().isEmpty()) {
-                Map<String, Object> logprobs = request.wantsLogprobs() ? scores.get(choice).apply(outcome.callScores()) : null;
+                Map<String, Object> logprobs = requestOf.get(choice).wantsLogprobs() ? scores.get(choice).apply(outcome.callScores()) : null;
                 exchange.event(replies.chatChunk(id, created, choice, Replies.toolCallsDelta(outcome.calls()), logprobs, null));
             }
             String finish = outcome.calls().isEmpty() ? Replies.finishReason(outcome.generation()) : Replies.TOOL_CALLS;
             exchange.event(kind == Kind.CHAT ? replies.chatChunk(id, created, choice, Map.of(), null, finish)
                     : replies.textChunk(id, created, choice, "", null, finish));
         });
-        if (request.includeUsage()) {
+        if (first.includeUsage()) {
             exchange.event(replies.usageChunk(id, kind == Kind.CHAT ? "chat.completion.chunk" : "text_completion", created,
-                    outcomes.stream().map(GenerationRun.Outcome::generation).toList()));
+                    outcomes.stream().map(GenerationRun.Outcome::generation).toList(), first.choices()));
         }
         exchange.endEvents();
     }

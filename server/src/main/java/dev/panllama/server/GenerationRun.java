@@ -67,22 +67,54 @@ final class GenerationRun {
 
     /** Generates the whole reply (the first of the request's choices; the others are for {@link #wholeChoices}). */
     static Whole whole(BatchScheduler scheduler, GenerationRequest request, Exchange exchange) throws IOException, InterruptedException {
-        return wholeChoices(scheduler, request, exchange).getFirst();
+        return wholeChoices(scheduler, List.of(request), exchange).getFirst();
     }
 
-    /** Generates the whole reply of each of the request's choices, together. */
-    static List<Whole> wholeChoices(BatchScheduler scheduler, GenerationRequest request, Exchange exchange)
+    /**
+     * Queues the choices of each of {@code requests} (a text completion's several prompts, or one request),
+     * {@code outputs} giving each choice's output in order: all or none of them, so that a request refused
+     * at the third prompt leaves none of the first two running.
+     */
+    private static List<GenerationJob> submit(BatchScheduler scheduler, List<GenerationRequest> requests,
+                                              List<GenerationJob.Output> outputs) {
+        List<GenerationJob> jobs = new ArrayList<>();
+        try {
+            for (GenerationRequest request : requests) {
+                int first = jobs.size();
+                jobs.addAll(scheduler.submitChoices(request.prompt(), request.choiceOptions(), request.logprobs(), request.reusePrompt(),
+                        request.slot(), outputs.subList(first, first + request.choices())));
+            }
+        } catch (RuntimeException e) {
+            jobs.forEach(GenerationJob::cancel);
+            throw e;
+        }
+        return jobs;
+    }
+
+    /** Each choice's request, the choices of each request in turn: what a choice's number, from 0, stands for. */
+    static List<GenerationRequest> byChoice(List<GenerationRequest> requests) {
+        List<GenerationRequest> each = new ArrayList<>();
+        for (GenerationRequest request : requests) {
+            for (int i = 0; i < request.choices(); i++) {
+                each.add(request);
+            }
+        }
+        return each;
+    }
+
+    /** Generates the whole reply of each choice of each of {@code requests}, all together; in that order. */
+    static List<Whole> wholeChoices(BatchScheduler scheduler, List<GenerationRequest> requests, Exchange exchange)
             throws IOException, InterruptedException {
+        List<GenerationRequest> choices = byChoice(requests);
         // Filled on the decode thread; read once each job is done, which its outcome orders after.
         List<List<TokenLogprobs>> scores = new ArrayList<>();
         List<GenerationJob.Output> outputs = new ArrayList<>();
-        for (int i = 0; i < request.choices(); i++) {
+        for (int i = 0; i < choices.size(); i++) {
             List<TokenLogprobs> choiceScores = new ArrayList<>();
             scores.add(choiceScores);
             outputs.add((text, logprobs) -> choiceScores.addAll(logprobs));
         }
-        List<GenerationJob> jobs = scheduler.submitChoices(request.prompt(), request.choiceOptions(), request.logprobs(),
-                request.reusePrompt(), request.slot(), outputs);
+        List<GenerationJob> jobs = submit(scheduler, requests, outputs);
         exchange.request().addFailureListener(failure -> jobs.forEach(GenerationJob::cancel));
         try {
             List<Whole> wholes = new ArrayList<>();
@@ -90,6 +122,7 @@ final class GenerationRun {
                 while (!jobs.get(i).isDone(PROBE)) {
                     exchange.awaitingJson();
                 }
+                GenerationRequest request = choices.get(i);
                 Generation generation = jobs.get(i).await();
                 ReasoningSplit.Parts parts = new ReasoningSplit(request.reasoning()).whole(generation.text());
                 wholes.add(new Whole(generation, parts.reasoning(), parts.content(), request.tools().callsIn(parts.content()), scores.get(i),
@@ -108,7 +141,7 @@ final class GenerationRun {
      */
     static Outcome streamed(BatchScheduler scheduler, GenerationRequest request, Exchange exchange, Start start, PieceSink sink)
             throws IOException, InterruptedException {
-        return streamedChoices(scheduler, request, exchange, start, (choice, piece) -> sink.accept(piece), (choice, outcome) -> { })
+        return streamedChoices(scheduler, List.of(request), exchange, start, (choice, piece) -> sink.accept(piece), (choice, outcome) -> { })
                 .getFirst();
     }
 
@@ -127,21 +160,21 @@ final class GenerationRun {
     }
 
     /**
-     * Generates the reply of each of the request's choices together, running {@code start} once they are
-     * queued and handing each one's text to {@code sink}, tagged with its choice, as it is released (text
-     * that may still be a tool call waits until it is known not to be one); {@code end} hears of each
-     * choice once it is over. Returns the outcomes in choice order.
+     * Generates the reply of each choice of each of {@code requests} together (numbered in that order, from
+     * 0), running {@code start} once they are queued and handing each one's text to {@code sink}, tagged with
+     * its choice, as it is released (text that may still be a tool call waits until it is known not to be
+     * one); {@code end} hears of each choice once it is over. Returns the outcomes in choice order.
      */
-    static List<Outcome> streamedChoices(BatchScheduler scheduler, GenerationRequest request, Exchange exchange, Start start,
+    static List<Outcome> streamedChoices(BatchScheduler scheduler, List<GenerationRequest> requests, Exchange exchange, Start start,
                                          ChoicePieceSink sink, ChoiceEnd end) throws IOException, InterruptedException {
+        List<GenerationRequest> choices = byChoice(requests);
         BlockingQueue<ChoicePiece> pieces = new LinkedBlockingQueue<>();
         List<GenerationJob.Output> outputs = new ArrayList<>();
-        for (int i = 0; i < request.choices(); i++) {
+        for (int i = 0; i < choices.size(); i++) {
             int choice = i;
             outputs.add((text, logprobs) -> pieces.add(new ChoicePiece(choice, new Piece(text, logprobs))));
         }
-        List<GenerationJob> jobs = scheduler.submitChoices(request.prompt(), request.choiceOptions(), request.logprobs(),
-                request.reusePrompt(), request.slot(), outputs);
+        List<GenerationJob> jobs = submit(scheduler, requests, outputs);
         for (int i = 0; i < jobs.size(); i++) {
             int choice = i;
             jobs.get(i).whenDone(() -> pieces.add(new ChoicePiece(choice, END)));
@@ -150,7 +183,7 @@ final class GenerationRun {
         try {
             start.run();
             List<ChoiceStream> streams = new ArrayList<>();
-            for (int i = 0; i < jobs.size(); i++) {
+            for (GenerationRequest request : choices) {
                 streams.add(new ChoiceStream(request));
             }
             Outcome[] outcomes = new Outcome[jobs.size()];
@@ -162,7 +195,7 @@ final class GenerationRun {
                     streams.get(choice).pass(next.piece(), choiceSink);
                     continue;
                 }
-                outcomes[choice] = streams.get(choice).finish(jobs.get(choice), request, choiceSink);
+                outcomes[choice] = streams.get(choice).finish(jobs.get(choice), choices.get(choice), choiceSink);
                 end.accept(choice, outcomes[choice]);
                 open--;
             }

@@ -51,7 +51,7 @@ final class Replies {
             choices.add(choice);
         }
         Map<String, Object> body = envelope(id, "chat.completion", created, choices);
-        body.put("usage", usage(replies.stream().map(GenerationRun.Whole::generation).toList()));
+        body.put("usage", usage(replies.stream().map(GenerationRun.Whole::generation).toList(), replies.size()));
         return body;
     }
 
@@ -90,14 +90,18 @@ final class Replies {
         return json;
     }
 
-    /** A whole text completion, a choice for each of {@code generations} (with {@code logprobs} of the same index, or null). */
-    Map<String, Object> textCompletion(String id, long created, List<Generation> generations, List<Map<String, Object>> logprobs) {
+    /**
+     * A whole text completion, a choice for each of {@code generations} (with {@code logprobs} of the same index,
+     * or null), {@code choicesPerPrompt} of them made from each prompt in turn.
+     */
+    Map<String, Object> textCompletion(String id, long created, List<Generation> generations, List<Map<String, Object>> logprobs,
+                                       int choicesPerPrompt) {
         List<Map<String, Object>> choices = new ArrayList<>();
         for (int i = 0; i < generations.size(); i++) {
             choices.add(textChoice(i, generations.get(i).text(), logprobs.get(i), finishReason(generations.get(i))));
         }
         Map<String, Object> body = envelope(id, "text_completion", created, choices);
-        body.put("usage", usage(generations));
+        body.put("usage", usage(generations, choicesPerPrompt));
         return body;
     }
 
@@ -115,10 +119,13 @@ final class Replies {
         return choice;
     }
 
-    /** The stream's last chunk when {@code stream_options.include_usage} asks: no choices, the usage of them all. */
-    Map<String, Object> usageChunk(String id, String object, long created, List<Generation> generations) {
+    /**
+     * The stream's last chunk when {@code stream_options.include_usage} asks: no choices, the usage of them all,
+     * {@code choicesPerPrompt} of them made from each prompt in turn.
+     */
+    Map<String, Object> usageChunk(String id, String object, long created, List<Generation> generations, int choicesPerPrompt) {
         Map<String, Object> body = envelope(id, object, created, List.of());
-        body.put("usage", usage(generations));
+        body.put("usage", usage(generations, choicesPerPrompt));
         return body;
     }
 
@@ -139,18 +146,25 @@ final class Replies {
     }
 
     /**
-     * The tokens of the choices made from one prompt, as OpenAI counts them: the prompt once (with the
-     * start of it that the first choice found in the cache), the completions of all.
+     * The tokens of {@code choices}, {@code choicesPerPrompt} of them made from each prompt in turn, as OpenAI
+     * counts them: each prompt once (with the start of it that its first choice found in the cache), the
+     * completions of all.
      */
-    static Map<String, Object> usage(List<Generation> choices) {
-        Generation first = choices.getFirst();
+    static Map<String, Object> usage(List<Generation> choices, int choicesPerPrompt) {
+        long prompt = 0;
+        long cached = 0;
+        for (int i = 0; i < choices.size(); i += choicesPerPrompt) {
+            Generation first = choices.get(i);
+            prompt += first.promptIds().length;
+            // The prompt's start an earlier request left in the cache, not evaluated again (OpenAI's prompt caching).
+            cached += first.promptIds().length - first.promptTokens();
+        }
         long completion = choices.stream().mapToLong(generation -> generation.generatedIds().length).sum();
         Map<String, Object> usage = new LinkedHashMap<>();
-        usage.put("prompt_tokens", first.promptIds().length);
+        usage.put("prompt_tokens", prompt);
         usage.put("completion_tokens", completion);
-        usage.put("total_tokens", first.promptIds().length + completion);
-        // The prompt's start an earlier request left in the cache, not evaluated again (OpenAI's prompt caching).
-        usage.put("prompt_tokens_details", Map.of("cached_tokens", first.promptIds().length - first.promptTokens()));
+        usage.put("total_tokens", prompt + completion);
+        usage.put("prompt_tokens_details", Map.of("cached_tokens", cached));
         return usage;
     }
 

@@ -47,6 +47,8 @@ final class RequestReader {
     private final int maxPromptTokens;
     /** The most choices ({@code n}) a request may ask for: one slot each. */
     private final int parallel;
+    /** Requests that may wait besides the running ones: with {@link #parallel}, the most choices one request may make. */
+    private final int maxQueuedRequests;
     private final ChatReasoning reasoning;
     private final boolean spmInfill;
 
@@ -56,6 +58,7 @@ final class RequestReader {
         this.modelId = options.modelId();
         this.maxPromptTokens = options.maxPromptTokens();
         this.parallel = options.parallel();
+        this.maxQueuedRequests = options.maxQueuedRequests();
         this.reasoning = options.reasoning();
         this.spmInfill = options.spmInfill();
         // One position must stay free for the first generated token.
@@ -191,6 +194,29 @@ final class RequestReader {
             return GenerationJob.NO_LOGPROBS;
         }
         return Math.toIntExact(top.orElse(0L));
+    }
+
+    /**
+     * OpenAI's text completion of each of the body's prompts ({@code prompt} as an array of strings, or of arrays
+     * of token ids: a request for each, the other fields the same), or of its one prompt.
+     */
+    List<GenerationRequest> completions(RequestFields body) {
+        Object prompt = body.raw("prompt");
+        if (!(prompt instanceof List<?> list) || list.size() < 2
+                || !list.stream().allMatch(item -> item instanceof String || item instanceof List<?>)) {
+            return List.of(completion(body));
+        }
+        long choices = (long) list.size() * choices(body);
+        if (choices > parallel + maxQueuedRequests) {
+            throw ApiException.invalid("'prompt' holds " + list.size() + " prompts of " + choices(body) + " choices each: at most "
+                    + (parallel + maxQueuedRequests) + " choices in all are taken at once (the server's --parallel and --max-queue).",
+                    "prompt");
+        }
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (Object one : list) {
+            requests.add(completion(body.with("prompt", one)));
+        }
+        return requests;
     }
 
     GenerationRequest completion(RequestFields body) {
@@ -416,7 +442,7 @@ final class RequestReader {
         } else if (prompt instanceof List<?> list && list.stream().allMatch(Number.class::isInstance)) {
             tokens = RequestFields.tokenIds(list, model.vocabulary().size(), "prompt");
         } else if (prompt instanceof List<?>) {
-            throw ApiException.unsupported("Only one prompt per request is supported: a string, or an array of token ids.", "prompt");
+            throw ApiException.unsupported("The prompts of an array must all be strings or arrays of token ids.", "prompt");
         } else {
             throw RequestFields.wrongType("prompt", "a string or an array of token ids");
         }

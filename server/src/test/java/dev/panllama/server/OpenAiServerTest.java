@@ -248,6 +248,47 @@ class OpenAiServerTest extends ServedModel {
         }
     }
 
+    /**
+     * A text completion of several prompts (OpenAI's array of strings, or of token id arrays): their choices
+     * numbered prompt after prompt, each prompt counted once in the usage; too many for the server's places is a 400.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aTextCompletionOfSeveralPromptsNumbersTheirChoicesInTurn() throws Exception {
+        try (OpenAiServer server = start(options())) {
+            long once = promptTokens(json(post(server, "/v1/completions", "{\"prompt\": \"Once\", \"max_tokens\": 1}").body()));
+            long twice = promptTokens(json(post(server, "/v1/completions", "{\"prompt\": \"Twice upon\", \"max_tokens\": 1}").body()));
+            String body = "{\"prompt\": [\"Once\", \"Twice upon\"], \"n\": 2, \"max_tokens\": 3, \"ignore_eos\": true";
+            Map<String, Object> whole = json(post(server, "/v1/completions", body + "}").body());
+            List<Map<String, Object>> choices = (List<Map<String, Object>>) whole.get("choices");
+            assertEquals(List.of(0L, 1L, 2L, 3L), choices.stream().map(choice -> ((Number) choice.get("index")).longValue()).toList());
+            Map<String, Object> usage = (Map<String, Object>) whole.get("usage");
+            assertEquals(once + twice, ((Number) usage.get("prompt_tokens")).longValue(), usage.toString());
+            assertEquals(12L, ((Number) usage.get("completion_tokens")).longValue(), usage.toString());
+
+            int[] finishes = new int[4];
+            for (String event : events(post(server, "/v1/completions", body + ", \"stream\": true}").body())) {
+                if (!event.equals("[DONE]")) {
+                    for (Map<String, Object> choice : (List<Map<String, Object>>) json(event).get("choices")) {
+                        finishes[((Number) choice.get("index")).intValue()] += choice.get("finish_reason") == null ? 0 : 1;
+                    }
+                }
+            }
+            assertEquals(List.of(1, 1, 1, 1), java.util.Arrays.stream(finishes).boxed().toList());
+
+            Map<String, Object> ids = json(post(server, "/v1/completions", "{\"prompt\": [[1, 2, 3], [4, 5]], \"max_tokens\": 2}").body());
+            assertEquals(2, ((List<?>) ids.get("choices")).size(), ids.toString());
+            // 4 slots and 16 places to wait: 21 prompts are more than one request may take.
+            assertError(post(server, "/v1/completions", "{\"prompt\": " + JsonWriter.write(java.util.Collections.nCopies(21, "Hi"))
+                    + ", \"max_tokens\": 1}"), 400, "prompt", null);
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static long promptTokens(Map<String, Object> reply) {
+        return ((Number) ((Map<String, Object>) reply.get("usage")).get("prompt_tokens")).longValue();
+    }
+
     @Test
     void badRequestsGetOpenAiErrorsAndTheServerGoesOn() throws Exception {
         try (OpenAiServer server = start(options().withMaxBodyBytes(64 * 1024))) {
