@@ -61,13 +61,6 @@ final class RequestFields {
                 .toList();
     }
 
-    /** The same object with field {@code name} set to {@code value}. */
-    RequestFields with(String name, Object value) {
-        Map<Object, Object> copy = new java.util.LinkedHashMap<>(fields);
-        copy.put(name, value);
-        return new RequestFields(copy, path);
-    }
-
     boolean has(String name) {
         return fields.get(name) != null;
     }

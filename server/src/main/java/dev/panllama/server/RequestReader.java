@@ -21,6 +21,7 @@ import dev.panllama.structured.Grammar;
 import dev.panllama.structured.JsonSchema;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -204,22 +205,24 @@ final class RequestReader {
         Object prompt = body.raw("prompt");
         if (!(prompt instanceof List<?> list) || list.size() < 2
                 || !list.stream().allMatch(item -> item instanceof String || item instanceof List<?>)) {
-            return List.of(completion(body));
+            return textCompletions(body, Collections.singletonList(prompt));
         }
-        long choices = (long) list.size() * choices(body);
-        if (choices > parallel + maxQueuedRequests) {
-            throw ApiException.invalid("'prompt' holds " + list.size() + " prompts of " + choices(body) + " choices each: at most "
+        int choices = choices(body);
+        if ((long) list.size() * choices > parallel + maxQueuedRequests) {
+            throw ApiException.invalid("'prompt' holds " + list.size() + " prompts of " + choices + " choices each: at most "
                     + (parallel + maxQueuedRequests) + " choices in all are taken at once (the server's --parallel and --max-queue).",
                     "prompt");
         }
-        List<GenerationRequest> requests = new ArrayList<>();
-        for (Object one : list) {
-            requests.add(completion(body.with("prompt", one)));
-        }
-        return requests;
+        return textCompletions(body, list);
     }
 
+    /** A text completion of the body's one prompt (llama-server's {@code /completion}, Ollama's generate). */
     GenerationRequest completion(RequestFields body) {
+        return textCompletions(body, Collections.singletonList(body.raw("prompt"))).getFirst();
+    }
+
+    /** A text completion of each of {@code prompts} (the body's {@code prompt}, or the items of its array), the body read once. */
+    private List<GenerationRequest> textCompletions(RequestFields body, List<?> prompts) {
         checkModel(body);
         refuseUnsupported(body);
         // A text completion's logprobs is the number of most likely tokens to report (0: the chosen one's only).
@@ -234,10 +237,19 @@ final class RequestReader {
             throw ApiException.unsupported("Only 'best_of' = 1 is supported.", "best_of");
         }
         GenerationOptions options = generationOptions(body);
-        int[] prompt = checkedLength(completionPrompt(body), options, "prompt");
-        int promptLength = logprobs == GenerationJob.NO_LOGPROBS ? 0 : promptCharacters(body.raw("prompt"), prompt);
-        return new GenerationRequest(prompt, promptLength, options, body.bool("stream", false), includeUsage(body), logprobs,
-                ToolUse.NONE, body.bool("cache_prompt", true), ReasoningSplit.Start.NONE, choices(body), slot(body));
+        boolean stream = body.bool("stream", false);
+        boolean includeUsage = includeUsage(body);
+        boolean reusePrompt = body.bool("cache_prompt", true);
+        int choices = choices(body);
+        int slot = slot(body);
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (Object text : prompts) {
+            int[] prompt = checkedLength(completionPrompt(text), options, "prompt");
+            int promptLength = logprobs == GenerationJob.NO_LOGPROBS ? 0 : promptCharacters(text, prompt);
+            requests.add(new GenerationRequest(prompt, promptLength, options, stream, includeUsage, logprobs, ToolUse.NONE, reusePrompt,
+                    ReasoningSplit.Start.NONE, choices, slot));
+        }
+        return requests;
     }
 
     /**
@@ -430,8 +442,7 @@ final class RequestReader {
     }
 
     /** The prompt of a completion: a string, an array of one string, or an array of token ids. */
-    private int[] completionPrompt(RequestFields body) {
-        Object prompt = body.raw("prompt");
+    private int[] completionPrompt(Object prompt) {
         if (prompt == null) {
             throw ApiException.missing("prompt");
         }
