@@ -2,6 +2,7 @@ package dev.panllama.api;
 
 import dev.panllama.chat.ChatFormat;
 import dev.panllama.chat.JinjaChatFormat;
+import dev.panllama.chat.Message;
 import dev.panllama.ggml.BackendDevice;
 import dev.panllama.ggml.RpcServers;
 import dev.panllama.gguf.GgufMetadata;
@@ -396,8 +397,13 @@ public final class LlamaModel implements AutoCloseable {
      * @throws java.io.UncheckedIOException when it cannot be written; an existing file is then untouched
      */
     public void writeSequenceState(Path file, SequenceState state) {
+        writeSession(file, List.of(), state);
+    }
+
+    /** Writes a session file of this model and pin: {@code messages} (a chat's; none for a sequence) and {@code state}. */
+    void writeSession(Path file, List<Message> messages, SequenceState state) {
         checkOpen();
-        SessionFile.write(file, new SessionFile.Contents(NativePin.current(), fileName(), fingerprint(), List.of(), state));
+        SessionFile.write(file, new SessionFile.Contents(NativePin.current(), fileName(), fingerprint(), messages, state));
     }
 
     /**
@@ -408,10 +414,15 @@ public final class LlamaModel implements AutoCloseable {
      *                              with another model or pin
      */
     public SequenceState readSequenceState(Path file) {
+        return readSession(file).state();
+    }
+
+    /** A session file's contents, once checked to be saved for this model file and ggml pin. */
+    SessionFile.Contents readSession(Path file) {
         checkOpen();
         SessionFile.Contents contents = SessionFile.read(file);
         SessionFile.requireMadeFor(file, contents, NativePin.current(), fileName(), fingerprint());
-        return contents.state();
+        return contents;
     }
 
     /** The model file's name, for messages. */

@@ -1,6 +1,5 @@
 package dev.panllama.api;
 
-import dev.panllama.bindings.NativePin;
 import dev.panllama.chat.Message;
 import dev.panllama.eval.Evaluator;
 
@@ -54,8 +53,7 @@ abstract sealed class Session implements AutoCloseable permits Chat, Completion 
      */
     public void save(Path file) {
         checkOpen();
-        SessionFile.write(file, new SessionFile.Contents(NativePin.current(), model.fileName(), model.fingerprint(),
-                savedMessages(), evaluator.save()));
+        model.writeSession(file, savedMessages(), evaluator.save());
     }
 
     /**
@@ -69,8 +67,7 @@ abstract sealed class Session implements AutoCloseable permits Chat, Completion 
      */
     public int load(Path file) {
         checkOpen();
-        SessionFile.Contents contents = SessionFile.read(file);
-        SessionFile.requireMadeFor(file, contents, NativePin.current(), model.fileName(), model.fingerprint());
+        SessionFile.Contents contents = model.readSession(file);
         try {
             evaluator.restore(contents.state());
         } catch (IllegalArgumentException e) {
