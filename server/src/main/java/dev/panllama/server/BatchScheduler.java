@@ -277,7 +277,7 @@ final class BatchScheduler implements AutoCloseable {
             try {
                 return action.apply(slots[index].sequence);
             } finally {
-                cachedTokens = evaluator.contextLength() - evaluator.room();
+                noteCachedTokens();
                 // A restore may have given up other slots' caches.
                 for (SequenceSlot slot : slots) {
                     publish(slot);
@@ -346,6 +346,11 @@ final class BatchScheduler implements AutoCloseable {
             job.admittedTo(slot.sequence);
             publish(slot);
         }
+    }
+
+    /** Takes down the tokens the cache holds, for the HTTP threads that read {@link #cachedTokens()}. */
+    private void noteCachedTokens() {
+        cachedTokens = evaluator.contextLength() - evaluator.room();
     }
 
     private void publish(SequenceSlot slot) {
@@ -465,7 +470,7 @@ final class BatchScheduler implements AutoCloseable {
                 publish(slot);
             }
         }
-        cachedTokens = evaluator.contextLength() - evaluator.room();
+        noteCachedTokens();
     }
 
     /** The running sequence without a token limit admitted last; else (never expected) the last admitted. */
@@ -505,7 +510,7 @@ final class BatchScheduler implements AutoCloseable {
         }
         publish(slot);
         metrics.generation(generation);
-        cachedTokens = evaluator.contextLength() - evaluator.room();
+        noteCachedTokens();
         measureCache(running == 1);
         // The place first: once the metrics show one request fewer running, a new one is accepted.
         places.release();
@@ -529,7 +534,7 @@ final class BatchScheduler implements AutoCloseable {
         slot.release();
         evaluator.keep(slot.sequence, 0);
         publish(slot);
-        cachedTokens = evaluator.contextLength() - evaluator.room();
+        noteCachedTokens();
         places.release();
         running--;
         slotFreed.signalAll();

@@ -16,7 +16,6 @@ import java.util.Locale;
  */
 record CorsPolicy(List<String> origins) {
 
-    static final CorsPolicy NONE = new CorsPolicy(List.of());
     /** The methods the server's endpoints take. */
     static final String METHODS = "GET, POST, OPTIONS";
 
@@ -28,11 +27,6 @@ record CorsPolicy(List<String> origins) {
                         + " not '" + origin + "'");
             }
         }
-    }
-
-    /** {@code --cors-origins}'s comma-separated list. */
-    static CorsPolicy parse(String list) {
-        return new CorsPolicy(List.of(list.split(",")).stream().map(String::strip).filter(origin -> !origin.isEmpty()).toList());
     }
 
     /**

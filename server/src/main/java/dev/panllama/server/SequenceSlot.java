@@ -192,21 +192,15 @@ final class SequenceSlot {
      * holds are the scheduler's to add.
      */
     SlotReport report() {
-        return isBusy() ? report(true) : lastReport;
-    }
-
-    /** While generating, the request's progress; once idle, as llama-server's idle slot, only its number and settings. */
-    private SlotReport report(boolean processing) {
-        return processing
-                ? new SlotReport(sequence, true, admissionOrder, 0, promptAt, reused, job.options(), Math.max(0, job.logprobs()),
-                        generation.generatedCount(), !generation.isStopped(), newLine)
-                : new SlotReport(sequence, false, admissionOrder, 0, 0, 0, job.options(), Math.max(0, job.logprobs()), 0, false, false);
+        return isBusy() ? new SlotReport(sequence, true, admissionOrder, 0, promptAt, reused, job.options(), Math.max(0, job.logprobs()),
+                generation.generatedCount(), !generation.isStopped(), newLine) : lastReport;
     }
 
     /** Forgets the request without a result (it failed); the slot goes idle. */
     void release() {
         if (isBusy()) {
-            lastReport = report(false);
+            // As llama-server's idle slot: the request's number and settings, its progress reset.
+            lastReport = new SlotReport(sequence, false, admissionOrder, 0, 0, 0, job.options(), Math.max(0, job.logprobs()), 0, false, false);
         }
         pendingText.setLength(0);
         pendingLogprobs.clear();
